@@ -1,0 +1,178 @@
+// Memory management and the elementwise ops of the CPU backend (matmul and attention have their own files).
+#include "backend/cpu/cpu_backend.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "backend/rope_freq.h"
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+std::unique_ptr<Backend> backend_create_cpu(int32_t n_threads) { return std::make_unique<CpuBackend>(n_threads); }
+
+Tensor CpuBackend::weight(const TensorView& view) {
+  // Zero-copy: the mmapped bytes are used as they are, F32/F16/BF16 converted on the fly with fp32 accumulation.
+  Tensor t;
+  t.data = const_cast<std::byte*>(view.data);
+  t.dtype = view.dtype;
+  t.ndim = int32_t(view.shape.size());
+  LCLLM_ASSERT(t.ndim <= 4, "weights have at most 4 dims");
+  for (int32_t i = 0; i < t.ndim; ++i) t.shape[size_t(i)] = view.shape[size_t(i)];
+  return t;
+}
+
+Tensor CpuBackend::alloc(std::initializer_list<int64_t> shape) {
+  Tensor t;
+  t.dtype = DType::DTYPE_F32;
+  t.ndim = int32_t(shape.size());
+  LCLLM_ASSERT(t.ndim >= 1 && t.ndim <= 4, "alloc takes 1..4 dims");
+  int32_t i = 0;
+  for (int64_t d : shape) t.shape[size_t(i++)] = d;
+  buffers_.emplace_back(new float[size_t(t.numel())]());
+  t.data = buffers_.back().get();
+  return t;
+}
+
+void CpuBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
+                            int32_t head_dim) {
+  page_size_ = page_size;
+  n_kv_heads_ = n_kv_heads;
+  head_dim_ = head_dim;
+  const size_t per_layer = size_t(n_pages) * size_t(page_size) * size_t(n_kv_heads) * size_t(head_dim);
+  k_pool_.assign(size_t(n_layers), std::vector<float>(per_layer, 0.f));
+  v_pool_.assign(size_t(n_layers), std::vector<float>(per_layer, 0.f));
+}
+
+void CpuBackend::kv_copy_pages(std::span<const PageCopy> copies) {
+  const size_t page_elems = size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_);
+  for (auto* pools : {&k_pool_, &v_pool_}) {
+    for (auto& layer : *pools) {
+      for (const auto& c : copies) {
+        std::memcpy(layer.data() + size_t(c.dst_page) * page_elems, layer.data() + size_t(c.src_page) * page_elems,
+                    page_elems * sizeof(float));
+      }
+    }
+  }
+}
+
+const float* CpuBackend::kv_data(int32_t layer, bool value) const {
+  return (value ? v_pool_ : k_pool_)[size_t(layer)].data();
+}
+
+void CpuBackend::to_host(const Tensor& t, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = dtype_load(t.data, t.dtype, size_t(i));
+}
+
+void CpuBackend::embed(Tensor out, const Tensor& table, std::span<const int32_t> ids, float scale) {
+  const int64_t d = table.dim(1);
+  float* o = static_cast<float*>(out.data);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    LCLLM_ASSERT(ids[i] >= 0 && ids[i] < table.dim(0), "token id out of range (validated by the engine)");
+    const size_t base = size_t(ids[i]) * size_t(d);
+    for (int64_t j = 0; j < d; ++j) o[int64_t(i) * d + j] = dtype_load(table.data, table.dtype, base + size_t(j)) * scale;
+  }
+}
+
+void CpuBackend::rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus) {
+  const int64_t d = x.shape[size_t(x.ndim - 1)];
+  const int64_t rows = x.numel() / d;
+  const float* xi = static_cast<const float*>(x.data);
+  float* o = static_cast<float*>(out.data);
+  std::vector<float> weight(static_cast<size_t>(d));
+  for (int64_t j = 0; j < d; ++j) {
+    float wj = dtype_load(w.data, w.dtype, size_t(j));
+    weight[size_t(j)] = one_plus ? 1.0f + wj : wj;
+  }
+  pool_.parallel_for(rows, [&](int64_t b, int64_t e, int32_t) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* row = xi + r * d;
+      double ss = 0;
+      for (int64_t j = 0; j < d; ++j) ss += double(row[j]) * row[j];
+      const float inv = 1.0f / std::sqrt(float(ss / double(d)) + eps);
+      for (int64_t j = 0; j < d; ++j) o[r * d + j] = row[j] * inv * weight[size_t(j)];
+    }
+  });
+}
+
+void CpuBackend::add_inplace(Tensor x, const Tensor& y) {
+  float* a = static_cast<float*>(x.data);
+  const float* b = static_cast<const float*>(y.data);
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+
+void CpuBackend::rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) {
+  const int64_t n = x.dim(0), heads = x.dim(1), hd = x.dim(2), half = hd / 2;
+  const std::vector<float> inv = rope_inv_freq(rope, int32_t(hd));
+  float* data = static_cast<float*>(x.data);
+  pool_.parallel_for(n, [&](int64_t b, int64_t e, int32_t) {
+    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+    for (int64_t t = b; t < e; ++t) {
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = float(positions[size_t(t)]) * inv[size_t(i)];  // fp32 product, as transformers
+        cos_t[size_t(i)] = float(std::cos(double(angle)));
+        sin_t[size_t(i)] = float(std::sin(double(angle)));
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = data + (t * heads + h) * hd;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = v[i], c = v[i + half];
+          v[i] = a * cos_t[size_t(i)] - c * sin_t[size_t(i)];
+          v[i + half] = c * cos_t[size_t(i)] + a * sin_t[size_t(i)];
+        }
+      }
+    }
+  });
+}
+
+void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
+  const size_t row = size_t(n_kv_heads_) * size_t(head_dim_);
+  const float* ks = static_cast<const float*>(k.data);
+  const float* vs = static_cast<const float*>(v.data);
+  float* kd = k_pool_[size_t(layer)].data();
+  float* vd = v_pool_[size_t(layer)].data();
+  for (size_t i = 0; i < slots.size(); ++i) {
+    std::memcpy(kd + size_t(slots[i]) * row, ks + i * row, row * sizeof(float));
+    std::memcpy(vd + size_t(slots[i]) * row, vs + i * row, row * sizeof(float));
+  }
+}
+
+namespace {
+float activate(float x, Activation act) {
+  switch (act) {
+    case Activation::ACTIVATION_SILU: return x / (1.0f + std::exp(-x));
+    case Activation::ACTIVATION_GELU_TANH: {
+      const float k = 0.7978845608028654f;  // sqrt(2/pi)
+      return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+    }
+    case Activation::ACTIVATION_GELU: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+  }
+  return x;
+}
+}  // namespace
+
+void CpuBackend::glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) {
+  const int64_t n = out.numel();
+  const float* g = static_cast<const float*>(gate.data);
+  const float* u = static_cast<const float*>(up.data);
+  float* o = static_cast<float*>(out.data);
+  pool_.parallel_for(n, [&](int64_t b, int64_t e, int32_t) {
+    for (int64_t i = b; i < e; ++i) o[i] = activate(g[i], act) * u[i];
+  });
+}
+
+void CpuBackend::softcap(Tensor x, float cap) {
+  float* d = static_cast<float*>(x.data);
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) d[i] = cap * std::tanh(d[i] / cap);
+}
+
+void CpuBackend::gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) {
+  const int64_t d = x.numel() / x.dim(0);
+  const float* src = static_cast<const float*>(x.data);
+  float* dst = static_cast<float*>(out.data);
+  for (size_t i = 0; i < rows.size(); ++i) std::memcpy(dst + int64_t(i) * d, src + rows[i] * d, size_t(d) * sizeof(float));
+}
+
+}  // namespace lcllm

@@ -1,0 +1,30 @@
+// A plain tensor handle the forward pass hands to a backend: pointer + dtype + shape (row-major, last dim
+// contiguous). The pointer is host memory for the CPU backend and device memory for the CUDA backend; the
+// forward pass never dereferences it.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "io/dtype.h"
+
+namespace lcllm {
+
+struct Tensor {
+  void* data = nullptr;
+  DType dtype = DType::DTYPE_F32;
+  std::array<int64_t, 4> shape{};  // unused dims are 0
+  int32_t ndim = 0;
+
+  int64_t numel() const {
+    if (ndim == 0) return 0;
+    int64_t n = 1;
+    for (int32_t i = 0; i < ndim; ++i) n *= shape[size_t(i)];
+    return n;
+  }
+  int64_t dim(int32_t i) const { return shape[size_t(i)]; }
+  bool empty() const { return data == nullptr; }
+  std::string shape_string() const;
+};
+
+}  // namespace lcllm

@@ -1,0 +1,66 @@
+// `lcllm info MODEL`: the resolved config, parameter count, weight bytes and KV bytes per token.
+#include <cstdio>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "io/safetensors.h"
+#include "lcllm/error.h"
+#include "models/model_family.h"
+#include "runtime/model_weights.h"
+
+namespace lcllm {
+
+namespace {
+
+int info(const std::string& model) {
+  const ModelConfig c = model_config_load(model);
+  std::printf("model_type          %s\n", c.model_type.c_str());
+  std::printf("vocab_size          %d\n", c.vocab_size);
+  std::printf("hidden_size         %d\n", c.hidden_size);
+  std::printf("intermediate_size   %d\n", c.intermediate_size);
+  std::printf("layers              %d\n", c.n_layers);
+  std::printf("heads / kv heads    %d / %d (head_dim %d)\n", c.n_heads, c.n_kv_heads, c.head_dim);
+  std::printf("activation          %s\n", activation_name(c.activation));
+  std::printf("norm                rms eps %g%s\n", double(c.norm_eps), c.norm_one_plus ? ", (1 + w)" : "");
+  std::printf("biases              qkv %s, o %s, mlp %s\n", c.attn_qkv_bias ? "yes" : "no", c.attn_o_bias ? "yes" : "no",
+              c.mlp_bias ? "yes" : "no");
+  std::printf("qk-norm             %s\n", c.qk_norm ? "yes" : "no");
+  std::printf("sandwich norms      %s\n", c.post_attn_norm ? "yes" : "no");
+  std::printf("embedding scale     %g\n", double(c.embedding_scale));
+  std::printf("query scale         %g\n", double(c.query_scale));
+  std::printf("softcap attn/final  %g / %g\n", double(c.attn_logit_softcap), double(c.final_logit_softcap));
+  std::printf("tied embeddings     %s\n", c.tie_word_embeddings ? "yes" : "no");
+  std::printf("max positions       %lld\n", static_cast<long long>(c.max_position_embeddings));
+  std::printf("layers (window, rope):\n");
+  for (size_t l = 0; l < c.layers.size(); ++l) {
+    const auto& L = c.layers[l];
+    std::printf("  %3zu  %-8s theta %-10g %s", l, L.sliding_window ? ("win " + std::to_string(L.sliding_window)).c_str() : "global",
+                L.rope.theta, rope_type_name(L.rope.type));
+    if (L.rope.type != RopeType::ROPE_TYPE_DEFAULT) std::printf(" factor %g", L.rope.factor);
+    std::printf("\n");
+  }
+  const int64_t params = model_parameter_count(c);
+  std::printf("parameters          %lld (%.3f B)\n", static_cast<long long>(params), double(params) / 1e9);
+  // KV bytes per token: K and V for every layer; bf16 on the GPU, fp32 on the CPU reference.
+  const double kv_elems = 2.0 * double(c.kv_dim()) * c.n_layers;
+  std::printf("KV bytes per token  %s (bf16), %s (fp32)\n", format_bytes(kv_elems * 2).c_str(),
+              format_bytes(kv_elems * 4).c_str());
+  try {
+    Checkpoint ck = Checkpoint::open(model);
+    std::printf("weights             %s in %zu file(s)\n", format_bytes(double(ck.total_bytes())).c_str(), ck.file_count());
+  } catch (const Error& e) {
+    std::printf("weights             not readable: %s\n", e.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+CliHandler cli_add_info(CLI::App& app) {
+  auto model = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("info", "Print a model's resolved config, size and KV bytes per token");
+  cmd->add_option("MODEL", *model, "Model directory (config.json + *.safetensors) or a config.json")->required();
+  return [cmd, model]() -> int { return cmd->parsed() ? info(*model) : -1; };
+}
+
+}  // namespace lcllm

@@ -1,0 +1,124 @@
+// `lcllm run MODEL`: load a model, prefill a prompt, generate, report tokens/s and memory.
+#include <cstdio>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "lcllm/error.h"
+#include "runtime/engine.h"
+
+namespace lcllm {
+
+namespace {
+
+struct RunArgs {
+  std::string model;
+  std::string prompt_ids;
+  int32_t max_tokens = 32;
+  SamplingParams sampling;
+  std::string policy = "full";
+  std::string device = "cpu";
+  int32_t threads = 0;
+  int32_t ctx_size = 4096;
+  int32_t chunk_size = 256;
+  bool ignore_eos = false;
+  bool quiet = false;
+};
+
+std::vector<int32_t> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && item[used] == ' ') ++used;
+    if (item.empty() || used != item.size() || v < 0 || v > INT32_MAX) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  "--prompt-ids: '" + item + "' is not a token id (expected comma-separated non-negative integers)");
+    }
+    ids.push_back(int32_t(v));
+  }
+  return ids;
+}
+
+int run(const RunArgs& a) {
+  if (a.prompt_ids.empty()) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "no prompt: pass --prompt-ids 1,2,3");
+  }
+  const std::vector<int32_t> prompt = parse_ids(a.prompt_ids);
+
+  EngineOptions eo;
+  eo.model_path = a.model;
+  eo.device = a.device;
+  eo.threads = a.threads;
+  eo.context_tokens = a.ctx_size;
+  eo.max_step_tokens = a.chunk_size;
+  eo.policy = a.policy;
+  ProgressBar bar("loading weights", !a.quiet);
+  eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
+  auto engine = Engine::load(eo);
+  bar.finish();
+  const ModelConfig& c = engine->config();
+  spdlog::info("model {} ({} layers, hidden {}), device {}, policy {}", c.model_type, c.n_layers, c.hidden_size,
+               a.device, engine->plan().name);
+
+  GenerateOptions go;
+  go.max_tokens = a.max_tokens;
+  go.sampling = a.sampling;
+  go.stop_ids = c.eos_token_ids;
+  go.ignore_eos = a.ignore_eos;
+  GenerateResult r = engine->generate(prompt, go);
+
+  std::string ids;
+  for (size_t i = 0; i < r.tokens.size(); ++i) ids += (i ? "," : "") + std::to_string(r.tokens[i]);
+  std::printf("%s\n", ids.c_str());
+  const double prefill_tps = r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0;
+  const double decode_tps = r.tokens.size() > 1 && r.decode_seconds > 0 ? double(r.tokens.size() - 1) / r.decode_seconds : 0;
+  std::fprintf(stderr,
+               "prompt %d tokens, prefill %.1f tokens/s (%.3f s); generated %zu tokens, decode %.1f tokens/s; "
+               "finish: %s\nmemory: weights %s, KV cache %s reserved, peak RSS %s\n",
+               r.prompt_tokens, prefill_tps, r.prefill_seconds, r.tokens.size(), decode_tps, r.finish_reason.c_str(),
+               format_bytes(double(engine->weight_bytes())).c_str(),
+               format_bytes(double(engine->kv_bytes_reserved())).c_str(), format_bytes(double(peak_rss_bytes())).c_str());
+  return 0;
+}
+
+}  // namespace
+
+CliHandler cli_add_run(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate tokens from a prompt with a model");
+  cmd->add_option("MODEL", a->model, "Model directory (config.json + *.safetensors)")->required();
+  cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
+  cmd->add_option("--max-tokens,-n", a->max_tokens, "Maximum tokens to generate")->capture_default_str();
+  cmd->add_option("--temperature", a->sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
+  cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling probability mass")->capture_default_str();
+  cmd->add_option("--min-p", a->sampling.min_p, "Drop tokens below min_p x the top probability")->capture_default_str();
+  cmd->add_option("--repetition-penalty", a->sampling.repetition_penalty,
+                  "Penalise tokens already in prompt or output (HF style, 1 = off)")->capture_default_str();
+  cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty,
+                  "Subtract penalty x count of each generated token (OpenAI style)")->capture_default_str();
+  cmd->add_option("--presence-penalty", a->sampling.presence_penalty,
+                  "Subtract penalty from every generated token (OpenAI style)")->capture_default_str();
+  cmd->add_option("--seed", a->sampling.seed, "Random seed; same seed, same output")->capture_default_str();
+  cmd->add_option("--policy", a->policy, "Attention policy preset (full)")->capture_default_str();
+  cmd->add_option("--device", a->device, "Backend: cpu")->capture_default_str();
+  cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")->capture_default_str();
+  cmd->add_option("--ctx-size,-c", a->ctx_size, "KV cache capacity in tokens")->capture_default_str();
+  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk: tokens per forward step")->capture_default_str();
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating after an end-of-sequence token");
+  cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
+  return [cmd, a]() -> int { return cmd->parsed() ? run(*a) : -1; };
+}
+
+}  // namespace lcllm

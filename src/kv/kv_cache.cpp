@@ -1,0 +1,177 @@
+#include "kv/kv_cache.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+[[noreturn]] void throw_invalid(const std::string& message) {
+  throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "KV cache: " + message);
+}
+
+// Validated before the pool is built so a bad page_size is reported even when n_pages is also bad.
+int32_t checked_page_size(const KvCacheConfig& config) {
+  if (config.page_size < 1) throw_invalid("page_size must be >= 1 (got " + std::to_string(config.page_size) + ")");
+  return config.page_size;
+}
+
+}  // namespace
+
+KvCache::KvCache(const KvCacheConfig& config) : page_size_(checked_page_size(config)), pool_(config.n_pages) {}
+
+int32_t KvCache::pages_for(int32_t n_tokens) const {
+  return static_cast<int32_t>((static_cast<int64_t>(n_tokens) + page_size_ - 1) / page_size_);
+}
+
+KvCache::Sequence& KvCache::find(int32_t seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) throw_invalid("unknown sequence " + std::to_string(seq));
+  return it->second;
+}
+
+const KvCache::Sequence& KvCache::find(int32_t seq) const {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) throw_invalid("unknown sequence " + std::to_string(seq));
+  return it->second;
+}
+
+int32_t KvCache::new_sequence_id() {
+  // Ids count up and wrap at INT32_MAX, skipping live ones, so a long-running server never runs out; a live
+  // sequence per id is impossible before memory runs out, so the loop ends.
+  for (;;) {
+    const int32_t id = next_id_;
+    next_id_ = (next_id_ == std::numeric_limits<int32_t>::max()) ? 0 : next_id_ + 1;
+    if (seqs_.count(id) == 0) return id;
+  }
+}
+
+int32_t KvCache::create_sequence() {
+  const int32_t id = new_sequence_id();
+  seqs_.emplace(id, Sequence{});
+  return id;
+}
+
+void KvCache::free_sequence(int32_t seq) {
+  Sequence& s = find(seq);
+  for (int32_t page : s.pages) pool_.release(page);
+  seqs_.erase(seq);
+}
+
+int32_t KvCache::fork_sequence(int32_t seq) {
+  Sequence copy = find(seq);  // copied before emplace may rehash
+  for (int32_t page : copy.pages) pool_.retain(page);
+  const int32_t id = new_sequence_id();
+  seqs_.emplace(id, std::move(copy));
+  return id;
+}
+
+int32_t KvCache::pages_needed(int32_t seq, int32_t n) const {
+  const Sequence& s = find(seq);
+  if (n < 0) throw_invalid("cannot append " + std::to_string(n) + " tokens to sequence " + std::to_string(seq));
+  if (n == 0) return 0;
+  if (static_cast<int64_t>(s.length) + n > std::numeric_limits<int32_t>::max()) {
+    throw_invalid("sequence " + std::to_string(seq) + " of length " + std::to_string(s.length) +
+                  " cannot grow by " + std::to_string(n) + " tokens (int32 positions)");
+  }
+  // Copy-on-write: every holder of a shared partial page writes its next token at the same offset, so writing in
+  // place would overwrite another sequence's token (or have it overwrite ours). The appender moves to a private
+  // copy first; a full shared page is never written again, so it stays shared.
+  const bool partial_last = s.length % page_size_ != 0;
+  const bool copy_on_write = partial_last && pool_.ref_count(s.pages.back()) > 1;
+  const int32_t grow = pages_for(s.length + n) - static_cast<int32_t>(s.pages.size());
+  return grow + (copy_on_write ? 1 : 0);
+}
+
+AppendPlan KvCache::append_tokens(int32_t seq, int32_t n) {
+  // Everything that can fail is checked before the first change: the caller (scheduler) treats a throw as
+  // "not now" and must find the cache exactly as it was, with no page leaked and no length moved.
+  const int32_t needed = pages_needed(seq, n);
+  if (needed > pool_.free_count()) {
+    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                "KV cache full: appending " + std::to_string(n) + " tokens to sequence " + std::to_string(seq) +
+                    " needs " + std::to_string(needed) + " pages but only " + std::to_string(pool_.free_count()) +
+                    " of " + std::to_string(pool_.capacity()) + " are free (page_size " +
+                    std::to_string(page_size_) + ")");
+  }
+  Sequence& s = find(seq);
+  AppendPlan plan;
+  plan.first_position = s.length;
+  if (n == 0) return plan;
+
+  // From here on no allocation can fail (needed <= free).
+  if (s.length % page_size_ != 0 && pool_.ref_count(s.pages.back()) > 1) {
+    const int32_t shared = s.pages.back();
+    const int32_t fresh = pool_.allocate();
+    plan.copies.push_back(PageCopy{shared, fresh});
+    s.pages.back() = fresh;
+    pool_.release(shared);  // still held by the other sequences, so it does not return to the free list
+  }
+  const int32_t new_len = s.length + n;
+  while (static_cast<int32_t>(s.pages.size()) < pages_for(new_len)) s.pages.push_back(pool_.allocate());
+
+  plan.slots.reserve(static_cast<size_t>(n));
+  for (int32_t pos = s.length; pos < new_len; ++pos) {
+    plan.slots.push_back(slot_of(s.pages[pos / page_size_], pos % page_size_, page_size_));
+  }
+  s.length = new_len;
+  return plan;
+}
+
+void KvCache::truncate(int32_t seq, int32_t new_len) {
+  Sequence& s = find(seq);
+  if (new_len < 0 || new_len > s.length) {
+    throw_invalid("cannot truncate sequence " + std::to_string(seq) + " of length " + std::to_string(s.length) +
+                  " to " + std::to_string(new_len));
+  }
+  const int32_t keep = pages_for(new_len);
+  while (static_cast<int32_t>(s.pages.size()) > keep) {
+    pool_.release(s.pages.back());
+    s.pages.pop_back();
+  }
+  s.length = new_len;
+}
+
+int32_t KvCache::length(int32_t seq) const { return find(seq).length; }
+
+const std::vector<int32_t>& KvCache::block_table(int32_t seq) const { return find(seq).pages; }
+
+std::vector<int32_t> KvCache::sequences() const {
+  std::vector<int32_t> ids;  // [n_live]
+  ids.reserve(seqs_.size());
+  for (const auto& entry : seqs_) ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+CsrPages KvCache::export_csr(std::span<const int32_t> seqs) const {
+  CsrPages csr;
+  csr.indptr.reserve(seqs.size() + 1);
+  csr.last_page_len.reserve(seqs.size());
+  csr.indptr.push_back(0);
+  for (int32_t seq : seqs) {
+    const Sequence& s = find(seq);
+    csr.indices.insert(csr.indices.end(), s.pages.begin(), s.pages.end());
+    LCLLM_ASSERT(csr.indices.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
+                 "CSR export exceeds int32 indices");
+    csr.indptr.push_back(static_cast<int32_t>(csr.indices.size()));
+    csr.last_page_len.push_back(s.length == 0 ? 0 : (s.length - 1) % page_size_ + 1);
+  }
+  return csr;
+}
+
+int64_t KvCache::slot_at(int32_t seq, int32_t pos) const {
+  const Sequence& s = find(seq);
+  if (pos < 0 || pos >= s.length) {
+    throw_invalid("position " + std::to_string(pos) + " out of range for sequence " + std::to_string(seq) +
+                  " of length " + std::to_string(s.length));
+  }
+  return slot_of(s.pages[pos / page_size_], pos % page_size_, page_size_);
+}
+
+}  // namespace lcllm

@@ -1,0 +1,144 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "lcllm/error.h"
+#include "models/model_family.h"
+#include "runtime/sampler.h"
+
+namespace lcllm {
+
+std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
+  if (options.context_tokens <= 0) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "context size must be positive, got " +
+                                                            std::to_string(options.context_tokens));
+  }
+  if (options.page_size <= 0 || options.max_step_tokens <= 0) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "page size and step size must be positive");
+  }
+  std::unique_ptr<Engine> e(new Engine());
+  e->options_ = options;
+  e->config_ = model_config_load(options.model_path);
+  e->plan_ = attention_plan_resolve(options.policy, e->config_);
+  e->checkpoint_ = std::make_unique<Checkpoint>(Checkpoint::open(options.model_path));
+  if (options.device == "cpu") {
+    e->backend_ = backend_create_cpu(options.threads);
+  } else {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "device '" + options.device + "' is not available in this build (use --device cpu)");
+  }
+  e->weights_ = model_weights_bind(e->config_, *e->checkpoint_, *e->backend_, options.load_progress);
+  const int32_t n_pages = (options.context_tokens + options.page_size - 1) / options.page_size;
+  e->kv_ = std::make_unique<KvCache>(KvCacheConfig{options.page_size, n_pages});
+  e->backend_->kv_reserve(e->config_.n_layers, n_pages, options.page_size, e->config_.n_kv_heads,
+                          e->config_.head_dim);
+  e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, options.max_step_tokens);
+  return e;
+}
+
+size_t Engine::kv_bytes_reserved() const {
+  // K and V, fp32 on the CPU backend.
+  return size_t(kv_->n_pages()) * size_t(kv_->page_size()) * size_t(config_.kv_dim()) * 2 * sizeof(float) *
+         size_t(config_.n_layers);
+}
+
+int32_t Engine::fork_sequence(int32_t seq) { return kv_->fork_sequence(seq); }
+
+void Engine::validate_tokens(std::span<const int32_t> tokens) const {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  "token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                      " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
+    }
+  }
+}
+
+std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk) {
+  validate_tokens(tokens);
+  if (tokens.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "nothing to feed: empty token list");
+  if (chunk <= 0 || chunk > buffers_.max_tokens) chunk = buffers_.max_tokens;
+  const int32_t start_len = kv_->length(seq);
+  // Reserve every slot up front so a full cache fails before any compute, with the sequence untouched.
+  AppendPlan append = kv_->append_tokens(seq, int32_t(tokens.size()));
+  backend_->kv_copy_pages(append.copies);
+
+  const int64_t V = config_.vocab_size;
+  std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * V : V));
+  const std::vector<int32_t> seqs = {seq};
+  const CsrPages pages = kv_->export_csr(seqs);
+  std::vector<int32_t> positions, query_start(2), kv_len(1), rows;
+  for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk)) {
+    const size_t n = std::min(tokens.size() - begin, size_t(chunk));
+    positions.resize(n);
+    for (size_t i = 0; i < n; ++i) positions[i] = start_len + int32_t(begin + i);
+    query_start = {0, int32_t(n)};
+    kv_len = {start_len + int32_t(begin + n)};
+    const bool last_chunk = begin + n == tokens.size();
+    rows.clear();
+    if (all_logits) {
+      for (size_t i = 0; i < n; ++i) rows.push_back(int32_t(i));
+    } else if (last_chunk) {
+      rows.push_back(int32_t(n - 1));
+    }
+    StepInput in;
+    in.tokens = tokens.subspan(begin, n);
+    in.positions = positions;
+    in.slots = std::span<const int64_t>(append.slots).subspan(begin, n);
+    in.attention.query_start = query_start;
+    in.attention.query_pos = positions;
+    in.attention.kv_len = kv_len;
+    in.attention.pages = &pages;
+    in.logit_rows = rows;
+    float* out = all_logits ? logits.data() + int64_t(begin) * V : logits.data();
+    forward_step(*backend_, config_, weights_, plan_, buffers_, in, out);
+  }
+  return logits;
+}
+
+GenerateResult Engine::generate(std::span<const int32_t> prompt, const GenerateOptions& options,
+                                const std::function<void(int32_t)>& on_token) {
+  if (prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the prompt is empty");
+  if (options.max_tokens < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "max_tokens must be >= 0");
+  const int64_t need = int64_t(prompt.size()) + options.max_tokens;
+  if (need > int64_t(kv_->pages_free()) * kv_->page_size()) {
+    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                "prompt (" + std::to_string(prompt.size()) + " tokens) + max_tokens (" +
+                    std::to_string(options.max_tokens) + ") exceeds the KV cache (" +
+                    std::to_string(int64_t(kv_->pages_free()) * kv_->page_size()) +
+                    " free tokens); raise --ctx-size or lower --max-tokens");
+  }
+  Sampler sampler(options.sampling);
+  GenerateResult result;
+  result.prompt_tokens = int32_t(prompt.size());
+  const int32_t seq = kv_->create_sequence();
+  struct Free {
+    KvCache* kv;
+    int32_t seq;
+    ~Free() { kv->free_sequence(seq); }
+  } free_on_exit{kv_.get(), seq};
+
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  std::vector<float> logits = feed(seq, prompt, false);
+  auto t1 = clock::now();
+  result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
+  result.finish_reason = "length";
+  for (int32_t i = 0; i < options.max_tokens; ++i) {
+    const int32_t tok = sampler.sample(logits, prompt, result.tokens);
+    result.tokens.push_back(tok);
+    if (on_token) on_token(tok);
+    const bool stop = !options.ignore_eos &&
+                      std::find(options.stop_ids.begin(), options.stop_ids.end(), tok) != options.stop_ids.end();
+    if (stop) {
+      result.finish_reason = "stop";
+      break;
+    }
+    if (i + 1 < options.max_tokens) logits = feed(seq, std::span<const int32_t>(&tok, 1), false);
+  }
+  result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+  return result;
+}
+
+}  // namespace lcllm

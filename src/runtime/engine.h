@@ -1,0 +1,85 @@
+// Engine: one loaded model on one backend with its paged KV cache. Plans each step (which tokens, positions,
+// KV slots, pages), then runs forward_step; sequences are independent and may be forked.
+#pragma once
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attention/attention_plan.h"
+#include "backend/backend.h"
+#include "io/model_config.h"
+#include "io/safetensors.h"
+#include "kv/kv_cache.h"
+#include "lcllm/sampling_params.h"
+#include "runtime/forward.h"
+#include "runtime/model_weights.h"
+
+namespace lcllm {
+
+struct EngineOptions {
+  std::string model_path;        // directory with config.json + safetensors
+  std::string device = "cpu";    // cpu (cuda arrives with E3)
+  int32_t threads = 0;           // CPU threads, 0 = all cores
+  int32_t context_tokens = 4096; // KV capacity in tokens, all sequences together
+  int32_t page_size = 16;        // tokens per KV page
+  int32_t max_step_tokens = 256; // prefill chunk size: tokens per forward step
+  std::string policy = "full";   // attention plan preset
+  std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
+};
+
+struct GenerateOptions {
+  int32_t max_tokens = 16;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
+  bool ignore_eos = false;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids (the stop token included when one ended it)
+  std::string finish_reason;    // "stop" or "length"
+  double prefill_seconds = 0;
+  double decode_seconds = 0;    // from the first to the last generated token
+  int32_t prompt_tokens = 0;
+};
+
+class Engine {
+ public:
+  static std::unique_ptr<Engine> load(const EngineOptions& options);  // throws lcllm::Error
+
+  const ModelConfig& config() const { return config_; }
+  const EngineOptions& options() const { return options_; }
+  const AttentionPlan& plan() const { return plan_; }
+  size_t weight_bytes() const { return weights_.bytes; }
+  size_t kv_bytes_reserved() const;
+  KvCache& kv_cache() { return *kv_; }
+
+  int32_t create_sequence() { return kv_->create_sequence(); }
+  void free_sequence(int32_t seq) { kv_->free_sequence(seq); }
+  int32_t fork_sequence(int32_t seq);
+
+  // Appends `tokens` to `seq` in steps of at most `chunk` tokens (0: max_step_tokens) and returns the logits:
+  // [tokens.size(), vocab] when all_logits, else [vocab] of the last token. Throws on invalid ids or a full cache
+  // (the sequence is left as it was before the call).
+  std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk = 0);
+
+  // Prefill + sampling loop on a fresh sequence, freed at the end. on_token(id) is called for every token.
+  GenerateResult generate(std::span<const int32_t> prompt, const GenerateOptions& options,
+                          const std::function<void(int32_t)>& on_token = {});
+
+ private:
+  Engine() = default;
+  void validate_tokens(std::span<const int32_t> tokens) const;
+
+  EngineOptions options_;
+  ModelConfig config_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::unique_ptr<Backend> backend_;
+  ModelWeights weights_;
+  AttentionPlan plan_;
+  std::unique_ptr<KvCache> kv_;
+  ForwardBuffers buffers_;
+};
+
+}  // namespace lcllm

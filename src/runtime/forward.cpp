@@ -1,0 +1,106 @@
+#include "runtime/forward.h"
+
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+// The first n rows of a buffer allocated for max_tokens rows, optionally reshaped.
+Tensor rows_of(const Tensor& t, int64_t n) {
+  Tensor v = t;
+  v.shape[0] = n;
+  return v;
+}
+
+Tensor as_2d(const Tensor& t, int64_t n, int64_t d) {
+  Tensor v = t;
+  v.ndim = 2;
+  v.shape = {n, d, 0, 0};
+  return v;
+}
+
+}  // namespace
+
+ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& c, int32_t max_tokens) {
+  ForwardBuffers b;
+  const int64_t n = max_tokens;
+  b.max_tokens = max_tokens;
+  b.x = backend.alloc({n, c.hidden_size});
+  b.h = backend.alloc({n, c.hidden_size});
+  b.q = backend.alloc({n, c.n_heads, c.head_dim});
+  b.k = backend.alloc({n, c.n_kv_heads, c.head_dim});
+  b.v = backend.alloc({n, c.n_kv_heads, c.head_dim});
+  b.attn = backend.alloc({n, c.n_heads, c.head_dim});
+  b.gate = backend.alloc({n, c.intermediate_size});
+  b.up = backend.alloc({n, c.intermediate_size});
+  b.rows = backend.alloc({n, c.hidden_size});
+  b.logits = backend.alloc({n, c.vocab_size});
+  return b;
+}
+
+void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, const AttentionPlan& plan,
+                  ForwardBuffers& buf, const StepInput& in, float* logits_out) {
+  const int64_t n = int64_t(in.tokens.size());
+  LCLLM_ASSERT(n > 0 && n <= buf.max_tokens, "step larger than the forward buffers");
+  LCLLM_ASSERT(plan.layers.size() == size_t(c.n_layers), "plan does not match the model");
+  const int64_t H = c.hidden_size;
+
+  Tensor x = rows_of(buf.x, n), h = rows_of(buf.h, n);
+  Tensor q = rows_of(buf.q, n), k = rows_of(buf.k, n), v = rows_of(buf.v, n), attn = rows_of(buf.attn, n);
+  Tensor gate = rows_of(buf.gate, n), up = rows_of(buf.up, n);
+  const Tensor none;
+
+  be.embed(x, w.embed, in.tokens, c.embedding_scale);
+
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w.layers[size_t(l)];
+    const LayerConfig& lc = c.layers[size_t(l)];
+
+    // ---- attention block ----
+    be.rmsnorm(h, x, L.attn_norm, c.norm_eps, c.norm_one_plus);
+    be.matmul(as_2d(q, n, c.q_dim()), h, L.wq, L.bq);
+    be.matmul(as_2d(k, n, c.kv_dim()), h, L.wk, L.bk);
+    be.matmul(as_2d(v, n, c.kv_dim()), h, L.wv, L.bv);
+    if (c.qk_norm) {  // per head over head_dim, before RoPE (Qwen3, Gemma 3)
+      be.rmsnorm(q, q, L.q_norm, c.norm_eps, c.norm_one_plus);
+      be.rmsnorm(k, k, L.k_norm, c.norm_eps, c.norm_one_plus);
+    }
+    be.rope(q, in.positions, lc.rope);
+    be.rope(k, in.positions, lc.rope);
+    be.kv_write(l, k, v, in.slots);
+
+    AttentionParams params;
+    params.scale = c.query_scale;
+    params.softcap = c.attn_logit_softcap;
+    params.sliding_window = lc.sliding_window;
+    // E1: every plan entry is FULL; E4 dispatches on plan.layers[l] here.
+    be.attention(attn, q, l, in.attention, params);
+
+    be.matmul(h, as_2d(attn, n, c.q_dim()), L.wo, L.bo);
+    if (c.post_attn_norm) be.rmsnorm(h, h, L.post_attn_norm, c.norm_eps, c.norm_one_plus);
+    be.add_inplace(x, h);
+
+    // ---- MLP block ----
+    be.rmsnorm(h, x, L.ffn_norm, c.norm_eps, c.norm_one_plus);
+    be.matmul(gate, h, L.w_gate, L.b_gate);
+    be.matmul(up, h, L.w_up, L.b_up);
+    be.glu(gate, gate, up, c.activation);
+    be.matmul(h, gate, L.w_down, L.b_down);
+    if (c.ffn_sandwich_norm) be.rmsnorm(h, h, L.post_ffn_norm, c.norm_eps, c.norm_one_plus);
+    be.add_inplace(x, h);
+  }
+
+  // ---- logits for the requested rows only (decode wants 1 per sequence, parity tests want all) ----
+  const int64_t n_out = int64_t(in.logit_rows.size());
+  if (n_out == 0) return;
+  Tensor rows = as_2d(rows_of(buf.rows, n_out), n_out, H);
+  be.gather_rows(rows, x, in.logit_rows);
+  be.rmsnorm(rows, rows, w.final_norm, c.norm_eps, c.norm_one_plus);
+  Tensor logits = as_2d(rows_of(buf.logits, n_out), n_out, c.vocab_size);
+  be.matmul(logits, rows, w.lm_head, none);
+  if (c.final_logit_softcap > 0) be.softcap(logits, c.final_logit_softcap);
+  be.to_host(logits, logits_out, n_out * c.vocab_size);
+}
+
+}  // namespace lcllm

@@ -1,0 +1,44 @@
+// The forward pass, written once for every backend (ARCHITECTURE.md §1):
+//   x = embed(tokens)·scale
+//   per layer: h = norm(x); q,k,v = proj(h); [qk-norm]; rope(q,k); write k,v to the paged cache;
+//              a = attention(plan[l]); o = proj(a); [post-attn norm]; x += o;
+//              h = norm(x); m = down(act(gate(h)) * up(h)); [post-ffn norm]; x += m
+//   logits = lm_head(norm(x)) [softcapped]
+#pragma once
+#include <span>
+
+#include "attention/attention_plan.h"
+#include "backend/backend.h"
+#include "runtime/model_weights.h"
+
+namespace lcllm {
+
+// Activations for up to max_tokens tokens per step, allocated once on the backend.
+struct ForwardBuffers {
+  int32_t max_tokens = 0;
+  Tensor x;        // [max_tokens, hidden]      residual stream
+  Tensor h;        // [max_tokens, hidden]      normed input of a sublayer / sublayer output
+  Tensor q;        // [max_tokens, n_heads, head_dim]
+  Tensor k, v;     // [max_tokens, n_kv_heads, head_dim]
+  Tensor attn;     // [max_tokens, n_heads, head_dim]
+  Tensor gate, up; // [max_tokens, intermediate]
+  Tensor rows;     // [max_tokens, hidden]      rows whose logits are wanted
+  Tensor logits;   // [max_tokens, vocab]
+};
+
+ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& config, int32_t max_tokens);
+
+// One step: a ragged batch of sequences, each contributing consecutive tokens.
+struct StepInput {
+  std::span<const int32_t> tokens;      // [n]
+  std::span<const int32_t> positions;   // [n]
+  std::span<const int64_t> slots;       // [n] KV slot each token's k/v is written to
+  AttentionBatch attention;             // sequences' query ranges, kv lengths and pages
+  std::span<const int32_t> logit_rows;  // [n_out] rows (indices into tokens) whose logits are returned
+};
+
+// Runs the step; writes [n_out, vocab] fp32 logits to `logits_out` (host memory).
+void forward_step(Backend& backend, const ModelConfig& config, const ModelWeights& weights, const AttentionPlan& plan,
+                  ForwardBuffers& buffers, const StepInput& input, float* logits_out);
+
+}  // namespace lcllm
