@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <limits>
 
 #include "lcllm/error.h"
 #include "tokenizer/jinja_pystr.h"
@@ -282,7 +283,7 @@ class Lexer {
         Token t;
         t.kind = TokenKind::TOKEN_KIND_FLOAT;
         auto res = std::from_chars(text.data(), text.data() + text.size(), t.float_value);
-        if (res.ec == std::errc::result_out_of_range) t.float_value = text.find("e-") != std::string::npos ? 0.0 : 1e309;
+        if (res.ec == std::errc::result_out_of_range) t.float_value = text.find("e-") != std::string::npos ? 0.0 : std::numeric_limits<double>::infinity();
         t.text = text;
         set_location(t, pos);
         tokens_.push_back(std::move(t));

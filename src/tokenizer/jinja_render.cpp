@@ -477,7 +477,7 @@ class Interp {
     const bool ints = is_int_like(a) && is_int_like(b);
     if (op == "+") {
       if (ints) {
-        std::int64_t r;
+        std::int64_t r = 0;
         return Value::integer(checked(__builtin_add_overflow(int_of(a), int_of(b), &r), r));
       }
       if (nums) return Value::floating(double_of(a) + double_of(b));
@@ -497,7 +497,7 @@ class Interp {
     }
     if (op == "-") {
       if (ints) {
-        std::int64_t r;
+        std::int64_t r = 0;
         return Value::integer(checked(__builtin_sub_overflow(int_of(a), int_of(b), &r), r));
       }
       if (nums) return Value::floating(double_of(a) - double_of(b));
@@ -505,7 +505,7 @@ class Interp {
     }
     if (op == "*") {
       if (ints) {
-        std::int64_t r;
+        std::int64_t r = 0;
         return Value::integer(checked(__builtin_mul_overflow(int_of(a), int_of(b), &r), r));
       }
       if (nums) return Value::floating(double_of(a) * double_of(b));

@@ -1,0 +1,27 @@
+# Multi-stage build: compile in the CUDA devel image, run from the CUDA runtime image as a non-root user.
+# Dependencies mirror tools/install_deps.sh (Debian/Ubuntu package names are the same).
+ARG CUDA_VERSION=12.8.1
+FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu24.04 AS build
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config git \
+      libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libcli11-dev libpcre2-dev catch2 \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLCLLM_CUDA=AUTO -DLCLLM_BUILD_TESTS=OFF \
+      -DCMAKE_CUDA_ARCHITECTURES=90a \
+    && cmake --build build --target lcllm
+
+FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu24.04
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      libsentencepiece0 libspdlog1.12 libfmt9 libpcre2-8-0 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 lcllm
+COPY --from=build /src/build/lcllm /usr/local/bin/lcllm
+COPY --from=build /src/models/default /opt/lcllm/models/default
+USER lcllm
+WORKDIR /home/lcllm
+ENTRYPOINT ["lcllm"]
+CMD ["--help"]

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CLI behaviour a user relies on: run/info on the embedded model, --version, --help documenting every flag,
+# and bad input giving one clear line with exit code 2.   usage: test_cli.sh LCLLM_BINARY
+set -uo pipefail
+bin="$1"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+model="$root/models/default"
+pass=0
+fail=0
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+check() {  # check NAME EXPECTED_RC GREP_PATTERN -- command...
+  local name="$1" want_rc="$2" pattern="$3"
+  shift 4
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [[ "$rc" -ne "$want_rc" ]]; then
+    echo "FAIL $name: exit code $rc, expected $want_rc"; cat "$tmp/err"; fail=$((fail + 1)); return
+  fi
+  if [[ -n "$pattern" ]] && ! grep -qE -- "$pattern" "$tmp/out" "$tmp/err"; then
+    echo "FAIL $name: output lacks /$pattern/"; cat "$tmp/out" "$tmp/err"; fail=$((fail + 1)); return
+  fi
+  echo "ok   $name"; pass=$((pass + 1))
+}
+
+check "version" 0 "^lcllm [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
+check "run greedy prints ids and speed" 0 "decode [0-9.]+ tokens/s" -- \
+  "$bin" run "$model" --prompt-ids 5,17,42,99,3 --max-tokens 8 --temperature 0 --quiet
+check "run reports memory" 0 "peak RSS" -- "$bin" run "$model" --prompt-ids 5,17 --max-tokens 2 --quiet
+check "info prints parameters and KV bytes" 0 "KV bytes per token" -- "$bin" info "$model"
+check "missing model dir: exit 2" 2 "error: .*config.json" -- "$bin" run "$tmp/nope" --prompt-ids 1
+check "info on missing path: exit 2" 2 "error:" -- "$bin" info "$tmp/nope"
+check "bad prompt ids: exit 2" 2 "not a token id" -- "$bin" run "$model" --prompt-ids 1,x,3
+check "token id beyond vocab: exit 2" 2 "outside the vocabulary" -- "$bin" run "$model" --prompt-ids 99999999
+check "unknown policy: exit 2" 2 "unknown attention policy" -- "$bin" run "$model" --prompt-ids 1 --policy nope
+check "bad temperature: exit 2" 2 "temperature" -- "$bin" run "$model" --prompt-ids 1 --temperature -1
+check "unknown flag: exit 2" 2 "" -- "$bin" run "$model" --no-such-flag
+
+# A model directory whose config.json is broken or names an unsupported family.
+mkdir -p "$tmp/badcfg" "$tmp/unsup"
+echo '{"model_type": "llama", "vocab_size": -3' >"$tmp/badcfg/config.json"
+echo '{"model_type": "mamba"}' >"$tmp/unsup/config.json"
+check "malformed config.json: exit 2" 2 "not valid JSON" -- "$bin" info "$tmp/badcfg"
+check "unsupported model_type: exit 2" 2 "unsupported model_type 'mamba'" -- "$bin" info "$tmp/unsup"
+# Truncated weights next to a valid config.
+mkdir -p "$tmp/trunc" && cp "$model/config.json" "$tmp/trunc/"
+head -c 100 "$model/model.safetensors" >"$tmp/trunc/model.safetensors"
+check "truncated safetensors: exit 2" 2 "model.safetensors" -- "$bin" run "$tmp/trunc" --prompt-ids 1 --quiet
+
+# --help documents every flag of run.
+"$bin" run --help >"$tmp/help" 2>&1
+for flag in --prompt-ids --max-tokens --temperature --top-k --top-p --min-p --repetition-penalty \
+            --frequency-penalty --presence-penalty --seed --policy --device --threads --ctx-size --chunk-size; do
+  if grep -q -- "$flag" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL help lacks $flag"; fail=$((fail + 1)); fi
+done
+
+echo "$pass passed, $fail failed"
+[[ "$fail" -eq 0 ]]

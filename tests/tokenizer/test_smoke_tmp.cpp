@@ -1,3 +1,0 @@
-#include <catch2/catch.hpp>
-#include "tokenizer/tokenizer.h"
-TEST_CASE("tmp") { REQUIRE(true); }
