@@ -88,7 +88,11 @@ class Fixture:
     notes: str
     rope_notes: str
     gemma_norm: bool = False  # (1 + w) RMSNorm: store w ~ 0.1*randn instead of 1 + 0.1*randn
-    linear_std: float = 0.15
+    linear_std: float = 0.15  # cap on the std of linear weights (std = min(linear_std, 1.2/sqrt(fan_in)))
+    embed_std: float = 0.15  # std of embed_tokens (and of an untied lm_head)
+    out_gain: float = 1.0  # extra factor on o_proj / down_proj weights (residual-branch strength)
+    # (regex on parameter name, mean) for norm weights whose stored value should be mean + 0.1*randn
+    norm_means: list[tuple[str, float]] = field(default_factory=list)
     # name -> function(config) that returns a modified config copy (feature switched off)
     feature_variants: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     # name -> function(state_dict) that returns a modified state dict (feature switched off)
@@ -185,7 +189,7 @@ FIXTURES: list[Fixture] = [
             COMMON,
             hidden_size=128,
             intermediate_size=256,
-            num_hidden_layers=3,
+            num_hidden_layers=2,
             num_attention_heads=8,
             num_key_value_heads=2,
             max_position_embeddings=512,
@@ -263,7 +267,7 @@ FIXTURES: list[Fixture] = [
             hidden_size=64,
             intermediate_size=128,
             num_hidden_layers=2,
-            num_attention_heads=4,
+            num_attention_heads=2,
             num_key_value_heads=1,
             head_dim=256,
             hidden_act="gelu_pytorch_tanh",
@@ -275,7 +279,11 @@ FIXTURES: list[Fixture] = [
         seed=4004,
         prompt_len=96,
         gemma_norm=True,
-        notes="Gemma-1 style: MQA (4 heads / 1 kv head), head_dim 256 (> hidden 64, q_proj is 64->1024), "
+        # tied + sqrt(H)-scaled embeddings make random models repeat the last token; weaker embeddings and
+        # stronger residual branches give diverse greedy continuations.
+        embed_std=0.1,
+        out_gain=3.0,
+        notes="Gemma-1 style: MQA (2 heads / 1 kv head), head_dim 256 (> hidden 64, q_proj is 64->512), "
         "GeGLU with gelu_pytorch_tanh (config key hidden_act), (1+w) RMSNorm with random w, embeddings "
         "scaled by sqrt(64)=8, tied embeddings, default RoPE theta 10000, F32 weights.",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 10000.0}; no top-level "
@@ -300,15 +308,19 @@ FIXTURES: list[Fixture] = [
             query_pre_attn_scalar=24,
             sliding_window=32,
             attn_logit_softcapping=5.0,
-            final_logit_softcapping=3.0,
+            final_logit_softcapping=8.0,
         ),
         weights_dtype="F32",
         seed=5005,
         prompt_len=112,
         gemma_norm=True,
+        # post-attention / post-feedforward norms fix the branch RMS at ~(1+w); w ~ 2 + 0.1*randn makes the
+        # branches dominate the sqrt(H)-scaled tied embedding (otherwise greedy decoding repeats a token).
+        embed_std=0.1,
+        norm_means=[(r"post_(attention|feedforward)_layernorm", 2.0)],
         notes="Gemma-2 style: 4 layers alternating sliding (even layer index) / full (odd) attention via "
         "layer_types, sliding_window 32 < 128 positions, attn_logit_softcapping 5.0 and "
-        "final_logit_softcapping 3.0 (small so the caps are clearly active), query_pre_attn_scalar 24 != "
+        "final_logit_softcapping 8.0 (smaller than the real 50/30 so the caps are clearly active), query_pre_attn_scalar 24 != "
         "head_dim 32, pre/post attention and pre/post feedforward (1+w) norms, GQA 4/2, embeddings scaled "
         "by sqrt(64), tied embeddings, F32 weights.",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 10000.0}, shared by "
@@ -327,7 +339,7 @@ FIXTURES: list[Fixture] = [
         config=dict(
             COMMON,
             hidden_size=96,
-            intermediate_size=192,
+            intermediate_size=128,
             num_hidden_layers=6,
             num_attention_heads=4,
             num_key_value_heads=2,
@@ -356,6 +368,10 @@ FIXTURES: list[Fixture] = [
         seed=6006,
         prompt_len=110,
         gemma_norm=True,
+        # post-attention / post-feedforward norms fix the branch RMS at ~(1+w); w ~ 2 + 0.1*randn makes the
+        # branches dominate the sqrt(H)-scaled tied embedding (otherwise greedy decoding repeats a token).
+        embed_std=0.1,
+        norm_means=[(r"post_(attention|feedforward)_layernorm", 2.0)],
         notes="Gemma-3 text (Gemma3ForCausalLM, model_type gemma3_text): 6 layers, layer_types "
         "[s,s,f,s,s,f] (sliding_window 24), local RoPE theta 10000 (default) on sliding layers, global "
         "RoPE theta 1e6 with linear scaling factor 8 on full layers, q_norm/k_norm ((1+w), per head over "
@@ -389,10 +405,10 @@ FIXTURES: list[Fixture] = [
         config_cls=Qwen2Config,
         config=dict(
             COMMON,
-            hidden_size=96,
-            intermediate_size=192,
+            hidden_size=64,
+            intermediate_size=160,
             num_hidden_layers=2,
-            num_attention_heads=6,
+            num_attention_heads=4,
             num_key_value_heads=2,
             max_position_embeddings=4096,
             rms_norm_eps=1e-6,
@@ -403,8 +419,8 @@ FIXTURES: list[Fixture] = [
         seed=7007,
         prompt_len=102,
         notes="Qwen2 style: q/k/v projections with random non-zero biases (o_proj has none; biases are "
-        "hard-wired in the modeling code, there is no attention_bias config key), GQA 6 heads / 2 kv heads "
-        "(head_dim 16 = hidden 96 / 6, no head_dim key in config.json), rope_theta 1e6, untied lm_head, "
+        "hard-wired in the modeling code, there is no attention_bias config key), GQA 4 heads / 2 kv heads "
+        "(head_dim 16 = hidden 64 / 4, no head_dim key in config.json), intermediate 160, rope_theta 1e6, untied lm_head, "
         "use_sliding_window false, F32 weights.",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 1000000.0}; no top-level "
         "rope_theta / rope_scaling keys.",
@@ -451,13 +467,14 @@ FIXTURES: list[Fixture] = [
             num_key_value_heads=2,
             max_position_embeddings=1024,
             rms_norm_eps=1e-5,
-            tie_word_embeddings=False,
+            tie_word_embeddings=True,
         ),
         weights_dtype="F32",
         seed=9009,
         prompt_len=256,
         notes="Longer Llama (prompt 256 + 16 generated = 272 positions) to exercise many KV pages; GQA 4/2, "
-        "head_dim 16, default RoPE theta 10000, untied, full (non-sliding) attention, F32 weights.",
+        "head_dim 16, default RoPE theta 10000, tied embeddings with F32 weights (no lm_head.weight "
+        "stored), full (non-sliding) attention.",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 10000.0}; no top-level "
         "rope_theta / rope_scaling keys.",
     ),
@@ -478,8 +495,11 @@ def init_weights(model: torch.nn.Module, fx: Fixture, gen: torch.Generator) -> N
         for name, p in model.named_parameters():  # tied lm_head is deduplicated here
             shape = p.shape
             if is_norm_param(name):
-                noise = 0.1 * torch.randn(shape, generator=gen)
-                val = noise if fx.gemma_norm else 1.0 + noise
+                mean = 0.0 if fx.gemma_norm else 1.0
+                for pat, m in fx.norm_means:
+                    if re.search(pat, name):
+                        mean = m
+                val = mean + 0.1 * torch.randn(shape, generator=gen)
             elif name.endswith(".bias"):
                 val = 0.1 * torch.randn(shape, generator=gen)
             elif p.dim() == 2:
@@ -488,7 +508,9 @@ def init_weights(model: torch.nn.Module, fx: Fixture, gen: torch.Generator) -> N
                 fan_in = shape[1]
                 std = min(fx.linear_std, 1.2 / math.sqrt(fan_in))
                 if "embed_tokens" in name or "lm_head" in name:
-                    std = fx.linear_std
+                    std = fx.embed_std
+                elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                    std *= fx.out_gain
                 val = std * torch.randn(shape, generator=gen)
             else:
                 raise RuntimeError(f"unexpected parameter {name} {tuple(shape)}")
@@ -615,6 +637,134 @@ def dump_json(obj: dict, path: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Independent re-implementation (no transformers): reads ONLY config.json + model.safetensors and follows
+# the math documented in FORMAT.md. Used to prove that FORMAT.md is a sufficient spec for the C++ side.
+# ----------------------------------------------------------------------------------------------------
+
+
+def _indep_inv_freq(p: dict, head_dim: int) -> torch.Tensor:
+    theta = float(p["rope_theta"])
+    inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    rt = p.get("rope_type", "default")
+    if rt == "default":
+        return inv
+    if rt == "linear":
+        return inv / float(p["factor"])
+    if rt == "llama3":
+        factor, lo, hi = float(p["factor"]), float(p["low_freq_factor"]), float(p["high_freq_factor"])
+        old = float(p["original_max_position_embeddings"])
+        out = []
+        for f in inv.tolist():
+            wavelen = 2 * math.pi / f
+            if wavelen < old / hi:
+                out.append(f)
+            elif wavelen > old / lo:
+                out.append(f / factor)
+            else:
+                smooth = (old / wavelen - lo) / (hi - lo)
+                out.append((1 - smooth) * f / factor + smooth * f)
+        return torch.tensor(out, dtype=torch.float32)
+    raise NotImplementedError(rt)
+
+
+def independent_forward(fixture_dir: str, ids: list[int]) -> torch.Tensor:
+    with open(os.path.join(fixture_dir, "config.json")) as f:
+        cfg = json.load(f)
+    W = {}
+    with safe_open(os.path.join(fixture_dir, "model.safetensors"), "pt") as f:
+        for k in f.keys():
+            W[k] = f.get_tensor(k).float()
+    mt = cfg["model_type"]
+    gemma = mt in ("gemma", "gemma2", "gemma3_text")  # (1+w) norms, sqrt(H) embedding scale
+    sandwich = mt in ("gemma2", "gemma3_text")  # post-attn / pre-ff / post-ff norms
+    H, nh, nkv, L = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["num_hidden_layers"]
+    hd = cfg.get("head_dim") or H // nh
+    eps = cfg["rms_norm_eps"]
+    act_name = cfg.get("hidden_activation") or cfg.get("hidden_act")
+    layer_types = cfg.get("layer_types") or ["full_attention"] * L
+    rp = cfg["rope_parameters"]
+    if "full_attention" in rp or "sliding_attention" in rp:
+        inv = {lt: _indep_inv_freq(rp[lt], hd) for lt in set(layer_types)}
+    else:
+        inv = {lt: _indep_inv_freq(rp, hd) for lt in set(layer_types)}
+    scale = cfg["query_pre_attn_scalar"] ** -0.5 if sandwich else hd ** -0.5
+    attn_cap = cfg.get("attn_logit_softcapping") if mt == "gemma2" else None  # gemma3 ignores it (eager)
+    final_cap = cfg.get("final_logit_softcapping") if sandwich else None
+    window = cfg.get("sliding_window")
+
+    def rms(x, w):
+        y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+        return y * (1.0 + w) if gemma else y * w
+
+    def act(x):
+        if act_name in ("gelu_pytorch_tanh", "gelu") and gemma:
+            return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+        if act_name == "silu":
+            return x * torch.sigmoid(x)
+        raise NotImplementedError(act_name)
+
+    def lin(x, name):
+        y = x @ W[name + ".weight"].T
+        if name + ".bias" in W:
+            y = y + W[name + ".bias"]
+        return y
+
+    def rot(x):
+        return torch.cat((-x[..., hd // 2 :], x[..., : hd // 2]), dim=-1)
+
+    T = len(ids)
+    pos = torch.arange(T, dtype=torch.float32)
+    i_idx = torch.arange(T)[:, None]
+    j_idx = torch.arange(T)[None, :]
+    x = W["model.embed_tokens.weight"][torch.tensor(ids)]
+    if gemma:
+        x = x * torch.tensor(H**0.5, dtype=torch.float32)
+    for l in range(L):
+        p = f"model.layers.{l}."
+        lt = layer_types[l]
+        h = rms(x, W[p + "input_layernorm.weight"])
+        q = lin(h, p + "self_attn.q_proj").view(T, nh, hd)
+        k = lin(h, p + "self_attn.k_proj").view(T, nkv, hd)
+        v = lin(h, p + "self_attn.v_proj").view(T, nkv, hd)
+        if p + "self_attn.q_norm.weight" in W:  # qk-norm: per head over head_dim, before RoPE
+            q = rms(q, W[p + "self_attn.q_norm.weight"])
+            k = rms(k, W[p + "self_attn.k_norm.weight"])
+        freqs = pos[:, None] * inv[lt][None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]
+        q = q * cos + rot(q) * sin
+        k = k * cos + rot(k) * sin
+        kv_of_head = torch.arange(nh) // (nh // nkv)
+        s = torch.einsum("ihd,jhd->hij", q, k[:, kv_of_head]) * scale
+        if attn_cap:
+            s = attn_cap * torch.tanh(s / attn_cap)
+        allowed = j_idx <= i_idx
+        if lt == "sliding_attention":
+            allowed = allowed & (i_idx - j_idx < window)
+        s = s.masked_fill(~allowed, float("-inf"))
+        a = torch.softmax(s, dim=-1)
+        o = torch.einsum("hij,jhd->ihd", a, v[:, kv_of_head]).reshape(T, nh * hd)
+        o = lin(o, p + "self_attn.o_proj")
+        if sandwich:
+            o = rms(o, W[p + "post_attention_layernorm.weight"])
+            x = x + o
+            h = rms(x, W[p + "pre_feedforward_layernorm.weight"])
+        else:
+            x = x + o
+            h = rms(x, W[p + "post_attention_layernorm.weight"])
+        m = lin(act(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+        if sandwich:
+            m = rms(m, W[p + "post_feedforward_layernorm.weight"])
+        x = x + m
+    x = rms(x, W["model.norm.weight"])
+    lm = W.get("lm_head.weight", W["model.embed_tokens.weight"])
+    logits = x @ lm.T
+    if final_cap:
+        logits = final_cap * torch.tanh(logits / final_cap)
+    return logits
+
+
+# ----------------------------------------------------------------------------------------------------
 # One fixture
 # ----------------------------------------------------------------------------------------------------
 
@@ -675,14 +825,15 @@ def try_seed(fx: Fixture, seed: int, workdir: str) -> tuple[bool, str, dict]:
     info: dict[str, Any] = {}
     if not torch.isfinite(logits).all():
         return False, "non-finite logits", info
+    if set(ids_kv) & (forbidden | {0}):
+        # (generate() below runs with min_new_tokens, which would mask eos and disagree by design)
+        return False, f"greedy ids contain special tokens: {ids_kv}", info
+    if len(set(ids_kv)) < MIN_DISTINCT_GREEDY:
+        return False, f"greedy ids not diverse: {ids_kv}", info
     if ids_kv != ids_gen:
         return False, f"generate() {ids_gen} != kv loop {ids_kv}", info
     if ids_kv != ids_full:
         return False, f"full-forward argmax {ids_full} != kv loop {ids_kv}", info
-    if len(set(ids_kv)) < MIN_DISTINCT_GREEDY:
-        return False, f"greedy ids not diverse: {ids_kv}", info
-    if set(ids_kv) & (forbidden | {0}):
-        return False, f"greedy ids contain special tokens: {ids_kv}", info
     dec_rows = logits[P - 1 : P - 1 + N_GEN]
     gap, rel = top2_margins(dec_rows)
     if float(gap.min()) < MIN_MARGIN_ABS or float(rel.min()) < MIN_MARGIN_REL:
@@ -779,6 +930,13 @@ def build_fixture(fx: Fixture, out_root: str) -> dict[str, Any]:
 
         save_file({"logits": logits}, os.path.join(workdir, "logits.safetensors"), metadata={"format": "pt"})
 
+        # FORMAT.md math, re-implemented without transformers, must reproduce the reference logits.
+        indep = independent_forward(workdir, info["prompt"] + info["greedy"])
+        indep_rel = rel_diff(indep, logits)
+        indep_max = float((indep - logits).abs().max())
+        if not indep_rel < 1e-5:
+            raise AssertionError(f"{fx.name}: independent re-implementation differs: rel {indep_rel:.3g}")
+
         with open(os.path.join(workdir, "config.json")) as f:
             cfg_json = json.load(f)
         top_rope_keys = [k for k in ("rope_theta", "rope_scaling", "rope_local_base_freq") if k in cfg_json]
@@ -809,6 +967,8 @@ def build_fixture(fx: Fixture, out_root: str) -> dict[str, Any]:
             "logits_layout": "F32 [n_positions, vocab_size]; row i = logits after token i of prompt_ids + "
             "greedy_ids (one teacher-forced fp32 eager forward); greedy_ids[j] == argmax(row n_prompt-1+j)",
             "kv_cache_vs_full_forward_max_abs_diff": float(f"{info['kv_vs_full']:.3g}"),
+            "independent_impl_max_abs_diff": float(f"{indep_max:.3g}"),
+            "independent_impl_rel_diff": float(f"{indep_rel:.3g}"),
             "min_logit_row_std": round(float(info["row_std"].min()), 4),
             "feature_checks_rel_logit_change": {k: float(f"{v:.4g}") for k, v in feats.items()},
             **({"rope_checks": rchecks} if rchecks else {}),
@@ -821,10 +981,13 @@ def build_fixture(fx: Fixture, out_root: str) -> dict[str, Any]:
         if os.path.isdir(final_dir):
             shutil.rmtree(final_dir)
         shutil.copytree(workdir, final_dir)
+        for fn in os.listdir(final_dir):
+            os.chmod(os.path.join(final_dir, fn), 0o644)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return {
         "name": fx.name,
+        "indep_rel": indep_rel,
         "size": dir_size(final_dir),
         "min_top2_margin": float(info["gap"].min()),
         "min_top2_margin_rel": float(info["rel"].min()),
@@ -862,11 +1025,11 @@ def main() -> int:
             continue
         rows.append(build_fixture(fx, args.out))
 
-    print(f"{'name':<18} {'dtype':<5} {'T':>4} {'seed':>5} {'size':>10} {'min_top2_margin':>16} {'rel':>8}")
+    print(f"{'name':<18} {'dtype':<5} {'T':>4} {'seed':>5} {'size':>10} {'min_top2_margin':>16} {'rel':>8} {'indep_rel':>10}")
     for r in rows:
         print(
             f"{r['name']:<18} {r['dtype']:<5} {r['T']:>4} {r['seed']:>5} {r['size'] / 1024:>8.1f}KB "
-            f"{r['min_top2_margin']:>16.4f} {r['min_top2_margin_rel']:>8.4f}"
+            f"{r['min_top2_margin']:>16.4f} {r['min_top2_margin_rel']:>8.4f} {r['indep_rel']:>10.2e}"
         )
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(args.out) for f in fs)
     print(f"total size under {args.out}: {total / 1024 / 1024:.2f} MB")

@@ -71,9 +71,18 @@ std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b, uint64_t limit) {
   return a * b;
 }
 
+// A JSON value as it appeared, cut short: a hostile header can put megabytes where a number belongs.
+std::string json_excerpt(const json& v) {
+  std::string s = v.dump();
+  if (s.size() > 80) s = s.substr(0, 80) + "...";
+  return s;
+}
+
 std::string shape_string(const std::vector<int64_t>& shape) {
+  constexpr size_t kMaxShown = 8;  // real tensors have a handful of dims; a corrupt shape may have millions
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size() && i < kMaxShown; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() > kMaxShown) s += ", ... (" + std::to_string(shape.size()) + " dims)";
   return s + "]";
 }
 
@@ -167,7 +176,7 @@ class HeaderReader {
     shape.reserve(v.size());
     for (size_t i = 0; i < v.size(); ++i) {
       auto d = json_to_count(v[i]);
-      if (!d) fail(name, "shape[" + std::to_string(i) + "] is " + v[i].dump() + ", expected a non-negative integer");
+      if (!d) fail(name, "shape[" + std::to_string(i) + "] is " + json_excerpt(v[i]) + ", expected a non-negative integer");
       // A 0 elsewhere in the shape would hide a huge dimension from the product check; int64 is what views hold.
       if (*d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         fail(name, "shape[" + std::to_string(i) + "] = " + std::to_string(*d) + " does not fit int64 (overflow)");
@@ -180,10 +189,10 @@ class HeaderReader {
   void read_offsets(const std::string& name, const json& entry, uint64_t& begin, uint64_t& end) const {
     const json& v = field(name, entry, "data_offsets");
     if (!v.is_array() || v.size() != 2) {
-      fail(name, "data_offsets is " + v.dump().substr(0, 80) + ", expected an array of 2 non-negative integers");
+      fail(name, "data_offsets is " + json_excerpt(v) + ", expected an array of 2 non-negative integers");
     }
     auto b = json_to_count(v[0]), e = json_to_count(v[1]);
-    if (!b || !e) fail(name, "data_offsets " + v.dump() + " must be 2 non-negative integers");
+    if (!b || !e) fail(name, "data_offsets " + json_excerpt(v) + " must be 2 non-negative integers");
     begin = *b;
     end = *e;
     if (begin > end) {

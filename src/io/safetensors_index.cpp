@@ -27,6 +27,14 @@ struct IndexReader {
   [[noreturn]] void fail(const std::string& rule) const { fail(ErrorKind::ERROR_KIND_INVALID_FILE, rule); }
 
   std::string read_text() const {
+    // Real indexes are tens of kB; the cap keeps a wrong path (a multi-GB shard) from being read into memory.
+    constexpr uintmax_t kMaxIndexBytes = 100'000'000;
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(index_path, ec);
+    if (ec) fail(ErrorKind::ERROR_KIND_IO, "cannot read the index file: " + ec.message());
+    if (size > kMaxIndexBytes) {
+      fail("index file is " + std::to_string(size) + " bytes, over the limit of " + std::to_string(kMaxIndexBytes));
+    }
     std::ifstream in(index_path, std::ios::binary);
     if (!in) fail(ErrorKind::ERROR_KIND_IO, "cannot open the index file");
     std::ostringstream text;

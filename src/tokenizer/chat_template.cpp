@@ -42,6 +42,9 @@ std::vector<std::pair<std::string, Value>> make_context(const nlohmann::ordered_
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "chat template: messages must be a JSON array");
   if (!extra.is_object() && !extra.is_null())
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "chat template: extra variables must be a JSON object");
+  if (messages.empty())
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "Cannot apply chat template to an empty conversation. Provide at least one message.");
   std::vector<std::pair<std::string, Value>> vars;
   try {
     std::vector<Value> msgs;
@@ -50,7 +53,12 @@ std::vector<std::pair<std::string, Value>> make_context(const nlohmann::ordered_
         throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
                     "chat template: messages[" + std::to_string(k) + "] must be an object, got " +
                         std::string(messages[k].type_name()));
-      msgs.push_back(alias_reasoning(Value::from_json(messages[k], 1)));
+      // transformers drops the keys whose value is None (`content=None` from OpenAI-style clients), then aliases
+      Value m = Value::from_json(messages[k], 1);
+      std::vector<std::pair<std::string, Value>> kept;
+      for (const auto& kv : m.dict->items)
+        if (!kv.second.is_none()) kept.push_back(kv);
+      msgs.push_back(alias_reasoning(Value::make_dict(std::move(kept))));
     }
     vars.emplace_back("messages", Value::make_list(std::move(msgs)));
     vars.emplace_back("tools", Value::none());
@@ -94,6 +102,19 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool ad
 std::string ChatTemplate::render(const nlohmann::json& messages, bool add_generation_prompt,
                                  const nlohmann::json& extra, const TemplateLimits& limits) const {
   return render(nlohmann::ordered_json(messages), add_generation_prompt, nlohmann::ordered_json(extra), limits);
+}
+
+std::string ChatTemplate::render_variables(const nlohmann::ordered_json& variables,
+                                           const TemplateLimits& limits) const {
+  if (!variables.is_object())
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "chat template: variables must be a JSON object");
+  std::vector<std::pair<std::string, Value>> vars;
+  try {
+    for (auto it = variables.begin(); it != variables.end(); ++it) vars.emplace_back(it.key(), Value::from_json(it.value()));
+  } catch (const jinja::RenderFault& f) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "chat template input: " + f.message);
+  }
+  return jinja::jinja_render(*tmpl_, vars, limits);
 }
 
 std::string chat_template_render(const std::string& template_source, const nlohmann::ordered_json& messages,

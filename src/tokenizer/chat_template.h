@@ -3,8 +3,9 @@
 // transformers' tojson (ensure_ascii=False, no HTML escaping), raise_exception, strftime_now, namespace, and the
 // context transformers passes: messages, tools, documents, add_generation_prompt and the extra kwargs.
 //
-// Messages go through transformers' reasoning aliasing first: a message with `reasoning_content`, `thinking` or
-// `reasoning` gets both `thinking` and `reasoning_content` set to it.
+// Messages are prepared as transformers prepares them: an empty conversation is an error, keys whose value is
+// null are dropped, and a message with `reasoning_content`, `thinking` or `reasoning` gets both `thinking` and
+// `reasoning_content` set to it.
 //
 // Pass JSON as nlohmann::ordered_json to keep the caller's key order (it shows in `tojson` output and dict
 // iteration, as Python dicts keep insertion order); nlohmann::json works too but its keys come sorted.
@@ -40,6 +41,10 @@ class ChatTemplate {
                      const TemplateLimits& limits = {}) const;
   std::string render(const nlohmann::json& messages, bool add_generation_prompt, const nlohmann::json& extra,
                      const TemplateLimits& limits = {}) const;
+
+  // Renders with exactly these top-level variables (a JSON object) and nothing prepared: for tests, tools and
+  // templates that are not chat templates.
+  std::string render_variables(const nlohmann::ordered_json& variables, const TemplateLimits& limits = {}) const;
 
  private:
   std::shared_ptr<const jinja::Template> tmpl_;

@@ -26,17 +26,57 @@ struct CandidateOrder {  // lowest rank first, then leftmost position
     return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
   }
 };
-inline uint64_t pair_key(int32_t a, int32_t b) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-}
 }  // namespace
+
+void MergeTable::reserve(std::size_t n) {
+  std::size_t cap = 16;
+  while (cap < 2 * n) cap <<= 1;
+  std::vector<Slot> old;
+  old.swap(slots_);
+  slots_.assign(cap, Slot{kEmpty, 0, 0});
+  mask_ = cap - 1;
+  count_ = 0;
+  for (const Slot& s : old)
+    if (s.key != kEmpty) insert_or_assign(s.key, s.rank, s.new_id);
+}
+
+void MergeTable::insert_or_assign(uint64_t k, int32_t rank, int32_t new_id) {
+  if (2 * (count_ + 1) > slots_.size()) reserve(2 * (count_ + 1));
+  for (std::size_t i = hash(k);; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.key == kEmpty) {
+      s = Slot{k, rank, new_id};
+      ++count_;
+      return;
+    }
+    if (s.key == k) {
+      s.rank = rank;
+      s.new_id = new_id;
+      return;
+    }
+  }
+}
+
+void BpeModel::build_vocab_index(const std::vector<int32_t>& ids) {
+  std::size_t cap = 16;
+  while (cap < 2 * ids.size()) cap <<= 1;
+  vocab_slots_.assign(cap, -1);
+  vocab_mask_ = cap - 1;
+  vocab_count_ = ids.size();
+  for (int32_t id : ids) {
+    const std::string& s = id_to_token[static_cast<std::size_t>(id)];
+    std::size_t i = std::hash<std::string_view>{}(s) & vocab_mask_;
+    while (vocab_slots_[i] >= 0) i = (i + 1) & vocab_mask_;
+    vocab_slots_[i] = id;
+  }
+}
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges) {
-    auto it = vocab.find(word);
-    if (it != vocab.end()) {
-      out.push_back(it->second);
+    const int32_t id = vocab_find(word);
+    if (id >= 0) {
+      out.push_back(id);
       return;
     }
   }
@@ -79,13 +119,13 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
       if (last) tmp.append(end_of_word_suffix);
       s = tmp;
     }
-    auto it = vocab.find(s);
-    if (it != vocab.end()) {
+    const int32_t id = vocab_find(s);
+    if (id >= 0) {
       if (pending_unk_len >= 0) {
         add(unk_id, static_cast<std::size_t>(pending_unk_len));
         pending_unk_len = -1;
       }
-      add(it->second, j - i);
+      add(id, j - i);
     } else {
       bool done = false;
       if (byte_fallback) {
@@ -113,8 +153,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
 
   std::priority_queue<Candidate, std::vector<Candidate>, CandidateOrder> queue;
   for (std::size_t k = 0; k + 1 < sym.size(); ++k) {
-    auto m = merges.find(pair_key(sym[k].id, sym[k + 1].id));
-    if (m != merges.end()) queue.push(Candidate{m->second.rank, static_cast<int32_t>(k), m->second.new_id});
+    const auto* m = merges.find(sym[k].id, sym[k + 1].id);
+    if (m) queue.push(Candidate{m->rank, static_cast<int32_t>(k), m->new_id});
   }
   while (!queue.empty()) {
     const Candidate top = queue.top();
@@ -123,8 +163,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     if (cur.len == 0 || cur.next < 0) continue;
     const auto next_pos = static_cast<std::size_t>(cur.next);
     const Symbol right = sym[next_pos];
-    auto m = merges.find(pair_key(cur.id, right.id));
-    if (m == merges.end() || m->second.new_id != top.new_id) continue;  // stale entry
+    const auto* m = merges.find(cur.id, right.id);
+    if (!m || m->new_id != top.new_id) continue;  // stale entry
     cur.id = top.new_id;
     cur.len += right.len;
     cur.next = right.next;
@@ -132,13 +172,13 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     if (right.next >= 0) sym[static_cast<std::size_t>(right.next)].prev = top.pos;
     if (cur.prev >= 0) {
       const Symbol& p = sym[static_cast<std::size_t>(cur.prev)];
-      auto pm = merges.find(pair_key(p.id, cur.id));
-      if (pm != merges.end()) queue.push(Candidate{pm->second.rank, cur.prev, pm->second.new_id});
+      const auto* pm = merges.find(p.id, cur.id);
+      if (pm) queue.push(Candidate{pm->rank, cur.prev, pm->new_id});
     }
     if (cur.next >= 0) {
       const Symbol& n = sym[static_cast<std::size_t>(cur.next)];
-      auto nm = merges.find(pair_key(cur.id, n.id));
-      if (nm != merges.end()) queue.push(Candidate{nm->second.rank, top.pos, nm->second.new_id});
+      const auto* nm = merges.find(cur.id, n.id);
+      if (nm) queue.push(Candidate{nm->rank, top.pos, nm->new_id});
     }
   }
   for (const auto& s : sym)

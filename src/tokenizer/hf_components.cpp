@@ -63,12 +63,13 @@ void split_piece(const Piece& piece, std::vector<std::pair<std::size_t, std::siz
   }
   if (last < piece.text.size()) spans.push_back({last, piece.text.size(), invert});
   std::vector<Span> res;
+  res.reserve(spans.size());
   switch (behavior) {
     case SPLIT_REMOVED:
       for (auto& s : spans) if (!s.is_match) res.push_back(s);
       break;
     case SPLIT_ISOLATED:
-      res = spans;
+      res.swap(spans);
       break;
     case SPLIT_MERGED_WITH_PREVIOUS: {
       bool prev = false;
@@ -236,7 +237,7 @@ void PreTokenizer::apply(std::vector<Piece>& pieces) const {
       std::vector<Piece>* src = &pieces;
       if (add_prefix_space || use_regex) {
         for (auto& p : pieces) {
-          if (add_prefix_space && (p.text.empty() || p.text[0] != ' ')) p.text.insert(0, " ");
+          if (add_prefix_space && (p.text.empty() || p.text[0] != ' ')) p.text = std::string(1, ' ') + p.text;
           if (use_regex) {
             m.clear();
             byte_level_regex->find_all(p.text, m);

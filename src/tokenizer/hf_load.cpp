@@ -81,7 +81,8 @@ struct HfLoader {
     const auto max_id = static_cast<int64_t>(2 * vocab.size() + 1024);
     std::vector<std::string> by_id;
     std::vector<uint8_t> seen;
-    bpe.vocab.reserve(vocab.size());
+    std::vector<int32_t> ids;
+    ids.reserve(vocab.size());
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
       if (!it.value().is_number_integer()) fail(where + ".vocab[\"" + it.key() + "\"]", "id is not an integer");
       const int64_t id = it.value().get<int64_t>();
@@ -94,9 +95,10 @@ struct HfLoader {
                                                 "\" and \"" + it.key() + "\"");
       seen[uid] = 1;
       by_id[uid] = it.key();
-      bpe.vocab.emplace(it.key(), static_cast<int32_t>(id));
+      ids.push_back(static_cast<int32_t>(id));
     }
     bpe.id_to_token = std::move(by_id);
+    bpe.build_vocab_index(ids);
 
     bpe.byte_fallback = opt_bool(m, "byte_fallback", false, where);
     bpe.fuse_unk = opt_bool(m, "fuse_unk", false, where);
@@ -105,13 +107,13 @@ struct HfLoader {
     bpe.end_of_word_suffix = opt_str(m, "end_of_word_suffix", where);
     const std::string unk = opt_str(m, "unk_token", where);
     if (!unk.empty()) {
-      auto it = bpe.vocab.find(unk);
-      if (it == bpe.vocab.end()) fail(where + ".unk_token", "\"" + unk + "\" is not in the vocabulary");
-      bpe.unk_id = it->second;
+      bpe.unk_id = bpe.vocab_find(unk);
+      if (bpe.unk_id < 0) fail(where + ".unk_token", "\"" + unk + "\" is not in the vocabulary");
     }
     for (auto& b : bpe.byte_ids) b = -1;
     if (bpe.byte_fallback) {
-      for (const auto& [tokstr, id] : bpe.vocab) {
+      for (int32_t id : ids) {
+        const std::string& tokstr = bpe.id_to_token[static_cast<std::size_t>(id)];
         if (tokstr.size() == 6 && tokstr.compare(0, 3, "<0x") == 0 && tokstr[5] == '>') {
           auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
           if (!hex(tokstr[3]) || !hex(tokstr[4]))
@@ -121,8 +123,7 @@ struct HfLoader {
       static const char* kHex = "0123456789ABCDEF";
       for (int b = 0; b < 256; ++b) {
         const std::string name = std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">";
-        auto it = bpe.vocab.find(name);
-        if (it != bpe.vocab.end()) bpe.byte_ids[b] = it->second;
+        bpe.byte_ids[b] = bpe.vocab_find(name);
       }
     }
 
@@ -130,35 +131,35 @@ struct HfLoader {
     if (!merges.is_array()) fail(where + ".merges", "expected an array");
     bpe.merges.reserve(merges.size());
     const std::size_t plen = bpe.continuing_subword_prefix.size();
+    std::string merged;
     for (std::size_t i = 0; i < merges.size(); ++i) {
       const json& e = merges[i];
-      const std::string w = where + ".merges[" + std::to_string(i) + "]";
-      std::string a, b;
+      auto w = [&] { return where + ".merges[" + std::to_string(i) + "]"; };
+      std::string_view a, b;
       if (e.is_string()) {
         const std::string& s = e.get_ref<const std::string&>();
         const std::size_t sp = s.find(' ');
         if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-          fail(w, "expected \"left right\" with exactly one space, got \"" + s + "\"");
-        a = s.substr(0, sp);
-        b = s.substr(sp + 1);
+          fail(w(), "expected \"left right\" with exactly one space, got \"" + s + "\"");
+        a = std::string_view(s).substr(0, sp);
+        b = std::string_view(s).substr(sp + 1);
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-        a = e[0].get<std::string>();
-        b = e[1].get<std::string>();
+        a = e[0].get_ref<const std::string&>();
+        b = e[1].get_ref<const std::string&>();
       } else {
-        fail(w, "expected \"left right\" or [\"left\", \"right\"]");
+        fail(w(), "expected \"left right\" or [\"left\", \"right\"]");
       }
-      auto ia = bpe.vocab.find(a);
-      if (ia == bpe.vocab.end()) fail(w, "token \"" + a + "\" is not in the vocabulary");
-      auto ib = bpe.vocab.find(b);
-      if (ib == bpe.vocab.end()) fail(w, "token \"" + b + "\" is not in the vocabulary");
-      if (plen > 0 && b.compare(0, plen, bpe.continuing_subword_prefix) != 0)
-        fail(w, "right token \"" + b + "\" lacks the continuing_subword_prefix");
-      const std::string merged = a + b.substr(plen);
-      auto im = bpe.vocab.find(merged);
-      if (im == bpe.vocab.end()) fail(w, "merged token \"" + merged + "\" is not in the vocabulary");
-      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ia->second)) << 32) |
-                           static_cast<uint32_t>(ib->second);
-      bpe.merges[key] = BpeModel::MergeValue{static_cast<int32_t>(i), im->second};  // a later duplicate wins, as in HF
+      const int32_t ia = bpe.vocab_find(a);
+      if (ia < 0) fail(w(), "token \"" + std::string(a) + "\" is not in the vocabulary");
+      const int32_t ib = bpe.vocab_find(b);
+      if (ib < 0) fail(w(), "token \"" + std::string(b) + "\" is not in the vocabulary");
+      if (plen > 0 && b.substr(0, plen) != bpe.continuing_subword_prefix)
+        fail(w(), "right token \"" + std::string(b) + "\" lacks the continuing_subword_prefix");
+      merged.assign(a);
+      merged.append(b.substr(plen));
+      const int32_t im = bpe.vocab_find(merged);
+      if (im < 0) fail(w(), "merged token \"" + merged + "\" is not in the vocabulary");
+      bpe.merges.insert_or_assign(MergeTable::key(ia, ib), static_cast<int32_t>(i), im);  // later duplicate wins (HF)
     }
   }
 
@@ -167,7 +168,7 @@ struct HfLoader {
     if (arr.is_null()) return;
     if (!arr.is_array()) fail("added_tokens", "expected an array");
     BpeModel& bpe = tok.model_;
-    const auto max_id = static_cast<int64_t>(2 * (bpe.vocab.size() + arr.size()) + 1024);
+    const auto max_id = static_cast<int64_t>(2 * (bpe.vocab_size() + arr.size()) + 1024);
     for (std::size_t i = 0; i < arr.size(); ++i) {
       const std::string w = "added_tokens[" + std::to_string(i) + "]";
       const json& e = arr[i];
@@ -187,10 +188,10 @@ struct HfLoader {
       t.single_word = opt_bool(e, "single_word", false, w);
       t.normalized = opt_bool(e, "normalized", !t.special, w);
       // A token the model already has keeps the model's id (HF); it must not contradict the file.
-      auto in_vocab = bpe.vocab.find(t.content);
-      if (in_vocab != bpe.vocab.end() && in_vocab->second != t.id)
+      const int32_t in_vocab = bpe.vocab_find(t.content);
+      if (in_vocab >= 0 && in_vocab != t.id)
         fail(w, "\"" + t.content + "\" has id " + std::to_string(t.id) + " but the model vocabulary says " +
-                    std::to_string(in_vocab->second));
+                    std::to_string(in_vocab));
       const auto uid = static_cast<std::size_t>(t.id);
       if (uid >= bpe.id_to_token.size()) bpe.id_to_token.resize(uid + 1);
       std::string& slot = bpe.id_to_token[uid];

@@ -147,7 +147,7 @@ std::string HfTokenizer::token_text(int32_t id) const {
 
 std::optional<int32_t> HfTokenizer::token_id(std::string_view token) const {
   if (auto it = added_by_content_.find(token); it != added_by_content_.end()) return it->second;
-  if (auto it = model_.vocab.find(token); it != model_.vocab.end()) return it->second;
+  if (const int32_t id = model_.vocab_find(token); id >= 0) return id;
   return std::nullopt;
 }
 

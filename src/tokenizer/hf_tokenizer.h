@@ -113,13 +113,50 @@ class AddedTokenTrie {
   bool first_[256] = {};
 };
 
+// (left id, right id) -> (rank, merged id), open addressing: the merge loop's hot lookup.
+class MergeTable {
+ public:
+  struct Slot { uint64_t key; int32_t rank; int32_t new_id; };
+  static uint64_t key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  void reserve(std::size_t n);
+  void insert_or_assign(uint64_t k, int32_t rank, int32_t new_id);  // a later duplicate wins, as in HF
+  const Slot* find(int32_t a, int32_t b) const {
+    if (slots_.empty()) return nullptr;
+    const uint64_t k = key(a, b);
+    for (std::size_t i = hash(k);; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.key == k) return &s;
+      if (s.key == kEmpty) return nullptr;
+    }
+  }
+  std::size_t size() const { return count_; }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  std::size_t hash(uint64_t k) const { return static_cast<std::size_t>((k * 0x9E3779B97F4A7C15ULL) >> 20) & mask_; }
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0, count_ = 0;
+};
+
 // BPE as in HF `tokenizers` models/bpe (same merge order and tie-breaking).
 class BpeModel {
  public:
-  TokenMap vocab;                       // model vocabulary
   std::vector<std::string> id_to_token;  // indexed by id (model + added tokens)
-  struct MergeValue { int32_t rank; int32_t new_id; };
-  std::unordered_map<uint64_t, MergeValue> merges;  // (left id << 32 | right id) -> rank, merged id
+  MergeTable merges;
+  // Model vocabulary lookup (added tokens that are not in the model's vocab are not found): id or -1.
+  int32_t vocab_find(std::string_view s) const {
+    if (vocab_slots_.empty()) return -1;
+    for (std::size_t i = std::hash<std::string_view>{}(s) & vocab_mask_;; i = (i + 1) & vocab_mask_) {
+      const int32_t id = vocab_slots_[i];
+      if (id < 0) return -1;
+      if (id_to_token[static_cast<std::size_t>(id)] == s) return id;
+    }
+  }
+  std::size_t vocab_size() const { return vocab_count_; }
+  // Indexes the given ids of id_to_token as the model vocabulary (their strings must be distinct).
+  void build_vocab_index(const std::vector<int32_t>& ids);
   int32_t unk_id = -1;
   bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
   std::string continuing_subword_prefix, end_of_word_suffix;
@@ -129,6 +166,8 @@ class BpeModel {
 
  private:
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+  std::vector<int32_t> vocab_slots_;
+  std::size_t vocab_mask_ = 0, vocab_count_ = 0;
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
 };

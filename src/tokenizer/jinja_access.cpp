@@ -251,8 +251,29 @@ Value bound_method(const Value& receiver, const std::string& name) {
   });
 }
 
+// jinja2's object_type_repr: "None" or "<type> object".
+std::string object_type_repr(const Value& obj) {
+  if (obj.is_none()) return "None";
+  std::string s = value_type_name(obj);
+  s += " object";
+  return s;
+}
+
+// The messages jinja2's Undefined gives when used.
 Value missing_attr(const Value& obj, const std::string& name) {
-  return Value::undefined("'" + value_type_name(obj) + " object' has no attribute '" + name + "'");
+  std::string msg = "'";  // built by appends: GCC 12 warns (-Wrestrict, falsely) on the operator+ chain
+  msg += object_type_repr(obj);
+  msg += "' has no attribute ";
+  msg += py_str_repr(name);
+  return Value::undefined(std::move(msg));
+}
+
+Value missing_element(const Value& obj, const Value& key) {
+  if (key.is_string()) return missing_attr(obj, key.str());
+  std::string msg = object_type_repr(obj);
+  msg += " has no element ";
+  msg += value_repr(key);
+  return Value::undefined(std::move(msg));
 }
 
 // Python attribute lookup only (no item fallback): methods of str/dict/list.
@@ -294,7 +315,7 @@ Value jinja_get_item(const Value& obj, const Value& key) {
       if (const Value* v = obj.dict->find(key.str())) return *v;
       if (obj.is_dict()) return jinja_get_attr(obj, key.str());
     }
-    return Value::undefined("'" + value_type_name(obj) + " object' has no attribute " + value_repr(key));
+    return missing_element(obj, key);
   }
   if ((obj.is_list() || obj.is_string()) && is_int_like(key)) {
     std::int64_t idx = int_of(key);
@@ -311,14 +332,14 @@ Value jinja_get_item(const Value& obj, const Value& key) {
         return Value::string(obj.str().substr(offs[u], offs[u + 1] - offs[u]));
       }
     }
-    return Value::undefined(value_type_name(obj) + " index out of range");
+    return missing_element(obj, key);
   }
   if (key.is_string()) {
     bool found = false;
     Value attr = python_attr(obj, key.str(), &found);
     if (found) return attr;
   }
-  return Value::undefined("'" + value_type_name(obj) + " object' has no attribute " + value_repr(key));
+  return missing_element(obj, key);
 }
 
 Value jinja_slice(const Value& obj, const Value& start_v, const Value& stop_v, const Value& step_v,

@@ -725,7 +725,7 @@ std::vector<std::pair<std::string, Value>> jinja_builtin_globals(RenderBudget& b
                    for (auto& [k, v] : items) {
                      if (!k.empty() && k[0] == '_')
                        fault("SecurityError: Chat templates cannot store underscore-prefixed attributes on a "
-                             "namespace, but got '" + k + "'");
+                             "namespace, but got '" + k + "'. Please rename the attribute.");
                      if (v.holds_namespace()) fault("a namespace cannot hold another namespace");
                    }
                    return Value::make_namespace(std::move(items));

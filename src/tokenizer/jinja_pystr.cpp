@@ -343,7 +343,12 @@ std::string py_replace(std::string_view s, std::string_view old_text, std::strin
   return out;
 }
 
-std::string py_upper(std::string_view s) { return map_chars(s, cp_upper); }
+std::string py_upper(std::string_view s) {
+  std::string out = map_chars(s, cp_upper);
+  for (std::size_t pos = out.find("\xC3\x9F"); pos != std::string::npos; pos = out.find("\xC3\x9F", pos))
+    out.replace(pos, 2, "SS");  // U+00DF sharp s upper-cases to "SS"
+  return out;
+}
 std::string py_lower(std::string_view s) { return map_chars(s, cp_lower); }
 
 std::string py_capitalize(std::string_view s) {

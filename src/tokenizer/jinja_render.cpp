@@ -54,9 +54,8 @@ double double_of(const Value& v) { return v.kind == ValueKind::VALUE_KIND_FLOAT 
         value_type_name(b) + "'");
 }
 
-std::int64_t checked(bool overflow, std::int64_t r) {
+void check_overflow(bool overflow) {
   if (overflow) fault("integer overflow (integers beyond 64 bits are not supported)");
-  return r;
 }
 
 class Interp {
@@ -204,7 +203,7 @@ class Interp {
     const std::string& attr = s.targets[0];
     if (!attr.empty() && attr[0] == '_')
       fault("SecurityError: Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
-            attr + "'");
+            attr + "'. Please rename the attribute.");
     if (v.holds_namespace()) fault("a namespace cannot hold another namespace");
     ns->dict->set(attr, std::move(v));
   }
@@ -223,16 +222,19 @@ class Interp {
       }
       items = std::move(kept);
     }
-    const std::size_t n = items.size();
-    for (std::size_t k = 0; k < n; ++k) {
+    // jinja2 runs the else block unless some iteration reached the end of its body (break and continue skip it)
+    bool completed = false;
+    for (std::size_t k = 0; k < items.size(); ++k) {
       budget_.charge_iterations(1);
       auto it = std::make_shared<Frame>();
       it->parent = frame;
       it->set("loop", make_loop(items, k));
       assign_targets(*it, s.targets, items[k]);
-      if (exec_body(s.body, it, out) == Flow::FLOW_BREAK) break;
+      Flow flow = exec_body(s.body, it, out);
+      if (flow == Flow::FLOW_NORMAL) completed = true;
+      if (flow == Flow::FLOW_BREAK) break;
     }
-    if (n == 0 && s.has_else) exec_body(s.else_body, frame, out);
+    if (!completed && s.has_else) exec_body(s.else_body, frame, out);
   }
 
   static Value make_loop(const std::vector<Value>& items, std::size_t k) {
@@ -478,7 +480,8 @@ class Interp {
     if (op == "+") {
       if (ints) {
         std::int64_t r = 0;
-        return Value::integer(checked(__builtin_add_overflow(int_of(a), int_of(b), &r), r));
+        check_overflow(__builtin_add_overflow(int_of(a), int_of(b), &r));
+        return Value::integer(r);
       }
       if (nums) return Value::floating(double_of(a) + double_of(b));
       if (a.is_string() && b.is_string()) {
@@ -498,7 +501,8 @@ class Interp {
     if (op == "-") {
       if (ints) {
         std::int64_t r = 0;
-        return Value::integer(checked(__builtin_sub_overflow(int_of(a), int_of(b), &r), r));
+        check_overflow(__builtin_sub_overflow(int_of(a), int_of(b), &r));
+        return Value::integer(r);
       }
       if (nums) return Value::floating(double_of(a) - double_of(b));
       bad_operands("-", a, b);
@@ -506,7 +510,8 @@ class Interp {
     if (op == "*") {
       if (ints) {
         std::int64_t r = 0;
-        return Value::integer(checked(__builtin_mul_overflow(int_of(a), int_of(b), &r), r));
+        check_overflow(__builtin_mul_overflow(int_of(a), int_of(b), &r));
+        return Value::integer(r);
       }
       if (nums) return Value::floating(double_of(a) * double_of(b));
       if ((a.is_string() || a.is_list()) && is_int_like(b)) return repeat(a, int_of(b));
@@ -562,9 +567,9 @@ class Interp {
       if (ints && int_of(b) >= 0) {
         std::int64_t base = int_of(a), exp = int_of(b), r = 1;
         while (exp > 0) {
-          if (exp & 1) checked(__builtin_mul_overflow(r, base, &r), r);
+          if (exp & 1) check_overflow(__builtin_mul_overflow(r, base, &r));
           exp >>= 1;
-          if (exp > 0) checked(__builtin_mul_overflow(base, base, &base), base);
+          if (exp > 0) check_overflow(__builtin_mul_overflow(base, base, &base));
         }
         return Value::integer(r);
       }

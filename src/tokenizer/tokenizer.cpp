@@ -1,6 +1,7 @@
 // Tokenizer::load: picks tokenizer.json or tokenizer.model, reads tokenizer_config.json.
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>

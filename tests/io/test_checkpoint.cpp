@@ -2,6 +2,8 @@
 // disagrees with its shards is refused, naming the index, the shard and the tensor.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "io/safetensors.h"
 #include "safetensors_test_util.h"
 #include "lcllm/error.h"
@@ -61,6 +63,31 @@ TEST_CASE("Checkpoint opens a sharded checkpoint and reads every tensor", "[io][
     CHECK_THAT(ckpt.require("norm").file, Catch::EndsWith("b.safetensors"));
     CHECK(ckpt.find("missing") == nullptr);
   }
+}
+
+TEST_CASE("Checkpoint follows shard symlinks out of the directory, as in the Hugging Face cache",
+          "[io][checkpoint]") {
+  // snapshots/<rev>/a.safetensors -> ../../blobs/<hash>: links are fine, only the names in the index are checked.
+  TempDir dir;
+  dir.write("blobs/1111", shard_a());
+  dir.write("blobs/2222", shard_b());
+  const auto snap = dir.path() / "snapshots" / "rev";
+  std::filesystem::create_directories(snap);
+  std::filesystem::create_symlink("../../blobs/1111", snap / "a.safetensors");
+  std::filesystem::create_symlink("../../blobs/2222", snap / "b.safetensors");
+  dir.write("snapshots/rev/" + std::string(kIndex), kGoodIndex);
+  const Checkpoint ckpt = Checkpoint::open(snap.string());
+  CHECK(ckpt.file_count() == 2);
+  CHECK(ckpt.require("layer.0.w").at(2) == 2.f);
+}
+
+TEST_CASE("Checkpoint prefers model.safetensors when a directory also holds an index", "[io][checkpoint]") {
+  TempDir dir;
+  dir.write("model.safetensors", shard_a());
+  dir.write(kIndex, "not even JSON");
+  const Checkpoint ckpt = Checkpoint::open(dir.path().string());
+  CHECK(ckpt.tensors().size() == 1);
+  CHECK(ckpt.find("embed") != nullptr);
 }
 
 TEST_CASE("Checkpoint survives being moved: views stay valid", "[io][checkpoint]") {

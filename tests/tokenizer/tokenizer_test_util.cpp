@@ -57,7 +57,10 @@ const std::vector<RefCase>& ref_cases(const std::string& name) {
 
 std::string show_ids(const std::vector<int32_t>& ids) {
   std::string s = "[";
-  for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) s.push_back(',');
+    s.append(std::to_string(ids[i]));
+  }
   return s + "]";
 }
 

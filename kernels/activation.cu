@@ -1,0 +1,90 @@
+#include "kernels/activation.h"
+
+#include "kernels/cuda_check.h"
+
+namespace lcllm {
+
+// ---- kernels ------------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+
+// Same formulas as the CPU reference (cpu_backend.cpp: activate).
+__device__ float activate(float x, GluActivation act) {
+  switch (act) {
+    case GluActivation::GLU_SILU: return x / (1.0f + expf(-x));
+    case GluActivation::GLU_GELU_TANH: {
+      const float k = 0.7978845608028654f;  // sqrt(2/pi)
+      return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    }
+    case GluActivation::GLU_GELU: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+  }
+  return x;
+}
+
+}  // namespace
+
+__global__ void kernel_glu(GluParams p) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < p.n) p.out[i] = activate(p.gate[i], p.act) * p.up[i];
+}
+
+__global__ void kernel_softcap(SoftcapParams p) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < p.n) p.x[i] = p.cap * tanhf(p.x[i] / p.cap);
+}
+
+__global__ void kernel_add(AddParams p) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < p.n) p.x[i] += p.y[i];
+}
+
+__global__ void kernel_bias_add(BiasAddParams p) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < p.rows * p.cols) p.x[i] += p.bias[i % p.cols];
+}
+
+// One block per gathered row.
+__global__ void kernel_gather_rows(GatherRowsParams p) {
+  const int64_t i = blockIdx.x;
+  const float* src = p.x + int64_t(p.rows[i]) * p.d;
+  float* dst = p.out + i * p.d;
+  for (int64_t j = threadIdx.x; j < p.d; j += blockDim.x) dst[j] = src[j];
+}
+
+// ---- launchers ----------------------------------------------------------------------------------------------
+
+void launch_glu(const GluParams& p, cudaStream_t stream) {
+  if (p.n == 0) return;
+  kernel_glu<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_softcap(const SoftcapParams& p, cudaStream_t stream) {
+  if (p.n == 0) return;
+  kernel_softcap<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_add(const AddParams& p, cudaStream_t stream) {
+  if (p.n == 0) return;
+  kernel_add<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_bias_add(const BiasAddParams& p, cudaStream_t stream) {
+  if (p.rows * p.cols == 0) return;
+  kernel_bias_add<<<blocks_for(p.rows * p.cols), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
+  if (p.n_rows == 0) return;
+  kernel_gather_rows<<<p.n_rows, kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lcllm

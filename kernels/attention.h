@@ -1,0 +1,56 @@
+// Causal GQA attention over the paged bf16 KV cache (CSR block tables), the semantics of
+// src/backend/cpu/cpu_attention.cpp: query row r of sequence s at position pos sees keys j with
+// row_begin[r] <= j < row_end[r] (begin = max(0, pos - W + 1) with a sliding window W, end = min(pos + 1,
+// kv_len[s])); key j lives in page page_indices[page_indptr[s] + j / page_size], row j % page_size.
+// Scores: s = (q·k)·scale, then cap·tanh(s/cap) when softcap > 0. A row that sees no key gets zeros.
+//
+// The host computes the per-row ranges once per call (they are plain data of the step), so kernels never
+// recompute window or causal rules.
+#pragma once
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace lcllm {
+
+constexpr int32_t kAttentionMaxHeadDim = 256;   // any even head_dim up to this
+constexpr int32_t kPrefillTileRows = 16;        // query rows per prefill block (all from one sequence)
+constexpr int32_t kDecodeMaxGroup = 8;          // query heads per decode block (larger GQA groups are chunked)
+
+struct AttentionCommon {
+  const float* q;                // [n_rows, n_heads, head_dim]
+  float* out;                    // [n_rows, n_heads, head_dim]
+  const uint16_t* k_pool;        // [n_pages, page_size, n_kv_heads, head_dim] bf16, one layer
+  const uint16_t* v_pool;        // same
+  const int32_t* row_seq;        // [n_rows] sequence of each query row
+  const int32_t* row_begin;      // [n_rows] first visible key position
+  const int32_t* row_end;        // [n_rows] one past the last visible key position
+  const int32_t* page_indptr;    // [n_seq + 1]
+  const int32_t* page_indices;   // [nnz] page ids
+  int32_t n_rows, n_heads, n_kv_heads, head_dim, page_size;
+  float scale, softcap;
+};
+
+struct PrefillParams {
+  AttentionCommon a;
+  const int32_t* tile_row0;   // [n_tiles] first query row of each tile
+  const int32_t* tile_rows;   // [n_tiles] rows in the tile, 1..kPrefillTileRows, all of one sequence
+  int32_t n_tiles;
+};
+
+// Split-KV flash decoding: block (row, kv head, head chunk, split) reduces keys
+// [row_begin + split * split_len, min(row_end, row_begin + (split + 1) * split_len)) for up to kDecodeMaxGroup query
+// heads sharing the kv head (each K/V element is read once per block), writes an unnormalised partial
+// (o, max, sumexp); a merge kernel combines the splits exactly (ARCHITECTURE.md §4.4).
+struct DecodeParams {
+  AttentionCommon a;
+  int32_t n_splits;
+  int32_t split_len;
+  float* part_o;    // [n_rows, n_heads, n_splits, head_dim]
+  float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max, sum of exp)
+};
+
+void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
+void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);
+
+}  // namespace lcllm

@@ -1,0 +1,33 @@
+#include "kernels/kv_write.h"
+
+#include <cuda_bf16.h>
+
+#include "kernels/cuda_check.h"
+
+namespace lcllm {
+
+// ---- kernels ------------------------------------------------------------------------------------------------
+
+// One block per token; threads stride over the row (n_kv_heads * head_dim elements).
+__global__ void kernel_kv_write(KvWriteParams p) {
+  const int64_t i = blockIdx.x;
+  const int64_t dst = p.slots[i] * p.row;
+  auto* kd = reinterpret_cast<__nv_bfloat16*>(p.k_pool) + dst;
+  auto* vd = reinterpret_cast<__nv_bfloat16*>(p.v_pool) + dst;
+  const float* ks = p.k + i * p.row;
+  const float* vs = p.v + i * p.row;
+  for (int32_t j = threadIdx.x; j < p.row; j += blockDim.x) {
+    kd[j] = __float2bfloat16_rn(ks[j]);
+    vd[j] = __float2bfloat16_rn(vs[j]);
+  }
+}
+
+// ---- launchers ----------------------------------------------------------------------------------------------
+
+void launch_kv_write(const KvWriteParams& p, cudaStream_t stream) {
+  if (p.n == 0) return;
+  kernel_kv_write<<<p.n, 256, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lcllm

@@ -1,0 +1,21 @@
+// Writes this step's keys and values (fp32) into their slots of the bf16 paged pool.
+#pragma once
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace lcllm {
+
+struct KvWriteParams {
+  uint16_t* k_pool;       // [n_pages * page_size, n_kv_heads, head_dim] bf16 (one layer)
+  uint16_t* v_pool;       // same
+  const float* k;         // [n, n_kv_heads, head_dim]
+  const float* v;         // [n, n_kv_heads, head_dim]
+  const int64_t* slots;   // [n] global slot = page * page_size + offset
+  int32_t n;
+  int32_t row;            // n_kv_heads * head_dim
+};
+
+void launch_kv_write(const KvWriteParams& p, cudaStream_t stream);
+
+}  // namespace lcllm

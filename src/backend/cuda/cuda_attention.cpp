@@ -1,0 +1,117 @@
+// Host side of attention: turns the step's AttentionBatch into per-row key ranges (the causal + sliding-window rule
+// of cpu_attention.cpp), prefill tiles or decode splits, uploads them with the CSR block tables, and launches.
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "kernels/attention.h"
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+// Blocks wanted in flight for decode (H100: 132 SMs; a few blocks per SM hide latency).
+constexpr int64_t kDecodeTargetBlocks = 132 * 4;
+constexpr int32_t kDecodeMinSplitLen = 256;
+constexpr int32_t kDecodeMaxSplits = 4096;
+
+}  // namespace
+
+void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                            const AttentionParams& params) {
+  LCLLM_ASSERT(q.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "attention activations are fp32");
+  const int32_t n_heads = int32_t(q.dim(1)), hd = int32_t(q.dim(2));
+  LCLLM_ASSERT(hd == head_dim_ && n_heads % n_kv_heads_ == 0, "attention shape does not match the KV pool");
+  const CsrPages& pages = *batch.pages;
+  const int32_t n_seq = int32_t(batch.kv_len.size());
+  LCLLM_ASSERT(batch.query_start.size() == size_t(n_seq) + 1 && pages.indptr.size() == size_t(n_seq) + 1,
+               "attention batch arrays disagree on the number of sequences");
+  const int32_t n_rows = batch.query_start[size_t(n_seq)];
+  if (n_rows == 0) return;
+
+  // Per-row visible key range, exactly the CPU reference's rule.
+  std::vector<int32_t> row_seq(static_cast<size_t>(n_rows)), row_begin(row_seq.size()), row_end(row_seq.size());
+  int32_t max_rows_per_seq = 0, max_span = 0;
+  for (int32_t s = 0; s < n_seq; ++s) {
+    const int32_t r0 = batch.query_start[size_t(s)], r1 = batch.query_start[size_t(s + 1)];
+    max_rows_per_seq = std::max(max_rows_per_seq, r1 - r0);
+    const int64_t n_pages_seq = pages.indptr[size_t(s + 1)] - pages.indptr[size_t(s)];
+    LCLLM_ASSERT(int64_t(batch.kv_len[size_t(s)]) <= n_pages_seq * page_size_, "kv_len exceeds the block table");
+    for (int32_t r = r0; r < r1; ++r) {
+      const int32_t pos = batch.query_pos[size_t(r)];
+      const int32_t end = std::min(pos + 1, batch.kv_len[size_t(s)]);
+      const int32_t begin = params.sliding_window > 0 ? std::max(0, pos - params.sliding_window + 1) : 0;
+      row_seq[size_t(r)] = s;
+      row_begin[size_t(r)] = begin;
+      row_end[size_t(r)] = std::max(begin, end);
+      max_span = std::max(max_span, row_end[size_t(r)] - begin);
+    }
+  }
+
+  // Everything this call stages, reserved at once (prefill tiles: at most one per row, two arrays).
+  const size_t row_bytes = size_t(n_rows) * sizeof(int32_t);
+  stage_reserve({row_bytes, row_bytes, row_bytes, pages.indptr.size() * sizeof(int32_t),
+                 pages.indices.size() * sizeof(int32_t), row_bytes, row_bytes});
+
+  AttentionCommon a{};
+  a.q = static_cast<const float*>(q.data);
+  a.out = static_cast<float*>(out.data);
+  a.k_pool = k_layer(layer);
+  a.v_pool = v_layer(layer);
+  a.row_seq = stage(std::span<const int32_t>(row_seq));
+  a.row_begin = stage(std::span<const int32_t>(row_begin));
+  a.row_end = stage(std::span<const int32_t>(row_end));
+  a.page_indptr = stage(std::span<const int32_t>(pages.indptr));
+  a.page_indices = stage(std::span<const int32_t>(pages.indices));
+  a.n_rows = n_rows;
+  a.n_heads = n_heads;
+  a.n_kv_heads = n_kv_heads_;
+  a.head_dim = hd;
+  a.page_size = page_size_;
+  a.scale = params.scale;
+  a.softcap = params.softcap;
+
+  bool use_decode = max_rows_per_seq <= 1;
+  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
+  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
+
+  if (!use_decode) {
+    std::vector<int32_t> tile_row0, tile_rows;
+    for (int32_t s = 0; s < n_seq; ++s) {
+      for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += kPrefillTileRows) {
+        tile_row0.push_back(r);
+        tile_rows.push_back(std::min(kPrefillTileRows, batch.query_start[size_t(s + 1)] - r));
+      }
+    }
+    PrefillParams p{};
+    p.a = a;
+    p.tile_row0 = stage(std::span<const int32_t>(tile_row0));
+    p.tile_rows = stage(std::span<const int32_t>(tile_rows));
+    p.n_tiles = int32_t(tile_row0.size());
+    launch_attention_prefill(p, stream_);
+    return;
+  }
+
+  // Split the longest row's keys so that rows x kv heads x splits fills the GPU, with splits long enough to
+  // amortise the merge.
+  const int32_t group = n_heads / n_kv_heads_;
+  const int64_t base_blocks = int64_t(n_rows) * n_kv_heads_ * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
+  const int64_t want_splits = std::max<int64_t>(1, kDecodeTargetBlocks / std::max<int64_t>(base_blocks, 1));
+  int32_t split_len = int32_t(std::max<int64_t>(kDecodeMinSplitLen, (max_span + want_splits - 1) / want_splits));
+  int32_t n_splits = std::max(1, (max_span + split_len - 1) / split_len);
+  if (n_splits > kDecodeMaxSplits) {
+    split_len = (max_span + kDecodeMaxSplits - 1) / kDecodeMaxSplits;
+    n_splits = (max_span + split_len - 1) / split_len;
+  }
+  DecodeParams p{};
+  p.a = a;
+  p.n_splits = n_splits;
+  p.split_len = split_len;
+  const size_t parts = size_t(n_rows) * size_t(n_heads) * size_t(n_splits);
+  p.part_o = static_cast<float*>(scratch(parts * size_t(hd) * sizeof(float), 1));
+  p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), 2));
+  launch_attention_decode(p, stream_);
+}
+
+}  // namespace lcllm

@@ -1,0 +1,357 @@
+// Memory management and the elementwise ops of the CUDA backend (matmul and attention have their own files).
+#include "backend/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <cublas_v2.h>
+
+#include "backend/rope_freq.h"
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/convert.h"
+#include "kernels/cuda_check.h"
+#include "kernels/embed.h"
+#include "kernels/kv_write.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+constexpr size_t kStagingInitialBytes = size_t(4) << 20;
+constexpr size_t kStagingAlign = 256;
+
+ElemType elem_type(DType t) {
+  switch (t) {
+    case DType::DTYPE_F32: return ElemType::ELEM_F32;
+    case DType::DTYPE_F16: return ElemType::ELEM_F16;
+    case DType::DTYPE_BF16: return ElemType::ELEM_BF16;
+  }
+  LCLLM_ASSERT(false, "unknown dtype");
+  return ElemType::ELEM_F32;
+}
+
+void expect_f32(const Tensor& t, const char* what) {
+  LCLLM_ASSERT(t.dtype == DType::DTYPE_F32, what);
+}
+
+int64_t last_dim(const Tensor& t) { return t.shape[size_t(t.ndim - 1)]; }
+
+}  // namespace
+
+std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    (void)cudaGetLastError();
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                std::string("device 'cuda' requested but no CUDA device is usable (") +
+                    (err != cudaSuccess ? cudaGetErrorString(err) : "0 devices") + "); use --device cpu");
+  }
+  if (device < 0 || device >= count) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "CUDA device " + std::to_string(device) +
+                                                            " does not exist (this machine has " +
+                                                            std::to_string(count) + ")");
+  }
+  if (!(gpu_memory_fraction > 0.f && gpu_memory_fraction <= 1.f)) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "--gpu-memory-fraction must be in (0, 1], got " + std::to_string(gpu_memory_fraction));
+  }
+  return std::make_unique<CudaBackend>(device, gpu_memory_fraction);
+}
+
+CudaBackend::CudaBackend(int32_t device, float gpu_memory_fraction)
+    : device_(device), memory_fraction_(gpu_memory_fraction) {
+  CUDA_CHECK(cudaSetDevice(device_));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  LCLLM_ASSERT(cublasCreate(&cublas_) == CUBLAS_STATUS_SUCCESS, "cublasCreate failed");
+  LCLLM_ASSERT(cublasSetStream(cublas_, stream_) == CUBLAS_STATUS_SUCCESS, "cublasSetStream failed");
+  staging_cap_ = kStagingInitialBytes;
+  CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), staging_cap_));
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&staging_dev_), staging_cap_));
+}
+
+CudaBackend::~CudaBackend() {
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);
+  for (void* p : allocations_) cudaFree(p);
+  for (void* p : scratch_) cudaFree(p);
+  for (auto& [key, p] : rope_tables_) cudaFree(p);
+  cudaFree(kv_pool_);
+  cudaFree(staging_dev_);
+  cudaFreeHost(staging_host_);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+// ---- memory ----------------------------------------------------------------------------------------------------
+
+void* CudaBackend::device_alloc(size_t bytes, const char* what) {
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                std::string("GPU out of memory allocating ") + what + " (" + std::to_string(bytes >> 20) +
+                    " MiB, " + std::to_string(free_b >> 20) + " MiB free of " + std::to_string(total_b >> 20) + ")");
+  }
+  allocations_.push_back(p);
+  return p;
+}
+
+void* CudaBackend::scratch(size_t bytes, int slot) {
+  LCLLM_ASSERT(slot >= 0 && slot < kScratchSlots, "bad scratch slot");
+  if (bytes > scratch_bytes_[slot]) {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // earlier work may still read the old buffer
+    CUDA_CHECK(cudaFree(scratch_[slot]));
+    const size_t grown = std::max(bytes, scratch_bytes_[slot] * 2);
+    CUDA_CHECK(cudaMalloc(&scratch_[slot], grown));
+    scratch_bytes_[slot] = grown;
+  }
+  return scratch_[slot];
+}
+
+namespace {
+size_t staged_size(size_t bytes) { return (bytes + kStagingAlign - 1) / kStagingAlign * kStagingAlign; }
+}  // namespace
+
+void CudaBackend::stage_reserve(std::initializer_list<size_t> bytes) {
+  size_t need = 0;
+  for (size_t b : bytes) need += staged_size(b);
+  if (staging_used_ + need <= staging_cap_) return;
+  // Every earlier copy out of the ring (and every kernel reading its device side) must be done before reuse.
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  staging_used_ = 0;
+  if (need > staging_cap_) {
+    CUDA_CHECK(cudaFreeHost(staging_host_));
+    CUDA_CHECK(cudaFree(staging_dev_));
+    staging_cap_ = std::max(need, staging_cap_ * 2);
+    CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), staging_cap_));
+    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&staging_dev_), staging_cap_));
+  }
+}
+
+const void* CudaBackend::stage(const void* src, size_t bytes) {
+  if (bytes == 0) return staging_dev_;
+  stage_reserve({bytes});
+  std::memcpy(staging_host_ + staging_used_, src, bytes);
+  uint8_t* dst = staging_dev_ + staging_used_;
+  CUDA_CHECK(cudaMemcpyAsync(dst, staging_host_ + staging_used_, bytes, cudaMemcpyHostToDevice, stream_));
+  staging_used_ += staged_size(bytes);
+  return dst;
+}
+
+Tensor CudaBackend::weight(const TensorView& view) {
+  Tensor t;
+  t.ndim = int32_t(view.shape.size());
+  LCLLM_ASSERT(t.ndim >= 1 && t.ndim <= 4, "weights have 1..4 dims");
+  for (int32_t i = 0; i < t.ndim; ++i) t.shape[size_t(i)] = view.shape[size_t(i)];
+  const int64_t n = t.numel();
+  // Matrices (and the embedding table) in bf16; 1-D norm weights and biases in fp32.
+  t.dtype = t.ndim >= 2 ? DType::DTYPE_BF16 : DType::DTYPE_F32;
+  t.data = device_alloc(size_t(n) * dtype_size(t.dtype), view.name.c_str());
+  if (view.dtype == t.dtype) {
+    CUDA_CHECK(cudaMemcpyAsync(t.data, view.data, view.nbytes, cudaMemcpyHostToDevice, stream_));
+  } else {
+    void* raw = nullptr;
+    CUDA_CHECK(cudaMalloc(&raw, view.nbytes));
+    CUDA_CHECK(cudaMemcpyAsync(raw, view.data, view.nbytes, cudaMemcpyHostToDevice, stream_));
+    launch_convert({t.data, raw, n, elem_type(t.dtype), elem_type(view.dtype)}, stream_);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    CUDA_CHECK(cudaFree(raw));
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // the source may be an mmap the caller unmaps later
+  return t;
+}
+
+Tensor CudaBackend::alloc(std::initializer_list<int64_t> shape) {
+  Tensor t;
+  t.dtype = DType::DTYPE_F32;
+  t.ndim = int32_t(shape.size());
+  LCLLM_ASSERT(t.ndim >= 1 && t.ndim <= 4, "alloc takes 1..4 dims");
+  int32_t i = 0;
+  for (int64_t d : shape) t.shape[size_t(i++)] = d;
+  const size_t bytes = size_t(t.numel()) * sizeof(float);
+  t.data = device_alloc(bytes, "activation buffer");
+  CUDA_CHECK(cudaMemsetAsync(t.data, 0, bytes, stream_));
+  return t;
+}
+
+size_t CudaBackend::kv_budget_bytes() const {
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const double allowed = double(memory_fraction_) * double(total_b);
+  const double used = double(total_b - free_b);
+  return allowed > used ? size_t(allowed - used) : 0;
+}
+
+void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
+                             int32_t head_dim) {
+  LCLLM_ASSERT(head_dim % 2 == 0 && head_dim <= kAttentionMaxHeadDim, "head_dim must be even and <= 256");
+  if (kv_pool_) {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    CUDA_CHECK(cudaFree(kv_pool_));
+    kv_pool_ = nullptr;
+  }
+  n_layers_ = n_layers;
+  n_pages_ = n_pages;
+  page_size_ = page_size;
+  n_kv_heads_ = n_kv_heads;
+  head_dim_ = head_dim;
+  const size_t bytes = size_t(2) * size_t(n_layers) * size_t(n_pages) * size_t(page_size) * size_t(n_kv_heads) *
+                       size_t(head_dim) * sizeof(uint16_t);
+  const size_t budget = kv_budget_bytes();
+  if (bytes > budget) {
+    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                "the KV cache needs " + std::to_string(bytes >> 20) + " MiB but only " + std::to_string(budget >> 20) +
+                    " MiB fit under --gpu-memory-fraction " + std::to_string(memory_fraction_) +
+                    "; lower --ctx-size or raise the fraction");
+  }
+  void* p = nullptr;
+  if (cudaMalloc(&p, std::max<size_t>(bytes, 1)) != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                "GPU out of memory reserving the KV cache (" + std::to_string(bytes >> 20) + " MiB)");
+  }
+  kv_pool_ = static_cast<uint16_t*>(p);
+  CUDA_CHECK(cudaMemsetAsync(kv_pool_, 0, bytes, stream_));
+}
+
+uint16_t* CudaBackend::k_layer(int32_t layer) const {
+  LCLLM_ASSERT(kv_pool_ && layer >= 0 && layer < n_layers_, "kv layer out of range (kv_reserve first)");
+  const size_t per = size_t(n_pages_) * size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_);
+  return kv_pool_ + size_t(2 * layer) * per;
+}
+
+uint16_t* CudaBackend::v_layer(int32_t layer) const {
+  const size_t per = size_t(n_pages_) * size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_);
+  return k_layer(layer) + per;
+}
+
+void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
+  if (copies.empty()) return;
+  const size_t page_bytes = size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_) * sizeof(uint16_t);
+  for (int32_t l = 0; l < n_layers_; ++l) {
+    for (uint16_t* base : {k_layer(l), v_layer(l)}) {
+      for (const auto& c : copies) {
+        const size_t page_elems = page_bytes / sizeof(uint16_t);
+        CUDA_CHECK(cudaMemcpyAsync(base + size_t(c.dst_page) * page_elems, base + size_t(c.src_page) * page_elems,
+                                   page_bytes, cudaMemcpyDeviceToDevice, stream_));
+      }
+    }
+  }
+}
+
+void CudaBackend::to_host(const Tensor& t, float* dst, int64_t n) {
+  LCLLM_ASSERT(n >= 0 && n <= t.numel(), "to_host reads past the tensor");
+  const float* src = static_cast<const float*>(t.data);
+  if (t.dtype != DType::DTYPE_F32) {
+    float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
+    launch_convert({tmp, t.data, n, ElemType::ELEM_F32, elem_type(t.dtype)}, stream_);
+    src = tmp;
+  }
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+}
+
+void CudaBackend::synchronize() {
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  staging_used_ = 0;  // nothing in flight reads the ring any more
+}
+
+void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
+  expect_f32(t, "from_host writes fp32 tensors");
+  LCLLM_ASSERT(n >= 0 && n <= t.numel(), "from_host writes past the tensor");
+  CUDA_CHECK(cudaMemcpyAsync(t.data, src, size_t(n) * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  synchronize();
+}
+
+std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
+  const int64_t n = int64_t(n_pages_) * page_size_ * n_kv_heads_ * head_dim_;
+  std::vector<float> out(static_cast<size_t>(n));
+  float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
+  launch_convert({tmp, value ? v_layer(layer) : k_layer(layer), n, ElemType::ELEM_F32, ElemType::ELEM_BF16}, stream_);
+  CUDA_CHECK(cudaMemcpyAsync(out.data(), tmp, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+  return out;
+}
+
+const float* CudaBackend::rope_table(const RopeConfig& rope, int32_t head_dim) {
+  const auto key = std::make_tuple(int(rope.type), rope.theta, rope.factor, rope.low_freq_factor,
+                                   rope.high_freq_factor, rope.original_max_position_embeddings, head_dim);
+  auto it = rope_tables_.find(key);
+  if (it != rope_tables_.end()) return it->second;
+  const std::vector<float> inv = rope_inv_freq(rope, head_dim);
+  float* d = nullptr;
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d), inv.size() * sizeof(float)));
+  CUDA_CHECK(cudaMemcpy(d, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice));
+  rope_tables_.emplace(key, d);
+  return d;
+}
+
+// ---- ops -------------------------------------------------------------------------------------------------------
+
+void CudaBackend::embed(Tensor out, const Tensor& table, std::span<const int32_t> ids, float scale) {
+  expect_f32(out, "embed writes fp32");
+  LCLLM_ASSERT(table.dtype == DType::DTYPE_BF16, "embedding table is bf16 on the device");
+  launch_embed({static_cast<float*>(out.data), static_cast<const uint16_t*>(table.data), stage(ids),
+                int32_t(ids.size()), table.dim(1), scale},
+               stream_);
+}
+
+void CudaBackend::rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus) {
+  expect_f32(x, "rmsnorm reads fp32");
+  expect_f32(w, "norm weights are fp32 on the device");
+  const int64_t d = last_dim(x);
+  LCLLM_ASSERT(w.numel() == d, "norm weight does not match the row size");
+  launch_rmsnorm({static_cast<float*>(out.data), static_cast<const float*>(x.data), static_cast<const float*>(w.data),
+                  x.numel() / d, int32_t(d), eps, one_plus},
+                 stream_);
+}
+
+void CudaBackend::add_inplace(Tensor x, const Tensor& y) {
+  launch_add({static_cast<float*>(x.data), static_cast<const float*>(y.data), x.numel()}, stream_);
+}
+
+void CudaBackend::rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) {
+  const int32_t hd = int32_t(x.dim(2));
+  launch_rope({static_cast<float*>(x.data), stage(positions), rope_table(rope, hd), int32_t(x.dim(0)),
+               int32_t(x.dim(1)), hd},
+              stream_);
+}
+
+void CudaBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
+  launch_kv_write({k_layer(layer), v_layer(layer), static_cast<const float*>(k.data),
+                   static_cast<const float*>(v.data), stage(slots), int32_t(slots.size()), n_kv_heads_ * head_dim_},
+                  stream_);
+}
+
+void CudaBackend::glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) {
+  GluActivation a = GluActivation::GLU_SILU;
+  switch (act) {
+    case Activation::ACTIVATION_SILU: a = GluActivation::GLU_SILU; break;
+    case Activation::ACTIVATION_GELU_TANH: a = GluActivation::GLU_GELU_TANH; break;
+    case Activation::ACTIVATION_GELU: a = GluActivation::GLU_GELU; break;
+  }
+  launch_glu({static_cast<float*>(out.data), static_cast<const float*>(gate.data), static_cast<const float*>(up.data),
+              out.numel(), a},
+             stream_);
+}
+
+void CudaBackend::softcap(Tensor x, float cap) {
+  launch_softcap({static_cast<float*>(x.data), x.numel(), cap}, stream_);
+}
+
+void CudaBackend::gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) {
+  const int64_t d = x.numel() / x.dim(0);
+  launch_gather_rows({static_cast<float*>(out.data), static_cast<const float*>(x.data), stage(rows),
+                      int32_t(rows.size()), d},
+                     stream_);
+}
+
+}  // namespace lcllm

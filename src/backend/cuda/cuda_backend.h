@@ -1,0 +1,111 @@
+// The CUDA backend, first correct version (E3): the same ops as the CPU reference on one GPU.
+//
+// Storage: weights of 2+ dims are uploaded as bf16 (converted from F32/F16/BF16 on the device); 1-D weights
+// (norms, biases) stay fp32 since they are tiny and feed fp32 math. Activations are fp32. GEMMs run through
+// cublasGemmEx with bf16 operands (the activation is rounded to bf16 first) and fp32 accumulation and output.
+// The KV pool is bf16 [n_pages, page_size, n_kv_heads, head_dim] per layer, K and V.
+// Every op is enqueued on one stream; host index arrays (ids, positions, slots, CSR, ranges) go through a pinned
+// staging ring that is only reused after the stream has passed the copies reading it.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/backend.h"
+
+struct cublasContext;  // cublas_v2.h's handle type, kept out of this header
+
+namespace lcllm {
+
+// device: CUDA device ordinal. gpu_memory_fraction (0, 1]: share of the card's total memory the process may hold
+// once the KV pool is reserved (kv_reserve throws ERROR_KIND_OUT_OF_MEMORY beyond it). Throws lcllm::Error
+// (ERROR_KIND_INVALID_ARGUMENT) when there is no such device or the fraction is out of range.
+std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction);
+
+// Which attention kernel attention() runs. AUTO: decode kernel when every sequence has one query row this step,
+// else the prefill kernel. Tests force each kernel on every shape.
+enum class CudaAttentionKernel { CUDA_ATTENTION_AUTO, CUDA_ATTENTION_PREFILL, CUDA_ATTENTION_DECODE };
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int32_t device, float gpu_memory_fraction);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+  std::string name() const override { return "cuda"; }
+
+  Tensor weight(const TensorView& view) override;
+  Tensor alloc(std::initializer_list<int64_t> shape) override;
+  void kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads, int32_t head_dim) override;
+  void kv_copy_pages(std::span<const PageCopy> copies) override;
+  void to_host(const Tensor& t, float* dst, int64_t n) override;
+  void synchronize() override;
+
+  void embed(Tensor out, const Tensor& table, std::span<const int32_t> ids, float scale) override;
+  void rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus) override;
+  void add_inplace(Tensor x, const Tensor& y) override;
+  void matmul(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias) override;
+  void rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) override;
+  void kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) override;
+  void attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                 const AttentionParams& params) override;
+  void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override;
+  void softcap(Tensor x, float cap) override;
+  void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
+
+  // ---- for tests and tools ----
+  // Copies n fp32 values from the host into an fp32 tensor (synchronous).
+  void from_host(Tensor t, const float* src, int64_t n);
+  // The whole K or V pool of a layer as fp32, [n_pages * page_size, n_kv_heads, head_dim].
+  std::vector<float> kv_read(int32_t layer, bool value);
+  void set_attention_kernel(CudaAttentionKernel k) { attention_kernel_ = k; }
+  // Bytes the KV pool may still take under gpu_memory_fraction, given what is allocated now.
+  size_t kv_budget_bytes() const;
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  // Copies host bytes to the device through the staging ring; the pointer is valid for work enqueued next.
+  // An op that stages several arrays calls stage_reserve with all their sizes first, so no later stage() of the
+  // same op wraps the ring (or regrows it) under an array already staged.
+  const void* stage(const void* src, size_t bytes);
+  void stage_reserve(std::initializer_list<size_t> bytes);
+  template <class T>
+  const T* stage(std::span<const T> s) {
+    return static_cast<const T*>(stage(s.data(), s.size_bytes()));
+  }
+  void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
+  // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
+  void* scratch(size_t bytes, int slot);
+  const float* rope_table(const RopeConfig& rope, int32_t head_dim);
+  uint16_t* k_layer(int32_t layer) const;
+  uint16_t* v_layer(int32_t layer) const;
+
+  static constexpr int kScratchSlots = 4;
+  int32_t device_ = 0;
+  float memory_fraction_ = 0.9f;
+  cudaStream_t stream_ = nullptr;
+  cublasContext* cublas_ = nullptr;
+  std::vector<void*> allocations_;
+
+  // Staging ring: pinned host bytes and their device mirror, used front to back; wrapping waits for the stream.
+  uint8_t* staging_host_ = nullptr;
+  uint8_t* staging_dev_ = nullptr;
+  size_t staging_cap_ = 0, staging_used_ = 0;
+
+  void* scratch_[kScratchSlots] = {};
+  size_t scratch_bytes_[kScratchSlots] = {};
+
+  // RoPE inverse-frequency tables, one per (config, head_dim).
+  std::map<std::tuple<int, double, double, double, double, int64_t, int32_t>, float*> rope_tables_;
+
+  // KV pool: one allocation, per layer K then V, each [n_pages * page_size, n_kv_heads, head_dim] bf16.
+  uint16_t* kv_pool_ = nullptr;
+  int32_t n_layers_ = 0, n_pages_ = 0, page_size_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
+  CudaAttentionKernel attention_kernel_ = CudaAttentionKernel::CUDA_ATTENTION_AUTO;
+};
+
+}  // namespace lcllm

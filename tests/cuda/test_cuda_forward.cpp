@@ -1,0 +1,275 @@
+// End to end: the forward pass (src/runtime/forward.cpp) on the CUDA backend against (1) the CPU backend on small
+// random models in the shapes of real families (configs/models/*.json, shrunk), and (2) every parity fixture
+// (tests/fixtures/parity/*/: transformers' fp32 logits and greedy continuation). Prefill runs as one chunk (prefill
+// kernel), the continuation token by token (decode kernel), as Engine::generate drives it.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "attention/attention_plan.h"
+#include "lcllm/error.h"
+#include "io/safetensors.h"
+#include "kv/kv_cache.h"
+#include "models/model_family.h"
+#include "runtime/forward.h"
+#include "runtime/model_weights.h"
+#include "tests/cuda/test_cuda_util.h"
+#include "tests/io/safetensors_test_util.h"
+
+namespace fs = std::filesystem;
+using namespace lcllm;
+using namespace lcllm::test;
+
+namespace {
+
+// Engine::load + Engine::feed on a given backend (Engine picks its backend from EngineOptions.device; this test
+// needs the CUDA one whether or not the engine was built to select it).
+struct MiniEngine {
+  ModelConfig config;
+  AttentionPlan plan;
+  std::unique_ptr<Checkpoint> ckpt;
+  std::unique_ptr<Backend> backend;
+  ModelWeights weights;
+  std::unique_ptr<KvCache> kv;
+  ForwardBuffers buffers;
+
+  MiniEngine(const std::string& dir, std::unique_ptr<Backend> be, int32_t context_tokens, int32_t max_step) {
+    config = model_config_load(dir);
+    plan = attention_plan_resolve("full", config);
+    ckpt = std::make_unique<Checkpoint>(Checkpoint::open(dir));
+    backend = std::move(be);
+    weights = model_weights_bind(config, *ckpt, *backend);
+    const int32_t page_size = 16, n_pages = (context_tokens + page_size - 1) / page_size;
+    kv = std::make_unique<KvCache>(KvCacheConfig{page_size, n_pages});
+    backend->kv_reserve(config.n_layers, n_pages, page_size, config.n_kv_heads, config.head_dim);
+    buffers = forward_buffers_alloc(*backend, config, max_step);
+  }
+
+  // All logits [tokens, vocab], in steps of `chunk` tokens (Engine::feed with all_logits).
+  std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, int32_t chunk) {
+    const int32_t start_len = kv->length(seq);
+    AppendPlan append = kv->append_tokens(seq, int32_t(tokens.size()));
+    backend->kv_copy_pages(append.copies);
+    const int64_t V = config.vocab_size;
+    std::vector<float> logits(size_t(int64_t(tokens.size()) * V));
+    const std::vector<int32_t> seqs = {seq};
+    const CsrPages pages = kv->export_csr(seqs);
+    std::vector<int32_t> positions, query_start(2), kv_len(1), rows;
+    for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk)) {
+      const size_t n = std::min(tokens.size() - begin, size_t(chunk));
+      positions.resize(n);
+      rows.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        positions[i] = start_len + int32_t(begin + i);
+        rows[i] = int32_t(i);
+      }
+      query_start = {0, int32_t(n)};
+      kv_len = {start_len + int32_t(begin + n)};
+      StepInput in;
+      in.tokens = tokens.subspan(begin, n);
+      in.positions = positions;
+      in.slots = std::span<const int64_t>(append.slots).subspan(begin, n);
+      in.attention.query_start = query_start;
+      in.attention.query_pos = positions;
+      in.attention.kv_len = kv_len;
+      in.attention.pages = &pages;
+      in.logit_rows = rows;
+      forward_step(*backend, config, weights, plan, buffers, in, logits.data() + int64_t(begin) * V);
+    }
+    return logits;
+  }
+
+  // Prefill in one step, then one token per step.
+  std::vector<float> prefill_then_decode(std::span<const int32_t> prompt, std::span<const int32_t> continuation) {
+    const int32_t seq = kv->create_sequence();
+    std::vector<float> logits = feed(seq, prompt, int32_t(prompt.size()));
+    if (!continuation.empty()) {
+      const std::vector<float> more = feed(seq, continuation, 1);
+      logits.insert(logits.end(), more.begin(), more.end());
+    }
+    kv->free_sequence(seq);
+    return logits;
+  }
+};
+
+std::unique_ptr<Backend> cuda() { return backend_create_cuda(0, 0.9f); }
+
+// ---- random models in real families' shapes ----
+
+// Writes DIR/config.json (a real config with small dims) and DIR/model.safetensors (random bf16 weights).
+std::string write_random_model(const std::string& family_config, const nlohmann::json& overrides) {
+  nlohmann::json j;
+  std::ifstream(source_dir() / "configs/models" / family_config) >> j;
+  for (auto it = overrides.begin(); it != overrides.end(); ++it) j[it.key()] = it.value();
+  const fs::path dir = fs::temp_directory_path() / ("lcllm_cuda_" + family_config + std::to_string(seed_used()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << j.dump(2);
+  const ModelConfig c = model_config_load(dir.string());
+
+  SafetensorsBuilder sb;
+  auto mat = [&](const std::string& name, int64_t out, int64_t in) {
+    sb.add_bf16(name, {out, in}, random_bf16(size_t(out * in), 1.0f / std::sqrt(float(in))));
+  };
+  auto vec = [&](const std::string& name, int64_t n, float base, float spread) {
+    std::vector<float> v = random_bf16(size_t(n), spread);
+    for (auto& x : v) x = round_bf16(x + base);
+    sb.add_bf16(name, {n}, v);
+  };
+  const int64_t H = c.hidden_size, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size, V = c.vocab_size;
+  const float norm_base = c.norm_one_plus ? 0.f : 1.f;
+  sb.add_bf16("model.embed_tokens.weight", {V, H}, random_bf16(size_t(V * H), 1.0f));
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    vec(p + "input_layernorm.weight", H, norm_base, 0.2f);
+    mat(p + "self_attn.q_proj.weight", Q, H);
+    mat(p + "self_attn.k_proj.weight", KV, H);
+    mat(p + "self_attn.v_proj.weight", KV, H);
+    mat(p + "self_attn.o_proj.weight", H, Q);
+    if (c.attn_qkv_bias) {
+      vec(p + "self_attn.q_proj.bias", Q, 0.f, 0.5f);
+      vec(p + "self_attn.k_proj.bias", KV, 0.f, 0.5f);
+      vec(p + "self_attn.v_proj.bias", KV, 0.f, 0.5f);
+    }
+    if (c.attn_o_bias) vec(p + "self_attn.o_proj.bias", H, 0.f, 0.5f);
+    if (c.qk_norm) {
+      vec(p + "self_attn.q_norm.weight", c.head_dim, norm_base, 0.2f);
+      vec(p + "self_attn.k_norm.weight", c.head_dim, norm_base, 0.2f);
+    }
+    if (c.post_attn_norm) {
+      vec(p + "post_attention_layernorm.weight", H, norm_base, 0.2f);
+      vec(p + "pre_feedforward_layernorm.weight", H, norm_base, 0.2f);
+      vec(p + "post_feedforward_layernorm.weight", H, norm_base, 0.2f);
+    } else {
+      vec(p + "post_attention_layernorm.weight", H, norm_base, 0.2f);
+    }
+    mat(p + "mlp.gate_proj.weight", I, H);
+    mat(p + "mlp.up_proj.weight", I, H);
+    mat(p + "mlp.down_proj.weight", H, I);
+    if (c.mlp_bias) {
+      vec(p + "mlp.gate_proj.bias", I, 0.f, 0.5f);
+      vec(p + "mlp.up_proj.bias", I, 0.f, 0.5f);
+      vec(p + "mlp.down_proj.bias", H, 0.f, 0.5f);
+    }
+  }
+  vec("model.norm.weight", H, norm_base, 0.2f);
+  if (!c.tie_word_embeddings) mat("lm_head.weight", V, H);
+  std::ofstream(dir / "model.safetensors", std::ios::binary) << sb.build();
+  return dir.string();
+}
+
+}  // namespace
+
+TEST_CASE("cuda forward matches the CPU forward on random models of each family", "[cuda][forward]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 2},
+                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
+                                {"vocab_size", 1000},  {"bos_token_id", 1},      {"eos_token_id", 2},
+                                {"pad_token_id", 0}};
+  struct Family {
+    const char* config;
+    nlohmann::json extra;
+  };
+  const std::vector<Family> families = {
+      {"llama-3.1-8b.json", nlohmann::json::object()},
+      {"qwen2.5-7b.json", {{"num_attention_heads", 7}, {"num_key_value_heads", 1}, {"hidden_size", 448}}},  // GQA 7, biases
+      {"qwen3-8b.json", nlohmann::json::object()},                                                        // qk-norm
+      {"gemma-2-9b.json", {{"sliding_window", 8}, {"query_pre_attn_scalar", 32}}},  // softcaps, window, (1+w)
+      {"gemma-3-4b-text.json", {{"sliding_window", 8}, {"query_pre_attn_scalar", 32}, {"num_hidden_layers", 6}}},
+  };
+  std::uniform_int_distribution<int32_t> tok(3, 999);
+  std::vector<int32_t> prompt(41), cont(9);
+  for (auto& t : prompt) t = tok(rng());
+  for (auto& t : cont) t = tok(rng());
+  for (const auto& f : families) {
+    nlohmann::json o = small;
+    for (auto it = f.extra.begin(); it != f.extra.end(); ++it) o[it.key()] = it.value();
+    INFO("family " << f.config);
+    std::string dir;
+    try {
+      dir = write_random_model(f.config, o);
+    } catch (const Error& e) {
+      FAIL("could not build a random " << f.config << " model: " << e.what());
+    }
+    MiniEngine cpu_engine(dir, backend_create_cpu(0), 256, 64);
+    MiniEngine gpu_engine(dir, cuda(), 256, 64);
+    const std::vector<float> ref = cpu_engine.prefill_then_decode(prompt, cont);
+    const std::vector<float> got = gpu_engine.prefill_then_decode(prompt, cont);
+    const int64_t V = cpu_engine.config.vocab_size;
+    double worst = 0;
+    for (size_t p = 0; p < prompt.size() + cont.size(); ++p) {
+      worst = std::max(worst, relative_error(got.data() + p * size_t(V), ref.data() + p * size_t(V), size_t(V)));
+    }
+    WARN("forward " << f.config << " (random, 2+ layers): worst rel err vs CPU over " << prompt.size() + cont.size()
+                    << " positions = " << worst);
+    CHECK(worst <= 2e-2);
+    fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("cuda forward matches transformers on every parity fixture", "[cuda][forward][parity]") {
+  LCLLM_REQUIRE_GPU();
+  const fs::path root = source_dir() / "tests/fixtures/parity";
+  std::vector<fs::path> dirs;
+  if (fs::exists(root)) {
+    for (const auto& e : fs::directory_iterator(root)) {
+      if (e.is_directory() && fs::exists(e.path() / "reference.json")) dirs.push_back(e.path());
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+  if (dirs.empty()) {
+    WARN("no parity fixtures under " << root.string() << ": test skipped");
+    return;
+  }
+  for (const auto& dir : dirs) {
+    std::ifstream in(dir / "reference.json");
+    const auto j = nlohmann::json::parse(in);
+    const std::string name = j.at("name").get<std::string>();
+    const auto prompt = j.at("prompt_ids").get<std::vector<int32_t>>();
+    const auto greedy = j.at("greedy_ids").get<std::vector<int32_t>>();
+    const int64_t V = j.at("vocab_size").get<int64_t>();
+    auto file = SafetensorsFile::open((dir / "logits.safetensors").string());
+    const TensorView* t = file->find("logits");
+    REQUIRE(t != nullptr);
+    const size_t P = prompt.size(), G = greedy.size();
+    REQUIRE(t->shape == std::vector<int64_t>{int64_t(P + G), V});
+    std::vector<float> ref(size_t(t->numel()));
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = t->at(i);
+
+    INFO("fixture " << name);
+    MiniEngine engine(dir.string(), cuda(), 512, 256);
+    // Teacher-forced: the reference's greedy tokens are fed one per step, so every row is comparable.
+    const std::vector<float> got = engine.prefill_then_decode(prompt, std::span<const int32_t>(greedy).first(G - 1));
+    double worst = 0;
+    int32_t checked = 0, skipped = 0;
+    for (size_t p = 0; p + 1 < P + G; ++p) {
+      const float* g = got.data() + p * size_t(V);
+      const float* r = ref.data() + p * size_t(V);
+      worst = std::max(worst, relative_error(g, r, size_t(V)));
+      if (p + 1 < P) continue;
+      // Greedy token after row p: must match where the reference's top-2 margin exceeds our error on that row.
+      double max_abs = 0;
+      size_t top = 0, mine = 0;
+      for (size_t i = 0; i < size_t(V); ++i) {
+        max_abs = std::max(max_abs, double(std::abs(g[i] - r[i])));
+        if (r[i] > r[top]) top = i;
+        if (g[i] > g[mine]) mine = i;
+      }
+      float second = -INFINITY;
+      for (size_t i = 0; i < size_t(V); ++i) {
+        if (i != top) second = std::max(second, r[i]);
+      }
+      const int32_t expected = greedy[p + 1 - P];
+      if (double(r[top] - second) > 2 * max_abs) {
+        CHECK(int32_t(mine) == expected);
+        ++checked;
+      } else {
+        ++skipped;
+      }
+    }
+    WARN("parity " << name << ": worst rel err " << worst << " over " << P + G - 1 << " positions; greedy checked "
+                   << checked << ", skipped (margin <= 2x error) " << skipped);
+    CHECK(worst <= 2e-2);
+  }
+}

@@ -1,0 +1,214 @@
+// Every non-attention op of the CUDA backend against the CPU reference, on fresh random inputs with poisoned
+// outputs. Inputs are bf16-exact, so the only differences left are fp32 rounding (and bf16 rounding of GEMM
+// activations, which the CUDA backend does by design).
+#include "tests/cuda/test_cuda_util.h"
+
+using namespace lcllm;
+using namespace lcllm::test;
+
+namespace {
+
+struct Backends {
+  CpuBackend cpu{0};
+  CudaBackend gpu{0, 0.9f};
+};
+
+}  // namespace
+
+TEST_CASE("cuda weight upload converts F32, F16 and BF16 checkpoints exactly", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int64_t V = 64, D = 96;
+  std::uniform_int_distribution<int> k(-200, 200);
+  std::vector<float> table(static_cast<size_t>(V * D)), norm(static_cast<size_t>(D));
+  for (auto& x : table) x = float(k(rng())) / 64.f;  // exact in f16 and bf16
+  for (auto& x : norm) x = float(k(rng())) / 64.f;
+  std::vector<int32_t> ids = {0, 5, 63, 5, 17};
+  for (DType dt : {DType::DTYPE_F32, DType::DTYPE_F16, DType::DTYPE_BF16}) {
+    INFO("dtype " << dtype_name(dt));
+    HostWeight wt("table", dt, {V, D}, table), wn("norm", dt, {D}, norm);
+    Tensor tc = b.cpu.weight(wt.view), tg = b.gpu.weight(wt.view);
+    CHECK(tg.dtype == DType::DTYPE_BF16);
+    auto out = make_output(b.cpu, b.gpu, {int64_t(ids.size()), D});
+    b.cpu.embed(out.cpu, tc, ids, 1.0f);
+    b.gpu.embed(out.gpu, tg, ids, 1.0f);
+    CHECK(read(b.gpu, out.gpu) == read(b.cpu, out.cpu));
+
+    Tensor nc = b.cpu.weight(wn.view), ng = b.gpu.weight(wn.view);
+    CHECK(ng.dtype == DType::DTYPE_F32);
+    const auto x = random_bf16(size_t(3 * D));
+    auto xi = make_pair(b.cpu, b.gpu, {3, D}, x);
+    auto o = make_output(b.cpu, b.gpu, {3, D});
+    b.cpu.rmsnorm(o.cpu, xi.cpu, nc, 1e-6f, false);
+    b.gpu.rmsnorm(o.gpu, xi.gpu, ng, 1e-6f, false);
+    CHECK(relative_error(read(b.gpu, o.gpu), read(b.cpu, o.cpu)) <= 1e-6);
+  }
+}
+
+TEST_CASE("cuda embed matches CPU (with Gemma scale, repeated ids)", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int64_t V = 1000, D = 300;
+  HostWeight w("embed", DType::DTYPE_BF16, {V, D}, random_bf16(size_t(V * D)));
+  Tensor tc = b.cpu.weight(w.view), tg = b.gpu.weight(w.view);
+  std::uniform_int_distribution<int32_t> id(0, int32_t(V - 1));
+  std::vector<int32_t> ids(77);
+  for (auto& i : ids) i = id(rng());
+  ids[3] = ids[9];
+  auto out = make_output(b.cpu, b.gpu, {int64_t(ids.size()), D});
+  b.cpu.embed(out.cpu, tc, ids, 17.3f);
+  b.gpu.embed(out.gpu, tg, ids, 17.3f);
+  CHECK(relative_error(read(b.gpu, out.gpu), read(b.cpu, out.cpu)) <= 1e-7);
+}
+
+TEST_CASE("cuda rmsnorm matches CPU (both variants, in place, per-head rows)", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  struct Shape {
+    int64_t a, b, c;  // c == 0: 2-D [a, b]; else [a, b, c] normalised over c
+  };
+  for (Shape s : {Shape{7, 300, 0}, Shape{33, 4096, 0}, Shape{5, 8, 128}, Shape{1, 1, 64}}) {
+    for (bool one_plus : {false, true}) {
+      for (bool in_place : {false, true}) {
+        const int64_t d = s.c ? s.c : s.b, n = s.a * s.b * (s.c ? s.c : 1);
+        INFO("shape " << s.a << "x" << s.b << "x" << s.c << " one_plus " << one_plus << " in_place " << in_place);
+        HostWeight w("w", DType::DTYPE_BF16, {d}, random_bf16(size_t(d), 0.5f));
+        Tensor wc = b.cpu.weight(w.view), wg = b.gpu.weight(w.view);
+        auto x = s.c ? make_pair(b.cpu, b.gpu, {s.a, s.b, s.c}, random_bf16(size_t(n), 3.f))
+                     : make_pair(b.cpu, b.gpu, {s.a, s.b}, random_bf16(size_t(n), 3.f));
+        TensorPair o = x;
+        if (!in_place) o = s.c ? make_output(b.cpu, b.gpu, {s.a, s.b, s.c}) : make_output(b.cpu, b.gpu, {s.a, s.b});
+        b.cpu.rmsnorm(o.cpu, x.cpu, wc, 1e-5f, one_plus);
+        b.gpu.rmsnorm(o.gpu, x.gpu, wg, 1e-5f, one_plus);
+        CHECK(relative_error(read(b.gpu, o.gpu), read(b.cpu, o.cpu)) <= 1e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda matmul matches CPU (bf16 weights, fp32 accumulation, bias)", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  struct Shape {
+    int64_t n, in, out;
+    bool bias;
+  };
+  for (Shape s : {Shape{1, 256, 512, false}, Shape{37, 300, 130, true}, Shape{64, 1024, 2048, false},
+                  Shape{5, 2048, 1000, true}}) {
+    INFO("n " << s.n << " in " << s.in << " out " << s.out << " bias " << s.bias);
+    HostWeight w("w", DType::DTYPE_BF16, {s.out, s.in}, random_bf16(size_t(s.out * s.in), 1.f / std::sqrt(float(s.in))));
+    HostWeight bias("b", DType::DTYPE_BF16, {s.out}, random_bf16(size_t(s.out)));
+    Tensor wc = b.cpu.weight(w.view), wg = b.gpu.weight(w.view);
+    Tensor bc, bg;
+    if (s.bias) {
+      bc = b.cpu.weight(bias.view);
+      bg = b.gpu.weight(bias.view);
+    }
+    auto x = make_pair(b.cpu, b.gpu, {s.n, s.in}, random_bf16(size_t(s.n * s.in)));
+    auto o = make_output(b.cpu, b.gpu, {s.n, s.out});
+    b.cpu.matmul(o.cpu, x.cpu, wc, bc);
+    b.gpu.matmul(o.gpu, x.gpu, wg, bg);
+    const double err = relative_error(read(b.gpu, o.gpu), read(b.cpu, o.cpu));
+    WARN("matmul " << s.n << "x" << s.in << "x" << s.out << ": rel err " << err);
+    CHECK(err <= 1e-4);
+  }
+}
+
+TEST_CASE("cuda rope matches CPU (default, linear, llama3; large positions)", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  RopeConfig def, lin, l3;
+  def.theta = 10000;
+  lin.type = RopeType::ROPE_TYPE_LINEAR;
+  lin.theta = 1e6;
+  lin.factor = 4;
+  l3.type = RopeType::ROPE_TYPE_LLAMA3;
+  l3.theta = 500000;
+  l3.factor = 8;
+  l3.low_freq_factor = 1;
+  l3.high_freq_factor = 4;
+  l3.original_max_position_embeddings = 8192;
+  std::uniform_int_distribution<int32_t> pos(0, 1 << 20);
+  for (const RopeConfig& rc : {def, lin, l3}) {
+    for (int64_t hd : {64, 128, 256}) {
+      INFO("rope type " << int(rc.type) << " head_dim " << hd);
+      const int64_t n = 9, heads = 4;
+      std::vector<int32_t> positions(static_cast<size_t>(n));
+      for (auto& p : positions) p = pos(rng());
+      positions[0] = 0;
+      auto x = make_pair(b.cpu, b.gpu, {n, heads, hd}, random_bf16(size_t(n * heads * hd)));
+      b.cpu.rope(x.cpu, positions, rc);
+      b.gpu.rope(x.gpu, positions, rc);
+      CHECK(relative_error(read(b.gpu, x.gpu), read(b.cpu, x.cpu)) <= 1e-6);
+    }
+  }
+}
+
+TEST_CASE("cuda glu, softcap, add and gather_rows match CPU", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int64_t n = 13, d = 777;
+  for (Activation act : {Activation::ACTIVATION_SILU, Activation::ACTIVATION_GELU_TANH, Activation::ACTIVATION_GELU}) {
+    INFO("activation " << int(act));
+    auto g = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d), 3.f));
+    auto u = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d)));
+    b.cpu.glu(g.cpu, g.cpu, u.cpu, act);  // in place, as the forward pass calls it
+    b.gpu.glu(g.gpu, g.gpu, u.gpu, act);
+    CHECK(relative_error(read(b.gpu, g.gpu), read(b.cpu, g.cpu)) <= 1e-6);
+  }
+  {
+    auto x = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d), 60.f));
+    b.cpu.softcap(x.cpu, 30.f);
+    b.gpu.softcap(x.gpu, 30.f);
+    CHECK(relative_error(read(b.gpu, x.gpu), read(b.cpu, x.cpu)) <= 1e-6);
+  }
+  {
+    auto x = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d)));
+    auto y = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d)));
+    b.cpu.add_inplace(x.cpu, y.cpu);
+    b.gpu.add_inplace(x.gpu, y.gpu);
+    CHECK(relative_error(read(b.gpu, x.gpu), read(b.cpu, x.cpu)) <= 1e-7);
+  }
+  {
+    auto x = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d)));
+    const std::vector<int32_t> rows = {12, 0, 5, 5};
+    auto o = make_output(b.cpu, b.gpu, {4, d});
+    b.cpu.gather_rows(o.cpu, x.cpu, rows);
+    b.gpu.gather_rows(o.gpu, x.gpu, rows);
+    CHECK(read(b.gpu, o.gpu) == read(b.cpu, o.cpu));
+  }
+}
+
+TEST_CASE("cuda kv_write and kv_copy_pages fill the same slots as the CPU", "[cuda][ops]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int32_t layers = 2, pages = 9, ps = 5, kvh = 2, hd = 64;
+  b.cpu.kv_reserve(layers, pages, ps, kvh, hd);
+  b.gpu.kv_reserve(layers, pages, ps, kvh, hd);
+  std::vector<int64_t> slots = {0, 7, 44, 13, 21, 22, 23, 39};
+  const int64_t n = int64_t(slots.size());
+  for (int32_t l = 0; l < layers; ++l) {
+    auto k = make_pair(b.cpu, b.gpu, {n, kvh, hd}, random_bf16(size_t(n * kvh * hd)));
+    auto v = make_pair(b.cpu, b.gpu, {n, kvh, hd}, random_bf16(size_t(n * kvh * hd)));
+    b.cpu.kv_write(l, k.cpu, v.cpu, slots);
+    b.gpu.kv_write(l, k.gpu, v.gpu, slots);
+  }
+  const std::vector<PageCopy> copies = {{4, 6}, {0, 8}};
+  b.cpu.kv_copy_pages(copies);
+  b.gpu.kv_copy_pages(copies);
+  const size_t pool = size_t(pages) * ps * kvh * hd;
+  for (int32_t l = 0; l < layers; ++l) {
+    for (bool value : {false, true}) {
+      const std::vector<float> got = b.gpu.kv_read(l, value);
+      const float* ref = b.cpu.kv_data(l, value);
+      CHECK(std::vector<float>(ref, ref + pool) == got);
+    }
+  }
+}

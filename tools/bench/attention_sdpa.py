@@ -1,0 +1,63 @@
+"""Peer for tools/bench/bench_attention_cuda: PyTorch SDPA (flash and cuDNN backends) on the same shapes.
+
+Causal GQA prefill (32 query heads, 8 KV heads, head_dim 128, bf16) in TFLOP/s and decode (1 query) in effective
+GB/s (K+V bytes / time). Median of CUDA-event timings after warm-up. One JSON object per line.
+    python3 tools/bench/attention_sdpa.py --prefill 4096 8192 --decode 32768 131072
+"""
+import argparse
+import json
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+H, HKV, D = 32, 8, 128
+
+
+def median_ms(fn, reps):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prefill", type=int, nargs="*", default=[4096, 8192])
+    ap.add_argument("--decode", type=int, nargs="*", default=[32768, 131072])
+    args = ap.parse_args()
+    name = torch.cuda.get_device_name(0)
+    for n in args.prefill:
+        q = torch.randn(1, H, n, D, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, HKV, n, D, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, HKV, n, D, device="cuda", dtype=torch.bfloat16)
+        flops = 4.0 * H * D * n * (n + 1) / 2
+        for label, backend in (("sdpa_flash", SDPBackend.FLASH_ATTENTION), ("sdpa_cudnn", SDPBackend.CUDNN_ATTENTION)):
+            try:
+                with sdpa_kernel(backend):
+                    ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), 10)
+                print(json.dumps({"kernel": label + "_prefill", "card": name, "tokens": n, "ms": round(ms, 3),
+                                  "tflops": round(flops / ms / 1e9, 2)}), flush=True)
+            except RuntimeError as e:
+                print(json.dumps({"kernel": label + "_prefill", "tokens": n, "error": str(e)[:200]}), flush=True)
+    for n in args.decode:
+        q = torch.randn(1, H, 1, D, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, HKV, n, D, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, HKV, n, D, device="cuda", dtype=torch.bfloat16)
+        nbytes = 2.0 * n * HKV * D * 2
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), 50)
+        print(json.dumps({"kernel": "sdpa_flash_decode", "card": name, "context": n, "ms": round(ms, 4),
+                          "gbps": round(nbytes / ms / 1e6, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+// Attention kernel timings of the CUDA backend (first version): causal GQA prefill TFLOP/s and decode effective
+// GB/s (K+V bytes read / time), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128, bf16 KV).
+// Prints one JSON object per line. Peer: tools/bench/attention_sdpa.py in the same run.
+//   bench_attention_cuda [prefill_len ...] -- [decode_len ...]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "kernels/cuda_check.h"
+
+using namespace lcllm;
+
+namespace {
+
+constexpr int32_t kHeads = 32, kKvHeads = 8, kHeadDim = 128, kPageSize = 16;
+
+struct Setup {
+  CsrPages csr;
+  std::vector<int32_t> query_start, query_pos, kv_len;
+};
+
+// One sequence of `len` keys in shuffled pages; queries are its last n_q positions.
+Setup make_setup(int32_t len, int32_t n_q, std::mt19937& g) {
+  Setup s;
+  const int32_t pages = (len + kPageSize - 1) / kPageSize;
+  s.csr.indptr = {0, pages};
+  s.csr.indices.resize(size_t(pages));
+  for (int32_t i = 0; i < pages; ++i) s.csr.indices[size_t(i)] = i;
+  std::shuffle(s.csr.indices.begin(), s.csr.indices.end(), g);
+  s.csr.last_page_len = {len - (pages - 1) * kPageSize};
+  s.query_start = {0, n_q};
+  for (int32_t i = 0; i < n_q; ++i) s.query_pos.push_back(len - n_q + i);
+  s.kv_len = {len};
+  return s;
+}
+
+double time_attention(CudaBackend& be, Tensor out, const Tensor& q, const Setup& s, int reps) {
+  AttentionBatch b;
+  b.query_start = s.query_start;
+  b.query_pos = s.query_pos;
+  b.kv_len = s.kv_len;
+  b.pages = &s.csr;
+  AttentionParams p;
+  p.scale = 1.0f / std::sqrt(float(kHeadDim));
+  be.attention(out, q, 0, b, p);  // warm-up
+  be.synchronize();
+  cudaEvent_t e0, e1;
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    CUDA_CHECK(cudaEventRecord(e0, be.stream()));
+    be.attention(out, q, 0, b, p);
+    CUDA_CHECK(cudaEventRecord(e1, be.stream()));
+    CUDA_CHECK(cudaEventSynchronize(e1));
+    float t = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+    ms.push_back(t);
+    be.synchronize();
+  }
+  CUDA_CHECK(cudaEventDestroy(e0));
+  CUDA_CHECK(cudaEventDestroy(e1));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int32_t> prefill = {4096, 8192}, decode = {32768, 131072};
+  if (argc > 1) {
+    prefill.clear();
+    decode.clear();
+    bool dec = false;
+    for (int i = 1; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--") == 0) {
+        dec = true;
+        continue;
+      }
+      (dec ? decode : prefill).push_back(std::atoi(argv[i]));
+    }
+  }
+  int32_t max_len = 0;
+  for (int32_t l : prefill) max_len = std::max(max_len, l);
+  for (int32_t l : decode) max_len = std::max(max_len, l);
+  std::mt19937 g(1234);
+  CudaBackend be(0, 0.9f);
+  const int32_t n_pages = (max_len + kPageSize - 1) / kPageSize;
+  be.kv_reserve(1, n_pages, kPageSize, kKvHeads, kHeadDim);
+  {
+    // Random keys/values in every slot (never time on zeros), written in chunks through kv_write.
+    const int32_t chunk = 8192;
+    Tensor k = be.alloc({chunk, kKvHeads, kHeadDim}), v = be.alloc({chunk, kKvHeads, kHeadDim});
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> host(size_t(chunk) * kKvHeads * kHeadDim);
+    std::vector<int64_t> slots(static_cast<size_t>(chunk));
+    for (int64_t base = 0; base < int64_t(n_pages) * kPageSize; base += chunk) {
+      for (auto& x : host) x = nd(g);
+      be.from_host(k, host.data(), int64_t(host.size()));
+      for (auto& x : host) x = nd(g);
+      be.from_host(v, host.data(), int64_t(host.size()));
+      const int64_t n = std::min<int64_t>(chunk, int64_t(n_pages) * kPageSize - base);
+      for (int64_t i = 0; i < n; ++i) slots[size_t(i)] = base + i;
+      be.kv_write(0, k, v, std::span<const int64_t>(slots).first(size_t(n)));
+    }
+    be.synchronize();
+  }
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  for (int32_t len : prefill) {
+    const Setup s = make_setup(len, len, g);
+    Tensor q = be.alloc({len, kHeads, kHeadDim}), out = be.alloc({len, kHeads, kHeadDim});
+    std::vector<float> host(size_t(q.numel()));
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (auto& x : host) x = nd(g);
+    be.from_host(q, host.data(), q.numel());
+    const double ms = time_attention(be, out, q, s, 3);
+    const double flops = 4.0 * kHeads * kHeadDim * (double(len) * (len + 1) / 2);
+    std::printf("{\"kernel\":\"lcllm_prefill_v1\",\"card\":\"%s\",\"tokens\":%d,\"ms\":%.3f,\"tflops\":%.2f}\n",
+                prop.name, len, ms, flops / ms / 1e9);
+  }
+  for (int32_t len : decode) {
+    const Setup s = make_setup(len, 1, g);
+    Tensor q = be.alloc({1, kHeads, kHeadDim}), out = be.alloc({1, kHeads, kHeadDim});
+    std::vector<float> host(size_t(q.numel()), 0.5f);
+    be.from_host(q, host.data(), q.numel());
+    const double ms = time_attention(be, out, q, s, 20);
+    const double bytes = 2.0 * len * kKvHeads * kHeadDim * 2;
+    std::printf("{\"kernel\":\"lcllm_decode_v1\",\"card\":\"%s\",\"context\":%d,\"ms\":%.4f,\"gbps\":%.1f}\n",
+                prop.name, len, ms, bytes / ms / 1e6);
+  }
+  return 0;
+}
