@@ -1,6 +1,7 @@
 // Prefill attention, first correct version: a tiled flash-attention kernel with online softmax in fp32 on the
 // CUDA cores (no tensor cores yet). One block = one head x up to kPrefillTileRows query rows of one sequence;
 // it walks the union of the rows' visible key ranges in tiles of kKeyTile keys gathered from the paged pool.
+#include <atomic>
 #include <cfloat>
 
 #include <cuda_bf16.h>
@@ -141,11 +142,15 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {
   if (p.n_tiles == 0) return;
-  static bool configured = false;  // raise the dynamic shared-memory cap once per process (device 0 layout)
-  if (!configured) {
+  // Above 48 KB of dynamic shared memory needs an opt-in, once per device (one bit per device ordinal).
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t(1) << (device & 63);
+  if ((configured.load() & bit) == 0) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     int(prefill_smem_bytes(kAttentionMaxHeadDim))));
-    configured = true;
+    configured.fetch_or(bit);
   }
   const dim3 grid(unsigned(p.n_tiles), unsigned(p.a.n_heads));
   kernel_attention_prefill<<<grid, kThreads, prefill_smem_bytes(p.a.head_dim), stream>>>(p);

@@ -36,9 +36,10 @@ void gemma_scale_and_caps(ConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 void gemma_configure(ConfigReader& r, ModelConfig& c) {
-  // Gemma 1 checkpoints say hidden_act "gelu" but transformers runs them with the tanh approximation.
+  // Gemma 1 checkpoints say hidden_act "gelu" but transformers (GemmaConfig.__post_init__) rewrites it to the
+  // tanh approximation.
   gemma_common(r, c);
-  if (!r.has("hidden_activation")) c.activation = Activation::ACTIVATION_GELU_TANH;
+  if (c.activation == Activation::ACTIVATION_GELU) c.activation = Activation::ACTIVATION_GELU_TANH;
   model_config_apply_layer_types(r, c, std::vector<std::string>(size_t(std::max(c.n_layers, 0)), "full_attention"), 0);
 }
 
@@ -53,6 +54,9 @@ void gemma2_configure(ConfigReader& r, ModelConfig& c) {
 void gemma3_configure(ConfigReader& r, ModelConfig& c) {
   gemma_common(r, c);
   gemma_scale_and_caps(r, c);
+  // transformers' Gemma3Attention never passes attn_logit_softcapping to the attention function (Gemma 3
+  // replaced softcapping with qk-norm, arXiv:2503.19786 §2), so the field is ignored here too.
+  c.attn_logit_softcap = 0.0f;
   c.qk_norm = true;
   int64_t pattern = r.optional_int("sliding_window_pattern").value_or(6);
   if (pattern <= 0) r.fail("sliding_window_pattern must be positive");

@@ -25,7 +25,9 @@ For every fixture the script:
   6. checks quality criteria (no NaN, >= 4 distinct greedy tokens, no special tokens, top1-top2 margin),
      trying the next seed if one fails,
   7. runs "feature is active" checks (e.g. the attention softcap really changes logits),
-  8. writes reference.json and logits.safetensors.
+  8. writes logits.safetensors and checks that an independent re-implementation of the math documented
+     in FORMAT.md (plain torch, reading only config.json + model.safetensors) reproduces the logits,
+  9. writes reference.json.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import transformers
 from safetensors import safe_open
@@ -124,9 +125,9 @@ def _cfg_rope(new_params):
 
 
 def _cfg_all_full(cfg):
+    """Every layer becomes a full-attention layer (gemma2: RoPE is shared, so only the window changes)."""
     c = copy.deepcopy(cfg)
     c.layer_types = ["full_attention"] * c.num_hidden_layers
-    # keep per-layer-type rope parameters (gemma3): map both types to the same dict only if needed
     return c
 
 
@@ -285,7 +286,8 @@ FIXTURES: list[Fixture] = [
         out_gain=3.0,
         notes="Gemma-1 style: MQA (2 heads / 1 kv head), head_dim 256 (> hidden 64, q_proj is 64->512), "
         "GeGLU with gelu_pytorch_tanh (config key hidden_act), (1+w) RMSNorm with random w, embeddings "
-        "scaled by sqrt(64)=8, tied embeddings, default RoPE theta 10000, F32 weights.",
+        "scaled by sqrt(64)=8, tied embeddings, default RoPE theta 10000, F32 weights (embed std 0.1, "
+        "o_proj/down_proj 3x stronger so greedy decoding does not just repeat the last token).",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 10000.0}; no top-level "
         "rope_theta / rope_scaling keys.",
     ),
@@ -320,9 +322,10 @@ FIXTURES: list[Fixture] = [
         norm_means=[(r"post_(attention|feedforward)_layernorm", 2.0)],
         notes="Gemma-2 style: 4 layers alternating sliding (even layer index) / full (odd) attention via "
         "layer_types, sliding_window 32 < 128 positions, attn_logit_softcapping 5.0 and "
-        "final_logit_softcapping 8.0 (smaller than the real 50/30 so the caps are clearly active), query_pre_attn_scalar 24 != "
-        "head_dim 32, pre/post attention and pre/post feedforward (1+w) norms, GQA 4/2, embeddings scaled "
-        "by sqrt(64), tied embeddings, F32 weights.",
+        "final_logit_softcapping 8.0 (smaller than the real 50/30 so both caps are clearly active), "
+        "query_pre_attn_scalar 24 != head_dim 32, input/post-attention/pre-feedforward/post-feedforward "
+        "(1+w) norms (post-* norm w ~ 2 + 0.1*randn), GQA 4/2, embeddings scaled by sqrt(64), tied "
+        "embeddings, F32 weights.",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 10000.0}, shared by "
         "sliding and full layers; no top-level rope_theta / rope_scaling keys.",
         feature_variants={
@@ -376,7 +379,8 @@ FIXTURES: list[Fixture] = [
         "[s,s,f,s,s,f] (sliding_window 24), local RoPE theta 10000 (default) on sliding layers, global "
         "RoPE theta 1e6 with linear scaling factor 8 on full layers, q_norm/k_norm ((1+w), per head over "
         "head_dim, before RoPE), query_pre_attn_scalar 40 != head_dim 32, hidden 96 (embed scale "
-        "sqrt(96) is not a power of two), no softcapping (null, as in real Gemma 3), BF16 weights.",
+        "sqrt(96) is not a power of two: use fp32 sqrt(96), not a bf16-rounded one), post-* norm w ~ 2 + "
+        "0.1*randn, no softcapping (null, as in real Gemma 3), tied embeddings, BF16 weights.",
         rope_notes="config.json rope_parameters is nested by layer type: {full_attention: {rope_type: "
         "linear, factor: 8.0, rope_theta: 1000000.0}, sliding_attention: {rope_type: default, rope_theta: "
         "10000.0}}; no top-level rope_theta / rope_local_base_freq / rope_scaling keys. Which layer uses "
@@ -420,7 +424,8 @@ FIXTURES: list[Fixture] = [
         prompt_len=102,
         notes="Qwen2 style: q/k/v projections with random non-zero biases (o_proj has none; biases are "
         "hard-wired in the modeling code, there is no attention_bias config key), GQA 4 heads / 2 kv heads "
-        "(head_dim 16 = hidden 64 / 4, no head_dim key in config.json), intermediate 160, rope_theta 1e6, untied lm_head, "
+        "(head_dim 16 = hidden 64 / 4, no head_dim key in config.json), intermediate 160, rope_theta 1e6, "
+        "untied lm_head, "
         "use_sliding_window false, F32 weights.",
         rope_notes="config.json rope_parameters = {rope_type: default, rope_theta: 1000000.0}; no top-level "
         "rope_theta / rope_scaling keys.",
@@ -1025,7 +1030,8 @@ def main() -> int:
             continue
         rows.append(build_fixture(fx, args.out))
 
-    print(f"{'name':<18} {'dtype':<5} {'T':>4} {'seed':>5} {'size':>10} {'min_top2_margin':>16} {'rel':>8} {'indep_rel':>10}")
+    hdr = ("name", "dtype", "T", "seed", "size", "min_top2_margin", "rel", "indep_rel")
+    print(f"{hdr[0]:<18} {hdr[1]:<5} {hdr[2]:>4} {hdr[3]:>5} {hdr[4]:>10} {hdr[5]:>16} {hdr[6]:>8} {hdr[7]:>10}")
     for r in rows:
         print(
             f"{r['name']:<18} {r['dtype']:<5} {r['T']:>4} {r['seed']:>5} {r['size'] / 1024:>8.1f}KB "

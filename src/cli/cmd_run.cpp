@@ -1,5 +1,7 @@
 // `lcllm run MODEL`: load a model, prefill a prompt, generate, report tokens/s and memory.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +11,9 @@
 #include "cli/progress_bar.h"
 #include "lcllm/error.h"
 #include "runtime/engine.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/incremental_detokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace lcllm {
 
@@ -17,6 +22,12 @@ namespace {
 struct RunArgs {
   std::string model;
   std::string prompt_ids;
+  std::string prompt;
+  bool chat = false;
+  std::string system;
+  std::string tokenizer;
+  std::string chat_template_file;
+  bool print_ids = false;
   int32_t max_tokens = 32;
   SamplingParams sampling;
   std::string policy = "full";
@@ -50,11 +61,61 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   return ids;
 }
 
-int run(const RunArgs& a) {
-  if (a.prompt_ids.empty()) {
-    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "no prompt: pass --prompt-ids 1,2,3");
+bool has_tokenizer_files(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(dir + "/tokenizer.json", ec) || std::filesystem::exists(dir + "/tokenizer.model", ec);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "cannot read chat template file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// --chat: the prompt is the user's message, rendered through the chat template as transformers'
+// apply_chat_template does (generation prompt on), then tokenized without adding special tokens again.
+std::string render_chat(const RunArgs& a, const Tokenizer& tok) {
+  std::string source = a.chat_template_file.empty() ? tok.chat_template() : read_file(a.chat_template_file);
+  if (source.empty()) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "--chat: the tokenizer has no chat_template; pass one with --chat-template FILE");
   }
-  const std::vector<int32_t> prompt = parse_ids(a.prompt_ids);
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+  messages.push_back({{"role", "user"}, {"content", a.prompt}});
+  nlohmann::ordered_json extra = {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}};
+  return ChatTemplate(source).render(messages, true, extra);
+}
+
+int run(const RunArgs& a) {
+  const int n_prompts = int(!a.prompt_ids.empty()) + int(!a.prompt.empty());
+  if (n_prompts != 1) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "give exactly one prompt: --prompt TEXT (with --chat for the chat template) or --prompt-ids 1,2,3");
+  }
+  if (a.chat && a.prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--chat needs --prompt TEXT");
+
+  // The tokenizer: --tokenizer, else the model directory's own files (optional with --prompt-ids).
+  std::unique_ptr<Tokenizer> tok;
+  const std::string tok_path = a.tokenizer.empty() ? a.model : a.tokenizer;
+  if (!a.tokenizer.empty() || has_tokenizer_files(a.model)) {
+    tok = Tokenizer::load(tok_path);
+  } else if (!a.prompt.empty()) {
+    throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "--prompt needs a tokenizer: '" + a.model +
+                                                     "' has no tokenizer.json or tokenizer.model; pass --tokenizer "
+                                                     "DIR_OR_FILE or use --prompt-ids");
+  }
+  std::vector<int32_t> prompt;
+  if (!a.prompt_ids.empty()) {
+    prompt = parse_ids(a.prompt_ids);
+  } else if (a.chat) {
+    prompt = tok->encode(render_chat(a, *tok), false);
+  } else {
+    prompt = tok->encode(a.prompt, true);
+  }
+  if (prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the prompt encodes to zero tokens");
 
   EngineOptions eo;
   eo.model_path = a.model;
@@ -75,12 +136,27 @@ int run(const RunArgs& a) {
   go.max_tokens = a.max_tokens;
   go.sampling = a.sampling;
   go.stop_ids = c.eos_token_ids;
+  if (tok) go.stop_ids.insert(go.stop_ids.end(), tok->stop_ids().begin(), tok->stop_ids().end());
   go.ignore_eos = a.ignore_eos;
-  GenerateResult r = engine->generate(prompt, go);
+  if (tok && tok->vocab_size() > c.vocab_size) {
+    spdlog::warn("tokenizer has {} ids but the model only {}; ids beyond the model's vocabulary are rejected",
+                 tok->vocab_size(), c.vocab_size);
+  }
 
-  std::string ids;
-  for (size_t i = 0; i < r.tokens.size(); ++i) ids += (i ? "," : "") + std::to_string(r.tokens[i]);
-  std::printf("%s\n", ids.c_str());
+  // Text streams to stdout as tokens arrive (pieces never split a UTF-8 character); ids only without a tokenizer.
+  std::unique_ptr<IncrementalDetokenizer> detok;
+  if (tok) detok = std::make_unique<IncrementalDetokenizer>(*tok, true);
+  GenerateResult r = engine->generate(prompt, go, [&](int32_t id) {
+    if (!detok) return;
+    std::fputs(detok->push(id).c_str(), stdout);
+    std::fflush(stdout);
+  });
+  if (detok) std::printf("%s\n", detok->finish().c_str());
+  if (!detok || a.print_ids) {
+    std::string ids;
+    for (size_t i = 0; i < r.tokens.size(); ++i) ids += (i ? "," : "") + std::to_string(r.tokens[i]);
+    std::printf("%s\n", ids.c_str());
+  }
   const double prefill_tps = r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0;
   const double decode_tps = r.tokens.size() > 1 && r.decode_seconds > 0 ? double(r.tokens.size() - 1) / r.decode_seconds : 0;
   std::fprintf(stderr,
@@ -98,7 +174,14 @@ CliHandler cli_add_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens from a prompt with a model");
   cmd->add_option("MODEL", a->model, "Model directory (config.json + *.safetensors)")->required();
+  cmd->add_option("--prompt,-p", a->prompt, "Prompt text (tokenized with the model's tokenizer)");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
+  cmd->add_flag("--chat", a->chat, "Treat --prompt as a user message and apply the chat template");
+  cmd->add_option("--system", a->system, "System message for --chat");
+  cmd->add_option("--chat-template", a->chat_template_file, "Jinja chat template file overriding the model's");
+  cmd->add_option("--tokenizer", a->tokenizer,
+                  "Tokenizer directory or tokenizer.json/tokenizer.model (default: the model directory)");
+  cmd->add_flag("--print-ids", a->print_ids, "Also print the generated token ids");
   cmd->add_option("--max-tokens,-n", a->max_tokens, "Maximum tokens to generate")->capture_default_str();
   cmd->add_option("--temperature", a->sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   std::vector<lcllm::CliHandler> handlers = {
       lcllm::cli_add_run(app),
       lcllm::cli_add_info(app),
+      lcllm::cli_add_tokenize(app),
   };
   try {
     app.parse(argc, argv);

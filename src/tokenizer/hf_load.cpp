@@ -15,6 +15,15 @@ using json = nlohmann::json;
 struct HfLoader {
   const std::string& origin;
   HfTokenizer& tok;
+  mutable int depth = 0;  // nesting of Sequence components; bounded so hostile files cannot exhaust the stack
+
+  struct DepthGuard {
+    const HfLoader& l;
+    DepthGuard(const HfLoader& loader, const std::string& where) : l(loader) {
+      if (++l.depth > 32) l.fail(where, "components nested more than 32 deep");
+    }
+    ~DepthGuard() { --l.depth; }
+  };
 
   [[noreturn]] void fail(const std::string& where, const std::string& what) const {
     throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, origin + ": " + where + ": " + what);
@@ -218,6 +227,7 @@ struct HfLoader {
 
   // ---- pipeline components ----
   Normalizer normalizer(const json& j, const std::string& where) const {
+    const DepthGuard guard(*this, where);
     Normalizer n;
     const std::string type = type_of(j, where);
     if (type == "Sequence") {
@@ -256,6 +266,7 @@ struct HfLoader {
   }
 
   PreTokenizer pre_tokenizer(const json& j, const std::string& where) const {
+    const DepthGuard guard(*this, where);
     PreTokenizer p;
     const std::string type = type_of(j, where);
     if (type == "Sequence") {
@@ -296,6 +307,7 @@ struct HfLoader {
   }
 
   Decoder decoder(const json& j, const std::string& where) const {
+    const DepthGuard guard(*this, where);
     Decoder d;
     const std::string type = type_of(j, where);
     if (type == "Sequence") {
@@ -350,6 +362,7 @@ struct HfLoader {
   }
 
   PostProcessor post_processor(const json& j, const std::string& where) const {
+    const DepthGuard guard(*this, where);
     PostProcessor p;
     const std::string type = type_of(j, where);
     if (type == "Sequence") {

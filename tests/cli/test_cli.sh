@@ -27,6 +27,20 @@ check() {  # check NAME EXPECTED_RC GREP_PATTERN -- command...
 check "version" 0 "^lcllm [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
 check "run greedy prints ids and speed" 0 "decode [0-9.]+ tokens/s" -- \
   "$bin" run "$model" --prompt-ids 5,17,42,99,3 --max-tokens 8 --temperature 0 --quiet
+check "run with a text prompt streams text" 0 "tokens/s" -- "$bin" run "$model" --prompt "The capital of France is" --max-tokens 6 --quiet
+check "chat applies the model's template" 0 "prompt 2[0-9] tokens" -- \
+  "$bin" run "$model" --chat --system "Be brief." --prompt "Hello there" --max-tokens 4 --quiet
+printf '%s' '{{ bos_token }}USER: {{ messages[-1]["content"] }} ASSISTANT:' >"$tmp/tpl.jinja"
+check "--chat-template overrides the template" 0 "prompt 9 tokens" -- \
+  "$bin" run "$model" --chat --chat-template "$tmp/tpl.jinja" --prompt "Hi" --max-tokens 2 --quiet
+printf '%s' '{{ raise_exception("no system messages here") }}' >"$tmp/raise.jinja"
+check "template raise_exception: exit 2 with its message" 2 "no system messages here" -- \
+  "$bin" run "$model" --chat --chat-template "$tmp/raise.jinja" --prompt "Hi" --quiet
+check "--prompt without a tokenizer: exit 2" 2 "needs a tokenizer" -- \
+  "$bin" run "$root/tests/fixtures/parity/llama2" --prompt "hi" --quiet
+check "two prompts: exit 2" 2 "exactly one prompt" -- "$bin" run "$model" --prompt "a" --prompt-ids 1
+check "tokenize round trip" 0 "^\[" -- bash -c "echo '\"hello world\"' | '$bin' tokenize --tokenizer '$model'"
+check "tokenize bad line: exit 2" 2 "line 1" -- bash -c "echo 'not json' | '$bin' tokenize --tokenizer '$model'"
 check "run reports memory" 0 "peak RSS" -- "$bin" run "$model" --prompt-ids 5,17 --max-tokens 2 --quiet
 check "info prints parameters and KV bytes" 0 "KV bytes per token" -- "$bin" info "$model"
 check "missing model dir: exit 2" 2 "error: .*config.json" -- "$bin" run "$tmp/nope" --prompt-ids 1
@@ -51,7 +65,8 @@ check "truncated safetensors: exit 2" 2 "model.safetensors" -- "$bin" run "$tmp/
 # --help documents every flag of run.
 "$bin" run --help >"$tmp/help" 2>&1
 for flag in --prompt-ids --max-tokens --temperature --top-k --top-p --min-p --repetition-penalty \
-            --frequency-penalty --presence-penalty --seed --policy --device --threads --ctx-size --chunk-size; do
+            --frequency-penalty --presence-penalty --seed --policy --device --threads --ctx-size --chunk-size \
+            --prompt --chat --system --chat-template --tokenizer --print-ids --ignore-eos --quiet; do
   if grep -q -- "$flag" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL help lacks $flag"; fail=$((fail + 1)); fi
 done
 

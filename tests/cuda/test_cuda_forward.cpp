@@ -80,10 +80,10 @@ struct MiniEngine {
     return logits;
   }
 
-  // Prefill in one step, then one token per step.
+  // Prefill in steps of max_tokens (one step for the fixtures), then one token per step.
   std::vector<float> prefill_then_decode(std::span<const int32_t> prompt, std::span<const int32_t> continuation) {
     const int32_t seq = kv->create_sequence();
-    std::vector<float> logits = feed(seq, prompt, int32_t(prompt.size()));
+    std::vector<float> logits = feed(seq, prompt, std::min(int32_t(prompt.size()), buffers.max_tokens));
     if (!continuation.empty()) {
       const std::vector<float> more = feed(seq, continuation, 1);
       logits.insert(logits.end(), more.begin(), more.end());

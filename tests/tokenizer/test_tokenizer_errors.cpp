@@ -157,3 +157,31 @@ TEST_CASE("special token ids, stop ids and vocabulary queries", "[tokenizer]") {
   CHECK(llama2_spm().token_id("▁Hello") == 15043);
   CHECK(!llama2_spm().token_id("no such piece"));
 }
+
+TEST_CASE("the fuzz seed tokenizers load, encode and round-trip", "[tokenizer][fuzzseeds]") {
+  const fs::path dir = fs::path(LCLLM_SOURCE_DIR) / "tests/fuzz/corpus/tokenizer";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    INFO(e.path().string());
+    std::ifstream f(e.path(), std::ios::binary);
+    const std::string json((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto tok = Tokenizer::from_json(json, e.path().string());
+    const auto ids = tok->encode("hello world", false);
+    CHECK(!ids.empty());
+    CHECK(tok->decode(ids, false).find("hello") != std::string::npos);
+    ++n;
+  }
+  CHECK(n >= 5);
+}
+
+TEST_CASE("Metaspace pre-tokenizer with prepend_scheme first only prefixes the start of the input", "[tokenizer]") {
+  const std::string json = R"({"added_tokens":[{"id":0,"content":"<s>","special":true}],
+    "pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true},
+    "decoder":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true},
+    "model":{"type":"BPE","vocab":{"<s>":0,"▁":1,"a":2,"b":3,"▁a":4,"▁b":5},"merges":["▁ a","▁ b"]}})";
+  auto tok = Tokenizer::from_json(json);
+  CHECK(tok->encode("a b", false) == std::vector<int32_t>{4, 5});
+  CHECK(tok->encode("<s>a b", false) == std::vector<int32_t>{0, 2, 5});  // no prefix after an added token
+  CHECK(tok->decode(std::vector<int32_t>{4, 5}, false) == "a b");
+}

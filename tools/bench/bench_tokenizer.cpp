@@ -6,6 +6,7 @@
 // {"tokenizer", "mode", "bytes", "tokens", "seconds", "mb_per_s", "load_seconds"} (best of N repeats after one warm-up).
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
