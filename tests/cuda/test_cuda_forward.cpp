@@ -2,6 +2,10 @@
 // random models in the shapes of real families (configs/models/*.json, shrunk), and (2) every parity fixture
 // (tests/fixtures/parity/*/: transformers' fp32 logits and greedy continuation). Prefill runs as one chunk (prefill
 // kernel), the continuation token by token (decode kernel), as Engine::generate drives it.
+//
+// Two references each time: the fp32 one (CPU backend or transformers), which the CUDA backend can only approach
+// within what bf16 storage costs, and Bf16EmulationBackend (the CPU math with the same three bf16 roundings), which
+// it must match closely: that second check is what catches a kernel error hidden inside the bf16 budget.
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +18,7 @@
 #include "models/model_family.h"
 #include "runtime/forward.h"
 #include "runtime/model_weights.h"
+#include "tests/cuda/bf16_emulation_backend.h"
 #include "tests/cuda/test_cuda_util.h"
 #include "tests/io/safetensors_test_util.h"
 
@@ -94,6 +99,23 @@ struct MiniEngine {
 };
 
 std::unique_ptr<Backend> cuda() { return backend_create_cuda(0, 0.9f); }
+
+// Worst ‖Δ‖/‖ref‖ over the rows of two [rows, V] logit arrays.
+double worst_row_error(const std::vector<float>& got, const std::vector<float>& ref, int64_t V) {
+  double worst = 0;
+  for (size_t p = 0; p * size_t(V) < ref.size(); ++p) {
+    worst = std::max(worst, relative_error(got.data() + p * size_t(V), ref.data() + p * size_t(V), size_t(V)));
+  }
+  return worst;
+}
+
+// GPU vs the bf16 emulation: both round the same values to bf16; what differs is fp32 summation order, which now
+// and then moves a value across a bf16 rounding boundary (one bf16 ulp, 2^-8 relative, on a few elements).
+constexpr double kVsEmulationBound = 5e-3;
+// GPU vs transformers' fp32 logits. The issue's target is 2e-2, but on these tiny random fixtures bf16 storage alone
+// costs up to 3.4e-2 (weights 2.4e-2, GEMM inputs 1.5e-2, K/V 1.3e-2, measured with Bf16EmulationBackend on the CPU,
+// which reproduces the GPU errors to 2-3 digits); docs/KERNEL_NOTES.md has the table.
+constexpr double kVsTransformersBound = 4e-2;
 
 // ---- random models in real families' shapes ----
 
@@ -193,17 +215,17 @@ TEST_CASE("cuda forward matches the CPU forward on random models of each family"
       FAIL("could not build a random " << f.config << " model: " << e.what());
     }
     MiniEngine cpu_engine(dir, backend_create_cpu(0), 256, 64);
+    MiniEngine emu_engine(dir, std::make_unique<Bf16EmulationBackend>(), 256, 64);
     MiniEngine gpu_engine(dir, cuda(), 256, 64);
     const std::vector<float> ref = cpu_engine.prefill_then_decode(prompt, cont);
+    const std::vector<float> emu = emu_engine.prefill_then_decode(prompt, cont);
     const std::vector<float> got = gpu_engine.prefill_then_decode(prompt, cont);
     const int64_t V = cpu_engine.config.vocab_size;
-    double worst = 0;
-    for (size_t p = 0; p < prompt.size() + cont.size(); ++p) {
-      worst = std::max(worst, relative_error(got.data() + p * size_t(V), ref.data() + p * size_t(V), size_t(V)));
-    }
-    WARN("forward " << f.config << " (random, 2+ layers): worst rel err vs CPU over " << prompt.size() + cont.size()
-                    << " positions = " << worst);
+    const double worst = worst_row_error(got, ref, V), worst_emu = worst_row_error(got, emu, V);
+    WARN("forward " << f.config << " (random): worst rel err over " << prompt.size() + cont.size()
+                    << " positions vs CPU fp32 " << worst << ", vs CPU bf16 emulation " << worst_emu);
     CHECK(worst <= 2e-2);
+    CHECK(worst_emu <= kVsEmulationBound);
     fs::remove_all(dir);
   }
 }
@@ -238,9 +260,14 @@ TEST_CASE("cuda forward matches transformers on every parity fixture", "[cuda][f
     for (size_t i = 0; i < ref.size(); ++i) ref[i] = t->at(i);
 
     INFO("fixture " << name);
-    MiniEngine engine(dir.string(), cuda(), 512, 256);
     // Teacher-forced: the reference's greedy tokens are fed one per step, so every row is comparable.
-    const std::vector<float> got = engine.prefill_then_decode(prompt, std::span<const int32_t>(greedy).first(G - 1));
+    const auto continuation = std::span<const int32_t>(greedy).first(G - 1);
+    MiniEngine engine(dir.string(), cuda(), 512, 256);
+    const std::vector<float> got = engine.prefill_then_decode(prompt, continuation);
+    MiniEngine emu_engine(dir.string(), std::make_unique<Bf16EmulationBackend>(), 512, 256);
+    const std::vector<float> emu = emu_engine.prefill_then_decode(prompt, continuation);
+    const double worst_emu = worst_row_error(got, emu, V);
+    const double emu_vs_ref = worst_row_error(emu, std::vector<float>(ref.begin(), ref.begin() + int64_t(emu.size())), V);
     double worst = 0;
     int32_t checked = 0, skipped = 0;
     for (size_t p = 0; p + 1 < P + G; ++p) {
@@ -268,8 +295,10 @@ TEST_CASE("cuda forward matches transformers on every parity fixture", "[cuda][f
         ++skipped;
       }
     }
-    WARN("parity " << name << ": worst rel err " << worst << " over " << P + G - 1 << " positions; greedy checked "
-                   << checked << ", skipped (margin <= 2x error) " << skipped);
-    CHECK(worst <= 2e-2);
+    WARN("parity " << name << ": worst rel err vs transformers " << worst << " (CPU bf16 emulation: " << emu_vs_ref
+                   << "), vs CPU bf16 emulation " << worst_emu << ", over " << P + G - 1
+                   << " positions; greedy checked " << checked << ", skipped (margin <= 2x error) " << skipped);
+    CHECK(worst <= kVsTransformersBound);
+    CHECK(worst_emu <= kVsEmulationBound);
   }
 }
