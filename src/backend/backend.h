@@ -5,6 +5,7 @@
 // [out_features, in_features]; every op may be asynchronous until to_host().
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,6 +46,9 @@ class Backend {
   virtual void kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
                           int32_t head_dim) = 0;
   virtual void kv_copy_pages(std::span<const PageCopy> copies) = 0;
+  virtual size_t kv_element_bytes() const { return sizeof(float); }  // fp32 on the CPU, bf16 on the GPU
+  // Bytes a KV pool may still take (the GPU: under --gpu-memory-fraction); the CPU reports no limit.
+  virtual size_t kv_budget_bytes() const { return SIZE_MAX; }
   virtual void to_host(const Tensor& t, float* dst, int64_t n) = 0;  // copies the first n elements
   virtual void synchronize() {}
 

@@ -34,6 +34,7 @@ struct RunArgs {
   std::string device = "cpu";
   int32_t threads = 0;
   int32_t ctx_size = 4096;
+  float gpu_memory_fraction = 0.9f;
   int32_t chunk_size = 256;
   bool ignore_eos = false;
   bool quiet = false;
@@ -122,6 +123,7 @@ int run(const RunArgs& a) {
   eo.device = a.device;
   eo.threads = a.threads;
   eo.context_tokens = a.ctx_size;
+  eo.gpu_memory_fraction = a.gpu_memory_fraction;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   ProgressBar bar("loading weights", !a.quiet);
@@ -195,9 +197,13 @@ CliHandler cli_add_run(CLI::App& app) {
                   "Subtract penalty from every generated token (OpenAI style)")->capture_default_str();
   cmd->add_option("--seed", a->sampling.seed, "Random seed; same seed, same output")->capture_default_str();
   cmd->add_option("--policy", a->policy, "Attention policy preset (full)")->capture_default_str();
-  cmd->add_option("--device", a->device, "Backend: cpu")->capture_default_str();
+  cmd->add_option("--device", a->device, "Backend: " + engine_devices())->capture_default_str();
+  cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
+                  "Share of GPU memory weights, activations and KV cache may use (cuda)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05f, 1.0f));
   cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")->capture_default_str();
-  cmd->add_option("--ctx-size,-c", a->ctx_size, "KV cache capacity in tokens")->capture_default_str();
+  cmd->add_option("--ctx-size,-c", a->ctx_size, "KV cache capacity in tokens; 0 = as much as --gpu-memory-fraction allows (cuda)")->capture_default_str();
   cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk: tokens per forward step")->capture_default_str();
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating after an end-of-sequence token");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");

@@ -6,11 +6,14 @@
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "runtime/sampler.h"
+#ifdef LCLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace lcllm {
 
 std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
-  if (options.context_tokens <= 0) {
+  if (options.context_tokens < 0) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "context size must be positive, got " +
                                                             std::to_string(options.context_tokens));
   }
@@ -24,23 +27,43 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   e->checkpoint_ = std::make_unique<Checkpoint>(Checkpoint::open(options.model_path));
   if (options.device == "cpu") {
     e->backend_ = backend_create_cpu(options.threads);
+#ifdef LCLLM_HAVE_CUDA
+  } else if (options.device == "cuda") {
+    e->backend_ = backend_create_cuda(0, options.gpu_memory_fraction);  // throws without a usable GPU
+#endif
   } else {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
-                "device '" + options.device + "' is not available in this build (use --device cpu)");
+                "device '" + options.device + "' is not available in this build (devices: " + engine_devices() + ")");
   }
   e->weights_ = model_weights_bind(e->config_, *e->checkpoint_, *e->backend_, options.load_progress);
-  const int32_t n_pages = (options.context_tokens + options.page_size - 1) / options.page_size;
-  e->kv_ = std::make_unique<KvCache>(KvCacheConfig{options.page_size, n_pages});
-  e->backend_->kv_reserve(e->config_.n_layers, n_pages, options.page_size, e->config_.n_kv_heads,
-                          e->config_.head_dim);
   e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, options.max_step_tokens);
+  // KV last, so `--ctx-size 0` can take whatever memory the weights and activations left.
+  const size_t page_bytes = size_t(2) * size_t(e->config_.n_layers) * size_t(options.page_size) *
+                            size_t(e->config_.kv_dim()) * e->backend_->kv_element_bytes();
+  int64_t n_pages = (int64_t(options.context_tokens) + options.page_size - 1) / options.page_size;
+  if (options.context_tokens == 0) {
+    const size_t budget = e->backend_->kv_budget_bytes();
+    n_pages = budget == SIZE_MAX ? (4096 + options.page_size - 1) / options.page_size
+                                 : int64_t(std::min<size_t>(budget / page_bytes, size_t(INT32_MAX)));
+    if (n_pages <= 0) throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY, "no device memory left for the KV cache");
+  }
+  e->kv_ = std::make_unique<KvCache>(KvCacheConfig{options.page_size, int32_t(n_pages)});
+  e->backend_->kv_reserve(e->config_.n_layers, int32_t(n_pages), options.page_size, e->config_.n_kv_heads,
+                          e->config_.head_dim);
   return e;
 }
 
+std::string engine_devices() {
+#ifdef LCLLM_HAVE_CUDA
+  return "cpu, cuda";
+#else
+  return "cpu";
+#endif
+}
+
 size_t Engine::kv_bytes_reserved() const {
-  // K and V, fp32 on the CPU backend.
-  return size_t(kv_->n_pages()) * size_t(kv_->page_size()) * size_t(config_.kv_dim()) * 2 * sizeof(float) *
-         size_t(config_.n_layers);
+  return size_t(kv_->n_pages()) * size_t(kv_->page_size()) * size_t(config_.kv_dim()) * 2 *
+         backend_->kv_element_bytes() * size_t(config_.n_layers);
 }
 
 int32_t Engine::fork_sequence(int32_t seq) { return kv_->fork_sequence(seq); }

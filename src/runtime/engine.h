@@ -20,9 +20,10 @@ namespace lcllm {
 
 struct EngineOptions {
   std::string model_path;        // directory with config.json + safetensors
-  std::string device = "cpu";    // cpu (cuda arrives with E3)
+  std::string device = "cpu";    // cpu or cuda (when built with the CUDA backend)
   int32_t threads = 0;           // CPU threads, 0 = all cores
-  int32_t context_tokens = 4096; // KV capacity in tokens, all sequences together
+  int32_t context_tokens = 4096; // KV capacity in tokens, all sequences together; 0 = all the device allows
+  float gpu_memory_fraction = 0.9f;  // share of GPU memory weights + activations + KV may use
   int32_t page_size = 16;        // tokens per KV page
   int32_t max_step_tokens = 256; // prefill chunk size: tokens per forward step
   std::string policy = "full";   // attention plan preset
@@ -43,6 +44,9 @@ struct GenerateResult {
   double decode_seconds = 0;    // from the first to the last generated token
   int32_t prompt_tokens = 0;
 };
+
+// The devices this build can run on, for messages and --help ("cpu" or "cpu, cuda").
+std::string engine_devices();
 
 class Engine {
  public:

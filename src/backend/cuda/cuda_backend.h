@@ -64,7 +64,8 @@ class CudaBackend final : public Backend {
   std::vector<float> kv_read(int32_t layer, bool value);
   void set_attention_kernel(CudaAttentionKernel k) { attention_kernel_ = k; }
   // Bytes the KV pool may still take under gpu_memory_fraction, given what is allocated now.
-  size_t kv_budget_bytes() const;
+  size_t kv_budget_bytes() const override;
+  size_t kv_element_bytes() const override { return sizeof(uint16_t); }
   cudaStream_t stream() const { return stream_; }
 
  private:
