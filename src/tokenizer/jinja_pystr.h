@@ -4,6 +4,7 @@
 // Invalid UTF-8 never fails here: each bad byte counts as one code point and is kept as is (like Python's
 // surrogateescape), so a hostile template cannot make these functions read out of bounds.
 #pragma once
+#include "tokenizer/utf8_encode.h"
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -17,7 +18,6 @@ namespace lcllm::jinja {
 std::size_t utf8_char_len(std::string_view s, std::size_t pos);
 // Decodes the code point at s[pos]; an invalid byte b decodes to 0xDC00 + b.
 char32_t utf8_decode_at(std::string_view s, std::size_t pos, std::size_t* len);
-void utf8_append(std::string& out, char32_t cp);
 // Byte offsets of every code point start, plus s.size() at the end.
 std::vector<std::size_t> utf8_offsets(std::string_view s);
 std::size_t utf8_count(std::string_view s);

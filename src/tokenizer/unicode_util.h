@@ -1,5 +1,6 @@
 // UTF-8 helpers for the tokenizers: decoding, lossy repair of invalid input, NFC.
 #pragma once
+#include "tokenizer/utf8_encode.h"
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,7 +19,6 @@ std::string utf8_lossy(std::string_view s);
 // Decodes the code point at s[i] (s must be valid UTF-8 there) and advances i.
 uint32_t utf8_next(std::string_view s, std::size_t& i);
 
-void utf8_append(std::string& out, uint32_t cp);
 
 // Length of the longest prefix of s that does not end inside an incomplete (but so far valid) UTF-8 sequence.
 std::size_t utf8_complete_prefix(std::string_view s);
