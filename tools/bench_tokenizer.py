@@ -14,6 +14,7 @@ warm-up, for both. Load time is reported too.
 import argparse
 import json
 import os
+import sys
 import subprocess
 import time
 
@@ -48,6 +49,26 @@ def lcllm_bench(binary, name, corpus, joined, repeat):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return os.uname().machine
+
+
+def git_commit():
+    import subprocess
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="path to the bench_tokenizer executable")
@@ -72,7 +93,9 @@ def main():
         import tokenizers
         with open(a.json, "w") as f:
             json.dump({"date": time.strftime("%Y-%m-%d"), "hf_tokenizers": tokenizers.__version__,
-                       "cpu": os.uname().machine, "results": rows}, f, indent=1)
+                       "cpu": cpu_model(), "threads": 1, "commit": git_commit(),
+                       "command": "python3 tools/bench_tokenizer.py " + " ".join(sys.argv[1:]),
+                       "results": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
