@@ -1,11 +1,12 @@
 # Multi-stage build: compile in the CUDA devel image, run from the CUDA runtime image as a non-root user.
-# Dependencies mirror tools/install_deps.sh (Debian/Ubuntu package names are the same).
+# Dependencies mirror tools/install_deps.sh (Debian/Ubuntu package names are the same); tests are not built here
+# (tools/run_tests.sh runs them), so Catch2 and clang are left out.
 ARG CUDA_VERSION=12.8.1
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu24.04 AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config git \
-      libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libcli11-dev libpcre2-dev catch2 \
+      libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libcli11-dev libpcre2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -14,7 +14,8 @@
 namespace lcllm {
 
 constexpr int32_t kAttentionMaxHeadDim = 256;   // any even head_dim up to this
-constexpr int32_t kPrefillTileRows = 16;        // query rows per prefill block (all from one sequence)
+constexpr int32_t kPrefillTileRows = 16;        // query rows per prefill block of v1 (all from one sequence)
+constexpr int32_t kPrefillTileRowsV2 = 64;      // query rows per prefill block of v2 (tensor cores)
 constexpr int32_t kDecodeMaxGroup = 8;          // query heads per decode block (larger GQA groups are chunked)
 
 struct AttentionCommon {
@@ -34,7 +35,7 @@ struct AttentionCommon {
 struct PrefillParams {
   AttentionCommon a;
   const int32_t* tile_row0;   // [n_tiles] first query row of each tile
-  const int32_t* tile_rows;   // [n_tiles] rows in the tile, 1..kPrefillTileRows, all of one sequence
+  const int32_t* tile_rows;   // [n_tiles] rows in the tile, 1..attention_prefill_tile_rows(head_dim), one sequence
   int32_t n_tiles;
 };
 
@@ -47,8 +48,24 @@ struct DecodeParams {
   int32_t n_splits;
   int32_t split_len;
   float* part_o;    // [n_rows, n_heads, n_splits, head_dim]
-  float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max, sum of exp)
+  float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max in log2 units, sum of exp2)
 };
+
+// Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128)
+// are used where they apply; other head_dims run the version 1 kernels. Environment LCLLM_ATTENTION_V1=1 forces
+// version 1 everywhere (benchmarks: before/after in one process).
+bool attention_force_v1();
+
+// Query rows per prefill tile that launch_attention_prefill expects for this head_dim.
+int32_t attention_prefill_tile_rows(int32_t head_dim);
+
+// Key splits for decode: enough (row, kv head, split) blocks to fill every SM several times, each split a whole
+// number of the kernel's key steps. max_span = the longest row's key range.
+struct DecodePlan {
+  int32_t n_splits, split_len;
+};
+DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+                                 int32_t max_span);
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);

@@ -3,11 +3,14 @@
 // for all the query heads of the group, with an online softmax per warp; the warps then merge in shared memory and
 // write an unnormalised partial (o, max, sumexp) that kernel_attention_decode_merge combines exactly.
 // Any query row works (not only the last position), so the same kernel also checks against prefill shapes.
+#include <algorithm>
 #include <cfloat>
+#include <cstdlib>
 
 #include <cuda_bf16.h>
 
 #include "kernels/attention.h"
+#include "kernels/attention_common.cuh"
 #include "kernels/cuda_check.h"
 
 namespace lcllm {
@@ -131,36 +134,245 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
     const int64_t part = (int64_t(r) * a.n_heads + h0 + g) * p.n_splits + split;
     p.part_o[part * D + d] = o;
     if (d == 0) {
+      p.part_ml[2 * part] = mx * kLog2e;  // the merge works in log2 units (v2 kernel's native form)
+      p.part_ml[2 * part + 1] = sum;
+    }
+  }
+}
+
+// ---- version 2 -----------------------------------------------------------------------------------------------
+// Block = (query row, kv head, chunk of up to G query heads, key split), 4 warps. A key's K (and V) row of D bf16
+// is read as D/8 16-byte pieces by TPK = D/8 consecutive lanes, so a warp owns KPW = 32/TPK whole keys per step and
+// each lane keeps 8 dims of q (per head), of the output accumulator and of the loaded K/V. U steps are loaded
+// before any math (U * 2 * 16 B in flight per lane), the dot products are reduced over the TPK lanes with shuffles,
+// and the online softmax rescales once per U steps (log2 domain). At the end the KPW key slots of a warp merge by
+// shuffles, the 4 warps through shared memory, and the block writes an unnormalised partial for the merge kernel.
+
+template <int D, int G, int U>
+__global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodeParams p) {
+  constexpr int TPK = D / 8, KPW = 32 / TPK, STEP = kWarps * KPW * U;
+  static_assert(TPK <= 32 && 32 % TPK == 0, "head_dim must be 64, 128 or 256");
+  const AttentionCommon& a = p.a;
+  __shared__ float sO[kWarps][G][D];
+  __shared__ float sM[kWarps][G], sL[kWarps][G];
+
+  const int32_t group = a.n_heads / a.n_kv_heads;
+  const int32_t n_chunks = (group + G - 1) / G;
+  const int32_t chunk = int32_t(blockIdx.x % unsigned(n_chunks));
+  const int32_t kvh = int32_t((blockIdx.x / unsigned(n_chunks)) % unsigned(a.n_kv_heads));
+  const int32_t r = int32_t(blockIdx.x / unsigned(n_chunks * a.n_kv_heads));
+  const int32_t split = blockIdx.y;
+  const int32_t h0 = kvh * group + chunk * G;
+  const int32_t g_count = min(G, group - chunk * G);
+  const int32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int32_t t = lane % TPK, ks = lane / TPK;
+
+  const int32_t begin = a.row_begin[r] + split * p.split_len;
+  const int32_t end = min(a.row_end[r], begin + p.split_len);
+  const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
+  const int32_t ps = a.page_size;
+  const bool capped = a.softcap > 0.f;
+  // Without a softcap the scale and log2(e) fold into q; with one, tanh needs the plain scaled score.
+  const float qmul = capped ? a.scale : a.scale * kLog2e;
+
+  float q[G][8];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    if (g < g_count) {
+      const float4* src = reinterpret_cast<const float4*>(a.q + (int64_t(r) * a.n_heads + h0 + g) * D + 8 * t);
+      const float4 x0 = src[0], x1 = src[1];
+      q[g][0] = x0.x * qmul; q[g][1] = x0.y * qmul; q[g][2] = x0.z * qmul; q[g][3] = x0.w * qmul;
+      q[g][4] = x1.x * qmul; q[g][5] = x1.y * qmul; q[g][6] = x1.z * qmul; q[g][7] = x1.w * qmul;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) q[g][i] = 0.f;
+    }
+  }
+  float m[G], l[G], acc[G][8];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[g][i] = 0.f;
+  }
+
+  const int64_t head_off = int64_t(kvh) * D + 8 * t;
+  for (int32_t j0 = begin; j0 < end; j0 += STEP) {
+    uint4 kr[U], vr[U];
+    bool valid[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
+      valid[u] = j < end;
+      kr[u] = vr[u] = make_uint4(0u, 0u, 0u, 0u);
+      if (valid[u]) {
+        const int32_t pg = j / ps;
+        const int64_t slot = int64_t(pages[pg]) * ps + (j - pg * ps);
+        const int64_t off = slot * a.n_kv_heads * D + head_off;
+        kr[u] = ldg_nc_v4(a.k_pool + off);
+        vr[u] = ldg_nc_v4(a.v_pool + off);
+      }
+    }
+    float s[U][G];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float2 k0 = bf2_to_f2(kr[u].x), k1 = bf2_to_f2(kr[u].y), k2 = bf2_to_f2(kr[u].z),
+                   k3 = bf2_to_f2(kr[u].w);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float d = q[g][0] * k0.x;
+        d = fmaf(q[g][1], k0.y, d);
+        d = fmaf(q[g][2], k1.x, d);
+        d = fmaf(q[g][3], k1.y, d);
+        d = fmaf(q[g][4], k2.x, d);
+        d = fmaf(q[g][5], k2.y, d);
+        d = fmaf(q[g][6], k3.x, d);
+        d = fmaf(q[g][7], k3.y, d);
+#pragma unroll
+        for (int off = TPK / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        if (capped) d = a.softcap * tanhf(d / a.softcap) * kLog2e;
+        s[u][g] = valid[u] ? d : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float mx = m[g];
+#pragma unroll
+      for (int u = 0; u < U; ++u) mx = fmaxf(mx, s[u][g]);
+      const float alpha = m[g] == -INFINITY ? 0.f : exp2f(m[g] - mx);
+      m[g] = mx;
+      l[g] *= alpha;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[g][i] *= alpha;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const float pr = s[u][g] == -INFINITY ? 0.f : exp2f(s[u][g] - mx);
+        s[u][g] = pr;
+        l[g] += pr;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float2 v0 = bf2_to_f2(vr[u].x), v1 = bf2_to_f2(vr[u].y), v2 = bf2_to_f2(vr[u].z),
+                   v3 = bf2_to_f2(vr[u].w);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const float pr = s[u][g];
+        acc[g][0] = fmaf(pr, v0.x, acc[g][0]);
+        acc[g][1] = fmaf(pr, v0.y, acc[g][1]);
+        acc[g][2] = fmaf(pr, v1.x, acc[g][2]);
+        acc[g][3] = fmaf(pr, v1.y, acc[g][3]);
+        acc[g][4] = fmaf(pr, v2.x, acc[g][4]);
+        acc[g][5] = fmaf(pr, v2.y, acc[g][5]);
+        acc[g][6] = fmaf(pr, v3.x, acc[g][6]);
+        acc[g][7] = fmaf(pr, v3.y, acc[g][7]);
+      }
+    }
+  }
+
+  // Merge the KPW key slots of the warp (lanes t + TPK * ks hold the same dims).
+#pragma unroll
+  for (int off = TPK; off < 32; off <<= 1) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[g], off);
+      const float lo = __shfl_xor_sync(0xffffffffu, l[g], off);
+      const float mx = fmaxf(m[g], mo);
+      const float a1 = m[g] == -INFINITY ? 0.f : exp2f(m[g] - mx);
+      const float a2 = mo == -INFINITY ? 0.f : exp2f(mo - mx);
+      l[g] = l[g] * a1 + lo * a2;
+      m[g] = mx;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float ao = __shfl_xor_sync(0xffffffffu, acc[g][i], off);
+        acc[g][i] = acc[g][i] * a1 + ao * a2;
+      }
+    }
+  }
+  if (ks == 0) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float4* dst = reinterpret_cast<float4*>(&sO[warp][g][8 * t]);
+      dst[0] = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+      dst[1] = make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
+      if (t == 0) {
+        sM[warp][g] = m[g];
+        sL[warp][g] = l[g];
+      }
+    }
+  }
+  __syncthreads();
+  for (int32_t e = threadIdx.x; e < g_count * D; e += kThreads) {
+    const int32_t g = e / D, d = e % D;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sM[w][g]);
+    float o = 0.f, sum = 0.f;
+    if (mx != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float mw = sM[w][g];
+        const float wt = mw == -INFINITY ? 0.f : exp2f(mw - mx);
+        o += wt * sO[w][g][d];
+        sum += wt * sL[w][g];
+      }
+    }
+    const int64_t part = (int64_t(r) * a.n_heads + h0 + g) * p.n_splits + split;
+    p.part_o[part * D + d] = o;
+    if (d == 0) {
       p.part_ml[2 * part] = mx;
       p.part_ml[2 * part + 1] = sum;
     }
   }
 }
 
-// One block per (row, head): combines the n_splits partials and normalises.
-__global__ void kernel_attention_decode_merge(DecodeParams p) {
+// One block per (row, head): weights of the n_splits partials (log2-domain maxima) into shared memory once, then
+// each thread combines one output dim over all splits and normalises.
+__global__ void __launch_bounds__(128) kernel_attention_decode_merge(DecodeParams p) {
+  extern __shared__ float sW[];  // [n_splits]
+  __shared__ float sRed[32];
   const AttentionCommon& a = p.a;
   const int64_t rh = blockIdx.x;  // row * n_heads + head
-  const float* ml = p.part_ml + rh * p.n_splits * 2;
+  const int32_t ns = p.n_splits, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const float* ml = p.part_ml + rh * ns * 2;
+
   float mx = -INFINITY;
-  for (int32_t c = 0; c < p.n_splits; ++c) mx = fmaxf(mx, ml[2 * c]);
-  float denom = 0.f;
-  if (mx != -INFINITY) {
-    for (int32_t c = 0; c < p.n_splits; ++c) {
-      if (ml[2 * c] != -INFINITY) denom += expf(ml[2 * c] - mx) * ml[2 * c + 1];
-    }
+  for (int32_t c = tid; c < ns; c += blockDim.x) mx = fmaxf(mx, ml[2 * c]);
+  for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  if (lane == 0) sRed[warp] = mx;
+  __syncthreads();
+  mx = -INFINITY;
+  for (int w = 0; w < int(blockDim.x / 32); ++w) mx = fmaxf(mx, sRed[w]);
+  __syncthreads();
+  float den = 0.f;
+  for (int32_t c = tid; c < ns; c += blockDim.x) {
+    const float mc = ml[2 * c];
+    const float w = (mx == -INFINITY || mc == -INFINITY) ? 0.f : exp2f(mc - mx);
+    sW[c] = w;
+    den += w * ml[2 * c + 1];
   }
-  const float* po = p.part_o + rh * p.n_splits * a.head_dim;
-  float* out = a.out + rh * a.head_dim;
-  for (int32_t d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
-    float o = 0.f;
-    if (denom > 0.f) {
-      for (int32_t c = 0; c < p.n_splits; ++c) {
-        if (ml[2 * c] != -INFINITY) o += expf(ml[2 * c] - mx) * po[int64_t(c) * a.head_dim + d];
-      }
-      o /= denom;
+  for (int off = 16; off > 0; off >>= 1) den += __shfl_xor_sync(0xffffffffu, den, off);
+  if (lane == 0) sRed[warp] = den;
+  __syncthreads();
+  den = 0.f;
+  for (int w = 0; w < int(blockDim.x / 32); ++w) den += sRed[w];
+  const float inv = den > 0.f ? 1.f / den : 0.f;
+
+  const int32_t D = a.head_dim;
+  const float* po = p.part_o + rh * ns * D;
+  float* out = a.out + rh * D;
+  for (int32_t d = tid; d < D; d += blockDim.x) {
+    float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
+    int32_t c = 0;
+    for (; c + 4 <= ns; c += 4) {
+      o0 = fmaf(sW[c], po[int64_t(c) * D + d], o0);
+      o1 = fmaf(sW[c + 1], po[int64_t(c + 1) * D + d], o1);
+      o2 = fmaf(sW[c + 2], po[int64_t(c + 2) * D + d], o2);
+      o3 = fmaf(sW[c + 3], po[int64_t(c + 3) * D + d], o3);
     }
-    out[d] = o;
+    for (; c < ns; ++c) o0 = fmaf(sW[c], po[int64_t(c) * D + d], o0);
+    out[d] = ((o0 + o1) + (o2 + o3)) * inv;
   }
 }
 
@@ -177,12 +389,90 @@ void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
   CUDA_CHECK_LAUNCH();
 }
 
+// Loads per lane in flight per step: U * 2 * 16 B; fewer for the wide groups (registers: 16 floats per head).
+template <int D, int G>
+constexpr int decode_unroll() {
+  return G >= 8 ? 2 : 4;
+}
+
+template <int D, int G>
+void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream) {
+  const int32_t group = p.a.n_heads / p.a.n_kv_heads;
+  const int64_t blocks = int64_t(p.a.n_rows) * p.a.n_kv_heads * ((group + G - 1) / G);
+  const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
+  kernel_attention_decode_v2<D, G, decode_unroll<D, G>()><<<grid, kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <int D>
+void launch_decode_v2(const DecodeParams& p, cudaStream_t stream) {
+  const int32_t group = p.a.n_heads / p.a.n_kv_heads;
+  if (group <= 1) {
+    launch_decode_v2_group<D, 1>(p, stream);
+  } else if (group <= 2) {
+    launch_decode_v2_group<D, 2>(p, stream);
+  } else if (group <= 4) {
+    launch_decode_v2_group<D, 4>(p, stream);
+  } else {
+    launch_decode_v2_group<D, kDecodeMaxGroup>(p, stream);
+  }
+}
+
+bool decode_v2_applies(int32_t head_dim) {
+  return !attention_force_v1() && (head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
+
+int sm_count() {
+  static int cached[64] = {};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  int& c = cached[device & 63];
+  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, device));
+  return c;
+}
+
 }  // namespace
+
+bool attention_force_v1() {
+  static const bool v1 = [] {
+    const char* e = std::getenv("LCLLM_ATTENTION_V1");
+    return e != nullptr && e[0] == '1';
+  }();
+  return v1;
+}
+
+DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+                                 int32_t max_span) {
+  constexpr int32_t kMaxSplits = 4096;
+  const int32_t group = n_heads / n_kv_heads;
+  const int64_t base_blocks = int64_t(n_rows) * n_kv_heads * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
+  const bool v2 = decode_v2_applies(head_dim);
+  // v2: about 8 blocks per SM in all (two waves of ~4 resident), splits a multiple of 64 keys (the kernel's step
+  // is 32 keys at most); v1: 4 blocks per SM, at least 256 keys each.
+  const int64_t target = int64_t(sm_count()) * (v2 ? 8 : 4);
+  const int32_t min_len = 256, align = v2 ? 64 : 1;
+  const int64_t want = std::max<int64_t>(1, target / std::max<int64_t>(base_blocks, 1));
+  int64_t len = std::max<int64_t>(min_len, (int64_t(max_span) + want - 1) / want);
+  len = (len + align - 1) / align * align;
+  int64_t n = std::max<int64_t>(1, (int64_t(max_span) + len - 1) / len);
+  if (n > kMaxSplits) {
+    len = (int64_t(max_span) + kMaxSplits - 1) / kMaxSplits;
+    len = (len + align - 1) / align * align;
+    n = (int64_t(max_span) + len - 1) / len;
+  }
+  return DecodePlan{int32_t(n), int32_t(len)};
+}
 
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream) {
   if (p.a.n_rows == 0) return;
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
-  if (group <= 1) {
+  if (decode_v2_applies(p.a.head_dim)) {
+    switch (p.a.head_dim) {
+      case 64: launch_decode_v2<64>(p, stream); break;
+      case 128: launch_decode_v2<128>(p, stream); break;
+      default: launch_decode_v2<256>(p, stream); break;
+    }
+  } else if (group <= 1) {
     launch_decode_group<1>(p, stream);
   } else if (group <= 2) {
     launch_decode_group<2>(p, stream);
@@ -191,7 +481,8 @@ void launch_attention_decode(const DecodeParams& p, cudaStream_t stream) {
   } else {
     launch_decode_group<kDecodeMaxGroup>(p, stream);
   }
-  kernel_attention_decode_merge<<<unsigned(int64_t(p.a.n_rows) * p.a.n_heads), 128, 0, stream>>>(p);
+  kernel_attention_decode_merge<<<unsigned(int64_t(p.a.n_rows) * p.a.n_heads), 128,
+                                  size_t(p.n_splits) * sizeof(float), stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -3,10 +3,13 @@
 // it walks the union of the rows' visible key ranges in tiles of kKeyTile keys gathered from the paged pool.
 #include <atomic>
 #include <cfloat>
+#include <cstdio>
+#include <cstdlib>
 
 #include <cuda_bf16.h>
 
 #include "kernels/attention.h"
+#include "kernels/attention_common.cuh"
 #include "kernels/cuda_check.h"
 
 namespace lcllm {
@@ -138,10 +141,301 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
   }
 }
 
+// ---- version 2: tensor cores ------------------------------------------------------------------------------------
+// FlashAttention-2 layout with mma.sync.m16n8k16 (bf16 in, fp32 accumulate). Block = 64 query rows of one sequence
+// (4 warps x 16 rows) x one query head; the query heads of a GQA group are adjacent in blockIdx.x, so they run
+// together and share each K/V page through L2. Q is rounded to bf16 in registers — as hi + lo (two MMAs, q exact
+// to ~2^-17) unless LCLLM_ATTENTION_Q_BF16=1. K/V tiles of 64 keys are gathered from the pages into swizzled shared
+// memory with cp.async (two stages), S = QK^T and O += PV run on the tensor cores, the online softmax (log2
+// domain) stays in registers. Key tiles outside the union of the block's rows' ranges are never visited (causal
+// and sliding-window skipping), a warp skips tiles outside its own rows' ranges, and the per-element mask is
+// applied only to tiles not wholly inside every range of the warp.
+
+namespace {
+
+constexpr int kThreadsV2 = 128;
+constexpr int kRowsV2 = kPrefillTileRowsV2;  // 64 = 4 warps x 16
+constexpr int kKeysV2 = 64;
+static_assert(kRowsV2 == 16 * (kThreadsV2 / 32), "one 16-row MMA tile per warp");
+
+constexpr size_t prefill_v2_smem_bytes(int head_dim) { return size_t(4) * kKeysV2 * head_dim * 2; }
+
+bool prefill_v2_applies(int32_t head_dim) { return !attention_force_v1() && (head_dim == 64 || head_dim == 128); }
+
+bool prefill_q_bf16() {
+  static const bool v = [] {
+    const char* e = std::getenv("LCLLM_ATTENTION_Q_BF16");
+    return e != nullptr && e[0] == '1';
+  }();
+  return v;
+}
+
+}  // namespace
+
+template <int D, bool kSplitQ>
+__global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(PrefillParams p) {
+  constexpr int KC = D / 8;        // 16-byte chunks per K/V row
+  constexpr int KK = D / 16;       // k-steps of QK^T
+  constexpr int NT = kKeysV2 / 8;  // n-tiles of S
+  constexpr int DT = D / 8;        // n-tiles of O
+  constexpr int kRowsPerPass = kThreadsV2 / KC;
+  constexpr int kPasses = kKeysV2 / kRowsPerPass;
+  static_assert(kThreadsV2 % KC == 0 && kKeysV2 % kRowsPerPass == 0, "tile load mapping");
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  uint16_t* const sKV = reinterpret_cast<uint16_t*>(smem_raw);  // [stage][K|V][kKeysV2][D], chunks swizzled
+  __shared__ int32_t sRange[2];
+
+  const AttentionCommon& a = p.a;
+  const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+  const int32_t tile = int32_t(gridDim.y) - 1 - int32_t(blockIdx.y);  // heavy (late, causal) tiles first
+  const int32_t h = blockIdx.x, kvh = h / (a.n_heads / a.n_kv_heads);
+  const int32_t row0 = p.tile_row0[tile], nr = p.tile_rows[tile];
+  const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[row0]];
+  const int32_t ps = a.page_size;
+
+  if (tid == 0) {
+    sRange[0] = INT32_MAX;
+    sRange[1] = 0;
+  }
+  int32_t rb[2], re[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int32_t wr = warp * 16 + g + 8 * i;
+    rb[i] = wr < nr ? a.row_begin[row0 + wr] : 0;
+    re[i] = wr < nr ? a.row_end[row0 + wr] : 0;
+  }
+  // Warp-level ranges: union [w_lo, w_hi) of non-empty rows, intersection [w_in_lo, w_in_hi) of all 16 rows.
+  int32_t w_lo = INT32_MAX, w_hi = 0, w_in_lo = max(rb[0], rb[1]), w_in_hi = min(re[0], re[1]);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (rb[i] < re[i]) {
+      w_lo = min(w_lo, rb[i]);
+      w_hi = max(w_hi, re[i]);
+    }
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    w_lo = min(w_lo, __shfl_xor_sync(0xffffffffu, w_lo, off));
+    w_hi = max(w_hi, __shfl_xor_sync(0xffffffffu, w_hi, off));
+    w_in_lo = max(w_in_lo, __shfl_xor_sync(0xffffffffu, w_in_lo, off));
+    w_in_hi = min(w_in_hi, __shfl_xor_sync(0xffffffffu, w_in_hi, off));
+  }
+  __syncthreads();
+  if (lane == 0 && w_lo < w_hi) {
+    atomicMin(&sRange[0], w_lo);
+    atomicMax(&sRange[1], w_hi);
+  }
+
+  // Q fragments (A operand, rows g / g+8 of the warp's 16, dims 16kk + 2t4 (+1) and + 8).
+  uint32_t qa[KK][4];
+  uint32_t ql[kSplitQ ? KK : 1][4];
+#pragma unroll
+  for (int kk = 0; kk < KK; ++kk) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int32_t wr = warp * 16 + g + 8 * (e & 1);
+      const int32_t dim = 16 * kk + 8 * (e >> 1) + 2 * t4;
+      float2 x = make_float2(0.f, 0.f);
+      if (wr < nr) x = *reinterpret_cast<const float2*>(a.q + (int64_t(row0 + wr) * a.n_heads + h) * D + dim);
+      const __nv_bfloat162 hi = __floats2bfloat162_rn(x.x, x.y);
+      qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
+      if constexpr (kSplitQ) {
+        const float2 hf = __bfloat1622float2(hi);
+        ql[kk][e] = pack_bf16(x.x - hf.x, x.y - hf.y);
+      }
+    }
+  }
+  __syncthreads();
+  const int32_t kb = sRange[0], ke = sRange[1];
+
+  float o[DT][4];
+#pragma unroll
+  for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+  const int32_t chunk = tid % KC, key_base = tid / KC;
+  auto load_tile = [&](int stage, int32_t k0) {
+    uint16_t* sk = sKV + size_t(stage) * 2 * kKeysV2 * D;
+    uint16_t* sv = sk + kKeysV2 * D;
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      const int32_t key = key_base + i * kRowsPerPass, j = k0 + key;
+      const bool valid = j < ke;
+      int64_t off = 0;
+      if (valid) {
+        const int32_t pg = j / ps;
+        off = ((int64_t(pages[pg]) * ps + (j - pg * ps)) * a.n_kv_heads + kvh) * D + chunk * 8;
+      }
+      const int32_t so = key * D + ((chunk ^ (key & 7)) * 8);
+      cp_async_16(smem_u32(sk + so), a.k_pool + off, valid ? 16 : 0);
+      cp_async_16(smem_u32(sv + so), a.v_pool + off, valid ? 16 : 0);
+    }
+  };
+
+  const bool capped = a.softcap > 0.f;
+  const float smul = capped ? a.scale / a.softcap : a.scale * kLog2e;
+  const float cap_l2 = a.softcap * kLog2e;
+  const int32_t n_iter = kb < ke ? (ke - kb + kKeysV2 - 1) / kKeysV2 : 0;
+  if (n_iter > 0) load_tile(0, kb);
+  cp_async_commit();
+  for (int32_t it = 0; it < n_iter; ++it) {
+    const int32_t k0 = kb + it * kKeysV2;
+    if (it + 1 < n_iter) {
+      load_tile((it + 1) & 1, k0 + kKeysV2);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (k0 < w_hi && k0 + kKeysV2 > w_lo) {
+      const uint16_t* sk = sKV + size_t(it & 1) * 2 * kKeysV2 * D;
+      const uint16_t* sv = sk + kKeysV2 * D;
+      float s[NT][4];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < KK; ++kk) {
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          const int32_t key = np * 16 + (lane & 7) + ((lane >> 4) << 3);
+          const int32_t c = 2 * kk + ((lane >> 3) & 1);
+          uint32_t b[4];
+          ldmatrix_x4(b, smem_u32(sk + key * D + ((c ^ (key & 7)) * 8)));
+          mma_bf16_16816(s[2 * np], qa[kk], b[0], b[1]);
+          mma_bf16_16816(s[2 * np + 1], qa[kk], b[2], b[3]);
+          if constexpr (kSplitQ) {
+            mma_bf16_16816(s[2 * np], ql[kk], b[0], b[1]);
+            mma_bf16_16816(s[2 * np + 1], ql[kk], b[2], b[3]);
+          }
+        }
+      }
+      // Scores in log2 units, masked where the tile is not wholly inside every row's range.
+      const bool full = k0 >= w_in_lo && k0 + kKeysV2 <= w_in_hi;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float x = s[nt][e] * smul;
+          if (capped) x = cap_l2 * tanhf(x);
+          if (!full) {
+            const int32_t j = k0 + nt * 8 + 2 * t4 + (e & 1);
+            const int i = e >> 1;
+            if (j < rb[i] || j >= re[i]) x = -INFINITY;
+          }
+          s[nt][e] = x;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float mx = m[i];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mu = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[i] - mu);
+        m[i] = mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          s[nt][2 * i] = exp2f(s[nt][2 * i] - mu);
+          s[nt][2 * i + 1] = exp2f(s[nt][2 * i + 1] - mu);
+          sum += s[nt][2 * i] + s[nt][2 * i + 1];
+        }
+        l[i] = l[i] * alpha + sum;
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt][2 * i] *= alpha;
+          o[dt][2 * i + 1] *= alpha;
+        }
+      }
+#pragma unroll
+      for (int kp = 0; kp < kKeysV2 / 16; ++kp) {
+        uint32_t pa[4];
+        pa[0] = pack_bf16(s[2 * kp][0], s[2 * kp][1]);
+        pa[1] = pack_bf16(s[2 * kp][2], s[2 * kp][3]);
+        pa[2] = pack_bf16(s[2 * kp + 1][0], s[2 * kp + 1][1]);
+        pa[3] = pack_bf16(s[2 * kp + 1][2], s[2 * kp + 1][3]);
+#pragma unroll
+        for (int dp = 0; dp < DT / 2; ++dp) {
+          const int32_t key = kp * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
+          const int32_t c = 2 * dp + (lane >> 4);
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, smem_u32(sv + key * D + ((c ^ (key & 7)) * 8)));
+          mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
+          mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // this stage is overwritten by the next iteration's load
+  }
+
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int32_t wr = warp * 16 + g + 8 * i;
+    if (wr >= nr) continue;
+    const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
+    float* dst = a.out + (int64_t(row0 + wr) * a.n_heads + h) * D + 2 * t4;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+    }
+  }
+}
+
 // ---- launchers ----------------------------------------------------------------------------------------------
+
+namespace {
+
+template <int D, bool kSplitQ>
+void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t(1) << (device & 63);
+  const size_t smem = prefill_v2_smem_bytes(D);
+  if ((configured.load() & bit) == 0) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kSplitQ>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    configured.fetch_or(bit);
+  }
+  if (p.n_tiles > 65535) {
+    std::fprintf(stderr, "lcllm: attention prefill: %d tiles exceed the grid's y limit\n", p.n_tiles);
+    std::abort();
+  }
+  const dim3 grid(unsigned(p.a.n_heads), unsigned(p.n_tiles));
+  kernel_attention_prefill_v2<D, kSplitQ><<<grid, kThreadsV2, smem, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <int D>
+void launch_prefill_v2_d(const PrefillParams& p, cudaStream_t stream) {
+  if (prefill_q_bf16()) {
+    launch_prefill_v2<D, false>(p, stream);
+  } else {
+    launch_prefill_v2<D, true>(p, stream);
+  }
+}
+
+}  // namespace
+
+int32_t attention_prefill_tile_rows(int32_t head_dim) {
+  return prefill_v2_applies(head_dim) ? kPrefillTileRowsV2 : kPrefillTileRows;
+}
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {
   if (p.n_tiles == 0) return;
+  if (prefill_v2_applies(p.a.head_dim)) {
+    if (p.a.head_dim == 64) {
+      launch_prefill_v2_d<64>(p, stream);
+    } else {
+      launch_prefill_v2_d<128>(p, stream);
+    }
+    return;
+  }
   // Above 48 KB of dynamic shared memory needs an opt-in, once per device (one bit per device ordinal).
   static std::atomic<uint64_t> configured{0};
   int device = 0;

@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# Builds lcllm and runs every test: the Catch2 suites through CTest (GPU-labelled tests are skipped when no
-# GPU is present), the CLI smoke tests, then each libFuzzer target for FUZZ_SECONDS (default 60).
-set -euo pipefail
+# Builds lcllm and runs every test: the Catch2 suites and the CLI checks through CTest (tests labelled gpu are
+# skipped when no GPU is present), then each libFuzzer target for FUZZ_SECONDS (default 60). Ends with one
+# summary line "tests: N passed, M failed" (CTest suites + fuzz targets).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-bash tools/build.sh
+bash tools/build.sh || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
 ctest_args=(--test-dir build --output-on-failure)
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   ctest_args+=(-LE gpu)
   echo "run_tests.sh: no GPU found, skipping tests labelled gpu"
 fi
-ctest "${ctest_args[@]}"
-bash tools/run_fuzz.sh "${FUZZ_SECONDS:-60}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+ctest "${ctest_args[@]}" 2>&1 | tee "$log"
+ctest_rc=${PIPESTATUS[0]}
+total=$(sed -nE 's/.*tests passed, [0-9]+ tests? failed out of ([0-9]+).*/\1/p' "$log" | tail -1)
+failed=$(sed -nE 's/.*tests passed, ([0-9]+) tests? failed out of [0-9]+.*/\1/p' "$log" | tail -1)
+total=${total:-0}
+failed=${failed:-1}
+[ "$ctest_rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+
+fuzz_targets=$(ls tests/fuzz/fuzz_*.cpp 2>/dev/null | wc -l)
+if bash tools/run_fuzz.sh "${FUZZ_SECONDS:-60}"; then
+  fuzz_failed=0
+else
+  fuzz_failed=1
+fi
+passed=$((total - failed + fuzz_targets - fuzz_failed))
+failed=$((failed + fuzz_failed))
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

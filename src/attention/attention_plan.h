@@ -1,8 +1,20 @@
-// AttentionPlan: for every layer, phase (prefill/decode) and KV-head group, how attention is computed.
+// AttentionPlan: for every layer, phase (prefill/decode) and KV-head group, how attention is computed
+// (ARCHITECTURE.md §3, §4; the schema and every rule are documented in docs/POLICIES.md).
 //
-// E1 defines the shape and the first policy, FULL (exact causal attention, sliding windows as the model
-// declares). E4 adds SELECT{k}, SPARSE{from}, HIP{...} and STREAM{sink, recent}; a plan is data, and the
-// attention op receives index lists / masks without knowing which paper chose them (ARCHITECTURE.md §4).
+//   FULL            exact causal attention (the model's own sliding window, if any, still applies)
+//   SELECT{k}       FULL, and the k key positions with the largest group attention mass are recorded in the
+//                   step's SelectionState for later layers (TidalDecode's token-selection layer)
+//   SPARSE{from, sink, recent}
+//                   attend only to the positions layer `from` selected for the same query row and KV head in
+//                   this step, plus [0, sink) and (pos - recent, pos] when non-zero; `from` may itself be SPARSE
+//                   (a reuse chain: the indices travel on unchanged)
+//   STREAM{sink, recent}
+//                   attend to [0, sink) ∪ (pos - recent, pos] (StreamingLLM)
+//   HIP{...}        parsed and validated; running it is not implemented yet (UNSUPPORTED)
+//
+// Every key set is intersected with what FULL would see (causal, the model's sliding window), so a budget that
+// covers the context computes exactly FULL (ARCHITECTURE.md §4.1). A plan is data; the attention op receives
+// index lists and does not know which policy chose them (§4.2).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -12,29 +24,82 @@
 
 namespace lcllm {
 
-enum class AttentionPolicy { ATTENTION_POLICY_FULL };
+enum class AttentionPolicy {
+  ATTENTION_POLICY_FULL,
+  ATTENTION_POLICY_SELECT,
+  ATTENTION_POLICY_SPARSE,
+  ATTENTION_POLICY_STREAM,
+  ATTENTION_POLICY_HIP,
+};
 
 enum class AttentionPhase { ATTENTION_PHASE_PREFILL = 0, ATTENTION_PHASE_DECODE = 1 };
+
+// HiP (arXiv 2406.09827) parameters. Parsed and validated now so plan files are stable; the policy itself is not
+// implemented yet. Defaults follow the paper's §4 setup as far as it states them (docs/POLICIES.md).
+struct HipParams {
+  int32_t k = 512;             // key tokens kept per query block
+  int32_t block_size_q = 32;   // queries sharing one mask
+  int32_t block_size_k = 2;    // key block granularity the hierarchy stops at
+  int32_t sink = 0;            // always-kept leading tokens
+  int32_t recent = 0;          // always-kept sliding window
+  int32_t refresh_every = 8;   // decode: recompute the mask every N steps
+  bool operator==(const HipParams&) const = default;
+};
 
 struct HeadGroupPolicy {
   int32_t kv_head_begin = 0;  // KV heads [begin, end) use this policy
   int32_t kv_head_end = 0;
   AttentionPolicy policy = AttentionPolicy::ATTENTION_POLICY_FULL;
+  int32_t k = 0;        // SELECT: positions kept per (query row, KV head)
+  int32_t from = -1;    // SPARSE: the earlier layer whose selection is read
+  int32_t sink = 0;     // STREAM, SPARSE: leading positions always attended
+  int32_t recent = 0;   // STREAM, SPARSE: trailing positions always attended (the query's own included)
+  HipParams hip;        // HIP only
+  bool operator==(const HeadGroupPolicy&) const = default;
 };
 
 struct LayerPlan {
-  std::vector<HeadGroupPolicy> prefill;  // groups partition [0, n_kv_heads)
+  std::vector<HeadGroupPolicy> prefill;  // groups partition [0, n_kv_heads), ascending
   std::vector<HeadGroupPolicy> decode;
+  const std::vector<HeadGroupPolicy>& phase(AttentionPhase p) const {
+    return p == AttentionPhase::ATTENTION_PHASE_PREFILL ? prefill : decode;
+  }
+  std::vector<HeadGroupPolicy>& phase(AttentionPhase p) {
+    return p == AttentionPhase::ATTENTION_PHASE_PREFILL ? prefill : decode;
+  }
+  bool operator==(const LayerPlan&) const = default;
 };
 
 struct AttentionPlan {
   std::string name;
+  int32_t n_kv_heads = 0;
   std::vector<LayerPlan> layers;  // [n_layers]
+  bool operator==(const AttentionPlan&) const = default;
 };
 
 const char* attention_policy_name(AttentionPolicy p);
-// Resolves a preset name for a model. E1 knows "full"; an unknown name gives an error listing the known ones.
-AttentionPlan attention_plan_resolve(const std::string& preset, const ModelConfig& config);
+const char* attention_phase_name(AttentionPhase p);
+// "SELECT{k=64}", "SPARSE{from=2}", "STREAM{sink=64, recent=256}", "FULL".
+std::string attention_group_describe(const HeadGroupPolicy& g);
+
+// A plan where every layer, phase and KV head is FULL.
+AttentionPlan attention_plan_full(const ModelConfig& config, const std::string& name = "full");
+// Sets `policy` (its head range ignored) on KV heads [kv_begin, kv_end) of one layer and phase, splitting and
+// merging groups so they stay a normalised partition (adjacent equal policies merged).
+void attention_plan_set(AttentionPlan& plan, int32_t layer, AttentionPhase phase, int32_t kv_begin, int32_t kv_end,
+                        const HeadGroupPolicy& policy);
+// True when no group in any layer or phase is anything but FULL.
+bool attention_plan_is_full(const AttentionPlan& plan);
+// Semantic problems of a plan for a model ("layer 3, decode, kv heads 0-1: SPARSE.from = 5 ..."), empty if valid.
+std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, const ModelConfig& config);
+// Throws ERROR_KIND_INVALID_ARGUMENT listing every problem (`source` names the file or preset).
+void attention_plan_validate(const AttentionPlan& plan, const ModelConfig& config, const std::string& source);
+// Throws ERROR_KIND_UNSUPPORTED when the plan uses a policy that cannot run yet (HIP).
+void attention_plan_check_runnable(const AttentionPlan& plan);
+
+// Resolves `--policy NAME|FILE` for a model: a preset name (attention_plan_presets()) or a path to a JSON plan
+// (anything ending in .json or containing '/'). The result is validated.
+AttentionPlan attention_plan_resolve(const std::string& name_or_file, const ModelConfig& config);
 std::vector<std::string> attention_plan_presets();
 
 }  // namespace lcllm

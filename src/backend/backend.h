@@ -15,6 +15,7 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "kv/kv_cache.h"
+#include "lcllm/error.h"
 
 namespace lcllm {
 
@@ -30,6 +31,20 @@ struct AttentionParams {
   float scale = 1.0f;        // softmax scale applied to q·k
   float softcap = 0.0f;      // 0: off; else s = cap·tanh(s/cap) after scaling
   int32_t sliding_window = 0;  // 0: full causal; W: keys j with pos - W < j <= pos
+};
+
+// Key positions per (query row, KV head) for attention_indexed, in CSR form (host memory): the keys of row r and
+// KV head h are positions[indptr[r * n_kv_heads + h] .. indptr[r * n_kv_heads + h + 1]), ascending, each within
+// what FULL attention would let the row see. The op does not know which policy chose them (ARCHITECTURE.md §4.2).
+struct KeyIndexLists {
+  std::span<const int64_t> indptr;     // [n_rows * n_kv_heads + 1]
+  std::span<const int32_t> positions;  // [nnz] absolute key positions in the row's sequence
+};
+
+// Output of attention_select_topk, same CSR layout as KeyIndexLists (host memory).
+struct SelectedKeys {
+  std::vector<int64_t> indptr;     // [n_rows * n_kv_heads + 1]
+  std::vector<int32_t> positions;  // [nnz] ascending per (row, KV head)
 };
 
 class Backend {
@@ -74,6 +89,36 @@ class Backend {
   virtual void softcap(Tensor x, float cap) = 0;
   // Copies selected rows: out[i] = x[rows[i]].  x [n, d], out [rows.size(), d]
   virtual void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) = 0;
+
+  // ---- sparse attention (E4 policy engine; docs/POLICIES.md) ----
+  // Backends that implement the two ops below return true; Engine::load refuses a non-FULL plan otherwise, so a
+  // sparse plan never silently runs as full attention.
+  virtual bool supports_indexed_attention() const { return false; }
+  // Attention of every (row, query head) over exactly the keys listed for (row, its KV head); softmax scale and
+  // softcap as in attention(); params.sliding_window is ignored (the lists are final). An empty list gives a zero
+  // output row.  q, out [n, n_heads, head_dim]
+  virtual void attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                 const AttentionParams& params, const KeyIndexLists& keys) {
+    (void)out, (void)q, (void)layer, (void)batch, (void)params, (void)keys;
+    throw_unsupported("attention_indexed");
+  }
+  // Top-k key selection (TidalDecode token selection, arXiv 2410.05076 §3.1, per KV-head group): for every row r
+  // and KV head h with k = k_per_row_head[r * n_kv_heads + h] > 0, scores every key the row sees under FULL rules
+  // (causal, params.sliding_window), takes the softmax of each query head of h's group, sums the probabilities over
+  // the group, and returns the min(k, visible) positions with the largest sums, ties to the lower position, listed
+  // ascending. Rows/heads with k = 0 get empty lists.  q [n, n_heads, head_dim]
+  virtual void attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                     const AttentionParams& params, std::span<const int32_t> k_per_row_head,
+                                     SelectedKeys& selected) {
+    (void)q, (void)layer, (void)batch, (void)params, (void)k_per_row_head, (void)selected;
+    throw_unsupported("attention_select_topk");
+  }
+
+ protected:
+  [[noreturn]] void throw_unsupported(const char* op) const {
+    throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, std::string(op) + " is not implemented on the " + name() +
+                                                       " backend; use --device cpu or --policy full");
+  }
 };
 
 std::unique_ptr<Backend> backend_create_cpu(int32_t n_threads);

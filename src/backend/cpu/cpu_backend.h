@@ -32,6 +32,13 @@ class CpuBackend final : public Backend {
   void softcap(Tensor x, float cap) override;
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
 
+  // Sparse attention (cpu_sparse_attention.cpp).
+  bool supports_indexed_attention() const override { return true; }
+  void attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                         const AttentionParams& params, const KeyIndexLists& keys) override;
+  void attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
+                             std::span<const int32_t> k_per_row_head, SelectedKeys& selected) override;
+
   // Read access for tests: layer's K or V pool, [n_pages * page_size, n_kv_heads, head_dim].
   const float* kv_data(int32_t layer, bool value) const;
 

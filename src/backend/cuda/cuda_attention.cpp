@@ -9,15 +9,6 @@
 
 namespace lcllm {
 
-namespace {
-
-// Blocks wanted in flight for decode (H100: 132 SMs; a few blocks per SM hide latency).
-constexpr int64_t kDecodeTargetBlocks = 132 * 4;
-constexpr int32_t kDecodeMinSplitLen = 256;
-constexpr int32_t kDecodeMaxSplits = 4096;
-
-}  // namespace
-
 void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                             const AttentionParams& params) {
   LCLLM_ASSERT(q.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "attention activations are fp32");
@@ -77,11 +68,12 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
 
   if (!use_decode) {
+    const int32_t tile = attention_prefill_tile_rows(hd);
     std::vector<int32_t> tile_row0, tile_rows;
     for (int32_t s = 0; s < n_seq; ++s) {
-      for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += kPrefillTileRows) {
+      for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += tile) {
         tile_row0.push_back(r);
-        tile_rows.push_back(std::min(kPrefillTileRows, batch.query_start[size_t(s + 1)] - r));
+        tile_rows.push_back(std::min(tile, batch.query_start[size_t(s + 1)] - r));
       }
     }
     PrefillParams p{};
@@ -93,17 +85,9 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
     return;
   }
 
-  // Split the longest row's keys so that rows x kv heads x splits fills the GPU, with splits long enough to
-  // amortise the merge.
-  const int32_t group = n_heads / n_kv_heads_;
-  const int64_t base_blocks = int64_t(n_rows) * n_kv_heads_ * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
-  const int64_t want_splits = std::max<int64_t>(1, kDecodeTargetBlocks / std::max<int64_t>(base_blocks, 1));
-  int32_t split_len = int32_t(std::max<int64_t>(kDecodeMinSplitLen, (max_span + want_splits - 1) / want_splits));
-  int32_t n_splits = std::max(1, (max_span + split_len - 1) / split_len);
-  if (n_splits > kDecodeMaxSplits) {
-    split_len = (max_span + kDecodeMaxSplits - 1) / kDecodeMaxSplits;
-    n_splits = (max_span + split_len - 1) / split_len;
-  }
+  // Split the longest row's keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
+  const DecodePlan plan = plan_attention_decode(n_rows, n_heads, n_kv_heads_, hd, max_span);
+  const int32_t n_splits = plan.n_splits, split_len = plan.split_len;
   DecodeParams p{};
   p.a = a;
   p.n_splits = n_splits;
