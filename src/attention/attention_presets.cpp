@@ -81,6 +81,8 @@ AttentionPlan attention_preset_tidal(const ModelConfig& c, const TidalParams& p)
   int32_t reselect = -1;
   if (p.reselect_layer == TidalParams::RESELECT_AUTO) {
     reselect = first_global_layer(c, std::max(c.n_layers / 2, select + 1));
+    // A re-selection needs a later global layer to use it; at the last one it would only cost a top-k.
+    if (reselect >= 0 && first_global_layer(c, reselect + 1) < 0) reselect = -1;
   } else if (p.reselect_layer >= 0) {
     reselect = first_global_layer(c, p.reselect_layer);
   }
@@ -127,14 +129,12 @@ AttentionPlan attention_preset_build(const std::string& name, const nlohmann::js
     r.read("select_layer", p.select_layer, 0);
     r.read("reselect_layer", p.reselect_layer, TidalParams::RESELECT_NONE);
     r.finish();
-    if (p.select_layer >= c.n_layers && c.n_layers > 0) {
-      problems.push_back("preset 'tidal': params.select_layer = " + std::to_string(p.select_layer) +
-                         " must be a layer of the model (0.." + std::to_string(c.n_layers - 1) + ")");
-    }
-    if (p.reselect_layer >= 0 && (p.reselect_layer <= p.select_layer || p.reselect_layer >= c.n_layers)) {
+    // A layer index past the model is not an error: a 2-layer model has nothing to select at, and the plan
+    // stays FULL (the same file serves every model); `lcllm policy show` makes that visible.
+    if (p.reselect_layer >= 0 && p.reselect_layer <= p.select_layer) {
       problems.push_back("preset 'tidal': params.reselect_layer = " + std::to_string(p.reselect_layer) +
-                         " must be after select_layer = " + std::to_string(p.select_layer) + " and below n_layers = " +
-                         std::to_string(c.n_layers) + " (or -1 for no re-selection)");
+                         " must be after select_layer = " + std::to_string(p.select_layer) +
+                         " (or -1 for no re-selection)");
     }
     return attention_preset_tidal(c, p);
   }

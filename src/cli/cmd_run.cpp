@@ -196,7 +196,9 @@ CliHandler cli_add_run(CLI::App& app) {
   cmd->add_option("--presence-penalty", a->sampling.presence_penalty,
                   "Subtract penalty from every generated token (OpenAI style)")->capture_default_str();
   cmd->add_option("--seed", a->sampling.seed, "Random seed; same seed, same output")->capture_default_str();
-  cmd->add_option("--policy", a->policy, "Attention policy preset (full)")->capture_default_str();
+  cmd->add_option("--policy", a->policy,
+                  "Attention policy: a preset (full, streaming, tidal) or a JSON plan file; see "
+                  "docs/POLICIES.md and `lcllm policy show`")->capture_default_str();
   cmd->add_option("--device", a->device, "Backend: " + engine_devices())->capture_default_str();
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")

@@ -13,5 +13,6 @@ using CliHandler = std::function<int()>;
 CliHandler cli_add_run(CLI::App& app);
 CliHandler cli_add_info(CLI::App& app);
 CliHandler cli_add_tokenize(CLI::App& app);
+CliHandler cli_add_policy(CLI::App& app);
 
 }  // namespace lcllm

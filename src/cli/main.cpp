@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       lcllm::cli_add_run(app),
       lcllm::cli_add_info(app),
       lcllm::cli_add_tokenize(app),
+      lcllm::cli_add_policy(app),
   };
   try {
     app.parse(argc, argv);

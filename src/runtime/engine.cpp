@@ -23,7 +23,12 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
   e->config_ = model_config_load(options.model_path);
-  e->plan_ = attention_plan_resolve(options.policy, e->config_);
+  if (options.plan) {
+    attention_plan_validate(*options.plan, e->config_, "plan '" + options.plan->name + "'");
+    e->plan_ = *options.plan;
+  } else {
+    e->plan_ = attention_plan_resolve(options.policy, e->config_);
+  }
   e->checkpoint_ = std::make_unique<Checkpoint>(Checkpoint::open(options.model_path));
   if (options.device == "cpu") {
     e->backend_ = backend_create_cpu(options.threads);
@@ -34,6 +39,15 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   } else {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
                 "device '" + options.device + "' is not available in this build (devices: " + engine_devices() + ")");
+  }
+  // A sparse plan runs only where the backend has the sparse ops: stop now rather than fall back to FULL.
+  if (!attention_plan_is_full(e->plan_)) {
+    attention_plan_check_runnable(e->plan_);
+    if (!e->backend_->supports_indexed_attention()) {
+      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
+                  "attention policy '" + e->plan_.name + "' needs sparse attention, which is not implemented on the " +
+                      e->backend_->name() + " backend; use --device cpu or --policy full");
+    }
   }
   e->weights_ = model_weights_bind(e->config_, *e->checkpoint_, *e->backend_, options.load_progress);
   e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, options.max_step_tokens);
@@ -78,7 +92,8 @@ void Engine::validate_tokens(std::span<const int32_t> tokens) const {
   }
 }
 
-std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk) {
+std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk,
+                                AttentionPhase phase) {
   validate_tokens(tokens);
   if (tokens.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "nothing to feed: empty token list");
   if (chunk <= 0 || chunk > buffers_.max_tokens) chunk = buffers_.max_tokens;
@@ -92,6 +107,7 @@ std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bo
   const std::vector<int32_t> seqs = {seq};
   const CsrPages pages = kv_->export_csr(seqs);
   std::vector<int32_t> positions, query_start(2), kv_len(1), rows;
+  const AttentionPhase phases[1] = {phase};
   for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk)) {
     const size_t n = std::min(tokens.size() - begin, size_t(chunk));
     positions.resize(n);
@@ -113,6 +129,7 @@ std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bo
     in.attention.query_pos = positions;
     in.attention.kv_len = kv_len;
     in.attention.pages = &pages;
+    in.phases = phases;
     in.logit_rows = rows;
     float* out = all_logits ? logits.data() + int64_t(begin) * V : logits.data();
     forward_step(*backend_, config_, weights_, plan_, buffers_, in, out);
@@ -158,7 +175,9 @@ GenerateResult Engine::generate(std::span<const int32_t> prompt, const GenerateO
       result.finish_reason = "stop";
       break;
     }
-    if (i + 1 < options.max_tokens) logits = feed(seq, std::span<const int32_t>(&tok, 1), false);
+    if (i + 1 < options.max_tokens) {
+      logits = feed(seq, std::span<const int32_t>(&tok, 1), false, 0, AttentionPhase::ATTENTION_PHASE_DECODE);
+    }
   }
   result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
   return result;

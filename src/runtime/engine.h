@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,7 +27,8 @@ struct EngineOptions {
   float gpu_memory_fraction = 0.9f;  // share of GPU memory weights + activations + KV may use
   int32_t page_size = 16;        // tokens per KV page
   int32_t max_step_tokens = 256; // prefill chunk size: tokens per forward step
-  std::string policy = "full";   // attention plan preset
+  std::string policy = "full";   // attention plan: a preset name or a JSON plan file (attention_plan_resolve)
+  std::optional<AttentionPlan> plan;  // when set, used instead of `policy` (validated against the model)
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
 };
 
@@ -65,8 +67,10 @@ class Engine {
 
   // Appends `tokens` to `seq` in steps of at most `chunk` tokens (0: max_step_tokens) and returns the logits:
   // [tokens.size(), vocab] when all_logits, else [vocab] of the last token. Throws on invalid ids or a full cache
-  // (the sequence is left as it was before the call).
-  std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk = 0);
+  // (the sequence is left as it was before the call). `phase` picks the plan half the tokens run under:
+  // generate() feeds the prompt as PREFILL and each sampled token as DECODE.
+  std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk = 0,
+                          AttentionPhase phase = AttentionPhase::ATTENTION_PHASE_PREFILL);
 
   // Prefill + sampling loop on a fresh sequence, freed at the end. on_token(id) is called for every token.
   GenerateResult generate(std::span<const int32_t> prompt, const GenerateOptions& options,

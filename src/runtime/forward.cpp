@@ -1,5 +1,6 @@
 #include "runtime/forward.h"
 
+#include "attention/attention_selection.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -53,6 +54,13 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
 
   be.embed(x, w.embed, in.tokens, c.embedding_scale);
 
+  // Policy state for this step only: which phase each row is in, and the selections layers hand to later layers.
+  const bool full_plan = attention_plan_is_full(plan);
+  const std::vector<AttentionPhase> row_phase =
+      full_plan ? std::vector<AttentionPhase>{} : attention_row_phases(in.attention, in.phases);
+  SelectionState selection;
+  selection.layers.resize(size_t(c.n_layers));
+
   for (int32_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     const LayerConfig& lc = c.layers[size_t(l)];
@@ -74,8 +82,20 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     params.scale = c.query_scale;
     params.softcap = c.attn_logit_softcap;
     params.sliding_window = lc.sliding_window;
-    // E1: every plan entry is FULL; E4 dispatches on plan.layers[l] here.
-    be.attention(attn, q, l, in.attention, params);
+    if (full_plan) {
+      be.attention(attn, q, l, in.attention, params);
+    } else {
+      const LayerAttentionWork work =
+          attention_layer_work(plan, l, in.attention, row_phase, lc.sliding_window, selection);
+      if (work.dense) {
+        be.attention(attn, q, l, in.attention, params);
+      } else {
+        be.attention_indexed(attn, q, l, in.attention, params, KeyIndexLists{work.indptr, work.positions});
+      }
+      SelectedKeys selected;
+      if (!work.select_k.empty()) be.attention_select_topk(q, l, in.attention, params, work.select_k, selected);
+      if (work.records) attention_layer_record(selection, plan, l, row_phase, selected);
+    }
 
     be.matmul(h, as_2d(attn, n, c.q_dim()), L.wo, L.bo);
     if (c.post_attn_norm) be.rmsnorm(h, h, L.post_attn_norm, c.norm_eps, c.norm_one_plus);

@@ -34,10 +34,13 @@ struct StepInput {
   std::span<const int32_t> positions;   // [n]
   std::span<const int64_t> slots;       // [n] KV slot each token's k/v is written to
   AttentionBatch attention;             // sequences' query ranges, kv lengths and pages
+  // [n_seq] which half of the plan each sequence uses; empty: every sequence is in prefill.
+  std::span<const AttentionPhase> phases;
   std::span<const int32_t> logit_rows;  // [n_out] rows (indices into tokens) whose logits are returned
 };
 
-// Runs the step; writes [n_out, vocab] fp32 logits to `logits_out` (host memory).
+// Runs the step; the plan's per-layer policies pick each layer's keys, and a SelectionState local to the step
+// carries SELECT layers' top-k positions to later SPARSE layers (ARCHITECTURE.md §4.3). Writes [n_out, vocab] fp32 logits to `logits_out` (host memory).
 void forward_step(Backend& backend, const ModelConfig& config, const ModelWeights& weights, const AttentionPlan& plan,
                   ForwardBuffers& buffers, const StepInput& input, float* logits_out);
 

@@ -1,0 +1,153 @@
+// Sparse attention on the CPU reference backend: attention over explicit key lists, and top-k key selection.
+// Both follow cpu_attention.cpp's arithmetic step for step (same accumulation order and precision), so a key list
+// that covers the visible range reproduces FULL attention bit for bit (ARCHITECTURE.md §4.1).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+
+namespace lcllm {
+
+namespace {
+
+std::vector<int32_t> row_sequences(const AttentionBatch& batch) {
+  const size_t n_seq = batch.kv_len.size();
+  std::vector<int32_t> row_seq(size_t(batch.query_start[n_seq]));
+  for (size_t s = 0; s < n_seq; ++s) {
+    for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) row_seq[size_t(r)] = int32_t(s);
+  }
+  return row_seq;
+}
+
+}  // namespace
+
+void CpuBackend::attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                   const AttentionParams& params, const KeyIndexLists& keys) {
+  const int64_t n_heads = q.dim(1), hd = q.dim(2);
+  const int64_t group = n_heads / n_kv_heads_;
+  const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
+  const float* kd = k_pool_[size_t(layer)].data();
+  const float* vd = v_pool_[size_t(layer)].data();
+  const float* qd = static_cast<const float*>(q.data);
+  float* od = static_cast<float*>(out.data);
+  const std::vector<int32_t> row_seq = row_sequences(batch);
+  const int64_t n_rows = int64_t(row_seq.size());
+  LCLLM_ASSERT(keys.indptr.size() == size_t(n_rows * n_kv_heads_ + 1), "key lists do not match the batch");
+
+  pool_.parallel_for(n_rows * n_heads, [&](int64_t b, int64_t e, int32_t) {
+    std::vector<float> scores;
+    std::vector<int64_t> key_slot;
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t r = item / n_heads, h = item % n_heads, kvh = h / group;
+      const int32_t s = row_seq[size_t(r)];
+      const int32_t* pages = batch.pages->indices.data() + batch.pages->indptr[size_t(s)];
+      const float* qv = qd + (r * n_heads + h) * hd;
+      const size_t list = size_t(r * n_kv_heads_ + kvh);
+      scores.clear();
+      key_slot.clear();
+      float max_score = -std::numeric_limits<float>::infinity();
+      for (int64_t i = keys.indptr[list]; i < keys.indptr[list + 1]; ++i) {
+        const int32_t j = keys.positions[size_t(i)];
+        LCLLM_ASSERT(j >= 0 && j < batch.kv_len[size_t(s)], "key position outside the sequence");
+        const int64_t slot = int64_t(pages[j / page_size_]) * page_size_ + j % page_size_;
+        const float* kv = kd + size_t(slot) * kv_row + size_t(kvh) * size_t(hd);
+        float dotp = 0.f;
+        for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
+        float sc = dotp * params.scale;
+        if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
+        scores.push_back(sc);
+        key_slot.push_back(slot);
+        max_score = std::max(max_score, sc);
+      }
+      float* ov = od + (r * n_heads + h) * hd;
+      std::fill(ov, ov + hd, 0.f);
+      if (scores.empty()) continue;  // an empty key set attends to nothing: zero output (documented)
+      double denom = 0;
+      for (auto& sc : scores) {
+        sc = std::exp(sc - max_score);
+        denom += sc;
+      }
+      const float inv = float(1.0 / denom);
+      for (size_t k = 0; k < scores.size(); ++k) {
+        const float p = scores[k] * inv;
+        const float* vv = vd + size_t(key_slot[k]) * kv_row + size_t(kvh) * size_t(hd);
+        for (int64_t d = 0; d < hd; ++d) ov[d] += p * vv[d];
+      }
+    }
+  });
+}
+
+void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                       const AttentionParams& params, std::span<const int32_t> k_per_row_head,
+                                       SelectedKeys& selected) {
+  const int64_t n_heads = q.dim(1), hd = q.dim(2);
+  const int64_t group = n_heads / n_kv_heads_;
+  const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
+  const float* kd = k_pool_[size_t(layer)].data();
+  const float* qd = static_cast<const float*>(q.data);
+  const std::vector<int32_t> row_seq = row_sequences(batch);
+  const int64_t n_rows = int64_t(row_seq.size());
+  const int64_t n_items = n_rows * n_kv_heads_;
+  LCLLM_ASSERT(k_per_row_head.size() == size_t(n_items), "k_per_row_head does not match the batch");
+
+  std::vector<std::vector<int32_t>> lists(static_cast<size_t>(n_items));  // [n_rows * n_kv_heads]
+  pool_.parallel_for(n_items, [&](int64_t b, int64_t e, int32_t) {
+    std::vector<float> scores;
+    std::vector<double> mass;  // [visible] summed probabilities of the group's query heads
+    std::vector<int32_t> order;
+    for (int64_t item = b; item < e; ++item) {
+      const int32_t k = k_per_row_head[size_t(item)];
+      if (k <= 0) continue;
+      const int64_t r = item / n_kv_heads_, kvh = item % n_kv_heads_;
+      const int32_t s = row_seq[size_t(r)];
+      const int32_t pos = batch.query_pos[size_t(r)];
+      const int32_t visible_end = std::min(pos + 1, batch.kv_len[size_t(s)]);
+      const int32_t visible_begin = params.sliding_window > 0 ? std::max(0, pos - params.sliding_window + 1) : 0;
+      const int32_t n_vis = std::max(0, visible_end - visible_begin);
+      const int32_t* pages = batch.pages->indices.data() + batch.pages->indptr[size_t(s)];
+      mass.assign(size_t(n_vis), 0.0);
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+        const float* qv = qd + (r * n_heads + h) * hd;
+        scores.resize(size_t(n_vis));
+        float max_score = -std::numeric_limits<float>::infinity();
+        for (int32_t j = visible_begin; j < visible_end; ++j) {
+          const int64_t slot = int64_t(pages[j / page_size_]) * page_size_ + j % page_size_;
+          const float* kv = kd + size_t(slot) * kv_row + size_t(kvh) * size_t(hd);
+          float dotp = 0.f;
+          for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
+          float sc = dotp * params.scale;
+          if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
+          scores[size_t(j - visible_begin)] = sc;
+          max_score = std::max(max_score, sc);
+        }
+        double denom = 0;
+        for (auto& sc : scores) {
+          sc = std::exp(sc - max_score);
+          denom += sc;
+        }
+        for (size_t i = 0; i < scores.size(); ++i) mass[i] += double(scores[i]) / denom;
+      }
+      // Top-k by mass, ties to the lower position; then ascending positions.
+      order.resize(size_t(n_vis));
+      for (int32_t i = 0; i < n_vis; ++i) order[size_t(i)] = i;
+      const size_t keep = size_t(std::min(k, n_vis));
+      auto better = [&](int32_t a, int32_t c) { return mass[size_t(a)] > mass[size_t(c)] || (mass[size_t(a)] == mass[size_t(c)] && a < c); };
+      std::nth_element(order.begin(), order.begin() + std::ptrdiff_t(keep), order.end(), better);
+      order.resize(keep);
+      std::sort(order.begin(), order.end());
+      auto& out = lists[size_t(item)];
+      out.resize(keep);
+      for (size_t i = 0; i < keep; ++i) out[i] = visible_begin + order[i];
+    }
+  });
+  selected.indptr.assign(size_t(n_items + 1), 0);
+  selected.positions.clear();
+  for (int64_t i = 0; i < n_items; ++i) {
+    selected.positions.insert(selected.positions.end(), lists[size_t(i)].begin(), lists[size_t(i)].end());
+    selected.indptr[size_t(i + 1)] = int64_t(selected.positions.size());
+  }
+}
+
+}  // namespace lcllm
