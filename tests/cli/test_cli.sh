@@ -41,6 +41,11 @@ check "--prompt without a tokenizer: exit 2" 2 "needs a tokenizer" -- \
 check "two prompts: exit 2" 2 "exactly one prompt" -- "$bin" run "$model" --prompt "a" --prompt-ids 1
 check "tokenize round trip" 0 "^\[" -- bash -c "echo '\"hello world\"' | '$bin' tokenize --tokenizer '$model'"
 check "tokenize bad line: exit 2" 2 "line 1" -- bash -c "echo 'not json' | '$bin' tokenize --tokenizer '$model'"
+check "policy show prints the per-layer plan" 0 "SELECT" -- \
+  "$bin" policy show "$root/tests/fixtures/parity/gemma3" --policy tidal
+check "run with --policy streaming" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy streaming --quiet
+check "run with a plan file" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy "$root/configs/policies/tidal.json" --quiet
+check "not-yet-implemented policy: exit 2" 2 "issue|not" -- "$bin" run "$model" --prompt "Hi" -n 1 --policy hip --quiet
 check "run reports memory" 0 "peak RSS" -- "$bin" run "$model" --prompt-ids 5,17 --max-tokens 2 --quiet
 check "info prints parameters and KV bytes" 0 "KV bytes per token" -- "$bin" info "$model"
 check "missing model dir: exit 2" 2 "error: .*config.json" -- "$bin" run "$tmp/nope" --prompt-ids 1
