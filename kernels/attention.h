@@ -15,7 +15,6 @@ namespace lcllm {
 
 constexpr int32_t kAttentionMaxHeadDim = 256;   // any even head_dim up to this
 constexpr int32_t kPrefillTileRows = 16;        // query rows per prefill block of v1 (all from one sequence)
-constexpr int32_t kPrefillTileRowsV2 = 64;      // query rows per prefill block of v2 (tensor cores)
 constexpr int32_t kDecodeMaxGroup = 8;          // query heads per decode block (larger GQA groups are chunked)
 
 struct AttentionCommon {
@@ -53,14 +52,16 @@ struct DecodeParams {
 
 // Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128)
 // are used where they apply; other head_dims run the version 1 kernels. Environment LCLLM_ATTENTION_V1=1 forces
-// version 1 everywhere (benchmarks: before/after in one process).
+// version 1 everywhere (benchmarks: before/after in one process); LCLLM_ATTENTION_Q_SPLIT=1 makes v2 prefill
+// round q to bf16 hi + lo (two MMAs) instead of one bf16.
 bool attention_force_v1();
 
-// Query rows per prefill tile that launch_attention_prefill expects for this head_dim.
-int32_t attention_prefill_tile_rows(int32_t head_dim);
+// Query rows per prefill tile that launch_attention_prefill expects for this head_dim and GQA group size
+// (v2 packs heads of a group with positions: 128 / (largest power of two <= 8 dividing group) rows).
+int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group);
 
-// Key splits for decode: enough (row, kv head, split) blocks to fill every SM several times, each split a whole
-// number of the kernel's key steps. max_span = the longest row's key range.
+// Key splits for decode. v2: about one wave of resident (row, kv head, split) blocks, each split a multiple of 64
+// keys (the kernel's step); v1: ~4 blocks per SM. max_span = the longest row's key range.
 struct DecodePlan {
   int32_t n_splits, split_len;
 };

@@ -1,9 +1,12 @@
-// Decode attention, first correct version: split-KV flash decoding. A block owns one (query row, kv head, chunk of
-// up to kDecodeMaxGroup query heads, key split); its 4 warps take keys round-robin, each key's K and V row read once
-// for all the query heads of the group, with an online softmax per warp; the warps then merge in shared memory and
-// write an unnormalised partial (o, max, sumexp) that kernel_attention_decode_merge combines exactly.
-// Any query row works (not only the last position), so the same kernel also checks against prefill shapes.
+// Decode attention: split-KV flash decoding. A block owns one (query row, kv head, chunk of up to kDecodeMaxGroup
+// query heads, key split), each key's K and V row read once for all the query heads of the group, and writes an
+// unnormalised partial (o, max, sumexp) that kernel_attention_decode_merge combines exactly.
+//   v2 (head_dim 64/128/256): whole keys per lane group with 16-byte loads through a per-thread cp.async ring, one
+//      wave of blocks, log2-domain softmax; see the comment above kernel_attention_decode_v2.
+//   v1 (any other even head_dim, or LCLLM_ATTENTION_V1=1): 4 warps take keys round-robin, one key per warp.
+// Any query row works (not only the last position), so the same kernels also check against prefill shapes.
 #include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cstdlib>
 
@@ -148,12 +151,11 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 // and the online softmax rescales once per U steps (log2 domain). At the end the KPW key slots of a warp merge by
 // shuffles, the 4 warps through shared memory, and the block writes an unnormalised partial for the merge kernel.
 
-template <int D, int G, int U>
+template <int D, int G, int U, int S>
 __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodeParams p) {
   constexpr int TPK = D / 8, KPW = 32 / TPK, STEP = kWarps * KPW * U;
   static_assert(TPK <= 32 && 32 % TPK == 0, "head_dim must be 64, 128 or 256");
   const AttentionCommon& a = p.a;
-  __shared__ float sO[kWarps][G][D];
   __shared__ float sM[kWarps][G], sL[kWarps][G];
 
   const int32_t group = a.n_heads / a.n_kv_heads;
@@ -167,6 +169,8 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
   const int32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int32_t t = lane % TPK, ks = lane / TPK;
 
+  // Let the merge grid launch as soon as every split block runs (it waits for this grid's completion itself).
+  asm volatile("griddepcontrol.launch_dependents;");
   const int32_t begin = a.row_begin[r] + split * p.split_len;
   const int32_t end = min(a.row_end[r], begin + p.split_len);
   const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
@@ -197,28 +201,43 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
     for (int i = 0; i < 8; ++i) acc[g][i] = 0.f;
   }
 
+  // Per-thread cp.async ring of S stages: each lane copies its own 16-byte pieces of U keys' K and V rows and later
+  // reads back exactly those, so no barrier is needed; S - 1 stages (S-1 x U x 32 B per lane) stay in flight.
+  extern __shared__ uint4 sRing[];  // [S][U][2][kThreads], consecutive lanes -> consecutive 16 B
   const int64_t head_off = int64_t(kvh) * D + 8 * t;
-  for (int32_t j0 = begin; j0 < end; j0 += STEP) {
-    uint4 kr[U], vr[U];
-    bool valid[U];
+  auto issue = [&](int stage, int32_t j0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
-      valid[u] = j < end;
-      kr[u] = vr[u] = make_uint4(0u, 0u, 0u, 0u);
-      if (valid[u]) {
+      const bool ok = j < end;
+      int64_t off = 0;
+      if (ok) {
         const int32_t pg = j / ps;
-        const int64_t slot = int64_t(pages[pg]) * ps + (j - pg * ps);
-        const int64_t off = slot * a.n_kv_heads * D + head_off;
-        kr[u] = ldg_nc_v4(a.k_pool + off);
-        vr[u] = ldg_nc_v4(a.v_pool + off);
+        off = (int64_t(pages[pg]) * ps + (j - pg * ps)) * a.n_kv_heads * D + head_off;
       }
+      uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
+      cp_async_16(smem_u32(slot), a.k_pool + off, ok ? 16 : 0);
+      cp_async_16(smem_u32(slot + kThreads), a.v_pool + off, ok ? 16 : 0);
     }
+  };
+#pragma unroll
+  for (int st = 0; st < S - 1; ++st) {
+    issue(st, begin + st * STEP);
+    cp_async_commit();
+  }
+  int stage = 0;
+  for (int32_t j0 = begin; j0 < end; j0 += STEP) {
+    issue((stage + S - 1) % S, j0 + (S - 1) * STEP);
+    cp_async_commit();
+    cp_async_wait<S - 1>();
+    const uint4* ring = sRing + (stage * U * 2) * kThreads + threadIdx.x;
+    stage = (stage + 1) % S;
     float s[U][G];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const float2 k0 = bf2_to_f2(kr[u].x), k1 = bf2_to_f2(kr[u].y), k2 = bf2_to_f2(kr[u].z),
-                   k3 = bf2_to_f2(kr[u].w);
+      const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
+      const uint4 kr = ring[(u * 2) * kThreads];
+      const float2 k0 = bf2_to_f2(kr.x), k1 = bf2_to_f2(kr.y), k2 = bf2_to_f2(kr.z), k3 = bf2_to_f2(kr.w);
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         float d = q[g][0] * k0.x;
@@ -232,7 +251,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
 #pragma unroll
         for (int off = TPK / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
         if (capped) d = a.softcap * tanhf(d / a.softcap) * kLog2e;
-        s[u][g] = valid[u] ? d : -INFINITY;
+        s[u][g] = j < end ? d : -INFINITY;
       }
     }
 #pragma unroll
@@ -254,8 +273,8 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const float2 v0 = bf2_to_f2(vr[u].x), v1 = bf2_to_f2(vr[u].y), v2 = bf2_to_f2(vr[u].z),
-                   v3 = bf2_to_f2(vr[u].w);
+      const uint4 vr = ring[(u * 2 + 1) * kThreads];
+      const float2 v0 = bf2_to_f2(vr.x), v1 = bf2_to_f2(vr.y), v2 = bf2_to_f2(vr.z), v3 = bf2_to_f2(vr.w);
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         const float pr = s[u][g];
@@ -270,6 +289,10 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
       }
     }
   }
+  cp_async_wait<0>();  // the ring's last (zero-filled) stages land before its memory is reused
+  __syncthreads();
+  static_assert(sizeof(float) * kWarps * G * D <= size_t(S) * U * 2 * kThreads * 16, "sO fits in the ring");
+  float(*sO)[G][D] = reinterpret_cast<float(*)[G][D]>(sRing);
 
   // Merge the KPW key slots of the warp (lanes t + TPK * ks hold the same dims).
 #pragma unroll
@@ -327,26 +350,89 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
   }
 }
 
-// One block per (row, head): weights of the n_splits partials (log2-domain maxima) into shared memory once, then
-// each thread combines one output dim over all splits and normalises.
-__global__ void __launch_bounds__(128) kernel_attention_decode_merge(DecodeParams p) {
-  extern __shared__ float sW[];  // [n_splits]
-  __shared__ float sRed[32];
+// One block per (row, head). Thread (group c0, dims 4*d4..4*d4+3) folds splits c0, c0 + n_groups, ... into its own
+// (max, sum, o) with one round of independent loads (partials' max/sum and float4 o), then the groups merge in
+// shared memory. Launched with programmatic dependent launch: it may start while the split kernel drains and
+// waits (griddepcontrol.wait) before reading the partials. head_dim % 4 != 0 takes a plain per-dim loop.
+constexpr int kMergeThreads = 256;
+inline size_t merge_smem_bytes(int32_t n_splits) {
+  return std::max<size_t>(size_t(kMergeThreads) * 6 * sizeof(float), size_t(n_splits) * sizeof(float));
+}
+__global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(DecodeParams p) {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  extern __shared__ float sMerge[];
   const AttentionCommon& a = p.a;
   const int64_t rh = blockIdx.x;  // row * n_heads + head
-  const int32_t ns = p.n_splits, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int32_t ns = p.n_splits, tid = threadIdx.x, D = a.head_dim;
   const float* ml = p.part_ml + rh * ns * 2;
+  const float* po = p.part_o + rh * ns * D;
+  float* out = a.out + rh * D;
 
+  if (D % 4 == 0 && D <= 4 * kMergeThreads) {
+    const int32_t n_d4 = D / 4, n_groups = kMergeThreads / n_d4;
+    const int32_t d4 = tid % n_d4, c0 = tid / n_d4;
+    float m = -INFINITY, l = 0.f;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (c0 < n_groups) {
+#pragma unroll 4
+      for (int32_t c = c0; c < ns; c += n_groups) {
+        const float mc = ml[2 * c], lc = ml[2 * c + 1];
+        const float4 x = *reinterpret_cast<const float4*>(po + int64_t(c) * D + 4 * d4);
+        const float mn = fmaxf(m, mc);
+        const float a_old = m == -INFINITY ? 0.f : exp2f(m - mn);
+        const float w = mc == -INFINITY ? 0.f : exp2f(mc - mn);
+        o.x = o.x * a_old + w * x.x;
+        o.y = o.y * a_old + w * x.y;
+        o.z = o.z * a_old + w * x.z;
+        o.w = o.w * a_old + w * x.w;
+        l = l * a_old + w * lc;
+        m = mn;
+      }
+    }
+    float4* sO = reinterpret_cast<float4*>(sMerge);  // [kMergeThreads]
+    float* sM = sMerge + 4 * kMergeThreads;           // [kMergeThreads]
+    float* sL = sM + kMergeThreads;                   // [kMergeThreads]
+    sO[tid] = o;
+    sM[tid] = m;
+    sL[tid] = l;
+    __syncthreads();
+    if (tid < n_d4) {
+      float mx = -INFINITY;
+      for (int32_t gi = 0; gi < n_groups; ++gi) mx = fmaxf(mx, sM[gi * n_d4 + tid]);
+      float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+      float den = 0.f;
+      if (mx != -INFINITY) {
+        for (int32_t gi = 0; gi < n_groups; ++gi) {
+          const int32_t k = gi * n_d4 + tid;
+          const float w = sM[k] == -INFINITY ? 0.f : exp2f(sM[k] - mx);
+          const float4 x = sO[k];
+          sum.x += w * x.x;
+          sum.y += w * x.y;
+          sum.z += w * x.z;
+          sum.w += w * x.w;
+          den += w * sL[k];
+        }
+      }
+      const float inv = den > 0.f ? 1.f / den : 0.f;
+      *reinterpret_cast<float4*>(out + 4 * tid) = make_float4(sum.x * inv, sum.y * inv, sum.z * inv, sum.w * inv);
+    }
+    return;
+  }
+
+  // Generic head_dim: weights into shared memory (two block reductions), then one thread per output dim.
+  __shared__ float sRed[kMergeThreads / 32];
+  const int32_t lane = tid & 31, warp = tid >> 5;
+  float* sW = sMerge;  // [ns]
   float mx = -INFINITY;
-  for (int32_t c = tid; c < ns; c += blockDim.x) mx = fmaxf(mx, ml[2 * c]);
+  for (int32_t c = tid; c < ns; c += kMergeThreads) mx = fmaxf(mx, ml[2 * c]);
   for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
   if (lane == 0) sRed[warp] = mx;
   __syncthreads();
   mx = -INFINITY;
-  for (int w = 0; w < int(blockDim.x / 32); ++w) mx = fmaxf(mx, sRed[w]);
+  for (int w = 0; w < kMergeThreads / 32; ++w) mx = fmaxf(mx, sRed[w]);
   __syncthreads();
   float den = 0.f;
-  for (int32_t c = tid; c < ns; c += blockDim.x) {
+  for (int32_t c = tid; c < ns; c += kMergeThreads) {
     const float mc = ml[2 * c];
     const float w = (mx == -INFINITY || mc == -INFINITY) ? 0.f : exp2f(mc - mx);
     sW[c] = w;
@@ -356,23 +442,12 @@ __global__ void __launch_bounds__(128) kernel_attention_decode_merge(DecodeParam
   if (lane == 0) sRed[warp] = den;
   __syncthreads();
   den = 0.f;
-  for (int w = 0; w < int(blockDim.x / 32); ++w) den += sRed[w];
+  for (int w = 0; w < kMergeThreads / 32; ++w) den += sRed[w];
   const float inv = den > 0.f ? 1.f / den : 0.f;
-
-  const int32_t D = a.head_dim;
-  const float* po = p.part_o + rh * ns * D;
-  float* out = a.out + rh * D;
-  for (int32_t d = tid; d < D; d += blockDim.x) {
-    float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
-    int32_t c = 0;
-    for (; c + 4 <= ns; c += 4) {
-      o0 = fmaf(sW[c], po[int64_t(c) * D + d], o0);
-      o1 = fmaf(sW[c + 1], po[int64_t(c + 1) * D + d], o1);
-      o2 = fmaf(sW[c + 2], po[int64_t(c + 2) * D + d], o2);
-      o3 = fmaf(sW[c + 3], po[int64_t(c + 3) * D + d], o3);
-    }
-    for (; c < ns; ++c) o0 = fmaf(sW[c], po[int64_t(c) * D + d], o0);
-    out[d] = ((o0 + o1) + (o2 + o3)) * inv;
+  for (int32_t d = tid; d < D; d += kMergeThreads) {
+    float o = 0.f;
+    for (int32_t c = 0; c < ns; ++c) o = fmaf(sW[c], po[int64_t(c) * D + d], o);
+    out[d] = o * inv;
   }
 }
 
@@ -389,33 +464,68 @@ void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
   CUDA_CHECK_LAUNCH();
 }
 
-// Loads per lane in flight per step: U * 2 * 16 B; fewer for the wide groups (registers: 16 floats per head).
-template <int D, int G>
-constexpr int decode_unroll() {
-  return G >= 8 ? 2 : 4;
-}
+// Keys per lane per stage (U) and ring stages (S): U * 2 * 16 B per lane per stage, (S - 1) stages in flight.
+constexpr int kDecodeU = 4, kDecodeS = 3;
+constexpr size_t decode_v2_smem() { return size_t(kDecodeS) * kDecodeU * 2 * kThreads * 16; }  // 48 KB
 
 template <int D, int G>
-void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream) {
+void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
+  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS>;
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t(1) << (device & 63);
+  if ((configured.load() & bit) == 0) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(decode_v2_smem())));
+    configured.fetch_or(bit);
+  }
+  if (occupancy != nullptr) {
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(occupancy, kernel, kThreads, decode_v2_smem()));
+    return;
+  }
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
   const int64_t blocks = int64_t(p.a.n_rows) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
-  kernel_attention_decode_v2<D, G, decode_unroll<D, G>()><<<grid, kThreads, 0, stream>>>(p);
+  kernel<<<grid, kThreads, decode_v2_smem(), stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
+// Launches (occupancy == nullptr) or reports the resident blocks per SM of the instance that would run.
 template <int D>
-void launch_decode_v2(const DecodeParams& p, cudaStream_t stream) {
+void launch_decode_v2(const DecodeParams& p, cudaStream_t stream, int* occupancy = nullptr) {
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
   if (group <= 1) {
-    launch_decode_v2_group<D, 1>(p, stream);
+    launch_decode_v2_group<D, 1>(p, stream, occupancy);
   } else if (group <= 2) {
-    launch_decode_v2_group<D, 2>(p, stream);
+    launch_decode_v2_group<D, 2>(p, stream, occupancy);
   } else if (group <= 4) {
-    launch_decode_v2_group<D, 4>(p, stream);
+    launch_decode_v2_group<D, 4>(p, stream, occupancy);
   } else {
-    launch_decode_v2_group<D, kDecodeMaxGroup>(p, stream);
+    launch_decode_v2_group<D, kDecodeMaxGroup>(p, stream, occupancy);
   }
+}
+
+int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
+  // Cached per (device, head_dim, group instance): the query costs microseconds of host time per call.
+  static std::atomic<int> cache[64][3][4] = {};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const int32_t group = n_heads / n_kv_heads;
+  const int gi = group <= 1 ? 0 : group <= 2 ? 1 : group <= 4 ? 2 : 3;
+  const int di = head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2;
+  std::atomic<int>& slot = cache[device & 63][di][gi];
+  if (const int c = slot.load(); c > 0) return c;
+  DecodeParams p{};
+  p.a.n_heads = n_heads;
+  p.a.n_kv_heads = n_kv_heads;
+  int occ = 0;
+  switch (head_dim) {
+    case 64: launch_decode_v2<64>(p, nullptr, &occ); break;
+    case 128: launch_decode_v2<128>(p, nullptr, &occ); break;
+    default: launch_decode_v2<256>(p, nullptr, &occ); break;
+  }
+  slot.store(std::max(occ, 1));
+  return std::max(occ, 1);
 }
 
 bool decode_v2_applies(int32_t head_dim) {
@@ -447,12 +557,17 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
   const int32_t group = n_heads / n_kv_heads;
   const int64_t base_blocks = int64_t(n_rows) * n_kv_heads * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
   const bool v2 = decode_v2_applies(head_dim);
-  // v2: about 8 blocks per SM in all (two waves of ~4 resident), splits a multiple of 64 keys (the kernel's step
-  // is 32 keys at most); v1: 4 blocks per SM, at least 256 keys each.
-  const int64_t target = int64_t(sm_count()) * (v2 ? 8 : 4);
+  // v2: exactly one wave of resident blocks (every block streams one long split, all end together; a partial
+  // second wave would idle most SMs at the end), splits a multiple of 64 keys (the kernel's step is 32 keys at
+  // most); v1: 4 blocks per SM, at least 256 keys each.
+  const int64_t target = int64_t(sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim) : 4);
   const int32_t min_len = 256, align = v2 ? 64 : 1;
   const int64_t want = std::max<int64_t>(1, target / std::max<int64_t>(base_blocks, 1));
   int64_t len = std::max<int64_t>(min_len, (int64_t(max_span) + want - 1) / want);
+  if (v2) {  // round up to the alignment, then check the rounding did not leave a near-empty extra split
+    len = (len + align - 1) / align * align;
+    while (len > min_len && (int64_t(max_span) + len - 1) / len > want) len += align;
+  }
   len = (len + align - 1) / align * align;
   int64_t n = std::max<int64_t>(1, (int64_t(max_span) + len - 1) / len);
   if (n > kMaxSplits) {
@@ -481,8 +596,18 @@ void launch_attention_decode(const DecodeParams& p, cudaStream_t stream) {
   } else {
     launch_decode_group<kDecodeMaxGroup>(p, stream);
   }
-  kernel_attention_decode_merge<<<unsigned(int64_t(p.a.n_rows) * p.a.n_heads), 128,
-                                  size_t(p.n_splits) * sizeof(float), stream>>>(p);
+  // Programmatic dependent launch: the merge grid is set up while the split kernel drains.
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(int64_t(p.a.n_rows) * p.a.n_heads));
+  cfg.blockDim = dim3(kMergeThreads);
+  cfg.dynamicSmemBytes = merge_smem_bytes(p.n_splits);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_attention_decode_merge, p));
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,9 @@
-// Prefill attention, first correct version: a tiled flash-attention kernel with online softmax in fp32 on the
-// CUDA cores (no tensor cores yet). One block = one head x up to kPrefillTileRows query rows of one sequence;
-// it walks the union of the rows' visible key ranges in tiles of kKeyTile keys gathered from the paged pool.
+// Prefill attention.
+//   v2 (head_dim 64/128): tensor-core flash attention (mma.sync bf16, FlashAttention-2 layout), see the comment above
+//      kernel_attention_prefill_v2.
+//   v1 (any other even head_dim <= 256, e.g. 80 and 256, or LCLLM_ATTENTION_V1=1): a tiled flash-attention kernel
+//      with online softmax in fp32 on the CUDA cores. One block = one head x up to kPrefillTileRows query rows of one
+//      sequence; it walks the union of the rows' visible key ranges in tiles of kKeyTile keys from the paged pool.
 #include <atomic>
 #include <cfloat>
 #include <cstdio>
@@ -142,29 +145,37 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
 }
 
 // ---- version 2: tensor cores ------------------------------------------------------------------------------------
-// FlashAttention-2 layout with mma.sync.m16n8k16 (bf16 in, fp32 accumulate). Block = 64 query rows of one sequence
-// (4 warps x 16 rows) x one query head; the query heads of a GQA group are adjacent in blockIdx.x, so they run
-// together and share each K/V page through L2. Q is rounded to bf16 in registers — as hi + lo (two MMAs, q exact
-// to ~2^-17) unless LCLLM_ATTENTION_Q_BF16=1. K/V tiles of 64 keys are gathered from the pages into swizzled shared
-// memory with cp.async (two stages), S = QK^T and O += PV run on the tensor cores, the online softmax (log2
-// domain) stays in registers. Key tiles outside the union of the block's rows' ranges are never visited (causal
-// and sliding-window skipping), a warp skips tiles outside its own rows' ranges, and the per-element mask is
-// applied only to tiles not wholly inside every range of the warp.
+// FlashAttention-2 layout with mma.sync.m16n8k16 (bf16 in, fp32 accumulate). Block = 8 warps x 16 = 128 "M rows",
+// packed as (query position, query head) pairs: HP = the largest power of two (<= 8) dividing the GQA group
+// heads of one KV head times 128 / HP consecutive query rows of one sequence, M row m = (position m / HP, head
+// m % HP). Every K/V tile a block gathers is used by all 128 M rows (L2 -> SM traffic per FLOP halves against 64
+// rows), and a warp's rows span only 16 / HP positions (tight causal / window skipping). Q is rounded to bf16 in
+// registers (LCLLM_ATTENTION_Q_SPLIT=1: as hi + lo, two MMAs, q exact to ~2^-17). K/V tiles of 64 keys are gathered
+// from the pages into swizzled shared memory with cp.async (three stages), S = QK^T and O += PV run on the tensor
+// cores, P is rounded to bf16 for PV (its fp32 sum is the denominator), the online softmax (log2 domain) stays in
+// registers. Key tiles outside the union of the block's rows' ranges are never visited, a warp skips tiles outside
+// its own rows' ranges, and the per-element mask is applied only to tiles not wholly inside every range of the warp.
 
 namespace {
 
-constexpr int kThreadsV2 = 128;
-constexpr int kRowsV2 = kPrefillTileRowsV2;  // 64 = 4 warps x 16
+constexpr int kThreadsV2 = 256;
+constexpr int kMRowsV2 = 16 * (kThreadsV2 / 32);  // 128
 constexpr int kKeysV2 = 64;
-static_assert(kRowsV2 == 16 * (kThreadsV2 / 32), "one 16-row MMA tile per warp");
+constexpr int kStagesV2 = 3;
 
-constexpr size_t prefill_v2_smem_bytes(int head_dim) { return size_t(4) * kKeysV2 * head_dim * 2; }
+constexpr size_t prefill_v2_smem_bytes(int head_dim) { return size_t(kStagesV2) * 2 * kKeysV2 * head_dim * 2; }
 
 bool prefill_v2_applies(int32_t head_dim) { return !attention_force_v1() && (head_dim == 64 || head_dim == 128); }
 
-bool prefill_q_bf16() {
+int32_t heads_per_pack(int32_t group) {
+  int32_t hp = 1;
+  while (hp < 8 && group % (2 * hp) == 0) hp *= 2;
+  return hp;
+}
+
+bool prefill_q_split() {
   static const bool v = [] {
-    const char* e = std::getenv("LCLLM_ATTENTION_Q_BF16");
+    const char* e = std::getenv("LCLLM_ATTENTION_Q_SPLIT");
     return e != nullptr && e[0] == '1';
   }();
   return v;
@@ -172,8 +183,8 @@ bool prefill_q_bf16() {
 
 }  // namespace
 
-template <int D, bool kSplitQ>
-__global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(PrefillParams p) {
+template <int D, bool kSplitQ, int kMinBlocks>
+__global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefill_v2(PrefillParams p, int32_t hp_log2) {
   constexpr int KC = D / 8;        // 16-byte chunks per K/V row
   constexpr int KK = D / 16;       // k-steps of QK^T
   constexpr int NT = kKeysV2 / 8;  // n-tiles of S
@@ -188,7 +199,8 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
   const AttentionCommon& a = p.a;
   const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
   const int32_t tile = int32_t(gridDim.y) - 1 - int32_t(blockIdx.y);  // heavy (late, causal) tiles first
-  const int32_t h = blockIdx.x, kvh = h / (a.n_heads / a.n_kv_heads);
+  const int32_t hp = 1 << hp_log2;
+  const int32_t h0 = int32_t(blockIdx.x) * hp, kvh = h0 / (a.n_heads / a.n_kv_heads);
   const int32_t row0 = p.tile_row0[tile], nr = p.tile_rows[tile];
   const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[row0]];
   const int32_t ps = a.page_size;
@@ -197,12 +209,15 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
     sRange[0] = INT32_MAX;
     sRange[1] = 0;
   }
-  int32_t rb[2], re[2];
+  // This thread's two M rows: warp * 16 + g (+ 8) -> (position, head).
+  int32_t pos[2], head[2], rb[2], re[2];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    const int32_t wr = warp * 16 + g + 8 * i;
-    rb[i] = wr < nr ? a.row_begin[row0 + wr] : 0;
-    re[i] = wr < nr ? a.row_end[row0 + wr] : 0;
+    const int32_t mr = warp * 16 + g + 8 * i;
+    pos[i] = mr >> hp_log2;
+    head[i] = h0 + (mr & (hp - 1));
+    rb[i] = pos[i] < nr ? a.row_begin[row0 + pos[i]] : 0;
+    re[i] = pos[i] < nr ? a.row_end[row0 + pos[i]] : 0;
   }
   // Warp-level ranges: union [w_lo, w_hi) of non-empty rows, intersection [w_in_lo, w_in_hi) of all 16 rows.
   int32_t w_lo = INT32_MAX, w_hi = 0, w_in_lo = max(rb[0], rb[1]), w_in_hi = min(re[0], re[1]);
@@ -226,17 +241,17 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
     atomicMax(&sRange[1], w_hi);
   }
 
-  // Q fragments (A operand, rows g / g+8 of the warp's 16, dims 16kk + 2t4 (+1) and + 8).
+  // Q fragments (A operand, M rows g / g+8 of the warp's 16, dims 16kk + 2t4 (+1) and + 8).
   uint32_t qa[KK][4];
   uint32_t ql[kSplitQ ? KK : 1][4];
 #pragma unroll
   for (int kk = 0; kk < KK; ++kk) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int32_t wr = warp * 16 + g + 8 * (e & 1);
+      const int i = e & 1;
       const int32_t dim = 16 * kk + 8 * (e >> 1) + 2 * t4;
       float2 x = make_float2(0.f, 0.f);
-      if (wr < nr) x = *reinterpret_cast<const float2*>(a.q + (int64_t(row0 + wr) * a.n_heads + h) * D + dim);
+      if (pos[i] < nr) x = *reinterpret_cast<const float2*>(a.q + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + dim);
       const __nv_bfloat162 hi = __floats2bfloat162_rn(x.x, x.y);
       qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
       if constexpr (kSplitQ) {
@@ -253,44 +268,74 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
   for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 
+  // Tile loads: this thread copies chunk `chunk` of keys key_base + i * kRowsPerPass (its smem offsets are fixed).
   const int32_t chunk = tid % KC, key_base = tid / KC;
+  const int ps_shift = (ps & (ps - 1)) == 0 ? __ffs(ps) - 1 : -1;  // page size a power of two: shift, not divide
+  const int64_t slot_stride = int64_t(a.n_kv_heads) * D;
+  const uint16_t* k_src = a.k_pool + int64_t(kvh) * D + chunk * 8;
+  const uint16_t* v_src = a.v_pool + int64_t(kvh) * D + chunk * 8;
+  const uint32_t smem_base = smem_u32(sKV);
+  constexpr uint32_t kTileBytes = kKeysV2 * D * 2, kStageBytes = 2 * kTileBytes;
+  const uint32_t st_off0 = uint32_t(key_base * D + ((chunk ^ (key_base & 7)) * 8)) * 2;  // + i * kRowsPerPass * D * 2
   auto load_tile = [&](int stage, int32_t k0) {
-    uint16_t* sk = sKV + size_t(stage) * 2 * kKeysV2 * D;
-    uint16_t* sv = sk + kKeysV2 * D;
+    const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
 #pragma unroll
     for (int i = 0; i < kPasses; ++i) {
-      const int32_t key = key_base + i * kRowsPerPass, j = k0 + key;
+      const int32_t j = k0 + key_base + i * kRowsPerPass;
       const bool valid = j < ke;
       int64_t off = 0;
       if (valid) {
-        const int32_t pg = j / ps;
-        off = ((int64_t(pages[pg]) * ps + (j - pg * ps)) * a.n_kv_heads + kvh) * D + chunk * 8;
+        int32_t pg, in_page;
+        if (ps_shift >= 0) {
+          pg = j >> ps_shift;
+          in_page = j & (ps - 1);
+        } else {
+          pg = j / ps;
+          in_page = j - pg * ps;
+        }
+        off = int64_t(pages[pg] * ps + in_page) * slot_stride;
       }
-      const int32_t so = key * D + ((chunk ^ (key & 7)) * 8);
-      cp_async_16(smem_u32(sk + so), a.k_pool + off, valid ? 16 : 0);
-      cp_async_16(smem_u32(sv + so), a.v_pool + off, valid ? 16 : 0);
+      const uint32_t d = dst + uint32_t(i * kRowsPerPass * D * 2);
+      cp_async_16(d, k_src + off, valid ? 16 : 0);
+      cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
     }
   };
+  // ldmatrix addresses: chunk c of row `key` sits at chunk c ^ (key & 7); with c = 8 * (kk >> 2) + (2 (kk & 3) | bit)
+  // the swizzled part depends on kk & 3 only, so four per-thread offsets cover every k-step (likewise for V).
+  uint32_t k_off[4], v_off[4];
+  {
+    const int32_t r = lane & 7;
+    const int32_t key_k = r + ((lane >> 4) << 3), bit_k = (lane >> 3) & 1;
+    const int32_t key_v = r + (((lane >> 3) & 1) << 3), bit_v = lane >> 4;
+#pragma unroll
+    for (int q4 = 0; q4 < 4; ++q4) {
+      k_off[q4] = uint32_t(key_k * D + ((((2 * q4) | bit_k) ^ r) * 8)) * 2;
+      v_off[q4] = uint32_t(key_v * D + ((((2 * q4) | bit_v) ^ r) * 8)) * 2 + kTileBytes;
+    }
+  }
 
   const bool capped = a.softcap > 0.f;
   const float smul = capped ? a.scale / a.softcap : a.scale * kLog2e;
   const float cap_l2 = a.softcap * kLog2e;
+  const float emul = capped ? 1.f : smul;  // raw score -> log2 units inside the exponent
   const int32_t n_iter = kb < ke ? (ke - kb + kKeysV2 - 1) / kKeysV2 : 0;
-  if (n_iter > 0) load_tile(0, kb);
-  cp_async_commit();
+#pragma unroll
+  for (int st = 0; st < kStagesV2 - 1; ++st) {
+    if (st < n_iter) load_tile(st, kb + st * kKeysV2);
+    cp_async_commit();
+  }
+  int stage = 0;
   for (int32_t it = 0; it < n_iter; ++it) {
     const int32_t k0 = kb + it * kKeysV2;
-    if (it + 1 < n_iter) {
-      load_tile((it + 1) & 1, k0 + kKeysV2);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
+    cp_async_wait<kStagesV2 - 2>();  // tile `it` has landed (this thread's copies)
+    __syncthreads();                 // everyone's copies visible; everyone is done with tile it - 1's stage
+    if (it + kStagesV2 - 1 < n_iter) {
+      load_tile((stage + kStagesV2 - 1) % kStagesV2, k0 + (kStagesV2 - 1) * kKeysV2);
     }
-    __syncthreads();
+    cp_async_commit();
+    const uint32_t st_base = smem_base + uint32_t(stage) * kStageBytes;
+    stage = (stage + 1) % kStagesV2;
     if (k0 < w_hi && k0 + kKeysV2 > w_lo) {
-      const uint16_t* sk = sKV + size_t(it & 1) * 2 * kKeysV2 * D;
-      const uint16_t* sv = sk + kKeysV2 * D;
       float s[NT][4];
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
@@ -298,10 +343,8 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
       for (int kk = 0; kk < KK; ++kk) {
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
-          const int32_t key = np * 16 + (lane & 7) + ((lane >> 4) << 3);
-          const int32_t c = 2 * kk + ((lane >> 3) & 1);
           uint32_t b[4];
-          ldmatrix_x4(b, smem_u32(sk + key * D + ((c ^ (key & 7)) * 8)));
+          ldmatrix_x4(b, st_base + k_off[kk & 3] + uint32_t(np * 16 * D * 2 + (kk >> 2) * 128));
           mma_bf16_16816(s[2 * np], qa[kk], b[0], b[1]);
           mma_bf16_16816(s[2 * np + 1], qa[kk], b[2], b[3]);
           if constexpr (kSplitQ) {
@@ -310,14 +353,15 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
           }
         }
       }
-      // Scores in log2 units, masked where the tile is not wholly inside every row's range.
+      // Masked where the tile is not wholly inside every row's range. Without a softcap the scores stay raw and the
+      // scale (times log2 e) folds into the exponent's FMA; with one they become log2 units here (mul = 1).
       const bool full = k0 >= w_in_lo && k0 + kKeysV2 <= w_in_hi;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          float x = s[nt][e] * smul;
-          if (capped) x = cap_l2 * tanhf(x);
+          float x = s[nt][e];
+          if (capped) x = cap_l2 * tanhf(x * smul);
           if (!full) {
             const int32_t j = k0 + nt * 8 + 2 * t4 + (e & 1);
             const int i = e >> 1;
@@ -328,19 +372,20 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
       }
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        float mx = m[i];
+        float mx = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mu = mx == -INFINITY ? 0.f : mx;
+        const float m_new = fmaxf(m[i], mx * emul);  // -inf stays -inf
+        const float mu = m_new == -INFINITY ? 0.f : m_new;
         const float alpha = exp2f(m[i] - mu);
-        m[i] = mx;
+        m[i] = m_new;
         float sum = 0.f;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-          s[nt][2 * i] = exp2f(s[nt][2 * i] - mu);
-          s[nt][2 * i + 1] = exp2f(s[nt][2 * i + 1] - mu);
+          s[nt][2 * i] = exp2f(fmaf(s[nt][2 * i], emul, -mu));
+          s[nt][2 * i + 1] = exp2f(fmaf(s[nt][2 * i + 1], emul, -mu));
           sum += s[nt][2 * i] + s[nt][2 * i + 1];
         }
         l[i] = l[i] * alpha + sum;
@@ -359,26 +404,23 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
         pa[3] = pack_bf16(s[2 * kp + 1][2], s[2 * kp + 1][3]);
 #pragma unroll
         for (int dp = 0; dp < DT / 2; ++dp) {
-          const int32_t key = kp * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
-          const int32_t c = 2 * dp + (lane >> 4);
           uint32_t b[4];
-          ldmatrix_x4_trans(b, smem_u32(sv + key * D + ((c ^ (key & 7)) * 8)));
+          ldmatrix_x4_trans(b, st_base + v_off[dp & 3] + uint32_t(kp * 16 * D * 2 + (dp >> 2) * 128));
           mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
           mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
         }
       }
     }
-    __syncthreads();  // this stage is overwritten by the next iteration's load
   }
+  cp_async_wait<0>();  // nothing may land in shared memory after the block exits
 
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
     l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    const int32_t wr = warp * 16 + g + 8 * i;
-    if (wr >= nr) continue;
+    if (pos[i] >= nr) continue;
     const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
-    float* dst = a.out + (int64_t(row0 + wr) * a.n_heads + h) * D + 2 * t4;
+    float* dst = a.out + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + 2 * t4;
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
       *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
@@ -390,7 +432,7 @@ __global__ void __launch_bounds__(kThreadsV2, 2) kernel_attention_prefill_v2(Pre
 
 namespace {
 
-template <int D, bool kSplitQ>
+template <int D, bool kSplitQ, int kMinBlocks = 1>
 void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   int device = 0;
@@ -398,7 +440,7 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   const uint64_t bit = uint64_t(1) << (device & 63);
   const size_t smem = prefill_v2_smem_bytes(D);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kSplitQ>,
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
@@ -406,24 +448,27 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
     std::fprintf(stderr, "lcllm: attention prefill: %d tiles exceed the grid's y limit\n", p.n_tiles);
     std::abort();
   }
-  const dim3 grid(unsigned(p.a.n_heads), unsigned(p.n_tiles));
-  kernel_attention_prefill_v2<D, kSplitQ><<<grid, kThreadsV2, smem, stream>>>(p);
+  const int32_t hp = heads_per_pack(p.a.n_heads / p.a.n_kv_heads);
+  int32_t hp_log2 = 0;
+  while ((1 << hp_log2) < hp) ++hp_log2;
+  const dim3 grid(unsigned(p.a.n_heads / hp), unsigned(p.n_tiles));
+  kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks><<<grid, kThreadsV2, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
 
 template <int D>
 void launch_prefill_v2_d(const PrefillParams& p, cudaStream_t stream) {
-  if (prefill_q_bf16()) {
-    launch_prefill_v2<D, false>(p, stream);
-  } else {
+  if (prefill_q_split()) {
     launch_prefill_v2<D, true>(p, stream);
+  } else {
+    launch_prefill_v2<D, false>(p, stream);
   }
 }
 
 }  // namespace
 
-int32_t attention_prefill_tile_rows(int32_t head_dim) {
-  return prefill_v2_applies(head_dim) ? kPrefillTileRowsV2 : kPrefillTileRows;
+int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group) {
+  return prefill_v2_applies(head_dim) ? kMRowsV2 / heads_per_pack(group) : kPrefillTileRows;
 }
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {

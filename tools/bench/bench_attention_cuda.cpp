@@ -1,6 +1,8 @@
-// Attention kernel timings of the CUDA backend (first version): causal GQA prefill TFLOP/s and decode effective
-// GB/s (K+V bytes read / time), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128, bf16 KV).
-// Prints one JSON object per line. Peer: tools/bench/attention_sdpa.py in the same run.
+// Attention kernel timings of the CUDA backend: causal GQA prefill TFLOP/s and decode effective GB/s (K+V bytes
+// read / time), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128, bf16 KV, page size 16,
+// shuffled pages). Prints one JSON object per line; the kernel name says which version ran (LCLLM_ATTENTION_V1=1
+// forces version 1; LCLLM_ATTENTION_Q_SPLIT=1 makes v2 prefill round q to bf16 hi + lo instead of one bf16).
+// Peer: tools/bench/attention_sdpa.py in the same run.
 //   bench_attention_cuda [prefill_len ...] -- [decode_len ...]
 #include <algorithm>
 #include <cmath>
@@ -14,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "backend/cuda/cuda_backend.h"
+#include "kernels/attention.h"
 #include "kernels/cuda_check.h"
 
 using namespace lcllm;
@@ -42,7 +45,13 @@ Setup make_setup(int32_t len, int32_t n_q, std::mt19937& g) {
   return s;
 }
 
-double time_attention(CudaBackend& be, Tensor out, const Tensor& q, const Setup& s, int reps) {
+// Median over `reps` single calls, each between two events on an idle GPU (host work of the call included, like
+// the SDPA peer), and the mean of `reps` back-to-back calls (host work overlapped with the GPU: kernel time).
+struct Timing {
+  double ms, ms_b2b;
+};
+
+Timing time_attention(CudaBackend& be, Tensor out, const Tensor& q, const Setup& s, int reps) {
   AttentionBatch b;
   b.query_start = s.query_start;
   b.query_pos = s.query_pos;
@@ -66,10 +75,16 @@ double time_attention(CudaBackend& be, Tensor out, const Tensor& q, const Setup&
     ms.push_back(t);
     be.synchronize();
   }
+  CUDA_CHECK(cudaEventRecord(e0, be.stream()));
+  for (int i = 0; i < reps; ++i) be.attention(out, q, 0, b, p);
+  CUDA_CHECK(cudaEventRecord(e1, be.stream()));
+  CUDA_CHECK(cudaEventSynchronize(e1));
+  float total = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&total, e0, e1));
   CUDA_CHECK(cudaEventDestroy(e0));
   CUDA_CHECK(cudaEventDestroy(e1));
   std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return Timing{ms[ms.size() / 2], double(total) / reps};
 }
 
 }  // namespace
@@ -97,16 +112,17 @@ int main(int argc, char** argv) {
   be.kv_reserve(1, n_pages, kPageSize, kKvHeads, kHeadDim);
   {
     // Random keys/values in every slot (never time on zeros), written in chunks through kv_write.
+    // (One random chunk each for K and V, written to every chunk of slots: the host RNG would dominate at 512k.)
     const int32_t chunk = 8192;
     Tensor k = be.alloc({chunk, kKvHeads, kHeadDim}), v = be.alloc({chunk, kKvHeads, kHeadDim});
     std::normal_distribution<float> nd(0.f, 1.f);
     std::vector<float> host(size_t(chunk) * kKvHeads * kHeadDim);
     std::vector<int64_t> slots(static_cast<size_t>(chunk));
+    for (auto& x : host) x = nd(g);
+    be.from_host(k, host.data(), int64_t(host.size()));
+    for (auto& x : host) x = nd(g);
+    be.from_host(v, host.data(), int64_t(host.size()));
     for (int64_t base = 0; base < int64_t(n_pages) * kPageSize; base += chunk) {
-      for (auto& x : host) x = nd(g);
-      be.from_host(k, host.data(), int64_t(host.size()));
-      for (auto& x : host) x = nd(g);
-      be.from_host(v, host.data(), int64_t(host.size()));
       const int64_t n = std::min<int64_t>(chunk, int64_t(n_pages) * kPageSize - base);
       for (int64_t i = 0; i < n; ++i) slots[size_t(i)] = base + i;
       be.kv_write(0, k, v, std::span<const int64_t>(slots).first(size_t(n)));
@@ -115,27 +131,42 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  const char* qsplit = std::getenv("LCLLM_ATTENTION_Q_SPLIT");
+  const std::string ver = attention_force_v1() ? "v1" : "v2";
+  const std::string prefill_name =
+      "lcllm_prefill_" + ver + (ver == "v2" && qsplit != nullptr && qsplit[0] == '1' ? "_qsplit" : "");
+  const std::string decode_name = "lcllm_decode_" + ver;
   for (int32_t len : prefill) {
     const Setup s = make_setup(len, len, g);
     Tensor q = be.alloc({len, kHeads, kHeadDim}), out = be.alloc({len, kHeads, kHeadDim});
     std::vector<float> host(size_t(q.numel()));
     std::normal_distribution<float> nd(0.f, 1.f);
-    for (auto& x : host) x = nd(g);
+    const size_t pattern = std::min<size_t>(host.size(), size_t(1) << 20);  // random block, repeated
+    for (size_t i = 0; i < pattern; ++i) host[i] = nd(g);
+    for (size_t i = pattern; i < host.size(); ++i) host[i] = host[i % pattern] * (1.f - 0.5f * float((i / pattern) & 1));
     be.from_host(q, host.data(), q.numel());
-    const double ms = time_attention(be, out, q, s, 3);
+    const Timing tm = time_attention(be, out, q, s, ver == "v1" ? 3 : 7);
+    const double ms = tm.ms;
     const double flops = 4.0 * kHeads * kHeadDim * (double(len) * (len + 1) / 2);
-    std::printf("{\"kernel\":\"lcllm_prefill_v1\",\"card\":\"%s\",\"tokens\":%d,\"ms\":%.3f,\"tflops\":%.2f}\n",
-                prop.name, len, ms, flops / ms / 1e9);
+    std::printf(
+        "{\"kernel\":\"%s\",\"card\":\"%s\",\"tokens\":%d,\"ms\":%.3f,\"tflops\":%.2f,\"ms_b2b\":%.3f,"
+        "\"tflops_b2b\":%.2f}\n",
+        prefill_name.c_str(), prop.name, len, ms, flops / ms / 1e9, tm.ms_b2b, flops / tm.ms_b2b / 1e9);
+    std::fflush(stdout);
   }
   for (int32_t len : decode) {
     const Setup s = make_setup(len, 1, g);
     Tensor q = be.alloc({1, kHeads, kHeadDim}), out = be.alloc({1, kHeads, kHeadDim});
     std::vector<float> host(size_t(q.numel()), 0.5f);
     be.from_host(q, host.data(), q.numel());
-    const double ms = time_attention(be, out, q, s, 20);
+    const Timing tm = time_attention(be, out, q, s, 20);
+    const double ms = tm.ms;
     const double bytes = 2.0 * len * kKvHeads * kHeadDim * 2;
-    std::printf("{\"kernel\":\"lcllm_decode_v1\",\"card\":\"%s\",\"context\":%d,\"ms\":%.4f,\"gbps\":%.1f}\n",
-                prop.name, len, ms, bytes / ms / 1e6);
+    std::printf(
+        "{\"kernel\":\"%s\",\"card\":\"%s\",\"context\":%d,\"ms\":%.4f,\"gbps\":%.1f,\"ms_b2b\":%.4f,"
+        "\"gbps_b2b\":%.1f}\n",
+        decode_name.c_str(), prop.name, len, ms, bytes / ms / 1e6, tm.ms_b2b, bytes / tm.ms_b2b / 1e6);
+    std::fflush(stdout);
   }
   return 0;
 }

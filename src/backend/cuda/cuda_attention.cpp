@@ -40,21 +40,46 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
     }
   }
 
-  // Everything this call stages, reserved at once (prefill tiles: at most one per row, two arrays).
-  const size_t row_bytes = size_t(n_rows) * sizeof(int32_t);
-  stage_reserve({row_bytes, row_bytes, row_bytes, pages.indptr.size() * sizeof(int32_t),
-                 pages.indices.size() * sizeof(int32_t), row_bytes, row_bytes});
+  bool use_decode = max_rows_per_seq <= 1;
+  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
+  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
+
+  // Prefill tiles: runs of rows of one sequence, as many as the kernel packs per block.
+  std::vector<int32_t> tile_row0, tile_rows;
+  if (!use_decode) {
+    const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
+    for (int32_t s = 0; s < n_seq; ++s) {
+      for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += tile) {
+        tile_row0.push_back(r);
+        tile_rows.push_back(std::min(tile, batch.query_start[size_t(s + 1)] - r));
+      }
+    }
+  }
+
+  // Everything this call uploads goes in one staged copy (one H2D transfer per call, not seven: at long-context
+  // decode the per-copy cost is a visible part of the step).
+  std::vector<int32_t> pack;
+  pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size());
+  auto append = [&pack](const std::vector<int32_t>& v) {
+    const size_t at = pack.size();
+    pack.insert(pack.end(), v.begin(), v.end());
+    return at;
+  };
+  const size_t o_seq = append(row_seq), o_begin = append(row_begin), o_end = append(row_end);
+  const size_t o_indptr = append(pages.indptr), o_indices = append(pages.indices);
+  const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows);
+  const int32_t* dev = stage(std::span<const int32_t>(pack));
 
   AttentionCommon a{};
   a.q = static_cast<const float*>(q.data);
   a.out = static_cast<float*>(out.data);
   a.k_pool = k_layer(layer);
   a.v_pool = v_layer(layer);
-  a.row_seq = stage(std::span<const int32_t>(row_seq));
-  a.row_begin = stage(std::span<const int32_t>(row_begin));
-  a.row_end = stage(std::span<const int32_t>(row_end));
-  a.page_indptr = stage(std::span<const int32_t>(pages.indptr));
-  a.page_indices = stage(std::span<const int32_t>(pages.indices));
+  a.row_seq = dev + o_seq;
+  a.row_begin = dev + o_begin;
+  a.row_end = dev + o_end;
+  a.page_indptr = dev + o_indptr;
+  a.page_indices = dev + o_indices;
   a.n_rows = n_rows;
   a.n_heads = n_heads;
   a.n_kv_heads = n_kv_heads_;
@@ -63,23 +88,11 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   a.scale = params.scale;
   a.softcap = params.softcap;
 
-  bool use_decode = max_rows_per_seq <= 1;
-  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
-  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
-
   if (!use_decode) {
-    const int32_t tile = attention_prefill_tile_rows(hd);
-    std::vector<int32_t> tile_row0, tile_rows;
-    for (int32_t s = 0; s < n_seq; ++s) {
-      for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += tile) {
-        tile_row0.push_back(r);
-        tile_rows.push_back(std::min(tile, batch.query_start[size_t(s + 1)] - r));
-      }
-    }
     PrefillParams p{};
     p.a = a;
-    p.tile_row0 = stage(std::span<const int32_t>(tile_row0));
-    p.tile_rows = stage(std::span<const int32_t>(tile_rows));
+    p.tile_row0 = dev + o_t0;
+    p.tile_rows = dev + o_tn;
     p.n_tiles = int32_t(tile_row0.size());
     launch_attention_prefill(p, stream_);
     return;
@@ -87,12 +100,11 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
 
   // Split the longest row's keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
   const DecodePlan plan = plan_attention_decode(n_rows, n_heads, n_kv_heads_, hd, max_span);
-  const int32_t n_splits = plan.n_splits, split_len = plan.split_len;
   DecodeParams p{};
   p.a = a;
-  p.n_splits = n_splits;
-  p.split_len = split_len;
-  const size_t parts = size_t(n_rows) * size_t(n_heads) * size_t(n_splits);
+  p.n_splits = plan.n_splits;
+  p.split_len = plan.split_len;
+  const size_t parts = size_t(n_rows) * size_t(n_heads) * size_t(plan.n_splits);
   p.part_o = static_cast<float*>(scratch(parts * size_t(hd) * sizeof(float), 1));
   p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), 2));
   launch_attention_decode(p, stream_);
