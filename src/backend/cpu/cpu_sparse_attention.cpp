@@ -6,22 +6,11 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/cpu_attention_row.h"
 #include "backend/cpu/cpu_backend.h"
+#include "lcllm/error.h"
 
 namespace lcllm {
-
-namespace {
-
-std::vector<int32_t> row_sequences(const AttentionBatch& batch) {
-  const size_t n_seq = batch.kv_len.size();
-  std::vector<int32_t> row_seq(size_t(batch.query_start[n_seq]));
-  for (size_t s = 0; s < n_seq; ++s) {
-    for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) row_seq[size_t(r)] = int32_t(s);
-  }
-  return row_seq;
-}
-
-}  // namespace
 
 void CpuBackend::attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, const KeyIndexLists& keys) {
@@ -32,49 +21,29 @@ void CpuBackend::attention_indexed(Tensor out, const Tensor& q, int32_t layer, c
   const float* vd = v_pool_[size_t(layer)].data();
   const float* qd = static_cast<const float*>(q.data);
   float* od = static_cast<float*>(out.data);
-  const std::vector<int32_t> row_seq = row_sequences(batch);
+  const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
   const int64_t n_rows = int64_t(row_seq.size());
   LCLLM_ASSERT(keys.indptr.size() == size_t(n_rows * n_kv_heads_ + 1), "key lists do not match the batch");
 
   pool_.parallel_for(n_rows * n_heads, [&](int64_t b, int64_t e, int32_t) {
-    std::vector<float> scores;
-    std::vector<int64_t> key_slot;
+    CpuAttentionScratch scratch;
     for (int64_t item = b; item < e; ++item) {
       const int64_t r = item / n_heads, h = item % n_heads, kvh = h / group;
       const int32_t s = row_seq[size_t(r)];
-      const int32_t* pages = batch.pages->indices.data() + batch.pages->indptr[size_t(s)];
-      const float* qv = qd + (r * n_heads + h) * hd;
       const size_t list = size_t(r * n_kv_heads_ + kvh);
-      scores.clear();
-      key_slot.clear();
-      float max_score = -std::numeric_limits<float>::infinity();
-      for (int64_t i = keys.indptr[list]; i < keys.indptr[list + 1]; ++i) {
-        const int32_t j = keys.positions[size_t(i)];
-        LCLLM_ASSERT(j >= 0 && j < batch.kv_len[size_t(s)], "key position outside the sequence");
-        const int64_t slot = int64_t(pages[j / page_size_]) * page_size_ + j % page_size_;
-        const float* kv = kd + size_t(slot) * kv_row + size_t(kvh) * size_t(hd);
-        float dotp = 0.f;
-        for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
-        float sc = dotp * params.scale;
-        if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
-        scores.push_back(sc);
-        key_slot.push_back(slot);
-        max_score = std::max(max_score, sc);
-      }
-      float* ov = od + (r * n_heads + h) * hd;
-      std::fill(ov, ov + hd, 0.f);
-      if (scores.empty()) continue;  // an empty key set attends to nothing: zero output (documented)
-      double denom = 0;
-      for (auto& sc : scores) {
-        sc = std::exp(sc - max_score);
-        denom += sc;
-      }
-      const float inv = float(1.0 / denom);
-      for (size_t k = 0; k < scores.size(); ++k) {
-        const float p = scores[k] * inv;
-        const float* vv = vd + size_t(key_slot[k]) * kv_row + size_t(kvh) * size_t(hd);
-        for (int64_t d = 0; d < hd; ++d) ov[d] += p * vv[d];
-      }
+      const int32_t* positions = keys.positions.data() + keys.indptr[list];
+      const int64_t n_keys = keys.indptr[list + 1] - keys.indptr[list];
+      const int32_t kv_len = batch.kv_len[size_t(s)];
+      const CpuKvHeadView kv{kd, vd, batch.pages->indices.data() + batch.pages->indptr[size_t(s)], page_size_,
+                             kv_row, size_t(kvh) * size_t(hd), hd};
+      // An empty key set attends to nothing: zero output (documented in docs/POLICIES.md).
+      cpu_attend_row(qd + (r * n_heads + h) * hd, kv, n_keys,
+                     [&](int64_t i) {
+                       const int32_t j = positions[i];
+                       LCLLM_ASSERT(j >= 0 && j < kv_len, "key position outside the sequence");
+                       return j;
+                     },
+                     params, scratch, od + (r * n_heads + h) * hd);
     }
   });
 }
@@ -87,7 +56,7 @@ void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const Att
   const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
   const float* kd = k_pool_[size_t(layer)].data();
   const float* qd = static_cast<const float*>(q.data);
-  const std::vector<int32_t> row_seq = row_sequences(batch);
+  const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
   const int64_t n_rows = int64_t(row_seq.size());
   const int64_t n_items = n_rows * n_kv_heads_;
   LCLLM_ASSERT(k_per_row_head.size() == size_t(n_items), "k_per_row_head does not match the batch");

@@ -1,0 +1,81 @@
+// One query head attending to a set of keys of one sequence in the paged KV cache: the arithmetic shared by dense
+// attention (cpu_attention.cpp) and attention over explicit key lists (cpu_sparse_attention.cpp), so that a key
+// list covering the visible range reproduces dense attention bit for bit (ARCHITECTURE.md §4.1).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace lcllm {
+
+// Where one KV head of one layer's keys and values live for one sequence.
+struct CpuKvHeadView {
+  const float* k;        // layer K pool [n_pages * page_size, n_kv_heads, head_dim]
+  const float* v;        // layer V pool, same shape
+  const int32_t* pages;  // [n_pages_of_sequence] the sequence's block table
+  int32_t page_size;
+  size_t row_stride;     // n_kv_heads * head_dim
+  size_t head_offset;    // kv_head * head_dim
+  int64_t head_dim;
+
+  size_t row_of(int32_t pos) const {
+    const int64_t slot = int64_t(pages[pos / page_size]) * page_size + pos % page_size;
+    return size_t(slot) * row_stride + head_offset;
+  }
+};
+
+// [n_rows] the sequence each query row of the batch belongs to, so work can be split over (row, head) pairs.
+inline std::vector<int32_t> cpu_row_sequences(const AttentionBatch& batch) {
+  const size_t n_seq = batch.kv_len.size();
+  std::vector<int32_t> row_seq(size_t(batch.query_start[n_seq]));
+  for (size_t s = 0; s < n_seq; ++s) {
+    for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) row_seq[size_t(r)] = int32_t(s);
+  }
+  return row_seq;
+}
+
+// Scratch reused across rows by one thread.
+struct CpuAttentionScratch {
+  std::vector<float> scores;
+  std::vector<size_t> rows;
+};
+
+// out[head_dim] = softmax(scale · q·k_j, softcapped) · v_j over the keys key_at(0..n_keys); zeros when n_keys == 0.
+template <class KeyAt>
+void cpu_attend_row(const float* q, const CpuKvHeadView& kv, int64_t n_keys, KeyAt key_at,
+                    const AttentionParams& params, CpuAttentionScratch& scratch, float* out) {
+  const int64_t hd = kv.head_dim;
+  scratch.scores.clear();
+  scratch.rows.clear();
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n_keys; ++i) {
+    const size_t row = kv.row_of(key_at(i));
+    const float* kr = kv.k + row;
+    float dotp = 0.f;
+    for (int64_t d = 0; d < hd; ++d) dotp += q[d] * kr[d];
+    float sc = dotp * params.scale;
+    if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
+    scratch.scores.push_back(sc);
+    scratch.rows.push_back(row);
+    max_score = std::max(max_score, sc);
+  }
+  std::fill(out, out + hd, 0.f);
+  if (scratch.scores.empty()) return;
+  double denom = 0;
+  for (auto& sc : scratch.scores) {
+    sc = std::exp(sc - max_score);
+    denom += sc;
+  }
+  const float inv = float(1.0 / denom);
+  for (size_t k = 0; k < scratch.scores.size(); ++k) {
+    const float p = scratch.scores[k] * inv;
+    const float* vr = kv.v + scratch.rows[k];
+    for (int64_t d = 0; d < hd; ++d) out[d] += p * vr[d];
+  }
+}
+
+}  // namespace lcllm
