@@ -31,7 +31,7 @@ struct RunArgs {
   int32_t max_tokens = 32;
   SamplingParams sampling;
   std::string policy = "full";
-  std::string device = "cpu";
+  std::string device = "auto";
   int32_t threads = 0;
   int32_t ctx_size = 4096;
   float gpu_memory_fraction = 0.9f;
@@ -132,7 +132,7 @@ int run(const RunArgs& a) {
   bar.finish();
   const ModelConfig& c = engine->config();
   spdlog::info("model {} ({} layers, hidden {}), device {}, policy {}", c.model_type, c.n_layers, c.hidden_size,
-               a.device, engine->plan().name);
+               engine->options().device, engine->plan().name);
 
   GenerateOptions go;
   go.max_tokens = a.max_tokens;
@@ -199,7 +199,8 @@ CliHandler cli_add_run(CLI::App& app) {
   cmd->add_option("--policy", a->policy,
                   "Attention policy: a preset (full, streaming, tidal) or a JSON plan file; see "
                   "docs/POLICIES.md and `lcllm policy show`")->capture_default_str();
-  cmd->add_option("--device", a->device, "Backend: " + engine_devices())->capture_default_str();
+  cmd->add_option("--device", a->device, "Backend: auto (cuda when a GPU is usable, else cpu) or one of: " +
+                                             engine_devices())->capture_default_str();
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->capture_default_str()

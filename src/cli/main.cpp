@@ -12,6 +12,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"lcllm: long-context LLM inference with per-layer attention policies"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level may also follow the subcommand
   app.set_version_flag("--version", std::string("lcllm ") + LCLLM_VERSION);
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "Log verbosity: trace, debug, info, warn, error, off")

@@ -30,10 +30,11 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
     e->plan_ = attention_plan_resolve(options.policy, e->config_);
   }
   e->checkpoint_ = std::make_unique<Checkpoint>(Checkpoint::open(options.model_path));
-  if (options.device == "cpu") {
+  e->options_.device = engine_resolve_device(options.device);
+  if (e->options_.device == "cpu") {
     e->backend_ = backend_create_cpu(options.threads);
 #ifdef LCLLM_HAVE_CUDA
-  } else if (options.device == "cuda") {
+  } else if (e->options_.device == "cuda") {
     e->backend_ = backend_create_cuda(0, options.gpu_memory_fraction);  // throws without a usable GPU
 #endif
   } else {
@@ -73,6 +74,14 @@ std::string engine_devices() {
 #else
   return "cpu";
 #endif
+}
+
+std::string engine_resolve_device(const std::string& device) {
+  if (device != "auto") return device;
+#ifdef LCLLM_HAVE_CUDA
+  if (cuda_device_available()) return "cuda";
+#endif
+  return "cpu";
 }
 
 size_t Engine::kv_bytes_reserved() const {

@@ -21,7 +21,7 @@ namespace lcllm {
 
 struct EngineOptions {
   std::string model_path;        // directory with config.json + safetensors
-  std::string device = "cpu";    // cpu or cuda (when built with the CUDA backend)
+  std::string device = "cpu";    // cpu, cuda (when built with the CUDA backend) or auto (cuda if a GPU is usable)
   int32_t threads = 0;           // CPU threads, 0 = all cores
   int32_t context_tokens = 4096; // KV capacity in tokens, all sequences together; 0 = all the device allows
   float gpu_memory_fraction = 0.9f;  // share of GPU memory weights + activations + KV may use
@@ -49,6 +49,8 @@ struct GenerateResult {
 
 // The devices this build can run on, for messages and --help ("cpu" or "cpu, cuda").
 std::string engine_devices();
+// "auto" resolved: "cuda" when this build has the CUDA backend and a GPU is usable, else "cpu"; other names as given.
+std::string engine_resolve_device(const std::string& device);
 
 class Engine {
  public:

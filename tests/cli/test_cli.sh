@@ -46,6 +46,8 @@ check "policy show prints the per-layer plan" 0 "SELECT" -- \
 check "run with --policy streaming" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy streaming --quiet
 check "run with a plan file" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy "$root/configs/policies/tidal.json" --quiet
 check "not-yet-implemented policy: exit 2" 2 "issue|not" -- "$bin" run "$model" --prompt "Hi" -n 1 --policy hip --quiet
+check "default device is auto, resolved and logged" 0 "device (cpu|cuda)" -- \
+  "$bin" run "$model" --prompt "Hi" -n 1 --quiet --log-level info
 check "run reports memory" 0 "peak RSS" -- "$bin" run "$model" --prompt-ids 5,17 --max-tokens 2 --quiet
 check "info prints parameters and KV bytes" 0 "KV bytes per token" -- "$bin" info "$model"
 check "missing model dir: exit 2" 2 "error: .*config.json" -- "$bin" run "$tmp/nope" --prompt-ids 1

@@ -42,6 +42,13 @@ int64_t last_dim(const Tensor& t) { return t.shape[size_t(t.ndim - 1)]; }
 
 }  // namespace
 
+bool cuda_device_available() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) (void)cudaGetLastError();
+  return err == cudaSuccess && count > 0;
+}
+
 std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);

@@ -25,6 +25,8 @@ namespace lcllm {
 // once the KV pool is reserved (kv_reserve throws ERROR_KIND_OUT_OF_MEMORY beyond it). Throws lcllm::Error
 // (ERROR_KIND_INVALID_ARGUMENT) when there is no such device or the fraction is out of range.
 std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction);
+// True when the CUDA runtime sees at least one usable device (no driver, no device: false; never throws).
+bool cuda_device_available();
 
 // Which attention kernel attention() runs. AUTO: decode kernel when every sequence has one query row this step,
 // else the prefill kernel. Tests force each kernel on every shape.
