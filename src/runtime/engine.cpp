@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "runtime/sampler.h"
@@ -42,8 +44,15 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
                 "device '" + options.device + "' is not available in this build (devices: " + engine_devices() + ")");
   }
   // A sparse plan runs only where the backend has the sparse ops: stop now rather than fall back to FULL.
+  // With --device auto the plan decides: it runs on the CPU reference backend until the GPU has the sparse ops.
   if (!attention_plan_is_full(e->plan_)) {
     attention_plan_check_runnable(e->plan_);
+    if (!e->backend_->supports_indexed_attention() && options.device == "auto") {
+      spdlog::warn("attention policy '{}' needs sparse attention, which the {} backend does not have yet: "
+                   "running on the cpu backend", e->plan_.name, e->backend_->name());
+      e->options_.device = "cpu";
+      e->backend_ = backend_create_cpu(options.threads);
+    }
     if (!e->backend_->supports_indexed_attention()) {
       throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
                   "attention policy '" + e->plan_.name + "' needs sparse attention, which is not implemented on the " +
