@@ -3,6 +3,7 @@
 // forward pass never dereferences it.
 #pragma once
 #include <array>
+#include <span>
 #include <cstdint>
 #include <string>
 
@@ -26,5 +27,9 @@ struct Tensor {
   bool empty() const { return data == nullptr; }
   std::string shape_string() const;
 };
+
+// A tensor header of the given dtype and 1..4 dims, no data yet (backends fill `data`). Aborts on other ranks:
+// callers pass shapes the engine built or the loader validated.
+Tensor tensor_of_shape(DType dtype, std::span<const int64_t> shape);
 
 }  // namespace lcllm

@@ -14,7 +14,20 @@
 
 namespace lcllm {
 
-std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
+namespace {
+
+std::unique_ptr<Backend> backend_for_device(const std::string& device, const EngineOptions& options) {
+  if (device == "cpu") return backend_create_cpu(options.threads);
+#ifdef LCLLM_HAVE_CUDA
+  if (device == "cuda") return backend_create_cuda(0, options.gpu_memory_fraction);  // throws without a usable GPU
+#endif
+  throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+              "device '" + device + "' is not available in this build (devices: " + engine_devices() + ")");
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_ptr<Backend> backend) {
   if (options.context_tokens < 0) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "context size must be positive, got " +
                                                             std::to_string(options.context_tokens));
@@ -32,17 +45,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
     e->plan_ = attention_plan_resolve(options.policy, e->config_);
   }
   e->checkpoint_ = std::make_unique<Checkpoint>(Checkpoint::open(options.model_path));
-  e->options_.device = engine_resolve_device(options.device);
-  if (e->options_.device == "cpu") {
-    e->backend_ = backend_create_cpu(options.threads);
-#ifdef LCLLM_HAVE_CUDA
-  } else if (e->options_.device == "cuda") {
-    e->backend_ = backend_create_cuda(0, options.gpu_memory_fraction);  // throws without a usable GPU
-#endif
-  } else {
-    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
-                "device '" + options.device + "' is not available in this build (devices: " + engine_devices() + ")");
-  }
+  e->backend_ = backend ? std::move(backend) : backend_for_device(engine_resolve_device(options.device), options);
+  e->options_.device = e->backend_->name();
   // A sparse plan runs only where the backend has the sparse ops: stop now rather than fall back to FULL.
   // With --device auto the plan decides: it runs on the CPU reference backend until the GPU has the sparse ops.
   if (!attention_plan_is_full(e->plan_)) {

@@ -54,7 +54,9 @@ std::string engine_resolve_device(const std::string& device);
 
 class Engine {
  public:
-  static std::unique_ptr<Engine> load(const EngineOptions& options);  // throws lcllm::Error
+  // Throws lcllm::Error. The backend comes from options.device unless the caller passes one (tests run the same
+  // engine over the CPU, CUDA and bf16-emulation backends); options.device then becomes backend->name().
+  static std::unique_ptr<Engine> load(const EngineOptions& options, std::unique_ptr<Backend> backend = nullptr);
 
   const ModelConfig& config() const { return config_; }
   const EngineOptions& options() const { return options_; }

@@ -11,13 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "attention/attention_plan.h"
 #include "lcllm/error.h"
 #include "io/safetensors.h"
-#include "kv/kv_cache.h"
 #include "models/model_family.h"
-#include "runtime/forward.h"
-#include "runtime/model_weights.h"
+#include "runtime/engine.h"
 #include "tests/cuda/bf16_emulation_backend.h"
 #include "tests/cuda/test_cuda_util.h"
 #include "tests/io/safetensors_test_util.h"
@@ -28,72 +25,31 @@ using namespace lcllm::test;
 
 namespace {
 
-// Engine::load + Engine::feed on a given backend (Engine picks its backend from EngineOptions.device; this test
-// needs the CUDA one whether or not the engine was built to select it).
+// The engine on a given backend (the CUDA one, or the bf16 emulation that no --device names).
 struct MiniEngine {
-  ModelConfig config;
-  AttentionPlan plan;
-  std::unique_ptr<Checkpoint> ckpt;
-  std::unique_ptr<Backend> backend;
-  ModelWeights weights;
-  std::unique_ptr<KvCache> kv;
-  ForwardBuffers buffers;
+  std::unique_ptr<Engine> engine;
 
   MiniEngine(const std::string& dir, std::unique_ptr<Backend> be, int32_t context_tokens, int32_t max_step) {
-    config = model_config_load(dir);
-    plan = attention_plan_resolve("full", config);
-    ckpt = std::make_unique<Checkpoint>(Checkpoint::open(dir));
-    backend = std::move(be);
-    weights = model_weights_bind(config, *ckpt, *backend);
-    const int32_t page_size = 16, n_pages = (context_tokens + page_size - 1) / page_size;
-    kv = std::make_unique<KvCache>(KvCacheConfig{page_size, n_pages});
-    backend->kv_reserve(config.n_layers, n_pages, page_size, config.n_kv_heads, config.head_dim);
-    buffers = forward_buffers_alloc(*backend, config, max_step);
+    EngineOptions o;
+    o.model_path = dir;
+    o.context_tokens = context_tokens;
+    o.max_step_tokens = max_step;
+    engine = Engine::load(o, std::move(be));
   }
 
-  // All logits [tokens, vocab], in steps of `chunk` tokens (Engine::feed with all_logits).
-  std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, int32_t chunk) {
-    const int32_t start_len = kv->length(seq);
-    AppendPlan append = kv->append_tokens(seq, int32_t(tokens.size()));
-    backend->kv_copy_pages(append.copies);
-    const int64_t V = config.vocab_size;
-    std::vector<float> logits(size_t(int64_t(tokens.size()) * V));
-    const std::vector<int32_t> seqs = {seq};
-    const CsrPages pages = kv->export_csr(seqs);
-    std::vector<int32_t> positions, query_start(2), kv_len(1), rows;
-    for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk)) {
-      const size_t n = std::min(tokens.size() - begin, size_t(chunk));
-      positions.resize(n);
-      rows.resize(n);
-      for (size_t i = 0; i < n; ++i) {
-        positions[i] = start_len + int32_t(begin + i);
-        rows[i] = int32_t(i);
-      }
-      query_start = {0, int32_t(n)};
-      kv_len = {start_len + int32_t(begin + n)};
-      StepInput in;
-      in.tokens = tokens.subspan(begin, n);
-      in.positions = positions;
-      in.slots = std::span<const int64_t>(append.slots).subspan(begin, n);
-      in.attention.query_start = query_start;
-      in.attention.query_pos = positions;
-      in.attention.kv_len = kv_len;
-      in.attention.pages = &pages;
-      in.logit_rows = rows;
-      forward_step(*backend, config, weights, plan, buffers, in, logits.data() + int64_t(begin) * V);
-    }
-    return logits;
-  }
+  const ModelConfig& config() const { return engine->config(); }
 
-  // Prefill in steps of max_tokens (one step for the fixtures), then one token per step.
+  // All logits [prompt + continuation, vocab]: the prompt in one step (prefill kernel), then one token per step
+  // (decode kernel), as Engine::generate drives it.
   std::vector<float> prefill_then_decode(std::span<const int32_t> prompt, std::span<const int32_t> continuation) {
-    const int32_t seq = kv->create_sequence();
-    std::vector<float> logits = feed(seq, prompt, std::min(int32_t(prompt.size()), buffers.max_tokens));
+    const int32_t seq = engine->create_sequence();
+    std::vector<float> logits = engine->feed(seq, prompt, true);
     if (!continuation.empty()) {
-      const std::vector<float> more = feed(seq, continuation, 1);
+      const std::vector<float> more =
+          engine->feed(seq, continuation, true, 1, AttentionPhase::ATTENTION_PHASE_DECODE);
       logits.insert(logits.end(), more.begin(), more.end());
     }
-    kv->free_sequence(seq);
+    engine->free_sequence(seq);
     return logits;
   }
 };
@@ -223,7 +179,7 @@ TEST_CASE("cuda forward matches the CPU forward on random models of each family"
     const std::vector<float> ref = cpu_engine.prefill_then_decode(prompt, cont);
     const std::vector<float> emu = emu_engine.prefill_then_decode(prompt, cont);
     const std::vector<float> got = gpu_engine.prefill_then_decode(prompt, cont);
-    const int64_t V = cpu_engine.config.vocab_size;
+    const int64_t V = cpu_engine.config().vocab_size;
     const double worst = worst_row_error(got, ref, V), worst_emu = worst_row_error(got, emu, V);
     WARN("forward " << f.config << " (random): worst rel err over " << prompt.size() + cont.size()
                     << " positions vs CPU fp32 " << worst << ", vs CPU bf16 emulation " << worst_emu);

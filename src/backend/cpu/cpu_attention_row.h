@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 
 namespace lcllm {
 
@@ -76,6 +77,32 @@ void cpu_attend_row(const float* q, const CpuKvHeadView& kv, int64_t n_keys, Key
     const float* vr = kv.v + scratch.rows[k];
     for (int64_t d = 0; d < hd; ++d) out[d] += p * vr[d];
   }
+}
+
+template <class KeysOf>
+void CpuBackend::attend_rows(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                             const AttentionParams& params, const KeysOf& keys_of) {
+  const int64_t n_heads = q.dim(1), hd = q.dim(2);
+  const int64_t group = n_heads / n_kv_heads_;
+  const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
+  const float* kd = k_pool_[size_t(layer)].data();
+  const float* vd = v_pool_[size_t(layer)].data();
+  const float* qd = static_cast<const float*>(q.data);
+  float* od = static_cast<float*>(out.data);
+  const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
+  const int64_t n_rows = int64_t(row_seq.size());
+
+  pool_.parallel_for(n_rows * n_heads, [&](int64_t b, int64_t e, int32_t) {
+    CpuAttentionScratch scratch;
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t r = item / n_heads, h = item % n_heads, kvh = h / group;
+      const int32_t s = row_seq[size_t(r)];
+      const CpuKvHeadView kv{kd, vd, batch.pages->indices.data() + batch.pages->indptr[size_t(s)], page_size_,
+                             kv_row, size_t(kvh) * size_t(hd), hd};
+      const auto [n_keys, key_at] = keys_of(r, s, kvh);
+      cpu_attend_row(qd + (r * n_heads + h) * hd, kv, n_keys, key_at, params, scratch, od + (r * n_heads + h) * hd);
+    }
+  });
 }
 
 }  // namespace lcllm

@@ -13,22 +13,13 @@ std::unique_ptr<Backend> backend_create_cpu(int32_t n_threads) { return std::mak
 
 Tensor CpuBackend::weight(const TensorView& view) {
   // Zero-copy: the mmapped bytes are used as they are, F32/F16/BF16 converted on the fly with fp32 accumulation.
-  Tensor t;
+  Tensor t = tensor_of_shape(view.dtype, view.shape);
   t.data = const_cast<std::byte*>(view.data);
-  t.dtype = view.dtype;
-  t.ndim = int32_t(view.shape.size());
-  LCLLM_ASSERT(t.ndim <= 4, "weights have at most 4 dims");
-  for (int32_t i = 0; i < t.ndim; ++i) t.shape[size_t(i)] = view.shape[size_t(i)];
   return t;
 }
 
 Tensor CpuBackend::alloc(std::initializer_list<int64_t> shape) {
-  Tensor t;
-  t.dtype = DType::DTYPE_F32;
-  t.ndim = int32_t(shape.size());
-  LCLLM_ASSERT(t.ndim >= 1 && t.ndim <= 4, "alloc takes 1..4 dims");
-  int32_t i = 0;
-  for (int64_t d : shape) t.shape[size_t(i++)] = d;
+  Tensor t = tensor_of_shape(DType::DTYPE_F32, std::span<const int64_t>(shape.begin(), shape.size()));
   buffers_.emplace_back(new float[size_t(t.numel())]());
   t.data = buffers_.back().get();
   return t;

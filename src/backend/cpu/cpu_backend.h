@@ -43,6 +43,12 @@ class CpuBackend final : public Backend {
   const float* kv_data(int32_t layer, bool value) const;
 
  private:
+  // Every (query row, query head) of the batch attends to the keys keys_of(row, seq, kv_head) names, returned as
+  // {count, key_at(i) -> position}; defined in cpu_attention_row.h, shared by dense and indexed attention.
+  template <class KeysOf>
+  void attend_rows(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                   const AttentionParams& params, const KeysOf& keys_of);
+
   ThreadPool pool_;
   std::vector<std::unique_ptr<float[]>> buffers_;  // activations handed out by alloc()
   // Per layer: [n_pages * page_size, n_kv_heads, head_dim] each.

@@ -14,37 +14,18 @@ namespace lcllm {
 
 void CpuBackend::attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, const KeyIndexLists& keys) {
-  const int64_t n_heads = q.dim(1), hd = q.dim(2);
-  const int64_t group = n_heads / n_kv_heads_;
-  const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
-  const float* kd = k_pool_[size_t(layer)].data();
-  const float* vd = v_pool_[size_t(layer)].data();
-  const float* qd = static_cast<const float*>(q.data);
-  float* od = static_cast<float*>(out.data);
-  const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
-  const int64_t n_rows = int64_t(row_seq.size());
+  const int64_t n_rows = batch.query_start[batch.kv_len.size()];
   LCLLM_ASSERT(keys.indptr.size() == size_t(n_rows * n_kv_heads_ + 1), "key lists do not match the batch");
-
-  pool_.parallel_for(n_rows * n_heads, [&](int64_t b, int64_t e, int32_t) {
-    CpuAttentionScratch scratch;
-    for (int64_t item = b; item < e; ++item) {
-      const int64_t r = item / n_heads, h = item % n_heads, kvh = h / group;
-      const int32_t s = row_seq[size_t(r)];
-      const size_t list = size_t(r * n_kv_heads_ + kvh);
-      const int32_t* positions = keys.positions.data() + keys.indptr[list];
-      const int64_t n_keys = keys.indptr[list + 1] - keys.indptr[list];
-      const int32_t kv_len = batch.kv_len[size_t(s)];
-      const CpuKvHeadView kv{kd, vd, batch.pages->indices.data() + batch.pages->indptr[size_t(s)], page_size_,
-                             kv_row, size_t(kvh) * size_t(hd), hd};
-      // An empty key set attends to nothing: zero output (documented in docs/POLICIES.md).
-      cpu_attend_row(qd + (r * n_heads + h) * hd, kv, n_keys,
-                     [&](int64_t i) {
+  // An empty key set attends to nothing: zero output (documented in docs/POLICIES.md).
+  attend_rows(out, q, layer, batch, params, [&](int64_t r, int32_t s, int64_t kvh) {
+    const size_t list = size_t(r * n_kv_heads_ + kvh);
+    const int32_t* positions = keys.positions.data() + keys.indptr[list];
+    const int32_t kv_len = batch.kv_len[size_t(s)];
+    return std::pair{int64_t(keys.indptr[list + 1] - keys.indptr[list]), [positions, kv_len](int64_t i) {
                        const int32_t j = positions[i];
                        LCLLM_ASSERT(j >= 0 && j < kv_len, "key position outside the sequence");
                        return j;
-                     },
-                     params, scratch, od + (r * n_heads + h) * hd);
-    }
+                     }};
   });
 }
 

@@ -154,13 +154,9 @@ const void* CudaBackend::stage(const void* src, size_t bytes) {
 }
 
 Tensor CudaBackend::weight(const TensorView& view) {
-  Tensor t;
-  t.ndim = int32_t(view.shape.size());
-  LCLLM_ASSERT(t.ndim >= 1 && t.ndim <= 4, "weights have 1..4 dims");
-  for (int32_t i = 0; i < t.ndim; ++i) t.shape[size_t(i)] = view.shape[size_t(i)];
-  const int64_t n = t.numel();
   // Matrices (and the embedding table) in bf16; 1-D norm weights and biases in fp32.
-  t.dtype = t.ndim >= 2 ? DType::DTYPE_BF16 : DType::DTYPE_F32;
+  Tensor t = tensor_of_shape(view.shape.size() >= 2 ? DType::DTYPE_BF16 : DType::DTYPE_F32, view.shape);
+  const int64_t n = t.numel();
   t.data = device_alloc(size_t(n) * dtype_size(t.dtype), view.name.c_str());
   if (view.dtype == t.dtype) {
     CUDA_CHECK(cudaMemcpyAsync(t.data, view.data, view.nbytes, cudaMemcpyHostToDevice, stream_));
@@ -177,12 +173,7 @@ Tensor CudaBackend::weight(const TensorView& view) {
 }
 
 Tensor CudaBackend::alloc(std::initializer_list<int64_t> shape) {
-  Tensor t;
-  t.dtype = DType::DTYPE_F32;
-  t.ndim = int32_t(shape.size());
-  LCLLM_ASSERT(t.ndim >= 1 && t.ndim <= 4, "alloc takes 1..4 dims");
-  int32_t i = 0;
-  for (int64_t d : shape) t.shape[size_t(i++)] = d;
+  Tensor t = tensor_of_shape(DType::DTYPE_F32, std::span<const int64_t>(shape.begin(), shape.size()));
   const size_t bytes = size_t(t.numel()) * sizeof(float);
   t.data = device_alloc(bytes, "activation buffer");
   CUDA_CHECK(cudaMemsetAsync(t.data, 0, bytes, stream_));
