@@ -216,21 +216,6 @@ void attention_plan_validate(const AttentionPlan& plan, const ModelConfig& confi
   throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, msg);
 }
 
-void attention_plan_check_runnable(const AttentionPlan& plan) {
-  for (size_t l = 0; l < plan.layers.size(); ++l) {
-    for (const auto* groups : {&plan.layers[l].prefill, &plan.layers[l].decode}) {
-      for (const auto& g : *groups) {
-        if (g.policy == AttentionPolicy::ATTENTION_POLICY_HIP) {
-          throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
-                      "plan '" + plan.name + "', layer " + std::to_string(l) +
-                          ": HIP attention is not yet implemented (issue 5, E4); the plan parses and validates but "
-                          "cannot run; use FULL, SELECT, SPARSE or STREAM");
-        }
-      }
-    }
-  }
-}
-
 AttentionPlan attention_plan_resolve(const std::string& name_or_file, const ModelConfig& config) {
   const bool is_file = name_or_file.find('/') != std::string::npos ||
                        (name_or_file.size() > 5 && name_or_file.ends_with(".json"));

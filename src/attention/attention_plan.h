@@ -10,7 +10,9 @@
 //                   (a reuse chain: the indices travel on unchanged)
 //   STREAM{sink, recent}
 //                   attend to [0, sink) ∪ (pos - recent, pos] (StreamingLLM)
-//   HIP{...}        parsed and validated; running it is not implemented yet (UNSUPPORTED)
+//   HIP{k, block_size_q, block_size_k, sink, recent, refresh_every}
+//                   HiP (arXiv 2406.09827): per query block and KV head, a hierarchical search keeps k/block_size_k
+//                   key blocks; the rows attend to those blocks ∪ [0, sink) ∪ (pos - recent, pos] (hip_mask.h)
 //
 // Every key set is intersected with what FULL would see (causal, the model's sliding window), so a budget that
 // covers the context computes exactly FULL (ARCHITECTURE.md §4.1). A plan is data; the attention op receives
@@ -34,14 +36,14 @@ enum class AttentionPolicy {
 
 enum class AttentionPhase { ATTENTION_PHASE_PREFILL = 0, ATTENTION_PHASE_DECODE = 1 };
 
-// HiP (arXiv 2406.09827) parameters. Parsed and validated now so plan files are stable; the policy itself is not
-// implemented yet. Defaults follow the paper's §4 setup as far as it states them (docs/POLICIES.md).
+// HiP (arXiv 2406.09827) parameters. k, block_size_q, block_size_k follow the paper's §4 setup (k = 512,
+// b_q = 32, b_k = 2); sink and recent are our choice, the same window the streaming preset keeps (docs/POLICIES.md).
 struct HipParams {
-  int32_t k = 512;             // key tokens kept per query block
+  int32_t k = 512;             // key tokens kept per query block (a multiple of block_size_k)
   int32_t block_size_q = 32;   // queries sharing one mask
   int32_t block_size_k = 2;    // key block granularity the hierarchy stops at
-  int32_t sink = 0;            // always-kept leading tokens
-  int32_t recent = 0;          // always-kept sliding window
+  int32_t sink = 64;           // always-kept leading tokens
+  int32_t recent = 256;        // always-kept sliding window
   int32_t refresh_every = 8;   // decode: recompute the mask every N steps
   bool operator==(const HipParams&) const = default;
 };
@@ -94,8 +96,6 @@ bool attention_plan_is_full(const AttentionPlan& plan);
 std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, const ModelConfig& config);
 // Throws ERROR_KIND_INVALID_ARGUMENT listing every problem (`source` names the file or preset).
 void attention_plan_validate(const AttentionPlan& plan, const ModelConfig& config, const std::string& source);
-// Throws ERROR_KIND_UNSUPPORTED when the plan uses a policy that cannot run yet (HIP).
-void attention_plan_check_runnable(const AttentionPlan& plan);
 
 // Resolves `--policy NAME|FILE` for a model: a preset name (attention_plan_presets()) or a path to a JSON plan
 // (anything ending in .json or containing '/'). The result is validated.

@@ -227,7 +227,8 @@ AttentionPlan attention_plan_from_json(const nlohmann::json& j, const ModelConfi
     problems.push_back("the plan must be a JSON object");
     fail();
   }
-  const std::vector<std::string> top_keys = {"name", "description", "preset", "params", "n_layers", "n_kv_heads", "layers"};
+  const std::vector<std::string> top_keys = {"name",     "description", "calibration", "preset",
+                                            "params",   "n_layers",    "n_kv_heads",  "layers"};
   for (const auto& [key, _] : j.items()) {
     if (std::find(top_keys.begin(), top_keys.end(), key) == top_keys.end()) {
       problems.push_back("unknown key '" + key + "' (valid: " + join(top_keys) + ")");

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -43,6 +45,23 @@ class ParamReader {
     }
     value = v.get<int32_t>();
   }
+  void read_double(const char* key, double& value, double min, double max) {
+    known_.push_back(key);
+    if (!j_.is_object() || !j_.contains(key)) return;
+    const auto& v = j_.at(key);
+    if (!v.is_number() || v.get<double>() < min || v.get<double>() > max) {
+      problems_.push_back("preset '" + preset_ + "': params." + key + " = " + v.dump() + " must be a number in [" +
+                          std::to_string(min) + ", " + std::to_string(max) + "]");
+      return;
+    }
+    value = v.get<double>();
+  }
+  // A structured parameter (array or object) the caller parses itself; nullptr when absent.
+  const nlohmann::json* take(const char* key) {
+    known_.push_back(key);
+    return j_.is_object() && j_.contains(key) ? &j_.at(key) : nullptr;
+  }
+  std::vector<std::string>& problems() { return problems_; }
   void finish() {
     if (!j_.is_object()) return;
     for (const auto& [key, _] : j_.items()) {
@@ -105,7 +124,81 @@ AttentionPlan attention_preset_tidal(const ModelConfig& c, const TidalParams& p)
   return plan;
 }
 
-std::vector<std::string> attention_preset_names() { return {"full", "streaming", "tidal"}; }
+namespace {
+
+std::vector<uint8_t> hylra_forced_full(const ModelConfig& c, int32_t dense_layers) {
+  std::vector<uint8_t> forced(size_t(c.n_layers), 0);
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    // Sliding-window layers are already bounded by their window (as in the tidal preset).
+    forced[size_t(l)] = l < dense_layers || c.layers[size_t(l)].sliding_window > 0;
+  }
+  return forced;
+}
+
+}  // namespace
+
+AttentionPlan attention_plan_from_hylra(const ModelConfig& c, const HylraSolution& s, int32_t k,
+                                        const std::string& name) {
+  LCLLM_ASSERT(s.layers.size() == size_t(c.n_layers), "HyLRA solution does not match the model");
+  AttentionPlan plan = attention_plan_full(c, name);
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    const HylraLayerChoice& ch = s.layers[size_t(l)];
+    if (ch.choice == HylraChoice::HYLRA_SELECT) {
+      HeadGroupPolicy g = make_policy(AttentionPolicy::ATTENTION_POLICY_SELECT);
+      g.k = k;
+      attention_plan_set(plan, l, DECODE, 0, c.n_kv_heads, g);
+    } else if (ch.choice == HylraChoice::HYLRA_SPARSE) {
+      HeadGroupPolicy g = make_policy(AttentionPolicy::ATTENTION_POLICY_SPARSE);
+      g.from = ch.from;
+      attention_plan_set(plan, l, DECODE, 0, c.n_kv_heads, g);
+    }
+  }
+  return plan;
+}
+
+AttentionPlan attention_preset_hylra(const ModelConfig& c, const HylraParams& p) {
+  const HylraProfile profile = p.profile ? *p.profile : hylra_default_profile(c.n_layers, p.dense_layers);
+  HylraCosts costs;
+  costs.sparse = std::min(1.0, double(p.k) / double(std::max(p.context, 1)));
+  const std::vector<uint8_t> forced = hylra_forced_full(c, p.profile ? 0 : p.dense_layers);
+  const HylraSolution s = hylra_solve(profile, p.budget * c.n_layers, costs, forced);
+  return attention_plan_from_hylra(c, s, p.k, "hylra");
+}
+
+AttentionPlan attention_preset_retrieval(const ModelConfig& c, const RetrievalParams& p) {
+  AttentionPlan plan = attention_plan_full(c, "retrieval");
+  if (p.scores.empty()) {
+    spdlog::warn("attention policy 'retrieval' has no retrieval scores for this model: every KV head keeps FULL "
+                 "attention; run `lcllm calibrate MODEL --plan retrieval --out PLAN.json` and pass --policy PLAN.json");
+    return plan;
+  }
+  LCLLM_ASSERT(p.scores.size() == size_t(c.n_layers) * size_t(c.n_kv_heads), "scores checked by the builder");
+  HeadGroupPolicy stream = make_policy(AttentionPolicy::ATTENTION_POLICY_STREAM);
+  stream.sink = p.sink;
+  stream.recent = p.recent;
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+      if (p.scores[size_t(l) * size_t(c.n_kv_heads) + size_t(h)] > p.threshold) continue;  // retrieval head: FULL
+      for (AttentionPhase ph : {PREFILL, DECODE}) attention_plan_set(plan, l, ph, h, h + 1, stream);
+    }
+  }
+  return plan;
+}
+
+AttentionPlan attention_preset_hip(const ModelConfig& c, const HipPresetParams& p) {
+  AttentionPlan plan = attention_plan_full(c, "hip");
+  HeadGroupPolicy g = make_policy(AttentionPolicy::ATTENTION_POLICY_HIP);
+  g.hip = p.hip;
+  for (int32_t l = std::max(p.dense_layers, 0); l < c.n_layers; ++l) {
+    if (c.layers[size_t(l)].sliding_window > 0) continue;  // local layers keep FULL (already window-bounded)
+    for (AttentionPhase ph : {PREFILL, DECODE}) attention_plan_set(plan, l, ph, 0, c.n_kv_heads, g);
+  }
+  return plan;
+}
+
+std::vector<std::string> attention_preset_names() {
+  return {"full", "streaming", "tidal", "hylra", "retrieval", "hip"};
+}
 
 AttentionPlan attention_preset_build(const std::string& name, const nlohmann::json& params, const ModelConfig& c,
                                      std::vector<std::string>& problems) {
@@ -138,16 +231,75 @@ AttentionPlan attention_preset_build(const std::string& name, const nlohmann::js
     }
     return attention_preset_tidal(c, p);
   }
-  if (name == "hylra" || name == "retrieval" || name == "hip") {
-    throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
-                "attention policy preset '" + name +
-                    "' is not implemented yet (issue 5, E4: HyLRA, retrieval heads and HiP come with calibration); "
-                    "available now: full, streaming, tidal, or a JSON plan file");
+  if (name == "hylra") {
+    HylraParams p;
+    ParamReader r(params, name, problems);
+    r.read("k", p.k, 1);
+    r.read("dense_layers", p.dense_layers, 0);
+    r.read("context", p.context, 1);
+    r.read_double("budget", p.budget, 0.0, 1.0);
+    if (const nlohmann::json* prof = r.take("profile")) {
+      try {
+        p.profile = hylra_profile_from_json(*prof, "preset 'hylra': params.profile");
+        if (p.profile->n_layers != c.n_layers) {
+          problems.push_back("preset 'hylra': params.profile has " + std::to_string(p.profile->n_layers) +
+                             " layers but the model has " + std::to_string(c.n_layers));
+          p.profile.reset();
+        }
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    r.finish();
+    return attention_preset_hylra(c, p);
+  }
+  if (name == "retrieval") {
+    RetrievalParams p;
+    ParamReader r(params, name, problems);
+    r.read_double("threshold", p.threshold, 0.0, 1.0);
+    r.read("sink", p.sink, 0);
+    r.read("recent", p.recent, 1);
+    if (const nlohmann::json* s = r.take("scores")) {
+      // [n_layers][n_kv_heads] numbers in [0, 1] (the calibration report's retrieval_scores).
+      bool ok = s->is_array() && s->size() == size_t(c.n_layers);
+      for (size_t l = 0; ok && l < s->size(); ++l) {
+        const auto& row = (*s)[l];
+        ok = row.is_array() && row.size() == size_t(c.n_kv_heads);
+        for (size_t h = 0; ok && h < row.size(); ++h) {
+          ok = row[h].is_number() && row[h].get<double>() >= 0 && row[h].get<double>() <= 1;
+          if (ok) p.scores.push_back(row[h].get<double>());
+        }
+      }
+      if (!ok) {
+        p.scores.clear();
+        problems.push_back("preset 'retrieval': params.scores must be " + std::to_string(c.n_layers) + " rows (layers) of " +
+                           std::to_string(c.n_kv_heads) + " numbers in [0, 1] (KV heads)");
+      }
+    }
+    r.finish();
+    return attention_preset_retrieval(c, p);
+  }
+  if (name == "hip") {
+    HipPresetParams p;
+    ParamReader r(params, name, problems);
+    r.read("k", p.hip.k, 1);
+    r.read("block_size_q", p.hip.block_size_q, 1);
+    r.read("block_size_k", p.hip.block_size_k, 1);
+    r.read("sink", p.hip.sink, 0);
+    r.read("recent", p.hip.recent, 0);
+    r.read("refresh_every", p.hip.refresh_every, 1);
+    r.read("dense_layers", p.dense_layers, 0);
+    r.finish();
+    if (p.hip.k % p.hip.block_size_k != 0) {
+      problems.push_back("preset 'hip': params.k = " + std::to_string(p.hip.k) + " must be a multiple of block_size_k = " +
+                         std::to_string(p.hip.block_size_k));
+    }
+    return attention_preset_hip(c, p);
   }
   std::string known;
   for (const auto& p : attention_preset_names()) known += (known.empty() ? "" : ", ") + p;
   problems.push_back("unknown attention policy preset '" + name + "' (available: " + known +
-                     "; planned: hylra, retrieval, hip; or a path to a JSON plan file)");
+                     "; or a path to a JSON plan file)");
   return attention_plan_full(c, name);
 }
 

@@ -1,12 +1,14 @@
 // Presets: named plans resolved for a model (ARCHITECTURE.md §3). Each preset's rule and its source are in
 // docs/POLICIES.md; parameters come from a plan file's "params" object and default to the papers' values.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "attention/attention_plan.h"
+#include "attention/hylra.h"
 
 namespace lcllm {
 
@@ -27,12 +29,43 @@ struct TidalParams {
   int32_t reselect_layer = RESELECT_AUTO;       // calibrated plans set it (e.g. 13 for Llama-3-8B)
 };
 
+// HyLRA (arXiv 2602.00777; hylra.h): decode only, prefill dense. The DP picks FULL / SELECT{k} / SPARSE{from} per
+// layer over `profile`, or over hylra_default_profile(n_layers, dense_layers) when none is given (uncalibrated).
+struct HylraParams {
+  int32_t k = 2048;             // top-k budget of SELECT layers (TidalDecode's default budget)
+  int32_t dense_layers = 2;     // layers 0..dense_layers-1 stay FULL (fallback profile only)
+  int32_t context = 32768;      // reference context: a SPARSE layer costs k / context of a dense one
+  double budget = 0.05;         // allowed attention-mass loss, mean over layers (sum <= budget * n_layers)
+  std::optional<HylraProfile> profile;  // calibrated profile (`lcllm calibrate`), else the fallback
+};
+
+// Retrieval heads (arXiv 2404.15574 §2) + DuoAttention streaming heads (arXiv 2410.10819 §3): KV heads whose
+// retrieval score is > threshold keep FULL attention; the others STREAM{sink, recent} in both phases, and the
+// engine keeps only that window of their KV (kv_window.h). Without scores every head stays FULL (with a warning).
+struct RetrievalParams {
+  double threshold = 0.1;
+  int32_t sink = 64;
+  int32_t recent = 256;
+  std::vector<double> scores;  // [n_layers * n_kv_heads] retrieval scores; empty: not calibrated
+};
+
+// HiP (arXiv 2406.09827): HIP{...} on every global layer from dense_layers on, both phases.
+struct HipPresetParams {
+  HipParams hip;
+  int32_t dense_layers = 3;
+};
+
 AttentionPlan attention_preset_streaming(const ModelConfig& config, const StreamingParams& params);
 AttentionPlan attention_preset_tidal(const ModelConfig& config, const TidalParams& params);
+AttentionPlan attention_preset_hylra(const ModelConfig& config, const HylraParams& params);
+// The plan a HyLRA solution spells out (decode: FULL / SELECT{k} / SPARSE{from}; prefill FULL).
+AttentionPlan attention_plan_from_hylra(const ModelConfig& config, const HylraSolution& solution, int32_t k,
+                                        const std::string& name);
+AttentionPlan attention_preset_retrieval(const ModelConfig& config, const RetrievalParams& params);
+AttentionPlan attention_preset_hip(const ModelConfig& config, const HipPresetParams& params);
 
 // Builds preset `name` with `params` (a JSON object; unknown keys and bad values are appended to `problems`).
-// An unknown name is a problem listing the known presets; presets that are planned but not implemented (hylra,
-// retrieval, hip) throw ERROR_KIND_UNSUPPORTED naming the issue.
+// An unknown name is a problem listing the known presets.
 AttentionPlan attention_preset_build(const std::string& name, const nlohmann::json& params, const ModelConfig& config,
                                      std::vector<std::string>& problems);
 // attention_preset_build, throwing ERROR_KIND_INVALID_ARGUMENT with every problem.

@@ -43,7 +43,7 @@ std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, st
 
 LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer, const AttentionBatch& batch,
                                         std::span<const AttentionPhase> row_phase, int32_t sliding_window,
-                                        const SelectionState& state) {
+                                        const SelectionState& state, const HipLayerMasks* hip) {
   const int32_t H = plan.n_kv_heads;
   const size_t n_seq = batch.kv_len.size();
   const int64_t n_rows = batch.query_start[n_seq];
@@ -51,7 +51,6 @@ LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer
   LayerAttentionWork w;
   for (const auto* groups : {&L.prefill, &L.decode}) {
     for (const auto& g : *groups) {
-      if (g.policy == AttentionPolicy::ATTENTION_POLICY_HIP) attention_plan_check_runnable(plan);  // throws
       if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT || g.policy == AttentionPolicy::ATTENTION_POLICY_SPARSE)
         w.records = true;
     }
@@ -77,6 +76,7 @@ LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer
   if (w.dense) return w;
 
   w.indptr.assign(size_t(n_rows * H + 1), 0);
+  std::vector<int32_t> scratch;  // a HIP row's extra keys, ascending
   for (size_t s = 0; s < n_seq; ++s) {
     for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) {
       const int32_t pos = batch.query_pos[size_t(r)];
@@ -102,7 +102,21 @@ LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer
             append_keys(w.positions, lo, hi, g.sink, g.recent, pos, sel);
             break;
           }
-          case AttentionPolicy::ATTENTION_POLICY_HIP: break;  // unreachable: thrown above
+          case AttentionPolicy::ATTENTION_POLICY_HIP: {  // HiP: sinks ∪ mask blocks ∪ unsearched keys ∪ window
+            LCLLM_ASSERT(hip && hip->any, "HIP layer without masks (call attention_layer_hip first)");
+            const HipParams& p = g.hip;
+            scratch.clear();
+            const int32_t bs = hip->block_size[item];
+            for (int64_t i = hip->indptr[item]; i < hip->indptr[item + 1]; ++i) {
+              const int32_t b = hip->blocks[size_t(i)];
+              for (int32_t j = b * bs; j < (b + 1) * bs; ++j) scratch.push_back(j);
+            }
+            for (int32_t j = std::max(lo, hip->all_from[item]); j < hi; ++j) scratch.push_back(j);
+            std::sort(scratch.begin(), scratch.end());
+            scratch.erase(std::unique(scratch.begin(), scratch.end()), scratch.end());
+            append_keys(w.positions, lo, hi, p.sink, p.recent, pos, scratch);
+            break;
+          }
         }
         w.indptr[item + 1] = int64_t(w.positions.size());
       }

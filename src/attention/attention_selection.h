@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attention/attention_plan.h"
+#include "attention/hip_policy.h"
 #include "backend/backend.h"
 
 namespace lcllm {
@@ -39,10 +40,11 @@ struct LayerAttentionWork {
 std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase);
 
 // Builds layer `layer`'s work for the step. sliding_window is the model's window for the layer (0: none); every
-// key list is intersected with what FULL would see. Throws UNSUPPORTED for HIP.
+// key list is intersected with what FULL would see. `hip` holds the layer's HiP masks (attention_layer_hip) when
+// some group is HIP, else may be null.
 LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer, const AttentionBatch& batch,
                                         std::span<const AttentionPhase> row_phase, int32_t sliding_window,
-                                        const SelectionState& state);
+                                        const SelectionState& state, const HipLayerMasks* hip = nullptr);
 
 // Records what layer `layer` leaves for later layers: the new top-k of SELECT rows/heads (`selected`, from
 // Backend::attention_select_topk), the source's selection, unchanged, for SPARSE rows/heads.

@@ -15,6 +15,7 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_window.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -25,6 +26,8 @@ struct AttentionBatch {
   std::span<const int32_t> query_pos;      // [n_tokens] absolute position of each query row
   std::span<const int32_t> kv_len;         // [n_seq] keys visible to the sequence after this step's writes
   const CsrPages* pages = nullptr;         // block tables of the n_seq sequences (CSR)
+  // [n_seq] KvCache ids of the sequences: needed only by windowed KV heads (their rings are per sequence).
+  std::span<const int32_t> seq_ids = {};
 };
 
 struct AttentionParams {
@@ -45,6 +48,15 @@ struct KeyIndexLists {
 struct SelectedKeys {
   std::vector<int64_t> indptr;     // [n_rows * n_kv_heads + 1]
   std::vector<int32_t> positions;  // [nnz] ascending per (row, KV head)
+};
+
+// One HiP mask estimate (arXiv 2406.09827 §3.1; src/attention/hip_mask.h): query rows [row_begin, row_end) of one
+// sequence, KV head kv_head, candidate keys [lo, hi), budget k keys in blocks of block_size_k.
+struct HipBlockRequest {
+  int32_t row_begin = 0, row_end = 0;
+  int32_t kv_head = 0;
+  int32_t lo = 0, hi = 0;
+  int32_t k = 0, block_size_k = 1;
 };
 
 class Backend {
@@ -113,6 +125,33 @@ class Backend {
     (void)q, (void)layer, (void)batch, (void)params, (void)k_per_row_head, (void)selected;
     throw_unsupported("attention_select_topk");
   }
+  // HiP block selection: for every request, hip_select_blocks over its keys with score(j) = the largest scaled
+  // logit q·k_j over the request's rows that may see j (query_pos >= j) and the query heads of its KV head.
+  // blocks: CSR [requests.size() + 1] of ascending block indices.  q [n, n_heads, head_dim]
+  virtual void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                    const AttentionParams& params, std::span<const HipBlockRequest> requests,
+                                    SelectedKeys& blocks) {
+    (void)q, (void)layer, (void)batch, (void)params, (void)requests, (void)blocks;
+    throw_unsupported("attention_hip_blocks");
+  }
+
+  // ---- windowed KV heads (retrieval / streaming heads; src/kv/kv_window.h) ----
+  virtual bool supports_kv_window() const { return false; }
+  // Called before kv_reserve: the layout's windowed heads then live in per-sequence rings and the page pool keeps
+  // only the other heads.
+  virtual void kv_window_configure(const KvWindowLayout& layout) {
+    (void)layout;
+    throw_unsupported("kv_window_configure");
+  }
+  virtual bool kv_window_active() const { return false; }
+  // Writes the windowed heads' k, v of this step's tokens (token i = query row i of batch; batch.seq_ids set).
+  virtual void kv_write_window(int32_t layer, const Tensor& k, const Tensor& v, const AttentionBatch& batch) {
+    (void)layer, (void)k, (void)v, (void)batch;
+    throw_unsupported("kv_write_window");
+  }
+  virtual void kv_window_fork(int32_t src_seq, int32_t dst_seq) { (void)src_seq, (void)dst_seq; }
+  virtual void kv_window_release(int32_t seq) { (void)seq; }
+  virtual size_t kv_window_bytes() const { return 0; }  // bytes the rings of live sequences hold now
 
  protected:
   [[noreturn]] void throw_unsupported(const char* op) const {

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "attention/attention_kv_window.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "runtime/sampler.h"
@@ -50,7 +51,6 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   // A sparse plan runs only where the backend has the sparse ops: stop now rather than fall back to FULL.
   // With --device auto the plan decides: it runs on the CPU reference backend until the GPU has the sparse ops.
   if (!attention_plan_is_full(e->plan_)) {
-    attention_plan_check_runnable(e->plan_);
     if (!e->backend_->supports_indexed_attention() && options.device == "auto") {
       spdlog::warn("attention policy '{}' needs sparse attention, which the {} backend does not have yet: "
                    "running on the cpu backend", e->plan_.name, e->backend_->name());
@@ -65,9 +65,18 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   }
   e->weights_ = model_weights_bind(e->config_, *e->checkpoint_, *e->backend_, options.load_progress);
   e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, options.max_step_tokens);
+  // Streaming heads keep only their window (retrieval preset, DuoAttention): the pool stores the other heads.
+  if (options.kv_window && e->backend_->supports_kv_window()) {
+    e->kv_window_ = attention_kv_window_layout(e->plan_, options.max_step_tokens);
+    if (!e->kv_window_.empty()) e->backend_->kv_window_configure(e->kv_window_);
+  }
+  int64_t pool_heads = 0;  // (layer, KV head) pairs stored in the page pool
+  for (int32_t l = 0; l < e->config_.n_layers; ++l) {
+    pool_heads += e->config_.n_kv_heads - (e->kv_window_.empty() ? 0 : e->kv_window_.windowed_heads(l));
+  }
   // KV last, so `--ctx-size 0` can take whatever memory the weights and activations left.
-  const size_t page_bytes = size_t(2) * size_t(e->config_.n_layers) * size_t(options.page_size) *
-                            size_t(e->config_.kv_dim()) * e->backend_->kv_element_bytes();
+  const size_t page_bytes = size_t(2) * size_t(std::max<int64_t>(pool_heads, 1)) * size_t(options.page_size) *
+                            size_t(e->config_.head_dim) * e->backend_->kv_element_bytes();
   int64_t n_pages = (int64_t(options.context_tokens) + options.page_size - 1) / options.page_size;
   if (options.context_tokens == 0) {
     const size_t budget = e->backend_->kv_budget_bytes();
@@ -97,12 +106,36 @@ std::string engine_resolve_device(const std::string& device) {
   return "cpu";
 }
 
-size_t Engine::kv_bytes_reserved() const {
+size_t Engine::kv_bytes_full() const {
   return size_t(kv_->n_pages()) * size_t(kv_->page_size()) * size_t(config_.kv_dim()) * 2 *
          backend_->kv_element_bytes() * size_t(config_.n_layers);
 }
 
-int32_t Engine::fork_sequence(int32_t seq) { return kv_->fork_sequence(seq); }
+size_t Engine::kv_bytes_reserved() const {
+  const KvMemoryEstimate m = attention_kv_memory(config_, kv_window_, int64_t(kv_->n_pages()) * kv_->page_size(), 0,
+                                                 backend_->kv_element_bytes());
+  return m.plan_bytes;
+}
+
+int32_t Engine::create_sequence() {
+  const int32_t seq = kv_->create_sequence();
+  policy_state_[seq] = {};
+  return seq;
+}
+
+void Engine::free_sequence(int32_t seq) {
+  kv_->free_sequence(seq);  // throws for an unknown id, before anything else changes
+  backend_->kv_window_release(seq);
+  policy_state_.erase(seq);
+}
+
+int32_t Engine::fork_sequence(int32_t seq) {
+  const int32_t fork = kv_->fork_sequence(seq);
+  backend_->kv_window_fork(seq, fork);
+  auto it = policy_state_.find(seq);
+  policy_state_[fork] = it == policy_state_.end() ? SequencePolicyState{} : it->second;
+  return fork;
+}
 
 void Engine::validate_tokens(std::span<const int32_t> tokens) const {
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -128,6 +161,7 @@ std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bo
   std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * V : V));
   const std::vector<int32_t> seqs = {seq};
   const CsrPages pages = kv_->export_csr(seqs);
+  SequencePolicyState* states[1] = {&policy_state_[seq]};
   std::vector<int32_t> positions, query_start(2), kv_len(1), rows;
   const AttentionPhase phases[1] = {phase};
   for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk)) {
@@ -151,7 +185,9 @@ std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bo
     in.attention.query_pos = positions;
     in.attention.kv_len = kv_len;
     in.attention.pages = &pages;
+    in.attention.seq_ids = seqs;
     in.phases = phases;
+    in.policy_state = states;
     in.logit_rows = rows;
     float* out = all_logits ? logits.data() + int64_t(begin) * V : logits.data();
     forward_step(*backend_, config_, weights_, plan_, buffers_, in, out);
@@ -174,12 +210,12 @@ GenerateResult Engine::generate(std::span<const int32_t> prompt, const GenerateO
   Sampler sampler(options.sampling);
   GenerateResult result;
   result.prompt_tokens = int32_t(prompt.size());
-  const int32_t seq = kv_->create_sequence();
+  const int32_t seq = create_sequence();
   struct Free {
-    KvCache* kv;
+    Engine* engine;
     int32_t seq;
-    ~Free() { kv->free_sequence(seq); }
-  } free_on_exit{kv_.get(), seq};
+    ~Free() { engine->free_sequence(seq); }
+  } free_on_exit{this, seq};
 
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();

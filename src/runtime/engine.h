@@ -6,9 +6,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "attention/attention_plan.h"
+#include "attention/sequence_policy_state.h"
 #include "backend/backend.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
@@ -29,6 +31,9 @@ struct EngineOptions {
   int32_t max_step_tokens = 256; // prefill chunk size: tokens per forward step
   std::string policy = "full";   // attention plan: a preset name or a JSON plan file (attention_plan_resolve)
   std::optional<AttentionPlan> plan;  // when set, used instead of `policy` (validated against the model)
+  // Store the KV of heads the plan only streams (STREAM in both phases) as a per-sequence window instead of in
+  // the page pool (attention_kv_window.h). Off: same results, no memory saved (tests compare the two).
+  bool kv_window = true;
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
 };
 
@@ -62,11 +67,18 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   const AttentionPlan& plan() const { return plan_; }
   size_t weight_bytes() const { return weights_.bytes; }
+  // The page pool's K/V bytes (without windowed heads, which live in per-sequence rings).
   size_t kv_bytes_reserved() const;
+  // The pool bytes a plan without windowed heads would reserve for the same capacity.
+  size_t kv_bytes_full() const;
+  // Bytes the rings of windowed heads hold now (live sequences).
+  size_t kv_window_bytes() const { return backend_->kv_window_bytes(); }
+  const KvWindowLayout& kv_window() const { return kv_window_; }
   KvCache& kv_cache() { return *kv_; }
 
-  int32_t create_sequence() { return kv_->create_sequence(); }
-  void free_sequence(int32_t seq) { kv_->free_sequence(seq); }
+  // Sequences: create/free/fork here (not on kv_cache()) so windowed KV rings and HiP masks follow the sequence.
+  int32_t create_sequence();
+  void free_sequence(int32_t seq);
   int32_t fork_sequence(int32_t seq);
 
   // Appends `tokens` to `seq` in steps of at most `chunk` tokens (0: max_step_tokens) and returns the logits:
@@ -91,6 +103,8 @@ class Engine {
   ModelWeights weights_;
   AttentionPlan plan_;
   std::unique_ptr<KvCache> kv_;
+  KvWindowLayout kv_window_;  // heads whose KV is a window only (empty: none)
+  std::unordered_map<int32_t, SequencePolicyState> policy_state_;  // per live sequence (HiP decode masks)
   ForwardBuffers buffers_;
 };
 

@@ -1,6 +1,7 @@
 #include "runtime/forward.h"
 
 #include "attention/attention_selection.h"
+#include "attention/hip_policy.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -77,6 +78,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     be.rope(q, in.positions, lc.rope);
     be.rope(k, in.positions, lc.rope);
     be.kv_write(l, k, v, in.slots);
+    if (be.kv_window_active()) be.kv_write_window(l, k, v, in.attention);  // streaming heads' rings
 
     AttentionParams params;
     params.scale = c.query_scale;
@@ -85,8 +87,10 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     if (full_plan) {
       be.attention(attn, q, l, in.attention, params);
     } else {
+      const HipLayerMasks hip =
+          attention_layer_hip(be, q, plan, l, in.attention, row_phase, params, in.policy_state);
       const LayerAttentionWork work =
-          attention_layer_work(plan, l, in.attention, row_phase, lc.sliding_window, selection);
+          attention_layer_work(plan, l, in.attention, row_phase, lc.sliding_window, selection, &hip);
       if (work.dense) {
         be.attention(attn, q, l, in.attention, params);
       } else {

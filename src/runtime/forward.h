@@ -8,6 +8,7 @@
 #include <span>
 
 #include "attention/attention_plan.h"
+#include "attention/sequence_policy_state.h"
 #include "backend/backend.h"
 #include "runtime/model_weights.h"
 
@@ -37,6 +38,8 @@ struct StepInput {
   // [n_seq] which half of the plan each sequence uses; empty: every sequence is in prefill.
   std::span<const AttentionPhase> phases;
   std::span<const int32_t> logit_rows;  // [n_out] rows (indices into tokens) whose logits are returned
+  // [n_seq] state kept across steps per sequence (HiP decode masks; sequence_policy_state.h); empty: none kept.
+  std::span<SequencePolicyState* const> policy_state = {};
 };
 
 // Runs the step; the plan's per-layer policies pick each layer's keys, and a SelectionState local to the step

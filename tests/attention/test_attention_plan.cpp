@@ -112,17 +112,18 @@ TEST_CASE("streaming preset: STREAM{64, 256} on every layer, head and phase", "[
   }
 }
 
-TEST_CASE("unknown presets list the known ones; planned presets are UNSUPPORTED and name the issue",
+TEST_CASE("unknown presets list the known ones; every preset resolves without calibration data",
           "[attention][plan]") {
   const ModelConfig c = synthetic_config(4, 2);
   ErrorKind kind{};
   std::string msg = error_of([&] { attention_plan_resolve("tidall", c); }, &kind);
   CHECK(kind == ErrorKind::ERROR_KIND_INVALID_ARGUMENT);
-  CHECK_THAT(msg, Catch::Contains("full, streaming, tidal"));
+  CHECK_THAT(msg, Catch::Contains("full, streaming, tidal, hylra, retrieval, hip"));
   for (const char* name : {"hylra", "retrieval", "hip"}) {
-    msg = error_of([&] { attention_plan_resolve(name, c); }, &kind);
-    CHECK(kind == ErrorKind::ERROR_KIND_UNSUPPORTED);
-    CHECK_THAT(msg, Catch::Contains("not implemented yet") && Catch::Contains("issue 5"));
+    for (int32_t layers : {1, 2, 5, 32}) {
+      INFO(name << " on " << layers << " layers");
+      CHECK(attention_plan_resolve(name, synthetic_config(layers, 2)).layers.size() == size_t(layers));
+    }
   }
   msg = error_of([&] { attention_plan_resolve("no/such/plan.json", c); }, &kind);
   CHECK(kind == ErrorKind::ERROR_KIND_NOT_FOUND);
@@ -233,16 +234,16 @@ TEST_CASE("an invalid plan lists every problem at once, naming layer, field and 
   CHECK_THAT(msg, Catch::Contains("layer 1, decode, kv heads 0-1: HIP.k = 7 must be a multiple of block_size_k = 2"));
 }
 
-TEST_CASE("HIP validates but cannot run yet: UNSUPPORTED naming the layer", "[attention][plan]") {
+TEST_CASE("HIP entries take the documented defaults for parameters they omit", "[attention][plan]") {
   const ModelConfig c = synthetic_config(4, 2);
   const AttentionPlan p =
       from_json_text(R"({"layers": [{"layers": "2-3", "policy": {"type": "HIP", "k": 64}}]})", c);
   CHECK(p.layers[2].decode[0].hip.k == 64);
   CHECK(p.layers[2].decode[0].hip.block_size_q == 32);
-  ErrorKind kind{};
-  const std::string msg = error_of([&] { attention_plan_check_runnable(p); }, &kind);
-  CHECK(kind == ErrorKind::ERROR_KIND_UNSUPPORTED);
-  CHECK_THAT(msg, Catch::Contains("layer 2: HIP attention is not yet implemented"));
+  CHECK(p.layers[2].decode[0].hip.block_size_k == 2);
+  CHECK(p.layers[2].decode[0].hip.sink == 64);
+  CHECK(p.layers[2].decode[0].hip.recent == 256);
+  CHECK(p.layers[2].decode[0].hip.refresh_every == 8);
 }
 
 TEST_CASE("preset params are checked: unknown keys and bad values, all at once", "[attention][plan]") {

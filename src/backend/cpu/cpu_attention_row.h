@@ -13,22 +13,6 @@
 
 namespace lcllm {
 
-// Where one KV head of one layer's keys and values live for one sequence.
-struct CpuKvHeadView {
-  const float* k;        // layer K pool [n_pages * page_size, n_kv_heads, head_dim]
-  const float* v;        // layer V pool, same shape
-  const int32_t* pages;  // [n_pages_of_sequence] the sequence's block table
-  int32_t page_size;
-  size_t row_stride;     // n_kv_heads * head_dim
-  size_t head_offset;    // kv_head * head_dim
-  int64_t head_dim;
-
-  size_t row_of(int32_t pos) const {
-    const int64_t slot = int64_t(pages[pos / page_size]) * page_size + pos % page_size;
-    return size_t(slot) * row_stride + head_offset;
-  }
-};
-
 // [n_rows] the sequence each query row of the batch belongs to, so work can be split over (row, head) pairs.
 inline std::vector<int32_t> cpu_row_sequences(const AttentionBatch& batch) {
   const size_t n_seq = batch.kv_len.size();
@@ -84,9 +68,6 @@ void CpuBackend::attend_rows(Tensor out, const Tensor& q, int32_t layer, const A
                              const AttentionParams& params, const KeysOf& keys_of) {
   const int64_t n_heads = q.dim(1), hd = q.dim(2);
   const int64_t group = n_heads / n_kv_heads_;
-  const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
-  const float* kd = k_pool_[size_t(layer)].data();
-  const float* vd = v_pool_[size_t(layer)].data();
   const float* qd = static_cast<const float*>(q.data);
   float* od = static_cast<float*>(out.data);
   const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
@@ -97,8 +78,7 @@ void CpuBackend::attend_rows(Tensor out, const Tensor& q, int32_t layer, const A
     for (int64_t item = b; item < e; ++item) {
       const int64_t r = item / n_heads, h = item % n_heads, kvh = h / group;
       const int32_t s = row_seq[size_t(r)];
-      const CpuKvHeadView kv{kd, vd, batch.pages->indices.data() + batch.pages->indptr[size_t(s)], page_size_,
-                             kv_row, size_t(kvh) * size_t(hd), hd};
+      const CpuKvHeadView kv = kv_view(layer, batch, s, kvh);
       const auto [n_keys, key_at] = keys_of(r, s, kvh);
       cpu_attend_row(qd + (r * n_heads + h) * hd, kv, n_keys, key_at, params, scratch, od + (r * n_heads + h) * hd);
     }

@@ -25,32 +25,6 @@ Tensor CpuBackend::alloc(std::initializer_list<int64_t> shape) {
   return t;
 }
 
-void CpuBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
-                            int32_t head_dim) {
-  page_size_ = page_size;
-  n_kv_heads_ = n_kv_heads;
-  head_dim_ = head_dim;
-  const size_t per_layer = size_t(n_pages) * size_t(page_size) * size_t(n_kv_heads) * size_t(head_dim);
-  k_pool_.assign(size_t(n_layers), std::vector<float>(per_layer, 0.f));
-  v_pool_.assign(size_t(n_layers), std::vector<float>(per_layer, 0.f));
-}
-
-void CpuBackend::kv_copy_pages(std::span<const PageCopy> copies) {
-  const size_t page_elems = size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_);
-  for (auto* pools : {&k_pool_, &v_pool_}) {
-    for (auto& layer : *pools) {
-      for (const auto& c : copies) {
-        std::memcpy(layer.data() + size_t(c.dst_page) * page_elems, layer.data() + size_t(c.src_page) * page_elems,
-                    page_elems * sizeof(float));
-      }
-    }
-  }
-}
-
-const float* CpuBackend::kv_data(int32_t layer, bool value) const {
-  return (value ? v_pool_ : k_pool_)[size_t(layer)].data();
-}
-
 void CpuBackend::to_host(const Tensor& t, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = dtype_load(t.data, t.dtype, size_t(i));
 }
@@ -115,18 +89,6 @@ void CpuBackend::rope(Tensor x, std::span<const int32_t> positions, const RopeCo
       }
     }
   });
-}
-
-void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
-  const size_t row = size_t(n_kv_heads_) * size_t(head_dim_);
-  const float* ks = static_cast<const float*>(k.data);
-  const float* vs = static_cast<const float*>(v.data);
-  float* kd = k_pool_[size_t(layer)].data();
-  float* vd = v_pool_[size_t(layer)].data();
-  for (size_t i = 0; i < slots.size(); ++i) {
-    std::memcpy(kd + size_t(slots[i]) * row, ks + i * row, row * sizeof(float));
-    std::memcpy(vd + size_t(slots[i]) * row, vs + i * row, row * sizeof(float));
-  }
 }
 
 namespace {

@@ -2,12 +2,32 @@
 // path (CUDA kernels, sparse policies) is tested against, so clarity wins over speed here.
 #pragma once
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/thread_pool.h"
 
 namespace lcllm {
+
+// Where one KV head of one layer's keys and values live for one sequence: the page pool (block table) or, for a
+// windowed head, the sequence's ring (src/kv/kv_window.h).
+struct CpuKvHeadView {
+  const float* k;        // K storage: pool [n_pages * page_size, heads, head_dim] or ring [ring_len, heads, head_dim]
+  const float* v;        // V storage, same shape
+  const int32_t* pages;  // [n_pages_of_sequence] the sequence's block table (pool only)
+  int32_t page_size;
+  size_t row_stride;     // heads stored per row * head_dim
+  size_t head_offset;    // index of the head in its storage * head_dim
+  int64_t head_dim;
+  const KvWindowLayout* ring = nullptr;  // non-null: k, v are the sequence's ring
+
+  size_t row_of(int32_t pos) const {
+    if (ring) return size_t(ring->ring_slot(pos)) * row_stride + head_offset;
+    const int64_t slot = int64_t(pages[pos / page_size]) * page_size + pos % page_size;
+    return size_t(slot) * row_stride + head_offset;
+  }
+};
 
 class CpuBackend final : public Backend {
  public:
@@ -38,9 +58,24 @@ class CpuBackend final : public Backend {
                          const AttentionParams& params, const KeyIndexLists& keys) override;
   void attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
                              std::span<const int32_t> k_per_row_head, SelectedKeys& selected) override;
+  void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
+                            std::span<const HipBlockRequest> requests, SelectedKeys& blocks) override;
 
-  // Read access for tests: layer's K or V pool, [n_pages * page_size, n_kv_heads, head_dim].
+  // Windowed KV heads (cpu_kv.cpp).
+  bool supports_kv_window() const override { return true; }
+  void kv_window_configure(const KvWindowLayout& layout) override;
+  bool kv_window_active() const override { return !window_.empty(); }
+  void kv_write_window(int32_t layer, const Tensor& k, const Tensor& v, const AttentionBatch& batch) override;
+  void kv_window_fork(int32_t src_seq, int32_t dst_seq) override;
+  void kv_window_release(int32_t seq) override;
+  size_t kv_window_bytes() const override;
+
+  // Read access for tests: layer's K or V pool, [n_pages * page_size, n_kv_heads, head_dim] (without windowed heads).
   const float* kv_data(int32_t layer, bool value) const;
+  // Bytes of the page pool's K and V storage, all layers.
+  size_t kv_pool_bytes() const;
+  // Where (layer, KV head) of sequence s of the batch lives.
+  CpuKvHeadView kv_view(int32_t layer, const AttentionBatch& batch, int32_t s, int64_t kv_head) const;
 
  private:
   // Every (query row, query head) of the batch attends to the keys keys_of(row, seq, kv_head) names, returned as
@@ -51,9 +86,16 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   std::vector<std::unique_ptr<float[]>> buffers_;  // activations handed out by alloc()
-  // Per layer: [n_pages * page_size, n_kv_heads, head_dim] each.
+  // Per layer: [n_pages * page_size, pool_heads_[layer], head_dim] each: every KV head that is not windowed.
   std::vector<std::vector<float>> k_pool_, v_pool_;
   int32_t page_size_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
+  std::vector<int32_t> pool_heads_;  // [n_layers] heads stored in the pool
+  std::vector<int32_t> head_index_;  // [n_layers * n_kv_heads] the head's index in its pool or ring rows
+  KvWindowLayout window_;            // empty: every head in the pool
+  struct Ring {
+    std::vector<std::vector<float>> k, v;  // per layer [ring_len, windowed_heads(layer), head_dim]
+  };
+  std::unordered_map<int32_t, Ring> rings_;  // per sequence id, created at the sequence's first write
 };
 
 }  // namespace lcllm

@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention/hip_mask.h"
 #include "backend/cpu/cpu_attention_row.h"
 #include "backend/cpu/cpu_backend.h"
 #include "lcllm/error.h"
@@ -34,8 +35,6 @@ void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const Att
                                        SelectedKeys& selected) {
   const int64_t n_heads = q.dim(1), hd = q.dim(2);
   const int64_t group = n_heads / n_kv_heads_;
-  const size_t kv_row = size_t(n_kv_heads_) * size_t(hd);
-  const float* kd = k_pool_[size_t(layer)].data();
   const float* qd = static_cast<const float*>(q.data);
   const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
   const int64_t n_rows = int64_t(row_seq.size());
@@ -56,15 +55,14 @@ void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const Att
       const int32_t visible_end = std::min(pos + 1, batch.kv_len[size_t(s)]);
       const int32_t visible_begin = params.sliding_window > 0 ? std::max(0, pos - params.sliding_window + 1) : 0;
       const int32_t n_vis = std::max(0, visible_end - visible_begin);
-      const int32_t* pages = batch.pages->indices.data() + batch.pages->indptr[size_t(s)];
+      const CpuKvHeadView view = kv_view(layer, batch, s, kvh);
       mass.assign(size_t(n_vis), 0.0);
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         const float* qv = qd + (r * n_heads + h) * hd;
         scores.resize(size_t(n_vis));
         float max_score = -std::numeric_limits<float>::infinity();
         for (int32_t j = visible_begin; j < visible_end; ++j) {
-          const int64_t slot = int64_t(pages[j / page_size_]) * page_size_ + j % page_size_;
-          const float* kv = kd + size_t(slot) * kv_row + size_t(kvh) * size_t(hd);
+          const float* kv = view.k + view.row_of(j);
           float dotp = 0.f;
           for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
           float sc = dotp * params.scale;
@@ -97,6 +95,47 @@ void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const Att
   for (int64_t i = 0; i < n_items; ++i) {
     selected.positions.insert(selected.positions.end(), lists[size_t(i)].begin(), lists[size_t(i)].end());
     selected.indptr[size_t(i + 1)] = int64_t(selected.positions.size());
+  }
+}
+
+void CpuBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                      const AttentionParams& params, std::span<const HipBlockRequest> requests,
+                                      SelectedKeys& blocks) {
+  const int64_t n_heads = q.dim(1), hd = q.dim(2);
+  const int64_t group = n_heads / n_kv_heads_;
+  const float* qd = static_cast<const float*>(q.data);
+  const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
+  std::vector<std::vector<int32_t>> lists(requests.size());  // [n_requests] block indices
+  pool_.parallel_for(int64_t(requests.size()), [&](int64_t b, int64_t e, int32_t) {
+    for (int64_t i = b; i < e; ++i) {
+      const HipBlockRequest& rq = requests[size_t(i)];
+      LCLLM_ASSERT(rq.row_begin < rq.row_end, "HiP request without rows");
+      const int32_t s = row_seq[size_t(rq.row_begin)];
+      const CpuKvHeadView view = kv_view(layer, batch, s, rq.kv_head);
+      // score(j): the largest logit any of the block's query heads gives key j among the rows that see it
+      // (softcap is monotonic, so the order of raw scaled logits is the order of the capped ones).
+      auto score = [&](int32_t j) {
+        const float* kr = view.k + view.row_of(j);
+        float best = -std::numeric_limits<float>::infinity();
+        for (int32_t r = rq.row_begin; r < rq.row_end; ++r) {
+          if (batch.query_pos[size_t(r)] < j) continue;
+          for (int64_t h = rq.kv_head * group; h < (rq.kv_head + 1) * group; ++h) {
+            const float* qv = qd + (r * n_heads + h) * hd;
+            float dotp = 0.f;
+            for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kr[d];
+            best = std::max(best, dotp * params.scale);
+          }
+        }
+        return best;
+      };
+      lists[size_t(i)] = hip_select_blocks(rq.lo, rq.hi, rq.k, rq.block_size_k, score);
+    }
+  });
+  blocks.indptr.assign(requests.size() + 1, 0);
+  blocks.positions.clear();
+  for (size_t i = 0; i < lists.size(); ++i) {
+    blocks.positions.insert(blocks.positions.end(), lists[i].begin(), lists[i].end());
+    blocks.indptr[i + 1] = int64_t(blocks.positions.size());
   }
 }
 

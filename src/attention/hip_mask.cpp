@@ -1,0 +1,63 @@
+#include "attention/hip_mask.h"
+
+#include <algorithm>
+
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k,
+                                       const std::function<float(int32_t)>& score) {
+  LCLLM_ASSERT(block_size_k >= 1 && k >= block_size_k, "HiP: k must hold at least one block");
+  std::vector<int32_t> out;
+  if (hi <= lo) return out;
+  const int32_t first = lo / block_size_k, end = (hi - 1) / block_size_k + 1;  // candidate blocks [first, end)
+  const int32_t n_blocks = end - first, keep = k / block_size_k;
+  if (n_blocks <= keep) {
+    for (int32_t b = first; b < end; ++b) out.push_back(b);
+    return out;
+  }
+  struct Piece {
+    int32_t begin, end;  // blocks [begin, end)
+    float score = 0;
+  };
+  // Step 1: `keep` chunks of nearly equal size (the first n_blocks % keep get one block more).
+  std::vector<Piece> kept;
+  for (int32_t i = 0, b = first; i < keep; ++i) {
+    const int32_t size = n_blocks / keep + (i < n_blocks % keep ? 1 : 0);
+    kept.push_back({b, b + size});
+    b += size;
+  }
+  auto centre = [&](const Piece& p) {  // the representative key of a piece, clipped to [lo, hi)
+    const int32_t kb = std::max(lo, p.begin * block_size_k), ke = std::min(hi, p.end * block_size_k);
+    return kb + (ke - kb - 1) / 2;
+  };
+  std::vector<Piece> cand;
+  for (;;) {
+    bool split_any = false;
+    cand.clear();
+    for (const Piece& p : kept) {
+      if (p.end - p.begin > 1) {
+        const int32_t mid = p.begin + (p.end - p.begin) / 2;
+        cand.push_back({p.begin, mid});
+        cand.push_back({mid, p.end});
+        split_any = true;
+      } else {
+        cand.push_back(p);
+      }
+    }
+    if (!split_any) break;
+    for (Piece& p : cand) p.score = score(centre(p));
+    // Step 3: the `keep` best pieces, ties to the lower position.
+    std::stable_sort(cand.begin(), cand.end(), [](const Piece& a, const Piece& b) {
+      return a.score > b.score || (a.score == b.score && a.begin < b.begin);
+    });
+    cand.resize(std::min(cand.size(), size_t(keep)));
+    std::sort(cand.begin(), cand.end(), [](const Piece& a, const Piece& b) { return a.begin < b.begin; });
+    kept = cand;
+  }
+  for (const Piece& p : kept) out.push_back(p.begin);
+  return out;
+}
+
+}  // namespace lcllm

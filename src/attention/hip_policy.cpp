@@ -1,0 +1,117 @@
+#include "attention/hip_policy.h"
+
+#include <algorithm>
+
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+const HeadGroupPolicy& group_for(const AttentionPlan& plan, int32_t layer, AttentionPhase phase, int32_t kv_head) {
+  for (const auto& g : plan.layers[size_t(layer)].phase(phase)) {
+    if (g.kv_head_begin <= kv_head && kv_head < g.kv_head_end) return g;
+  }
+  LCLLM_ASSERT(false, "plan groups do not cover every KV head (validate the plan first)");
+  return plan.layers[0].prefill[0];
+}
+
+// The mask of one (query block, KV head): where its blocks come from.
+struct Mask {
+  int32_t row_begin, row_end, kv_head;
+  int32_t block_size, all_from;
+  int32_t request = -1;                  // index into this step's requests, or -1: from the cache
+  const HipCachedMask* cached = nullptr;
+};
+
+}  // namespace
+
+HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionPlan& plan, int32_t layer,
+                                  const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
+                                  const AttentionParams& params, std::span<SequencePolicyState* const> seq_state) {
+  HipLayerMasks out;
+  const int32_t H = plan.n_kv_heads;
+  const size_t n_seq = batch.kv_len.size();
+  const int64_t n_rows = batch.query_start[n_seq];
+  LCLLM_ASSERT(seq_state.empty() || seq_state.size() == n_seq, "one policy state per sequence");
+  std::vector<Mask> masks;
+  std::vector<HipBlockRequest> requests;
+  std::vector<HipCachedMask*> store;  // [requests] where a fresh decode mask is cached, or null
+  for (size_t s = 0; s < n_seq; ++s) {
+    const int32_t qs = batch.query_start[s], qe = batch.query_start[s + 1];
+    if (qs == qe) continue;
+    const AttentionPhase phase = row_phase[size_t(qs)];
+    SequencePolicyState* state = seq_state.empty() ? nullptr : seq_state[s];
+    if (state && state->hip.size() != plan.layers.size() * size_t(H)) state->hip.assign(plan.layers.size() * size_t(H), {});
+    for (int32_t h = 0; h < H; ++h) {
+      const HeadGroupPolicy& g = group_for(plan, layer, phase, h);
+      HipCachedMask* cache = state ? &state->hip[size_t(layer) * size_t(H) + size_t(h)] : nullptr;
+      if (g.policy != AttentionPolicy::ATTENTION_POLICY_HIP) continue;
+      out.any = true;
+      const HipParams& p = g.hip;
+      const bool decode_one = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1;
+      if (!decode_one && cache) cache->valid = false;  // new prefill keys: the next decode step searches again
+      if (decode_one && cache && cache->valid && cache->uses < p.refresh_every && cache->block_size == p.block_size_k) {
+        ++cache->uses;
+        masks.push_back({qs, qe, h, cache->block_size, cache->all_from, -1, cache});
+        continue;
+      }
+      const int32_t bq = decode_one ? 1 : p.block_size_q;
+      for (int32_t rb = qs; rb < qe; rb += bq) {
+        const int32_t re = std::min(qe, rb + bq);
+        const int32_t first = batch.query_pos[size_t(rb)];
+        const int32_t window_lo = params.sliding_window > 0 ? std::max(0, first - params.sliding_window + 1) : 0;
+        const int32_t lo = std::max(window_lo, p.sink);
+        const int32_t hi = std::max(lo, std::min(first - p.recent + 1, batch.kv_len[s]));
+        HipBlockRequest rq;
+        rq.row_begin = rb;
+        rq.row_end = re;
+        rq.kv_head = h;
+        rq.lo = lo;
+        rq.hi = hi;
+        rq.k = p.k;
+        rq.block_size_k = p.block_size_k;
+        masks.push_back({rb, re, h, p.block_size_k, hi, int32_t(requests.size()), nullptr});
+        requests.push_back(rq);
+        store.push_back(decode_one ? cache : nullptr);
+      }
+    }
+  }
+  if (!out.any) return out;
+  SelectedKeys fresh;
+  if (!requests.empty()) be.attention_hip_blocks(q, layer, batch, params, requests, fresh);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (!store[i]) continue;
+    HipCachedMask& c = *store[i];
+    c.blocks.assign(fresh.positions.begin() + fresh.indptr[i], fresh.positions.begin() + fresh.indptr[i + 1]);
+    c.block_size = requests[i].block_size_k;
+    c.all_from = requests[i].hi;
+    c.uses = 1;
+    c.valid = true;
+  }
+  // Spread the masks over their (row, head)s.
+  std::vector<const Mask*> of(size_t(n_rows * H), nullptr);
+  for (const Mask& m : masks) {
+    for (int32_t r = m.row_begin; r < m.row_end; ++r) of[size_t(int64_t(r) * H + m.kv_head)] = &m;
+  }
+  out.indptr.assign(size_t(n_rows * H + 1), 0);
+  out.block_size.assign(size_t(n_rows * H), 1);
+  out.all_from.assign(size_t(n_rows * H), 0);
+  for (size_t item = 0; item < of.size(); ++item) {
+    if (const Mask* m = of[item]) {
+      if (m->request >= 0) {
+        const size_t i = size_t(m->request);
+        out.blocks.insert(out.blocks.end(), fresh.positions.begin() + fresh.indptr[i],
+                          fresh.positions.begin() + fresh.indptr[i + 1]);
+      } else {
+        out.blocks.insert(out.blocks.end(), m->cached->blocks.begin(), m->cached->blocks.end());
+      }
+      out.block_size[item] = m->block_size;
+      out.all_from[item] = m->all_from;
+    }
+    out.indptr[item + 1] = int64_t(out.blocks.size());
+  }
+  return out;
+}
+
+}  // namespace lcllm

@@ -1,0 +1,35 @@
+// Running HIP plan entries for one layer of one step (docs/POLICIES.md, HiP): which key blocks every (query row,
+// KV head) keeps. Prefill: the rows of each sequence are cut into query blocks of block_size_q rows, and each
+// block gets one mask per KV head from Backend::attention_hip_blocks. Decode: the sequence's single row uses the
+// mask cached in its SequencePolicyState, recomputed every refresh_every decode steps (and after any prefill).
+//
+// What a HIP row at position pos attends: [0, sink) ∪ the mask's blocks ∪ [all_from, pos] ∪ (pos - recent, pos],
+// within what FULL sees. The search covers the keys [sink, first_pos - recent + 1) of the query block (sinks and
+// the first row's window are kept anyway, so the budget k goes to the rest); all_from is the end of that range,
+// so keys that arrived after the mask was computed are always attended. With k >= the searched keys every block
+// is kept and the row attends to exactly what FULL attends to.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "attention/attention_plan.h"
+#include "attention/sequence_policy_state.h"
+#include "backend/backend.h"
+
+namespace lcllm {
+
+struct HipLayerMasks {
+  bool any = false;                 // some (row, head) of the layer is HIP this step
+  std::vector<int64_t> indptr;      // [n_rows * n_kv_heads + 1] CSR of block indices
+  std::vector<int32_t> blocks;      // [nnz]
+  std::vector<int32_t> block_size;  // [n_rows * n_kv_heads] block_size_k of the (row, head)'s mask
+  std::vector<int32_t> all_from;    // [n_rows * n_kv_heads] keys >= all_from are kept
+};
+
+// seq_state: [n_seq] (entries may be null) or empty: without state, decode masks are recomputed every step.
+HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, const AttentionPlan& plan, int32_t layer,
+                                  const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
+                                  const AttentionParams& params, std::span<SequencePolicyState* const> seq_state);
+
+}  // namespace lcllm

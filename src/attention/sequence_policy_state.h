@@ -1,0 +1,25 @@
+// Policy state that must outlive one step: HiP's decode mask, refreshed every `refresh_every` decode steps
+// (arXiv 2406.09827 §3.3: the mask is reused across several decoding steps to amortise its estimation).
+// It belongs to a sequence: Engine keeps one SequencePolicyState per live sequence (created with it, copied by
+// fork, dropped by free) and forward_step receives the states of the step's sequences through StepInput —
+// nothing global, and two sequences never share a mask. (TidalDecode/HyLRA selections live for one step only:
+// SelectionState in attention_selection.h.)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace lcllm {
+
+struct HipCachedMask {
+  std::vector<int32_t> blocks;  // ascending key-block indices chosen when the mask was computed
+  int32_t block_size = 1;       // block_size_k the blocks are in
+  int32_t all_from = 0;         // keys >= all_from were not searched: every one of them is attended
+  int32_t uses = 0;             // decode steps served since it was computed
+  bool valid = false;
+};
+
+struct SequencePolicyState {
+  std::vector<HipCachedMask> hip;  // [n_layers * n_kv_heads], sized at first use
+};
+
+}  // namespace lcllm
