@@ -217,7 +217,7 @@ TEST_CASE("an invalid plan lists every problem at once, naming layer, field and 
   CHECK(kind == ErrorKind::ERROR_KIND_INVALID_ARGUMENT);
   CHECK_THAT(msg, Catch::Contains("test.json: invalid attention plan (16 problems)"));
   CHECK_THAT(msg, Catch::Contains("n_layers = 5 does not match the model (4)"));
-  CHECK_THAT(msg, Catch::Contains("unknown key 'colour' (valid: name, description, preset, params, n_layers"));
+  CHECK_THAT(msg, Catch::Contains("unknown key 'colour' (valid: name, description, calibration, preset, params, n_layers"));
   CHECK_THAT(msg, Catch::Contains("layer 9 is out of range (the model has layers 0..3)"));
   CHECK_THAT(msg, Catch::Contains("phase 'sometimes' is not valid (valid: prefill, decode, both)"));
   CHECK_THAT(msg, Catch::Contains("unknown policy type 'TOPK' (valid: FULL, SELECT, SPARSE, STREAM, HIP)"));

@@ -39,6 +39,26 @@ std::vector<AttentionPlan> covering_plans(const ModelConfig& c) {
   plans.back().name = "tidal k 512";
   plans.push_back(attention_preset_resolve("tidal", {{"k", 300}, {"select_layer", 0}, {"reselect_layer", 1}}, c));
   plans.back().name = "tidal k 300 from layer 0";
+  // HiP (both phases): k covers the context, so every block is kept; once without sink/window, once with the
+  // defaults and a mask refresh every 4 decode steps (cached masks must still see every new key).
+  plans.push_back(attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"sink", 0}, {"recent", 0}}, c));
+  plans.back().name = "hip k 512, no sink/window";
+  plans.push_back(attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 4},
+                                                   {"block_size_q", 16}, {"recent", 8}}, c));
+  plans.back().name = "hip k 512 refresh 4";
+  // Retrieval with every head scored 0: all heads stream (windowed KV) with a window covering the context.
+  nlohmann::json zero = nlohmann::json::array();
+  for (int32_t l = 0; l < c.n_layers; ++l) zero.push_back(std::vector<double>(size_t(c.n_kv_heads), 0.0));
+  plans.push_back(attention_preset_resolve("retrieval", {{"scores", zero}, {"sink", 0}, {"recent", 512}}, c));
+  plans.back().name = "retrieval all streaming, recent 512";
+  // HyLRA: the fallback profile, and a profile that reuses layer 0 everywhere; k covers the context.
+  plans.push_back(attention_preset_resolve("hylra", {{"k", 512}, {"dense_layers", 0}}, c));
+  plans.back().name = "hylra k 512 (fallback profile)";
+  nlohmann::json rows = nlohmann::json::array();
+  for (int32_t l = 0; l < c.n_layers; ++l) rows.push_back(std::vector<double>(size_t(l + 1), 0.0));
+  plans.push_back(attention_preset_resolve(
+      "hylra", {{"k", 400}, {"profile", {{"n_layers", c.n_layers}, {"loss", rows}}}}, c));
+  plans.back().name = "hylra k 400, reuse everywhere";
   // SELECT / SPARSE in prefill too (each prefill row keeps its own top-k), with sink/recent extras. Selection
   // starts at the first global layer: a sliding-window layer can only select inside its window.
   int32_t g = 0;
@@ -103,6 +123,11 @@ TEST_CASE("a small budget changes the output (the exactness test is not vacuous)
   const auto stream = attention_preset_resolve("streaming", {{"sink", 4}, {"recent", 16}}, c);
   const std::vector<float> s = run_prefill_decode(*load_engine(dir, stream), f);
   CHECK(worst_row_error(s, ref, c.vocab_size, 0, n_prompt) > 1e-3);
+  const auto hip = attention_preset_resolve(
+      "hip", {{"k", 8}, {"dense_layers", 0}, {"sink", 0}, {"recent", 4}, {"block_size_q", 8}}, c);
+  const std::vector<float> h = run_prefill_decode(*load_engine(dir, hip), f);
+  CHECK(worst_row_error(h, ref, c.vocab_size, 0, n_prompt) > 1e-3);
+  CHECK(worst_row_error(h, ref, c.vocab_size, n_prompt, n_all) > 1e-3);
 }
 
 namespace {
@@ -114,6 +139,7 @@ class SpyBackend final : public Backend {
   std::vector<std::vector<int32_t>> indexed_lists;  // [layer] flattened lists of the last attention_indexed call
   std::vector<std::vector<int64_t>> indexed_indptr;
   std::vector<SelectedKeys> selected;               // [layer] last attention_select_topk output
+  std::vector<HipBlockRequest> hip_requests;        // every attention_hip_blocks request, all layers and steps
 
   std::string name() const override { return "spy"; }
   Tensor weight(const TensorView& v) override { return cpu.weight(v); }
@@ -149,6 +175,11 @@ class SpyBackend final : public Backend {
                              std::span<const int32_t> k, SelectedKeys& out) override {
     cpu.attention_select_topk(q, l, b, p, k, out);
     selected[size_t(l)] = out;
+  }
+  void attention_hip_blocks(const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
+                            std::span<const HipBlockRequest> r, SelectedKeys& out) override {
+    hip_requests.insert(hip_requests.end(), r.begin(), r.end());
+    cpu.attention_hip_blocks(q, l, b, p, r, out);
   }
 };
 
@@ -232,4 +263,46 @@ TEST_CASE("SPARSE{from} reads exactly the named layer's selection; chains pass i
     }
     CHECK(layers_differ);  // the case is one where reading the wrong layer would show
   }
+}
+
+TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence and refresh every N steps",
+          "[attention][hip]") {
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  const AttentionPlan plan = attention_preset_resolve(
+      "hip", {{"k", 16}, {"dense_layers", 1}, {"block_size_q", 32}, {"refresh_every", 5}, {"recent", 8}}, c);
+  EngineOptions o;
+  o.model_path = dir;
+  o.context_tokens = 512;
+  o.max_step_tokens = 160;
+  o.plan = plan;
+  auto spy = std::make_unique<SpyBackend>();
+  SpyBackend* be = spy.get();
+  auto e = Engine::load(o, std::move(spy));
+  const int32_t seq = e->create_sequence();
+  e->feed(seq, f.prompt, false);
+  // Prefill: HIP layers 1..L-1, ceil(prompt / 32) query blocks per KV head.
+  const size_t blocks = (f.prompt.size() + 31) / 32;
+  CHECK(be->hip_requests.size() == size_t(c.n_layers - 1) * size_t(c.n_kv_heads) * blocks);
+  for (const auto& r : be->hip_requests) CHECK(r.row_end - r.row_begin <= 32);
+  be->hip_requests.clear();
+  // 12 decode steps with refresh_every 5: masks computed at steps 1, 6, 11.
+  for (int i = 0; i < 12; ++i) {
+    const int32_t tok = f.continuation[size_t(i)];
+    e->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, DECODE);
+  }
+  CHECK(be->hip_requests.size() == size_t(3 * (c.n_layers - 1) * c.n_kv_heads));
+  for (const auto& r : be->hip_requests) CHECK(r.row_end - r.row_begin == 1);
+  // A second sequence has its own masks: its first decode step searches again.
+  be->hip_requests.clear();
+  const int32_t other = e->create_sequence();
+  e->feed(other, f.prompt, false);
+  const int32_t tok = f.continuation[0];
+  be->hip_requests.clear();
+  e->feed(other, std::span<const int32_t>(&tok, 1), false, 0, DECODE);
+  CHECK(be->hip_requests.size() == size_t((c.n_layers - 1) * c.n_kv_heads));
+  be->hip_requests.clear();
+  e->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, DECODE);  // step 13 of seq: cached (from step 11)
+  CHECK(be->hip_requests.empty());
 }
