@@ -3,7 +3,35 @@
 #include <cstdio>
 #include <sys/resource.h>
 
+#include "attention/attention_plan.h"
+#include "runtime/engine.h"
+
 namespace lcllm {
+
+CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy) {
+  std::string presets;
+  for (const auto& p : attention_plan_presets()) presets += (presets.empty() ? "" : ", ") + p;
+  return cmd
+      ->add_option("--policy", policy,
+                   "Attention policy: a preset (" + presets +
+                       ") or a JSON plan file (configs/policies/*.json, or one written by `lcllm calibrate`). "
+                       "Presets: full = exact attention; streaming = sink 64 + recent 256 tokens; tidal = "
+                       "TidalDecode top-k selection + reuse in decode; hylra = HyLRA per-layer full/select/reuse "
+                       "plan; retrieval = retrieval heads full, the other heads stream and keep only their window "
+                       "(needs calibrated scores, else all heads full); hip = HiP hierarchical block-sparse "
+                       "attention. `lcllm policy show MODEL --policy X` prints the per-layer plan; rules and "
+                       "sources in docs/POLICIES.md")
+      ->capture_default_str();
+}
+
+std::string describe_kv_memory(const Engine& e) {
+  std::string s = "KV cache " + format_bytes(double(e.kv_bytes_reserved())) + " reserved";
+  if (e.kv_window().empty()) return s;
+  const size_t full = e.kv_bytes_full(), pool = e.kv_bytes_reserved();
+  return s + " (streaming heads keep only a " + std::to_string(e.kv_window().ring_len) + "-token window: " +
+         format_bytes(double(full - pool)) + " saved vs " + format_bytes(double(full)) + " for all heads; their rings take " +
+         format_bytes(double(e.kv_window_bytes_per_sequence())) + " per sequence)";
+}
 
 std::string format_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -1,9 +1,21 @@
-// Helpers shared by the subcommands: error-to-exit-code mapping and memory reporting.
+// Helpers shared by the subcommands: error-to-exit-code mapping, memory reporting, the --policy flag.
 #pragma once
 #include <cstddef>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 namespace lcllm {
+
+class Engine;
+
+// Adds `--policy NAME|FILE` to a subcommand with the help text every command shares (presets listed, where the
+// rules are documented); run, bench, eval, serve and calibrate use it so the flag reads the same everywhere.
+CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy);
+// "KV cache 1.00 GiB reserved" plus, when the plan windows streaming heads, what that saves:
+// "KV cache 600 MiB reserved (streaming heads keep only a 576-token window: 424 MiB saved vs 1.00 GiB for all
+// heads; their rings take 1.2 MiB per sequence)".
+std::string describe_kv_memory(const Engine& engine);
 
 std::string format_bytes(double bytes);
 size_t peak_rss_bytes();  // the process's high-water resident memory (Linux getrusage)

@@ -2,8 +2,10 @@
 // as a table (layer, window, phase, KV heads, policy with parameters) or as a complete JSON plan file.
 #include <cstdio>
 
+#include "attention/attention_kv_window.h"
 #include "attention/attention_plan.h"
 #include "attention/attention_plan_json.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "models/model_family.h"
 
@@ -15,7 +17,34 @@ struct PolicyArgs {
   std::string model;
   std::string policy = "full";
   bool json = false;
+  int32_t ctx_size = 32768;
+  int32_t chunk_size = 256;
 };
+
+// What the plan's windowed streaming heads save (attention_kv_window.h), for one sequence of ctx_size tokens.
+void print_kv_memory(const AttentionPlan& plan, const ModelConfig& c, const PolicyArgs& a) {
+  const KvWindowLayout w = attention_kv_window_layout(plan, a.chunk_size);
+  int64_t windowed = 0;
+  for (int32_t l = 0; l < c.n_layers && !w.empty(); ++l) windowed += w.windowed_heads(l);
+  if (w.empty()) {
+    const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, 2);
+    std::printf("KV memory for one sequence of %d tokens: %s bf16 (cuda), %s fp32 (cpu); no head streams in both "
+                "phases, so every position is kept\n",
+                a.ctx_size, format_bytes(double(m.full_bytes)).c_str(), format_bytes(double(2 * m.full_bytes)).c_str());
+    return;
+  }
+  std::printf("KV memory for one sequence of %d tokens, all heads -> this plan:", a.ctx_size);
+  for (size_t elem : {size_t(2), size_t(4)}) {
+    const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, elem);
+    std::printf("%s %s -> %s %s", elem == 2 ? "" : ",", format_bytes(double(m.full_bytes)).c_str(),
+                format_bytes(double(m.plan_bytes)).c_str(), elem == 2 ? "bf16 (cuda)" : "fp32 (cpu)");
+  }
+  const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, 2);
+  std::printf("\n  %lld of %lld (layer, KV head) pairs stream and keep only a %d-token window (sink %d + recent %d + "
+              "chunk %d): saves %.1f%%\n",
+              (long long)windowed, (long long)(int64_t(c.n_layers) * c.n_kv_heads), w.ring_len, w.sink, w.recent,
+              a.chunk_size, 100.0 * double(m.saved()) / double(m.full_bytes));
+}
 
 int policy_show(const PolicyArgs& a) {
   const ModelConfig c = model_config_load(a.model);
@@ -53,6 +82,7 @@ int policy_show(const PolicyArgs& a) {
       }
     }
   }
+  print_kv_memory(plan, c, a);
   return 0;
 }
 
@@ -64,9 +94,14 @@ CliHandler cli_add_policy(CLI::App& app) {
   cmd->require_subcommand(1);
   CLI::App* show = cmd->add_subcommand("show", "Print the per-layer attention plan a policy resolves to for a model");
   show->add_option("MODEL", a->model, "Model directory (config.json) or a config.json")->required();
-  show->add_option("--policy", a->policy,
-                   "Preset (full, streaming, tidal) or a JSON plan file (configs/policies/*.json)")
-      ->capture_default_str();
+  cli_add_policy_option(show, a->policy);
+  show->add_option("--ctx-size,-c", a->ctx_size, "Context length the KV memory estimate is for")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  show->add_option("--chunk-size", a->chunk_size,
+                   "Prefill chunk (tokens per step): streaming heads' rings hold sink + recent + chunk positions")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   show->add_flag("--json", a->json, "Print the plan spelled out as a JSON plan file instead of a table");
   return [show, a]() -> int { return show->parsed() ? policy_show(*a) : -1; };
 }

@@ -163,10 +163,10 @@ int run(const RunArgs& a) {
   const double decode_tps = r.tokens.size() > 1 && r.decode_seconds > 0 ? double(r.tokens.size() - 1) / r.decode_seconds : 0;
   std::fprintf(stderr,
                "prompt %d tokens, prefill %.1f tokens/s (%.3f s); generated %zu tokens, decode %.1f tokens/s; "
-               "finish: %s\nmemory: weights %s, KV cache %s reserved, peak RSS %s\n",
+               "finish: %s\nmemory: weights %s, %s, peak RSS %s\n",
                r.prompt_tokens, prefill_tps, r.prefill_seconds, r.tokens.size(), decode_tps, r.finish_reason.c_str(),
                format_bytes(double(engine->weight_bytes())).c_str(),
-               format_bytes(double(engine->kv_bytes_reserved())).c_str(), format_bytes(double(peak_rss_bytes())).c_str());
+               describe_kv_memory(*engine).c_str(), format_bytes(double(peak_rss_bytes())).c_str());
   return 0;
 }
 
@@ -196,9 +196,7 @@ CliHandler cli_add_run(CLI::App& app) {
   cmd->add_option("--presence-penalty", a->sampling.presence_penalty,
                   "Subtract penalty from every generated token (OpenAI style)")->capture_default_str();
   cmd->add_option("--seed", a->sampling.seed, "Random seed; same seed, same output")->capture_default_str();
-  cmd->add_option("--policy", a->policy,
-                  "Attention policy: a preset (full, streaming, tidal) or a JSON plan file; see "
-                  "docs/POLICIES.md and `lcllm policy show`")->capture_default_str();
+  cli_add_policy_option(cmd, a->policy);
   cmd->add_option("--device", a->device, "Backend: auto (cuda when a GPU is usable, else cpu) or one of: " +
                                              engine_devices())->capture_default_str();
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,

@@ -117,6 +117,11 @@ size_t Engine::kv_bytes_reserved() const {
   return m.plan_bytes;
 }
 
+size_t Engine::kv_window_bytes_per_sequence() const {
+  if (kv_window_.empty()) return 0;
+  return attention_kv_memory(config_, kv_window_, 0, 1, backend_->kv_element_bytes()).ring_bytes_per_sequence;
+}
+
 int32_t Engine::create_sequence() {
   const int32_t seq = kv_->create_sequence();
   policy_state_[seq] = {};

@@ -73,6 +73,8 @@ class Engine {
   size_t kv_bytes_full() const;
   // Bytes the rings of windowed heads hold now (live sequences).
   size_t kv_window_bytes() const { return backend_->kv_window_bytes(); }
+  // Bytes one sequence's rings take (0 without windowed heads).
+  size_t kv_window_bytes_per_sequence() const;
   const KvWindowLayout& kv_window() const { return kv_window_; }
   KvCache& kv_cache() { return *kv_; }
 

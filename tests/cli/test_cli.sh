@@ -45,7 +45,19 @@ check "policy show prints the per-layer plan" 0 "SELECT" -- \
   "$bin" policy show "$root/tests/fixtures/parity/gemma3" --policy tidal
 check "run with --policy streaming" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy streaming --quiet
 check "run with a plan file" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy "$root/configs/policies/tidal.json" --quiet
-check "not-yet-implemented policy: exit 2" 2 "issue|not" -- "$bin" run "$model" --prompt "Hi" -n 1 --policy hip --quiet
+for preset in hylra retrieval hip; do
+  check "run with --policy $preset" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 4 --policy "$preset" --quiet
+done
+check "streaming heads keep a window: run reports the KV saved" 0 "streaming heads keep only a [0-9]+-token window: .* saved" -- \
+  "$bin" run "$model" --prompt "Hi" -n 2 --policy streaming --quiet
+check "policy show reports the KV memory a plan saves" 0 "saves 9[0-9]\.[0-9]%" -- \
+  "$bin" policy show "$model" --policy streaming --ctx-size 32768
+check "calibrate writes a plan, a report and heat maps" 0 "wrote .*cal\.overlap\.png" -- \
+  "$bin" calibrate "$model" --out "$tmp/cal.json" --plan retrieval --probes 2 --context 96 --quiet
+check "the calibrated plan runs" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 2 --policy "$tmp/cal.json" --quiet
+check "calibrate: unknown plan kind: exit 2" 2 "plan" -- "$bin" calibrate "$model" --out "$tmp/x.json" --plan nope
+check "calibrate: unwritable output: exit 2" 2 "cannot write" -- \
+  "$bin" calibrate "$model" --out "$tmp/no/such/dir/x.json" --probes 1 --context 64 --quiet
 check "default device is auto, resolved and logged" 0 "device (cpu|cuda)" -- \
   "$bin" run "$model" --prompt "Hi" -n 1 --quiet --log-level info
 check "run reports memory" 0 "peak RSS" -- "$bin" run "$model" --prompt-ids 5,17 --max-tokens 2 --quiet
@@ -75,6 +87,17 @@ for flag in --prompt-ids --max-tokens --temperature --top-k --top-p --min-p --re
             --frequency-penalty --presence-penalty --seed --policy --device --threads --ctx-size --chunk-size \
             --prompt --chat --system --chat-template --tokenizer --print-ids --ignore-eos --quiet --gpu-memory-fraction; do
   if grep -q -- "$flag" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL help lacks $flag"; fail=$((fail + 1)); fi
+done
+
+# --help of calibrate and policy show documents their flags; --policy lists every preset.
+"$bin" calibrate --help >"$tmp/help" 2>&1
+for flag in --out --plan --tokenizer --probes --context --seed --k --reference-context --budget --threshold --sink \
+            --recent --threads --quiet; do
+  if grep -q -- "$flag" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL calibrate help lacks $flag"; fail=$((fail + 1)); fi
+done
+"$bin" policy show --help >"$tmp/help" 2>&1
+for word in --policy --json --ctx-size --chunk-size full streaming tidal hylra retrieval hip; do
+  if grep -q -- "$word" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL policy show help lacks $word"; fail=$((fail + 1)); fi
 done
 
 echo "$pass passed, $fail failed"

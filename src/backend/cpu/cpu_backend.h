@@ -70,6 +70,13 @@ class CpuBackend final : public Backend {
   void kv_window_release(int32_t seq) override;
   size_t kv_window_bytes() const override;
 
+  // Row r (of sequence s) and KV head kvh: the group's summed softmax probabilities over the keys the row sees
+  // under FULL rules, mass [visible] (the quantity SELECT ranks by); returns the first visible position. scores is
+  // scratch. Used by attention_select_topk and by calibration (src/calibrate).
+  int32_t attention_group_mass(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                               const AttentionParams& params, int64_t r, int32_t s, int32_t kvh,
+                               std::vector<float>& scores, std::vector<double>& mass) const;
+
   // Read access for tests: layer's K or V pool, [n_pages * page_size, n_kv_heads, head_dim] (without windowed heads).
   const float* kv_data(int32_t layer, bool value) const;
   // Bytes of the page pool's K and V storage, all layers.

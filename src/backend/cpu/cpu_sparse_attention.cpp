@@ -30,12 +30,44 @@ void CpuBackend::attention_indexed(Tensor out, const Tensor& q, int32_t layer, c
   });
 }
 
-void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                                       const AttentionParams& params, std::span<const int32_t> k_per_row_head,
-                                       SelectedKeys& selected) {
+int32_t CpuBackend::attention_group_mass(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                         const AttentionParams& params, int64_t r, int32_t s, int32_t kvh,
+                                         std::vector<float>& scores, std::vector<double>& mass) const {
   const int64_t n_heads = q.dim(1), hd = q.dim(2);
   const int64_t group = n_heads / n_kv_heads_;
   const float* qd = static_cast<const float*>(q.data);
+  const int32_t pos = batch.query_pos[size_t(r)];
+  const int32_t visible_end = std::min(pos + 1, batch.kv_len[size_t(s)]);
+  const int32_t visible_begin = params.sliding_window > 0 ? std::max(0, pos - params.sliding_window + 1) : 0;
+  const int32_t n_vis = std::max(0, visible_end - visible_begin);
+  const CpuKvHeadView view = kv_view(layer, batch, s, kvh);
+  mass.assign(size_t(n_vis), 0.0);
+  for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+    const float* qv = qd + (r * n_heads + h) * hd;
+    scores.resize(size_t(n_vis));
+    float max_score = -std::numeric_limits<float>::infinity();
+    for (int32_t j = visible_begin; j < visible_end; ++j) {
+      const float* kv = view.k + view.row_of(j);
+      float dotp = 0.f;
+      for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
+      float sc = dotp * params.scale;
+      if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
+      scores[size_t(j - visible_begin)] = sc;
+      max_score = std::max(max_score, sc);
+    }
+    double denom = 0;
+    for (auto& sc : scores) {
+      sc = std::exp(sc - max_score);
+      denom += sc;
+    }
+    for (size_t i = 0; i < scores.size(); ++i) mass[i] += double(scores[i]) / denom;
+  }
+  return visible_begin;
+}
+
+void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                       const AttentionParams& params, std::span<const int32_t> k_per_row_head,
+                                       SelectedKeys& selected) {
   const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
   const int64_t n_rows = int64_t(row_seq.size());
   const int64_t n_items = n_rows * n_kv_heads_;
@@ -51,32 +83,8 @@ void CpuBackend::attention_select_topk(const Tensor& q, int32_t layer, const Att
       if (k <= 0) continue;
       const int64_t r = item / n_kv_heads_, kvh = item % n_kv_heads_;
       const int32_t s = row_seq[size_t(r)];
-      const int32_t pos = batch.query_pos[size_t(r)];
-      const int32_t visible_end = std::min(pos + 1, batch.kv_len[size_t(s)]);
-      const int32_t visible_begin = params.sliding_window > 0 ? std::max(0, pos - params.sliding_window + 1) : 0;
-      const int32_t n_vis = std::max(0, visible_end - visible_begin);
-      const CpuKvHeadView view = kv_view(layer, batch, s, kvh);
-      mass.assign(size_t(n_vis), 0.0);
-      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        const float* qv = qd + (r * n_heads + h) * hd;
-        scores.resize(size_t(n_vis));
-        float max_score = -std::numeric_limits<float>::infinity();
-        for (int32_t j = visible_begin; j < visible_end; ++j) {
-          const float* kv = view.k + view.row_of(j);
-          float dotp = 0.f;
-          for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
-          float sc = dotp * params.scale;
-          if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
-          scores[size_t(j - visible_begin)] = sc;
-          max_score = std::max(max_score, sc);
-        }
-        double denom = 0;
-        for (auto& sc : scores) {
-          sc = std::exp(sc - max_score);
-          denom += sc;
-        }
-        for (size_t i = 0; i < scores.size(); ++i) mass[i] += double(scores[i]) / denom;
-      }
+      const int32_t visible_begin = attention_group_mass(q, layer, batch, params, r, s, int32_t(kvh), scores, mass);
+      const int32_t n_vis = int32_t(mass.size());
       // Top-k by mass, ties to the lower position; then ascending positions.
       order.resize(size_t(n_vis));
       for (int32_t i = 0; i < n_vis; ++i) order[size_t(i)] = i;

@@ -1,0 +1,59 @@
+// What calibration measures from recorded decode-step attention (ARCHITECTURE.md §4.5), as plain math over
+// attention distributions so it can be tested on hand-made attention:
+//
+//  - retrieval score per (layer, KV head), the Retrieval Head copy-paste rule (arXiv 2404.15574 §2): at a decode
+//    step whose target token w is copied from the needle, the head "copies" when its arg-max attention position
+//    lies in the needle and holds w; score = copied steps / needle tokens, averaged over probes. The attention of a
+//    KV head is its query heads' mean probability (GQA: one score per KV head, the unit a plan assigns).
+//  - HyLRA profile (arXiv 2602.00777): loss[l][j] = 1 − the attention mass of layer l on layer j's top-k set
+//    (j < l: reuse; j = l: own top-k, the sensitivity), mean over steps and KV heads.
+//  - inter-layer top-k overlap[l][j] = |T_l ∩ T_j| / k, mean over steps and KV heads.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "io/model_config.h"
+
+namespace lcllm {
+
+// One decode step's attention: mass[(l * n_kv_heads + h) * n_keys + j], each (l, h) row summing to 1.
+struct StepAttention {
+  int32_t n_layers = 0, n_kv_heads = 0, n_keys = 0;
+  std::vector<float> mass;  // [n_layers, n_kv_heads, n_keys]
+  const float* row(int32_t l, int32_t h) const {
+    return mass.data() + (size_t(l) * size_t(n_kv_heads) + size_t(h)) * size_t(n_keys);
+  }
+};
+
+class CalibrationStats {
+ public:
+  CalibrationStats(int32_t n_layers, int32_t n_kv_heads);
+  // A probe begins: its needle value's tokens are context[value_begin, value_begin + value_len).
+  void begin_probe();
+  // One decode step of the probe: `tokens` are the sequence's tokens so far (context + answer prefix, [n_keys]),
+  // `target` the token this step must produce, copy_span [begin, end) the needle positions it may copy from.
+  void add_step(const StepAttention& a, const std::vector<int32_t>& tokens, int32_t target, int32_t copy_begin,
+                int32_t copy_end, int32_t k);
+  void end_probe(int32_t needle_tokens);
+
+  std::vector<double> retrieval_scores() const;  // [n_layers * n_kv_heads]
+  std::vector<double> loss() const;              // [n_layers * n_layers], j <= l filled, else NaN
+  std::vector<double> overlap() const;           // [n_layers * n_layers], j <= l filled, else NaN
+  int64_t steps() const { return steps_; }
+
+ private:
+  int32_t L_, H_;
+  std::vector<double> probe_hits_;            // [L * H] copies in the current probe
+  std::vector<double> score_sum_;             // [L * H] sum of per-probe scores
+  int32_t probes_ = 0;
+  std::vector<double> loss_sum_, overlap_sum_;  // [L * L]
+  int64_t steps_ = 0;                          // decode steps seen (each adds L_ * H_ samples per (l, j))
+};
+
+// TidalDecode's re-selection layer (arXiv 2410.05076 §3.2) from a measured loss matrix: with selection at
+// `select_layer`, the layer r that maximises the attention mass the sparse layers keep when layers after r reuse
+// r's selection instead of select_layer's (global layers only: sliding-window layers stay FULL). -1 when no
+// re-selection keeps more than none.
+int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& config, int32_t select_layer);
+
+}  // namespace lcllm
