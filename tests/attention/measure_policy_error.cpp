@@ -43,7 +43,7 @@ double top1(const std::vector<float>& got, const std::vector<float>& ref, int64_
 
 }  // namespace
 
-TEST_CASE("measure: small-budget tidal and streaming vs FULL on the parity fixtures", "[.measure]") {
+TEST_CASE("measure: small-budget policies vs FULL on the parity fixtures", "[.measure]") {
   std::printf("| fixture | layers | ctx | policy | prefill err mean / max | decode err mean / max | decode top-1 |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (const auto& dir : fixture_dirs()) {
@@ -66,6 +66,24 @@ TEST_CASE("measure: small-budget tidal and streaming vs FULL on the parity fixtu
       cases.push_back({"streaming sink=" + std::to_string(sink) + " recent=" + std::to_string(recent), "streaming",
                        {{"sink", sink}, {"recent", recent}}});
     }
+    for (int k : {32, 64}) {
+      // HiP from layer 0 (the preset keeps layers 0-2 dense, which would leave these 2-3 layer models exact).
+      cases.push_back({"hip k=" + std::to_string(k) + " sink=4 recent=16 dense_layers=0", "hip",
+                       {{"k", k}, {"sink", 4}, {"recent", 16}, {"dense_layers", 0}, {"block_size_q", 16}}});
+      // HyLRA on its fallback profile, dense_layers=0 so the 2-layer fixtures select at layer 0 and reuse at 1.
+      cases.push_back({"hylra k=" + std::to_string(k) + " dense_layers=0 (fallback profile)", "hylra",
+                       {{"k", k}, {"dense_layers", 0}, {"context", 4 * k}}});
+    }
+    // Retrieval with synthetic scores (no trained model yet): odd KV heads are "retrieval heads" (FULL), even
+    // heads stream with a small window and keep only that window's KV.
+    nlohmann::json scores = nlohmann::json::array();
+    for (int32_t l = 0; l < c.n_layers; ++l) {
+      std::vector<double> row(size_t(c.n_kv_heads));
+      for (int32_t h = 0; h < c.n_kv_heads; ++h) row[size_t(h)] = h % 2 ? 1.0 : 0.0;
+      scores.push_back(row);
+    }
+    cases.push_back({"retrieval odd heads full, even sink=4 recent=16", "retrieval",
+                     {{"scores", scores}, {"sink", 4}, {"recent", 16}}});
     for (const auto& cs : cases) {
       const AttentionPlan plan = attention_preset_resolve(cs.preset, cs.params, c);
       const std::vector<float> got = run_prefill_decode(*load_engine(dir, plan), f);
