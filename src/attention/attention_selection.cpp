@@ -108,8 +108,10 @@ LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer
             scratch.clear();
             const int32_t bs = hip->block_size[item];
             for (int64_t i = hip->indptr[item]; i < hip->indptr[item + 1]; ++i) {
-              const int32_t b = hip->blocks[size_t(i)];
-              for (int32_t j = b * bs; j < (b + 1) * bs; ++j) scratch.push_back(j);
+              // Block b = keys [b * bs, (b + 1) * bs), clipped to what the row sees (64-bit: bs may be huge).
+              const int64_t b = hip->blocks[size_t(i)];
+              const int64_t end = std::min<int64_t>((b + 1) * bs, hi);
+              for (int64_t j = std::max<int64_t>(b * bs, lo); j < end; ++j) scratch.push_back(int32_t(j));
             }
             for (int32_t j = std::max(lo, hip->all_from[item]); j < hi; ++j) scratch.push_back(j);
             std::sort(scratch.begin(), scratch.end());

@@ -12,6 +12,7 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
   std::vector<int32_t> out;
   if (hi <= lo) return out;
   const int32_t first = lo / block_size_k, end = (hi - 1) / block_size_k + 1;  // candidate blocks [first, end)
+  // (no overflow: block indices are at most hi / block_size_k)
   const int32_t n_blocks = end - first, keep = k / block_size_k;
   if (n_blocks <= keep) {
     for (int32_t b = first; b < end; ++b) out.push_back(b);
@@ -29,7 +30,8 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     b += size;
   }
   auto centre = [&](const Piece& p) {  // the representative key of a piece, clipped to [lo, hi)
-    const int32_t kb = std::max(lo, p.begin * block_size_k), ke = std::min(hi, p.end * block_size_k);
+    const int32_t kb = int32_t(std::max<int64_t>(lo, int64_t(p.begin) * block_size_k));
+    const int32_t ke = int32_t(std::min<int64_t>(hi, int64_t(p.end) * block_size_k));
     return kb + (ke - kb - 1) / 2;
   };
   std::vector<Piece> cand;

@@ -4,12 +4,14 @@
 // For each fixture the prompt is prefilled (per-row logits compared), then transformers' greedy continuation is
 // fed one token per DECODE step (teacher forcing: both runs see the same tokens), comparing each step's logits.
 // Error = per-row relative L2 error of the logits, sqrt(sum (x - ref)^2 / sum ref^2); top-1 = share of decode rows
-// whose argmax matches FULL's.
+// whose argmax matches FULL's. Attention recall = the share of a layer's FULL attention mass (same queries, the KV
+// group's mean probability) that the keys the policy kept carry, averaged over the sparse layers' (row, KV head)s.
 #include <cstdio>
 
 #include <catch2/catch.hpp>
 
 #include "attention/attention_presets.h"
+#include "delegating_backend.h"
 #include "policy_test_util.h"
 
 using namespace lcllm;
@@ -41,11 +43,52 @@ double top1(const std::vector<float>& got, const std::vector<float>& ref, int64_
   return 100.0 * double(same) / double(e - b);
 }
 
+// Measures attention recall on every attention_indexed call (prefill: multi-row steps; decode: single-row).
+class RecallBackend final : public DelegatingBackend {
+ public:
+  double sum[2] = {0, 0};  // [prefill, decode]
+  int64_t count[2] = {0, 0};
+
+  void attention_indexed(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
+                         const KeyIndexLists& keys) override {
+    const int64_t n_rows = b.query_start[b.kv_len.size()];
+    const int32_t H = int32_t((keys.indptr.size() - 1) / size_t(n_rows));
+    const int64_t group = q.dim(1) / H;
+    const int phase = n_rows == 1 ? 1 : 0;
+    std::vector<float> scratch;
+    std::vector<double> mass;
+    int32_t s = 0;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      while (b.query_start[size_t(s) + 1] <= r) ++s;
+      for (int32_t h = 0; h < H; ++h) {
+        const int32_t begin = cpu.attention_group_mass(q, l, b, p, r, s, h, scratch, mass);
+        double kept = 0;
+        const size_t item = size_t(r * H + h);
+        for (int64_t i = keys.indptr[item]; i < keys.indptr[item + 1]; ++i) {
+          const int32_t j = keys.positions[size_t(i)] - begin;
+          if (j >= 0 && size_t(j) < mass.size()) kept += mass[size_t(j)];
+        }
+        sum[phase] += kept / double(group);
+        ++count[phase];
+      }
+    }
+    cpu.attention_indexed(o, q, l, b, p, keys);
+  }
+};
+
+std::string recall_of(const RecallBackend& be, int phase) {
+  if (be.count[phase] == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", be.sum[phase] / double(be.count[phase]));
+  return buf;
+}
+
 }  // namespace
 
 TEST_CASE("measure: small-budget policies vs FULL on the parity fixtures", "[.measure]") {
-  std::printf("| fixture | layers | ctx | policy | prefill err mean / max | decode err mean / max | decode top-1 |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("| fixture | layers | ctx | policy | prefill err mean / max | decode err mean / max | decode top-1 | "
+              "attn recall prefill / decode |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const auto& dir : fixture_dirs()) {
     const Fixture f = load_fixture(dir);
     const ModelConfig c = model_config_load(dir);
@@ -86,12 +129,21 @@ TEST_CASE("measure: small-budget policies vs FULL on the parity fixtures", "[.me
                      {{"scores", scores}, {"sink", 4}, {"recent", 16}}});
     for (const auto& cs : cases) {
       const AttentionPlan plan = attention_preset_resolve(cs.preset, cs.params, c);
-      const std::vector<float> got = run_prefill_decode(*load_engine(dir, plan), f);
+      EngineOptions o;
+      o.model_path = dir;
+      o.context_tokens = 512;
+      o.max_step_tokens = 160;
+      o.plan = plan;
+      o.kv_window = false;  // the recall spy reads keys outside streaming windows; results are identical
+      auto backend = std::make_unique<RecallBackend>();
+      RecallBackend* rb = backend.get();
+      auto engine = Engine::load(o, std::move(backend));
+      const std::vector<float> got = run_prefill_decode(*engine, f);
       const Stats p = row_errors(got, ref, c.vocab_size, 0, n_prompt);
       const Stats d = row_errors(got, ref, c.vocab_size, n_prompt, n_all);
-      std::printf("| %s | %d | %zu+%zu | %s | %.2e / %.2e | %.2e / %.2e | %.0f%% |\n", f.name.c_str(), c.n_layers,
-                  n_prompt, f.continuation.size(), cs.label.c_str(), p.mean, p.worst, d.mean, d.worst,
-                  top1(got, ref, c.vocab_size, n_prompt, n_all));
+      std::printf("| %s | %d | %zu+%zu | %s | %.2e / %.2e | %.2e / %.2e | %.0f%% | %s / %s |\n", f.name.c_str(),
+                  c.n_layers, n_prompt, f.continuation.size(), cs.label.c_str(), p.mean, p.worst, d.mean, d.worst,
+                  top1(got, ref, c.vocab_size, n_prompt, n_all), recall_of(*rb, 0).c_str(), recall_of(*rb, 1).c_str());
     }
   }
 }

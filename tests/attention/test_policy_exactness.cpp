@@ -6,6 +6,7 @@
 #include "attention/attention_plan_json.h"
 #include "attention/attention_presets.h"
 #include "backend/cpu/cpu_backend.h"
+#include "delegating_backend.h"
 #include "io/safetensors.h"
 #include "policy_test_util.h"
 #include "runtime/forward.h"
@@ -133,38 +134,20 @@ TEST_CASE("a small budget changes the output (the exactness test is not vacuous)
 namespace {
 
 // Delegates to the CPU backend and records the sparse ops' inputs and outputs per layer.
-class SpyBackend final : public Backend {
+class SpyBackend final : public DelegatingBackend {
  public:
-  CpuBackend cpu{2};
   std::vector<std::vector<int32_t>> indexed_lists;  // [layer] flattened lists of the last attention_indexed call
   std::vector<std::vector<int64_t>> indexed_indptr;
   std::vector<SelectedKeys> selected;               // [layer] last attention_select_topk output
   std::vector<HipBlockRequest> hip_requests;        // every attention_hip_blocks request, all layers and steps
 
   std::string name() const override { return "spy"; }
-  Tensor weight(const TensorView& v) override { return cpu.weight(v); }
-  Tensor alloc(std::initializer_list<int64_t> s) override { return cpu.alloc(s); }
   void kv_reserve(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e) override {
     cpu.kv_reserve(a, b, c, d, e);
     indexed_lists.assign(size_t(a), {});
     indexed_indptr.assign(size_t(a), {});
     selected.assign(size_t(a), {});
   }
-  void kv_copy_pages(std::span<const PageCopy> c) override { cpu.kv_copy_pages(c); }
-  void to_host(const Tensor& t, float* d, int64_t n) override { cpu.to_host(t, d, n); }
-  void embed(Tensor o, const Tensor& t, std::span<const int32_t> ids, float s) override { cpu.embed(o, t, ids, s); }
-  void rmsnorm(Tensor o, const Tensor& x, const Tensor& w, float e, bool p) override { cpu.rmsnorm(o, x, w, e, p); }
-  void add_inplace(Tensor x, const Tensor& y) override { cpu.add_inplace(x, y); }
-  void matmul(Tensor o, const Tensor& x, const Tensor& w, const Tensor& b) override { cpu.matmul(o, x, w, b); }
-  void rope(Tensor x, std::span<const int32_t> p, const RopeConfig& r) override { cpu.rope(x, p, r); }
-  void kv_write(int32_t l, const Tensor& k, const Tensor& v, std::span<const int64_t> s) override { cpu.kv_write(l, k, v, s); }
-  void attention(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p) override {
-    cpu.attention(o, q, l, b, p);
-  }
-  void glu(Tensor o, const Tensor& g, const Tensor& u, Activation a) override { cpu.glu(o, g, u, a); }
-  void softcap(Tensor x, float c) override { cpu.softcap(x, c); }
-  void gather_rows(Tensor o, const Tensor& x, std::span<const int32_t> r) override { cpu.gather_rows(o, x, r); }
-  bool supports_indexed_attention() const override { return true; }
   void attention_indexed(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
                          const KeyIndexLists& keys) override {
     indexed_lists[size_t(l)].assign(keys.positions.begin(), keys.positions.end());
