@@ -103,8 +103,8 @@ class Backend {
   virtual void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) = 0;
 
   // ---- sparse attention (E4 policy engine; docs/POLICIES.md) ----
-  // Backends that implement the two ops below return true; Engine::load refuses a non-FULL plan otherwise, so a
-  // sparse plan never silently runs as full attention.
+  // Backends that implement the three ops below return true; Engine::load refuses a non-FULL plan otherwise, so
+  // a sparse plan never silently runs as full attention.
   virtual bool supports_indexed_attention() const { return false; }
   // Attention of every (row, query head) over exactly the keys listed for (row, its KV head); softmax scale and
   // softcap as in attention(); params.sliding_window is ignored (the lists are final). An empty list gives a zero
