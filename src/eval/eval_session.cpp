@@ -1,0 +1,62 @@
+#include "eval/eval_session.h"
+
+#include <filesystem>
+#include <set>
+
+#include "attention/attention_plan_json.h"
+#include "eval/result_io.h"
+#include "lcllm/error.h"
+#include "models/model_family.h"
+
+namespace lcllm {
+
+EvalSession::EvalSession(const std::string& model_dir, const std::vector<std::string>& policies,
+                         const std::string& tokenizer_path)
+    : model_dir_(model_dir) {
+  std::filesystem::path p(model_dir);
+  model_name_ = (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
+  if (model_name_.empty()) model_name_ = "model";
+  config_ = model_config_load(model_dir);
+  const std::string tok_src = tokenizer_path.empty() ? model_dir : tokenizer_path;
+  std::error_code ec;
+  if (tokenizer_path.empty() && !std::filesystem::exists(model_dir + "/tokenizer.json", ec) &&
+      !std::filesystem::exists(model_dir + "/tokenizer.model", ec)) {
+    throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "evals build prompts from text: '" + model_dir +
+                                                     "' has no tokenizer.json or tokenizer.model; pass --tokenizer");
+  }
+  tok_ = Tokenizer::load(tok_src);
+  text_ = eval_text_load(model_dir);
+  if (policies.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--policy: no policy given");
+  std::set<std::string> labels;
+  for (const auto& spec : policies) {
+    EvalPolicy ep;
+    ep.spec = spec;
+    ep.label = eval_policy_label(spec);
+    if (!labels.insert(ep.label).second) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  "--policy: two policies share the output name '" + ep.label + "'; rename one plan file");
+    }
+    ep.plan = attention_plan_resolve(spec, config_);
+    attention_plan_check_runnable(ep.plan);
+    ep.fingerprint = eval_hex(eval_fnv1a(attention_plan_to_json(ep.plan).dump()));
+    policies_.push_back(std::move(ep));
+  }
+}
+
+std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32_t context_tokens,
+                                                 const EvalEngineSettings& settings) const {
+  EngineOptions eo;
+  eo.model_path = model_dir_;
+  eo.device = settings.device;
+  eo.threads = settings.threads;
+  eo.max_step_tokens = settings.chunk_size;
+  eo.gpu_memory_fraction = settings.gpu_memory_fraction;
+  // Room for the longest prompt plus generation, rounded up to whole pages plus one spare page.
+  eo.context_tokens = (context_tokens / eo.page_size + 2) * eo.page_size;
+  eo.policy = policy.spec;
+  eo.plan = policy.plan;
+  eo.load_progress = settings.load_progress;
+  return Engine::load(eo);
+}
+
+}  // namespace lcllm

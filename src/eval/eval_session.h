@@ -1,0 +1,58 @@
+// What every eval run shares: the model's tokenizer, config and task text, the attention plans of the requested
+// policies (resolved and validated before anything runs), and engine loading per policy.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attention/attention_plan.h"
+#include "eval/eval_text.h"
+#include "io/model_config.h"
+#include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace lcllm {
+
+struct EvalPolicy {
+  std::string spec;         // the --policy item: a preset name or a plan file
+  std::string label;        // file-name-safe name used in outputs
+  AttentionPlan plan;
+  std::string fingerprint;  // hex FNV-1a of the plan's JSON, so resumed results are tied to the plan they ran
+};
+
+struct EvalEngineSettings {
+  std::string device = "auto";
+  int32_t threads = 0;
+  int32_t chunk_size = 256;
+  float gpu_memory_fraction = 0.9f;
+  std::function<void(size_t, size_t)> load_progress;
+};
+
+class EvalSession {
+ public:
+  // Loads tokenizer (required: MODEL or `tokenizer_path`), config.json, lcllm_eval.json or the defaults, and
+  // resolves every policy. Throws lcllm::Error naming what is missing or wrong.
+  EvalSession(const std::string& model_dir, const std::vector<std::string>& policies, const std::string& tokenizer_path = "");
+
+  const std::string& model_dir() const { return model_dir_; }
+  const std::string& model_name() const { return model_name_; }  // the directory's base name
+  const Tokenizer& tokenizer() const { return *tok_; }
+  const ModelConfig& config() const { return config_; }
+  const EvalText& text() const { return text_; }
+  const std::vector<EvalPolicy>& policies() const { return policies_; }
+
+  // An engine running `policy` whose KV cache holds `context_tokens` (one sequence at a time).
+  std::unique_ptr<Engine> load_engine(const EvalPolicy& policy, int32_t context_tokens,
+                                      const EvalEngineSettings& settings) const;
+
+ private:
+  std::string model_dir_, model_name_;
+  std::unique_ptr<Tokenizer> tok_;
+  ModelConfig config_;
+  EvalText text_;
+  std::vector<EvalPolicy> policies_;
+};
+
+}  // namespace lcllm
