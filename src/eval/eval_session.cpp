@@ -1,5 +1,7 @@
 #include "eval/eval_session.h"
 
+#include <algorithm>
+#include <climits>
 #include <filesystem>
 #include <set>
 
@@ -51,8 +53,11 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   eo.threads = settings.threads;
   eo.max_step_tokens = settings.chunk_size;
   eo.gpu_memory_fraction = settings.gpu_memory_fraction;
-  // Room for the longest prompt plus generation, rounded up to whole pages plus one spare page.
-  eo.context_tokens = (context_tokens / eo.page_size + 2) * eo.page_size;
+  // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.
+  const int64_t per_seq = int64_t(context_tokens / eo.page_size + 2) * eo.page_size;
+  const int64_t total = per_seq * std::max(1, settings.batch_size);
+  if (total > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size x length is too large");
+  eo.context_tokens = int32_t(total);
   eo.policy = policy.spec;
   eo.plan = policy.plan;
   eo.load_progress = settings.load_progress;

@@ -27,6 +27,7 @@ struct EvalEngineSettings {
   int32_t threads = 0;
   int32_t chunk_size = 256;
   float gpu_memory_fraction = 0.9f;
+  int32_t batch_size = 8;  // sequences decoded together; the KV cache is sized for this many
   std::function<void(size_t, size_t)> load_progress;
 };
 
@@ -43,7 +44,7 @@ class EvalSession {
   const EvalText& text() const { return text_; }
   const std::vector<EvalPolicy>& policies() const { return policies_; }
 
-  // An engine running `policy` whose KV cache holds `context_tokens` (one sequence at a time).
+  // An engine running `policy` whose KV cache holds settings.batch_size sequences of `context_tokens` each.
   std::unique_ptr<Engine> load_engine(const EvalPolicy& policy, int32_t context_tokens,
                                       const EvalEngineSettings& settings) const;
 

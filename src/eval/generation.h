@@ -1,5 +1,5 @@
-// Greedy generation for evals. All evals go through eval_generate, so switching to batched decoding (the E7
-// Engine::step) changes this one function: today it runs the requests one sequence at a time through Engine::feed.
+// Greedy generation for evals. Every eval goes through eval_generate: prompts are prefilled one by one (chunked
+// through Engine::feed), then all live sequences of a batch decode together, one token each per Engine::step.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -22,12 +22,15 @@ struct GenOutput {
   std::vector<int32_t> tokens;  // generated ids (a stop id included when one ended it)
   std::string text;             // decoded without special tokens
   std::string finish_reason;    // "stop" (stop id or sentence end) or "length"
-  double seconds = 0;           // prefill + decode wall time of this request
+  double seconds = 0;           // from the start of its prefill to its last token
 };
 
-// Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). `on_done(i, output)` is called as
-// each request finishes (so callers can write results as they come). Throws lcllm::Error (e.g. a prompt longer than the KV cache).
+// Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Requests run in groups of
+// `batch_size` sequences decoded together (the KV cache must hold batch_size prompts + generations).
+// `on_done(i, output)` is called as each request finishes, so callers write results as they come. Throws
+// lcllm::Error (e.g. a full KV cache).
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tokenizer, const std::vector<GenRequest>& requests,
+                                     int32_t batch_size = 1,
                                      const std::function<void(size_t, const GenOutput&)>& on_done = {});
 
 }  // namespace lcllm

@@ -179,7 +179,7 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
     }
     if (progress) progress(policy.label, done, total);
     if (pending.empty()) continue;
-    auto engine = session.load_engine(policy, max_len + o.max_new_tokens, o.engine);
+    auto engine = session.load_engine(policy, max_len + o.max_new_tokens, o.engine);  // batch_size sequences
     for (auto& [len, items] : pending) {
       // The samples and depths of one length form one generation batch.
       std::vector<TaskSample> samples;
@@ -193,7 +193,7 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         r.stop_at_sentence_end = true;
         requests.push_back(std::move(r));
       }
-      eval_generate(*engine, session.tokenizer(), requests, [&](size_t i, const GenOutput& g) {
+      eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
         const Pending& p = items[i];
         const TaskSample& ts = samples[i];
         NiahCell c;
