@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "tokenizer/unicode_util.h"
+#include "tokenizer/utf8_encode.h"
 
 namespace lcllm {
 
@@ -18,8 +19,22 @@ bool is_ascii_punct(unsigned char c) {  // Python's string.punctuation
   return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
 }
 bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-// re's \w for str patterns: letters, digits, underscore (non-ASCII bytes counted as word characters).
-bool is_word(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
+// re's \w for str patterns, on code points: ASCII letters, digits and '_'; beyond ASCII every code point except
+// the common punctuation and symbol blocks (Latin-1 punctuation, General Punctuation .. Misc Symbols, CJK
+// punctuation, fullwidth ASCII punctuation), which approximates Python's Unicode word class for text LongBench has.
+bool is_word_cp(uint32_t c) {
+  if (c < 0x80) return std::isalnum(int(c)) || c == '_';
+  if (c >= 0x80 && c <= 0xBF) return c == 0xAA || c == 0xB5 || c == 0xBA || c == 0xB2 || c == 0xB3 || c == 0xB9;
+  if (c == 0xD7 || c == 0xF7) return false;
+  if (c >= 0x2000 && c <= 0x2BFF) return false;
+  if (c >= 0x3000 && c <= 0x303F) return false;
+  if (c >= 0xFE30 && c <= 0xFE4F) return false;
+  if ((c >= 0xFF00 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) || (c >= 0xFF3B && c <= 0xFF40) ||
+      (c >= 0xFF5B && c <= 0xFF65)) {
+    return false;
+  }
+  return true;
+}
 
 std::vector<std::string> split_ws(const std::string& s) {  // Python str.split()
   std::vector<std::string> out;
@@ -203,15 +218,16 @@ std::string longbench_normalize_answer(const std::string& s) {
     if (is_ascii_punct(u)) continue;
     t += (u >= 'A' && u <= 'Z') ? char(u - 'A' + 'a') : c;
   }
-  // re.sub(r"\b(a|an|the)\b", " ", t)
+  // re.sub(r"\b(a|an|the)\b", " ", t), on code points
+  const std::u32string u = code_points(t);
+  auto word_at = [&](size_t k) { return k < u.size() && is_word_cp(uint32_t(u[k])); };
   std::string r;
   size_t i = 0;
-  while (i < t.size()) {
-    const bool at_start = i == 0 || !is_word((unsigned char)t[i - 1]);
+  while (i < u.size()) {
     bool replaced = false;
-    if (at_start) {
-      for (std::string_view w : {"the", "an", "a"}) {
-        if (t.compare(i, w.size(), w) == 0 && (i + w.size() == t.size() || !is_word((unsigned char)t[i + w.size()]))) {
+    if (i == 0 || !word_at(i - 1)) {
+      for (std::u32string_view w : {U"the", U"an", U"a"}) {
+        if (u.compare(i, w.size(), w) == 0 && !word_at(i + w.size())) {
           r += ' ';
           i += w.size();
           replaced = true;
@@ -219,7 +235,7 @@ std::string longbench_normalize_answer(const std::string& s) {
         }
       }
     }
-    if (!replaced) r += t[i++];
+    if (!replaced) utf8_append(r, uint32_t(u[i++]));
   }
   std::string out;
   for (const auto& w : split_ws(r)) out += (out.empty() ? "" : " ") + w;
