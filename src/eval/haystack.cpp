@@ -32,9 +32,8 @@ HaystackBuilder::HaystackBuilder(const Tokenizer& tokenizer, std::vector<std::st
     }
   }
   for (const auto& s : filler_) {
-    first_ids_.push_back(tok_.encode(s, false));
     cont_ids_.push_back(encode_continuation(s));
-    if (first_ids_.back().empty() || cont_ids_.back().empty()) {
+    if (cont_ids_.back().empty()) {
       throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "filler sentence '" + s + "' encodes to no tokens");
     }
   }
@@ -52,7 +51,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   EvalRng rng(req.seed);
   Haystack h;
   std::vector<int32_t> preamble;
-  if (!req.preamble.empty()) preamble = tok_.encode(req.preamble, false);
+  if (!req.preamble.empty()) preamble = encode_continuation(req.preamble);
   std::vector<std::vector<int32_t>> inserts;
   int64_t fixed = int64_t(head_.size()) + int64_t(preamble.size());
   for (const auto& ins : req.inserts) {
@@ -73,8 +72,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   }
 
   // Draw sentences while comfortably inside the budget, then close the gap exactly.
-  const bool first_is_filler = preamble.empty();
-  auto len_of = [&](size_t idx, bool first) { return int64_t((first ? first_ids_[idx] : cont_ids_[idx]).size()); };
+  auto len_of = [&](size_t idx) { return int64_t(cont_ids_[idx].size()); };
   size_t max_len = 0;
   for (const auto& c : cont_ids_) max_len = std::max(max_len, c.size());
   // Stop drawing once at most 2 x (longest sentence) is left: the rest is then in (M, 2M], which two or three
@@ -85,7 +83,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   while (budget - used > reserve) {
     size_t idx = size_t(rng.below(filler_.size()));
     drawn.push_back(idx);
-    used += len_of(idx, first_is_filler && drawn.size() == 1);
+    used += len_of(idx);
   }
   // Exact fit: up to three more sentences whose lengths sum to the rest (searched from a seeded start so the
   // choice varies), else a token-level cut of one sentence.
@@ -95,7 +93,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   {
     const size_t n = filler_.size();
     const size_t off = size_t(rng.below(n));
-    auto L = [&](size_t k, size_t pos) { return len_of((k + off) % n, first_is_filler && drawn.empty() && pos == 0); };
+    auto L = [&](size_t k, size_t) { return len_of((k + off) % n); };
     bool found = false;
     for (size_t a = 0; a < n && !found; ++a) {
       if (L(a, 0) == rest) { tail = {(a + off) % n}; found = true; }
@@ -122,7 +120,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   std::vector<std::vector<int32_t>> sentences;
   int64_t filler_total = 0;
   for (size_t i = 0; i < drawn.size(); ++i) {
-    sentences.push_back(first_is_filler && i == 0 ? first_ids_[drawn[i]] : cont_ids_[drawn[i]]);
+    sentences.push_back(cont_ids_[drawn[i]]);
     filler_total += int64_t(sentences.back().size());
   }
   int64_t whole_tokens = filler_total;
@@ -131,7 +129,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
     std::vector<int32_t> partial;
     while (need > 0) {  // rest < reserve, so a few sentences at most
       size_t idx = size_t(rng.below(filler_.size()));
-      const auto& ids = (first_is_filler && sentences.empty() && partial.empty()) ? first_ids_[idx] : cont_ids_[idx];
+      const auto& ids = cont_ids_[idx];
       const int64_t take = std::min<int64_t>(need, int64_t(ids.size()));
       if (take == int64_t(ids.size())) {
         sentences.push_back(ids);  // a whole sentence still fits

@@ -2,9 +2,9 @@
 // LLMTest_NeedleInAHaystack; RULER, arXiv 2404.06654 §3).
 //
 // The prompt is built in token space so its length is exact: [BOS as the tokenizer adds it] + preamble + filler
-// sentences with the inserts placed between sentences + query. Every piece after the first is encoded in its
-// mid-text form (as it tokenizes after "... ." + " "), so the ids are what the tokenizer gives for the decoded text
-// (pieces join with " "). Filler sentences are drawn with a seeded RNG until the budget is nearly spent; the last
+// sentences with the inserts placed between sentences + query. Every piece is encoded in its mid-text form (as it
+// tokenizes after "... ." + " "), the first one included, so the ids are what the tokenizer gives for the decoded
+// text (pieces join with " "; with a byte-level BPE tokenizer the text after BOS starts with that space). Filler sentences are drawn with a seeded RNG until the budget is nearly spent; the last
 // few tokens are filled by a combination of whole sentences whose lengths sum to exactly the rest, so the haystack
 // is whole sentences (a token-level cut of one sentence is the fallback for tokenizers where no combination fits).
 // An insert at depth d goes to the last sentence boundary at or before d x (filler tokens), as gkamradt's harness
@@ -60,7 +60,6 @@ class HaystackBuilder {
  private:
   const Tokenizer& tok_;
   std::vector<std::string> filler_;
-  std::vector<std::vector<int32_t>> first_ids_;  // [filler][tokens]: the sentence as the first text of a prompt
   std::vector<std::vector<int32_t>> cont_ids_;   // [filler][tokens]: the sentence mid-text
   std::vector<int32_t> head_;
   std::vector<int32_t> ref_prefix_;              // ids of the reference prefix encode_continuation strips
