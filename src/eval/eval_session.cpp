@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "attention/attention_plan_json.h"
 #include "eval/result_io.h"
 #include "lcllm/error.h"
@@ -42,6 +44,13 @@ EvalSession::EvalSession(const std::string& model_dir, const std::vector<std::st
     attention_plan_check_runnable(ep.plan);
     ep.fingerprint = eval_hex(eval_fnv1a(attention_plan_to_json(ep.plan).dump()));
     policies_.push_back(std::move(ep));
+  }
+}
+
+void EvalSession::warn_if_beyond_trained(int64_t tokens) const {
+  if (config_.max_position_embeddings > 0 && tokens > config_.max_position_embeddings) {
+    spdlog::warn("{} tokens exceed {}'s max_position_embeddings ({}): those results measure extrapolation",
+                 tokens, model_name_, config_.max_position_embeddings);
   }
 }
 

@@ -44,6 +44,10 @@ class EvalSession {
   const EvalText& text() const { return text_; }
   const std::vector<EvalPolicy>& policies() const { return policies_; }
 
+  // Logs a warning when `tokens` exceeds the model's max_position_embeddings (results past the trained length
+  // measure extrapolation, not retrieval).
+  void warn_if_beyond_trained(int64_t tokens) const;
+
   // An engine running `policy` whose KV cache holds settings.batch_size sequences of `context_tokens` each.
   std::unique_ptr<Engine> load_engine(const EvalPolicy& policy, int32_t context_tokens,
                                       const EvalEngineSettings& settings) const;

@@ -156,6 +156,7 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
   const std::string text_fp = eval_hex(eval_text_fingerprint(text));
   HaystackBuilder builder(session.tokenizer(), text.filler);
   const int32_t max_len = *std::max_element(o.lengths.begin(), o.lengths.end());
+  session.warn_if_beyond_trained(max_len);
 
   std::vector<NiahCell> cells;
   for (const auto& policy : session.policies()) {

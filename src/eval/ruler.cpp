@@ -111,6 +111,7 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
   const std::string text_fp = eval_hex(eval_text_fingerprint(text));
   HaystackBuilder builder(session.tokenizer(), text.filler);
   const int32_t max_len = *std::max_element(o.lengths.begin(), o.lengths.end());
+  session.warn_if_beyond_trained(max_len);
   int32_t max_new = 0;
   for (const auto& t : o.tasks) max_new = std::max(max_new, o.max_new_tokens ? o.max_new_tokens : ruler_default_max_new_tokens(t));
 

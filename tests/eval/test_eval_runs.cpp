@@ -13,8 +13,11 @@
 #include "eval/longbench.h"
 #include "eval/longbench_data.h"
 #include "eval/niah.h"
+#include "eval/generation.h"
+#include "eval/haystack.h"
 #include "eval/result_io.h"
 #include "eval/ruler.h"
+#include "eval/tasks.h"
 #include "lcllm/error.h"
 
 using namespace lcllm;
@@ -237,4 +240,36 @@ TEST_CASE("eval longbench on small LongBench-format files: LongBench's layout, s
   CHECK_THROWS_WITH(longbench_run(session, o), Catch::Contains("qasper.jsonl:1: missing field \"context\""));
   fs::remove_all(data);
   fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("batched decoding gives the tokens one-at-a-time decoding gives") {
+  EvalSession session(kModel, {"full"});
+  const EvalText& text = session.text();
+  HaystackBuilder builder(session.tokenizer(), text.filler);
+  std::vector<GenRequest> requests;
+  for (int i = 0; i < 5; ++i) {
+    GenRequest r;
+    r.prompt = make_niah_sample(builder, text, 128 + 40 * i, 0.5, uint64_t(i)).prompt;
+    r.max_new_tokens = 6 + i;  // different lengths: sequences leave the batch at different steps
+    requests.push_back(r);
+  }
+  EvalEngineSettings one = cpu();
+  one.batch_size = 1;
+  EvalEngineSettings many = cpu();
+  many.batch_size = 4;
+  auto e1 = session.load_engine(session.policies()[0], 400, one);
+  auto e4 = session.load_engine(session.policies()[0], 400, many);
+  std::vector<size_t> order;
+  auto a = eval_generate(*e1, session.tokenizer(), requests, 1);
+  auto b = eval_generate(*e4, session.tokenizer(), requests, 4, [&](size_t i, const GenOutput&) { order.push_back(i); });
+  REQUIRE(a.size() == 5);
+  for (size_t i = 0; i < 5; ++i) {
+    CHECK(a[i].tokens == b[i].tokens);
+    CHECK(a[i].text == b[i].text);
+    CHECK(int32_t(b[i].tokens.size()) <= requests[i].max_new_tokens);
+  }
+  std::sort(order.begin(), order.end());
+  CHECK(order == std::vector<size_t>{0, 1, 2, 3, 4});  // every request reported once
+  CHECK(e4->kv_cache().pages_free() == e4->kv_cache().n_pages());  // every sequence freed
+  CHECK(e4->kv_cache().sequences().empty());
 }
