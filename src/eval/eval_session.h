@@ -15,6 +15,9 @@
 
 namespace lcllm {
 
+// Bumped whenever prompt construction changes, so resumed runs never mix results of different prompt builders.
+inline constexpr int kEvalHarnessVersion = 1;
+
 struct EvalPolicy {
   std::string spec;         // the --policy item: a preset name or a plan file
   std::string label;        // file-name-safe name used in outputs

@@ -85,30 +85,33 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
     drawn.push_back(idx);
     used += len_of(idx);
   }
-  // Exact fit: up to three more sentences whose lengths sum to the rest (searched from a seeded start so the
-  // choice varies), else a token-level cut of one sentence.
+  // Exact fit: up to three more sentences whose lengths sum to the rest, searched among at most 48 candidates
+  // from a seeded start (so the choice varies and the search stays cheap for large fillers), else a token-level cut
+  // of one sentence.
   int64_t rest = budget - used;
   std::vector<size_t> tail;
   bool cut = false;
   {
-    const size_t n = filler_.size();
-    const size_t off = size_t(rng.below(n));
-    auto L = [&](size_t k, size_t) { return len_of((k + off) % n); };
+    const size_t n_all = filler_.size();
+    const size_t n = std::min<size_t>(n_all, 48);
+    const size_t off = size_t(rng.below(n_all));
+    auto L = [&](size_t k) { return len_of((k + off) % n_all); };
+    auto idx = [&](size_t k) { return (k + off) % n_all; };
     bool found = false;
     for (size_t a = 0; a < n && !found; ++a) {
-      if (L(a, 0) == rest) { tail = {(a + off) % n}; found = true; }
+      if (L(a) == rest) { tail = {idx(a)}; found = true; }
     }
     for (size_t a = 0; a < n && !found; ++a) {
       for (size_t b = 0; b < n && !found; ++b) {
-        if (L(a, 0) + L(b, 1) == rest) { tail = {(a + off) % n, (b + off) % n}; found = true; }
+        if (L(a) + L(b) == rest) { tail = {idx(a), idx(b)}; found = true; }
       }
     }
     for (size_t a = 0; a < n && !found; ++a) {
       for (size_t b = 0; b < n && !found; ++b) {
-        const int64_t ab = L(a, 0) + L(b, 1);
+        const int64_t ab = L(a) + L(b);
         if (ab >= rest) continue;
         for (size_t c = 0; c < n && !found; ++c) {
-          if (ab + L(c, 2) == rest) { tail = {(a + off) % n, (b + off) % n, (c + off) % n}; found = true; }
+          if (ab + L(c) == rest) { tail = {idx(a), idx(b), idx(c)}; found = true; }
         }
       }
     }

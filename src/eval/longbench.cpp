@@ -171,17 +171,18 @@ LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions
 
   if (!items.empty()) {
     auto engine = session.load_engine(session.policies()[0], need_ctx, o.engine);
-    size_t done = 0;
-    // One generation batch per dataset.
+    // One generation batch (and one progress bar) per dataset.
     for (size_t b = 0; b < items.size();) {
       size_t e = b;
       while (e < items.size() && items[e].ds == items[b].ds) ++e;
       std::vector<GenRequest> requests;
       for (size_t k = b; k < e; ++k) requests.push_back(items[k].request);
+      size_t done = 0;
+      if (progress) progress(items[b].ds->name, 0, e - b);
       eval_generate(*engine, tok, requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
         const Item& it = items[b + i];
         eval_append_line(it.out_path, longbench_pred_line(it.record, g.text).dump());
-        if (progress) progress(it.ds->name, ++done, items.size());
+        if (progress) progress(it.ds->name, ++done, e - b);
       });
       b = e;
     }

@@ -48,6 +48,7 @@ nlohmann::ordered_json niah_cell_params(const std::string& model, const EvalPoli
   p["seed"] = seed;
   p["max_new_tokens"] = max_new_tokens;
   p["task_text"] = text_fingerprint;
+  p["harness"] = kEvalHarnessVersion;
   return p;
 }
 

@@ -32,6 +32,7 @@ nlohmann::ordered_json ruler_sample_params(const std::string& model, const EvalP
   p["seed"] = seed;
   p["max_new_tokens"] = max_new_tokens;
   p["task_text"] = text_fingerprint;
+  p["harness"] = kEvalHarnessVersion;
   return p;
 }
 
