@@ -55,7 +55,7 @@ void EvalSession::warn_if_beyond_trained(int64_t tokens) const {
 }
 
 std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32_t context_tokens,
-                                                 const EvalEngineSettings& settings) const {
+                                                 const EvalEngineSettings& settings, size_t max_batch) const {
   EngineOptions eo;
   eo.model_path = model_dir_;
   eo.device = settings.device;
@@ -64,7 +64,8 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   eo.gpu_memory_fraction = settings.gpu_memory_fraction;
   // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.
   const int64_t per_seq = int64_t(context_tokens / eo.page_size + 2) * eo.page_size;
-  const int64_t total = per_seq * std::max(1, settings.batch_size);
+  const int64_t seqs = std::max<int64_t>(1, std::min<int64_t>(settings.batch_size, int64_t(std::min<size_t>(max_batch, INT32_MAX))));
+  const int64_t total = per_seq * seqs;
   if (total > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size x length is too large");
   eo.context_tokens = int32_t(total);
   eo.policy = policy.spec;

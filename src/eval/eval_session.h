@@ -1,6 +1,7 @@
 // What every eval run shares: the model's tokenizer, config and task text, the attention plans of the requested
 // policies (resolved and validated before anything runs), and engine loading per policy.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,9 +52,10 @@ class EvalSession {
   // measure extrapolation, not retrieval).
   void warn_if_beyond_trained(int64_t tokens) const;
 
-  // An engine running `policy` whose KV cache holds settings.batch_size sequences of `context_tokens` each.
+  // An engine running `policy` whose KV cache holds min(settings.batch_size, max_batch) sequences of
+  // `context_tokens` each (max_batch: the largest group of requests that will be decoded together).
   std::unique_ptr<Engine> load_engine(const EvalPolicy& policy, int32_t context_tokens,
-                                      const EvalEngineSettings& settings) const;
+                                      const EvalEngineSettings& settings, size_t max_batch = SIZE_MAX) const;
 
  private:
   std::string model_dir_, model_name_;

@@ -170,7 +170,12 @@ LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions
   }
 
   if (!items.empty()) {
-    auto engine = session.load_engine(session.policies()[0], need_ctx, o.engine);
+    size_t largest = 0;  // items are grouped by dataset; each group decodes together
+    for (size_t b = 0, run = 0; b < items.size(); ++b) {
+      run = (b > 0 && items[b].ds == items[b - 1].ds) ? run + 1 : 1;
+      largest = std::max(largest, run);
+    }
+    auto engine = session.load_engine(session.policies()[0], need_ctx, o.engine, largest);
     // One generation batch (and one progress bar) per dataset.
     for (size_t b = 0; b < items.size();) {
       size_t e = b;

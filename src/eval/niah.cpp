@@ -181,7 +181,9 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
     }
     if (progress) progress(policy.label, done, total);
     if (pending.empty()) continue;
-    auto engine = session.load_engine(policy, max_len + o.max_new_tokens, o.engine);  // batch_size sequences
+    size_t largest = 0;
+    for (const auto& [len, items] : pending) largest = std::max(largest, items.size());
+    auto engine = session.load_engine(policy, max_len + o.max_new_tokens, o.engine, largest);
     for (auto& [len, items] : pending) {
       // The samples and depths of one length form one generation batch.
       std::vector<TaskSample> samples;

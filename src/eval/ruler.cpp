@@ -166,7 +166,12 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
     }
     if (progress) progress(policy.label, done, total);
     if (jobs.empty()) continue;
-    auto engine = session.load_engine(policy, max_len + max_new, o.engine);
+    size_t largest = 0;  // jobs are grouped by (task, length); each group decodes together
+    for (size_t b = 0, run = 0; b < jobs.size(); ++b) {
+      run = (b > 0 && jobs[b].task == jobs[b - 1].task && jobs[b].length == jobs[b - 1].length) ? run + 1 : 1;
+      largest = std::max(largest, run);
+    }
+    auto engine = session.load_engine(policy, max_len + max_new, o.engine, largest);
     // One generation batch per (task, length).
     for (size_t b = 0; b < jobs.size();) {
       size_t e = b;
