@@ -1,6 +1,7 @@
 // End-to-end runs on the embedded default model (random weights, so scores are ~0; what is tested is the layout,
 // resume logic and aggregation): eval niah cells and resume, eval ruler JSONL resume, and LongBench on small
 // LongBench-format files written here.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -272,4 +273,21 @@ TEST_CASE("batched decoding gives the tokens one-at-a-time decoding gives") {
   CHECK(order == std::vector<size_t>{0, 1, 2, 3, 4});  // every request reported once
   CHECK(e4->kv_cache().pages_free() == e4->kv_cache().n_pages());  // every sequence freed
   CHECK(e4->kv_cache().sequences().empty());
+}
+
+TEST_CASE("LongBench chat prompts go through the model's chat template; no tokenizer is a clear error") {
+  EvalSession session(kModel, {"full"});
+  const Tokenizer& tok = session.tokenizer();
+  const std::string tmpl = tok.chat_template();
+  REQUIRE(!tmpl.empty());
+  auto plain = longbench_prompt_ids(tok, "Question: who?", false, "", 100);
+  auto chat = longbench_prompt_ids(tok, "Question: who?", true, tmpl, 100);
+  CHECK(chat.size() > plain.size());
+  CHECK(tok.decode(chat, true).find("[INST]") != std::string::npos);  // Llama 2's chat format
+  CHECK(tok.decode(chat, true).find("Question: who?") != std::string::npos);
+  CHECK(std::count(chat.begin(), chat.end(), *tok.bos_id()) == 1);  // the template's BOS only, not a second one
+  CHECK_THROWS_WITH(EvalSession(std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama2", {"full"}),
+                    Catch::Contains("no tokenizer.json or tokenizer.model"));
+  CHECK_THROWS_WITH(EvalSession(kModel, {"full", "nope"}), Catch::Contains("unknown attention policy"));
+  CHECK_THROWS_WITH(EvalSession(kModel, {"full", "full"}), Catch::Contains("share the output name"));
 }
