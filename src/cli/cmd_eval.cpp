@@ -57,6 +57,7 @@ struct LongBenchArgs {
   std::string chat_template;
   std::string model_name;
   int32_t limit = 0;
+  bool longbench_e = false;
 };
 
 void add_common(CLI::App* cmd, CommonArgs& a, const std::string& out_default, bool many_policies) {
@@ -173,6 +174,7 @@ int run_longbench(const LongBenchArgs& a) {
   o.chat_template_file = a.chat_template;
   o.model_name = a.model_name;
   o.limit = a.limit;
+  o.longbench_e = a.longbench_e;
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   auto policies = eval_split_list(a.c.policy);
@@ -184,7 +186,7 @@ int run_longbench(const LongBenchArgs& a) {
   LongBenchReport r = longbench_run(session, o, std::ref(progress));
   progress.finish();
   for (const auto& s : r.skipped) spdlog::warn("longbench: skipped {}", s);
-  for (const auto& [name, score] : r.scores) std::printf("%s: %.2f\n", name.c_str(), score);
+  for (const auto& [name, score] : r.result.items()) std::printf("%s: %s\n", name.c_str(), score.dump().c_str());
   std::fprintf(stderr, "predictions and result.json in %s\n", r.pred_dir.c_str());
   return 0;
 }
@@ -227,6 +229,7 @@ CliHandler cli_add_eval(CLI::App& app) {
   l->add_option("--chat-template", lb->chat_template, "Jinja chat template file overriding the model's");
   l->add_option("--model-name", lb->model_name, "Folder name under pred/ (default: model dir name [+ _policy])");
   l->add_option("--limit", lb->limit, "At most this many records per dataset; 0 = all")->capture_default_str();
+  l->add_flag("--e", lb->longbench_e, "LongBench-E: write pred_e/<model>/ and score per length bin (0-4k, 4-8k, 8k+)");
 
   return [n, r, l, niah, ruler, lb]() -> int {
     if (n->parsed()) return run_niah(*niah);

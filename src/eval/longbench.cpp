@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -55,34 +56,66 @@ std::vector<int32_t> longbench_prompt_ids(const Tokenizer& tok, const std::strin
   return tok.encode(ChatTemplate(chat_template_source).render(messages, true, extra), false);
 }
 
+namespace {
+
+// Per-sample scores of one prediction file, with each record's length; nullopt when the dataset is skipped.
+std::optional<std::vector<std::pair<double, int64_t>>> score_file(const std::string& path,
+                                                                  std::vector<std::string>& skipped) {
+  const std::string name = fs::path(path).stem().string();
+  const LongBenchDataset* ds = longbench_find_dataset(name);
+  if (!ds) {
+    skipped.push_back(name + ": not a LongBench v1 dataset name");
+    return std::nullopt;
+  }
+  if (!longbench_metric_supported(ds->metric)) {
+    skipped.push_back(name + ": " + longbench_metric_name(ds->metric) + " needs the jieba segmenter (not supported)");
+    return std::nullopt;
+  }
+  std::vector<std::pair<double, int64_t>> out;
+  for (const auto& line : eval_read_jsonl(path)) {
+    if (!line.contains("pred") || !line.contains("answers") || !line["pred"].is_string() || !line["answers"].is_array()) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, path + ": a prediction line lacks \"pred\" or \"answers\"");
+    }
+    std::vector<std::string> answers, classes;
+    for (const auto& a : line["answers"]) answers.push_back(a.get<std::string>());
+    if (line.contains("all_classes") && line["all_classes"].is_array()) {
+      for (const auto& c : line["all_classes"]) classes.push_back(c.get<std::string>());
+    }
+    const int64_t length = line.contains("length") && line["length"].is_number() ? line["length"].get<int64_t>() : 0;
+    out.emplace_back(longbench_score_sample(*ds, line["pred"].get<std::string>(), answers, classes), length);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::map<std::string, double> longbench_score_dir(const std::string& pred_dir, std::vector<std::string>& skipped) {
   std::map<std::string, double> scores;
   for (const auto& path : jsonl_files(pred_dir)) {
-    const std::string name = fs::path(path).stem().string();
-    const LongBenchDataset* ds = longbench_find_dataset(name);
-    if (!ds) {
-      skipped.push_back(name + ": not a LongBench v1 dataset name");
-      continue;
-    }
-    if (!longbench_metric_supported(ds->metric)) {
-      skipped.push_back(name + ": " + longbench_metric_name(ds->metric) + " needs the jieba segmenter (not supported)");
-      continue;
-    }
+    auto scored = score_file(path, skipped);
+    if (!scored || scored->empty()) continue;
     std::vector<double> per_sample;
-    for (const auto& line : eval_read_jsonl(path)) {
-      if (!line.contains("pred") || !line.contains("answers") || !line["pred"].is_string() || !line["answers"].is_array()) {
-        throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, path + ": a prediction line lacks \"pred\" or \"answers\"");
-      }
-      std::vector<std::string> answers, classes;
-      for (const auto& a : line["answers"]) answers.push_back(a.get<std::string>());
-      if (line.contains("all_classes") && line["all_classes"].is_array()) {
-        for (const auto& c : line["all_classes"]) classes.push_back(c.get<std::string>());
-      }
-      per_sample.push_back(longbench_score_sample(*ds, line["pred"].get<std::string>(), answers, classes));
-    }
-    if (!per_sample.empty()) scores[name] = longbench_score_dataset(per_sample);
+    for (const auto& [score, length] : *scored) per_sample.push_back(score);
+    scores[fs::path(path).stem().string()] = longbench_score_dataset(per_sample);
   }
   return scores;
+}
+
+nlohmann::ordered_json longbench_score_dir_e(const std::string& pred_dir, std::vector<std::string>& skipped) {
+  nlohmann::ordered_json result = nlohmann::ordered_json::object();
+  for (const auto& path : jsonl_files(pred_dir)) {
+    auto scored = score_file(path, skipped);
+    if (!scored || scored->empty()) continue;
+    std::vector<double> bins[3];
+    for (const auto& [score, length] : *scored) bins[length < 4000 ? 0 : length < 8000 ? 1 : 2].push_back(score);
+    nlohmann::ordered_json j;
+    const char* names[3] = {"0-4k", "4-8k", "8k+"};
+    for (int b = 0; b < 3; ++b) {
+      j[names[b]] = bins[b].empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(longbench_score_dataset(bins[b]));
+    }
+    result[fs::path(path).stem().string()] = j;
+  }
+  return result;
 }
 
 LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions& o,
@@ -132,7 +165,7 @@ LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions
     throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "--data: '" + o.data_dir + "' has no LongBench <dataset>.jsonl files");
   }
 
-  report.pred_dir = o.out_dir + "/pred/" + longbench_model_name(session, o);
+  report.pred_dir = o.out_dir + (o.longbench_e ? "/pred_e/" : "/pred/") + longbench_model_name(session, o);
   struct Item {
     const LongBenchDataset* ds;
     std::string out_path;
@@ -192,10 +225,14 @@ LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions
       b = e;
     }
   }
-  report.scores = longbench_score_dir(report.pred_dir, report.skipped);
-  nlohmann::ordered_json result = nlohmann::ordered_json::object();
-  for (const auto& [name, score] : report.scores) result[name] = score;
-  eval_write_file(report.pred_dir + "/result.json", result.dump(4) + "\n");
+  if (o.longbench_e) {
+    report.result = longbench_score_dir_e(report.pred_dir, report.skipped);
+  } else {
+    report.scores = longbench_score_dir(report.pred_dir, report.skipped);
+    report.result = nlohmann::ordered_json::object();
+    for (const auto& [name, score] : report.scores) report.result[name] = score;
+  }
+  eval_write_file(report.pred_dir + "/result.json", report.result.dump(4) + "\n");
   return report;
 }
 

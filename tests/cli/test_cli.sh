@@ -103,7 +103,7 @@ for sub in niah ruler longbench; do
   case "$sub" in
     niah) flags="$flags --lengths --depths --samples --max-new-tokens" ;;
     ruler) flags="$flags --tasks --lengths --samples --max-new-tokens" ;;
-    longbench) flags="$flags --data --datasets --max-length --chat --chat-template --model-name --limit" ;;
+    longbench) flags="$flags --data --datasets --max-length --chat --chat-template --model-name --limit --e" ;;
   esac
   for flag in $flags; do
     if grep -q -- "$flag" "$tmp/help_$sub"; then pass=$((pass + 1)); else echo "FAIL eval $sub help lacks $flag"; fail=$((fail + 1)); fi

@@ -291,3 +291,24 @@ TEST_CASE("LongBench chat prompts go through the model's chat template; no token
   CHECK_THROWS_WITH(EvalSession(kModel, {"full", "nope"}), Catch::Contains("unknown attention policy"));
   CHECK_THROWS_WITH(EvalSession(kModel, {"full", "full"}), Catch::Contains("share the output name"));
 }
+
+TEST_CASE("LongBench-E scores per length bin; an empty bin is null") {
+  const std::string dir = temp_dir("lb_e");
+  {
+    std::ofstream f(dir + "/passage_count.jsonl");
+    auto line = [&](const std::string& pred, int64_t length) {
+      f << nlohmann::json({{"pred", pred}, {"answers", {"3"}}, {"all_classes", nullptr}, {"length", length}}).dump()
+        << "\n";
+    };
+    line("3", 100);      // 0-4k: 1
+    line("3 or 4", 3999);  // 0-4k: 0.5
+    line("4", 9000);     // 8k+: 0
+  }
+  std::vector<std::string> skipped;
+  auto r = longbench_score_dir_e(dir, skipped);
+  CHECK(r["passage_count"]["0-4k"] == 75.0);
+  CHECK(r["passage_count"]["4-8k"].is_null());
+  CHECK(r["passage_count"]["8k+"] == 0.0);
+  CHECK(skipped.empty());
+  fs::remove_all(dir);
+}
