@@ -2,6 +2,7 @@
 // (RULER constants.py, LongBench metrics.py + the `rouge` 1.0.1 and fuzzywuzzy/difflib rules they call).
 #include <catch2/catch.hpp>
 
+#include "eval/eval_rng.h"
 #include "eval/longbench_config.h"
 #include "eval/longbench_data.h"
 #include "eval/longbench_metrics.h"
@@ -107,4 +108,26 @@ TEST_CASE("LongBench dataset scoring: best over answers, first line for few-shot
   CHECK(longbench_dataset_of_file("repobench-p.jsonl") == "repobench-p");
   CHECK(longbench_find_dataset("nope") == nullptr);
   CHECK(longbench_datasets().size() == 21);
+}
+
+TEST_CASE("metrics take arbitrary model output (any bytes, invalid UTF-8) and stay within [0, 1]") {
+  EvalRng rng(2024);
+  const char alphabet[] = "ab .\n#`/ParagphThe12\xE2\x80\x94\xFF\xC3";
+  auto garbage = [&]() {
+    std::string s;
+    const size_t n = rng.below(80);
+    for (size_t i = 0; i < n; ++i) s += alphabet[rng.below(sizeof(alphabet) - 1)];
+    return s;
+  };
+  for (int i = 0; i < 300; ++i) {
+    const std::string p = garbage(), g = garbage();
+    for (double v : {longbench_qa_f1(p, g), longbench_rouge_l(p, g), longbench_classification(p, g, {"ab", "a", g}),
+                     longbench_retrieval(p, g), longbench_count(p, g), longbench_code_sim(p, g),
+                     string_match_all(p, {g, "a"}), string_match_part(p, {g})}) {
+      CHECK(v >= 0.0);
+      CHECK(v <= 1.0 + 1e-9);
+    }
+    CHECK(longbench_qa_f1(p, p) == (longbench_normalize_answer(p).empty() ? 0.0 : 1.0));
+    CHECK(fuzz_ratio(p, p) == 100);
+  }
 }
