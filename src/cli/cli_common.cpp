@@ -10,12 +10,13 @@
 
 namespace lcllm {
 
-CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy) {
+CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy, bool many) {
   std::string presets;
   for (const auto& p : attention_plan_presets()) presets += (presets.empty() ? "" : ", ") + p;
   return cmd
       ->add_option("--policy", policy,
-                   "Attention policy: a preset (" + presets +
+                   std::string(many ? "Comma-separated attention policies, each its own pass; each" : "Attention policy:") +
+                       " a preset (" + presets +
                        ") or a JSON plan file (configs/policies/*.json, or one written by `lcllm calibrate`). "
                        "Presets: full = exact attention; streaming = sink 64 + recent 256 tokens; tidal = "
                        "TidalDecode top-k selection + reuse in decode; hylra = HyLRA per-layer full/select/reuse "

@@ -130,3 +130,30 @@ TEST_CASE("window layout: only heads streaming with the plan's window in both ph
   CHECK(w.ring_slot(4 + 48) == 4);
   CHECK(w.ring_slot(4 + 49) == 5);
 }
+
+TEST_CASE("windowed KV: a per-request plan that needs the dropped keys is refused; batched steps use the rings",
+          "[attention][kv_window]") {
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/qwen2";
+  const ModelConfig c = model_config_load(dir);
+  const Fixture f = load_fixture(dir);
+  const AttentionPlan plan = head0_streams(c, 4, 16);
+  auto e = engine(dir, plan, true, 32);
+  auto kept = engine(dir, plan, false, 32);
+  try {
+    e->plan_for("full");
+    FAIL("a FULL plan was accepted on an engine that keeps only a window of head 0");
+  } catch (const Error& err) {
+    CHECK_THAT(err.what(), Catch::Contains("layer 0, KV head 0") && Catch::Contains("keeps only a"));
+  }
+  // Engine::step (continuous batching) with two sequences gives what feed gives without windows.
+  const std::span<const int32_t> prompt(f.prompt);
+  std::vector<float> want_a = kept->feed(kept->create_sequence(), prompt.first(20), false);
+  std::vector<float> want_b = kept->feed(kept->create_sequence(), prompt.first(9), false);
+  const int32_t a = e->create_sequence(), b = e->create_sequence();
+  const SequenceChunk chunks[2] = {{a, prompt.first(20), AttentionPhase::ATTENTION_PHASE_PREFILL, true},
+                                   {b, prompt.first(9), AttentionPhase::ATTENTION_PHASE_PREFILL, true}};
+  const std::vector<float> got = e->step(chunks);
+  const size_t V = size_t(c.vocab_size);
+  CHECK(std::vector<float>(got.begin(), got.begin() + long(V)) == want_a);
+  CHECK(std::vector<float>(got.begin() + long(V), got.end()) == want_b);
+}
