@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       lcllm::cli_add_info(app),
       lcllm::cli_add_tokenize(app),
       lcllm::cli_add_policy(app),
+      lcllm::cli_add_serve(app),
   };
   try {
     app.parse(argc, argv);
