@@ -110,8 +110,13 @@ int serve(const ServeArgs& a) {
   const ModelConfig probe = model_config_load(a.model);
   const int64_t model_len = probe.max_position_embeddings > 0 ? probe.max_position_embeddings : 4096;
   const int32_t max_model_len = a.max_model_len > 0 ? a.max_model_len : int32_t(std::min<int64_t>(model_len, 1 << 30));
-  // KV for max-num-seqs full-length sequences unless --ctx-size says otherwise (0 on cuda: what memory allows).
-  eo.context_tokens = a.ctx_size > 0 ? a.ctx_size : max_model_len * std::min(a.max_num_seqs, 4);
+  // --ctx-size 0: on the GPU all the memory --gpu-memory-fraction leaves; on the CPU room for up to four
+  // full-length sequences (the CPU has no memory budget to size it from).
+  const bool gpu = engine_resolve_device(a.device) == "cuda";
+  eo.context_tokens = a.ctx_size > 0 ? a.ctx_size
+                      : gpu          ? 0
+                                     : int32_t(std::min<int64_t>(int64_t(max_model_len) * std::min(a.max_num_seqs, 4),
+                                                                 1 << 30));
   ProgressBar bar("loading weights", true);
   eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
   auto engine = Engine::load(eo);
@@ -187,7 +192,8 @@ CliHandler cli_add_serve(CLI::App& app) {
   cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")
       ->envname("LCLLM_THREADS")->capture_default_str();
   cmd->add_option("--ctx-size,-c", a->ctx_size,
-                  "KV cache capacity in tokens, all sequences together; 0 = min(max-num-seqs, 4) x max-model-len")
+                  "KV cache capacity in tokens, all sequences together; 0 = what --gpu-memory-fraction leaves (cuda), "
+                  "min(max-num-seqs, 4) x max-model-len (cpu)")
       ->envname("LCLLM_CTX_SIZE")->capture_default_str();
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")

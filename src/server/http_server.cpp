@@ -159,7 +159,10 @@ void HttpServer::start() {
     throw Error(ErrorKind::ERROR_KIND_IO, "cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
                                               " (address in use, or not an address of this machine)");
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listening_done_.store(true);
+  });
 }
 
 void HttpServer::set_ready(const ServeContext* ctx, int32_t max_model_len, int64_t created) {
@@ -169,8 +172,13 @@ void HttpServer::set_ready(const ServeContext* ctx, int32_t max_model_len, int64
 }
 
 void HttpServer::stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // httplib's stop() does nothing until listen has begun, which may be just after start() returned: repeat it.
+  while (!listening_done_.load()) {
+    server_->stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  thread_.join();
 }
 
 }  // namespace lcllm

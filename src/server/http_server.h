@@ -61,6 +61,7 @@ class HttpServer {
   int port_ = 0;
   std::atomic<const ServeContext*> ctx_{nullptr};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> listening_done_{false};
   int32_t max_model_len_ = 0;
   int64_t created_ = 0;
 };
