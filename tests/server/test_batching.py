@@ -112,3 +112,21 @@ def test_sigterm_finishes_running_streams_then_exits():
     finally:
         client.close()
         s.stop()
+
+
+def test_sigterm_cancels_streams_that_outlast_the_shutdown_timeout():
+    s = Server("--max-num-seqs", "2", "--shutdown-timeout", "0")
+    client = openai.OpenAI(base_url=s.base_url, api_key=s.api_key, max_retries=0)
+    try:
+        stream = client.completions.create(model="tiny", prompt="Count", max_tokens=3000, temperature=0, stream=True,
+                                           extra_body={"ignore_eos": True})
+        it = iter(stream)
+        next(it)
+        s.proc.send_signal(signal.SIGTERM)
+        rest = list(it)  # ends cleanly (finish chunk, [DONE]) instead of breaking off
+        assert rest[-1].choices[0].finish_reason == "abort"
+        assert sum(1 for c in rest if c.choices and c.choices[0].text) < 2999
+        assert s.proc.wait(30) == 0
+    finally:
+        client.close()
+        s.stop()
