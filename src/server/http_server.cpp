@@ -131,7 +131,13 @@ void HttpServer::install_routes() {
                    "text/event-stream",
                    [stream](size_t, httplib::DataSink& sink) {
                      std::string out;
-                     const bool more = stream->next(out);
+                     bool more = false;
+                     try {  // nothing may escape into cpp-httplib's write loop
+                       more = stream->next(out);
+                     } catch (const std::exception& e) {
+                       spdlog::error("stream failed: {}", e.what());
+                       return false;  // closes the connection; the stream's destructor cancels the request
+                     }
                      // A closed connection ends the provider; the stream's destructor cancels the request.
                      if (!sink.is_writable()) return false;
                      if (!out.empty() && !sink.write(out.data(), out.size())) return false;
