@@ -1,11 +1,14 @@
-// Stop strings over streamed pieces, raw logprobs, and the Prometheus rendering.
+// Text on the HTTP side: stop strings over streamed pieces, ChoiceText (detokenizer + stops), raw logprobs, and
+// the Prometheus rendering.
 #include <cmath>
 
 #include <catch2/catch.hpp>
 
+#include "server/completion.h"
 #include "server/logprobs.h"
 #include "server/metrics.h"
 #include "server/stop_matcher.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace lcllm;
 
@@ -76,4 +79,58 @@ TEST_CASE("metrics render Prometheus text with cumulative histogram buckets", "[
   CHECK_THAT(t, Catch::Contains("lcllm_time_to_first_token_seconds_bucket{le=\"0.5\"} 2\n"));
   CHECK_THAT(t, Catch::Contains("lcllm_time_to_first_token_seconds_count 2\n"));
   CHECK_THAT(t, Catch::Contains("lcllm_http_responses_total{code=\"429\"} 1\n"));
+}
+
+// ---- ChoiceText: detokenizer + stop strings, as the HTTP side runs them ---------------------------------------
+
+namespace {
+
+bool valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("streamed pieces never split a character spread over byte-fallback tokens", "[server][choice]") {
+  auto tok = Tokenizer::load(std::string(LCLLM_SOURCE_DIR) + "/models/default");
+  // "a" then U+1F600 as four byte tokens, then " b!" (the Llama 2 vocabulary has <0xNN> byte-fallback tokens).
+  std::vector<int32_t> ids = tok->encode("a", false);
+  for (const char* b : {"<0xF0>", "<0x9F>", "<0x98>", "<0x80>"}) ids.push_back(tok->token_id(b).value());
+  for (int32_t id : tok->encode(" b!", false)) ids.push_back(id);
+  const std::string whole = tok->decode(ids, true);
+  REQUIRE(whole.find("\xF0\x9F\x98\x80") != std::string::npos);
+
+  ChoiceText c(*tok, {});
+  std::string joined;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    TokenEvent e;
+    e.token = ids[i];
+    if (i + 1 == ids.size()) e.finish_reason = "length";
+    const std::string piece = c.on_event(e);
+    CHECK(valid_utf8(piece));
+    joined += piece;
+  }
+  CHECK(joined == whole);
+  CHECK(c.finish_reason() == "length");
+  CHECK(c.tokens() == int32_t(ids.size()));
+
+  ChoiceText stopped(*tok, {"\xF0\x9F\x98\x80"});  // the emoji itself is the stop string
+  std::string out;
+  for (int32_t id : ids) {
+    TokenEvent e;
+    e.token = id;
+    out += stopped.on_event(e);
+    if (stopped.finished()) break;
+  }
+  CHECK(stopped.finish_reason() == "stop");
+  CHECK(out == whole.substr(0, whole.find("\xF0\x9F\x98\x80")));
 }
