@@ -130,3 +130,39 @@ def test_sigterm_cancels_streams_that_outlast_the_shutdown_timeout():
     finally:
         client.close()
         s.stop()
+
+
+def test_health_is_503_while_loading_then_200():
+    """The listener opens before the tokenizer and weights load (about 0.4 s for the default model)."""
+    import http.client
+    import re
+    import subprocess
+    from conftest import BIN, MODEL
+    p = subprocess.Popen([BIN, "serve", MODEL, "--port", "0", "--threads", "2"], stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in p.stderr:
+            m = re.search(r"listening on http://[^:]+:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        assert port, "no listening line"
+
+        def get(path, method="GET", body=None):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            out = r.status, json.loads(r.read())
+            c.close()
+            return out
+        assert get("/health") == (503, {"status": "loading"})
+        status, body = get("/v1/completions", "POST", json.dumps({"prompt": "Hi", "max_tokens": 1}))
+        assert status == 503 and "loading" in body["error"]["message"]
+        deadline = time.time() + 60
+        while get("/health")[0] != 200:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        assert get("/health") == (200, {"status": "ok"})
+    finally:
+        p.terminate()
+        p.wait(30)
