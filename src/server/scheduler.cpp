@@ -184,9 +184,15 @@ void Scheduler::loop() {
       std::lock_guard<std::mutex> lock(mu_);
       if (waiting_.empty()) break;
     }
-    drop_cancelled();
-    admit();
-    if (!running_.empty()) run_step();
+    try {
+      drop_cancelled();
+      admit();
+      if (!running_.empty()) run_step();
+    } catch (const std::exception& e) {  // a bug, not bad input (requests are validated before they get here)
+      spdlog::error("scheduler: {}; ending the running requests", e.what());
+      for (auto& r : running_) finish_choice(*r, "error");
+      running_.clear();
+    }
     publish_gauges();
   }
   publish_gauges();
