@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
       lcllm::cli_add_tokenize(app),
       lcllm::cli_add_policy(app),
       lcllm::cli_add_calibrate(app),
+      lcllm::cli_add_serve(app),
       lcllm::cli_add_eval(app),
       lcllm::cli_add_bench(app),
   };

@@ -140,6 +140,19 @@ done
 for word in --policy --json --ctx-size --chunk-size full streaming tidal hylra retrieval hip; do
   if grep -q -- "$word" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL policy show help lacks $word"; fail=$((fail + 1)); fi
 done
+# serve: --help names every flag with its environment variable; bad input exits 2 without hanging.
+"$bin" serve --help >"$tmp/serve_help" 2>&1
+for flag in host port policy api-key api-key-file max-num-seqs max-model-len max-waiting served-model-name \
+            default-max-tokens device threads ctx-size gpu-memory-fraction chunk-size chat-template max-body-bytes \
+            http-threads read-timeout shutdown-timeout; do
+  env_name="LCLLM_$(echo "$flag" | tr 'a-z-' 'A-Z_')"
+  if grep -q -- "--$flag.*Env:$env_name" "$tmp/serve_help"; then pass=$((pass + 1)); else
+    echo "FAIL serve --help lacks --$flag with $env_name"; fail=$((fail + 1)); fi
+done
+check "serve: missing model: exit 2" 2 "no such tokenizer" -- timeout 20 "$bin" serve "$tmp/none" --port 0
+check "serve: bad port: exit 2" 2 "port" -- timeout 20 "$bin" serve "$model" --port 70000
+printf '\n# only a comment\n' >"$tmp/keys"
+check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 
 echo "$pass passed, $fail failed"
 [[ "$fail" -eq 0 ]]
