@@ -18,7 +18,8 @@ Recipe (why, after a first attempt stayed at chance):
 - RoPE theta 500000, head_dim 64, GQA (4 query / 2 KV heads), bf16 autocast + SDPA (flash) on the GPU.
 
 Usage:
-  python3 tools/train_needle_model.py --out models/needle            # GPU, ~13 minutes
+  python3 tools/train_needle_model.py --out OUT --minutes 7.2        # GPU, as models/needle was made
+  python3 tools/train_needle_model.py --out OUT --minutes 6 --family qwen2   # models/needle-qwen
   python3 tools/train_needle_model.py --self-test                    # CPU, seconds: data checks + tiny training
 Needs torch, transformers, tokenizers (tools/requirements-tools.txt).
 """
@@ -64,17 +65,27 @@ class DocumentStream(torch.utils.data.IterableDataset):
 
 # ---------------------------------------------------------------------------------------------------- model
 def make_model(args, vocab_size):
-    from transformers import LlamaConfig, LlamaForCausalLM
-    config = LlamaConfig(
+    """LlamaForCausalLM (default) or Qwen2ForCausalLM (the same shape plus q/k/v biases), tied embeddings."""
+    common = dict(
         vocab_size=vocab_size, hidden_size=args.hidden, intermediate_size=args.intermediate,
         num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=args.kv_heads,
-        head_dim=args.hidden // args.heads, max_position_embeddings=args.max_position, rms_norm_eps=1e-5,
-        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=None,
+        max_position_embeddings=args.max_position, rms_norm_eps=1e-5, tie_word_embeddings=True,
+        bos_token_id=1, eos_token_id=2, pad_token_id=None, initializer_range=0.02,
         rope_parameters={"rope_type": "default", "rope_theta": args.rope_theta},
-        attention_bias=False, mlp_bias=False, initializer_range=0.02,
     )
+    family = getattr(args, "family", "llama")
+    if family == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+        config = LlamaConfig(head_dim=args.hidden // args.heads, attention_bias=False, mlp_bias=False, **common)
+        model_class = LlamaForCausalLM
+    elif family == "qwen2":
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+        config = Qwen2Config(use_sliding_window=False, **common)  # head_dim = hidden / heads
+        model_class = Qwen2ForCausalLM
+    else:
+        raise ValueError("unknown --family %r (llama or qwen2)" % family)
     config._attn_implementation = "sdpa"
-    return LlamaForCausalLM(config)
+    return model_class(config)
 
 
 def step_loss(model, ids, weights, groups, task_ids, other_fraction, gen):
@@ -205,7 +216,7 @@ def train(args):
             if step % (args.log_every * args.print_every) == 0:
                 print(json.dumps(rec), flush=True)
         if args.ckpt_every_s and time.time() - last_ckpt > args.ckpt_every_s:
-            save_checkpoint(model, phase, os.path.join(args.out, "ckpt.pt"))
+            save_checkpoint(model, phase, args.ckpt or os.path.join(args.out, "ckpt.pt"))
             last_ckpt = time.time()
         # Next phase: once single-needle answers are right often enough, or the phase's time share is spent.
         in_phase = time.time() - phase_start
@@ -237,7 +248,7 @@ def save_model(model, tok_dir, args, report):
     report = dict(report, args=vars(args))
     with open(os.path.join(args.out, "training_report.json"), "w") as f:
         json.dump(report, f, indent=1)
-    save_checkpoint(model, report["final_phase"], os.path.join(args.out, "ckpt.pt"))
+    save_checkpoint(model, report["final_phase"], args.ckpt or os.path.join(args.out, "ckpt.pt"))
 
 
 def save_checkpoint(model, phase, path):
@@ -334,7 +345,7 @@ def main():
     ap.add_argument("--self-test", action="store_true", help="run the CPU sanity checks and exit")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seed", type=int, default=6)
-    ap.add_argument("--minutes", type=float, default=13.0, help="training time budget")
+    ap.add_argument("--minutes", type=float, default=7.2, help="training time budget")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time budget only)")
     ap.add_argument("--phases", default="256:0.15,512:0.1,1024:0.1,2048:0.1,4096:0.1,8192:0.1,20480:1.0",
                     help="curriculum: seq_len:max share of the time budget, comma-separated; the last runs to the end")
@@ -352,6 +363,7 @@ def main():
     ap.add_argument("--log-every", type=int, default=20, help="steps between train_log.jsonl records")
     ap.add_argument("--print-every", type=int, default=10, help="log records between printed ones")
     ap.add_argument("--ckpt-every-s", type=float, default=90.0, help="seconds between checkpoints (0 = only at the end)")
+    ap.add_argument("--family", default="llama", choices=["llama", "qwen2"], help="model family")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--intermediate", type=int, default=1024)
     ap.add_argument("--layers", type=int, default=4)
@@ -359,6 +371,7 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--rope-theta", type=float, default=500000.0)
     ap.add_argument("--max-position", type=int, default=32768)
+    ap.add_argument("--ckpt", help="checkpoint path (default OUT/ckpt.pt)")
     ap.add_argument("--resume", help="ckpt.pt of an earlier run (weights only; the optimizer starts fresh)")
     args = ap.parse_args()
     if args.self_test:
