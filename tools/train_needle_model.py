@@ -19,7 +19,8 @@ Recipe (why, after a first attempt stayed at chance):
 
 Usage:
   python3 tools/train_needle_model.py --out OUT --minutes 7.2        # GPU, as models/needle was made
-  python3 tools/train_needle_model.py --out OUT --minutes 6 --family qwen2   # models/needle-qwen
+  python3 tools/train_needle_model.py --out OUT --family qwen2 --init-from models/needle --phases 20480:1 \
+      --minutes 2.5 --lr 1e-3 --warmup 50                            # models/needle-qwen (see its README)
   python3 tools/train_needle_model.py --self-test                    # CPU, seconds: data checks + tiny training
 Needs torch, transformers, tokenizers (tools/requirements-tools.txt).
 """
@@ -150,6 +151,24 @@ def train(args):
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
         start_phase = state.get("phase", 0)
         print("resumed from %s at phase %d" % (args.resume, start_phase), flush=True)
+    if args.init_from:
+        # Warm start from another model's safetensors (e.g. the Llama needle model for the Qwen2 variant: the
+        # names match and only Qwen2's q/k/v biases are new; they start at zero, so training starts from the
+        # Llama model's function and then learns the biases).
+        from safetensors.torch import load_file
+        path = args.init_from
+        if os.path.isdir(path):
+            path = os.path.join(path, "model.safetensors")
+        weights = {k: v.float() for k, v in load_file(path).items()}
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        missing = [k for k in missing if not k.endswith("lm_head.weight")]
+        if unexpected or any(not k.endswith(".bias") for k in missing):
+            raise SystemExit("--init-from %s does not fit: missing %s, unexpected %s" % (path, missing, unexpected))
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in missing:
+                    p.zero_()
+        print("initialized from %s (new: %d bias tensors)" % (path, len(missing)), flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print("model: %d params (%.1f MB bf16), vocab %d" % (n_params, n_params * 2 / 1e6, vocab), flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -371,6 +390,8 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--rope-theta", type=float, default=500000.0)
     ap.add_argument("--max-position", type=int, default=32768)
+    ap.add_argument("--init-from", help="warm start: a model directory or .safetensors with matching names "
+                    "(missing biases start at zero)")
     ap.add_argument("--ckpt", help="checkpoint path (default OUT/ckpt.pt)")
     ap.add_argument("--resume", help="ckpt.pt of an earlier run (weights only; the optimizer starts fresh)")
     args = ap.parse_args()
