@@ -14,5 +14,6 @@ CliHandler cli_add_run(CLI::App& app);
 CliHandler cli_add_info(CLI::App& app);
 CliHandler cli_add_tokenize(CLI::App& app);
 CliHandler cli_add_policy(CLI::App& app);
+CliHandler cli_add_bench(CLI::App& app);
 
 }  // namespace lcllm

@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "lcllm/error.h"
 
@@ -19,11 +20,13 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
+  lcllm::cli_set_command_line(argc, argv);
   std::vector<lcllm::CliHandler> handlers = {
       lcllm::cli_add_run(app),
       lcllm::cli_add_info(app),
       lcllm::cli_add_tokenize(app),
       lcllm::cli_add_policy(app),
+      lcllm::cli_add_bench(app),
   };
   try {
     app.parse(argc, argv);

@@ -64,6 +64,10 @@ class SafetensorsFile {
 class Checkpoint {
  public:
   static Checkpoint open(const std::string& path);  // throws lcllm::Error
+  // Tensors held in memory rather than files (random weights for `lcllm bench` on a bare config.json). The views'
+  // data must stay valid while `owner` lives; the checkpoint keeps `owner`. Names must be unique.
+  static Checkpoint in_memory(std::vector<TensorView> views, std::shared_ptr<const void> owner,
+                              const std::string& path);
 
   const TensorView* find(std::string_view name) const;     // nullptr when absent
   const TensorView& require(std::string_view name) const;  // throws ERROR_KIND_NOT_FOUND naming the tensor
@@ -79,6 +83,8 @@ class Checkpoint {
 
   std::string path_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::shared_ptr<const void> memory_owner_;  // in_memory(): what the views point into
+  std::vector<TensorView> memory_views_;      // in_memory(): the views by_name_ points at (never resized)
   std::map<std::string, const TensorView*, std::less<>> by_name_;
 };
 

@@ -65,6 +65,21 @@ void Checkpoint::add_file(std::unique_ptr<SafetensorsFile> file) {
   files_.push_back(std::move(file));  // the views live inside *file, so moving the pointer keeps them valid
 }
 
+Checkpoint Checkpoint::in_memory(std::vector<TensorView> views, std::shared_ptr<const void> owner,
+                                 const std::string& path) {
+  Checkpoint ckpt;
+  ckpt.path_ = path;
+  ckpt.memory_owner_ = std::move(owner);
+  ckpt.memory_views_ = std::move(views);
+  for (const TensorView& v : ckpt.memory_views_) {
+    if (!ckpt.by_name_.emplace(v.name, &v).second) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "in-memory checkpoint '" + path + "': tensor '" + v.name +
+                                                              "' appears twice");
+    }
+  }
+  return ckpt;
+}
+
 const TensorView* Checkpoint::find(std::string_view name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;

@@ -8,6 +8,7 @@
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "runtime/sampler.h"
+#include "runtime/synthetic_weights.h"
 #ifdef LCLLM_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
@@ -44,7 +45,9 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   } else {
     e->plan_ = attention_plan_resolve(options.policy, e->config_);
   }
-  e->checkpoint_ = std::make_unique<Checkpoint>(Checkpoint::open(options.model_path));
+  e->checkpoint_ = std::make_unique<Checkpoint>(
+      options.random_weights ? synthetic_checkpoint(e->config_, options.weight_seed, options.model_path)
+                             : Checkpoint::open(options.model_path));
   e->backend_ = backend ? std::move(backend) : backend_for_device(engine_resolve_device(options.device), options);
   e->options_.device = e->backend_->name();
   // A sparse plan runs only where the backend has the sparse ops: stop now rather than fall back to FULL.
@@ -103,6 +106,12 @@ size_t Engine::kv_bytes_reserved() const {
 }
 
 int32_t Engine::fork_sequence(int32_t seq) { return kv_->fork_sequence(seq); }
+
+void Engine::extend_uncomputed(int32_t seq, int32_t n) {
+  if (n < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "cannot extend a sequence by a negative length");
+  AppendPlan append = kv_->append_tokens(seq, n);
+  backend_->kv_copy_pages(append.copies);
+}
 
 void Engine::validate_tokens(std::span<const int32_t> tokens) const {
   for (size_t i = 0; i < tokens.size(); ++i) {

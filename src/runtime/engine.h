@@ -30,6 +30,10 @@ struct EngineOptions {
   std::string policy = "full";   // attention plan: a preset name or a JSON plan file (attention_plan_resolve)
   std::optional<AttentionPlan> plan;  // when set, used instead of `policy` (validated against the model)
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
+  // Benchmarks: bind seeded random bf16 weights in the config's shapes instead of reading safetensors, so
+  // model_path may be a bare config.json (runtime/synthetic_weights.h).
+  bool random_weights = false;
+  uint64_t weight_seed = 0;
 };
 
 struct GenerateOptions {
@@ -62,6 +66,9 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   const AttentionPlan& plan() const { return plan_; }
   size_t weight_bytes() const { return weights_.bytes; }
+  // Bytes the bound weights occupy on the backend (bf16 matrices on the GPU, fp32 on the CPU).
+  size_t weight_bytes_on_device() const { return weights_.device_bytes; }
+  size_t kv_element_bytes() const { return backend_->kv_element_bytes(); }
   size_t kv_bytes_reserved() const;
   KvCache& kv_cache() { return *kv_; }
 
@@ -75,6 +82,10 @@ class Engine {
   // generate() feeds the prompt as PREFILL and each sampled token as DECODE.
   std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk = 0,
                           AttentionPhase phase = AttentionPhase::ATTENTION_PHASE_PREFILL);
+
+  // Benchmarks only: appends n positions to `seq` without computing them; their K/V are whatever the pool holds
+  // (zeros on a fresh pool). Decode timings at long context then cost no prefill. Throws when the cache is full.
+  void extend_uncomputed(int32_t seq, int32_t n);
 
   // Prefill + sampling loop on a fresh sequence, freed at the end. on_token(id) is called for every token.
   GenerateResult generate(std::span<const int32_t> prompt, const GenerateOptions& options,

@@ -100,12 +100,21 @@ ModelWeights model_weights_bind(const ModelConfig& config, const Checkpoint& ckp
     if (v) {
       *bindings[i].slot = backend.weight(*v);
       w.bytes += v->nbytes;
+      w.device_bytes += size_t(bindings[i].slot->numel()) * dtype_size(bindings[i].slot->dtype);
     }
     if (progress) progress(i + 1, bindings.size());
   }
   // Tied embeddings: transformers ignores a stored lm_head.weight and reuses the embedding table.
   if (config.tie_word_embeddings) w.lm_head = w.embed;
   return w;
+}
+
+std::vector<WeightSpec> model_weight_specs(const ModelConfig& config) {
+  ModelWeights scratch;
+  scratch.layers.resize(size_t(config.n_layers));
+  std::vector<WeightSpec> specs;
+  for (const Binding& b : plan_bindings(config, scratch)) specs.push_back({b.name, b.shape});
+  return specs;
 }
 
 int64_t model_parameter_count(const ModelConfig& c) {

@@ -2,6 +2,7 @@
 // against the ModelConfig first and reporting all mismatches at once.
 #pragma once
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -27,12 +28,20 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   Tensor final_norm;  // [hidden]
   Tensor lm_head;     // [vocab, hidden] (the embedding table when tied)
-  size_t bytes = 0;   // checkpoint bytes bound
+  size_t bytes = 0;         // checkpoint bytes bound
+  size_t device_bytes = 0;  // bytes the bound tensors occupy on the backend
 };
 
 // `progress(done, total)` is called after each tensor (for the loading progress bar).
 ModelWeights model_weights_bind(const ModelConfig& config, const Checkpoint& ckpt, Backend& backend,
                                 const std::function<void(size_t, size_t)>& progress = {});
+
+// Every tensor name the config implies with its shape (what model_weights_bind looks for), in binding order.
+struct WeightSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+std::vector<WeightSpec> model_weight_specs(const ModelConfig& config);
 
 // Parameter count and bytes a config implies (for `lcllm info`, independent of any checkpoint).
 int64_t model_parameter_count(const ModelConfig& config);

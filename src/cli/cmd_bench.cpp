@@ -1,0 +1,237 @@
+// `lcllm bench MODEL`: end-to-end prefill and decode speed on one sequence, each as a fraction of its floor
+// (runtime/roofline.h) with the card's copy bandwidth and GEMM rate measured in the same run; memory used.
+// MODEL may be a bare config.json (configs/models/): random bf16 weights in the model's real shapes.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "lcllm/error.h"
+#include "plot/line_plot.h"
+#include "runtime/engine.h"
+#include "runtime/roofline.h"
+#ifdef LCLLM_HAVE_CUDA
+#include "backend/cuda/cuda_roofline.h"
+#endif
+
+namespace lcllm {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  bool random_weights = false;
+  std::string prefill = "4k";
+  std::string decode = "4k";
+  int32_t decode_steps = 32;
+  int32_t chunk_size = 4096;
+  std::string policy = "full";
+  std::string device = "auto";
+  int32_t threads = 0;
+  float gpu_memory_fraction = 0.9f;
+  uint64_t seed = 0;
+  std::string json_path;
+  std::string plot_prefix;
+  bool quiet = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int32_t argmax(const std::vector<float>& v) {
+  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+std::string today() {
+  std::time_t t = std::time(nullptr);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  return buf;
+}
+
+int bench(const BenchArgs& a) {
+  const std::vector<int64_t> prefill_lengths = parse_token_counts(a.prefill, "--prefill");
+  const std::vector<int64_t> decode_lengths = parse_token_counts(a.decode, "--decode");
+  if (a.decode_steps < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--decode-steps must be >= 1");
+  int64_t ctx = 64;
+  for (int64_t n : prefill_lengths) ctx = std::max(ctx, n);
+  for (int64_t n : decode_lengths) ctx = std::max(ctx, n + a.decode_steps);
+  if (ctx > INT32_MAX / 2) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "lengths above 1G tokens");
+
+  nlohmann::ordered_json out;
+  out["date"] = today();
+  out["command"] = cli_command_line();
+  out["model"] = a.model;
+  const std::string device = engine_resolve_device(a.device);
+  double copy_gbps = 0, gemm_tflops = 0;
+#ifdef LCLLM_HAVE_CUDA
+  if (device == "cuda") {
+    // Before the engine takes its share of memory: the copy test needs 4 GiB.
+    copy_gbps = cuda_copy_bandwidth_gbps();
+    gemm_tflops = cuda_bf16_gemm_tflops();
+    out["card"] = cuda_device_info().name;
+  }
+#endif
+  if (!out.contains("card")) out["card"] = "cpu";
+  out["copy_gbps"] = copy_gbps;
+  out["gemm_tflops"] = gemm_tflops;
+
+  EngineOptions eo;
+  eo.model_path = a.model;
+  eo.random_weights = a.random_weights || (a.model.size() > 5 && a.model.ends_with(".json"));
+  eo.weight_seed = a.seed;
+  eo.device = a.device;
+  eo.threads = a.threads;
+  eo.context_tokens = int32_t(ctx);
+  eo.gpu_memory_fraction = a.gpu_memory_fraction;
+  eo.max_step_tokens = a.chunk_size;
+  eo.policy = a.policy;
+  ProgressBar bar("loading weights", !a.quiet);
+  eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
+  auto engine = Engine::load(eo);
+  bar.finish();
+  const ModelConfig& c = engine->config();
+  const double weight_bytes = double(engine->weight_bytes_on_device());
+  out["device"] = engine->options().device;
+  out["policy"] = engine->plan().name;
+  out["random_weights"] = eo.random_weights;
+  out["chunk_size"] = a.chunk_size;
+  out["weight_bytes"] = weight_bytes;
+  out["kv_bytes_reserved"] = engine->kv_bytes_reserved();
+
+  std::mt19937 rng(uint32_t(a.seed));
+  std::uniform_int_distribution<int32_t> token(0, c.vocab_size - 1);
+  auto random_tokens = [&](int64_t n) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (auto& t : ids) t = token(rng);
+    return ids;
+  };
+  {  // warm-up: kernels loaded, cuBLAS heuristics cached, allocator grown
+    const int32_t seq = engine->create_sequence();
+    engine->feed(seq, random_tokens(std::min<int64_t>(ctx, 256)), false);
+    engine->free_sequence(seq);
+  }
+
+  std::printf("%s on %s (%s): weights %s, KV reserved %s for %lld tokens\n", a.model.c_str(),
+              out["card"].get<std::string>().c_str(), engine->options().device.c_str(),
+              format_bytes(weight_bytes).c_str(), format_bytes(double(engine->kv_bytes_reserved())).c_str(),
+              static_cast<long long>(ctx));
+  if (copy_gbps > 0) std::printf("measured: copy %.0f GB/s, bf16 GEMM %.0f TFLOP/s\n", copy_gbps, gemm_tflops);
+
+  nlohmann::ordered_json prefill = nlohmann::ordered_json::array();
+  std::printf("%10s %14s %10s %10s %9s\n", "prefill", "tokens/s", "TTFT s", "floor s", "of floor");
+  for (int64_t n : prefill_lengths) {
+    std::vector<int32_t> ids = random_tokens(n);
+    const int32_t seq = engine->create_sequence();
+    auto t0 = Clock::now();
+    engine->feed(seq, ids, false);  // returns once the last token's logits are on the host: time to first token
+    const double s = seconds_since(t0);
+    engine->free_sequence(seq);
+    const double flops = prefill_flops(c, 0, n);
+    const double floor_s = gemm_tflops > 0 ? flops / (gemm_tflops * 1e12) : 0;
+    std::printf("%10lld %14.0f %10.3f %10.3f %8.0f%%\n", static_cast<long long>(n), double(n) / s, s, floor_s,
+                floor_s > 0 ? 100 * floor_s / s : 0.0);
+    prefill.push_back({{"tokens", n}, {"seconds", s}, {"tokens_per_s", double(n) / s}, {"ttft_s", s},
+                       {"flops", flops}, {"floor_s", floor_s}, {"fraction_of_floor", floor_s > 0 ? floor_s / s : 0}});
+  }
+  out["prefill"] = prefill;
+
+  nlohmann::ordered_json decode = nlohmann::ordered_json::array();
+  std::printf("%10s %14s %10s %9s\n", "decode at", "ms/token", "floor ms", "of floor");
+  for (int64_t n : decode_lengths) {
+    const int32_t seq = engine->create_sequence();
+    engine->extend_uncomputed(seq, int32_t(n - 1));
+    int32_t tok = token(rng);
+    tok = argmax(engine->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, AttentionPhase::ATTENTION_PHASE_DECODE));
+    auto t0 = Clock::now();
+    for (int32_t i = 0; i < a.decode_steps; ++i) {
+      tok = argmax(engine->feed(seq, std::span<const int32_t>(&tok, 1), false, 0,
+                                AttentionPhase::ATTENTION_PHASE_DECODE));
+    }
+    const double ms = seconds_since(t0) * 1e3 / a.decode_steps;
+    engine->free_sequence(seq);
+    const int64_t mid_context = n + 1 + a.decode_steps / 2;
+    const double bytes = decode_bytes(c, weight_bytes, mid_context, int64_t(engine->kv_element_bytes()));
+    const double floor_ms = copy_gbps > 0 ? bytes / (copy_gbps * 1e9) * 1e3 : 0;
+    std::printf("%10lld %14.3f %10.3f %8.0f%%\n", static_cast<long long>(n), ms, floor_ms,
+                floor_ms > 0 ? 100 * floor_ms / ms : 0.0);
+    decode.push_back({{"context", n}, {"ms_per_token", ms}, {"tokens_per_s", 1e3 / ms}, {"bytes_per_token", bytes},
+                      {"floor_ms", floor_ms}, {"fraction_of_floor", floor_ms > 0 ? floor_ms / ms : 0}});
+  }
+  out["decode"] = decode;
+#ifdef LCLLM_HAVE_CUDA
+  if (device == "cuda") out["device_memory_used_bytes"] = cuda_device_info().used_bytes;
+#endif
+  out["peak_rss_bytes"] = peak_rss_bytes();
+  std::printf("memory: weights %s, KV %s, peak host RSS %s\n", format_bytes(weight_bytes).c_str(),
+              format_bytes(double(engine->kv_bytes_reserved())).c_str(), format_bytes(double(peak_rss_bytes())).c_str());
+
+  if (!a.json_path.empty()) {
+    std::ofstream f(a.json_path);
+    if (!f) throw Error(ErrorKind::ERROR_KIND_IO, "cannot write --json file '" + a.json_path + "'");
+    f << out.dump(2) << "\n";
+  }
+  if (!a.plot_prefix.empty() && decode_lengths.size() > 1) {
+    plot::LinePlot p;
+    p.title = "decode ms/token: " + a.model;
+    p.x_label = "context tokens";
+    p.y_label = "ms per token";
+    p.log_x = true;
+    plot::Series measured{"lcllm " + engine->options().device, {}, {}}, floor{"floor", {}, {}};
+    for (const auto& d : decode) {
+      measured.x.push_back(d["context"].get<double>());
+      measured.y.push_back(d["ms_per_token"].get<double>());
+      floor.x.push_back(d["context"].get<double>());
+      floor.y.push_back(d["floor_ms"].get<double>());
+    }
+    p.series.push_back(measured);
+    if (copy_gbps > 0) p.series.push_back(floor);
+    plot::write_line_plot_png(p, a.plot_prefix + "_decode.png");
+  }
+  return 0;
+}
+
+}  // namespace
+
+CliHandler cli_add_bench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "End-to-end speed on one sequence: prefill tokens/s and time to first token, decode ms/token, each "
+               "against its floor measured on the same card (copy bandwidth, bf16 GEMM rate); memory used");
+  cmd->add_option("model", a->model, "Model directory, or a config.json (then the weights are random bf16)")
+      ->required();
+  cmd->add_flag("--random-weights", a->random_weights,
+                "Random bf16 weights in the config's shapes even when the directory has safetensors");
+  cmd->add_option("--prefill", a->prefill, "Prompt lengths to prefill, comma-separated (k = 1024, m = 1048576)")
+      ->capture_default_str();
+  cmd->add_option("--decode", a->decode, "Context lengths to decode at, comma-separated (the context's K/V is "
+                                         "left uncomputed: decode cost does not depend on the values)")
+      ->capture_default_str();
+  cmd->add_option("--decode-steps", a->decode_steps, "Tokens generated (and timed) per decode length")
+      ->capture_default_str();
+  cmd->add_option("--chunk-size", a->chunk_size, "Prefill tokens per forward step")->capture_default_str();
+  cmd->add_option("--policy", a->policy, "Attention plan: a preset name or a JSON plan file (lcllm policy show)")
+      ->capture_default_str();
+  cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--threads,-t", a->threads, "CPU threads, 0 = all cores")->capture_default_str();
+  cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
+                  "Share of GPU memory weights, activations and KV may use")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed of the random weights and prompt tokens")->capture_default_str();
+  cmd->add_option("--json", a->json_path, "Write the results (with card, date, command) as JSON to this file");
+  cmd->add_option("--plot", a->plot_prefix, "Write PREFIX_decode.png (ms/token and floor against context length)");
+  cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
+  return [cmd, a]() -> int {
+    if (!cmd->parsed()) return -1;
+    return bench(*a);
+  };
+}
+
+}  // namespace lcllm

@@ -1,0 +1,42 @@
+#include "runtime/roofline.h"
+
+#include <algorithm>
+
+namespace lcllm {
+
+int64_t matmul_params_per_token(const ModelConfig& c) {
+  const int64_t H = c.hidden_size;
+  const int64_t per_layer = H * c.q_dim() + 2 * H * c.kv_dim() + c.q_dim() * H + 3 * H * int64_t(c.intermediate_size);
+  return per_layer * c.n_layers;
+}
+
+double attention_key_visits(const ModelConfig& c, int64_t start, int64_t n) {
+  double total = 0;
+  for (const LayerConfig& l : c.layers) {
+    // Σ_{i=start}^{start+n-1} min(i + 1, W): the part below W is an arithmetic series, the rest W each.
+    const int64_t w = l.sliding_window > 0 ? l.sliding_window : INT64_MAX;
+    const int64_t lo = start, hi = start + n;  // positions [lo, hi)
+    const int64_t split = std::clamp<int64_t>(w - 1, lo, hi);  // positions < split see i + 1 keys
+    const double below = (double(split) * double(split + 1) - double(lo) * double(lo + 1)) / 2.0;
+    const double above = double(hi - split) * double(w == INT64_MAX ? 0 : w);
+    total += below + above;
+  }
+  return total * double(c.n_heads);
+}
+
+double prefill_flops(const ModelConfig& c, int64_t start, int64_t n) {
+  return 2.0 * double(matmul_params_per_token(c)) * double(n) +
+         4.0 * double(c.head_dim) * attention_key_visits(c, start, n) +
+         2.0 * double(c.hidden_size) * double(c.vocab_size);
+}
+
+double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, int64_t kv_element_bytes) {
+  double kv = 0;
+  for (const LayerConfig& l : c.layers) {
+    const int64_t seen = l.sliding_window > 0 ? std::min<int64_t>(context, l.sliding_window) : context;
+    kv += 2.0 * double(seen) * double(c.kv_dim()) * double(kv_element_bytes);
+  }
+  return weight_bytes + kv;
+}
+
+}  // namespace lcllm

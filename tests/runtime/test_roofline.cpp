@@ -1,0 +1,46 @@
+// Floors for the end-to-end benchmarks, against counts worked out by hand.
+#include <catch2/catch.hpp>
+
+#include "runtime/roofline.h"
+
+using namespace lcllm;
+
+namespace {
+ModelConfig tiny(int32_t window_every_other) {
+  ModelConfig c;
+  c.hidden_size = 8;
+  c.intermediate_size = 16;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.n_kv_heads = 1;
+  c.head_dim = 4;
+  c.vocab_size = 10;
+  c.layers.resize(2);
+  c.layers[1].sliding_window = window_every_other;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("matmul params: q, k, v, o, gate, up, down per layer", "[roofline]") {
+  // q 8x8 + k 8x4 + v 8x4 + o 8x8 + 3 x 8x16 = 64 + 32 + 32 + 64 + 384 = 576 per layer.
+  CHECK(matmul_params_per_token(tiny(0)) == 2 * 576);
+}
+
+TEST_CASE("attention key visits: causal and sliding windows", "[roofline]") {
+  // Global layers, positions 0..3: 1+2+3+4 = 10 keys per head, 2 layers x 2 heads.
+  CHECK(attention_key_visits(tiny(0), 0, 4) == Approx(10 * 2 * 2));
+  // Layer 1 with window 2: min(i+1, 2) for i=0..3 = 1+2+2+2 = 7; layer 0: 10.
+  CHECK(attention_key_visits(tiny(2), 0, 4) == Approx((10 + 7) * 2));
+  // A chunk after a cached prefix: positions 4..5 see 5+6 = 11 (global) and 2+2 = 4 (window 2).
+  CHECK(attention_key_visits(tiny(2), 4, 2) == Approx((11 + 4) * 2));
+  // Long contexts stay exact in double: n(n+1)/2 for n = 2^20.
+  CHECK(attention_key_visits(tiny(0), 0, 1 << 20) == Approx(double(1 << 20) * double((1 << 20) + 1) / 2 * 4));
+}
+
+TEST_CASE("prefill FLOPs and decode bytes", "[roofline]") {
+  ModelConfig c = tiny(2);
+  // 2·1152·4 GEMM + 4·head_dim·34 attention + 2·8·10 lm_head.
+  CHECK(prefill_flops(c, 0, 4) == Approx(2.0 * 1152 * 4 + 4.0 * 4 * 34 + 160));
+  // Context 5, bf16: layer 0 reads 5 positions, layer 1 (window 2) reads 2; K and V of kv_dim 4.
+  CHECK(decode_bytes(c, 1000, 5, 2) == Approx(1000 + 2.0 * (5 + 2) * 4 * 2));
+}
