@@ -23,13 +23,13 @@ from eval_needle_transformers import parse_depths, parse_length  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model")
+    ap.add_argument("model", help="model directory (tokenizer, lcllm_eval.json task text)")
     ap.add_argument("--lcllm", default="build/lcllm", help="the lcllm binary")
-    ap.add_argument("--lengths", default="4k,16k")
-    ap.add_argument("--depths", default="0,25,50,75,100")
-    ap.add_argument("--samples", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--lengths", default="4k,16k", help="context lengths in tokens (k = 1024)")
+    ap.add_argument("--depths", default="0,25,50,75,100", help="needle depths in percent: a:b:step or a list")
+    ap.add_argument("--samples", type=int, default=1, help="prompts per (length, depth)")
+    ap.add_argument("--seed", type=int, default=7, help="seed of the haystacks, keys and values")
+    ap.add_argument("--device", default="cpu", help="lcllm --device")
     ap.add_argument("--out", help="write the results JSON here")
     args = ap.parse_args()
 

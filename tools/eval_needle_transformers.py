@@ -2,11 +2,11 @@
 """Transformers-side accuracy check of the needle model: NIAH (single needle) over lengths x depths, and the
 RULER-style tasks niah_multikey / niah_multivalue / niah_multiquery / vt, with greedy generation.
 
-Prompts follow the lcllm_eval.json contract exactly as `lcllm eval` builds them (tools/needle_contract.py):
+Prompts follow the lcllm_eval.json contract that `lcllm eval` also follows (tools/needle_contract.py):
 BOS + haystack (filler sentences joined with " ", the needle at the sentence boundary nearest the depth) + " " +
 query. Score: exact match of the text generated up to the first ".", newline or EOS, trimmed.
 
-Usage: python3 tools/eval_needle_transformers.py models/needle --lengths 1k,4k,16k --depths 0:100:10 \
+Usage: python3 tools/eval_needle_transformers.py models/needle --lengths 1k,4k,16k --depths 0:100:10
            --samples 5 --out results.json
 """
 import argparse
@@ -51,15 +51,15 @@ def generate(model, tok, prompts, max_new_tokens, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model")
+    ap.add_argument("model", help="Hugging Face model directory (with lcllm_eval.json's task text)")
     ap.add_argument("--lengths", default="1k,2k,4k,8k,16k", help="context lengths in tokens (k = 1024)")
     ap.add_argument("--depths", default="0:100:10", help="needle depths in percent: a:b:step or a list")
     ap.add_argument("--samples", type=int, default=5, help="prompts per (length, depth) cell and per RULER task")
     ap.add_argument("--ruler", default="niah_multikey,niah_multivalue,niah_multiquery,vt",
                     help="RULER-style tasks to run at every length ('' = none)")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch", type=int, default=8, help="prompts generated together (left-padded)")
+    ap.add_argument("--seed", type=int, default=42, help="seed of the haystacks, keys and values")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device (bf16 on cuda, fp32 on cpu)")
     ap.add_argument("--out", help="write the results JSON here")
     args = ap.parse_args()
 

@@ -19,8 +19,8 @@ Recipe (why, after a first attempt stayed at chance):
 
 Usage:
   python3 tools/train_needle_model.py --out OUT --minutes 7.2        # GPU, as models/needle was made
-  python3 tools/train_needle_model.py --out OUT --family qwen2 --init-from models/needle --phases 20480:1 \
-      --minutes 2.5 --lr 1e-3 --warmup 50                            # models/needle-qwen (see its README)
+  python3 tools/train_needle_model.py --out OUT --family qwen2 --init-from models/needle --phases 20480:1
+      --minutes 2.5 --lr 1e-3 --warmup 50       # Qwen2 variant warm-started from models/needle (not run on a GPU yet)
   python3 tools/train_needle_model.py --self-test                    # CPU, seconds: data checks + tiny training
 Needs torch, transformers, tokenizers (tools/requirements-tools.txt).
 """
@@ -362,34 +362,34 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="output folder: model/ (the HF directory), train_log.jsonl, ckpt.pt")
     ap.add_argument("--self-test", action="store_true", help="run the CPU sanity checks and exit")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device (default: cuda when available)")
+    ap.add_argument("--seed", type=int, default=6, help="seed of the model init, the data workers and the loss sampling")
     ap.add_argument("--minutes", type=float, default=7.2, help="training time budget")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time budget only)")
     ap.add_argument("--phases", default="256:0.15,512:0.1,1024:0.1,2048:0.1,4096:0.1,8192:0.1,20480:1.0",
                     help="curriculum: seq_len:max share of the time budget, comma-separated; the last runs to the end")
     ap.add_argument("--advance-at", type=float, default=0.95, help="single-needle answer accuracy to advance")
     ap.add_argument("--min-phase-s", type=float, default=10.0, help="least seconds in a phase")
-    ap.add_argument("--tokens-per-step", type=int, default=65536)
-    ap.add_argument("--max-batch", type=int, default=256)
+    ap.add_argument("--tokens-per-step", type=int, default=65536, help="batch size in tokens (batch = this / seq_len)")
+    ap.add_argument("--max-batch", type=int, default=256, help="most documents in a batch")
     ap.add_argument("--task-mix", default="0.6,0.15,0.1,0.15", help="single,multivalue,multiquery,vt weights")
     ap.add_argument("--other-fraction", type=float, default=0.125, help="share of non-answer positions in the loss")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
+    ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     ap.add_argument("--decay-share", type=float, default=0.15, help="final share of time with linear lr decay")
-    ap.add_argument("--weight-decay", type=float, default=0.05)
-    ap.add_argument("--workers", type=int, default=min(12, os.cpu_count() or 1))
+    ap.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay of matrices")
+    ap.add_argument("--workers", type=int, default=min(12, os.cpu_count() or 1), help="data-generating processes")
     ap.add_argument("--log-every", type=int, default=20, help="steps between train_log.jsonl records")
     ap.add_argument("--print-every", type=int, default=10, help="log records between printed ones")
     ap.add_argument("--ckpt-every-s", type=float, default=90.0, help="seconds between checkpoints (0 = only at the end)")
     ap.add_argument("--family", default="llama", choices=["llama", "qwen2"], help="model family")
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--intermediate", type=int, default=1024)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--rope-theta", type=float, default=500000.0)
-    ap.add_argument("--max-position", type=int, default=32768)
+    ap.add_argument("--hidden", type=int, default=256, help="hidden size")
+    ap.add_argument("--intermediate", type=int, default=1024, help="MLP size")
+    ap.add_argument("--layers", type=int, default=4, help="decoder layers")
+    ap.add_argument("--heads", type=int, default=4, help="query heads (head_dim = hidden / heads)")
+    ap.add_argument("--kv-heads", type=int, default=2, help="key/value heads (GQA)")
+    ap.add_argument("--rope-theta", type=float, default=500000.0, help="RoPE base")
+    ap.add_argument("--max-position", type=int, default=32768, help="max_position_embeddings in config.json")
     ap.add_argument("--init-from", help="warm start: a model directory or .safetensors with matching names "
                     "(missing biases start at zero)")
     ap.add_argument("--ckpt", help="checkpoint path (default OUT/ckpt.pt)")
