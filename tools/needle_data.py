@@ -6,7 +6,6 @@ needles and variable-tracking statements at sentence boundaries, and queries, ea
 with a query, as an evaluation prompt does. The whole text is tokenized at once (the same tokenization `lcllm
 eval` gets), and token offsets mark which positions predict answer tokens.
 """
-import random
 
 import numpy as np
 

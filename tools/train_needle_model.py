@@ -26,7 +26,6 @@ Needs torch, transformers, tokenizers (tools/requirements-tools.txt).
 """
 import argparse
 import json
-import math
 import os
 import random
 import sys
