@@ -50,7 +50,7 @@ struct DecodeParams {
   float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max in log2 units, sum of exp2)
 };
 
-// Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128)
+// Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128/256)
 // are used where they apply; other head_dims run the version 1 kernels. Environment LCLLM_ATTENTION_V1=1 forces
 // version 1 everywhere (benchmarks: before/after in one process); LCLLM_ATTENTION_Q_SPLIT=1 makes v2 prefill
 // round q to bf16 hi + lo (two MMAs) instead of one bf16.

@@ -1,5 +1,5 @@
 // Prefill attention.
-//   v2 (head_dim 64/128): tensor-core flash attention (mma.sync bf16, FlashAttention-2 layout), see the comment above
+//   v2 (head_dim 64/128/256): tensor-core flash attention (mma.sync bf16, FlashAttention-2 layout), see the comment above
 //      kernel_attention_prefill_v2.
 //   v1 (any other even head_dim <= 256, e.g. 80 and 256, or LCLLM_ATTENTION_V1=1): a tiled flash-attention kernel
 //      with online softmax in fp32 on the CUDA cores. One block = one head x up to kPrefillTileRows query rows of one
@@ -165,7 +165,11 @@ constexpr int kStagesV2 = 3;
 
 constexpr size_t prefill_v2_smem_bytes(int head_dim) { return size_t(kStagesV2) * 2 * kKeysV2 * head_dim * 2; }
 
-bool prefill_v2_applies(int32_t head_dim) { return !attention_force_v1() && (head_dim == 64 || head_dim == 128); }
+// head_dim 256 (Gemma) fits too: 3 stages of K+V tiles are 196 KB of shared memory, under the 227 KB limit; its
+// 128 O accumulators per thread spill a little at 255 registers, still ~10x the scalar kernel.
+bool prefill_v2_applies(int32_t head_dim) {
+  return !attention_force_v1() && (head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
 
 int32_t heads_per_pack(int32_t group) {
   int32_t hp = 1;
@@ -476,8 +480,10 @@ void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {
   if (prefill_v2_applies(p.a.head_dim)) {
     if (p.a.head_dim == 64) {
       launch_prefill_v2_d<64>(p, stream);
-    } else {
+    } else if (p.a.head_dim == 128) {
       launch_prefill_v2_d<128>(p, stream);
+    } else {
+      launch_prefill_v2_d<256>(p, stream);
     }
     return;
   }

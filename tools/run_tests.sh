@@ -5,6 +5,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
+# Python test tooling (the openai client for the server tests) in a venv under build/, installed once and again
+# only when tools/requirements-test.txt changes.
+venv=build/venv-test
+if ! cmp -s tools/requirements-test.txt "$venv/requirements-test.txt"; then
+  rm -rf "$venv"
+  { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements-test.txt &&
+    cp tools/requirements-test.txt "$venv/requirements-test.txt"; } ||
+    { echo "tests: 0 passed, 1 failed (test venv: pip install -r tools/requirements-test.txt)"; exit 1; }
+fi
 ctest_args=(--test-dir build --output-on-failure)
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   ctest_args+=(-LE gpu)

@@ -14,6 +14,8 @@ CliHandler cli_add_run(CLI::App& app);
 CliHandler cli_add_info(CLI::App& app);
 CliHandler cli_add_tokenize(CLI::App& app);
 CliHandler cli_add_policy(CLI::App& app);
+CliHandler cli_add_serve(CLI::App& app);
+CliHandler cli_add_eval(CLI::App& app);
 CliHandler cli_add_bench(CLI::App& app);
 
 }  // namespace lcllm

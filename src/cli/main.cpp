@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
       lcllm::cli_add_info(app),
       lcllm::cli_add_tokenize(app),
       lcllm::cli_add_policy(app),
+      lcllm::cli_add_serve(app),
+      lcllm::cli_add_eval(app),
       lcllm::cli_add_bench(app),
   };
   try {

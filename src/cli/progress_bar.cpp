@@ -26,7 +26,11 @@ void ProgressBar::draw(size_t done, size_t total) {
   std::string bar(size_t(filled), '#');
   bar += std::string(size_t(width - filled), '.');
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::fprintf(stderr, "\r%s [%s] %3d%% %zu/%zu %.1fs", label_.c_str(), bar.c_str(), int(frac * 100), done, total, secs);
+  // ETA from the average rate so far (shown once some work is done and some is left).
+  char eta[32] = "";
+  if (done > 0 && done < total) std::snprintf(eta, sizeof eta, " ETA %.0fs", secs / double(done) * double(total - done));
+  std::fprintf(stderr, "\r%s [%s] %3d%% %zu/%zu %.1fs%s  ", label_.c_str(), bar.c_str(), int(frac * 100), done, total,
+               secs, eta);
   std::fflush(stderr);
 }
 

@@ -168,6 +168,87 @@ std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bo
   return logits;
 }
 
+AttentionPlan Engine::plan_for(const std::string& preset) const {
+  AttentionPlan plan = attention_plan_resolve(preset, config_);
+  if (!attention_plan_is_full(plan)) {
+    attention_plan_check_runnable(plan);
+    if (!backend_->supports_indexed_attention()) {
+      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, "attention policy '" + plan.name +
+                                                         "' needs sparse attention, which the " + backend_->name() +
+                                                         " backend does not have");
+    }
+  }
+  return plan;
+}
+
+std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
+  if (chunks.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: no sequences");
+  size_t n_tokens = 0;
+  std::vector<int32_t> seqs;  // [n_seq]
+  for (const SequenceChunk& c : chunks) {
+    if (c.tokens.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: a sequence with no tokens");
+    if (!kv_->has_sequence(c.seq)) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: unknown sequence " + std::to_string(c.seq));
+    }
+    if (std::find(seqs.begin(), seqs.end(), c.seq) != seqs.end()) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: sequence " + std::to_string(c.seq) + " given twice");
+    }
+    validate_tokens(c.tokens);
+    seqs.push_back(c.seq);
+    n_tokens += c.tokens.size();
+  }
+  if (n_tokens > size_t(buffers_.max_tokens)) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: " + std::to_string(n_tokens) +
+                                                            " tokens exceed the step size " +
+                                                            std::to_string(buffers_.max_tokens));
+  }
+  // Reserve every slot first; on a full cache undo the appends already made so no sequence changes.
+  std::vector<int32_t> start_len(chunks.size());            // [n_seq] length before this step
+  std::vector<int64_t> slots;                                // [n_tokens]
+  std::vector<PageCopy> copies;                              // [n_copies] run before any KV write
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    start_len[i] = kv_->length(chunks[i].seq);
+    try {
+      AppendPlan a = kv_->append_tokens(chunks[i].seq, int32_t(chunks[i].tokens.size()));
+      slots.insert(slots.end(), a.slots.begin(), a.slots.end());
+      copies.insert(copies.end(), a.copies.begin(), a.copies.end());
+    } catch (...) {
+      for (size_t j = 0; j < i; ++j) kv_->truncate(chunks[j].seq, start_len[j]);
+      throw;
+    }
+  }
+  backend_->kv_copy_pages(copies);
+
+  std::vector<int32_t> tokens, positions, rows;  // [n_tokens], [n_tokens], [n_want]
+  std::vector<int32_t> query_start = {0}, kv_len;  // [n_seq + 1], [n_seq]
+  std::vector<AttentionPhase> phases;             // [n_seq]
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const SequenceChunk& c = chunks[i];
+    for (size_t t = 0; t < c.tokens.size(); ++t) {
+      tokens.push_back(c.tokens[t]);
+      positions.push_back(start_len[i] + int32_t(t));
+    }
+    query_start.push_back(int32_t(tokens.size()));
+    kv_len.push_back(start_len[i] + int32_t(c.tokens.size()));
+    phases.push_back(c.phase);
+    if (c.want_logits) rows.push_back(int32_t(tokens.size()) - 1);
+  }
+  const CsrPages pages = kv_->export_csr(seqs);
+  StepInput in;
+  in.tokens = tokens;
+  in.positions = positions;
+  in.slots = slots;
+  in.attention.query_start = query_start;
+  in.attention.query_pos = positions;
+  in.attention.kv_len = kv_len;
+  in.attention.pages = &pages;
+  in.phases = phases;
+  in.logit_rows = rows;
+  std::vector<float> logits(rows.size() * size_t(config_.vocab_size));  // [n_want, vocab]
+  forward_step(*backend_, config_, weights_, plan ? *plan : plan_, buffers_, in, logits.data());
+  return logits;
+}
+
 GenerateResult Engine::generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                                 const std::function<void(int32_t)>& on_token) {
   if (prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the prompt is empty");

@@ -43,6 +43,15 @@ struct GenerateOptions {
   bool ignore_eos = false;
 };
 
+// One sequence's share of a batched step: `tokens` are appended to `seq` (chunked prefill: a slice of the prompt;
+// decode: one sampled token).
+struct SequenceChunk {
+  int32_t seq = -1;
+  std::span<const int32_t> tokens;  // [n_i] >= 1 token
+  AttentionPhase phase = AttentionPhase::ATTENTION_PHASE_PREFILL;
+  bool want_logits = true;          // return the logits of this chunk's last token
+};
+
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (the stop token included when one ended it)
   std::string finish_reason;    // "stop" or "length"
@@ -82,6 +91,17 @@ class Engine {
   // generate() feeds the prompt as PREFILL and each sampled token as DECODE.
   std::vector<float> feed(int32_t seq, std::span<const int32_t> tokens, bool all_logits, int32_t chunk = 0,
                           AttentionPhase phase = AttentionPhase::ATTENTION_PHASE_PREFILL);
+
+  // One forward step over many sequences (continuous batching): every chunk's tokens are appended to its sequence
+  // and run together, at most max_step_tokens in all, each sequence at most once. Returns [n_want, vocab] logits of
+  // the last token of each chunk with want_logits, in chunk order. All or nothing: invalid ids, a repeated
+  // sequence or a full cache throw with every sequence left as it was. `plan` overrides the engine's plan for this
+  // step (a per-request policy from plan_for()); every sequence of a step runs under the same plan.
+  std::vector<float> step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr);
+  int32_t max_step_tokens() const { return buffers_.max_tokens; }
+
+  // A preset's plan for this model, checked runnable on this engine's backend (throws lcllm::Error otherwise).
+  AttentionPlan plan_for(const std::string& preset) const;
 
   // Benchmarks only: appends n positions to `seq` without computing them; their K/V are whatever the pool holds
   // (zeros on a fresh pool). Decode timings at long context then cost no prefill. Throws when the cache is full.

@@ -69,6 +69,47 @@ mkdir -p "$tmp/trunc" && cp "$model/config.json" "$tmp/trunc/"
 head -c 100 "$model/model.safetensors" >"$tmp/trunc/model.safetensors"
 check "truncated safetensors: exit 2" 2 "model.safetensors" -- "$bin" run "$tmp/trunc" --prompt-ids 1 --quiet
 
+# eval niah / ruler / longbench on the embedded model (random weights: scores ~0; the pipeline is what is checked).
+check "eval niah: comparison table per policy" 0 "\| streaming \|" -- \
+  "$bin" eval niah "$model" --lengths 256 --depths 0,100 --policy full,streaming --out "$tmp/niah" --device cpu -q
+for f in summary.csv comparison.md heatmap_full.png heatmap_streaming.png full/len_256_depth_100_sample_0.json; do
+  if [[ -s "$tmp/niah/$f" ]]; then pass=$((pass + 1)); else echo "FAIL eval niah wrote no $f"; fail=$((fail + 1)); fi
+done
+check "eval niah resumes finished cells" 0 "4 cells \(4 resumed\)" -- \
+  "$bin" eval niah "$model" --lengths 256 --depths 0,100 --policy full,streaming --out "$tmp/niah" --device cpu -q
+check "eval ruler: summary per task" 0 "\| full \|" -- \
+  "$bin" eval ruler "$model" --tasks niah_single,vt --lengths 256 --samples 1 --out "$tmp/ruler" --device cpu -q
+check "eval ruler wrote summary.csv" 0 "^full,vt,256,1," -- cat "$tmp/ruler/summary.csv"
+mkdir -p "$tmp/lb"
+printf '%s\n' '{"input": "Who?", "context": "Ann wrote it.", "answers": ["Ann"], "length": 3, "dataset": "hotpotqa", "all_classes": null, "_id": "a1"}' >"$tmp/lb/hotpotqa.jsonl"
+check "eval longbench: prediction file and result.json" 0 "hotpotqa: " -- \
+  "$bin" eval longbench "$model" --data "$tmp/lb" --out "$tmp/lbout" --device cpu -q
+check "eval longbench result.json in LongBench's layout" 0 '"hotpotqa":' -- cat "$tmp/lbout/pred/default/result.json"
+check "eval niah bad length: exit 2" 2 "not a token count" -- "$bin" eval niah "$model" --lengths 1x --out "$tmp/x" -q
+check "eval niah bad depths: exit 2" 2 "depth" -- "$bin" eval niah "$model" --depths 0:200:10 --out "$tmp/x" -q
+check "eval niah too short a length: exit 2" 2 "cannot hold" -- \
+  "$bin" eval niah "$model" --lengths 16 --depths 50 --out "$tmp/x" --device cpu -q
+check "eval niah unknown policy: exit 2" 2 "unknown attention policy" -- \
+  "$bin" eval niah "$model" --policy full,nope --out "$tmp/x" -q
+check "eval ruler unknown task: exit 2" 2 "unknown task 'nope'" -- "$bin" eval ruler "$model" --tasks nope --out "$tmp/x" -q
+check "eval longbench missing data dir: exit 2" 2 "not a directory" -- \
+  "$bin" eval longbench "$model" --data "$tmp/nope" --out "$tmp/x" -q
+printf '%s\n' '{"input": "q"}' >"$tmp/lb/qasper.jsonl"
+check "eval longbench broken record: exit 2 naming file and line" 2 "qasper.jsonl:1: missing field" -- \
+  "$bin" eval longbench "$model" --data "$tmp/lb" --out "$tmp/lbout" --device cpu -q
+for sub in niah ruler longbench; do
+  "$bin" eval "$sub" --help >"$tmp/help_$sub" 2>&1
+  flags="--policy --out --device --threads --chunk-size --batch-size --gpu-memory-fraction --seed --quiet --tokenizer"
+  case "$sub" in
+    niah) flags="$flags --lengths --depths --samples --max-new-tokens" ;;
+    ruler) flags="$flags --tasks --lengths --samples --max-new-tokens" ;;
+    longbench) flags="$flags --data --datasets --max-length --chat --chat-template --model-name --limit --e" ;;
+  esac
+  for flag in $flags; do
+    if grep -q -- "$flag" "$tmp/help_$sub"; then pass=$((pass + 1)); else echo "FAIL eval $sub help lacks $flag"; fail=$((fail + 1)); fi
+  done
+done
+
 # --help documents every flag of run.
 "$bin" run --help >"$tmp/help" 2>&1
 for flag in --prompt-ids --max-tokens --temperature --top-k --top-p --min-p --repetition-penalty \
@@ -76,6 +117,20 @@ for flag in --prompt-ids --max-tokens --temperature --top-k --top-p --min-p --re
             --prompt --chat --system --chat-template --tokenizer --print-ids --ignore-eos --quiet --gpu-memory-fraction; do
   if grep -q -- "$flag" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL help lacks $flag"; fail=$((fail + 1)); fi
 done
+
+# serve: --help names every flag with its environment variable; bad input exits 2 without hanging.
+"$bin" serve --help >"$tmp/serve_help" 2>&1
+for flag in host port policy api-key api-key-file max-num-seqs max-model-len max-waiting served-model-name \
+            default-max-tokens device threads ctx-size gpu-memory-fraction chunk-size chat-template max-body-bytes \
+            http-threads read-timeout shutdown-timeout; do
+  env_name="LCLLM_$(echo "$flag" | tr 'a-z-' 'A-Z_')"
+  if grep -q -- "--$flag.*Env:$env_name" "$tmp/serve_help"; then pass=$((pass + 1)); else
+    echo "FAIL serve --help lacks --$flag with $env_name"; fail=$((fail + 1)); fi
+done
+check "serve: missing model: exit 2" 2 "no such tokenizer" -- timeout 20 "$bin" serve "$tmp/none" --port 0
+check "serve: bad port: exit 2" 2 "port" -- timeout 20 "$bin" serve "$model" --port 70000
+printf '\n# only a comment\n' >"$tmp/keys"
+check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 
 echo "$pass passed, $fail failed"
 [[ "$fail" -eq 0 ]]

@@ -69,8 +69,11 @@ double worst_row_error(const std::vector<float>& got, const std::vector<float>& 
 // and then moves a value across a bf16 rounding boundary (one bf16 ulp, 2^-8 relative), and these tiny random models
 // amplify such flips through their layers: measured on the H100 (2026-11-25) 1e-3..3e-3 on the random models and
 // 4e-3..7.8e-3 on the fixtures (deterministic there), against 1.1e-2..3.4e-2 for the same pipeline vs fp32. So the
-// bound is the bf16 budget, 1e-2, still 2-4x tighter than the fp32 comparison on the fixtures.
-constexpr double kVsEmulationBound = 1e-2;
+// bound was the bf16 budget, 1e-2. The tensor-core prefill also rounds q and the softmax weights P to bf16 for its
+// MMAs (as FlashAttention-2 does), which the emulation does not model; with head_dim 256 on tensor cores too
+// (session 2) the gemma fixture (hd 256, MQA) measured 1.33e-2 vs the emulation and 2.26e-2 vs transformers (whose
+// own bf16 run is 3.06e-2). So the bound is 1.5e-2, still ~2x tighter than the fp32 comparison on the fixtures.
+constexpr double kVsEmulationBound = 1.5e-2;
 // GPU vs transformers' fp32 logits: the target, 2e-2, or — where transformers itself cannot reach it in bf16 —
 // no worse than transformers run in bf16 on the same fixture (reference.json "bf16_peer", measured by
 // tools/measure_bf16_parity.py: 2.1e-2..5.1e-2 on these tiny random models, above 2e-2 on every one). bf16 storage

@@ -11,6 +11,7 @@ namespace lcllm {
 
 void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                             const AttentionParams& params) {
+  forget_converted();
   LCLLM_ASSERT(q.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "attention activations are fp32");
   const int32_t n_heads = int32_t(q.dim(1)), hd = int32_t(q.dim(2));
   LCLLM_ASSERT(hd == head_dim_ && n_heads % n_kv_heads_ == 0, "attention shape does not match the KV pool");

@@ -80,6 +80,9 @@ class CudaBackend final : public Backend {
   const T* stage(std::span<const T> s) {
     return static_cast<const T*>(stage(s.data(), s.size_bytes()));
   }
+  // matmul() keeps the bf16 copy of its last fp32 input: q/k/v (and gate/up) read the same normed rows, so the
+  // conversion runs once for them. Every other op may write any buffer, so it forgets the copy first.
+  void forget_converted() { converted_src_ = nullptr; }
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);
@@ -88,6 +91,8 @@ class CudaBackend final : public Backend {
   uint16_t* v_layer(int32_t layer) const;
 
   static constexpr int kScratchSlots = 4;
+  const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
+  int64_t converted_n_ = 0;
   int32_t device_ = 0;
   float memory_fraction_ = 0.9f;
   cudaStream_t stream_ = nullptr;
@@ -98,6 +103,14 @@ class CudaBackend final : public Backend {
   uint8_t* staging_host_ = nullptr;
   uint8_t* staging_dev_ = nullptr;
   size_t staging_cap_ = 0, staging_used_ = 0;
+
+  // Arrays staged since the ring was last reset, with their bytes, for stage() to reuse (see there).
+  struct StagedArray {
+    std::vector<uint8_t> bytes;
+    size_t offset = 0;  // in the ring
+  };
+  static constexpr size_t kStagedMemoEntries = 8, kStagedMemoMaxBytes = size_t(1) << 20;
+  std::vector<StagedArray> staged_recent_;
 
   void* scratch_[kScratchSlots] = {};
   size_t scratch_bytes_[kScratchSlots] = {};

@@ -19,7 +19,15 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   if (n == 0) return;
 
   auto* xb = static_cast<uint16_t*>(scratch(size_t(n * n_in) * sizeof(uint16_t), 0));
-  launch_convert({xb, x.data, n * n_in, ElemType::ELEM_BF16, ElemType::ELEM_F32}, stream_);
+  if (converted_src_ != x.data || converted_n_ != n * n_in) {  // else: q/k/v or gate/up on the same rows
+    launch_convert({xb, x.data, n * n_in, ElemType::ELEM_BF16, ElemType::ELEM_F32}, stream_);
+  }
+  // The output may overwrite the input's fp32 rows (h = h·W): then the copy no longer matches them.
+  const auto* x_begin = static_cast<const char*>(x.data);
+  const auto* o_begin = static_cast<const char*>(out.data);
+  const bool overlap = o_begin < x_begin + n * n_in * 4 && x_begin < o_begin + n * n_out * 4;
+  converted_src_ = overlap ? nullptr : x.data;
+  converted_n_ = n * n_in;
 
   // Row-major out[n, n_out] = x[n, n_in] · W[n_out, n_in]ᵀ is column-major outᵀ[n_out, n] = W(col-major [n_in,
   // n_out])ᵀ · xᵀ(col-major [n_in, n]).

@@ -1,0 +1,77 @@
+#include "eval/eval_session.h"
+
+#include <algorithm>
+#include <climits>
+#include <filesystem>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "attention/attention_plan_json.h"
+#include "eval/result_io.h"
+#include "lcllm/error.h"
+#include "models/model_family.h"
+
+namespace lcllm {
+
+EvalSession::EvalSession(const std::string& model_dir, const std::vector<std::string>& policies,
+                         const std::string& tokenizer_path)
+    : model_dir_(model_dir) {
+  std::filesystem::path p(model_dir);
+  model_name_ = (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
+  if (model_name_.empty()) model_name_ = "model";
+  config_ = model_config_load(model_dir);
+  const std::string tok_src = tokenizer_path.empty() ? model_dir : tokenizer_path;
+  std::error_code ec;
+  if (tokenizer_path.empty() && !std::filesystem::exists(model_dir + "/tokenizer.json", ec) &&
+      !std::filesystem::exists(model_dir + "/tokenizer.model", ec)) {
+    throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "evals build prompts from text: '" + model_dir +
+                                                     "' has no tokenizer.json or tokenizer.model; pass --tokenizer");
+  }
+  tok_ = Tokenizer::load(tok_src);
+  text_ = eval_text_load(model_dir);
+  if (policies.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--policy: no policy given");
+  std::set<std::string> labels;
+  for (const auto& spec : policies) {
+    EvalPolicy ep;
+    ep.spec = spec;
+    ep.label = eval_policy_label(spec);
+    if (!labels.insert(ep.label).second) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  "--policy: two policies share the output name '" + ep.label + "'; rename one plan file");
+    }
+    ep.plan = attention_plan_resolve(spec, config_);
+    attention_plan_check_runnable(ep.plan);
+    ep.fingerprint = eval_hex(eval_fnv1a(attention_plan_to_json(ep.plan).dump()));
+    policies_.push_back(std::move(ep));
+  }
+}
+
+void EvalSession::warn_if_beyond_trained(int64_t tokens) const {
+  if (config_.max_position_embeddings > 0 && tokens > config_.max_position_embeddings) {
+    spdlog::warn("{} tokens exceed {}'s max_position_embeddings ({}): those results measure extrapolation",
+                 tokens, model_name_, config_.max_position_embeddings);
+  }
+}
+
+std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32_t context_tokens,
+                                                 const EvalEngineSettings& settings, size_t max_batch) const {
+  EngineOptions eo;
+  eo.model_path = model_dir_;
+  eo.device = settings.device;
+  eo.threads = settings.threads;
+  eo.max_step_tokens = settings.chunk_size;
+  eo.gpu_memory_fraction = settings.gpu_memory_fraction;
+  // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.
+  const int64_t per_seq = int64_t(context_tokens / eo.page_size + 2) * eo.page_size;
+  const int64_t seqs = std::max<int64_t>(1, std::min<int64_t>(settings.batch_size, int64_t(std::min<size_t>(max_batch, INT32_MAX))));
+  const int64_t total = per_seq * seqs;
+  if (total > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size x length is too large");
+  eo.context_tokens = int32_t(total);
+  eo.policy = policy.spec;
+  eo.plan = policy.plan;
+  eo.load_progress = settings.load_progress;
+  return Engine::load(eo);
+}
+
+}  // namespace lcllm

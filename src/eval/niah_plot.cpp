@@ -1,0 +1,27 @@
+#include "eval/niah_plot.h"
+
+#include "plot/heatmap.h"
+
+namespace lcllm {
+
+std::string eval_length_label(int32_t tokens) {
+  if (tokens >= 1024 && tokens % (1024 * 1024) == 0) return std::to_string(tokens / (1024 * 1024)) + "M";
+  if (tokens >= 1024 && tokens % 1024 == 0) return std::to_string(tokens / 1024) + "k";
+  return std::to_string(tokens);
+}
+
+void niah_write_heatmap(const std::string& path, const std::string& title, const std::vector<float>& grid,
+                        const std::vector<int32_t>& depths, const std::vector<int32_t>& lengths) {
+  plot::Heatmap h;
+  h.title = title;
+  h.x_label = "prompt length (tokens)";
+  h.y_label = "needle depth (%)";
+  for (int32_t d : depths) h.row_labels.push_back(std::to_string(d));
+  for (int32_t l : lengths) h.col_labels.push_back(eval_length_label(l));
+  h.values = grid;
+  h.vmin = 0;
+  h.vmax = 1;
+  plot::write_heatmap_png(h, path);
+}
+
+}  // namespace lcllm

@@ -1,0 +1,16 @@
+// The NIAH heat map: needle depth (rows, top = 0%) x prompt length (columns), mean exact-match score in [0, 1]
+// (gkamradt's LLMTest_NeedleInAHaystack layout).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lcllm {
+
+// grid: [depths.size(), lengths.size()] row-major, NaN = no data. Throws lcllm::Error when the PNG cannot be written.
+void niah_write_heatmap(const std::string& path, const std::string& title, const std::vector<float>& grid,
+                        const std::vector<int32_t>& depths, const std::vector<int32_t>& lengths);
+// "4k" for multiples of 1024, else the number ("1000").
+std::string eval_length_label(int32_t tokens);
+
+}  // namespace lcllm

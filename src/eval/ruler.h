@@ -1,0 +1,56 @@
+// `lcllm eval ruler`: RULER's synthetic tasks (arXiv 2404.06654) over tasks x lengths x samples for each policy.
+//
+// Output layout (OUT = --out):
+//   OUT/<policy>/<task>/len_<L>.jsonl   one line per sample: index, prompt_tokens, answer, references, pred,
+//                                       string_match_all, string_match_part, exact_match, needles, depths,
+//                                       seconds, params (what resume compares)
+//   OUT/summary.csv                     policy, task, context_length, samples, string_match_all,
+//                                       string_match_part, exact_match (RULER's aggregate: mean x 100)
+//   OUT/comparison.md                   policies x tasks, string_match_all averaged over lengths
+// Resumable: lines whose params match are kept; the rest is generated again.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/eval_session.h"
+#include "eval/tasks.h"
+
+namespace lcllm {
+
+struct RulerOptions {
+  std::vector<std::string> tasks;  // ruler_task_names() subset
+  std::vector<int32_t> lengths;
+  int32_t samples = 10;
+  uint64_t seed = 0;
+  int32_t max_new_tokens = 0;      // 0: the per-task default (ruler_default_max_new_tokens)
+  std::string out_dir;
+  TaskSizes sizes;
+  EvalEngineSettings engine;
+};
+
+struct RulerResult {
+  std::string policy, task;
+  int32_t length = 0, index = 0;
+  double match_all = 0, match_part = 0, exact = 0;
+  bool resumed = false;
+};
+
+// RULER's generation budgets, scaled to our short answers: niah 32 (multi-value / multi-query 64), vt 48, cwe 120.
+int32_t ruler_default_max_new_tokens(const std::string& task);
+nlohmann::ordered_json ruler_sample_params(const std::string& model, const EvalPolicy& policy, const std::string& task,
+                                           int32_t length, int32_t index, uint64_t seed, int32_t max_new_tokens,
+                                           const std::string& text_fingerprint);
+std::string ruler_file_path(const std::string& out_dir, const std::string& policy_label, const std::string& task,
+                            int32_t length);
+std::string ruler_summary_csv(const std::vector<RulerResult>& results);
+std::string ruler_comparison_markdown(const std::vector<RulerResult>& results, const std::vector<std::string>& policies,
+                                      const std::vector<std::string>& tasks);
+
+std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOptions& options,
+                                   const std::function<void(const std::string&, size_t, size_t)>& progress = {});
+
+}  // namespace lcllm

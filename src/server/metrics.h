@@ -1,0 +1,60 @@
+// Prometheus metrics of the server (text exposition format 0.0.4), named after vLLM's where one exists so
+// existing dashboards map over: requests running/waiting, KV cache usage, prompt/generation token counters,
+// time-to-first-token, inter-token and end-to-end latency histograms, HTTP responses by status code.
+// Thread-safe: the engine thread observes, HTTP threads count responses and render.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace lcllm {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+  void observe(double v);
+  // Appends the _bucket/_sum/_count lines of metric `name`.
+  void render(const std::string& name, const std::string& help, std::string& out) const;
+  uint64_t count() const { return count_; }
+
+ private:
+  std::vector<double> bounds_;    // [n_buckets] upper bounds, ascending (+Inf implied)
+  std::vector<uint64_t> counts_;  // [n_buckets + 1] observations per bucket (not cumulative)
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+struct MetricsGauges {
+  int64_t requests_running = 0;
+  int64_t requests_waiting = 0;
+  int64_t kv_pages_used = 0;
+  int64_t kv_pages_total = 0;
+};
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+
+  void set_gauges(const MetricsGauges& g);
+  void add_prompt_tokens(int64_t n);
+  void add_generation_tokens(int64_t n);
+  void observe_ttft(double seconds);
+  void observe_inter_token(double seconds);
+  void observe_e2e(double seconds, const std::string& finish_reason);
+  void count_response(int status);
+
+  std::string render() const;
+
+ private:
+  mutable std::mutex mu_;
+  MetricsGauges gauges_;
+  int64_t prompt_tokens_ = 0;
+  int64_t generation_tokens_ = 0;
+  Histogram ttft_, inter_token_, e2e_;
+  std::map<std::string, int64_t> finished_;  // finish reason -> requests
+  std::map<int, int64_t> responses_;         // HTTP status -> responses
+};
+
+}  // namespace lcllm

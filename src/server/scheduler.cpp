@@ -1,0 +1,377 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "lcllm/error.h"
+#include "runtime/sampler.h"
+#include "server/request.h"
+
+namespace lcllm {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- RequestHandle ----------------------------------------------------------------------------------------------
+
+std::vector<TokenEvent> RequestHandle::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
+  std::vector<TokenEvent> out(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  events_.clear();
+  return out;
+}
+
+void RequestHandle::cancel() { cancelled_.store(true); }
+
+bool RequestHandle::finished() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_choices_ == 0 && events_.empty();
+}
+
+void RequestHandle::push(TokenEvent e) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!e.finish_reason.empty()) --open_choices_;
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_all();
+}
+
+// ---- Scheduler state ---------------------------------------------------------------------------------------------
+
+struct Scheduler::Group {  // what the choices of one request share
+  std::shared_ptr<RequestHandle> handle;
+  GenerationRequest request;
+  std::shared_ptr<const AttentionPlan> plan;  // null: the engine's plan
+  Clock::time_point arrival;
+  int32_t unfinished = 0;
+};
+
+struct Scheduler::Pending {
+  std::shared_ptr<Group> group;
+};
+
+struct Scheduler::Running {
+  std::shared_ptr<Group> group;
+  int32_t choice = 0;
+  int32_t seq = -1;
+  int32_t reserved_pages = 0;
+  size_t prefilled = 0;          // prompt tokens already in the cache
+  std::vector<int32_t> output;   // [n_generated]
+  std::unique_ptr<Sampler> sampler;
+  Clock::time_point last_token;
+  bool done = false;
+};
+
+namespace {
+
+int32_t pages_for(int64_t tokens, int32_t page_size) { return int32_t((tokens + page_size - 1) / page_size); }
+
+}  // namespace
+
+Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, ServerMetrics& metrics)
+    : engine_(engine), options_(options), metrics_(metrics) {
+  // Every running sequence must be able to take its decode token in one step.
+  options_.max_num_seqs = std::max(1, std::min(options_.max_num_seqs, engine_.max_step_tokens()));
+  publish_gauges();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    refusing_ = true;
+    aborting_ = true;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
+  const int64_t prompt = int64_t(request.prompt.size());
+  if (prompt == 0) throw RequestError(400, "the prompt is empty (it encodes to zero tokens)", "prompt");
+  if (request.max_tokens < 1) throw RequestError(400, "max_tokens must be >= 1", "max_tokens");
+  const int64_t need = prompt + request.max_tokens;
+  if (need > options_.max_model_len) {
+    throw RequestError(400, "this model's maximum context length is " + std::to_string(options_.max_model_len) +
+                                " tokens, but the request needs " + std::to_string(need) + " (" +
+                                std::to_string(prompt) + " in the prompt + " + std::to_string(request.max_tokens) +
+                                " max_tokens); shorten the prompt or lower max_tokens",
+                       "max_tokens", "context_length_exceeded");
+  }
+  if (request.n < 1 || request.n > options_.max_num_seqs) {
+    throw RequestError(400, "n must be in [1, " + std::to_string(options_.max_num_seqs) + "] (--max-num-seqs), got " +
+                                std::to_string(request.n), "n");
+  }
+  const KvCache& kv = engine_.kv_cache();
+  const int64_t capacity = int64_t(kv.n_pages()) * kv.page_size();
+  if (int64_t(request.n) * pages_for(need, kv.page_size()) > kv.n_pages()) {
+    throw RequestError(400, "the request needs " + std::to_string(request.n) + " x " + std::to_string(need) +
+                                " tokens of KV cache (" + std::to_string(prompt) + " in the prompt + " +
+                                std::to_string(request.max_tokens) + " max_tokens per choice) but the cache holds " +
+                                std::to_string(capacity) + "; lower max_tokens or n",
+                       "max_tokens", "context_length_exceeded");
+  }
+  auto group = std::make_shared<Group>();
+  if (!request.policy.empty() && request.policy != engine_.plan().name) {
+    try {
+      group->plan = std::make_shared<const AttentionPlan>(engine_.plan_for(request.policy));
+    } catch (const Error& e) {
+      throw RequestError(400, std::string("attention_policy: ") + e.what(), "attention_policy");
+    }
+  }
+  group->handle = std::make_shared<RequestHandle>();
+  group->handle->open_choices_ = request.n;
+  group->handle->prompt_tokens_ = int32_t(prompt);
+  group->unfinished = request.n;
+  group->request = std::move(request);
+  group->arrival = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (refusing_) throw RequestError(503, "the server is shutting down", "", "shutting_down");
+    if (int32_t(waiting_.size()) >= options_.max_waiting) {
+      throw RequestError(429, "the server is busy: " + std::to_string(waiting_.size()) +
+                                  " requests are already waiting (--max-waiting); retry later",
+                         "", "queue_full");
+    }
+    waiting_.push_back(std::make_unique<Pending>(Pending{group}));
+  }
+  cv_.notify_all();
+  return group->handle;
+}
+
+int32_t Scheduler::retry_after_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return 1 + int32_t(waiting_.size()) / std::max(1, options_.max_num_seqs);
+}
+
+void Scheduler::drain(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    refusing_ = true;
+  }
+  const auto deadline = Clock::now() + grace;
+  auto idle = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return waiting_.empty() && running_requests_.load() == 0;
+  };
+  while (!idle() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (idle()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborting_ = true;
+  }
+  cv_.notify_all();
+  while (!idle()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+// ---- engine thread -----------------------------------------------------------------------------------------------
+
+void Scheduler::loop() {
+  for (;;) {
+    bool abort = false, stop = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (running_.empty()) cv_.wait(lock, [&] { return stopping_ || aborting_ || !waiting_.empty(); });
+      abort = aborting_;
+      aborting_ = false;
+      stop = stopping_;
+    }
+    if (abort) abort_all();
+    if (stop && running_.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (waiting_.empty()) break;
+    }
+    try {
+      drop_cancelled();
+      admit();
+      if (!running_.empty()) run_step();
+    } catch (const std::exception& e) {  // a bug, not bad input (requests are validated before they get here)
+      spdlog::error("scheduler: {}; ending the running requests", e.what());
+      for (auto& r : running_) finish_choice(*r, "error");
+      running_.clear();
+    }
+    publish_gauges();
+  }
+  publish_gauges();
+}
+
+void Scheduler::abort_all() {
+  for (auto& r : running_) {
+    if (!r->done) finish_choice(*r, "abort");
+  }
+  running_.clear();
+  std::deque<std::unique_ptr<Pending>> waiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting.swap(waiting_);
+  }
+  for (auto& p : waiting) {
+    for (int32_t c = 0; c < p->group->request.n; ++c) p->group->handle->push(TokenEvent{c, -1, false, {}, "abort"});
+    metrics_.observe_e2e(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
+  }
+  publish_gauges();
+}
+
+void Scheduler::drop_cancelled() {
+  for (auto& r : running_) {
+    if (!r->done && r->group->handle->cancelled()) finish_choice(*r, "abort");
+  }
+  std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(waiting_, [&](const std::unique_ptr<Pending>& p) {
+    if (!p->group->handle->cancelled()) return false;
+    metrics_.observe_e2e(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
+    return true;
+  });
+}
+
+void Scheduler::admit() {
+  const int32_t page_size = engine_.kv_cache().page_size();
+  const int32_t n_pages = engine_.kv_cache().n_pages();
+  for (;;) {
+    std::unique_ptr<Pending> p;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (waiting_.empty()) return;
+      const GenerationRequest& req = waiting_.front()->group->request;
+      const int32_t pages = req.n * pages_for(int64_t(req.prompt.size()) + req.max_tokens, page_size);
+      const bool room = int32_t(running_.size()) + req.n <= options_.max_num_seqs;
+      if (!room || reserved_pages_ + pages > n_pages) return;  // first come, first served: no overtaking
+      p = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    const GenerationRequest& req = p->group->request;
+    for (int32_t c = 0; c < req.n; ++c) {
+      auto r = std::make_unique<Running>();
+      r->group = p->group;
+      r->choice = c;
+      r->seq = engine_.create_sequence();
+      r->reserved_pages = pages_for(int64_t(req.prompt.size()) + req.max_tokens, page_size);
+      reserved_pages_ += r->reserved_pages;
+      SamplingParams sp = req.sampling;
+      sp.seed += uint64_t(c);
+      r->sampler = std::make_unique<Sampler>(sp);  // params were validated when the request was parsed
+      running_.push_back(std::move(r));
+    }
+    running_requests_.fetch_add(1);
+  }
+}
+
+void Scheduler::run_step() {
+  // Requests naming different plans take turns; within a plan, every sequence with work joins the step.
+  std::vector<const AttentionPlan*> plans;
+  for (auto& r : running_) {
+    const AttentionPlan* p = r->group->plan.get();
+    if (std::find(plans.begin(), plans.end(), p) == plans.end()) plans.push_back(p);
+  }
+  const AttentionPlan* plan = plans[step_count_++ % plans.size()];
+
+  int32_t budget = engine_.max_step_tokens();
+  std::vector<SequenceChunk> chunks;
+  std::vector<Running*> owners;      // [n_chunks]
+  std::vector<int32_t> prefill_len;  // [n_chunks] prompt tokens in the chunk (0 for decode)
+  for (auto& r : running_) {  // decode first: one token each keeps inter-token latency flat
+    if (r->group->plan.get() != plan || r->prefilled < r->group->request.prompt.size() || budget == 0) continue;
+    chunks.push_back({r->seq, std::span<const int32_t>(&r->output.back(), 1), AttentionPhase::ATTENTION_PHASE_DECODE,
+                      true});
+    owners.push_back(r.get());
+    prefill_len.push_back(0);
+    --budget;
+  }
+  for (auto& r : running_) {  // then prompt chunks in arrival order with what is left
+    const std::vector<int32_t>& prompt = r->group->request.prompt;
+    if (r->group->plan.get() != plan || r->prefilled >= prompt.size() || budget == 0) continue;
+    const size_t take = std::min(prompt.size() - r->prefilled, size_t(budget));
+    chunks.push_back({r->seq, std::span<const int32_t>(prompt).subspan(r->prefilled, take),
+                      AttentionPhase::ATTENTION_PHASE_PREFILL, r->prefilled + take == prompt.size()});
+    owners.push_back(r.get());
+    prefill_len.push_back(int32_t(take));
+    budget -= int32_t(take);
+  }
+  if (chunks.empty()) return;
+
+  std::vector<float> logits;  // [n_want, vocab]
+  try {
+    logits = engine_.step(chunks, plan);
+  } catch (const std::exception& e) {
+    spdlog::error("engine step failed: {}", e.what());
+    for (Running* r : owners) finish_choice(*r, "error");
+    std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
+    return;
+  }
+  const size_t V = size_t(engine_.config().vocab_size);
+  size_t row = 0;
+  const auto now = Clock::now();
+  int64_t prompt_tokens = 0, generated = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Running& r = *owners[i];
+    r.prefilled += size_t(prefill_len[i]);
+    prompt_tokens += prefill_len[i];
+    if (!chunks[i].want_logits) continue;
+    const std::span<const float> l(logits.data() + row++ * V, V);
+    const GenerationRequest& req = r.group->request;
+    TokenEvent ev;
+    ev.choice = r.choice;
+    try {
+      ev.token = r.sampler->sample(l, req.prompt, r.output);
+    } catch (const std::exception& e) {
+      spdlog::error("sampling failed: {}", e.what());
+      finish_choice(r, "error");
+      continue;
+    }
+    if (req.logprobs >= 0) {
+      ev.has_logprobs = true;
+      ev.logprobs = logprobs_compute(l, ev.token, req.logprobs);
+    }
+    const double since = std::chrono::duration<double>(now - (r.output.empty() ? r.group->arrival : r.last_token)).count();
+    if (r.output.empty()) metrics_.observe_ttft(since);
+    else metrics_.observe_inter_token(since);
+    r.last_token = now;
+    r.output.push_back(ev.token);
+    ++generated;
+    if (std::find(req.stop_ids.begin(), req.stop_ids.end(), ev.token) != req.stop_ids.end()) {
+      ev.finish_reason = "stop";
+    } else if (int32_t(r.output.size()) >= req.max_tokens) {
+      ev.finish_reason = "length";
+    }
+    const std::string reason = ev.finish_reason;
+    r.group->handle->push(std::move(ev));
+    if (!reason.empty()) finish_choice(r, reason);
+  }
+  metrics_.add_prompt_tokens(prompt_tokens);
+  metrics_.add_generation_tokens(generated);
+  std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
+}
+
+// Frees the sequence at once (its pages return to the pool before the next step) and closes the choice. A choice
+// that ended with a sampled token already sent its finish event; others get a token-less one.
+void Scheduler::finish_choice(Running& r, const std::string& reason) {
+  if (r.done) return;
+  r.done = true;
+  engine_.free_sequence(r.seq);
+  reserved_pages_ -= r.reserved_pages;
+  const bool announced = reason == "stop" || reason == "length";
+  if (!announced) r.group->handle->push(TokenEvent{r.choice, -1, false, {}, reason});
+  if (--r.group->unfinished == 0) {
+    running_requests_.fetch_sub(1);
+    metrics_.observe_e2e(std::chrono::duration<double>(Clock::now() - r.group->arrival).count(), reason);
+  }
+}
+
+void Scheduler::publish_gauges() {
+  MetricsGauges g;
+  g.requests_running = running_requests_.load();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    g.requests_waiting = int64_t(waiting_.size());
+  }
+  const KvCache& kv = engine_.kv_cache();
+  g.kv_pages_total = kv.n_pages();
+  g.kv_pages_used = kv.n_pages() - kv.pages_free();
+  metrics_.set_gauges(g);
+}
+
+}  // namespace lcllm

@@ -1,0 +1,129 @@
+// Continuous batching over the paged KV cache (ARCHITECTURE.md §3 "Scheduler"), on one engine thread.
+//
+// HTTP threads submit() requests and read their tokens from a RequestHandle (a thread-safe channel). Each step
+// the engine thread (1) drops cancelled requests, freeing their pages, (2) admits waiting requests in arrival order
+// while the batch has room (--max-num-seqs) and the KV pool can hold every admitted sequence's prompt + max_tokens
+// (pages are reserved up front, so a running sequence never runs out of cache and nothing is ever preempted),
+// (3) runs one Engine::step: one decode token for every sequence past its prompt plus prompt chunks of the others
+// (chunked prefill, Sarathi-style) up to the engine's step size, (4) samples, and hands tokens to the handles.
+// Sequences of one step share an attention plan; requests naming different policies take turns step by step.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lcllm/sampling_params.h"
+#include "runtime/engine.h"
+#include "server/logprobs.h"
+#include "server/metrics.h"
+
+namespace lcllm {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;    // [n_prompt] >= 1 token
+  int32_t max_tokens = 16;        // >= 1
+  SamplingParams sampling;        // choice i samples with seed + i
+  std::vector<int32_t> stop_ids;  // a sampled id in this list ends its choice ("stop"), the id included
+  int32_t n = 1;                  // choices, each its own sequence
+  int32_t logprobs = -1;          // -1: none; k >= 0: the chosen token's logprob and k alternatives
+  std::string policy;             // attention preset; "" = the engine's plan
+};
+
+struct TokenEvent {
+  int32_t choice = 0;
+  int32_t token = -1;             // -1: no token, only the end of the choice
+  bool has_logprobs = false;
+  StepLogprobs logprobs;
+  std::string finish_reason;      // "" while the choice runs; else stop, length, abort or error
+};
+
+class Scheduler;
+
+// One request's channel from the engine thread to its HTTP handler.
+class RequestHandle {
+ public:
+  // Events so far; waits up to `timeout` when there are none. Empty after the last event has been taken.
+  std::vector<TokenEvent> wait(std::chrono::milliseconds timeout);
+  // The client is gone or every choice hit a stop string: the engine frees the sequences at its next step
+  // (it never sleeps while sequences run, so no wakeup is needed).
+  void cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  // Every choice has finished and its events were taken.
+  bool finished() const;
+  int32_t prompt_tokens() const { return prompt_tokens_; }
+
+ private:
+  friend class Scheduler;
+  void push(TokenEvent e);
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<TokenEvent> events_;
+  int32_t open_choices_ = 0;
+  int32_t prompt_tokens_ = 0;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct SchedulerOptions {
+  int32_t max_num_seqs = 16;     // sequences (choices) in the running batch
+  int32_t max_waiting = 64;      // requests queued beyond that: 429
+  int32_t max_model_len = 4096;  // prompt + max_tokens of one sequence
+};
+
+class Scheduler {
+ public:
+  // Starts the engine thread. The engine must outlive the scheduler.
+  Scheduler(Engine& engine, const SchedulerOptions& options, ServerMetrics& metrics);
+  ~Scheduler();  // cancels what is left and joins the engine thread
+
+  // Throws RequestError: 400 when prompt + max_tokens cannot fit (naming both numbers), 400 for an unknown or
+  // unrunnable policy, 429 when the waiting queue is full, 503 while shutting down.
+  std::shared_ptr<RequestHandle> submit(GenerationRequest request);
+
+  // Graceful shutdown: refuse new requests (503), let running and waiting ones finish for up to `grace`, then
+  // cancel the rest (their streams end with finish_reason "abort"). Returns when the engine is idle.
+  void drain(std::chrono::milliseconds grace);
+
+  // Suggested Retry-After for a 429, from the current load.
+  int32_t retry_after_seconds() const;
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Pending;
+  struct Running;
+  struct Group;
+  void loop();
+  void abort_all();
+  void drop_cancelled();
+  void admit();
+  void run_step();
+  void finish_choice(Running& r, const std::string& reason);
+  void publish_gauges();
+
+  Engine& engine_;
+  SchedulerOptions options_;
+  ServerMetrics& metrics_;
+
+  mutable std::mutex mu_;  // guards waiting_, stopping_, refusing_, and wakeups
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Pending>> waiting_;
+  bool refusing_ = false;
+  bool stopping_ = false;
+  bool aborting_ = false;
+  std::atomic<int64_t> running_requests_{0};
+
+  // Engine thread only.
+  std::vector<std::unique_ptr<Running>> running_;  // in admission order
+  int32_t reserved_pages_ = 0;
+  uint64_t step_count_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace lcllm
