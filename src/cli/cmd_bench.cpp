@@ -14,6 +14,7 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
+#include "eval/result_io.h"
 #include "lcllm/error.h"
 #include "plot/line_plot.h"
 #include "runtime/engine.h"
@@ -57,8 +58,14 @@ std::string today() {
 }
 
 int bench(const BenchArgs& a) {
-  const std::vector<int64_t> prefill_lengths = parse_token_counts(a.prefill, "--prefill");
-  const std::vector<int64_t> decode_lengths = parse_token_counts(a.decode, "--decode");
+  // The same length syntax as `lcllm eval --lengths` (4k, 1.5k, 1m), parsed by the same code.
+  auto token_counts = [](const std::string& text, const std::string& flag) {
+    std::vector<int64_t> out;
+    for (const std::string& item : eval_split_list(text)) out.push_back(eval_parse_length(item, flag));
+    return out;
+  };
+  const std::vector<int64_t> prefill_lengths = token_counts(a.prefill, "--prefill");
+  const std::vector<int64_t> decode_lengths = token_counts(a.decode, "--decode");
   if (a.decode_steps < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--decode-steps must be >= 1");
   int64_t ctx = 64;
   for (int64_t n : prefill_lengths) ctx = std::max(ctx, n);

@@ -38,7 +38,8 @@ Checkpoint synthetic_checkpoint(const ModelConfig& config, uint64_t seed, const 
   for (const WeightSpec& s : specs) {
     int64_t n = 1;
     for (int64_t d : s.shape) n *= d;
-    (s.shape.size() >= 2 ? max_matrix : max_vector) = std::max(s.shape.size() >= 2 ? max_matrix : max_vector, n);
+    int64_t& largest = s.shape.size() >= 2 ? max_matrix : max_vector;
+    largest = std::max(largest, n);
   }
   auto buffers = std::make_shared<Buffers>();
   buffers->noise.resize(size_t(max_matrix));
