@@ -102,6 +102,29 @@ class Backend {
   // Copies selected rows: out[i] = x[rows[i]].  x [n, d], out [rows.size(), d]
   virtual void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) = 0;
 
+  // ---- fused ops: a backend may run each as one kernel; the defaults call the separate ops ----
+  // x += y, then out = rmsnorm(x) (the residual add fused with the next sublayer's norm). out may alias y, not x.
+  // x, y, out [rows, d], w [d]
+  virtual void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) {
+    add_inplace(x, y);
+    rmsnorm(out, x, w, eps, one_plus);
+  }
+  // rope(q), rope(k) in place, then kv_write(layer, k, v, slots): k stays rotated in its buffer.
+  // q [n, n_heads, head_dim], k, v [n, n_kv_heads, head_dim], positions, slots [n]
+  virtual void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
+                             const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) {
+    rope(q, positions, rope_config);
+    rope(k, positions, rope_config);
+    kv_write(layer, k, v, slots);
+  }
+
+  // ---- step boundaries ----
+  // forward_step calls step_begin before a step's first op and step_end after its last op, before to_host.
+  // decode_only: one query row per sequence and full attention, the steps a backend may record once and replay
+  // (the CUDA backend's graphs); the CPU ignores both.
+  virtual void step_begin(bool decode_only) { (void)decode_only; }
+  virtual void step_end() {}
+
   // ---- sparse attention (E4 policy engine; docs/POLICIES.md) ----
   // Backends that implement the three ops below return true; Engine::load refuses a non-FULL plan otherwise, so
   // a sparse plan never silently runs as full attention.

@@ -53,6 +53,12 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   Tensor gate = rows_of(buf.gate, n), up = rows_of(buf.up, n);
   const Tensor none;
 
+  // Decode steps (one row per sequence, full attention) may be replayed as one recorded graph by the backend.
+  bool decode_only = attention_plan_is_full(plan);
+  for (size_t s = 0; decode_only && s + 1 < in.attention.query_start.size(); ++s) {
+    decode_only = in.attention.query_start[s + 1] - in.attention.query_start[s] == 1;
+  }
+  be.step_begin(decode_only);
   be.embed(x, w.embed, in.tokens, c.embedding_scale);
 
   // Policy state for this step only: which phase each row is in, and the selections layers hand to later layers.
@@ -67,7 +73,8 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     const LayerConfig& lc = c.layers[size_t(l)];
 
     // ---- attention block ----
-    be.rmsnorm(h, x, L.attn_norm, c.norm_eps, c.norm_one_plus);
+    // Layer 0 norms the embeddings; every later layer's attention norm ran fused with the previous residual add.
+    if (l == 0) be.rmsnorm(h, x, L.attn_norm, c.norm_eps, c.norm_one_plus);
     be.matmul(as_2d(q, n, c.q_dim()), h, L.wq, L.bq);
     be.matmul(as_2d(k, n, c.kv_dim()), h, L.wk, L.bk);
     be.matmul(as_2d(v, n, c.kv_dim()), h, L.wv, L.bv);
@@ -75,9 +82,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       be.rmsnorm(q, q, L.q_norm, c.norm_eps, c.norm_one_plus);
       be.rmsnorm(k, k, L.k_norm, c.norm_eps, c.norm_one_plus);
     }
-    be.rope(q, in.positions, lc.rope);
-    be.rope(k, in.positions, lc.rope);
-    be.kv_write(l, k, v, in.slots);
+    be.rope_kv_write(q, k, v, in.positions, lc.rope, l, in.slots);
     if (be.kv_window_active()) be.kv_write_window(l, k, v, in.attention);  // streaming heads' rings
 
     AttentionParams params;
@@ -103,27 +108,34 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
 
     be.matmul(h, as_2d(attn, n, c.q_dim()), L.wo, L.bo);
     if (c.post_attn_norm) be.rmsnorm(h, h, L.post_attn_norm, c.norm_eps, c.norm_one_plus);
-    be.add_inplace(x, h);
 
     // ---- MLP block ----
-    be.rmsnorm(h, x, L.ffn_norm, c.norm_eps, c.norm_one_plus);
+    be.add_rmsnorm(x, h, h, L.ffn_norm, c.norm_eps, c.norm_one_plus);  // x += attention; h = norm(x)
     be.matmul(gate, h, L.w_gate, L.b_gate);
     be.matmul(up, h, L.w_up, L.b_up);
     be.glu(gate, gate, up, c.activation);
     be.matmul(h, gate, L.w_down, L.b_down);
     if (c.ffn_sandwich_norm) be.rmsnorm(h, h, L.post_ffn_norm, c.norm_eps, c.norm_one_plus);
-    be.add_inplace(x, h);
+    if (l + 1 < c.n_layers) {  // x += mlp; h = the next layer's attention norm of x
+      be.add_rmsnorm(x, h, h, w.layers[size_t(l + 1)].attn_norm, c.norm_eps, c.norm_one_plus);
+    } else {
+      be.add_inplace(x, h);
+    }
   }
 
   // ---- logits for the requested rows only (decode wants 1 per sequence, parity tests want all) ----
   const int64_t n_out = int64_t(in.logit_rows.size());
-  if (n_out == 0) return;
+  if (n_out == 0) {
+    be.step_end();
+    return;
+  }
   Tensor rows = as_2d(rows_of(buf.rows, n_out), n_out, H);
   be.gather_rows(rows, x, in.logit_rows);
   be.rmsnorm(rows, rows, w.final_norm, c.norm_eps, c.norm_one_plus);
   Tensor logits = as_2d(rows_of(buf.logits, n_out), n_out, c.vocab_size);
   be.matmul(logits, rows, w.lm_head, none);
   if (c.final_logit_softcap > 0) be.softcap(logits, c.final_logit_softcap);
+  be.step_end();
   be.to_host(logits, logits_out, n_out * c.vocab_size);
 }
 

@@ -212,3 +212,90 @@ TEST_CASE("cuda kv_write and kv_copy_pages fill the same slots as the CPU", "[cu
     }
   }
 }
+
+TEST_CASE("cuda fused add_rmsnorm matches the CPU's add then rmsnorm (out aliasing y, Gemma (1 + w))",
+          "[cuda][ops][fused]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  for (int64_t n : {1, 7, 64}) {
+    for (int64_t d : {256, 4096, 3584}) {
+      for (bool one_plus : {false, true}) {
+        for (bool out_is_y : {false, true}) {
+          INFO("rows " << n << " d " << d << " one_plus " << one_plus << " out aliases y " << out_is_y);
+          HostWeight w("w", DType::DTYPE_BF16, {d}, random_bf16(size_t(d), 0.5f));
+          Tensor wc = b.cpu.weight(w.view), wg = b.gpu.weight(w.view);
+          auto x = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d), 2.f));
+          auto y = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d), 2.f));
+          TensorPair o = out_is_y ? y : make_output(b.cpu, b.gpu, {n, d});
+          b.cpu.add_inplace(x.cpu, y.cpu);  // the reference: the two separate ops
+          b.cpu.rmsnorm(o.cpu, x.cpu, wc, 1e-6f, one_plus);
+          b.gpu.add_rmsnorm(x.gpu, y.gpu, o.gpu, wg, 1e-6f, one_plus);
+          CHECK(relative_error(read(b.gpu, x.gpu), read(b.cpu, x.cpu)) <= 1e-7);
+          CHECK(relative_error(read(b.gpu, o.gpu), read(b.cpu, o.cpu)) <= 1e-6);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda fused rope_kv_write matches the CPU's rope, rope, kv_write", "[cuda][ops][fused]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  RopeConfig l3;
+  l3.type = RopeType::ROPE_TYPE_LLAMA3;
+  l3.theta = 500000;
+  l3.factor = 8;
+  l3.low_freq_factor = 1;
+  l3.high_freq_factor = 4;
+  l3.original_max_position_embeddings = 8192;
+  RopeConfig def;
+  def.theta = 10000;
+  std::uniform_int_distribution<int32_t> pos(0, 1 << 20);
+  struct Shape {
+    int32_t heads, kv_heads, head_dim;
+  };
+  for (Shape s : {Shape{32, 8, 128}, Shape{7, 1, 64}, Shape{8, 4, 256}, Shape{4, 4, 80}}) {
+    for (const RopeConfig& rc : {def, l3}) {
+      INFO("heads " << s.heads << "/" << s.kv_heads << " head_dim " << s.head_dim << " rope " << int(rc.type));
+      Backends b;
+      const int32_t layers = 2, pages = 11, ps = 7;
+      b.cpu.kv_reserve(layers, pages, ps, s.kv_heads, s.head_dim);
+      b.gpu.kv_reserve(layers, pages, ps, s.kv_heads, s.head_dim);
+      const std::vector<int64_t> slots = {0, 6, 7, 76, 40, 41, 13};  // page boundaries, out of order
+      const int64_t n = int64_t(slots.size());
+      std::vector<int32_t> positions(slots.size());
+      for (auto& p : positions) p = pos(rng());
+      positions[0] = 0;
+      for (int32_t l = 0; l < layers; ++l) {
+        auto q = make_pair(b.cpu, b.gpu, {n, s.heads, s.head_dim}, random_bf16(size_t(n * s.heads * s.head_dim)));
+        auto k = make_pair(b.cpu, b.gpu, {n, s.kv_heads, s.head_dim},
+                           random_bf16(size_t(n * s.kv_heads * s.head_dim)));
+        auto v = make_pair(b.cpu, b.gpu, {n, s.kv_heads, s.head_dim},
+                           random_bf16(size_t(n * s.kv_heads * s.head_dim)));
+        b.cpu.rope(q.cpu, positions, rc);
+        b.cpu.rope(k.cpu, positions, rc);
+        b.cpu.kv_write(l, k.cpu, v.cpu, slots);
+        b.gpu.rope_kv_write(q.gpu, k.gpu, v.gpu, positions, rc, l, slots);
+        CHECK(relative_error(read(b.gpu, q.gpu), read(b.cpu, q.cpu)) <= 1e-6);
+        CHECK(relative_error(read(b.gpu, k.gpu), read(b.cpu, k.cpu)) <= 1e-6);
+      }
+      // The pools hold bf16 on the GPU and fp32 on the CPU: compare after rounding the CPU's to bf16. v is
+      // bf16-exact, so its slots must be identical; rotated k may differ by the rounding of one fp32 ulp.
+      const size_t pool = size_t(pages) * ps * s.kv_heads * s.head_dim;
+      for (int32_t l = 0; l < layers; ++l) {
+        for (bool value : {false, true}) {
+          const std::vector<float> got = b.gpu.kv_read(l, value);
+          const float* ref = b.cpu.kv_data(l, value);
+          std::vector<float> ref_bf16(ref, ref + pool);
+          for (auto& f : ref_bf16) f = round_bf16(f);
+          if (value) {
+            CHECK(ref_bf16 == got);
+          } else {
+            CHECK(relative_error(got, ref_bf16) <= 1e-3);  // a one-ulp fp32 difference may flip a bf16 rounding
+          }
+        }
+      }
+    }
+  }
+}

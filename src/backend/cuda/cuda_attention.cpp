@@ -69,9 +69,16 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   const size_t o_seq = append(row_seq), o_begin = append(row_begin), o_end = append(row_end);
   const size_t o_indptr = append(pages.indptr), o_indices = append(pages.indices);
   const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows);
+  if (recording_) {
+    // A recorded decode step's signature contains every staged offset: pad the pack to a bucket so the block
+    // tables' growth (one page every page_size steps) does not make each step a new graph. Kernels read only the
+    // entries the CSR ranges name.
+    constexpr size_t kPackBucket = 4096;
+    pack.resize((pack.size() + kPackBucket - 1) / kPackBucket * kPackBucket, 0);
+  }
   const int32_t* dev = stage(std::span<const int32_t>(pack));
 
-  AttentionCommon a{};
+  auto a = zeroed<AttentionCommon>();
   a.q = static_cast<const float*>(q.data);
   a.out = static_cast<float*>(out.data);
   a.k_pool = k_layer(layer);
@@ -90,25 +97,25 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   a.softcap = params.softcap;
 
   if (!use_decode) {
-    PrefillParams p{};
+    auto p = zeroed<PrefillParams>();
     p.a = a;
     p.tile_row0 = dev + o_t0;
     p.tile_rows = dev + o_tn;
     p.n_tiles = int32_t(tile_row0.size());
-    launch_attention_prefill(p, stream_);
+    enqueue(launch_attention_prefill, p);
     return;
   }
 
   // Split the longest row's keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
   const DecodePlan plan = plan_attention_decode(n_rows, n_heads, n_kv_heads_, hd, max_span);
-  DecodeParams p{};
+  auto p = zeroed<DecodeParams>();
   p.a = a;
   p.n_splits = plan.n_splits;
   p.split_len = plan.split_len;
   const size_t parts = size_t(n_rows) * size_t(n_heads) * size_t(plan.n_splits);
   p.part_o = static_cast<float*>(scratch(parts * size_t(hd) * sizeof(float), 1));
   p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), 2));
-  launch_attention_decode(p, stream_);
+  enqueue(launch_attention_decode, p);
 }
 
 }  // namespace lcllm

@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
+
+#include "backend/cuda/cuda_matmul_plans.h"
 
 #include "backend/rope_freq.h"
 #include "kernels/activation.h"
@@ -15,6 +18,7 @@
 #include "kernels/kv_write.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
+#include "kernels/rope_kv_write.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -79,11 +83,16 @@ CudaBackend::CudaBackend(int32_t device, float gpu_memory_fraction)
   staging_cap_ = kStagingInitialBytes;
   CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), staging_cap_));
   CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&staging_dev_), staging_cap_));
+  matmul_init();
 }
 
 CudaBackend::~CudaBackend() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
+  graphs_.clear();
+  matmul_plans_.reset();
+  if (cublas_lt_) cublasLtDestroy(cublas_lt_);
+  cudaFree(gemm_workspace_);
   for (void* p : allocations_) cudaFree(p);
   for (void* p : scratch_) cudaFree(p);
   for (auto& [key, p] : rope_tables_) cudaFree(p);
@@ -114,6 +123,8 @@ void* CudaBackend::device_alloc(size_t bytes, const char* what) {
 void* CudaBackend::scratch(size_t bytes, int slot) {
   LCLLM_ASSERT(slot >= 0 && slot < kScratchSlots, "bad scratch slot");
   if (bytes > scratch_bytes_[slot]) {
+    flush_recorded();  // recorded launches hold the old pointer
+    graphs_.clear();   // so do captured graphs
     CUDA_CHECK(cudaStreamSynchronize(stream_));  // earlier work may still read the old buffer
     CUDA_CHECK(cudaFree(scratch_[slot]));
     const size_t grown = std::max(bytes, scratch_bytes_[slot] * 2);
@@ -131,11 +142,13 @@ void CudaBackend::stage_reserve(std::initializer_list<size_t> bytes) {
   size_t need = 0;
   for (size_t b : bytes) need += staged_size(b);
   if (staging_used_ + need <= staging_cap_) return;
+  flush_recorded();  // the recorded launches read the ring's current bytes
   // Every earlier copy out of the ring (and every kernel reading its device side) must be done before reuse.
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   staging_used_ = 0;
   staged_recent_.clear();
   if (need > staging_cap_) {
+    graphs_.clear();  // graphs copy from and read the old ring
     CUDA_CHECK(cudaFreeHost(staging_host_));
     CUDA_CHECK(cudaFree(staging_dev_));
     staging_cap_ = std::max(need, staging_cap_ * 2);
@@ -157,7 +170,8 @@ const void* CudaBackend::stage(const void* src, size_t bytes) {
   stage_reserve({bytes});
   std::memcpy(staging_host_ + staging_used_, src, bytes);
   uint8_t* dst = staging_dev_ + staging_used_;
-  CUDA_CHECK(cudaMemcpyAsync(dst, staging_host_ + staging_used_, bytes, cudaMemcpyHostToDevice, stream_));
+  // A recorded step uploads all its staged bytes in one copy when it runs (step_end).
+  if (!recording_) upload_staged(staging_used_, staging_used_ + bytes);
   if (bytes <= kStagedMemoMaxBytes) {
     if (staged_recent_.size() == kStagedMemoEntries) staged_recent_.erase(staged_recent_.begin());
     const auto* p = static_cast<const uint8_t*>(src);
@@ -168,6 +182,7 @@ const void* CudaBackend::stage(const void* src, size_t bytes) {
 }
 
 Tensor CudaBackend::weight(const TensorView& view) {
+  flush_recorded();
   // Matrices (and the embedding table) in bf16; 1-D norm weights and biases in fp32.
   Tensor t = tensor_of_shape(view.shape.size() >= 2 ? DType::DTYPE_BF16 : DType::DTYPE_F32, view.shape);
   const int64_t n = t.numel();
@@ -187,6 +202,7 @@ Tensor CudaBackend::weight(const TensorView& view) {
 }
 
 Tensor CudaBackend::alloc(std::initializer_list<int64_t> shape) {
+  flush_recorded();
   Tensor t = tensor_of_shape(DType::DTYPE_F32, std::span<const int64_t>(shape.begin(), shape.size()));
   const size_t bytes = size_t(t.numel()) * sizeof(float);
   t.data = device_alloc(bytes, "activation buffer");
@@ -205,6 +221,8 @@ size_t CudaBackend::kv_budget_bytes() const {
 void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
                              int32_t head_dim) {
   LCLLM_ASSERT(head_dim % 2 == 0 && head_dim <= kAttentionMaxHeadDim, "head_dim must be even and <= 256");
+  flush_recorded();
+  graphs_.clear();  // graphs point into the pool
   if (kv_pool_) {
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     CUDA_CHECK(cudaFree(kv_pool_));
@@ -246,6 +264,7 @@ uint16_t* CudaBackend::v_layer(int32_t layer) const {
 }
 
 void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
+  flush_recorded();
   forget_converted();
   if (copies.empty()) return;
   const size_t page_bytes = size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_) * sizeof(uint16_t);
@@ -262,6 +281,7 @@ void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
 
 void CudaBackend::to_host(const Tensor& t, float* dst, int64_t n) {
   LCLLM_ASSERT(n >= 0 && n <= t.numel(), "to_host reads past the tensor");
+  flush_recorded();
   const float* src = static_cast<const float*>(t.data);
   if (t.dtype != DType::DTYPE_F32) {
     float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
@@ -273,12 +293,14 @@ void CudaBackend::to_host(const Tensor& t, float* dst, int64_t n) {
 }
 
 void CudaBackend::synchronize() {
+  flush_recorded();
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   staging_used_ = 0;  // nothing in flight reads the ring any more
   staged_recent_.clear();
 }
 
 void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
+  flush_recorded();
   forget_converted();
   expect_f32(t, "from_host writes fp32 tensors");
   LCLLM_ASSERT(n >= 0 && n <= t.numel(), "from_host writes past the tensor");
@@ -287,6 +309,7 @@ void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
 }
 
 std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
+  flush_recorded();
   const int64_t n = int64_t(n_pages_) * page_size_ * n_kv_heads_ * head_dim_;
   std::vector<float> out(static_cast<size_t>(n));
   float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
@@ -309,15 +332,22 @@ const float* CudaBackend::rope_table(const RopeConfig& rope, int32_t head_dim) {
   return d;
 }
 
-// ---- ops -------------------------------------------------------------------------------------------------------
+// ---- ops ----------------------------------------------------------------------------------------------------
+// Each op fills a zeroed parameter struct field by field and hands it to enqueue(): launched now, or recorded into
+// the step when a decode step is being recorded (cuda_step_graphs.cpp).
 
 void CudaBackend::embed(Tensor out, const Tensor& table, std::span<const int32_t> ids, float scale) {
   forget_converted();
   expect_f32(out, "embed writes fp32");
   LCLLM_ASSERT(table.dtype == DType::DTYPE_BF16, "embedding table is bf16 on the device");
-  launch_embed({static_cast<float*>(out.data), static_cast<const uint16_t*>(table.data), stage(ids),
-                int32_t(ids.size()), table.dim(1), scale},
-               stream_);
+  auto p = zeroed<EmbedParams>();
+  p.out = static_cast<float*>(out.data);
+  p.table = static_cast<const uint16_t*>(table.data);
+  p.ids = stage(ids);
+  p.n = int32_t(ids.size());
+  p.d = table.dim(1);
+  p.scale = scale;
+  enqueue(launch_embed, p);
 }
 
 void CudaBackend::rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus) {
@@ -326,55 +356,135 @@ void CudaBackend::rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float ep
   expect_f32(w, "norm weights are fp32 on the device");
   const int64_t d = last_dim(x);
   LCLLM_ASSERT(w.numel() == d, "norm weight does not match the row size");
-  launch_rmsnorm({static_cast<float*>(out.data), static_cast<const float*>(x.data), static_cast<const float*>(w.data),
-                  x.numel() / d, int32_t(d), eps, one_plus},
-                 stream_);
+  auto p = zeroed<RmsnormParams>();
+  p.out = static_cast<float*>(out.data);
+  p.x = static_cast<const float*>(x.data);
+  p.w = static_cast<const float*>(w.data);
+  p.rows = x.numel() / d;
+  p.d = int32_t(d);
+  p.eps = eps;
+  p.one_plus = one_plus;
+  enqueue(launch_rmsnorm, p);
+}
+
+void CudaBackend::add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) {
+  forget_converted();
+  expect_f32(x, "add_rmsnorm reads fp32");
+  expect_f32(w, "norm weights are fp32 on the device");
+  const int64_t d = last_dim(x);
+  LCLLM_ASSERT(w.numel() == d && y.numel() == x.numel() && out.numel() == x.numel(),
+               "add_rmsnorm shapes do not match");
+  LCLLM_ASSERT(out.data != x.data, "add_rmsnorm: out must not alias the residual x");
+  const int64_t n = x.numel();
+  auto p = zeroed<AddRmsnormParams>();
+  p.x = static_cast<float*>(x.data);
+  p.y = static_cast<const float*>(y.data);
+  p.out = static_cast<float*>(out.data);
+  // The bf16 copy of out goes where matmul() keeps its converted input: the projections reading out next skip
+  // their conversion kernel.
+  p.out_bf16 = static_cast<uint16_t*>(scratch(size_t(n) * sizeof(uint16_t), 0));
+  p.w = static_cast<const float*>(w.data);
+  p.rows = n / d;
+  p.d = int32_t(d);
+  p.eps = eps;
+  p.one_plus = one_plus ? 1 : 0;
+  enqueue(launch_add_rmsnorm, p);
+  converted_src_ = out.data;
+  converted_n_ = n;
 }
 
 void CudaBackend::add_inplace(Tensor x, const Tensor& y) {
   forget_converted();
-  launch_add({static_cast<float*>(x.data), static_cast<const float*>(y.data), x.numel()}, stream_);
+  auto p = zeroed<AddParams>();
+  p.x = static_cast<float*>(x.data);
+  p.y = static_cast<const float*>(y.data);
+  p.n = x.numel();
+  enqueue(launch_add, p);
 }
 
 void CudaBackend::rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) {
   forget_converted();
   const int32_t hd = int32_t(x.dim(2));
-  launch_rope({static_cast<float*>(x.data), stage(positions), rope_table(rope, hd), int32_t(x.dim(0)),
-               int32_t(x.dim(1)), hd},
-              stream_);
+  auto p = zeroed<RopeParams>();
+  p.x = static_cast<float*>(x.data);
+  p.positions = stage(positions);
+  p.inv_freq = rope_table(rope, hd);
+  p.n = int32_t(x.dim(0));
+  p.heads = int32_t(x.dim(1));
+  p.head_dim = hd;
+  enqueue(launch_rope, p);
 }
 
 void CudaBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
   forget_converted();
-  launch_kv_write({k_layer(layer), v_layer(layer), static_cast<const float*>(k.data),
-                   static_cast<const float*>(v.data), stage(slots), int32_t(slots.size()), n_kv_heads_ * head_dim_},
-                  stream_);
+  auto p = zeroed<KvWriteParams>();
+  p.k_pool = k_layer(layer);
+  p.v_pool = v_layer(layer);
+  p.k = static_cast<const float*>(k.data);
+  p.v = static_cast<const float*>(v.data);
+  p.slots = stage(slots);
+  p.n = int32_t(slots.size());
+  p.row = n_kv_heads_ * head_dim_;
+  enqueue(launch_kv_write, p);
+}
+
+void CudaBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
+                                const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) {
+  forget_converted();
+  const int32_t hd = int32_t(q.dim(2));
+  LCLLM_ASSERT(hd == head_dim_ && k.dim(1) == n_kv_heads_ && k.dim(2) == hd && v.numel() == k.numel() &&
+                   q.dim(0) == k.dim(0) && positions.size() == size_t(q.dim(0)) && slots.size() == positions.size(),
+               "rope_kv_write shapes do not match the KV pool");
+  stage_reserve({positions.size_bytes(), slots.size_bytes()});
+  auto p = zeroed<RopeKvWriteParams>();
+  p.q = static_cast<float*>(q.data);
+  p.k = static_cast<float*>(k.data);
+  p.v = static_cast<const float*>(v.data);
+  p.k_pool = k_layer(layer);
+  p.v_pool = v_layer(layer);
+  p.positions = stage(positions);
+  p.slots = stage(slots);
+  p.inv_freq = rope_table(rope_config, hd);
+  p.n = int32_t(q.dim(0));
+  p.n_heads = int32_t(q.dim(1));
+  p.n_kv_heads = n_kv_heads_;
+  p.head_dim = hd;
+  enqueue(launch_rope_kv_write, p);
 }
 
 void CudaBackend::glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) {
   forget_converted();
-  GluActivation a = GluActivation::GLU_SILU;
+  auto p = zeroed<GluParams>();
   switch (act) {
-    case Activation::ACTIVATION_SILU: a = GluActivation::GLU_SILU; break;
-    case Activation::ACTIVATION_GELU_TANH: a = GluActivation::GLU_GELU_TANH; break;
-    case Activation::ACTIVATION_GELU: a = GluActivation::GLU_GELU; break;
+    case Activation::ACTIVATION_SILU: p.act = GluActivation::GLU_SILU; break;
+    case Activation::ACTIVATION_GELU_TANH: p.act = GluActivation::GLU_GELU_TANH; break;
+    case Activation::ACTIVATION_GELU: p.act = GluActivation::GLU_GELU; break;
   }
-  launch_glu({static_cast<float*>(out.data), static_cast<const float*>(gate.data), static_cast<const float*>(up.data),
-              out.numel(), a},
-             stream_);
+  p.out = static_cast<float*>(out.data);
+  p.gate = static_cast<const float*>(gate.data);
+  p.up = static_cast<const float*>(up.data);
+  p.n = out.numel();
+  enqueue(launch_glu, p);
 }
 
 void CudaBackend::softcap(Tensor x, float cap) {
   forget_converted();
-  launch_softcap({static_cast<float*>(x.data), x.numel(), cap}, stream_);
+  auto p = zeroed<SoftcapParams>();
+  p.x = static_cast<float*>(x.data);
+  p.n = x.numel();
+  p.cap = cap;
+  enqueue(launch_softcap, p);
 }
 
 void CudaBackend::gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) {
   forget_converted();
-  const int64_t d = x.numel() / x.dim(0);
-  launch_gather_rows({static_cast<float*>(out.data), static_cast<const float*>(x.data), stage(rows),
-                      int32_t(rows.size()), d},
-                     stream_);
+  auto p = zeroed<GatherRowsParams>();
+  p.out = static_cast<float*>(out.data);
+  p.x = static_cast<const float*>(x.data);
+  p.rows = stage(rows);
+  p.n_rows = int32_t(rows.size());
+  p.d = x.numel() / x.dim(0);
+  enqueue(launch_gather_rows, p);
 }
 
 }  // namespace lcllm

@@ -8,6 +8,8 @@
 // staging ring that is only reused after the stream has passed the copies reading it.
 #pragma once
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -16,10 +18,21 @@
 #include <cuda_runtime_api.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_step_graphs.h"
 
 struct cublasContext;  // cublas_v2.h's handle type, kept out of this header
+struct cublasLtContext;  // cublasLt.h's handle type
 
 namespace lcllm {
+
+// A launch-parameter struct with every byte zero, padding included: enqueue() compares parameter structs byte by
+// byte, so fields are assigned one by one onto this instead of brace-initialised (which leaves padding undefined).
+template <class P>
+P zeroed() {
+  P p;
+  std::memset(static_cast<void*>(&p), 0, sizeof p);
+  return p;
+}
 
 // device: CUDA device ordinal. gpu_memory_fraction (0, 1]: share of the card's total memory the process may hold
 // once the KV pool is reserved (kv_reserve throws ERROR_KIND_OUT_OF_MEMORY beyond it). Throws lcllm::Error
@@ -58,6 +71,17 @@ class CudaBackend final : public Backend {
   void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override;
   void softcap(Tensor x, float cap) override;
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
+  void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) override;
+  void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
+                     const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) override;
+
+  // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
+  // each records its launch (closure) and its launch parameters (the step's signature); step_end replays the cached
+  // graph of an equal signature, or captures one. LCLLM_CUDA_GRAPHS=0 in the environment turns graphs off.
+  void step_begin(bool decode_only) override;
+  void step_end() override;
+  void set_graphs_enabled(bool on) { graphs_enabled_ = on; }
+  const StepGraphStats& graph_stats() const { return graphs_.stats(); }
 
   // ---- for tests and tools ----
   // Copies n fp32 values from the host into an fp32 tensor (synchronous).
@@ -83,6 +107,28 @@ class CudaBackend final : public Backend {
   // matmul() keeps the bf16 copy of its last fp32 input: q/k/v (and gate/up) read the same normed rows, so the
   // conversion runs once for them. Every other op may write any buffer, so it forgets the copy first.
   void forget_converted() { converted_src_ = nullptr; }
+  // Launches now, or, inside a recorded step, appends the launch to the step (and its parameter bytes to the
+  // step's signature). P must be built from zeroed<P>() so its padding bytes compare equal.
+  template <class P>
+  void enqueue(void (*launch)(const P&, cudaStream_t), const P& params) {
+    if (!recording_) {
+      launch(params, stream_);
+      return;
+    }
+    sign(&launch, sizeof launch);
+    sign(&params, sizeof params);
+    recorded_.push_back([this, launch, params] { launch(params, stream_); });
+  }
+  void sign(const void* bytes, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(bytes);
+    signature_.insert(signature_.end(), b, b + n);
+  }
+  // Inside a recorded step: uploads the staged bytes and launches what was recorded, then runs the rest of the
+  // step eagerly (needed before anything that syncs, frees or re-uses device memory). No-op otherwise.
+  void flush_recorded();
+  void upload_staged(size_t begin, size_t end);  // one H2D copy of the ring's bytes [begin, end)
+  // cuBLASLt matmul of cuda_matmul.cpp (bias fused as the epilogue when cuBLASLt has an algorithm for it).
+  void matmul_init();  // cuBLASLt handle, GEMM workspace, plan cache
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);
@@ -97,6 +143,17 @@ class CudaBackend final : public Backend {
   float memory_fraction_ = 0.9f;
   cudaStream_t stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
+  cublasLtContext* cublas_lt_ = nullptr;
+  void* gemm_workspace_ = nullptr;  // cuBLAS(Lt) workspace: fixed, so GEMMs can be captured into graphs
+  std::unique_ptr<struct MatmulPlans> matmul_plans_;  // cuBLASLt descriptors per GEMM shape (cuda_matmul.cpp)
+
+  // Recorded step (see step_begin).
+  bool graphs_enabled_ = true;
+  bool recording_ = false;
+  size_t step_stage_begin_ = 0;  // ring offset of the step's first staged byte
+  std::vector<std::function<void()>> recorded_;
+  std::vector<uint8_t> signature_;
+  StepGraphCache graphs_;
   std::vector<void*> allocations_;
 
   // Staging ring: pinned host bytes and their device mirror, used front to back; wrapping waits for the stream.

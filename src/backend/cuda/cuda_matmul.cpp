@@ -1,14 +1,132 @@
-// out = x · Wᵀ (+ bias) through cuBLAS: the fp32 activation is rounded to bf16 (what a bf16 model computes with),
-// multiplied by the bf16 weight with fp32 accumulation, written as fp32; the bias is added by a small kernel.
+// out = x · Wᵀ (+ bias) through cuBLASLt: the fp32 activation is rounded to bf16 (what a bf16 model computes with;
+// after a fused add + RMSNorm the norm kernel already wrote that copy), multiplied by the bf16 weight with fp32
+// accumulation, written as fp32, the bias added by the GEMM's epilogue. Descriptors and the algorithm are chosen
+// once per shape (cuda_matmul_plans.h). LCLLM_GEMM=gemmex selects plain cublasGemmEx with a bias kernel instead
+// (the version-1 path, kept for before/after benchmarks).
+#include <cstdlib>
+#include <string>
+
+#include <cublasLt.h>
 #include <cublas_v2.h>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_matmul_plans.h"
 #include "kernels/activation.h"
 #include "kernels/convert.h"
 #include "kernels/cuda_check.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
+
+namespace {
+
+constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
+
+void check_lt(cublasStatus_t st, const char* what) {
+  if (st != CUBLAS_STATUS_SUCCESS) cuda_fail(what, cublasGetStatusString(st), __FILE__, __LINE__);
+}
+
+bool gemm_ex_forced() {
+  static const bool forced = [] {
+    const char* e = std::getenv("LCLLM_GEMM");
+    return e != nullptr && std::string(e) == "gemmex";
+  }();
+  return forced;
+}
+
+// One cuBLASLt call: what a recorded step keeps (and compares) per GEMM.
+struct LtLaunch {
+  cublasLtContext* handle;
+  const MatmulPlan* plan;
+  const void* w;        // [n_out, n_in] bf16
+  const void* x;        // [n, n_in] bf16
+  void* out;            // [n, n_out] fp32
+  const float* bias;    // [n_out] fp32 or null (only when plan->fused_bias)
+  void* workspace;
+};
+
+void launch_lt(const LtLaunch& p, cudaStream_t stream) {
+  static const float alpha = 1.0f, beta = 0.0f;
+  if (p.plan->fused_bias) {
+    check_lt(cublasLtMatmulDescSetAttribute(p.plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias),
+             "cublasLtMatmulDescSetAttribute(bias)");
+  }
+  check_lt(cublasLtMatmul(p.handle, p.plan->desc, &alpha, p.w, p.plan->w_layout, p.x, p.plan->x_layout, &beta, p.out,
+                          p.plan->out_layout, p.out, p.plan->out_layout, &p.plan->algo, p.workspace,
+                          kGemmWorkspaceBytes, stream),
+           "cublasLtMatmul");
+}
+
+struct GemmExLaunch {
+  cublasContext* handle;
+  const void* w;
+  const void* x;
+  void* out;
+  int32_t n_out, n, n_in;
+};
+
+void launch_gemm_ex(const GemmExLaunch& p, cudaStream_t stream) {
+  (void)stream;  // the handle is bound to the backend's stream
+  const float alpha = 1.0f, beta = 0.0f;
+  const cublasStatus_t st =
+      cublasGemmEx(p.handle, CUBLAS_OP_T, CUBLAS_OP_N, p.n_out, p.n, p.n_in, &alpha, p.w, CUDA_R_16BF, p.n_in, p.x,
+                   CUDA_R_16BF, p.n_in, &beta, p.out, CUDA_R_32F, p.n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (st != CUBLAS_STATUS_SUCCESS) cuda_fail("cublasGemmEx", cublasGetStatusString(st), __FILE__, __LINE__);
+}
+
+// Row-major out[n, n_out] = x[n, n_in] · W[n_out, n_in]ᵀ is column-major outᵀ[n_out, n] = Wᵀ · xᵀ with W stored
+// column-major as [n_in, n_out] (transposed by the op) and x as [n_in, n]. The epilogue's bias runs along outᵀ's
+// rows, i.e. over out_features.
+bool make_plan(cublasLtContext* lt, int64_t n, int64_t n_out, int64_t n_in, bool bias, MatmulPlan& plan) {
+  check_lt(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "transa");
+  check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "transb");
+  if (bias) {
+    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    const cudaDataType_t bias_type = CUDA_R_32F;
+    check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
+    check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                            sizeof bias_type),
+             "bias type");
+  }
+  check_lt(cublasLtMatrixLayoutCreate(&plan.w_layout, CUDA_R_16BF, uint64_t(n_in), uint64_t(n_out), n_in), "w layout");
+  check_lt(cublasLtMatrixLayoutCreate(&plan.x_layout, CUDA_R_16BF, uint64_t(n_in), uint64_t(n), n_in), "x layout");
+  check_lt(cublasLtMatrixLayoutCreate(&plan.out_layout, CUDA_R_32F, uint64_t(n_out), uint64_t(n), n_out),
+           "out layout");
+  cublasLtMatmulPreference_t pref = nullptr;
+  check_lt(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+  const uint64_t ws = kGemmWorkspaceBytes;
+  check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
+           "workspace preference");
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, plan.desc, plan.w_layout, plan.x_layout,
+                                                           plan.out_layout, plan.out_layout, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0) return false;
+  plan.algo = result.algo;
+  plan.fused_bias = bias;
+  return true;
+}
+
+void destroy_plan(MatmulPlan& p) {
+  cublasLtMatmulDescDestroy(p.desc);
+  cublasLtMatrixLayoutDestroy(p.w_layout);
+  cublasLtMatrixLayoutDestroy(p.x_layout);
+  cublasLtMatrixLayoutDestroy(p.out_layout);
+  p = MatmulPlan{};
+}
+
+}  // namespace
+
+void CudaBackend::matmul_init() {
+  check_lt(cublasLtCreate(&cublas_lt_), "cublasLtCreate");
+  CUDA_CHECK(cudaMalloc(&gemm_workspace_, kGemmWorkspaceBytes));
+  // A fixed workspace also for cublasGemmEx: without one cuBLAS may allocate during graph capture.
+  check_lt(cublasSetWorkspace(cublas_, gemm_workspace_, kGemmWorkspaceBytes), "cublasSetWorkspace");
+  matmul_plans_ = std::make_unique<MatmulPlans>();
+}
 
 void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias) {
   LCLLM_ASSERT(w.dtype == DType::DTYPE_BF16 && w.ndim == 2, "matmul weights are 2-D bf16 on the device");
@@ -17,10 +135,19 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   const int64_t n = x.numel() / n_in;
   LCLLM_ASSERT(x.numel() == n * n_in && out.numel() == n * n_out, "matmul shapes do not match");
   if (n == 0) return;
+  if (!bias.empty()) {
+    LCLLM_ASSERT(bias.dtype == DType::DTYPE_F32 && bias.numel() == n_out, "bias is fp32 [out_features]");
+  }
 
   auto* xb = static_cast<uint16_t*>(scratch(size_t(n * n_in) * sizeof(uint16_t), 0));
   if (converted_src_ != x.data || converted_n_ != n * n_in) {  // else: q/k/v or gate/up on the same rows
-    launch_convert({xb, x.data, n * n_in, ElemType::ELEM_BF16, ElemType::ELEM_F32}, stream_);
+    auto c = zeroed<ConvertParams>();
+    c.dst = xb;
+    c.src = x.data;
+    c.n = n * n_in;
+    c.dst_type = ElemType::ELEM_BF16;
+    c.src_type = ElemType::ELEM_F32;
+    enqueue(launch_convert, c);
   }
   // The output may overwrite the input's fp32 rows (h = h·W): then the copy no longer matches them.
   const auto* x_begin = static_cast<const char*>(x.data);
@@ -29,19 +156,51 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   converted_src_ = overlap ? nullptr : x.data;
   converted_n_ = n * n_in;
 
-  // Row-major out[n, n_out] = x[n, n_in] · W[n_out, n_in]ᵀ is column-major outᵀ[n_out, n] = W(col-major [n_in,
-  // n_out])ᵀ · xᵀ(col-major [n_in, n]).
-  const float alpha = 1.0f, beta = 0.0f;
-  const cublasStatus_t st =
-      cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(n_out), int(n), int(n_in), &alpha, w.data, CUDA_R_16BF,
-                   int(n_in), xb, CUDA_R_16BF, int(n_in), &beta, out.data, CUDA_R_32F, int(n_out),
-                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  if (st != CUBLAS_STATUS_SUCCESS) {
-    cuda_fail("cublasGemmEx", cublasGetStatusString(st), __FILE__, __LINE__);
+  const MatmulPlan* plan = nullptr;
+  if (!gemm_ex_forced()) {
+    const auto key = std::make_tuple(n, n_out, n_in, !bias.empty());
+    auto it = matmul_plans_->by_shape.find(key);
+    if (it == matmul_plans_->by_shape.end()) {
+      MatmulPlan p;
+      bool ok = make_plan(cublas_lt_, n, n_out, n_in, !bias.empty(), p);
+      if (!ok && !bias.empty()) {  // no algorithm with the bias epilogue: plain GEMM + bias kernel
+        destroy_plan(p);
+        ok = make_plan(cublas_lt_, n, n_out, n_in, false, p);
+      }
+      if (!ok) destroy_plan(p);  // stays empty: cublasGemmEx below
+      it = matmul_plans_->by_shape.emplace(key, p).first;
+    }
+    if (it->second.desc != nullptr) plan = &it->second;
   }
-  if (!bias.empty()) {
-    LCLLM_ASSERT(bias.dtype == DType::DTYPE_F32 && bias.numel() == n_out, "bias is fp32 [out_features]");
-    launch_bias_add({static_cast<float*>(out.data), static_cast<const float*>(bias.data), n, n_out}, stream_);
+
+  if (plan != nullptr) {
+    auto g = zeroed<LtLaunch>();
+    g.handle = cublas_lt_;
+    g.plan = plan;
+    g.w = w.data;
+    g.x = xb;
+    g.out = out.data;
+    g.bias = plan->fused_bias ? static_cast<const float*>(bias.data) : nullptr;
+    g.workspace = gemm_workspace_;
+    enqueue(launch_lt, g);
+  } else {
+    auto g = zeroed<GemmExLaunch>();
+    g.handle = cublas_;
+    g.w = w.data;
+    g.x = xb;
+    g.out = out.data;
+    g.n_out = int32_t(n_out);
+    g.n = int32_t(n);
+    g.n_in = int32_t(n_in);
+    enqueue(launch_gemm_ex, g);
+  }
+  if (!bias.empty() && (plan == nullptr || !plan->fused_bias)) {
+    auto b = zeroed<BiasAddParams>();
+    b.x = static_cast<float*>(out.data);
+    b.bias = static_cast<const float*>(bias.data);
+    b.rows = n;
+    b.cols = n_out;
+    enqueue(launch_bias_add, b);
   }
 }
 

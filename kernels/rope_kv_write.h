@@ -1,0 +1,25 @@
+// RoPE fused with the K/V write into the paged cache (E3 item 1): one kernel rotates q and k in place (the same
+// angles as kernels/rope.cu: pos·inv_freq[i] in fp32, cos/sin in double) and writes the rotated k and v, rounded to
+// bf16, into their slots — three launches of a decode layer become one.
+#pragma once
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace lcllm {
+
+struct RopeKvWriteParams {
+  float* q;                  // [n, n_heads, head_dim] rotated in place
+  float* k;                  // [n, n_kv_heads, head_dim] rotated in place (windowed KV heads read it afterwards)
+  const float* v;            // [n, n_kv_heads, head_dim]
+  uint16_t* k_pool;          // [n_pages * page_size, n_kv_heads, head_dim] bf16, one layer
+  uint16_t* v_pool;          // same
+  const int32_t* positions;  // [n]
+  const int64_t* slots;      // [n] global slot = page * page_size + offset
+  const float* inv_freq;     // [head_dim / 2]
+  int32_t n, n_heads, n_kv_heads, head_dim;
+};
+
+void launch_rope_kv_write(const RopeKvWriteParams& p, cudaStream_t stream);
+
+}  // namespace lcllm
