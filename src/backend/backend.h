@@ -36,6 +36,13 @@ struct AttentionParams {
   int32_t sliding_window = 0;  // 0: full causal; W: keys j with pos - W < j <= pos
 };
 
+// One projection of matmul_group: out = x · wᵀ (+ bias).
+struct MatmulTarget {
+  Tensor out;   // [n, out_features]
+  Tensor w;     // [out_features, in_features]
+  Tensor bias;  // [out_features] or empty
+};
+
 // Key positions per (query row, KV head) for attention_indexed, in CSR form (host memory): the keys of row r and
 // KV head h are positions[indptr[r * n_kv_heads + h] .. indptr[r * n_kv_heads + h + 1]), ascending, each within
 // what FULL attention would let the row see. The op does not know which policy chose them (ARCHITECTURE.md §4.2).
@@ -103,6 +110,10 @@ class Backend {
   virtual void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) = 0;
 
   // ---- fused ops: a backend may run each as one kernel; the defaults call the separate ops ----
+  // Projections of one input (q/k/v, gate/up): targets[i].out = x · targets[i].wᵀ (+ bias).
+  virtual void matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) {
+    for (const MatmulTarget& t : targets) matmul(t.out, x, t.w, t.bias);
+  }
   // x += y, then out = rmsnorm(x) (the residual add fused with the next sublayer's norm). out may alias y, not x.
   // x, y, out [rows, d], w [d]
   virtual void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) {

@@ -75,9 +75,10 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     // ---- attention block ----
     // Layer 0 norms the embeddings; every later layer's attention norm ran fused with the previous residual add.
     if (l == 0) be.rmsnorm(h, x, L.attn_norm, c.norm_eps, c.norm_one_plus);
-    be.matmul(as_2d(q, n, c.q_dim()), h, L.wq, L.bq);
-    be.matmul(as_2d(k, n, c.kv_dim()), h, L.wk, L.bk);
-    be.matmul(as_2d(v, n, c.kv_dim()), h, L.wv, L.bv);
+    const MatmulTarget qkv[3] = {{as_2d(q, n, c.q_dim()), L.wq, L.bq},
+                                 {as_2d(k, n, c.kv_dim()), L.wk, L.bk},
+                                 {as_2d(v, n, c.kv_dim()), L.wv, L.bv}};
+    be.matmul_group(h, qkv);
     if (c.qk_norm) {  // per head over head_dim, before RoPE (Qwen3, Gemma 3)
       be.rmsnorm(q, q, L.q_norm, c.norm_eps, c.norm_one_plus);
       be.rmsnorm(k, k, L.k_norm, c.norm_eps, c.norm_one_plus);
@@ -111,8 +112,8 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
 
     // ---- MLP block ----
     be.add_rmsnorm(x, h, h, L.ffn_norm, c.norm_eps, c.norm_one_plus);  // x += attention; h = norm(x)
-    be.matmul(gate, h, L.w_gate, L.b_gate);
-    be.matmul(up, h, L.w_up, L.b_up);
+    const MatmulTarget gate_up[2] = {{gate, L.w_gate, L.b_gate}, {up, L.w_up, L.b_up}};
+    be.matmul_group(h, gate_up);
     be.glu(gate, gate, up, c.activation);
     be.matmul(h, gate, L.w_down, L.b_down);
     if (c.ffn_sandwich_norm) be.rmsnorm(h, h, L.post_ffn_norm, c.norm_eps, c.norm_one_plus);

@@ -299,3 +299,61 @@ TEST_CASE("cuda fused rope_kv_write matches the CPU's rope, rope, kv_write", "[c
     }
   }
 }
+
+TEST_CASE("cuda matmul_group (decode GEMV for 1-4 rows, cuBLASLt beyond) matches CPU, x rounded to bf16",
+          "[cuda][ops][gemv]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  struct Shape {
+    int64_t n, in;
+    std::vector<int64_t> outs;
+    bool bias;
+  };
+  const std::vector<Shape> shapes = {
+      {1, 1024, {512, 128, 128}, false}, {2, 1024, {512, 128, 128}, true},  // q/k/v
+      {3, 2048, {1000, 1000}, true},     {4, 2048, {1000, 1000}, false},    // gate/up
+      {4, 14336, {64}, false},           {1, 40, {7}, true},                // long rows; rows shorter than a warp
+      {5, 256, {96, 32}, true},          {1, 4096, {4097}, false},          // cuBLASLt group; odd features
+  };
+  for (const Shape& s : shapes) {
+    INFO("n " << s.n << " in " << s.in << " targets " << s.outs.size() << " bias " << s.bias);
+    std::vector<HostWeight> hw, hb;
+    hw.reserve(s.outs.size());
+    hb.reserve(s.outs.size());
+    std::vector<MatmulTarget> gpu_targets;
+    std::vector<Tensor> wc, bc, oc;
+    std::vector<TensorPair> outs;
+    // x is NOT bf16-exact here: the GPU rounds it to bf16 itself; the CPU reference gets the rounded copy.
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> x_raw(size_t(s.n * s.in)), x_rounded(x_raw.size());
+    for (size_t i = 0; i < x_raw.size(); ++i) {
+      x_raw[i] = nd(rng());
+      x_rounded[i] = round_bf16(x_raw[i]);
+    }
+    Tensor xg = b.gpu.alloc({s.n, s.in});
+    b.gpu.from_host(xg, x_raw.data(), s.n * s.in);
+    Tensor xc = b.cpu.alloc({s.n, s.in});
+    std::memcpy(xc.data, x_rounded.data(), x_rounded.size() * sizeof(float));
+    for (int64_t out : s.outs) {
+      hw.emplace_back("w", DType::DTYPE_BF16, std::vector<int64_t>{out, s.in},
+                      random_bf16(size_t(out * s.in), 1.f / std::sqrt(float(s.in))));
+      hb.emplace_back("b", DType::DTYPE_BF16, std::vector<int64_t>{out}, random_bf16(size_t(out)));
+      outs.push_back(make_output(b.cpu, b.gpu, {s.n, out}));
+      MatmulTarget t{outs.back().gpu, b.gpu.weight(hw.back().view), Tensor{}};
+      Tensor bias_cpu;
+      if (s.bias) {
+        t.bias = b.gpu.weight(hb.back().view);
+        bias_cpu = b.cpu.weight(hb.back().view);
+      }
+      b.cpu.matmul(outs.back().cpu, xc, b.cpu.weight(hw.back().view), bias_cpu);
+      gpu_targets.push_back(t);
+    }
+    b.gpu.matmul_group(xg, gpu_targets);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const double err = relative_error(read(b.gpu, outs[i].gpu), read(b.cpu, outs[i].cpu));
+      INFO("target " << i);
+      CHECK(err <= 1e-5);
+    }
+  }
+}

@@ -64,6 +64,8 @@ class CudaBackend final : public Backend {
   void rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus) override;
   void add_inplace(Tensor x, const Tensor& y) override;
   void matmul(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias) override;
+  // 1-4 rows: one GEMV launch for all targets (kernels/gemv.h); more rows: cuBLASLt per target.
+  void matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) override;
   void rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) override;
   void kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) override;
   void attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,

@@ -1,4 +1,5 @@
-// out = x · Wᵀ (+ bias) through cuBLASLt: the fp32 activation is rounded to bf16 (what a bf16 model computes with;
+// out = x · Wᵀ (+ bias). Decode shapes (1-4 rows, in_features % 8 == 0) run the project's GEMV (kernels/gemv.h:
+// cuBLASLt streams weights at 2.2-2.5 TB/s there); everything else through cuBLASLt: the fp32 activation is rounded to bf16 (what a bf16 model computes with;
 // after a fused add + RMSNorm the norm kernel already wrote that copy), multiplied by the bf16 weight with fp32
 // accumulation, written as fp32, the bias added by the GEMM's epilogue. Descriptors and the algorithm are chosen
 // once per shape (cuda_matmul_plans.h). LCLLM_GEMM=gemmex selects plain cublasGemmEx with a bias kernel instead
@@ -14,6 +15,7 @@
 #include "kernels/activation.h"
 #include "kernels/convert.h"
 #include "kernels/cuda_check.h"
+#include "kernels/gemv.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -138,6 +140,15 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   if (!bias.empty()) {
     LCLLM_ASSERT(bias.dtype == DType::DTYPE_F32 && bias.numel() == n_out, "bias is fp32 [out_features]");
   }
+  // (The GEMV reads x while writing out: only when they do not overlap.)
+  const auto* x0 = static_cast<const char*>(x.data);
+  const auto* o0 = static_cast<const char*>(out.data);
+  const bool in_place = o0 < x0 + n * n_in * 4 && x0 < o0 + n * n_out * 4;
+  if (gemv_applies(n, n_in) && !gemm_ex_forced() && !in_place) {
+    const MatmulTarget t{out, w, bias};
+    matmul_group(x, std::span<const MatmulTarget>(&t, 1));
+    return;
+  }
 
   auto* xb = static_cast<uint16_t*>(scratch(size_t(n * n_in) * sizeof(uint16_t), 0));
   if (converted_src_ != x.data || converted_n_ != n * n_in) {  // else: q/k/v or gate/up on the same rows
@@ -202,6 +213,39 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
     b.cols = n_out;
     enqueue(launch_bias_add, b);
   }
+}
+
+void CudaBackend::matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) {
+  LCLLM_ASSERT(x.dtype == DType::DTYPE_F32, "matmul activations are fp32");
+  const int64_t n_in = targets.empty() ? 0 : targets[0].w.dim(1);
+  const int64_t n = n_in > 0 ? x.numel() / n_in : 0;
+  bool gemv = gemv_applies(n, n_in) && targets.size() <= size_t(kGemvMaxSegments) && !gemm_ex_forced();
+  for (const MatmulTarget& t : targets) gemv = gemv && t.w.dim(1) == n_in;
+  if (!gemv) {
+    for (const MatmulTarget& t : targets) matmul(t.out, x, t.w, t.bias);
+    return;
+  }
+  auto p = zeroed<GemvParams>();
+  p.x = static_cast<const float*>(x.data);
+  p.n_rows = int32_t(n);
+  p.n_in = int32_t(n_in);
+  p.n_segments = int32_t(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const MatmulTarget& t = targets[i];
+    LCLLM_ASSERT(t.w.dtype == DType::DTYPE_BF16 && t.w.ndim == 2, "matmul weights are 2-D bf16 on the device");
+    LCLLM_ASSERT(t.out.dtype == DType::DTYPE_F32 && x.numel() == n * n_in && t.out.numel() == n * t.w.dim(0),
+                 "matmul shapes do not match");
+    LCLLM_ASSERT(t.out.data != x.data, "matmul_group: an output aliases the input");
+    if (!t.bias.empty()) {
+      LCLLM_ASSERT(t.bias.dtype == DType::DTYPE_F32 && t.bias.numel() == t.w.dim(0), "bias is fp32 [out_features]");
+    }
+    if (t.out.data == converted_src_) forget_converted();  // its bf16 copy no longer matches
+    p.seg[i].w = static_cast<const uint16_t*>(t.w.data);
+    p.seg[i].out = static_cast<float*>(t.out.data);
+    p.seg[i].bias = t.bias.empty() ? nullptr : static_cast<const float*>(t.bias.data);
+    p.seg[i].n_out = int32_t(t.w.dim(0));
+  }
+  enqueue(launch_gemv, p);
 }
 
 }  // namespace lcllm
