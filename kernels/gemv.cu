@@ -15,6 +15,8 @@ namespace lcllm {
 // L1::no_allocate so the L1 keeps x (a few KB read by every warp of the SM), then multiplies and the warp reduces.
 // The grid is one wave of resident blocks (no tail wave).
 //
+// Tried and removed: launching it as a programmatic dependent of the kernel writing x, prefetching the first
+// weights into L2 before griddepcontrol.wait: decode at 32k went from 8.04 to 8.51 ms (H100, same call).
 // Version 1 (4 loads in flight per lane, 8 warps x up to 8 blocks, rows of 4096 in 4 dependent rounds) streamed at
 // only 1.95 TB/s on the H100 (ncu: 62% of DRAM peak, 50% achieved occupancy, a 1.2-wave grid; 2026-11-25).
 
@@ -54,28 +56,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32) kernel_gemv(GemvParams p) {
 #pragma unroll
   for (int s = 0; s < kGemvMaxSegments; ++s) total += s < p.n_segments ? p.seg[s].n_out : 0;
   const int32_t n8 = p.n_in / 8;
-  // Launched as a programmatic dependent of the kernel that writes x (norm, activation, attention merge): the weights
-  // do not depend on it, so the first round of this warp's weights is prefetched into L2 while that kernel still
-  // runs, then the grid waits for it to finish before reading x. Hides the launch and first-load latency that made
-  // the small projections run at 2.2 TB/s.
-  if (const int32_t first = blockIdx.x * kGemvWarps + warp; first < total) {
-    int32_t local = first;
-    const uint16_t* w0 = p.seg[0].w;
-    if (local >= p.seg[0].n_out) {
-      local -= p.seg[0].n_out;
-      w0 = p.seg[1].w;
-      if (local >= p.seg[1].n_out) {
-        local -= p.seg[1].n_out;
-        w0 = p.seg[2].w;
-      }
-    }
-    const auto* row = reinterpret_cast<const uint4*>(w0 + int64_t(local) * p.n_in);
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      if (32 * u + lane < n8) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + 32 * u + lane));
-    }
-  }
-  asm volatile("griddepcontrol.wait;" ::: "memory");
   for (int32_t feature = blockIdx.x * kGemvWarps + warp; feature < total; feature += gridDim.x * kGemvWarps) {
     // Constant indices only: a runtime index into the parameter struct would copy it to local memory.
     static_assert(kGemvMaxSegments == 3, "segment selection below is written for 3 segments");
@@ -155,16 +135,7 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
     per_sm = std::max(per_sm, 1);
   }
   const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(sm_count()) * per_sm);
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(blocks));
-  cfg.blockDim = dim3(kGemvWarps * 32);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_gemv<NR>, p));
+  kernel_gemv<NR><<<unsigned(blocks), kGemvWarps * 32, 0, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
