@@ -1,6 +1,8 @@
 #include "kernels/gemv.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include <cuda_bf16.h>
 
@@ -21,7 +23,8 @@ namespace lcllm {
 // only 1.95 TB/s on the H100 (ncu: 62% of DRAM peak, 50% achieved occupancy, a 1.2-wave grid; 2026-11-25).
 
 constexpr int kGemvWarps = 8;
-constexpr int kChunk = 16;  // 16-byte loads per lane per round: 32 lanes x 16 x 8 = 4096 weights
+// CHUNK: 16-byte loads per lane per round (16: 32 lanes x 16 x 8 = 4096 weights, 102 registers, 2 blocks an SM;
+// 8: half the registers, MIN_BLOCKS 4 an SM). LCLLM_GEMV_CHUNK=8 selects the second (benchmark A/B).
 
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   uint4 r;
@@ -48,8 +51,8 @@ __device__ __forceinline__ float dot8(const uint4& w, const float* x8, float acc
   return acc;
 }
 
-template <int NR>
-__global__ void __launch_bounds__(kGemvWarps * 32) kernel_gemv(GemvParams p) {
+template <int NR, int kChunk, int kMinBlocks>
+__global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvParams p) {
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   int32_t total = 0;
@@ -124,19 +127,37 @@ int sm_count() {
 }
 
 // One wave: as many blocks as fit on the GPU at once (occupancy cached per instance), fewer for small matrices.
-template <int NR>
+template <int NR, int CHUNK, int MIN_BLOCKS>
 void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   static int resident[64] = {};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   int& per_sm = resident[device & 63];
   if (per_sm == 0) {
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_gemv<NR>, kGemvWarps * 32, 0));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_gemv<NR, CHUNK, MIN_BLOCKS>,
+                                                             kGemvWarps * 32, 0));
     per_sm = std::max(per_sm, 1);
   }
   const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(sm_count()) * per_sm);
-  kernel_gemv<NR><<<unsigned(blocks), kGemvWarps * 32, 0, stream>>>(p);
+  kernel_gemv<NR, CHUNK, MIN_BLOCKS><<<unsigned(blocks), kGemvWarps * 32, 0, stream>>>(p);
   CUDA_CHECK_LAUNCH();
+}
+
+bool small_chunk() {
+  static const bool on = [] {
+    const char* e = std::getenv("LCLLM_GEMV_CHUNK");
+    return e != nullptr && std::string(e) == "8";
+  }();
+  return on;
+}
+
+template <int NR>
+void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
+  if (small_chunk()) {
+    launch_rows<NR, 8, 4>(p, total, stream);
+  } else {
+    launch_rows<NR, 16, 2>(p, total, stream);
+  }
 }
 
 }  // namespace
