@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <random>
@@ -37,6 +38,7 @@ struct BenchArgs {
   std::string device = "auto";
   int32_t threads = 0;
   float gpu_memory_fraction = 0.9f;
+  bool enforce_eager = false;
   uint64_t seed = 0;
   std::string json_path;
   std::string plot_prefix;
@@ -84,6 +86,8 @@ int bench(const BenchArgs& a) {
     copy_gbps = cuda_copy_bandwidth_gbps();
     gemm_tflops = cuda_bf16_gemm_tflops();
     out["card"] = cuda_device_info().name;
+    const char* graphs_env = std::getenv("LCLLM_CUDA_GRAPHS");
+    out["cuda_graphs"] = !a.enforce_eager && !(graphs_env != nullptr && graphs_env[0] == '0');
   }
 #endif
   if (!out.contains("card")) out["card"] = "cpu";
@@ -98,6 +102,7 @@ int bench(const BenchArgs& a) {
   eo.threads = a.threads;
   eo.context_tokens = int32_t(ctx);
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
+  eo.enforce_eager = a.enforce_eager;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   ProgressBar bar("loading weights", !a.quiet);
@@ -227,6 +232,8 @@ CliHandler cli_add_bench(CLI::App& app) {
   cli_add_policy_option(cmd, a->policy);
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--threads,-t", a->threads, "CPU threads, 0 = all cores")->capture_default_str();
+  cmd->add_flag("--enforce-eager", a->enforce_eager,
+               "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV may use")
       ->capture_default_str();

@@ -35,6 +35,7 @@ struct RunArgs {
   int32_t threads = 0;
   int32_t ctx_size = 4096;
   float gpu_memory_fraction = 0.9f;
+  bool enforce_eager = false;
   int32_t chunk_size = 256;
   bool ignore_eos = false;
   bool quiet = false;
@@ -124,6 +125,7 @@ int run(const RunArgs& a) {
   eo.threads = a.threads;
   eo.context_tokens = a.ctx_size;
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
+  eo.enforce_eager = a.enforce_eager;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   ProgressBar bar("loading weights", !a.quiet);
@@ -199,6 +201,8 @@ CliHandler cli_add_run(CLI::App& app) {
   cli_add_policy_option(cmd, a->policy);
   cmd->add_option("--device", a->device, "Backend: auto (cuda when a GPU is usable, else cpu) or one of: " +
                                              engine_devices())->capture_default_str();
+  cmd->add_flag("--enforce-eager", a->enforce_eager,
+               "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->capture_default_str()

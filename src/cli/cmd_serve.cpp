@@ -35,6 +35,7 @@ struct ServeArgs {
   int32_t threads = 0;
   int32_t ctx_size = 0;
   float gpu_memory_fraction = 0.9f;
+  bool enforce_eager = false;
   int32_t chunk_size = 256;
   int32_t default_max_tokens = 256;
   size_t max_body_bytes = 8u << 20;
@@ -106,6 +107,7 @@ int serve(const ServeArgs& a) {
   eo.device = a.device;
   eo.threads = a.threads;
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
+  eo.enforce_eager = a.enforce_eager;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   const ModelConfig probe = model_config_load(a.model);
@@ -197,6 +199,8 @@ CliHandler cli_add_serve(CLI::App& app) {
                   "KV cache capacity in tokens, all sequences together; 0 = what --gpu-memory-fraction leaves (cuda), "
                   "min(max-num-seqs, 4) x max-model-len (cpu)")
       ->envname("LCLLM_CTX_SIZE")->capture_default_str();
+  cmd->add_flag("--enforce-eager", a->enforce_eager,
+               "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)")->envname("LCLLM_ENFORCE_EAGER");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->envname("LCLLM_GPU_MEMORY_FRACTION")->capture_default_str()->check(CLI::Range(0.05f, 1.0f));

@@ -21,7 +21,9 @@ namespace {
 std::unique_ptr<Backend> backend_for_device(const std::string& device, const EngineOptions& options) {
   if (device == "cpu") return backend_create_cpu(options.threads);
 #ifdef LCLLM_HAVE_CUDA
-  if (device == "cuda") return backend_create_cuda(0, options.gpu_memory_fraction);  // throws without a usable GPU
+  if (device == "cuda") {  // throws without a usable GPU
+    return backend_create_cuda(0, options.gpu_memory_fraction, !options.enforce_eager);
+  }
 #endif
   throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
               "device '" + device + "' is not available in this build (devices: " + engine_devices() + ")");

@@ -27,6 +27,7 @@ struct EngineOptions {
   int32_t threads = 0;           // CPU threads, 0 = all cores
   int32_t context_tokens = 4096; // KV capacity in tokens, all sequences together; 0 = all the device allows
   float gpu_memory_fraction = 0.9f;  // share of GPU memory weights + activations + KV may use
+  bool enforce_eager = false;        // cuda: launch decode steps kernel by kernel instead of as CUDA graphs
   int32_t page_size = 16;        // tokens per KV page
   int32_t max_step_tokens = 256; // prefill chunk size: tokens per forward step
   std::string policy = "full";   // attention plan: a preset name or a JSON plan file (attention_plan_resolve)

@@ -53,7 +53,7 @@ bool cuda_device_available() {
   return err == cudaSuccess && count > 0;
 }
 
-std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction) {
+std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction, bool cuda_graphs) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
@@ -71,7 +71,9 @@ std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fr
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
                 "--gpu-memory-fraction must be in (0, 1], got " + std::to_string(gpu_memory_fraction));
   }
-  return std::make_unique<CudaBackend>(device, gpu_memory_fraction);
+  auto backend = std::make_unique<CudaBackend>(device, gpu_memory_fraction);
+  backend->set_graphs_enabled(cuda_graphs);
+  return backend;
 }
 
 CudaBackend::CudaBackend(int32_t device, float gpu_memory_fraction)

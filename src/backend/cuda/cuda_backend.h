@@ -37,7 +37,8 @@ P zeroed() {
 // device: CUDA device ordinal. gpu_memory_fraction (0, 1]: share of the card's total memory the process may hold
 // once the KV pool is reserved (kv_reserve throws ERROR_KIND_OUT_OF_MEMORY beyond it). Throws lcllm::Error
 // (ERROR_KIND_INVALID_ARGUMENT) when there is no such device or the fraction is out of range.
-std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction);
+// cuda_graphs: record decode steps and replay them as CUDA graphs (off: vLLM's --enforce-eager).
+std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction, bool cuda_graphs = true);
 // True when the CUDA runtime sees at least one usable device (no driver, no device: false; never throws).
 bool cuda_device_available();
 
