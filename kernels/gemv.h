@@ -28,7 +28,19 @@ struct GemvParams {
   int32_t n_segments;
   int32_t n_rows;      // 1..kGemvMaxRows
   int32_t n_in;        // multiple of 8 (16-byte weight loads)
+  // RMSNorm prologue (norm_w set; n_in <= kGemvMaxNormInputs): the GEMV multiplies rmsnorm(x) = x / sqrt(mean(x²) +
+  // eps) * (w or 1 + w), each block normalising the rows into shared memory, so the decode step needs no norm
+  // kernel. Same formula as kernels/rmsnorm.cu; only the order of the mean-square sum differs.
+  const float* norm_w; // [n_in] fp32, or null: no norm
+  float eps;
+  int32_t norm_one_plus;
+  // Residual epilogue: out += result (the o and down projections add straight into the residual stream).
+  int32_t accumulate;
 };
+
+// The RMSNorm prologue stages the normed rows in shared memory: at most this many inputs per row (kGemvMaxRows
+// rows of bf16 = 64 KB).
+constexpr int32_t kGemvMaxNormInputs = 8192;
 
 // Whether launch_gemv takes this shape.
 inline bool gemv_applies(int64_t n_rows, int64_t n_in) {

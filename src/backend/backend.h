@@ -114,6 +114,18 @@ class Backend {
   virtual void matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) {
     for (const MatmulTarget& t : targets) matmul(t.out, x, t.w, t.bias);
   }
+  // The sublayer input: targets[i].out = rmsnorm(x; norm_w) · targets[i].wᵀ (+ bias). normed [rows, d] is scratch a
+  // backend may use for rmsnorm(x) (the CUDA decode GEMV normalises on the fly and leaves it untouched).
+  virtual void norm_matmul_group(const Tensor& x, const Tensor& norm_w, float eps, bool one_plus, Tensor normed,
+                                 std::span<const MatmulTarget> targets) {
+    rmsnorm(normed, x, norm_w, eps, one_plus);
+    matmul_group(normed, targets);
+  }
+  // The sublayer output added to the residual stream: x += y · wᵀ (+ bias). scratch [rows, out_features].
+  virtual void matmul_residual(Tensor x, const Tensor& y, const Tensor& w, const Tensor& bias, Tensor scratch) {
+    matmul(scratch, y, w, bias);
+    add_inplace(x, scratch);
+  }
   // x += y, then out = rmsnorm(x) (the residual add fused with the next sublayer's norm). out may alias y, not x.
   // x, y, out [rows, d], w [d]
   virtual void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) {

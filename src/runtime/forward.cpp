@@ -67,18 +67,22 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       full_plan ? std::vector<AttentionPhase>{} : attention_row_phases(in.attention, in.phases);
   SelectionState selection;
   selection.layers.resize(size_t(c.n_layers));
+  // Set when the previous layer's sandwich-norm path already left this layer's normed input in h (Gemma 2/3).
+  bool h_is_normed = false;
 
   for (int32_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     const LayerConfig& lc = c.layers[size_t(l)];
 
     // ---- attention block ----
-    // Layer 0 norms the embeddings; every later layer's attention norm ran fused with the previous residual add.
-    if (l == 0) be.rmsnorm(h, x, L.attn_norm, c.norm_eps, c.norm_one_plus);
     const MatmulTarget qkv[3] = {{as_2d(q, n, c.q_dim()), L.wq, L.bq},
                                  {as_2d(k, n, c.kv_dim()), L.wk, L.bk},
                                  {as_2d(v, n, c.kv_dim()), L.wv, L.bv}};
-    be.matmul_group(h, qkv);
+    if (h_is_normed) {
+      be.matmul_group(h, qkv);
+    } else {  // q, k, v = proj(norm(x)); the decode GEMV normalises on the fly
+      be.norm_matmul_group(x, L.attn_norm, c.norm_eps, c.norm_one_plus, h, qkv);
+    }
     if (c.qk_norm) {  // per head over head_dim, before RoPE (Qwen3, Gemma 3)
       be.rmsnorm(q, q, L.q_norm, c.norm_eps, c.norm_one_plus);
       be.rmsnorm(k, k, L.k_norm, c.norm_eps, c.norm_one_plus);
@@ -107,20 +111,30 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       if (work.records) attention_layer_record(selection, plan, l, row_phase, selected);
     }
 
-    be.matmul(h, as_2d(attn, n, c.q_dim()), L.wo, L.bo);
-    if (c.post_attn_norm) be.rmsnorm(h, h, L.post_attn_norm, c.norm_eps, c.norm_one_plus);
-
     // ---- MLP block ----
-    be.add_rmsnorm(x, h, h, L.ffn_norm, c.norm_eps, c.norm_one_plus);  // x += attention; h = norm(x)
     const MatmulTarget gate_up[2] = {{gate, L.w_gate, L.b_gate}, {up, L.w_up, L.b_up}};
-    be.matmul_group(h, gate_up);
+    if (c.post_attn_norm) {  // Gemma: x += norm(o); h = ffn_norm(x), one fused add + norm
+      be.matmul(h, as_2d(attn, n, c.q_dim()), L.wo, L.bo);
+      be.rmsnorm(h, h, L.post_attn_norm, c.norm_eps, c.norm_one_plus);
+      be.add_rmsnorm(x, h, h, L.ffn_norm, c.norm_eps, c.norm_one_plus);
+      be.matmul_group(h, gate_up);
+    } else {  // x += o; gate, up = proj(ffn_norm(x))
+      be.matmul_residual(x, as_2d(attn, n, c.q_dim()), L.wo, L.bo, h);
+      be.norm_matmul_group(x, L.ffn_norm, c.norm_eps, c.norm_one_plus, h, gate_up);
+    }
     be.glu(gate, gate, up, c.activation);
-    be.matmul(h, gate, L.w_down, L.b_down);
-    if (c.ffn_sandwich_norm) be.rmsnorm(h, h, L.post_ffn_norm, c.norm_eps, c.norm_one_plus);
-    if (l + 1 < c.n_layers) {  // x += mlp; h = the next layer's attention norm of x
-      be.add_rmsnorm(x, h, h, w.layers[size_t(l + 1)].attn_norm, c.norm_eps, c.norm_one_plus);
+    h_is_normed = false;
+    if (c.ffn_sandwich_norm) {  // Gemma: x += norm(down); h = the next layer's attention norm of x
+      be.matmul(h, gate, L.w_down, L.b_down);
+      be.rmsnorm(h, h, L.post_ffn_norm, c.norm_eps, c.norm_one_plus);
+      if (l + 1 < c.n_layers) {
+        be.add_rmsnorm(x, h, h, w.layers[size_t(l + 1)].attn_norm, c.norm_eps, c.norm_one_plus);
+        h_is_normed = true;
+      } else {
+        be.add_inplace(x, h);
+      }
     } else {
-      be.add_inplace(x, h);
+      be.matmul_residual(x, gate, L.w_down, L.b_down, h);
     }
   }
 

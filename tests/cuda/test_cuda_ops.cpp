@@ -357,3 +357,41 @@ TEST_CASE("cuda matmul_group (decode GEMV for 1-4 rows, cuBLASLt beyond) matches
     }
   }
 }
+
+TEST_CASE("cuda norm_matmul_group and matmul_residual (GEMV with RMSNorm prologue / residual epilogue) match CPU",
+          "[cuda][ops][gemv]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int64_t d = 2048;
+  for (int64_t n : {1, 2, 4, 6}) {  // 6 rows: the norm kernel + cuBLASLt path
+    for (bool one_plus : {false, true}) {
+      INFO("rows " << n << " one_plus " << one_plus);
+      HostWeight g("g", DType::DTYPE_BF16, {d}, random_bf16(size_t(d), 0.5f));
+      HostWeight w1("w1", DType::DTYPE_BF16, {768, d}, random_bf16(size_t(768 * d), 0.03f));
+      HostWeight w2("w2", DType::DTYPE_BF16, {256, d}, random_bf16(size_t(256 * d), 0.03f));
+      HostWeight wr("wr", DType::DTYPE_BF16, {d, 768}, random_bf16(size_t(d * 768), 0.03f));
+      HostWeight br("br", DType::DTYPE_BF16, {d}, random_bf16(size_t(d)));
+      auto x = make_pair(b.cpu, b.gpu, {n, d}, random_bf16(size_t(n * d), 2.f));
+      auto normed = make_output(b.cpu, b.gpu, {n, d});
+      auto o1 = make_output(b.cpu, b.gpu, {n, 768});
+      auto o2 = make_output(b.cpu, b.gpu, {n, 256});
+      const MatmulTarget tc[2] = {{o1.cpu, b.cpu.weight(w1.view), Tensor{}}, {o2.cpu, b.cpu.weight(w2.view), Tensor{}}};
+      const MatmulTarget tg[2] = {{o1.gpu, b.gpu.weight(w1.view), Tensor{}}, {o2.gpu, b.gpu.weight(w2.view), Tensor{}}};
+      b.cpu.norm_matmul_group(x.cpu, b.cpu.weight(g.view), 1e-5f, one_plus, normed.cpu, tc);
+      b.gpu.norm_matmul_group(x.gpu, b.gpu.weight(g.view), 1e-5f, one_plus, normed.gpu, tg);
+      // The CPU's GEMM input is the fp32 normed row; the GPU rounds it to bf16 (as every GPU GEMM does), so the
+      // bound is the bf16 budget, not fp32 rounding.
+      CHECK(relative_error(read(b.gpu, o1.gpu), read(b.cpu, o1.cpu)) <= 1e-2);
+      CHECK(relative_error(read(b.gpu, o2.gpu), read(b.cpu, o2.cpu)) <= 1e-2);
+      // Residual: x += o1 · wrᵀ + br, o1 bf16-exact on both sides first so the comparison is tight.
+      std::vector<float> o1v = read(b.cpu, o1.cpu);
+      for (auto& f : o1v) f = round_bf16(f);
+      auto y = make_pair(b.cpu, b.gpu, {n, 768}, o1v);
+      auto scratch = make_output(b.cpu, b.gpu, {n, d});
+      b.cpu.matmul_residual(x.cpu, y.cpu, b.cpu.weight(wr.view), b.cpu.weight(br.view), scratch.cpu);
+      b.gpu.matmul_residual(x.gpu, y.gpu, b.gpu.weight(wr.view), b.gpu.weight(br.view), scratch.gpu);
+      CHECK(relative_error(read(b.gpu, x.gpu), read(b.cpu, x.cpu)) <= 1e-5);
+    }
+  }
+}

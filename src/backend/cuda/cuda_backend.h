@@ -67,6 +67,10 @@ class CudaBackend final : public Backend {
   void matmul(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias) override;
   // 1-4 rows: one GEMV launch for all targets (kernels/gemv.h); more rows: cuBLASLt per target.
   void matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) override;
+  // 1-4 rows: the GEMV with its RMSNorm prologue / residual epilogue (no norm or add kernel); else the defaults.
+  void norm_matmul_group(const Tensor& x, const Tensor& norm_w, float eps, bool one_plus, Tensor normed,
+                         std::span<const MatmulTarget> targets) override;
+  void matmul_residual(Tensor x, const Tensor& y, const Tensor& w, const Tensor& bias, Tensor scratch) override;
   void rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) override;
   void kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) override;
   void attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
@@ -132,6 +136,10 @@ class CudaBackend final : public Backend {
   void upload_staged(size_t begin, size_t end);  // one H2D copy of the ring's bytes [begin, end)
   // cuBLASLt matmul of cuda_matmul.cpp (bias fused as the epilogue when cuBLASLt has an algorithm for it).
   void matmul_init();  // cuBLASLt handle, GEMM workspace, plan cache
+  // The GEMV launch behind matmul_group / norm_matmul_group / matmul_residual; false when the shape is not a GEMV
+  // shape (then nothing was enqueued).
+  bool gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps, bool one_plus,
+            bool accumulate);
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);

@@ -144,10 +144,9 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   const auto* x0 = static_cast<const char*>(x.data);
   const auto* o0 = static_cast<const char*>(out.data);
   const bool in_place = o0 < x0 + n * n_in * 4 && x0 < o0 + n * n_out * 4;
-  if (gemv_applies(n, n_in) && !gemm_ex_forced() && !in_place) {
+  if (!in_place) {
     const MatmulTarget t{out, w, bias};
-    matmul_group(x, std::span<const MatmulTarget>(&t, 1));
-    return;
+    if (gemv(x, std::span<const MatmulTarget>(&t, 1), nullptr, 0.f, false, false)) return;
   }
 
   auto* xb = static_cast<uint16_t*>(scratch(size_t(n * n_in) * sizeof(uint16_t), 0));
@@ -215,27 +214,33 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   }
 }
 
-void CudaBackend::matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) {
+bool CudaBackend::gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps,
+                       bool one_plus, bool accumulate) {
   LCLLM_ASSERT(x.dtype == DType::DTYPE_F32, "matmul activations are fp32");
   const int64_t n_in = targets.empty() ? 0 : targets[0].w.dim(1);
   const int64_t n = n_in > 0 ? x.numel() / n_in : 0;
-  bool gemv = gemv_applies(n, n_in) && targets.size() <= size_t(kGemvMaxSegments) && !gemm_ex_forced();
-  for (const MatmulTarget& t : targets) gemv = gemv && t.w.dim(1) == n_in;
-  if (!gemv) {
-    for (const MatmulTarget& t : targets) matmul(t.out, x, t.w, t.bias);
-    return;
-  }
+  bool ok = gemv_applies(n, n_in) && targets.size() <= size_t(kGemvMaxSegments) && !gemm_ex_forced();
+  for (const MatmulTarget& t : targets) ok = ok && t.w.dim(1) == n_in;
+  if (!ok) return false;
   auto p = zeroed<GemvParams>();
   p.x = static_cast<const float*>(x.data);
   p.n_rows = int32_t(n);
   p.n_in = int32_t(n_in);
   p.n_segments = int32_t(targets.size());
+  if (norm_w != nullptr && n_in > kGemvMaxNormInputs) return false;
+  if (norm_w != nullptr) {
+    LCLLM_ASSERT(norm_w->dtype == DType::DTYPE_F32 && norm_w->numel() == n_in, "norm weight does not match the row");
+    p.norm_w = static_cast<const float*>(norm_w->data);
+    p.eps = eps;
+    p.norm_one_plus = one_plus ? 1 : 0;
+  }
+  p.accumulate = accumulate ? 1 : 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     const MatmulTarget& t = targets[i];
     LCLLM_ASSERT(t.w.dtype == DType::DTYPE_BF16 && t.w.ndim == 2, "matmul weights are 2-D bf16 on the device");
     LCLLM_ASSERT(t.out.dtype == DType::DTYPE_F32 && x.numel() == n * n_in && t.out.numel() == n * t.w.dim(0),
                  "matmul shapes do not match");
-    LCLLM_ASSERT(t.out.data != x.data, "matmul_group: an output aliases the input");
+    LCLLM_ASSERT(t.out.data != x.data, "a GEMV output aliases its input");
     if (!t.bias.empty()) {
       LCLLM_ASSERT(t.bias.dtype == DType::DTYPE_F32 && t.bias.numel() == t.w.dim(0), "bias is fp32 [out_features]");
     }
@@ -246,6 +251,24 @@ void CudaBackend::matmul_group(const Tensor& x, std::span<const MatmulTarget> ta
     p.seg[i].n_out = int32_t(t.w.dim(0));
   }
   enqueue(launch_gemv, p);
+  return true;
+}
+
+void CudaBackend::matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) {
+  if (gemv(x, targets, nullptr, 0.f, false, false)) return;
+  for (const MatmulTarget& t : targets) matmul(t.out, x, t.w, t.bias);
+}
+
+void CudaBackend::norm_matmul_group(const Tensor& x, const Tensor& norm_w, float eps, bool one_plus, Tensor normed,
+                                    std::span<const MatmulTarget> targets) {
+  if (gemv(x, targets, &norm_w, eps, one_plus, false)) return;
+  Backend::norm_matmul_group(x, norm_w, eps, one_plus, normed, targets);
+}
+
+void CudaBackend::matmul_residual(Tensor x, const Tensor& y, const Tensor& w, const Tensor& bias, Tensor scratch) {
+  const MatmulTarget t{x, w, bias};
+  if (gemv(y, std::span<const MatmulTarget>(&t, 1), nullptr, 0.f, false, true)) return;
+  Backend::matmul_residual(x, y, w, bias, scratch);
 }
 
 }  // namespace lcllm
