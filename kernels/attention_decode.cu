@@ -205,6 +205,9 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
   // reads back exactly those, so no barrier is needed; S - 1 stages (S-1 x U x 32 B per lane) stay in flight.
   extern __shared__ uint4 sRing[];  // [S][U][2][kThreads], consecutive lanes -> consecutive 16 B
   const int64_t head_off = int64_t(kvh) * D + 8 * t;
+  // A power-of-two page size (every real configuration) turns the page lookup's integer division — ~20
+  // instructions per key and lane in an issue-bound loop — into a shift and a mask.
+  const int ps_shift = (ps & (ps - 1)) == 0 ? __ffs(ps) - 1 : -1;
   auto issue = [&](int stage, int32_t j0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -212,8 +215,15 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
       const bool ok = j < end;
       int64_t off = 0;
       if (ok) {
-        const int32_t pg = j / ps;
-        off = (int64_t(pages[pg]) * ps + (j - pg * ps)) * a.n_kv_heads * D + head_off;
+        int32_t pg, in_page;
+        if (ps_shift >= 0) {
+          pg = j >> ps_shift;
+          in_page = j & (ps - 1);
+        } else {
+          pg = j / ps;
+          in_page = j - pg * ps;
+        }
+        off = (int64_t(pages[pg]) * ps + in_page) * a.n_kv_heads * D + head_off;
       }
       uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
       cp_async_16(smem_u32(slot), a.k_pool + off, ok ? 16 : 0);
