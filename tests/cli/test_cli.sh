@@ -126,7 +126,8 @@ done
 "$bin" run --help >"$tmp/help" 2>&1
 for flag in --prompt-ids --max-tokens --temperature --top-k --top-p --min-p --repetition-penalty \
             --frequency-penalty --presence-penalty --seed --policy --device --threads --ctx-size --chunk-size \
-            --prompt --chat --system --chat-template --tokenizer --print-ids --ignore-eos --quiet --gpu-memory-fraction; do
+            --prompt --chat --system --chat-template --tokenizer --print-ids --ignore-eos --quiet --gpu-memory-fraction \
+            --enforce-eager; do
   if grep -q -- "$flag" "$tmp/help"; then pass=$((pass + 1)); else echo "FAIL help lacks $flag"; fail=$((fail + 1)); fi
 done
 
