@@ -15,6 +15,7 @@
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
 #include "kernels/cuda_check.h"
+#include "kernels/device_info.h"
 
 namespace lcllm {
 
@@ -205,26 +206,14 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
   // reads back exactly those, so no barrier is needed; S - 1 stages (S-1 x U x 32 B per lane) stay in flight.
   extern __shared__ uint4 sRing[];  // [S][U][2][kThreads], consecutive lanes -> consecutive 16 B
   const int64_t head_off = int64_t(kvh) * D + 8 * t;
-  // A power-of-two page size (every real configuration) turns the page lookup's integer division — ~20
-  // instructions per key and lane in an issue-bound loop — into a shift and a mask.
-  const int ps_shift = (ps & (ps - 1)) == 0 ? __ffs(ps) - 1 : -1;
+  const int ps_shift = page_shift_of(ps);
   auto issue = [&](int stage, int32_t j0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
       const bool ok = j < end;
       int64_t off = 0;
-      if (ok) {
-        int32_t pg, in_page;
-        if (ps_shift >= 0) {
-          pg = j >> ps_shift;
-          in_page = j & (ps - 1);
-        } else {
-          pg = j / ps;
-          in_page = j - pg * ps;
-        }
-        off = (int64_t(pages[pg]) * ps + in_page) * a.n_kv_heads * D + head_off;
-      }
+      if (ok) off = paged_slot(pages, ps, ps_shift, j) * a.n_kv_heads * D + head_off;
       uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
       cp_async_16(smem_u32(slot), a.k_pool + off, ok ? 16 : 0);
       cp_async_16(smem_u32(slot + kThreads), a.v_pool + off, ok ? 16 : 0);
@@ -542,14 +531,6 @@ bool decode_v2_applies(int32_t head_dim) {
   return !attention_force_v1() && (head_dim == 64 || head_dim == 128 || head_dim == 256);
 }
 
-int sm_count() {
-  static int cached[64] = {};
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  int& c = cached[device & 63];
-  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, device));
-  return c;
-}
 
 }  // namespace
 
@@ -570,7 +551,7 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
   // v2: exactly one wave of resident blocks (every block streams one long split, all end together; a partial
   // second wave would idle most SMs at the end), splits a multiple of 64 keys (the kernel's step is 32 keys at
   // most); v1: 4 blocks per SM, at least 256 keys each.
-  const int64_t target = int64_t(sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim) : 4);
+  const int64_t target = int64_t(cuda_sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim) : 4);
   const int32_t min_len = 256, align = v2 ? 64 : 1;
   const int64_t want = std::max<int64_t>(1, target / std::max<int64_t>(base_blocks, 1));
   int64_t len = std::max<int64_t>(min_len, (int64_t(max_span) + want - 1) / want);

@@ -274,7 +274,7 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
 
   // Tile loads: this thread copies chunk `chunk` of keys key_base + i * kRowsPerPass (its smem offsets are fixed).
   const int32_t chunk = tid % KC, key_base = tid / KC;
-  const int ps_shift = (ps & (ps - 1)) == 0 ? __ffs(ps) - 1 : -1;  // page size a power of two: shift, not divide
+  const int ps_shift = page_shift_of(ps);
   const int64_t slot_stride = int64_t(a.n_kv_heads) * D;
   const uint16_t* k_src = a.k_pool + int64_t(kvh) * D + chunk * 8;
   const uint16_t* v_src = a.v_pool + int64_t(kvh) * D + chunk * 8;
@@ -288,17 +288,7 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
       const int32_t j = k0 + key_base + i * kRowsPerPass;
       const bool valid = j < ke;
       int64_t off = 0;
-      if (valid) {
-        int32_t pg, in_page;
-        if (ps_shift >= 0) {
-          pg = j >> ps_shift;
-          in_page = j & (ps - 1);
-        } else {
-          pg = j / ps;
-          in_page = j - pg * ps;
-        }
-        off = int64_t(pages[pg] * ps + in_page) * slot_stride;
-      }
+      if (valid) off = paged_slot(pages, ps, ps_shift, j) * slot_stride;
       const uint32_t d = dst + uint32_t(i * kRowsPerPass * D * 2);
       cp_async_16(d, k_src + off, valid ? 16 : 0);
       cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);

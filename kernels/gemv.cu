@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/device_info.h"
 
 namespace lcllm {
 
@@ -180,14 +181,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvP
 // ---- launchers ----------------------------------------------------------------------------------------------
 
 namespace {
-int sm_count() {
-  static int cached[64] = {};
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  int& c = cached[device & 63];
-  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, device));
-  return c;
-}
 
 // One wave: as many blocks as fit on the GPU at once (occupancy cached per instance), fewer for small matrices.
 template <int NR, int CHUNK, int MIN_BLOCKS, bool NORM>
@@ -204,7 +197,7 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kGemvWarps * 32, size_t(max_smem)));
     per_sm = std::max(per_sm, 1);
   }
-  const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(sm_count()) * per_sm);
+  const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(cuda_sm_count()) * per_sm);
   kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM><<<unsigned(blocks), kGemvWarps * 32, smem, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }

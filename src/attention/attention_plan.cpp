@@ -23,6 +23,15 @@ const char* attention_phase_name(AttentionPhase p) {
   return p == AttentionPhase::ATTENTION_PHASE_PREFILL ? "prefill" : "decode";
 }
 
+const HeadGroupPolicy& attention_plan_group(const AttentionPlan& plan, int32_t layer, AttentionPhase phase,
+                                            int32_t kv_head) {
+  for (const auto& g : plan.layers[size_t(layer)].phase(phase)) {
+    if (g.kv_head_begin <= kv_head && kv_head < g.kv_head_end) return g;
+  }
+  LCLLM_ASSERT(false, "plan groups do not cover every KV head (validate the plan first)");
+  return plan.layers[0].prefill[0];
+}
+
 std::string attention_group_describe(const HeadGroupPolicy& g) {
   const std::string name = attention_policy_name(g.policy);
   auto kv = [](const char* key, int32_t v) { return std::string(key) + "=" + std::to_string(v); };

@@ -90,6 +90,9 @@ AttentionPlan attention_plan_full(const ModelConfig& config, const std::string& 
 // merging groups so they stay a normalised partition (adjacent equal policies merged).
 void attention_plan_set(AttentionPlan& plan, int32_t layer, AttentionPhase phase, int32_t kv_begin, int32_t kv_end,
                         const HeadGroupPolicy& policy);
+// The group of `plan` covering one KV head of one layer and phase (the plan must be valid: groups cover every head).
+const HeadGroupPolicy& attention_plan_group(const AttentionPlan& plan, int32_t layer, AttentionPhase phase,
+                                            int32_t kv_head);
 // True when no group in any layer or phase is anything but FULL.
 bool attention_plan_is_full(const AttentionPlan& plan);
 // Semantic problems of a plan for a model ("layer 3, decode, kv heads 0-1: SPARSE.from = 5 ..."), empty if valid.

@@ -8,14 +8,6 @@ namespace lcllm {
 
 namespace {
 
-const HeadGroupPolicy& group_for(const AttentionPlan& plan, int32_t layer, AttentionPhase phase, int32_t kv_head) {
-  for (const auto& g : plan.layers[size_t(layer)].phase(phase)) {
-    if (g.kv_head_begin <= kv_head && kv_head < g.kv_head_end) return g;
-  }
-  LCLLM_ASSERT(false, "plan groups do not cover every KV head (validate the plan first)");
-  return plan.layers[0].prefill[0];
-}
-
 // Appends the ascending union of [0, sink), (pos - recent, pos] and `extra` (ascending), clipped to [lo, hi).
 void append_keys(std::vector<int32_t>& out, int32_t lo, int32_t hi, int32_t sink, int32_t recent, int32_t pos,
                  std::span<const int32_t> extra) {
@@ -60,7 +52,7 @@ LayerAttentionWork attention_layer_work(const AttentionPlan& plan, int32_t layer
   bool any_select = false;
   for (int64_t r = 0; r < n_rows; ++r) {
     for (int32_t h = 0; h < H; ++h) {
-      const HeadGroupPolicy& g = group_for(plan, layer, row_phase[size_t(r)], h);
+      const HeadGroupPolicy& g = attention_plan_group(plan, layer, row_phase[size_t(r)], h);
       pol[size_t(r * H + h)] = &g;
       if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT) any_select = true;
       if (g.policy != AttentionPolicy::ATTENTION_POLICY_FULL && g.policy != AttentionPolicy::ATTENTION_POLICY_SELECT)
@@ -138,7 +130,7 @@ void attention_layer_record(SelectionState& state, const AttentionPlan& plan, in
   for (int64_t r = 0; r < n_rows; ++r) {
     for (int32_t h = 0; h < H; ++h) {
       const size_t item = size_t(r * H + h);
-      const HeadGroupPolicy& g = group_for(plan, layer, row_phase[size_t(r)], h);
+      const HeadGroupPolicy& g = attention_plan_group(plan, layer, row_phase[size_t(r)], h);
       if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT) {
         out.positions.insert(out.positions.end(), selected.positions.begin() + selected.indptr[item],
                              selected.positions.begin() + selected.indptr[item + 1]);

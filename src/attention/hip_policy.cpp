@@ -8,14 +8,6 @@ namespace lcllm {
 
 namespace {
 
-const HeadGroupPolicy& group_for(const AttentionPlan& plan, int32_t layer, AttentionPhase phase, int32_t kv_head) {
-  for (const auto& g : plan.layers[size_t(layer)].phase(phase)) {
-    if (g.kv_head_begin <= kv_head && kv_head < g.kv_head_end) return g;
-  }
-  LCLLM_ASSERT(false, "plan groups do not cover every KV head (validate the plan first)");
-  return plan.layers[0].prefill[0];
-}
-
 // The mask of one (query block, KV head): where its blocks come from.
 struct Mask {
   int32_t row_begin, row_end, kv_head;
@@ -44,7 +36,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionP
     SequencePolicyState* state = seq_state.empty() ? nullptr : seq_state[s];
     if (state && state->hip.size() != plan.layers.size() * size_t(H)) state->hip.assign(plan.layers.size() * size_t(H), {});
     for (int32_t h = 0; h < H; ++h) {
-      const HeadGroupPolicy& g = group_for(plan, layer, phase, h);
+      const HeadGroupPolicy& g = attention_plan_group(plan, layer, phase, h);
       HipCachedMask* cache = state ? &state->hip[size_t(layer) * size_t(H) + size_t(h)] : nullptr;
       if (g.policy != AttentionPolicy::ATTENTION_POLICY_HIP) continue;
       out.any = true;

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <random>
@@ -21,6 +20,7 @@
 #include "runtime/engine.h"
 #include "runtime/roofline.h"
 #ifdef LCLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_roofline.h"
 #endif
 
@@ -86,8 +86,7 @@ int bench(const BenchArgs& a) {
     copy_gbps = cuda_copy_bandwidth_gbps();
     gemm_tflops = cuda_bf16_gemm_tflops();
     out["card"] = cuda_device_info().name;
-    const char* graphs_env = std::getenv("LCLLM_CUDA_GRAPHS");
-    out["cuda_graphs"] = !a.enforce_eager && !(graphs_env != nullptr && graphs_env[0] == '0');
+    out["cuda_graphs"] = !a.enforce_eager && cuda_graphs_env_enabled();
   }
 #endif
   if (!out.contains("card")) out["card"] = "cpu";

@@ -39,6 +39,8 @@ P zeroed() {
 // (ERROR_KIND_INVALID_ARGUMENT) when there is no such device or the fraction is out of range.
 // cuda_graphs: record decode steps and replay them as CUDA graphs (off: vLLM's --enforce-eager).
 std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fraction, bool cuda_graphs = true);
+// False when LCLLM_CUDA_GRAPHS=0 is set: decode steps then run eagerly whatever the backend's setting.
+bool cuda_graphs_env_enabled();
 // True when the CUDA runtime sees at least one usable device (no driver, no device: false; never throws).
 bool cuda_device_available();
 

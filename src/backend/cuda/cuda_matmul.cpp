@@ -140,7 +140,8 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   if (!bias.empty()) {
     LCLLM_ASSERT(bias.dtype == DType::DTYPE_F32 && bias.numel() == n_out, "bias is fp32 [out_features]");
   }
-  // (The GEMV reads x while writing out: only when they do not overlap.)
+  // The output may overlap the input's fp32 rows (h = h·W): the GEMV (which reads x while writing out) is then not
+  // used, and the bf16 copy below no longer matches x afterwards.
   const auto* x0 = static_cast<const char*>(x.data);
   const auto* o0 = static_cast<const char*>(out.data);
   const bool in_place = o0 < x0 + n * n_in * 4 && x0 < o0 + n * n_out * 4;
@@ -159,11 +160,7 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
     c.src_type = ElemType::ELEM_F32;
     enqueue(launch_convert, c);
   }
-  // The output may overwrite the input's fp32 rows (h = h·W): then the copy no longer matches them.
-  const auto* x_begin = static_cast<const char*>(x.data);
-  const auto* o_begin = static_cast<const char*>(out.data);
-  const bool overlap = o_begin < x_begin + n * n_in * 4 && x_begin < o_begin + n * n_out * 4;
-  converted_src_ = overlap ? nullptr : x.data;
+  converted_src_ = in_place ? nullptr : x.data;
   converted_n_ = n * n_in;
 
   const MatmulPlan* plan = nullptr;

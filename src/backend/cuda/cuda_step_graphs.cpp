@@ -44,19 +44,17 @@ void StepGraphCache::clear() {
 
 // ---- recording in CudaBackend ----------------------------------------------------------------------------------
 
-namespace {
-bool graphs_env_enabled() {
+bool cuda_graphs_env_enabled() {
   static const bool on = [] {
     const char* e = std::getenv("LCLLM_CUDA_GRAPHS");
     return e == nullptr || e[0] != '0';
   }();
   return on;
 }
-}  // namespace
 
 void CudaBackend::step_begin(bool decode_only) {
   flush_recorded();  // a step that never reached step_end (an exception) must not leak into this one
-  if (!decode_only || !graphs_enabled_ || !graphs_env_enabled()) return;
+  if (!decode_only || !graphs_enabled_ || !cuda_graphs_env_enabled()) return;
   recording_ = true;
   step_stage_begin_ = staging_used_;
   recorded_.clear();
