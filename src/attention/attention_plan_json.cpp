@@ -180,9 +180,14 @@ bool layers_from_json(const nlohmann::json& j, int32_t n_layers, const std::stri
       problems.push_back(at + ": layers \"" + s + "\" is not a range" + usage);
       return false;
     }
-    bool ok = true;
-    for (long long l = a; l <= b; ++l) ok = add(l) && ok;
-    return ok;
+    // A range reaching past the model is one problem, not one per layer: "1-36666666666666" (found by fuzz_plan)
+    // must not loop over 3.6e13 layers.
+    if (b >= n_layers) {
+      problems.push_back(at + ": layers \"" + s + "\" reach past the model (it has layers " + range + ")");
+      return false;
+    }
+    for (long long l = a; l <= b; ++l) out.push_back(int32_t(l));
+    return true;
   }
   problems.push_back(at + ": layers " + j.dump() + " is not a layer selection" + usage);
   return false;

@@ -280,3 +280,19 @@ TEST_CASE("every plan file in configs/policies resolves for every parity fixture
     }
   }
 }
+
+TEST_CASE("a plan's layer range past the model is one problem, found at once (fuzz_plan timeout)",
+          "[attention][plan]") {
+  const ModelConfig c = synthetic_config(4, 2);
+  ErrorKind kind{};
+  const std::string msg = error_of(
+      [&] {
+        from_json_text(R"({"name": "g", "layers": [
+            {"layers": "1-36666666666666", "phase": "decode", "policy": {"type": "SELECT", "k": 16}}]})", c);
+      },
+      &kind);
+  INFO(msg);
+  CHECK(kind == ErrorKind::ERROR_KIND_INVALID_ARGUMENT);
+  CHECK_THAT(msg, Catch::Contains("layers \"1-36666666666666\" reach past the model (it has layers 0..3)"));
+  CHECK_THAT(msg, Catch::Contains("(1 problem):"));
+}
