@@ -42,12 +42,33 @@ struct PrefillParams {
 // [row_begin + split * split_len, min(row_end, row_begin + (split + 1) * split_len)) for up to kDecodeMaxGroup query
 // heads sharing the kv head (each K/V element is read once per block), writes an unnormalised partial
 // (o, max, sumexp); a merge kernel combines the splits exactly (ARCHITECTURE.md §4.4).
+//
+// Key sets (src/backend/backend.h KeySet; the step plan's sparse policies): with `sets` non-null the block of
+// (row, kv head) walks the logical keys 0..n-1 of its set — [lo, sink_end), then the run of its selection list
+// inside [sink_end, recent_begin) (found by binary search: lists are ascending), then [recent_begin, hi) — split
+// into the same split_len pieces as a range. A set spelling FULL's range visits the same positions on the same
+// lanes in the same order as the range kernel, so both give the same bits.
+struct DecodeKeySets {
+  const int32_t* sets;           // [n_rows * n_kv_heads, 5] KeySet fields, or null: rows use [row_begin, row_end)
+  const int32_t* sel_positions;  // [n_slots, sel_items, sel_stride] ascending selection lists
+  const int32_t* sel_count;      // [n_slots, sel_items] entries of each list
+  int32_t sel_items, sel_stride;
+  // Top-k selection's input (kernels/attention_select.h): items with select_k > 0 also store their scores in log2
+  // units, row r, head h, key i (position row_begin[r] + i) at scores[score_offset[r] + h * span_r + i], span_r =
+  // row_end[r] - row_begin[r]; the merge then writes every (row, head)'s log2-sum-exp to lse2.
+  const int32_t* select_k;       // [n_rows * n_kv_heads] or null
+  float* scores;
+  const int64_t* score_offset;   // [n_rows]
+  float* lse2;                   // [n_rows, n_heads]
+};
+
 struct DecodeParams {
   AttentionCommon a;
   int32_t n_splits;
   int32_t split_len;
   float* part_o;    // [n_rows, n_heads, n_splits, head_dim]
   float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max in log2 units, sum of exp2)
+  DecodeKeySets ks; // sets == nullptr: dense ranges
 };
 
 // Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128/256)

@@ -27,9 +27,75 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 64;  // bf16 pairs per lane: head_dim = 64 * this at most
 
+// First index of the ascending a[0, n) holding a value >= x.
+__device__ __forceinline__ int32_t lower_bound_i32(const int32_t* a, int32_t n, int32_t x) {
+  int32_t lo = 0;
+  while (n > 0) {
+    const int32_t half = n >> 1;
+    if (a[lo + half] < x) {
+      lo += half + 1;
+      n -= half + 1;
+    } else {
+      n = half;
+    }
+  }
+  return lo;
+}
+
+// The logical keys 0..n-1 a block of (row r, kv head) walks: [lo, lo + n_a), list[0, n_l), [recent_begin, ...).
+// A dense range is n_a = n. Every thread of the block computes the same (a handful of cached loads).
+struct BlockKeys {
+  int32_t n, lo, n_a, n_l, recent_begin;
+  const int32_t* list;
+  __device__ __forceinline__ int32_t position(int32_t i) const {
+    if (i < n_a) return lo + i;
+    if (i < n_a + n_l) return __ldg(list + (i - n_a));
+    return recent_begin + (i - n_a - n_l);
+  }
+};
+
+template <bool kKeySets>
+__device__ __forceinline__ BlockKeys block_keys(const DecodeParams& p, int32_t r, int32_t kvh) {
+  BlockKeys k;
+  if (!kKeySets) {
+    k.lo = p.a.row_begin[r];
+    k.n = k.n_a = p.a.row_end[r] - k.lo;
+    k.n_l = 0;
+    k.recent_begin = p.a.row_end[r];
+    k.list = nullptr;
+    return k;
+  }
+  const int64_t item = int64_t(r) * p.a.n_kv_heads + kvh;
+  const int32_t* set = p.ks.sets + item * 5;  // KeySet {lo, sink_end, recent_begin, hi, list}
+  const int32_t lo = set[0], sink_end = set[1], recent_begin = set[2], hi = set[3], slot = set[4];
+  k.lo = lo;
+  k.n_a = sink_end - lo;
+  k.recent_begin = recent_begin;
+  k.n_l = 0;
+  k.list = nullptr;
+  if (slot >= 0) {
+    const int64_t list_id = int64_t(slot) * p.ks.sel_items + item;
+    const int32_t* all = p.ks.sel_positions + list_id * p.ks.sel_stride;
+    const int32_t count = p.ks.sel_count[list_id];
+    const int32_t first = lower_bound_i32(all, count, sink_end);
+    k.list = all + first;
+    k.n_l = lower_bound_i32(k.list, count - first, recent_begin);
+  }
+  k.n = k.n_a + k.n_l + (hi - recent_begin);
+  return k;
+}
+
+// Where a selecting (row, kv head) stores its scores (DecodeKeySets), or null.
+template <bool kKeySets>
+__device__ __forceinline__ float* score_store(const DecodeParams& p, int32_t r, int32_t kvh, int32_t h0) {
+  if (!kKeySets || p.ks.select_k == nullptr || p.ks.select_k[int64_t(r) * p.a.n_kv_heads + kvh] <= 0) return nullptr;
+  const int64_t span = p.a.row_end[r] - p.a.row_begin[r];
+  return p.ks.scores + p.ks.score_offset[r] + int64_t(h0) * span;
+}
+
 }  // namespace
 
-template <int G>
+template <int G, bool kKeySets>
 __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams p) {
   const AttentionCommon& a = p.a;
   __shared__ float sQ[G][kAttentionMaxHeadDim];
@@ -47,9 +113,12 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
   const int32_t g_count = min(G, group - chunk * G);
   const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-  const int32_t begin = a.row_begin[r] + split * p.split_len;
-  const int32_t end = min(a.row_end[r], begin + p.split_len);
+  const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
+  const int32_t begin = split * p.split_len;  // logical key indices of this split
+  const int32_t end = min(keys.n, begin + p.split_len);
   const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
+  float* store = score_store<kKeySets>(p, r, kvh, h0);  // [g_count, span] of a selecting item, else null
+  const int64_t span = a.row_end[r] - a.row_begin[r];
 
   for (int32_t e = tid; e < G * D; e += kThreads) {
     const int32_t g = e / D, d = e % D;
@@ -68,7 +137,8 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
   }
 
   for (int32_t j = begin + warp; j < end; j += kWarps) {
-    const int64_t slot = int64_t(pages[j / a.page_size]) * a.page_size + j % a.page_size;
+    const int32_t pos = kKeySets ? keys.position(j) : keys.lo + j;
+    const int64_t slot = int64_t(pages[pos / a.page_size]) * a.page_size + pos % a.page_size;
     const int64_t base = (slot * a.n_kv_heads + kvh) * D;
     float2 kf[kMaxPairsPerLane], vf[kMaxPairsPerLane];
 #pragma unroll
@@ -91,6 +161,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
       for (int off = 16; off > 0; off >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, off);
       float s = dot * a.scale;
       if (a.softcap > 0.f) s = a.softcap * tanhf(s / a.softcap);
+      if (store != nullptr && lane == 0 && g < g_count) store[g * span + j] = s * kLog2e;
       const float m_new = fmaxf(m[g], s);
       const float alpha = m[g] == -INFINITY ? 0.f : expf(m[g] - m_new);
       const float pr = expf(s - m_new);
@@ -152,7 +223,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 // and the online softmax rescales once per U steps (log2 domain). At the end the KPW key slots of a warp merge by
 // shuffles, the 4 warps through shared memory, and the block writes an unnormalised partial for the merge kernel.
 
-template <int D, int G, int U, int S>
+template <int D, int G, int U, int S, bool kKeySets>
 __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodeParams p) {
   constexpr int TPK = D / 8, KPW = 32 / TPK, STEP = kWarps * KPW * U;
   static_assert(TPK <= 32 && 32 % TPK == 0, "head_dim must be 64, 128 or 256");
@@ -172,10 +243,13 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
 
   // Let the merge grid launch as soon as every split block runs (it waits for this grid's completion itself).
   asm volatile("griddepcontrol.launch_dependents;");
-  const int32_t begin = a.row_begin[r] + split * p.split_len;
-  const int32_t end = min(a.row_end[r], begin + p.split_len);
+  const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
+  const int32_t begin = split * p.split_len;  // logical key indices of this split
+  const int32_t end = min(keys.n, begin + p.split_len);
   const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
   const int32_t ps = a.page_size;
+  float* store = score_store<kKeySets>(p, r, kvh, h0);  // [g_count, span] of a selecting item, else null
+  const int64_t span = a.row_end[r] - a.row_begin[r];
   const bool capped = a.softcap > 0.f;
   // Without a softcap the scale and log2(e) fold into q; with one, tanh needs the plain scaled score.
   const float qmul = capped ? a.scale : a.scale * kLog2e;
@@ -213,7 +287,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
       const bool ok = j < end;
       int64_t off = 0;
-      if (ok) off = paged_slot(pages, ps, ps_shift, j) * a.n_kv_heads * D + head_off;
+      if (ok) off = paged_slot(pages, ps, ps_shift, kKeySets ? keys.position(j) : keys.lo + j) * a.n_kv_heads * D + head_off;
       uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
       cp_async_16(smem_u32(slot), a.k_pool + off, ok ? 16 : 0);
       cp_async_16(smem_u32(slot + kThreads), a.v_pool + off, ok ? 16 : 0);
@@ -251,6 +325,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodePar
         for (int off = TPK / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
         if (capped) d = a.softcap * tanhf(d / a.softcap) * kLog2e;
         s[u][g] = j < end ? d : -INFINITY;
+        if (store != nullptr && t == 0 && j < end && g < g_count) store[g * span + j] = d;
       }
     }
 #pragma unroll
@@ -414,6 +489,7 @@ __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(D
       }
       const float inv = den > 0.f ? 1.f / den : 0.f;
       *reinterpret_cast<float4*>(out + 4 * tid) = make_float4(sum.x * inv, sum.y * inv, sum.z * inv, sum.w * inv);
+      if (tid == 0 && p.ks.lse2 != nullptr) p.ks.lse2[rh] = den > 0.f ? mx + log2f(den) : -INFINITY;
     }
     return;
   }
@@ -443,6 +519,7 @@ __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(D
   den = 0.f;
   for (int w = 0; w < kMergeThreads / 32; ++w) den += sRed[w];
   const float inv = den > 0.f ? 1.f / den : 0.f;
+  if (tid == 0 && p.ks.lse2 != nullptr) p.ks.lse2[rh] = den > 0.f ? mx + log2f(den) : -INFINITY;
   for (int32_t d = tid; d < D; d += kMergeThreads) {
     float o = 0.f;
     for (int32_t c = 0; c < ns; ++c) o = fmaf(sW[c], po[int64_t(c) * D + d], o);
@@ -459,7 +536,11 @@ void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
   const int64_t blocks = int64_t(p.a.n_rows) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
-  kernel_attention_decode<G><<<grid, kThreads, 0, stream>>>(p);
+  if (p.ks.sets != nullptr) {
+    kernel_attention_decode<G, true><<<grid, kThreads, 0, stream>>>(p);
+  } else {
+    kernel_attention_decode<G, false><<<grid, kThreads, 0, stream>>>(p);
+  }
   CUDA_CHECK_LAUNCH();
 }
 
@@ -467,9 +548,9 @@ void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
 constexpr int kDecodeU = 4, kDecodeS = 3;
 constexpr size_t decode_v2_smem() { return size_t(kDecodeS) * kDecodeU * 2 * kThreads * 16; }  // 48 KB
 
-template <int D, int G>
-void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS>;
+template <int D, int G, bool kKeySets>
+void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
+  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS, kKeySets>;
   static std::atomic<uint64_t> configured{0};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
@@ -487,6 +568,15 @@ void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream, int* occ
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
   kernel<<<grid, kThreads, decode_v2_smem(), stream>>>(p);
   CUDA_CHECK_LAUNCH();
+}
+
+template <int D, int G>
+void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
+  if (p.ks.sets != nullptr) {
+    launch_decode_v2_instance<D, G, true>(p, stream, occupancy);
+  } else {
+    launch_decode_v2_instance<D, G, false>(p, stream, occupancy);
+  }
 }
 
 // Launches (occupancy == nullptr) or reports the resident blocks per SM of the instance that would run.

@@ -52,7 +52,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionP
       for (int32_t rb = qs; rb < qe; rb += bq) {
         const int32_t re = std::min(qe, rb + bq);
         const int32_t first = batch.query_pos[size_t(rb)];
-        const int32_t window_lo = params.sliding_window > 0 ? std::max(0, first - params.sliding_window + 1) : 0;
+        const int32_t window_lo = attention_visible_keys(first, batch.kv_len[s], params.sliding_window).lo;
         const int32_t lo = std::max(window_lo, p.sink);
         const int32_t hi = std::max(lo, std::min(first - p.recent + 1, batch.kv_len[s]));
         HipBlockRequest rq;
@@ -70,12 +70,12 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionP
     }
   }
   if (!out.any) return out;
-  SelectedKeys fresh;
+  HipBlocks fresh;
   if (!requests.empty()) be.attention_hip_blocks(q, layer, batch, params, requests, fresh);
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!store[i]) continue;
     HipCachedMask& c = *store[i];
-    c.blocks.assign(fresh.positions.begin() + fresh.indptr[i], fresh.positions.begin() + fresh.indptr[i + 1]);
+    c.blocks.assign(fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
     c.block_size = requests[i].block_size_k;
     c.all_from = requests[i].hi;
     c.uses = 1;
@@ -93,8 +93,8 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionP
     if (const Mask* m = of[item]) {
       if (m->request >= 0) {
         const size_t i = size_t(m->request);
-        out.blocks.insert(out.blocks.end(), fresh.positions.begin() + fresh.indptr[i],
-                          fresh.positions.begin() + fresh.indptr[i + 1]);
+        out.blocks.insert(out.blocks.end(), fresh.blocks.begin() + fresh.indptr[i],
+                          fresh.blocks.begin() + fresh.indptr[i + 1]);
       } else {
         out.blocks.insert(out.blocks.end(), m->cached->blocks.begin(), m->cached->blocks.end());
       }

@@ -3,7 +3,7 @@
 // It belongs to a sequence: Engine keeps one SequencePolicyState per live sequence (created with it, copied by
 // fork, dropped by free) and forward_step receives the states of the step's sequences through StepInput —
 // nothing global, and two sequences never share a mask. (TidalDecode/HyLRA selections live for one step only:
-// SelectionState in attention_selection.h.)
+// the step's selection slots, runtime/step_plan.h.)
 #pragma once
 #include <cstdint>
 #include <vector>

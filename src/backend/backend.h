@@ -4,6 +4,7 @@
 // Conventions: activations are row-major [n_tokens, features]; weights follow Hugging Face layout
 // [out_features, in_features]; every op may be asynchronous until to_host().
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstddef>
 #include <memory>
@@ -36,6 +37,17 @@ struct AttentionParams {
   int32_t sliding_window = 0;  // 0: full causal; W: keys j with pos - W < j <= pos
 };
 
+// The keys [lo, hi) FULL attention lets a query row at position `pos` see: causal, within the kv_len keys its
+// sequence holds after this step's writes, and within the sliding window (0: none). The visible-key rule is written
+// here only; the CPU and CUDA backends and the step plan all call it.
+struct VisibleKeys {
+  int32_t lo = 0, hi = 0;
+};
+inline VisibleKeys attention_visible_keys(int32_t pos, int32_t kv_len, int32_t sliding_window) {
+  const int32_t lo = sliding_window > 0 ? std::max(0, pos - sliding_window + 1) : 0;
+  return {lo, std::max(lo, std::min(pos + 1, kv_len))};
+}
+
 // One projection of matmul_group: out = x · wᵀ (+ bias).
 struct MatmulTarget {
   Tensor out;   // [n, out_features]
@@ -43,18 +55,37 @@ struct MatmulTarget {
   Tensor bias;  // [out_features] or empty
 };
 
-// Key positions per (query row, KV head) for attention_indexed, in CSR form (host memory): the keys of row r and
-// KV head h are positions[indptr[r * n_kv_heads + h] .. indptr[r * n_kv_heads + h + 1]), ascending, each within
-// what FULL attention would let the row see. The op does not know which policy chose them (ARCHITECTURE.md §4.2).
-struct KeyIndexLists {
-  std::span<const int64_t> indptr;     // [n_rows * n_kv_heads + 1]
-  std::span<const int32_t> positions;  // [nnz] absolute key positions in the row's sequence
+// The keys one (query row, KV head) attends to in one layer: a key set of the step plan (src/runtime/step_plan.h),
+// the ascending union
+//     [lo, sink_end)  ∪  {j in list : sink_end <= j < recent_begin}  ∪  [recent_begin, hi)
+// with lo <= sink_end <= recent_begin <= hi, all within what FULL lets the row see (attention_visible_keys).
+// list = -1: no middle keys (a dense range is {lo, hi, hi, hi, -1}; sink + recent leaves the middle out); else the
+// selection slot whose list for the same (row, KV head) supplies them — filled on the backend by an earlier layer's
+// top-k (or, for HiP on the CPU, by the host), ascending. The attention op does not know which policy chose the set
+// (ARCHITECTURE.md §4.2). Plain int32 fields: sets travel to the device as one array per step.
+struct KeySet {
+  int32_t lo = 0, sink_end = 0, recent_begin = 0, hi = 0;
+  int32_t list = -1;
+};
+static_assert(sizeof(KeySet) == 5 * sizeof(int32_t), "KeySet is uploaded as plain int32 data");
+
+// One layer's work for Backend::attention_key_sets; the pointers were returned by Backend::step_upload (host memory
+// on the CPU, device memory on the GPU), so a layer asks the host nothing.
+struct LayerKeySets {
+  const KeySet* sets = nullptr;       // [n_rows * n_kv_heads]
+  int32_t max_keys = 0;               // no set of the layer holds more keys (split planning on the GPU)
+  // TidalDecode token selection (arXiv 2410.05076 §3.1): items (row, KV head) with select_k[item] > 0 also keep the
+  // min(k, |set|) keys of their set with the largest summed probability over the GQA group (ties to the lower
+  // position) and write them, ascending, to selection slot select_slot for later layers. A selecting item's set is
+  // a range (FULL's keys).
+  const int32_t* select_k = nullptr;  // [n_rows * n_kv_heads] or null: nothing selects
+  int32_t select_slot = -1;
 };
 
-// Output of attention_select_topk, same CSR layout as KeyIndexLists (host memory).
-struct SelectedKeys {
-  std::vector<int64_t> indptr;     // [n_rows * n_kv_heads + 1]
-  std::vector<int32_t> positions;  // [nnz] ascending per (row, KV head)
+// HiP block indices per request, CSR (host memory; the CPU reference of the HiP search, E9 moves it to the GPU).
+struct HipBlocks {
+  std::vector<int64_t> indptr;  // [n_requests + 1]
+  std::vector<int32_t> blocks;  // [nnz] ascending per request
 };
 
 // One HiP mask estimate (arXiv 2406.09827 §3.1; src/attention/hip_mask.h): query rows [row_begin, row_end) of one
@@ -148,35 +179,43 @@ class Backend {
   virtual void step_begin(bool decode_only) { (void)decode_only; }
   virtual void step_end() {}
 
-  // ---- sparse attention (E4 policy engine; docs/POLICIES.md) ----
-  // Backends that implement the three ops below return true; Engine::load refuses a non-FULL plan otherwise, so
-  // a sparse plan never silently runs as full attention.
-  virtual bool supports_indexed_attention() const { return false; }
-  // Attention of every (row, query head) over exactly the keys listed for (row, its KV head); softmax scale and
-  // softcap as in attention(); params.sliding_window is ignored (the lists are final). An empty list gives a zero
-  // output row.  q, out [n, n_heads, head_dim]
-  virtual void attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                                 const AttentionParams& params, const KeyIndexLists& keys) {
-    (void)out, (void)q, (void)layer, (void)batch, (void)params, (void)keys;
-    throw_unsupported("attention_indexed");
+  // ---- sparse attention over key sets (docs/POLICIES.md; ARCHITECTURE.md §3, §4) ----
+  // Engine::load refuses a plan whose policies the backend lacks, so a sparse plan never silently runs as FULL.
+  virtual bool supports_key_sets() const { return false; }  // SELECT, SPARSE, STREAM
+  virtual bool supports_hip() const { return false; }       // HIP (attention_hip_blocks + selection_write)
+  // Copies a step's plain data (key sets, per-item k) to where the kernels run; the result stays valid until the
+  // step ends. The CPU returns data.data() (the caller keeps the vector alive for the step).
+  virtual const int32_t* step_upload(std::span<const int32_t> data) { return data.data(); }
+  // The step's selection slots: n_slots slots of n_items lists of up to `stride` positions each (device buffers the
+  // step owns; fixed sizes so that decode steps replay as graphs). Lists start empty.
+  virtual void selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) {
+    (void)n_slots, (void)n_items, (void)stride;
+    throw_unsupported("selection_reserve");
   }
-  // Top-k key selection (TidalDecode token selection, arXiv 2410.05076 §3.1, per KV-head group): for every row r
-  // and KV head h with k = k_per_row_head[r * n_kv_heads + h] > 0, scores every key the row sees under FULL rules
-  // (causal, params.sliding_window), takes the softmax of each query head of h's group, sums the probabilities over
-  // the group, and returns the min(k, visible) positions with the largest sums, ties to the lower position, listed
-  // ascending. Rows/heads with k = 0 get empty lists.  q [n, n_heads, head_dim]
-  virtual void attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                                     const AttentionParams& params, std::span<const int32_t> k_per_row_head,
-                                     SelectedKeys& selected) {
-    (void)q, (void)layer, (void)batch, (void)params, (void)k_per_row_head, (void)selected;
-    throw_unsupported("attention_select_topk");
+  // Attention of every (row, query head) over exactly the key set of (row, its KV head); softmax scale and softcap
+  // as in attention(); params.sliding_window is ignored (the sets are final). An empty set gives a zero output row.
+  // Then the layer's top-k selection, if keys.select_k is set.  q, out [n_rows, n_heads, head_dim]
+  virtual void attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                  const AttentionParams& params, const LayerKeySets& keys) {
+    (void)out, (void)q, (void)layer, (void)batch, (void)params, (void)keys;
+    throw_unsupported("attention_key_sets");
+  }
+  // Host lists into a slot (HiP's masks on the CPU): item i's list = positions[indptr[i] .. indptr[i + 1]), ascending.
+  virtual void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) {
+    (void)slot, (void)indptr, (void)positions;
+    throw_unsupported("selection_write");
+  }
+  // A slot's lists on the host, CSR [n_items + 1] (tests, calibration; synchronises the GPU).
+  virtual void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
+    (void)slot, (void)indptr, (void)positions;
+    throw_unsupported("selection_read");
   }
   // HiP block selection: for every request, hip_select_blocks over its keys with score(j) = the largest scaled
   // logit q·k_j over the request's rows that may see j (query_pos >= j) and the query heads of its KV head.
-  // blocks: CSR [requests.size() + 1] of ascending block indices.  q [n, n_heads, head_dim]
+  // q [n, n_heads, head_dim]
   virtual void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                     const AttentionParams& params, std::span<const HipBlockRequest> requests,
-                                    SelectedKeys& blocks) {
+                                    HipBlocks& blocks) {
     (void)q, (void)layer, (void)batch, (void)params, (void)requests, (void)blocks;
     throw_unsupported("attention_hip_blocks");
   }

@@ -18,6 +18,22 @@ namespace lcllm {
 
 namespace {
 
+// "" when `backend` runs every policy of `plan`, else what it lacks ("sparse attention", "HiP attention").
+std::string backend_missing_policy(const Backend& backend, const AttentionPlan& plan) {
+  bool sparse = false, hip = false;
+  for (const LayerPlan& layer : plan.layers) {
+    for (const auto* groups : {&layer.prefill, &layer.decode}) {
+      for (const HeadGroupPolicy& g : *groups) {
+        sparse = sparse || g.policy != AttentionPolicy::ATTENTION_POLICY_FULL;
+        hip = hip || g.policy == AttentionPolicy::ATTENTION_POLICY_HIP;
+      }
+    }
+  }
+  if (sparse && !backend.supports_key_sets()) return "sparse attention";
+  if (hip && !backend.supports_hip()) return "HiP attention (E9 brings it to the GPU)";
+  return "";
+}
+
 std::unique_ptr<Backend> backend_for_device(const std::string& device, const EngineOptions& options) {
   if (device == "cpu") return backend_create_cpu(options.threads);
 #ifdef LCLLM_HAVE_CUDA
@@ -53,18 +69,17 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
                              : Checkpoint::open(options.model_path));
   e->backend_ = backend ? std::move(backend) : backend_for_device(engine_resolve_device(options.device), options);
   e->options_.device = e->backend_->name();
-  // A sparse plan runs only where the backend has the sparse ops: stop now rather than fall back to FULL.
-  // With --device auto the plan decides: it runs on the CPU reference backend until the GPU has the sparse ops.
-  if (!attention_plan_is_full(e->plan_)) {
-    if (!e->backend_->supports_indexed_attention() && options.device == "auto") {
-      spdlog::warn("attention policy '{}' needs sparse attention, which the {} backend does not have yet: "
-                   "running on the cpu backend", e->plan_.name, e->backend_->name());
+  // A sparse plan runs only where the backend has its policies: stop now rather than fall back to FULL.
+  // With --device auto the plan decides: a plan the GPU cannot run yet (HIP until E9) runs on the CPU backend.
+  if (const std::string missing = backend_missing_policy(*e->backend_, e->plan_); !missing.empty()) {
+    if (options.device == "auto") {
+      spdlog::warn("attention policy '{}' needs {}, which the {} backend does not have yet: running on the cpu "
+                   "backend", e->plan_.name, missing, e->backend_->name());
       e->options_.device = "cpu";
       e->backend_ = backend_create_cpu(options.threads);
-    }
-    if (!e->backend_->supports_indexed_attention()) {
+    } else {
       throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
-                  "attention policy '" + e->plan_.name + "' needs sparse attention, which is not implemented on the " +
+                  "attention policy '" + e->plan_.name + "' needs " + missing + ", which is not implemented on the " +
                       e->backend_->name() + " backend; use --device cpu or --policy full");
     }
   }
@@ -214,12 +229,9 @@ std::vector<float> Engine::feed(int32_t seq, std::span<const int32_t> tokens, bo
 AttentionPlan Engine::plan_for(const std::string& preset) const {
   AttentionPlan plan = attention_plan_resolve(preset, config_);
   check_fits_kv_window(plan);
-  if (!attention_plan_is_full(plan)) {
-    if (!backend_->supports_indexed_attention()) {
-      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, "attention policy '" + plan.name +
-                                                         "' needs sparse attention, which the " + backend_->name() +
-                                                         " backend does not have");
-    }
+  if (const std::string missing = backend_missing_policy(*backend_, plan); !missing.empty()) {
+    throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, "attention policy '" + plan.name + "' needs " + missing +
+                                                       ", which the " + backend_->name() + " backend does not have");
   }
   return plan;
 }

@@ -1,8 +1,8 @@
 #include "runtime/forward.h"
 
-#include "attention/attention_selection.h"
 #include "attention/hip_policy.h"
 #include "lcllm/error.h"
+#include "runtime/step_plan.h"
 
 namespace lcllm {
 
@@ -53,20 +53,25 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   Tensor gate = rows_of(buf.gate, n), up = rows_of(buf.up, n);
   const Tensor none;
 
-  // Decode steps (one row per sequence, full attention) may be replayed as one recorded graph by the backend.
-  bool decode_only = attention_plan_is_full(plan);
+  // The plan compiled for this step: per (layer, row, KV head) key sets, uploaded once (ARCHITECTURE.md §1).
+  const bool full_plan = attention_plan_is_full(plan);
+  const StepPlan step = full_plan ? StepPlan{} : step_plan_compile(plan, c, in.attention, in.phases);
+  if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
+  bool hip_step = false;
+  for (const StepLayerPlan& lp : step.layers) hip_step = hip_step || lp.hip;
+
+  // Decode steps (one row per sequence) may be replayed as one recorded graph by the backend, sparse ones too:
+  // their key sets and selections live in fixed-size step buffers. HiP's host-written lists keep it eager.
+  bool decode_only = !hip_step;
   for (size_t s = 0; decode_only && s + 1 < in.attention.query_start.size(); ++s) {
     decode_only = in.attention.query_start[s + 1] - in.attention.query_start[s] == 1;
   }
   be.step_begin(decode_only);
   be.embed(x, w.embed, in.tokens, c.embedding_scale);
+  const int32_t* step_data = step.all_dense ? nullptr : be.step_upload(step.data);
+  std::vector<int64_t> hip_indptr;  // HiP's host lists of one layer (CPU only until E9)
+  std::vector<int32_t> hip_positions;
 
-  // Policy state for this step only: which phase each row is in, and the selections layers hand to later layers.
-  const bool full_plan = attention_plan_is_full(plan);
-  const std::vector<AttentionPhase> row_phase =
-      full_plan ? std::vector<AttentionPhase>{} : attention_row_phases(in.attention, in.phases);
-  SelectionState selection;
-  selection.layers.resize(size_t(c.n_layers));
   // Set when the previous layer's sandwich-norm path already left this layer's normed input in h (Gemma 2/3).
   bool h_is_normed = false;
 
@@ -94,21 +99,24 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     params.scale = c.query_scale;
     params.softcap = c.attn_logit_softcap;
     params.sliding_window = lc.sliding_window;
-    if (full_plan) {
+    if (full_plan || step.layers[size_t(l)].dense) {
       be.attention(attn, q, l, in.attention, params);
     } else {
-      const HipLayerMasks hip =
-          attention_layer_hip(be, q, plan, l, in.attention, row_phase, params, in.policy_state);
-      const LayerAttentionWork work =
-          attention_layer_work(plan, l, in.attention, row_phase, lc.sliding_window, selection, &hip);
-      if (work.dense) {
-        be.attention(attn, q, l, in.attention, params);
-      } else {
-        be.attention_indexed(attn, q, l, in.attention, params, KeyIndexLists{work.indptr, work.positions});
+      const StepLayerPlan& lp = step.layers[size_t(l)];
+      if (lp.hip) {
+        const HipLayerMasks masks =
+            attention_layer_hip(be, q, plan, l, in.attention, step.row_phase, params, in.policy_state);
+        step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
+        be.selection_write(step.hip_slot, hip_indptr, hip_positions);
       }
-      SelectedKeys selected;
-      if (!work.select_k.empty()) be.attention_select_topk(q, l, in.attention, params, work.select_k, selected);
-      if (work.records) attention_layer_record(selection, plan, l, row_phase, selected);
+      LayerKeySets keys;
+      keys.sets = reinterpret_cast<const KeySet*>(step_data + lp.sets_at);
+      keys.max_keys = lp.max_keys;
+      if (lp.select_k_at != StepLayerPlan::kNone) {
+        keys.select_k = step_data + lp.select_k_at;
+        keys.select_slot = lp.select_slot;
+      }
+      be.attention_key_sets(attn, q, l, in.attention, params, keys);
     }
 
     // ---- MLP block ----

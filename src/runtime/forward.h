@@ -42,8 +42,8 @@ struct StepInput {
   std::span<SequencePolicyState* const> policy_state = {};
 };
 
-// Runs the step; the plan's per-layer policies pick each layer's keys, and a SelectionState local to the step
-// carries SELECT layers' top-k positions to later SPARSE layers (ARCHITECTURE.md §4.3). Writes [n_out, vocab] fp32 logits to `logits_out` (host memory).
+// Runs the step: the plan is compiled into the step's key sets (runtime/step_plan.h), SELECT layers leave their
+// top-k in the step's selection slots on the backend and later SPARSE layers read them (ARCHITECTURE.md §4.3). Writes [n_out, vocab] fp32 logits to `logits_out` (host memory).
 void forward_step(Backend& backend, const ModelConfig& config, const ModelWeights& weights, const AttentionPlan& plan,
                   ForwardBuffers& buffers, const StepInput& input, float* logits_out);
 

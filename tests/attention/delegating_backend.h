@@ -40,19 +40,22 @@ class DelegatingBackend : public lcllm::Backend {
   void gather_rows(lcllm::Tensor o, const lcllm::Tensor& x, std::span<const int32_t> r) override {
     cpu.gather_rows(o, x, r);
   }
-  bool supports_indexed_attention() const override { return true; }
-  void attention_indexed(lcllm::Tensor o, const lcllm::Tensor& q, int32_t l, const lcllm::AttentionBatch& b,
-                         const lcllm::AttentionParams& p, const lcllm::KeyIndexLists& keys) override {
-    cpu.attention_indexed(o, q, l, b, p, keys);
+  bool supports_key_sets() const override { return true; }
+  bool supports_hip() const override { return true; }
+  void selection_reserve(int32_t n, int32_t items, int32_t stride) override { cpu.selection_reserve(n, items, stride); }
+  void attention_key_sets(lcllm::Tensor o, const lcllm::Tensor& q, int32_t l, const lcllm::AttentionBatch& b,
+                          const lcllm::AttentionParams& p, const lcllm::LayerKeySets& keys) override {
+    cpu.attention_key_sets(o, q, l, b, p, keys);
   }
-  void attention_select_topk(const lcllm::Tensor& q, int32_t l, const lcllm::AttentionBatch& b,
-                             const lcllm::AttentionParams& p, std::span<const int32_t> k,
-                             lcllm::SelectedKeys& out) override {
-    cpu.attention_select_topk(q, l, b, p, k, out);
+  void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) override {
+    cpu.selection_write(slot, indptr, positions);
+  }
+  void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) override {
+    cpu.selection_read(slot, indptr, positions);
   }
   void attention_hip_blocks(const lcllm::Tensor& q, int32_t l, const lcllm::AttentionBatch& b,
                             const lcllm::AttentionParams& p, std::span<const lcllm::HipBlockRequest> r,
-                            lcllm::SelectedKeys& out) override {
+                            lcllm::HipBlocks& out) override {
     cpu.attention_hip_blocks(q, l, b, p, r, out);
   }
   bool supports_kv_window() const override { return true; }

@@ -43,36 +43,52 @@ double top1(const std::vector<float>& got, const std::vector<float>& ref, int64_
   return 100.0 * double(same) / double(e - b);
 }
 
-// Measures attention recall on every attention_indexed call (prefill: multi-row steps; decode: single-row).
+// Measures attention recall on every attention_key_sets call (prefill: multi-row steps; decode: single-row).
 class RecallBackend final : public DelegatingBackend {
  public:
   double sum[2] = {0, 0};  // [prefill, decode]
   int64_t count[2] = {0, 0};
+  int32_t n_kv_heads = 0;
 
-  void attention_indexed(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
-                         const KeyIndexLists& keys) override {
+  void kv_reserve(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e) override {
+    cpu.kv_reserve(a, b, c, d, e);
+    n_kv_heads = d;
+  }
+  void attention_key_sets(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
+                          const LayerKeySets& keys) override {
     const int64_t n_rows = b.query_start[b.kv_len.size()];
-    const int32_t H = int32_t((keys.indptr.size() - 1) / size_t(n_rows));
+    const int32_t H = n_kv_heads;
     const int64_t group = q.dim(1) / H;
     const int phase = n_rows == 1 ? 1 : 0;
     std::vector<float> scratch;
     std::vector<double> mass;
+    std::vector<int64_t> indptr;
+    std::vector<int32_t> positions;
     int32_t s = 0;
     for (int64_t r = 0; r < n_rows; ++r) {
       while (b.query_start[size_t(s) + 1] <= r) ++s;
       for (int32_t h = 0; h < H; ++h) {
         const int32_t begin = cpu.attention_group_mass(q, l, b, p, r, s, h, scratch, mass);
-        double kept = 0;
         const size_t item = size_t(r * H + h);
-        for (int64_t i = keys.indptr[item]; i < keys.indptr[item + 1]; ++i) {
-          const int32_t j = keys.positions[size_t(i)] - begin;
+        const KeySet& ks = keys.sets[item];
+        double kept = 0;
+        auto keep = [&](int32_t pos) {
+          const int32_t j = pos - begin;
           if (j >= 0 && size_t(j) < mass.size()) kept += mass[size_t(j)];
+        };
+        for (int32_t j = ks.lo; j < ks.sink_end; ++j) keep(j);
+        if (ks.list >= 0) {
+          cpu.selection_read(ks.list, indptr, positions);
+          for (int64_t i = indptr[item]; i < indptr[item + 1]; ++i) {
+            if (positions[size_t(i)] >= ks.sink_end && positions[size_t(i)] < ks.recent_begin) keep(positions[size_t(i)]);
+          }
         }
+        for (int32_t j = ks.recent_begin; j < ks.hi; ++j) keep(j);
         sum[phase] += kept / double(group);
         ++count[phase];
       }
     }
-    cpu.attention_indexed(o, q, l, b, p, keys);
+    cpu.attention_key_sets(o, q, l, b, p, keys);
   }
 };
 

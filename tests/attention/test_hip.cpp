@@ -153,7 +153,7 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
   std::vector<HipBlockRequest> reqs(2);
   reqs[0] = {0, 3, 1, 4, 60, 8, 2};
   reqs[1] = {2, 3, 0, 0, 64, 16, 4};
-  SelectedKeys blocks;
+  HipBlocks blocks;
   be.attention_hip_blocks(qt, 0, batch, params, reqs, blocks);
   REQUIRE(blocks.indptr.size() == 3);
   for (size_t i = 0; i < reqs.size(); ++i) {
@@ -173,8 +173,8 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
       return best;
     };
     const auto want = hip_select_blocks(rq.lo, rq.hi, rq.k, rq.block_size_k, score);
-    const std::vector<int32_t> got(blocks.positions.begin() + blocks.indptr[i],
-                                   blocks.positions.begin() + blocks.indptr[i + 1]);
+    const std::vector<int32_t> got(blocks.blocks.begin() + blocks.indptr[i],
+                                   blocks.blocks.begin() + blocks.indptr[i + 1]);
     INFO("request " << i);
     CHECK(got == want);
     CHECK(got.size() == size_t(rq.k / rq.block_size_k));

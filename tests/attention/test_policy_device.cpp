@@ -1,4 +1,4 @@
-// A backend without the sparse ops (today: cuda) must refuse a sparse plan with a clear error before loading
+// A backend without the sparse ops must refuse a sparse plan with a clear error before loading
 // weights — never run it silently as full attention (docs/POLICIES.md §4) — while a FULL plan loads.
 #include <catch2/catch.hpp>
 
@@ -15,7 +15,8 @@ namespace {
 class DenseOnlyBackend final : public DelegatingBackend {
  public:
   std::string name() const override { return "dense-only"; }
-  bool supports_indexed_attention() const override { return false; }
+  bool supports_key_sets() const override { return false; }
+  bool supports_hip() const override { return false; }
   bool supports_kv_window() const override { return false; }
 };
 

@@ -133,34 +133,51 @@ TEST_CASE("a small budget changes the output (the exactness test is not vacuous)
 
 namespace {
 
-// Delegates to the CPU backend and records the sparse ops' inputs and outputs per layer.
+// Delegates to the CPU backend and records, per layer, the keys each (row, KV head) attended to and the selection
+// the layer left in its slot.
 class SpyBackend final : public DelegatingBackend {
  public:
-  std::vector<std::vector<int32_t>> indexed_lists;  // [layer] flattened lists of the last attention_indexed call
-  std::vector<std::vector<int64_t>> indexed_indptr;
-  std::vector<SelectedKeys> selected;               // [layer] last attention_select_topk output
-  std::vector<HipBlockRequest> hip_requests;        // every attention_hip_blocks request, all layers and steps
+  std::vector<std::vector<std::vector<int32_t>>> key_lists;  // [layer][item] keys of the last attention_key_sets
+  std::vector<std::vector<std::vector<int32_t>>> selected;   // [layer][item] the last selection the layer made
+  std::vector<HipBlockRequest> hip_requests;                 // every attention_hip_blocks request
+  int32_t n_kv_heads = 0;
 
   std::string name() const override { return "spy"; }
   void kv_reserve(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e) override {
     cpu.kv_reserve(a, b, c, d, e);
-    indexed_lists.assign(size_t(a), {});
-    indexed_indptr.assign(size_t(a), {});
+    n_kv_heads = d;
+    key_lists.assign(size_t(a), {});
     selected.assign(size_t(a), {});
   }
-  void attention_indexed(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
-                         const KeyIndexLists& keys) override {
-    indexed_lists[size_t(l)].assign(keys.positions.begin(), keys.positions.end());
-    indexed_indptr[size_t(l)].assign(keys.indptr.begin(), keys.indptr.end());
-    cpu.attention_indexed(o, q, l, b, p, keys);
+  std::vector<std::vector<int32_t>> slot_lists(int32_t slot) {
+    std::vector<int64_t> indptr;
+    std::vector<int32_t> positions;
+    cpu.selection_read(slot, indptr, positions);
+    std::vector<std::vector<int32_t>> lists;
+    for (size_t i = 0; i + 1 < indptr.size(); ++i) lists.emplace_back(positions.begin() + indptr[i], positions.begin() + indptr[i + 1]);
+    return lists;
   }
-  void attention_select_topk(const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
-                             std::span<const int32_t> k, SelectedKeys& out) override {
-    cpu.attention_select_topk(q, l, b, p, k, out);
-    selected[size_t(l)] = out;
+  void attention_key_sets(Tensor o, const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
+                          const LayerKeySets& keys) override {
+    const size_t n_items = size_t(b.query_start[b.kv_len.size()]) * size_t(n_kv_heads);
+    auto& out = key_lists[size_t(l)];
+    out.assign(n_items, {});
+    for (size_t i = 0; i < n_items; ++i) {
+      const KeySet& s = keys.sets[i];
+      for (int32_t j = s.lo; j < s.sink_end; ++j) out[i].push_back(j);
+      if (s.list >= 0) {
+        const std::vector<std::vector<int32_t>> lists = slot_lists(s.list);
+        for (int32_t j : lists[i]) {
+          if (j >= s.sink_end && j < s.recent_begin) out[i].push_back(j);
+        }
+      }
+      for (int32_t j = s.recent_begin; j < s.hi; ++j) out[i].push_back(j);
+    }
+    cpu.attention_key_sets(o, q, l, b, p, keys);
+    if (keys.select_k != nullptr) selected[size_t(l)] = slot_lists(keys.select_slot);
   }
   void attention_hip_blocks(const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
-                            std::span<const HipBlockRequest> r, SelectedKeys& out) override {
+                            std::span<const HipBlockRequest> r, HipBlocks& out) override {
     hip_requests.insert(hip_requests.end(), r.begin(), r.end());
     cpu.attention_hip_blocks(q, l, b, p, r, out);
   }
@@ -209,18 +226,14 @@ TEST_CASE("SPARSE{from} reads exactly the named layer's selection; chains pass i
     // Keys layer 2 may see under FULL rules (gemma's local layers clip to their window).
     const int32_t win = c.layers[2].sliding_window;
     const int32_t lo = win > 0 ? std::max(0, pos - win + 1) : 0;
-    auto clip = [&](const SelectedKeys& s, int32_t h) {
+    auto clip = [&](const std::vector<std::vector<int32_t>>& s, int32_t h) {
       std::vector<int32_t> v;
-      for (int64_t i = s.indptr[size_t(h)]; i < s.indptr[size_t(h + 1)]; ++i) {
-        if (s.positions[size_t(i)] >= lo) v.push_back(s.positions[size_t(i)]);
+      for (int32_t j : s.at(size_t(h))) {
+        if (j >= lo) v.push_back(j);
       }
       return v;
     };
-    auto list = [&](const SpyBackend& be, int32_t layer, int32_t h) {
-      const auto& ip = be.indexed_indptr[size_t(layer)];
-      return std::vector<int32_t>(be.indexed_lists[size_t(layer)].begin() + ip[size_t(h)],
-                                  be.indexed_lists[size_t(layer)].begin() + ip[size_t(h + 1)]);
-    };
+    auto list = [&](const SpyBackend& be, int32_t layer, int32_t h) { return be.key_lists[size_t(layer)].at(size_t(h)); };
     const int32_t k = 8;
     // Plan A: layers 0 and 1 both SELECT; layer 2 SPARSE{from=1}.
     AttentionPlan a = attention_plan_full(c, "a");
@@ -240,9 +253,9 @@ TEST_CASE("SPARSE{from} reads exactly the named layer's selection; chains pass i
       const auto sel0 = clip(spy_a.selected[0], h), sel1 = clip(spy_a.selected[1], h);
       layers_differ = layers_differ || sel0 != sel1;
       CHECK(list(spy_a, 2, h) == sel1);
-      CHECK(spy_b.selected[1].positions.empty());  // layer 1 no longer selects
+      CHECK(spy_b.selected[1].empty());  // layer 1 no longer selects
       CHECK(list(spy_b, 2, h) == clip(spy_b.selected[0], h));
-      CHECK(spy_b.selected[0].positions == spy_a.selected[0].positions);  // same prefix, same layer-0 selection
+      CHECK(spy_b.selected[0] == spy_a.selected[0]);  // same prefix, same layer-0 selection
     }
     CHECK(layers_differ);  // the case is one where reading the wrong layer would show
   }

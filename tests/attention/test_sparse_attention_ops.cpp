@@ -1,12 +1,13 @@
-// The two backend ops the policies run on (CPU reference): attention over explicit key lists, and top-k key
-// selection by summed group attention mass; plus the key lists the plan builds for STREAM / SPARSE rows.
+// The backend seam the policies run on (CPU reference): attention over key sets (ranges, sink + recent, a
+// selection slot's list), top-k key selection into a slot by summed group attention mass; and the key sets the
+// step plan compiles for STREAM / SELECT / SPARSE rows.
 #include <numeric>
 #include <random>
 
 #include <catch2/catch.hpp>
 
-#include "attention/attention_selection.h"
 #include "backend/cpu/cpu_backend.h"
+#include "runtime/step_plan.h"
 
 using namespace lcllm;
 
@@ -87,63 +88,108 @@ std::pair<int32_t, int32_t> visible(const OpCase& c, int64_t r, int32_t window) 
   return {window > 0 ? std::max(0, pos - window + 1) : 0, hi};
 }
 
+// The positions a key set names, ascending, given its slot list (the op's documented semantics, written plainly).
+std::vector<int32_t> expand(const KeySet& s, const std::vector<int32_t>& list) {
+  std::vector<int32_t> out;
+  for (int32_t j = s.lo; j < s.sink_end; ++j) out.push_back(j);
+  if (s.list >= 0) {
+    for (int32_t j : list) {
+      if (j >= s.sink_end && j < s.recent_begin) out.push_back(j);
+    }
+  }
+  for (int32_t j = s.recent_begin; j < s.hi; ++j) out.push_back(j);
+  return out;
+}
+
+std::vector<int32_t> slot_list(CpuBackend& be, int32_t slot, size_t item) {
+  std::vector<int64_t> indptr;
+  std::vector<int32_t> positions;
+  be.selection_read(slot, indptr, positions);
+  return std::vector<int32_t>(positions.begin() + indptr[item], positions.begin() + indptr[item + 1]);
+}
+
 }  // namespace
 
-TEST_CASE("attention_indexed over the full visible range reproduces attention() bit for bit", "[attention][ops]") {
+TEST_CASE("attention_key_sets over the full visible range reproduces attention() bit for bit", "[attention][ops]") {
   for (int32_t window : {0, 5}) {
     for (float softcap : {0.f, 20.f}) {
       OpCase c({0, 13, 6}, {9, 1, 4}, 7u + uint32_t(window));
       const AttentionParams params{0.35f, softcap, window};
-      std::vector<int64_t> indptr{0};
-      std::vector<int32_t> positions;
-      for (int64_t r = 0; r < c.n_rows(); ++r) {
-        for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+      const size_t n_items = size_t(c.n_rows() * c.n_kv_heads);
+      // Three spellings of FULL's keys: a range; sink + list + recent with the list holding every position; and
+      // the whole range from the list alone.
+      for (int spelling = 0; spelling < 3; ++spelling) {
+        std::vector<KeySet> sets;
+        std::vector<int64_t> indptr{0};
+        std::vector<int32_t> positions;
+        for (int64_t r = 0; r < c.n_rows(); ++r) {
           const auto [lo, hi] = visible(c, r, window);
-          for (int32_t j = lo; j < hi; ++j) positions.push_back(j);
-          indptr.push_back(int64_t(positions.size()));
+          for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+            KeySet s{lo, hi, hi, hi, -1};
+            if (spelling > 0) {
+              const int32_t cut1 = spelling == 1 ? std::min(hi, lo + 2) : lo, cut2 = spelling == 1 ? std::max(cut1, hi - 3) : hi;
+              s = KeySet{lo, cut1, cut2, hi, 0};
+              for (int32_t j = 0; j < hi; ++j) positions.push_back(j);  // outside-gap entries are ignored
+            }
+            sets.push_back(s);
+            indptr.push_back(int64_t(positions.size()));
+          }
         }
+        c.be.selection_reserve(1, int32_t(n_items), 1);
+        c.be.selection_write(0, indptr, positions);
+        std::vector<float> dense = c.out_buffer(), keyed = c.out_buffer();
+        c.be.attention(c.out_tensor(dense), c.q, 0, c.batch(), params);
+        LayerKeySets keys;
+        keys.sets = sets.data();
+        c.be.attention_key_sets(c.out_tensor(keyed), c.q, 0, c.batch(), params, keys);
+        INFO("window " << window << " softcap " << softcap << " spelling " << spelling);
+        CHECK(keyed == dense);
       }
-      std::vector<float> dense = c.out_buffer(), indexed = c.out_buffer();
-      c.be.attention(c.out_tensor(dense), c.q, 0, c.batch(), params);
-      c.be.attention_indexed(c.out_tensor(indexed), c.q, 0, c.batch(), params, KeyIndexLists{indptr, positions});
-      INFO("window " << window << " softcap " << softcap);
-      CHECK(indexed == dense);
     }
   }
 }
 
-TEST_CASE("attention_indexed over key subsets matches textbook softmax attention; empty lists give zeros",
+TEST_CASE("attention_key_sets over key subsets matches textbook softmax attention; empty sets give zeros",
           "[attention][ops]") {
   OpCase c({20, 3}, {1, 5}, 11u);
   std::mt19937 rng(5);
   const AttentionParams params{0.35f, 0.f, 0};
+  std::vector<KeySet> sets;
   std::vector<int64_t> indptr{0};
   std::vector<int32_t> positions;
+  std::vector<std::vector<int32_t>> want;  // [item] the keys the set names
   for (int64_t r = 0; r < c.n_rows(); ++r) {
     for (int32_t h = 0; h < c.n_kv_heads; ++h) {
       const auto [lo, hi] = visible(c, r, 0);
-      if (r == 1 && h == 1) {  // one empty list
-        indptr.push_back(int64_t(positions.size()));
-        continue;
-      }
-      for (int32_t j = lo; j < hi; ++j) {
-        if (rng() % 2 == 0 || j == hi - 1) positions.push_back(j);
+      KeySet s{lo, lo, lo, lo, -1};  // (row 1, kv head 1): empty
+      if (!(r == 1 && h == 1)) {
+        const int32_t sink_end = std::min(hi, lo + int32_t(rng() % 3));
+        const int32_t recent_begin = std::max(sink_end, hi - int32_t(rng() % 3));
+        s = KeySet{lo, sink_end, recent_begin, hi, 0};
+        for (int32_t j = 0; j < hi; ++j) {
+          if (rng() % 2 == 0) positions.push_back(j);
+        }
       }
       indptr.push_back(int64_t(positions.size()));
+      sets.push_back(s);
+      want.push_back(expand(s, std::vector<int32_t>(positions.begin() + indptr[indptr.size() - 2], positions.end())));
     }
   }
+  c.be.selection_reserve(1, int32_t(sets.size()), 1);
+  c.be.selection_write(0, indptr, positions);
   std::vector<float> out = c.out_buffer();
-  c.be.attention_indexed(c.out_tensor(out), c.q, 0, c.batch(), params, KeyIndexLists{indptr, positions});
+  LayerKeySets keys;
+  keys.sets = sets.data();
+  c.be.attention_key_sets(c.out_tensor(out), c.q, 0, c.batch(), params, keys);
   const int32_t group = c.n_heads / c.n_kv_heads, hd = c.head_dim;
   double worst = 0;
   for (int64_t r = 0; r < c.n_rows(); ++r) {
     const int32_t s = c.seq_of(r);
     for (int32_t h = 0; h < c.n_heads; ++h) {
       const int32_t kvh = h / group;
-      const size_t list = size_t(r * c.n_kv_heads + kvh);
+      const std::vector<int32_t>& keys_of = want[size_t(r * c.n_kv_heads + kvh)];
       std::vector<double> w;
-      for (int64_t i = indptr[list]; i < indptr[list + 1]; ++i) {
-        const int32_t j = positions[size_t(i)];
+      for (int32_t j : keys_of) {
         double dot = 0;
         for (int32_t d = 0; d < hd; ++d) {
           dot += double(c.qbuf[size_t((r * c.n_heads + h) * hd + d)]) *
@@ -156,9 +202,8 @@ TEST_CASE("attention_indexed over key subsets matches textbook softmax attention
       for (auto& x : w) den += (x = std::exp(x - mx));
       for (int32_t d = 0; d < hd; ++d) {
         double ref = 0;
-        for (int64_t i = indptr[list]; i < indptr[list + 1]; ++i) {
-          const int32_t j = positions[size_t(i)];
-          ref += w[size_t(i - indptr[list])] / den * double(c.dense_v[size_t(s)][size_t((j * c.n_kv_heads + kvh) * hd + d)]);
+        for (size_t i = 0; i < keys_of.size(); ++i) {
+          ref += w[i] / den * double(c.dense_v[size_t(s)][size_t((keys_of[i] * c.n_kv_heads + kvh) * hd + d)]);
         }
         const float got = out[size_t((r * c.n_heads + h) * hd + d)];
         if (w.empty()) {
@@ -171,22 +216,34 @@ TEST_CASE("attention_indexed over key subsets matches textbook softmax attention
   CHECK(worst < 1e-5);
 }
 
-TEST_CASE("attention_select_topk matches a brute-force full sort by summed group probability", "[attention][ops]") {
+TEST_CASE("SELECT keeps the top-k by summed group probability (brute-force full sort) in its slot", "[attention][ops]") {
   for (int32_t window : {0, 6}) {
     OpCase c({0, 25}, {12, 2}, 23u + uint32_t(window));
     const AttentionParams params{0.5f, 0.f, window};
     for (int32_t k : {1, 3, 8, 1000}) {
-      std::vector<int32_t> kk(size_t(c.n_rows() * c.n_kv_heads), k);
+      const size_t n_items = size_t(c.n_rows() * c.n_kv_heads);
+      std::vector<int32_t> kk(n_items, k);
       kk[1] = 0;  // (row 0, kv head 1) does not select
-      SelectedKeys sel;
-      c.be.attention_select_topk(c.q, 0, c.batch(), params, kk, sel);
+      std::vector<KeySet> sets;
+      for (int64_t r = 0; r < c.n_rows(); ++r) {
+        const auto [lo, hi] = visible(c, r, window);
+        for (int32_t h = 0; h < c.n_kv_heads; ++h) sets.push_back(KeySet{lo, hi, hi, hi, -1});
+      }
+      c.be.selection_reserve(2, int32_t(n_items), k);
+      std::vector<float> out = c.out_buffer();
+      LayerKeySets keys;
+      keys.sets = sets.data();
+      keys.select_k = kk.data();
+      keys.select_slot = 1;
+      c.be.attention_key_sets(c.out_tensor(out), c.q, 0, c.batch(), params, keys);
       const int32_t group = c.n_heads / c.n_kv_heads, hd = c.head_dim;
       for (int64_t r = 0; r < c.n_rows(); ++r) {
         const int32_t s = c.seq_of(r);
         const auto [lo, hi] = visible(c, r, window);
         for (int32_t kvh = 0; kvh < c.n_kv_heads; ++kvh) {
           const size_t item = size_t(r * c.n_kv_heads + kvh);
-          std::vector<int32_t> got(sel.positions.begin() + sel.indptr[item], sel.positions.begin() + sel.indptr[item + 1]);
+          const std::vector<int32_t> got = slot_list(c.be, 1, item);
+          CHECK(slot_list(c.be, 0, item).empty());  // other slots untouched
           if (kk[item] == 0) {
             CHECK(got.empty());
             continue;
@@ -223,24 +280,27 @@ TEST_CASE("attention_select_topk matches a brute-force full sort by summed group
   }
 }
 
-TEST_CASE("attention_select_topk breaks ties toward the lowest position", "[attention][ops]") {
+TEST_CASE("SELECT breaks ties toward the lowest position", "[attention][ops]") {
   OpCase c({10}, {1}, 3u, /*identical_keys=*/true);  // every key equal: every position has the same mass
   const AttentionParams params{0.5f, 0.f, 0};
   std::vector<int32_t> kk(size_t(c.n_kv_heads), 4);
-  SelectedKeys sel;
-  c.be.attention_select_topk(c.q, 0, c.batch(), params, kk, sel);
-  for (int32_t h = 0; h < c.n_kv_heads; ++h) {
-    std::vector<int32_t> got(sel.positions.begin() + sel.indptr[size_t(h)], sel.positions.begin() + sel.indptr[size_t(h + 1)]);
-    CHECK(got == std::vector<int32_t>{0, 1, 2, 3});
-  }
+  std::vector<KeySet> sets(size_t(c.n_kv_heads), KeySet{0, 11, 11, 11, -1});
+  c.be.selection_reserve(1, c.n_kv_heads, 4);
+  std::vector<float> out = c.out_buffer();
+  LayerKeySets keys;
+  keys.sets = sets.data();
+  keys.select_k = kk.data();
+  keys.select_slot = 0;
+  c.be.attention_key_sets(c.out_tensor(out), c.q, 0, c.batch(), params, keys);
+  for (int32_t h = 0; h < c.n_kv_heads; ++h) CHECK(slot_list(c.be, 0, size_t(h)) == std::vector<int32_t>{0, 1, 2, 3});
 }
 
-TEST_CASE("STREAM and SPARSE key lists: sinks, recent window, selection, clipped to the causal sliding window",
-          "[attention][ops]") {
+TEST_CASE("step plan key sets: STREAM sinks + window, SELECT ranges and k, SPARSE lists, clipped to the window",
+          "[attention][ops][step_plan]") {
   ModelConfig cfg;
-  cfg.n_layers = 2;
+  cfg.n_layers = 3;
   cfg.n_kv_heads = 1;
-  cfg.layers.resize(2);
+  cfg.layers.resize(3);
   AttentionPlan plan = attention_plan_full(cfg, "t");
   HeadGroupPolicy stream;
   stream.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
@@ -254,9 +314,12 @@ TEST_CASE("STREAM and SPARSE key lists: sinks, recent window, selection, clipped
   sparse.from = 0;
   sparse.sink = 1;
   sparse.recent = 2;
+  HeadGroupPolicy chained = sparse;  // SPARSE from a SPARSE layer: reads the root SELECT's slot
+  chained.from = 1;
   attention_plan_set(plan, 0, AttentionPhase::ATTENTION_PHASE_PREFILL, 0, 1, stream);
   attention_plan_set(plan, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, sel);
   attention_plan_set(plan, 1, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, sparse);
+  attention_plan_set(plan, 2, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, chained);
   REQUIRE(attention_plan_problems(plan, cfg).empty());
 
   // Two sequences: seq 0 prefills positions 9..10 (len 11), seq 1 decodes position 12 (len 13).
@@ -264,26 +327,48 @@ TEST_CASE("STREAM and SPARSE key lists: sinks, recent window, selection, clipped
   const AttentionBatch batch{query_start, query_pos, kv_len, nullptr};
   const std::vector<AttentionPhase> seq_phase{AttentionPhase::ATTENTION_PHASE_PREFILL,
                                               AttentionPhase::ATTENTION_PHASE_DECODE};
-  const auto rows = attention_row_phases(batch, seq_phase);
-  SelectionState state;
-  state.layers.resize(2);
-  auto list = [](const LayerAttentionWork& w, size_t item) {
-    return std::vector<int32_t>(w.positions.begin() + w.indptr[item], w.positions.begin() + w.indptr[item + 1]);
+  const std::vector<int32_t> selection{4, 6};  // what layer 0's SELECT might keep for the decode row
+  auto keys_of = [&](const StepPlan& sp, int32_t layer, size_t item) {
+    return expand(step_plan_sets(sp, layer)[item], selection);
   };
-  const LayerAttentionWork w0 = attention_layer_work(plan, 0, batch, rows, 0, state);
-  REQUIRE_FALSE(w0.dense);
-  CHECK(list(w0, 0) == std::vector<int32_t>{0, 1, 7, 8, 9});
-  CHECK(list(w0, 1) == std::vector<int32_t>{0, 1, 8, 9, 10});
-  CHECK(list(w0, 2) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});  // SELECT attends fully
-  CHECK(w0.select_k == std::vector<int32_t>{0, 0, 2});
-  // With a sliding window of 4 the sinks fall outside and drop out.
-  CHECK(list(attention_layer_work(plan, 0, batch, rows, 4, state), 1) == std::vector<int32_t>{8, 9, 10});
+  const StepPlan sp = step_plan_compile(plan, cfg, batch, seq_phase);
+  REQUIRE(sp.n_slots == 1);
+  const StepLayerPlan& l0 = sp.layers[0];
+  REQUIRE_FALSE(l0.dense);
+  CHECK(keys_of(sp, 0, 0) == std::vector<int32_t>{0, 1, 7, 8, 9});
+  CHECK(keys_of(sp, 0, 1) == std::vector<int32_t>{0, 1, 8, 9, 10});
+  CHECK(keys_of(sp, 0, 2) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});  // SELECT: FULL
+  REQUIRE(l0.select_k_at != StepLayerPlan::kNone);
+  CHECK(std::vector<int32_t>(sp.data.begin() + std::ptrdiff_t(l0.select_k_at),
+                             sp.data.begin() + std::ptrdiff_t(l0.select_k_at + 3)) == std::vector<int32_t>{0, 0, 2});
+  CHECK(l0.select_slot == 0);
+  CHECK(l0.max_keys == 13);
+  for (int32_t layer : {1, 2}) {
+    CHECK(step_plan_sets(sp, layer)[2].list == 0);
+    CHECK(keys_of(sp, layer, 2) == std::vector<int32_t>{0, 4, 6, 11, 12});  // sink 1 + selection + recent 2
+    CHECK(keys_of(sp, layer, 0) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // prefill rows: FULL
+    CHECK(sp.layers[size_t(layer)].max_keys == 11);  // the prefill row at position 10 sees 11 keys
+  }
+  // A decode-only step: the SPARSE layers' bound is sink + k + recent, not the context.
+  const std::vector<int32_t> d_start{0, 1}, d_pos{12}, d_len{13};
+  const std::vector<AttentionPhase> d_phase{AttentionPhase::ATTENTION_PHASE_DECODE};
+  const StepPlan decode = step_plan_compile(plan, cfg, AttentionBatch{d_start, d_pos, d_len, nullptr}, d_phase);
+  CHECK(decode.layers[0].max_keys == 13);
+  CHECK(decode.layers[1].max_keys == 1 + 2 + 2);
+  CHECK(decode.layers[2].max_keys == 1 + 2 + 2);
+  CHECK(decode.slot_stride == 2);
 
-  SelectedKeys selected;
-  selected.indptr = {0, 0, 0, 2};
-  selected.positions = {4, 6};
-  attention_layer_record(state, plan, 0, rows, selected);
-  const LayerAttentionWork w1 = attention_layer_work(plan, 1, batch, rows, 0, state);
-  CHECK(list(w1, 2) == std::vector<int32_t>{0, 4, 6, 11, 12});  // sink 1 + selection {4, 6} + recent 2
-  CHECK(list(w1, 0) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // prefill rows are FULL here
+  // With a sliding window of 4 the sinks fall outside and drop out; a window covering everything is a range.
+  ModelConfig windowed = cfg;
+  windowed.layers[0].sliding_window = 4;
+  CHECK(keys_of(step_plan_compile(plan, windowed, batch, seq_phase), 0, 1) == std::vector<int32_t>{8, 9, 10});
+  HeadGroupPolicy wide = stream;
+  wide.recent = 100;
+  AttentionPlan all_stream = attention_plan_full(cfg, "s");
+  attention_plan_set(all_stream, 0, AttentionPhase::ATTENTION_PHASE_PREFILL, 0, 1, wide);
+  attention_plan_set(all_stream, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, wide);
+  const StepPlan dense = step_plan_compile(all_stream, cfg, batch, seq_phase);
+  CHECK(dense.layers[0].dense);
+  CHECK(dense.all_dense);
+  CHECK(dense.n_slots == 0);
 }

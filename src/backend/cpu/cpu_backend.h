@@ -52,14 +52,16 @@ class CpuBackend final : public Backend {
   void softcap(Tensor x, float cap) override;
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
 
-  // Sparse attention (cpu_sparse_attention.cpp).
-  bool supports_indexed_attention() const override { return true; }
-  void attention_indexed(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                         const AttentionParams& params, const KeyIndexLists& keys) override;
-  void attention_select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
-                             std::span<const int32_t> k_per_row_head, SelectedKeys& selected) override;
+  // Sparse attention over key sets (cpu_sparse_attention.cpp). Selection slots are host CSR lists.
+  bool supports_key_sets() const override { return true; }
+  bool supports_hip() const override { return true; }
+  void selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) override;
+  void attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                          const AttentionParams& params, const LayerKeySets& keys) override;
+  void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) override;
+  void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) override;
   void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
-                            std::span<const HipBlockRequest> requests, SelectedKeys& blocks) override;
+                            std::span<const HipBlockRequest> requests, HipBlocks& blocks) override;
 
   // Windowed KV heads (cpu_kv.cpp).
   bool supports_kv_window() const override { return true; }
@@ -72,10 +74,14 @@ class CpuBackend final : public Backend {
 
   // Row r (of sequence s) and KV head kvh: the group's summed softmax probabilities over the keys the row sees
   // under FULL rules, mass [visible] (the quantity SELECT ranks by); returns the first visible position. scores is
-  // scratch. Used by attention_select_topk and by calibration (src/calibrate).
+  // scratch. Used by calibration (src/calibrate).
   int32_t attention_group_mass(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                const AttentionParams& params, int64_t r, int32_t s, int32_t kvh,
                                std::vector<float>& scores, std::vector<double>& mass) const;
+  // The same over the keys [lo, hi) (a SELECT item's key set).
+  void attention_group_mass_range(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                  const AttentionParams& params, int64_t r, int32_t s, int32_t kvh, int32_t lo,
+                                  int32_t hi, std::vector<float>& scores, std::vector<double>& mass) const;
 
   // Read access for tests: layer's K or V pool, [n_pages * page_size, n_kv_heads, head_dim] (without windowed heads).
   const float* kv_data(int32_t layer, bool value) const;
@@ -87,6 +93,9 @@ class CpuBackend final : public Backend {
  private:
   // Every (query row, query head) of the batch attends to the keys keys_of(row, seq, kv_head) names, returned as
   // {count, key_at(i) -> position}; defined in cpu_attention_row.h, shared by dense and indexed attention.
+  // The layer's SELECT items: top-k of their sets into slot keys.select_slot (cpu_sparse_attention.cpp).
+  void select_topk(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
+                   const LayerKeySets& keys);
   template <class KeysOf>
   void attend_rows(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                    const AttentionParams& params, const KeysOf& keys_of);
@@ -103,6 +112,8 @@ class CpuBackend final : public Backend {
     std::vector<std::vector<float>> k, v;  // per layer [ring_len, windowed_heads(layer), head_dim]
   };
   std::unordered_map<int32_t, Ring> rings_;  // per sequence id, created at the sequence's first write
+  // The step's selection slots: [n_slots][n_items] ascending positions (stride is a GPU concern: unbounded here).
+  std::vector<std::vector<std::vector<int32_t>>> slots_;
 };
 
 }  // namespace lcllm

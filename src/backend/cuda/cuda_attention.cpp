@@ -1,5 +1,5 @@
-// Host side of attention: turns the step's AttentionBatch into per-row key ranges (the causal + sliding-window rule
-// of cpu_attention.cpp), prefill tiles or decode splits, uploads them with the CSR block tables, and launches.
+// Host side of dense attention: turns the step's AttentionBatch into per-row key ranges (attention_visible_keys),
+// prefill tiles or decode splits, uploads them with the CSR block tables in one staged copy, and launches.
 #include <algorithm>
 #include <vector>
 
@@ -9,8 +9,9 @@
 
 namespace lcllm {
 
-void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                            const AttentionParams& params) {
+CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q, int32_t layer,
+                                              const AttentionBatch& batch, const AttentionParams& params,
+                                              bool prefill_tiles, bool row_spans) {
   forget_converted();
   LCLLM_ASSERT(q.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "attention activations are fp32");
   const int32_t n_heads = int32_t(q.dim(1)), hd = int32_t(q.dim(2));
@@ -19,35 +20,31 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   const int32_t n_seq = int32_t(batch.kv_len.size());
   LCLLM_ASSERT(batch.query_start.size() == size_t(n_seq) + 1 && pages.indptr.size() == size_t(n_seq) + 1,
                "attention batch arrays disagree on the number of sequences");
+  CudaAttentionRows rows;
   const int32_t n_rows = batch.query_start[size_t(n_seq)];
-  if (n_rows == 0) return;
+  rows.a = zeroed<AttentionCommon>();
+  rows.a.n_rows = n_rows;
+  if (n_rows == 0) return rows;
 
-  // Per-row visible key range, exactly the CPU reference's rule.
+  // Per-row visible key range (attention_visible_keys, the rule the CPU reference and the step plan use).
   std::vector<int32_t> row_seq(static_cast<size_t>(n_rows)), row_begin(row_seq.size()), row_end(row_seq.size());
-  int32_t max_rows_per_seq = 0, max_span = 0;
   for (int32_t s = 0; s < n_seq; ++s) {
     const int32_t r0 = batch.query_start[size_t(s)], r1 = batch.query_start[size_t(s + 1)];
-    max_rows_per_seq = std::max(max_rows_per_seq, r1 - r0);
+    rows.max_rows_per_seq = std::max(rows.max_rows_per_seq, r1 - r0);
     const int64_t n_pages_seq = pages.indptr[size_t(s + 1)] - pages.indptr[size_t(s)];
     LCLLM_ASSERT(int64_t(batch.kv_len[size_t(s)]) <= n_pages_seq * page_size_, "kv_len exceeds the block table");
     for (int32_t r = r0; r < r1; ++r) {
-      const int32_t pos = batch.query_pos[size_t(r)];
-      const int32_t end = std::min(pos + 1, batch.kv_len[size_t(s)]);
-      const int32_t begin = params.sliding_window > 0 ? std::max(0, pos - params.sliding_window + 1) : 0;
+      const VisibleKeys v = attention_visible_keys(batch.query_pos[size_t(r)], batch.kv_len[size_t(s)], params.sliding_window);
       row_seq[size_t(r)] = s;
-      row_begin[size_t(r)] = begin;
-      row_end[size_t(r)] = std::max(begin, end);
-      max_span = std::max(max_span, row_end[size_t(r)] - begin);
+      row_begin[size_t(r)] = v.lo;
+      row_end[size_t(r)] = v.hi;
+      rows.max_span = std::max(rows.max_span, v.hi - v.lo);
     }
   }
 
-  bool use_decode = max_rows_per_seq <= 1;
-  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
-  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
-
   // Prefill tiles: runs of rows of one sequence, as many as the kernel packs per block.
   std::vector<int32_t> tile_row0, tile_rows;
-  if (!use_decode) {
+  if (prefill_tiles) {
     const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
     for (int32_t s = 0; s < n_seq; ++s) {
       for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += tile) {
@@ -56,11 +53,22 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
       }
     }
   }
+  std::vector<int32_t> span;  // [n_rows] row_end - row_begin (top-k selection's input)
+  std::vector<int64_t> score_offset;  // [n_rows] where each row's scores start (n_heads * span per row)
+  if (row_spans) {
+    span.resize(row_seq.size());
+    score_offset.resize(row_seq.size());
+    for (size_t r = 0; r < span.size(); ++r) {
+      span[r] = row_end[r] - row_begin[r];
+      score_offset[r] = rows.score_elems;
+      rows.score_elems += int64_t(n_heads) * span[r];
+    }
+  }
 
   // Everything this call uploads goes in one staged copy (one H2D transfer per call, not seven: at long-context
   // decode the per-copy cost is a visible part of the step).
   std::vector<int32_t> pack;
-  pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size());
+  pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size() + span.size());
   auto append = [&pack](const std::vector<int32_t>& v) {
     const size_t at = pack.size();
     pack.insert(pack.end(), v.begin(), v.end());
@@ -68,7 +76,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   };
   const size_t o_seq = append(row_seq), o_begin = append(row_begin), o_end = append(row_end);
   const size_t o_indptr = append(pages.indptr), o_indices = append(pages.indices);
-  const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows);
+  const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows), o_span = append(span);
   if (recording_) {
     // A recorded decode step's signature contains every staged offset: pad the pack to a bucket so the block
     // tables' growth (one page every page_size steps) does not make each step a new graph. Kernels read only the
@@ -76,9 +84,11 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
     constexpr size_t kPackBucket = 4096;
     pack.resize((pack.size() + kPackBucket - 1) / kPackBucket * kPackBucket, 0);
   }
+  stage_reserve({pack.size() * sizeof(int32_t), score_offset.size() * sizeof(int64_t)});
   const int32_t* dev = stage(std::span<const int32_t>(pack));
+  if (row_spans) rows.score_offset = stage(std::span<const int64_t>(score_offset));
 
-  auto a = zeroed<AttentionCommon>();
+  AttentionCommon& a = rows.a;
   a.q = static_cast<const float*>(q.data);
   a.out = static_cast<float*>(out.data);
   a.k_pool = k_layer(layer);
@@ -88,34 +98,52 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   a.row_end = dev + o_end;
   a.page_indptr = dev + o_indptr;
   a.page_indices = dev + o_indices;
-  a.n_rows = n_rows;
   a.n_heads = n_heads;
   a.n_kv_heads = n_kv_heads_;
   a.head_dim = hd;
   a.page_size = page_size_;
   a.scale = params.scale;
   a.softcap = params.softcap;
+  rows.tile_row0 = dev + o_t0;
+  rows.tile_rows = dev + o_tn;
+  rows.n_tiles = int32_t(tile_row0.size());
+  rows.span = dev + o_span;
+  return rows;
+}
 
-  if (!use_decode) {
-    auto p = zeroed<PrefillParams>();
-    p.a = a;
-    p.tile_row0 = dev + o_t0;
-    p.tile_rows = dev + o_tn;
-    p.n_tiles = int32_t(tile_row0.size());
-    enqueue(launch_attention_prefill, p);
-    return;
-  }
-
+DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t max_keys) {
   // Split the longest row's keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
-  const DecodePlan plan = plan_attention_decode(n_rows, n_heads, n_kv_heads_, hd, max_span);
+  const DecodePlan plan = plan_attention_decode(a.n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys);
   auto p = zeroed<DecodeParams>();
   p.a = a;
   p.n_splits = plan.n_splits;
   p.split_len = plan.split_len;
-  const size_t parts = size_t(n_rows) * size_t(n_heads) * size_t(plan.n_splits);
-  p.part_o = static_cast<float*>(scratch(parts * size_t(hd) * sizeof(float), 1));
-  p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), 2));
-  enqueue(launch_attention_decode, p);
+  const size_t parts = size_t(a.n_rows) * size_t(a.n_heads) * size_t(plan.n_splits);
+  p.part_o = static_cast<float*>(scratch(parts * size_t(a.head_dim) * sizeof(float), kScratchDecodeO));
+  p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), kScratchDecodeMl));
+  return p;
+}
+
+void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                            const AttentionParams& params) {
+  const int32_t n_rows = batch.query_start[batch.kv_len.size()];
+  if (n_rows == 0) return;
+  bool use_decode = true;
+  for (size_t s = 0; s < batch.kv_len.size(); ++s) use_decode = use_decode && batch.query_start[s + 1] - batch.query_start[s] <= 1;
+  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
+  if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
+
+  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, !use_decode, false);
+  if (!use_decode) {
+    auto p = zeroed<PrefillParams>();
+    p.a = rows.a;
+    p.tile_row0 = rows.tile_row0;
+    p.tile_rows = rows.tile_rows;
+    p.n_tiles = rows.n_tiles;
+    enqueue(launch_attention_prefill, p);
+    return;
+  }
+  enqueue(launch_attention_decode, decode_params(rows.a, rows.max_span));
 }
 
 }  // namespace lcllm

@@ -19,6 +19,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_step_graphs.h"
+#include "kernels/attention.h"
 
 struct cublasContext;  // cublas_v2.h's handle type, kept out of this header
 struct cublasLtContext;  // cublasLt.h's handle type
@@ -43,6 +44,18 @@ std::unique_ptr<Backend> backend_create_cuda(int32_t device, float gpu_memory_fr
 bool cuda_graphs_env_enabled();
 // True when the CUDA runtime sees at least one usable device (no driver, no device: false; never throws).
 bool cuda_device_available();
+
+// One attention call's rows, staged (cuda_attention.cpp): the kernels' common parameters plus what the caller needs.
+struct CudaAttentionRows {
+  AttentionCommon a;                   // pointers into the staged pack (device)
+  int32_t max_rows_per_seq = 0, max_span = 0;
+  const int32_t* tile_row0 = nullptr;  // prefill tiles (when asked for)
+  const int32_t* tile_rows = nullptr;
+  int32_t n_tiles = 0;
+  const int32_t* span = nullptr;          // [n_rows] visible keys per row (when asked for)
+  const int64_t* score_offset = nullptr;  // [n_rows] start of each row's [n_heads, span] scores
+  int64_t score_elems = 0;                // sum over rows of n_heads * span
+};
 
 // Which attention kernel attention() runs. AUTO: decode kernel when every sequence has one query row this step,
 // else the prefill kernel. Tests force each kernel on every shape.
@@ -83,6 +96,16 @@ class CudaBackend final : public Backend {
   void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) override;
   void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
                      const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) override;
+
+  // Sparse attention over the step plan's key sets (cuda_sparse_attention.cpp): the decode kernels walk each
+  // (row, kv head)'s set; SELECT stores scores, the merge the log2-sum-exp, and kernels/attention_select.cu keeps
+  // the top-k in the step's slot buffers. HIP comes with E9.
+  bool supports_key_sets() const override { return true; }
+  const int32_t* step_upload(std::span<const int32_t> data) override;
+  void selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) override;
+  void attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                          const AttentionParams& params, const LayerKeySets& keys) override;
+  void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) override;
 
   // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
   // each records its launch (closure) and its launch parameters (the step's signature); step_end replays the cached
@@ -142,6 +165,11 @@ class CudaBackend final : public Backend {
   // shape (then nothing was enqueued).
   bool gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps, bool one_plus,
             bool accumulate);
+  // Stages an attention call's rows and block tables (prefill tiles, row spans and score offsets on request).
+  CudaAttentionRows attention_rows(const Tensor& out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                   const AttentionParams& params, bool prefill_tiles, bool row_spans);
+  // Split-KV decode parameters for keys up to max_keys per (row, kv head), partial buffers from scratch.
+  DecodeParams decode_params(const AttentionCommon& a, int32_t max_keys);
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);
@@ -149,7 +177,13 @@ class CudaBackend final : public Backend {
   uint16_t* k_layer(int32_t layer) const;
   uint16_t* v_layer(int32_t layer) const;
 
-  static constexpr int kScratchSlots = 4;
+  // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
+  // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp).
+  static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
+  static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
+                       kScratchLse = 8;
+  static constexpr int kScratchSlots = 9;
+  int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;
   int32_t device_ = 0;

@@ -1,0 +1,112 @@
+// Host side of sparse attention on the GPU (ARCHITECTURE.md §3, §4): the step plan's key sets were uploaded once
+// (step_upload); a layer launches the split-KV decode kernels over its sets, and a SELECT layer also stores its
+// scores, gets every head's log2-sum-exp from the merge, and keeps the top-k of each selecting (row, kv head) in the
+// step's selection slots (kernels/attention_select.cu). Nothing here copies indices to the host, so sparse decode
+// steps are recorded and replayed as CUDA graphs like dense ones.
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "kernels/attention_select.h"
+#include "kernels/cuda_check.h"
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+// Scores (and their group mass) of one SELECT layer take 2 x 4 bytes per (row, query head, visible key). In decode
+// that is ~0.2% of the KV bytes the rows see; a prefill chunk selecting on every row would need rows x keys of it.
+constexpr size_t kMaxSelectScoreBytes = size_t(8) << 30;
+
+}  // namespace
+
+const int32_t* CudaBackend::step_upload(std::span<const int32_t> data) { return stage(data); }
+
+void CudaBackend::selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) {
+  LCLLM_ASSERT(n_slots > 0 && n_items > 0 && stride > 0, "empty selection slots");
+  sel_slots_ = n_slots;
+  sel_items_ = n_items;
+  sel_stride_ = stride;
+  // [n_slots, n_items, stride] positions and [n_slots, n_items] counts; fixed for a fixed batch shape, so decode
+  // steps keep the same pointers (and replay their graph).
+  scratch(size_t(n_slots) * size_t(n_items) * size_t(stride) * sizeof(int32_t), kScratchSelPositions);
+  void* counts = scratch(size_t(n_slots) * size_t(n_items) * sizeof(int32_t), kScratchSelCount);
+  // Lists start empty (items that never select read back as empty; kernels only read lists selected this step).
+  if (!recording_) CUDA_CHECK(cudaMemsetAsync(counts, 0, size_t(n_slots) * size_t(n_items) * sizeof(int32_t), stream_));
+}
+
+void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                     const AttentionParams& params, const LayerKeySets& keys) {
+  const bool selects = keys.select_k != nullptr;
+  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, false, selects);
+  const int32_t n_rows = rows.a.n_rows;
+  if (n_rows == 0) return;
+  LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
+  DecodeParams p = decode_params(rows.a, keys.max_keys);
+  p.ks.sets = reinterpret_cast<const int32_t*>(keys.sets);
+  if (sel_slots_ > 0) {
+    p.ks.sel_positions = static_cast<const int32_t*>(scratch(0, kScratchSelPositions));
+    p.ks.sel_count = static_cast<const int32_t*>(scratch(0, kScratchSelCount));
+    p.ks.sel_items = sel_items_;
+    p.ks.sel_stride = sel_stride_;
+  }
+  float* mass = nullptr;
+  if (selects) {
+    LCLLM_ASSERT(keys.select_slot >= 0 && keys.select_slot < sel_slots_ &&
+                     sel_items_ == n_rows * n_kv_heads_,
+                 "selection slot not reserved for this batch");
+    const size_t score_bytes = size_t(rows.score_elems) * sizeof(float);
+    if (2 * score_bytes > kMaxSelectScoreBytes) {
+      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
+                  "SELECT over " + std::to_string(n_rows) + " query rows needs " +
+                      std::to_string(2 * score_bytes >> 20) +
+                      " MiB of scores on the cuda backend; select in decode only (the presets do) or use --device cpu");
+    }
+    p.ks.select_k = keys.select_k;
+    p.ks.scores = static_cast<float*>(scratch(std::max<size_t>(score_bytes, 4), kScratchScores));
+    mass = static_cast<float*>(scratch(std::max<size_t>(score_bytes, 4), kScratchMass));
+    p.ks.score_offset = rows.score_offset;
+    p.ks.lse2 = static_cast<float*>(scratch(size_t(n_rows) * size_t(rows.a.n_heads) * sizeof(float), kScratchLse));
+  }
+  enqueue(launch_attention_decode, p);
+  if (!selects) return;
+
+  auto sp = zeroed<SelectTopkParams>();
+  sp.scores = p.ks.scores;
+  sp.score_offset = rows.score_offset;
+  sp.lse2 = p.ks.lse2;
+  sp.row_lo = rows.a.row_begin;
+  sp.row_span = rows.span;
+  sp.k = keys.select_k;
+  sp.mass = mass;
+  const size_t slot_items = size_t(keys.select_slot) * size_t(sel_items_);
+  sp.out_positions = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + slot_items * size_t(sel_stride_);
+  sp.out_count = static_cast<int32_t*>(scratch(0, kScratchSelCount)) + slot_items;
+  sp.n_rows = n_rows;
+  sp.n_heads = rows.a.n_heads;
+  sp.n_kv_heads = n_kv_heads_;
+  sp.stride = sel_stride_;
+  enqueue(launch_attention_select_topk, sp);
+}
+
+void CudaBackend::selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
+  LCLLM_ASSERT(slot >= 0 && slot < sel_slots_, "selection slot not reserved");
+  flush_recorded();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const size_t items = size_t(sel_items_), stride = size_t(sel_stride_);
+  std::vector<int32_t> counts(items), all(items * stride);
+  const auto* count_dev = static_cast<const int32_t*>(scratch(0, kScratchSelCount)) + size_t(slot) * items;
+  const auto* pos_dev = static_cast<const int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * stride;
+  CUDA_CHECK(cudaMemcpy(counts.data(), count_dev, items * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(all.data(), pos_dev, all.size() * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  indptr.assign(1, 0);
+  positions.clear();
+  for (size_t i = 0; i < items; ++i) {
+    const int32_t n = std::clamp(counts[i], 0, int32_t(stride));
+    positions.insert(positions.end(), all.begin() + std::ptrdiff_t(i * stride), all.begin() + std::ptrdiff_t(i * stride + size_t(n)));
+    indptr.push_back(int64_t(positions.size()));
+  }
+}
+
+}  // namespace lcllm

@@ -1,0 +1,185 @@
+#include "runtime/step_plan.h"
+
+#include <algorithm>
+
+#include "lcllm/error.h"
+
+namespace lcllm {
+
+namespace {
+
+constexpr int32_t kIntsPerSet = int32_t(sizeof(KeySet) / sizeof(int32_t));
+
+// [lo, sink_end) ∪ gap ∪ [recent_begin, hi) for sinks [0, sink) and the window (pos - recent, pos], clipped to the
+// visible range (the rule the CPU reference applied per key before key sets existed).
+KeySet sink_recent_set(VisibleKeys v, int32_t pos, int32_t sink, int32_t recent, int32_t list) {
+  KeySet s;
+  s.lo = v.lo;
+  s.hi = v.hi;
+  s.sink_end = std::max(v.lo, std::min(sink, v.hi));
+  s.recent_begin = std::min(std::max(pos - recent + 1, s.sink_end), v.hi);
+  s.list = list;
+  return s;
+}
+
+KeySet range_set(VisibleKeys v) { return KeySet{v.lo, v.hi, v.hi, v.hi, -1}; }
+
+bool is_range(const KeySet& s) { return s.list < 0 && s.sink_end == s.recent_begin; }
+
+// The SELECT layer whose selection a SPARSE group ultimately reads (chains pass the source's list on unchanged).
+int32_t sparse_root(const AttentionPlan& plan, int32_t layer, AttentionPhase phase, int32_t kv_head) {
+  int32_t at = attention_plan_group(plan, layer, phase, kv_head).from;
+  for (int32_t hops = 0; hops <= int32_t(plan.layers.size()); ++hops) {
+    const HeadGroupPolicy& g = attention_plan_group(plan, at, phase, kv_head);
+    if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT) return at;
+    LCLLM_ASSERT(g.policy == AttentionPolicy::ATTENTION_POLICY_SPARSE, "SPARSE source layer selects nothing");
+    at = g.from;
+  }
+  LCLLM_ASSERT(false, "SPARSE chain without a SELECT root");
+  return -1;
+}
+
+}  // namespace
+
+std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase) {
+  const size_t n_seq = batch.kv_len.size();
+  LCLLM_ASSERT(seq_phase.empty() || seq_phase.size() == n_seq, "one phase per sequence");
+  std::vector<AttentionPhase> rows(size_t(batch.query_start[n_seq]), AttentionPhase::ATTENTION_PHASE_PREFILL);
+  if (seq_phase.empty()) return rows;
+  for (size_t s = 0; s < n_seq; ++s) {
+    for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) rows[size_t(r)] = seq_phase[s];
+  }
+  return rows;
+}
+
+StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
+                           std::span<const AttentionPhase> seq_phase) {
+  using P = AttentionPolicy;
+  const int32_t H = plan.n_kv_heads, n_layers = int32_t(plan.layers.size());
+  LCLLM_ASSERT(n_layers == config.n_layers && H == config.n_kv_heads, "plan does not match the model");
+  const size_t n_seq = batch.kv_len.size();
+  StepPlan sp;
+  sp.row_phase = attention_row_phases(batch, seq_phase);
+  sp.n_rows = int32_t(sp.row_phase.size());
+  sp.n_kv_heads = H;
+  sp.layers.resize(size_t(n_layers));
+  const int64_t n_items = int64_t(sp.n_rows) * H;
+
+  std::vector<int32_t> row_seq(size_t(sp.n_rows));
+  int32_t max_span = 1;
+  for (size_t s = 0; s < n_seq; ++s) {
+    for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) {
+      row_seq[size_t(r)] = int32_t(s);
+      const VisibleKeys v = attention_visible_keys(batch.query_pos[size_t(r)], batch.kv_len[s], 0);
+      max_span = std::max(max_span, v.hi - v.lo);
+    }
+  }
+
+  // Slots: one per layer that selects in this step's phases, then HiP's.
+  std::vector<int32_t> slot_of(size_t(n_layers), -1);
+  int32_t k_max = 0;
+  bool any_hip = false;
+  for (int32_t l = 0; l < n_layers; ++l) {
+    for (int32_t r = 0; r < sp.n_rows; ++r) {
+      if (r > 0 && sp.row_phase[size_t(r)] == sp.row_phase[size_t(r - 1)]) continue;  // phases come in runs
+      for (const HeadGroupPolicy& g : plan.layers[size_t(l)].phase(sp.row_phase[size_t(r)])) {
+        if (g.policy == P::ATTENTION_POLICY_SELECT) {
+          if (slot_of[size_t(l)] < 0) slot_of[size_t(l)] = sp.n_slots++;
+          k_max = std::max(k_max, g.k);
+        }
+        any_hip = any_hip || g.policy == P::ATTENTION_POLICY_HIP;
+      }
+    }
+  }
+  if (any_hip) sp.hip_slot = sp.n_slots++;
+  sp.slot_stride = std::max(1, std::min(k_max, max_span));
+  if (any_hip) sp.slot_stride = std::max(sp.slot_stride, max_span);
+
+  for (int32_t l = 0; l < n_layers; ++l) {
+    StepLayerPlan& lp = sp.layers[size_t(l)];
+    const int32_t window = config.layers[size_t(l)].sliding_window;
+    lp.sets_at = sp.data.size();
+    sp.data.resize(sp.data.size() + size_t(n_items) * kIntsPerSet);
+    std::vector<int32_t> select_k;  // [n_items], filled when some item selects
+    for (int32_t r = 0; r < sp.n_rows; ++r) {
+      const int32_t s = row_seq[size_t(r)], pos = batch.query_pos[size_t(r)];
+      const AttentionPhase phase = sp.row_phase[size_t(r)];
+      const VisibleKeys v = attention_visible_keys(pos, batch.kv_len[size_t(s)], window);
+      for (int32_t h = 0; h < H; ++h) {
+        const int64_t item = int64_t(r) * H + h;
+        const HeadGroupPolicy& g = attention_plan_group(plan, l, phase, h);
+        KeySet set = range_set(v);
+        int32_t bound = v.hi - v.lo;
+        switch (g.policy) {
+          case P::ATTENTION_POLICY_FULL:
+            break;
+          case P::ATTENTION_POLICY_SELECT:
+            if (select_k.empty()) select_k.assign(size_t(n_items), 0);
+            select_k[size_t(item)] = g.k;
+            break;
+          case P::ATTENTION_POLICY_STREAM:
+            set = sink_recent_set(v, pos, g.sink, g.recent, -1);
+            bound = (set.sink_end - set.lo) + (set.hi - set.recent_begin);
+            break;
+          case P::ATTENTION_POLICY_SPARSE: {
+            const int32_t root = sparse_root(plan, l, phase, h);
+            set = sink_recent_set(v, pos, g.sink, g.recent, slot_of[size_t(root)]);
+            const int32_t k_root = attention_plan_group(plan, root, phase, h).k;
+            bound = (set.sink_end - set.lo) + std::min(set.recent_begin - set.sink_end, k_root) + (set.hi - set.recent_begin);
+            break;
+          }
+          case P::ATTENTION_POLICY_HIP:
+            set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);
+            lp.hip = true;
+            break;
+        }
+        if (set.list < 0 && set.sink_end == set.recent_begin) set = range_set(v);  // no gap: a plain range
+        lp.dense = lp.dense && is_range(set) && set.lo == v.lo && set.hi == v.hi;
+        lp.max_keys = std::max(lp.max_keys, bound);
+        const int32_t f[kIntsPerSet] = {set.lo, set.sink_end, set.recent_begin, set.hi, set.list};
+        std::copy(f, f + kIntsPerSet, sp.data.begin() + std::ptrdiff_t(lp.sets_at + size_t(item) * kIntsPerSet));
+      }
+    }
+    if (!select_k.empty()) {
+      lp.dense = false;
+      lp.select_slot = slot_of[size_t(l)];
+      lp.select_k_at = sp.data.size();
+      sp.data.insert(sp.data.end(), select_k.begin(), select_k.end());
+    }
+    sp.all_dense = sp.all_dense && lp.dense;
+  }
+  return sp;
+}
+
+std::span<const KeySet> step_plan_sets(const StepPlan& step, int32_t layer) {
+  const StepLayerPlan& lp = step.layers[size_t(layer)];
+  return {reinterpret_cast<const KeySet*>(step.data.data() + lp.sets_at), size_t(step.n_rows) * size_t(step.n_kv_heads)};
+}
+
+void step_plan_hip_lists(const StepPlan& step, int32_t layer, const HipLayerMasks& masks,
+                         std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
+  const std::span<const KeySet> sets = step_plan_sets(step, layer);
+  indptr.assign(sets.size() + 1, 0);
+  positions.clear();
+  std::vector<int32_t> scratch;
+  for (size_t item = 0; item < sets.size(); ++item) {
+    const KeySet& s = sets[item];
+    if (s.list == step.hip_slot && s.list >= 0 && masks.any) {
+      scratch.clear();
+      const int64_t bs = masks.block_size[item];
+      for (int64_t i = masks.indptr[item]; i < masks.indptr[item + 1]; ++i) {
+        // Block b = keys [b * bs, (b + 1) * bs), clipped to what the row sees (64-bit: bs may be huge).
+        const int64_t b = masks.blocks[size_t(i)];
+        const int64_t end = std::min<int64_t>((b + 1) * bs, s.hi);
+        for (int64_t j = std::max<int64_t>(b * bs, s.lo); j < end; ++j) scratch.push_back(int32_t(j));
+      }
+      for (int32_t j = std::max(s.lo, masks.all_from[item]); j < s.hi; ++j) scratch.push_back(j);
+      std::sort(scratch.begin(), scratch.end());
+      scratch.erase(std::unique(scratch.begin(), scratch.end()), scratch.end());
+      positions.insert(positions.end(), scratch.begin(), scratch.end());
+    }
+    indptr[item + 1] = int64_t(positions.size());
+  }
+}
+
+}  // namespace lcllm

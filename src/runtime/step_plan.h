@@ -1,0 +1,65 @@
+// StepPlan: the AttentionPlan compiled for one step (ARCHITECTURE.md §1, §3). For every (layer, query row, KV
+// head) it holds a compact key set (backend.h KeySet: a range, sink + recent ranges, or ranges plus the list of a
+// selection slot an earlier layer fills on the device) and, for TidalDecode SELECT layers, the k of every item.
+// Everything goes to the backend in one upload per step (Backend::step_upload); layers then read plain data where
+// the kernels run and ask the host nothing. Selection state lives in the step's slots (§4.3): slot s belongs to the
+// s-th selecting layer, so a SPARSE layer reads its root SELECT layer's slot (reuse chains resolved here, once).
+//
+// Semantics per policy (docs/POLICIES.md), all clipped to what FULL sees (attention_visible_keys):
+//   FULL, SELECT  [lo, hi)                                 (SELECT also keeps its top-k in its slot)
+//   STREAM        [lo, sink) ∪ (pos - recent, pos]         (StreamingLLM §3.2)
+//   SPARSE        [lo, sink) ∪ root's selection ∪ (pos - recent, pos]   (TidalDecode §3.1, HyLRA reuse)
+//   HIP           [lo, sink) ∪ HiP mask blocks ∪ [all_from, pos] ∪ (pos - recent, pos]   (the host writes the list)
+// A set whose parts leave no gap is a plain range; a layer where every set is FULL's range and nothing selects is
+// `dense` and runs Backend::attention.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "attention/attention_plan.h"
+#include "attention/hip_policy.h"
+#include "backend/backend.h"
+
+namespace lcllm {
+
+struct StepLayerPlan {
+  static constexpr size_t kNone = std::numeric_limits<size_t>::max();
+  bool dense = true;             // every set is FULL's range and nothing selects: Backend::attention runs the layer
+  size_t sets_at = 0;            // int32 offset of the layer's KeySets [n_rows * n_kv_heads] in StepPlan::data
+  int32_t max_keys = 0;          // largest key count any set of the layer can have
+  size_t select_k_at = kNone;    // int32 offset of the layer's select k [n_rows * n_kv_heads], or kNone
+  int32_t select_slot = -1;      // slot the layer's SELECT items write
+  bool hip = false;              // some item is HIP: the host writes slot hip_slot before the layer's attention
+};
+
+struct StepPlan {
+  int32_t n_rows = 0, n_kv_heads = 0;
+  std::vector<AttentionPhase> row_phase;  // [n_rows]
+  std::vector<StepLayerPlan> layers;      // [n_layers]
+  std::vector<int32_t> data;              // every layer's KeySets (5 int32 each) and select k, uploaded once
+  int32_t n_slots = 0;                    // selection slots the step needs: one per selecting layer (+ HiP's)
+  int32_t slot_stride = 1;                // positions a slot keeps per (row, KV head)
+  int32_t hip_slot = -1;
+  bool all_dense = true;                  // no layer needs attention_key_sets
+};
+
+// [n_rows] phase of every query row, from the per-sequence phases ([n_seq]; empty: every sequence in prefill).
+std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase);
+
+// Compiles `plan` for the step described by `batch` (rows, positions, kv lengths) and the sequences' phases.
+// The plan must be valid for `config` (attention_plan_validate).
+StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
+                           std::span<const AttentionPhase> seq_phase);
+
+// The key sets of one layer, host side (tests; the CPU reads the uploaded copy).  [n_rows * n_kv_heads]
+std::span<const KeySet> step_plan_sets(const StepPlan& step, int32_t layer);
+
+// HiP's middle keys per (row, KV head) of a layer, CSR over [n_rows * n_kv_heads] ascending positions: the mask's
+// blocks ∪ [all_from, hi), clipped to the row's visible range (the key set adds sinks and window). Items that are
+// not HIP get empty lists.
+void step_plan_hip_lists(const StepPlan& step, int32_t layer, const HipLayerMasks& masks,
+                         std::vector<int64_t>& indptr, std::vector<int32_t>& positions);
+
+}  // namespace lcllm
