@@ -82,12 +82,15 @@ bool attention_force_v1();
 int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group);
 
 // Key splits for decode. v2: about one wave of resident (row, kv head, split) blocks, each split a multiple of 64
-// keys (the kernel's step); v1: ~4 blocks per SM. max_span = the longest row's key range.
+// keys (the kernel's step); v1: ~4 blocks per SM. max_span = the most keys any (row, kv head) has; work_span = the
+// largest mean over a row's kv heads (= max_span for dense rows). Splits are sized from work_span, so when some
+// heads of a layer have few keys (streaming heads beside full ones) the others get more splits and the wave stays
+// full; heads with fewer keys leave their extra splits at once.
 struct DecodePlan {
   int32_t n_splits, split_len;
 };
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                                 int32_t max_span);
+                                 int32_t max_span, int32_t work_span);
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);

@@ -27,23 +27,25 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 64;  // bf16 pairs per lane: head_dim = 64 * this at most
 
-// First index of the ascending a[0, n) holding a value >= x.
-__device__ __forceinline__ int32_t lower_bound_i32(const int32_t* a, int32_t n, int32_t x) {
-  int32_t lo = 0;
-  while (n > 0) {
-    const int32_t half = n >> 1;
-    if (a[lo + half] < x) {
-      lo += half + 1;
-      n -= half + 1;
-    } else {
-      n = half;
-    }
+// First index of the ascending a[0, n) holding a value >= x, found by the whole block together: each round every
+// thread tests one evenly spaced sample and __syncthreads_count narrows the range by blockDim.x (a 2048-entry
+// selection takes two rounds of one load per thread instead of 11 dependent loads per thread). Every thread of the
+// block must call it with the same arguments.
+__device__ __forceinline__ int32_t block_lower_bound(const int32_t* a, int32_t n, int32_t x) {
+  int32_t lo = 0, hi = n;  // the answer lies in [lo, hi]
+  while (hi > lo) {
+    const int32_t step = (hi - lo + int32_t(blockDim.x) - 1) / int32_t(blockDim.x);
+    const int32_t idx = lo + int32_t(threadIdx.x) * step;
+    const int32_t c = __syncthreads_count(idx < hi && __ldg(a + idx) < x);  // the first c samples are < x
+    if (c == 0) break;
+    hi = min(hi, lo + c * step);
+    lo += (c - 1) * step + 1;
   }
   return lo;
 }
 
 // The logical keys 0..n-1 a block of (row r, kv head) walks: [lo, lo + n_a), list[0, n_l), [recent_begin, ...).
-// A dense range is n_a = n. Every thread of the block computes the same (a handful of cached loads).
+// A dense range is n_a = n. Every thread of the block computes the same (called by all threads together).
 struct BlockKeys {
   int32_t n, lo, n_a, n_l, recent_begin;
   const int32_t* list;
@@ -77,9 +79,9 @@ __device__ __forceinline__ BlockKeys block_keys(const DecodeParams& p, int32_t r
     const int64_t list_id = int64_t(slot) * p.ks.sel_items + item;
     const int32_t* all = p.ks.sel_positions + list_id * p.ks.sel_stride;
     const int32_t count = p.ks.sel_count[list_id];
-    const int32_t first = lower_bound_i32(all, count, sink_end);
+    const int32_t first = block_lower_bound(all, count, sink_end);
     k.list = all + first;
-    k.n_l = lower_bound_i32(k.list, count - first, recent_begin);
+    k.n_l = block_lower_bound(k.list, count - first, recent_begin);
   }
   k.n = k.n_a + k.n_l + (hi - recent_begin);
   return k;
@@ -633,7 +635,7 @@ bool attention_force_v1() {
 }
 
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                                 int32_t max_span) {
+                                 int32_t max_span, int32_t work_span) {
   constexpr int32_t kMaxSplits = 4096;
   const int32_t group = n_heads / n_kv_heads;
   const int64_t base_blocks = int64_t(n_rows) * n_kv_heads * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
@@ -642,12 +644,15 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
   // second wave would idle most SMs at the end), splits a multiple of 64 keys (the kernel's step is 32 keys at
   // most); v1: 4 blocks per SM, at least 256 keys each.
   const int64_t target = int64_t(cuda_sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim) : 4);
-  const int32_t min_len = 256, align = v2 ? 64 : 1;
+  // 64-key splits at least: a streaming head's ~320 keys or a 2048-key selection spread over several blocks, whose
+  // latency (page lookups, the first loads) then overlaps; long rows get far longer splits anyway.
+  const int32_t min_len = 64, align = v2 ? 64 : 1;
   const int64_t want = std::max<int64_t>(1, target / std::max<int64_t>(base_blocks, 1));
-  int64_t len = std::max<int64_t>(min_len, (int64_t(max_span) + want - 1) / want);
+  work_span = work_span <= 0 ? max_span : std::clamp(work_span, 1, std::max(max_span, 1));
+  int64_t len = std::max<int64_t>(min_len, (int64_t(work_span) + want - 1) / want);
   if (v2) {  // round up to the alignment, then check the rounding did not leave a near-empty extra split
     len = (len + align - 1) / align * align;
-    while (len > min_len && (int64_t(max_span) + len - 1) / len > want) len += align;
+    while (len > min_len && (int64_t(work_span) + len - 1) / len > want) len += align;
   }
   len = (len + align - 1) / align * align;
   int64_t n = std::max<int64_t>(1, (int64_t(max_span) + len - 1) / len);

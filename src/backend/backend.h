@@ -74,6 +74,7 @@ static_assert(sizeof(KeySet) == 5 * sizeof(int32_t), "KeySet is uploaded as plai
 struct LayerKeySets {
   const KeySet* sets = nullptr;       // [n_rows * n_kv_heads]
   int32_t max_keys = 0;               // no set of the layer holds more keys (split planning on the GPU)
+  int32_t work_keys = 0;              // the largest mean set size over one row's KV heads (balances the splits)
   // TidalDecode token selection (arXiv 2410.05076 §3.1): items (row, KV head) with select_k[item] > 0 also keep the
   // min(k, |set|) keys of their set with the largest summed probability over the GQA group (ties to the lower
   // position) and write them, ascending, to selection slot select_slot for later layers. A selecting item's set is

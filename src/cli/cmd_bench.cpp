@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -103,7 +104,9 @@ int bench(const BenchArgs& a) {
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
   eo.enforce_eager = a.enforce_eager;
   eo.max_step_tokens = a.chunk_size;
-  eo.policy = a.policy;
+  const std::vector<std::string> policies = eval_split_list(a.policy);
+  if (policies.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--policy needs at least one policy");
+  eo.policy = policies[0];
   ProgressBar bar("loading weights", !a.quiet);
   eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
   auto engine = Engine::load(eo);
@@ -111,7 +114,7 @@ int bench(const BenchArgs& a) {
   const ModelConfig& c = engine->config();
   const double weight_bytes = double(engine->weight_bytes_on_device());
   out["device"] = engine->options().device;
-  out["policy"] = engine->plan().name;
+  out["policy"] = a.policy;
   out["random_weights"] = eo.random_weights;
   out["chunk_size"] = a.chunk_size;
   out["weight_bytes"] = weight_bytes;
@@ -155,26 +158,41 @@ int bench(const BenchArgs& a) {
   out["prefill"] = prefill;
 
   nlohmann::ordered_json decode = nlohmann::ordered_json::array();
-  std::printf("%10s %14s %10s %9s\n", "decode at", "ms/token", "floor ms", "of floor");
-  for (int64_t n : decode_lengths) {
-    const int32_t seq = engine->create_sequence();
-    engine->extend_uncomputed(seq, int32_t(n - 1));
-    int32_t tok = token(rng);
-    tok = argmax(engine->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, AttentionPhase::ATTENTION_PHASE_DECODE));
-    auto t0 = Clock::now();
-    for (int32_t i = 0; i < a.decode_steps; ++i) {
-      tok = argmax(engine->feed(seq, std::span<const int32_t>(&tok, 1), false, 0,
-                                AttentionPhase::ATTENTION_PHASE_DECODE));
+  std::printf("%-12s %10s %12s %12s %10s %9s %9s\n", "policy", "decode at", "ms/token", "KV read/tok", "floor ms",
+              "of floor", "vs full");
+  std::map<int64_t, double> full_ms;  // context -> ms/token of the FULL plan, when it is one of the policies
+  for (const std::string& policy : policies) {
+    // Every policy decodes on the same engine (weights loaded once); plans the backend cannot run stop here.
+    const AttentionPlan plan = policy == policies[0] ? engine->plan() : engine->plan_for(policy);
+    for (int64_t n : decode_lengths) {
+      const int32_t seq = engine->create_sequence();
+      engine->extend_uncomputed(seq, int32_t(n - 1));
+      int32_t tok = token(rng);
+      auto decode_one = [&] {
+        SequenceChunk chunk;
+        chunk.seq = seq;
+        chunk.tokens = std::span<const int32_t>(&tok, 1);
+        chunk.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
+        tok = argmax(engine->step(std::span<const SequenceChunk>(&chunk, 1), &plan));
+      };
+      decode_one();  // warm-up: a new graph for this plan and length
+      auto t0 = Clock::now();
+      for (int32_t i = 0; i < a.decode_steps; ++i) decode_one();
+      const double ms = seconds_since(t0) * 1e3 / a.decode_steps;
+      engine->free_sequence(seq);
+      const int64_t mid_context = n + 1 + a.decode_steps / 2;
+      const int64_t elem = int64_t(engine->kv_element_bytes());
+      const double kv_read = decode_kv_bytes_read(plan, c, mid_context, elem);
+      const double bytes = weight_bytes + kv_read;
+      const double floor_ms = copy_gbps > 0 ? bytes / (copy_gbps * 1e9) * 1e3 : 0;
+      if (attention_plan_is_full(plan)) full_ms[n] = ms;
+      const double speedup = full_ms.count(n) ? full_ms[n] / ms : 0;
+      std::printf("%-12s %10lld %12.3f %12s %10.3f %8.0f%% %8.2fx\n", policy.c_str(), static_cast<long long>(n), ms,
+                  format_bytes(kv_read).c_str(), floor_ms, floor_ms > 0 ? 100 * floor_ms / ms : 0.0, speedup);
+      decode.push_back({{"policy", policy}, {"context", n}, {"ms_per_token", ms}, {"tokens_per_s", 1e3 / ms},
+                        {"kv_bytes_read_per_token", kv_read}, {"bytes_per_token", bytes}, {"floor_ms", floor_ms},
+                        {"fraction_of_floor", floor_ms > 0 ? floor_ms / ms : 0}, {"speedup_vs_full", speedup}});
     }
-    const double ms = seconds_since(t0) * 1e3 / a.decode_steps;
-    engine->free_sequence(seq);
-    const int64_t mid_context = n + 1 + a.decode_steps / 2;
-    const double bytes = decode_bytes(c, weight_bytes, mid_context, int64_t(engine->kv_element_bytes()));
-    const double floor_ms = copy_gbps > 0 ? bytes / (copy_gbps * 1e9) * 1e3 : 0;
-    std::printf("%10lld %14.3f %10.3f %8.0f%%\n", static_cast<long long>(n), ms, floor_ms,
-                floor_ms > 0 ? 100 * floor_ms / ms : 0.0);
-    decode.push_back({{"context", n}, {"ms_per_token", ms}, {"tokens_per_s", 1e3 / ms}, {"bytes_per_token", bytes},
-                      {"floor_ms", floor_ms}, {"fraction_of_floor", floor_ms > 0 ? floor_ms / ms : 0}});
   }
   out["decode"] = decode;
 #ifdef LCLLM_HAVE_CUDA
@@ -228,7 +246,7 @@ CliHandler cli_add_bench(CLI::App& app) {
   cmd->add_option("--decode-steps", a->decode_steps, "Tokens generated (and timed) per decode length")
       ->capture_default_str();
   cmd->add_option("--chunk-size", a->chunk_size, "Prefill tokens per forward step")->capture_default_str();
-  cli_add_policy_option(cmd, a->policy);
+  cli_add_policy_option(cmd, a->policy, true);  // each decodes every --decode length on the same loaded weights
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--threads,-t", a->threads, "CPU threads, 0 = all cores")->capture_default_str();
   cmd->add_flag("--enforce-eager", a->enforce_eager,

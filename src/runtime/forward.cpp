@@ -112,6 +112,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       LayerKeySets keys;
       keys.sets = reinterpret_cast<const KeySet*>(step_data + lp.sets_at);
       keys.max_keys = lp.max_keys;
+      keys.work_keys = lp.work_keys;
       if (lp.select_k_at != StepLayerPlan::kNone) {
         keys.select_k = step_data + lp.select_k_at;
         keys.select_slot = lp.select_slot;

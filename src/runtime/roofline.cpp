@@ -1,6 +1,11 @@
 #include "runtime/roofline.h"
 
 #include <algorithm>
+#include <vector>
+
+#include "runtime/step_plan.h"
+
+#include <algorithm>
 
 namespace lcllm {
 
@@ -37,6 +42,21 @@ double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, 
     kv += 2.0 * double(seen) * double(c.kv_dim()) * double(kv_element_bytes);
   }
   return weight_bytes + kv;
+}
+
+double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, int64_t kv_element_bytes) {
+  const int32_t pos = int32_t(context - 1), len = int32_t(context);
+  const std::vector<int32_t> query_start{0, 1}, query_pos{pos}, kv_len{len};
+  const AttentionPhase phase[1] = {AttentionPhase::ATTENTION_PHASE_DECODE};
+  const StepPlan step = step_plan_compile(plan, c, AttentionBatch{query_start, query_pos, kv_len, nullptr}, phase);
+  double keys = 0;
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    for (const KeySet& s : step_plan_sets(step, l)) {
+      keys += double(s.sink_end - s.lo) + double(s.hi - s.recent_begin);
+      if (s.list >= 0) keys += double(std::min(s.recent_begin - s.sink_end, step.slot_stride));
+    }
+  }
+  return keys * 2.0 * double(c.head_dim) * double(kv_element_bytes);
 }
 
 }  // namespace lcllm

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "attention/attention_plan.h"
 #include "io/model_config.h"
 
 namespace lcllm {
@@ -20,5 +21,9 @@ double prefill_flops(const ModelConfig& c, int64_t start, int64_t n);
 // Bytes one decode step at context length `context` (the new token included) must read: the weights
 // (`weight_bytes`, as stored on the device) and, per layer, K and V of the positions it sees.
 double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, int64_t kv_element_bytes);
+// K/V bytes one decode step at context length `context` reads under `plan` (its step plan's key sets: sinks,
+// windows and selections; a SPARSE set counts min(gap, the step's selection size)), all layers and KV heads.
+// For the FULL plan this is decode_bytes() without the weights.
+double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, int64_t kv_element_bytes);
 
 }  // namespace lcllm

@@ -103,6 +103,7 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
     std::vector<int32_t> select_k;  // [n_items], filled when some item selects
     for (int32_t r = 0; r < sp.n_rows; ++r) {
       const int32_t s = row_seq[size_t(r)], pos = batch.query_pos[size_t(r)];
+      int64_t row_keys = 0;  // the row's key counts summed over its KV heads
       const AttentionPhase phase = sp.row_phase[size_t(r)];
       const VisibleKeys v = attention_visible_keys(pos, batch.kv_len[size_t(s)], window);
       for (int32_t h = 0; h < H; ++h) {
@@ -136,9 +137,11 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
         if (set.list < 0 && set.sink_end == set.recent_begin) set = range_set(v);  // no gap: a plain range
         lp.dense = lp.dense && is_range(set) && set.lo == v.lo && set.hi == v.hi;
         lp.max_keys = std::max(lp.max_keys, bound);
+        row_keys += bound;
         const int32_t f[kIntsPerSet] = {set.lo, set.sink_end, set.recent_begin, set.hi, set.list};
         std::copy(f, f + kIntsPerSet, sp.data.begin() + std::ptrdiff_t(lp.sets_at + size_t(item) * kIntsPerSet));
       }
+      lp.work_keys = std::max(lp.work_keys, int32_t((row_keys + H - 1) / H));
     }
     if (!select_k.empty()) {
       lp.dense = false;

@@ -29,6 +29,7 @@ struct StepLayerPlan {
   bool dense = true;             // every set is FULL's range and nothing selects: Backend::attention runs the layer
   size_t sets_at = 0;            // int32 offset of the layer's KeySets [n_rows * n_kv_heads] in StepPlan::data
   int32_t max_keys = 0;          // largest key count any set of the layer can have
+  int32_t work_keys = 0;         // largest mean, over one row's KV heads, of the sets' key counts
   size_t select_k_at = kNone;    // int32 offset of the layer's select k [n_rows * n_kv_heads], or kNone
   int32_t select_slot = -1;      // slot the layer's SELECT items write
   bool hip = false;              // some item is HIP: the host writes slot hip_slot before the layer's attention

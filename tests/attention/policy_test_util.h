@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attention/attention_plan.h"
+#include "attention/attention_presets.h"
 #include "models/model_family.h"
 #include "runtime/engine.h"
 
@@ -81,5 +82,79 @@ inline double worst_row_error(const std::vector<float>& got, const std::vector<f
   }
   return worst;
 }
+
+inline lcllm::HeadGroupPolicy policy(lcllm::AttentionPolicy p, int32_t k = 0, int32_t from = -1, int32_t sink = 0, int32_t recent = 0) {
+  lcllm::HeadGroupPolicy g;
+  g.policy = p;
+  g.k = k;
+  g.from = from;
+  g.sink = sink;
+  g.recent = recent;
+  return g;
+}
+
+// Plans whose budgets cover every fixture's context (prompt + continuation <= 272 tokens).
+// with_hip: include the HiP plans (the backend has HiP: the CPU; the GPU gets it in E9).
+inline std::vector<lcllm::AttentionPlan> covering_plans(const lcllm::ModelConfig& c, bool with_hip) {
+  std::vector<lcllm::AttentionPlan> plans;
+  plans.push_back(lcllm::attention_preset_resolve("streaming", {{"sink", 0}, {"recent", 512}}, c));
+  plans.back().name = "streaming recent 512";
+  plans.push_back(lcllm::attention_preset_resolve("streaming", {{"sink", 100}, {"recent", 200}}, c));
+  plans.back().name = "streaming sink 100 + recent 200";
+  plans.push_back(lcllm::attention_preset_resolve("tidal", {{"k", 512}}, c));
+  plans.back().name = "tidal k 512";
+  plans.push_back(lcllm::attention_preset_resolve("tidal", {{"k", 300}, {"select_layer", 0}, {"reselect_layer", 1}}, c));
+  plans.back().name = "tidal k 300 from layer 0";
+  // HiP (both phases): k covers the context, so every block is kept; once without sink/window, once with the
+  // defaults and a mask refresh every 4 decode steps (cached masks must still see every new key).
+  if (with_hip) {
+    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"sink", 0}, {"recent", 0}}, c));
+    plans.back().name = "hip k 512, no sink/window";
+    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 4},
+                                                     {"block_size_q", 16}, {"recent", 8}}, c));
+    plans.back().name = "hip k 512 refresh 4";
+  }
+  // Retrieval with every head scored 0: all heads stream (windowed KV) with a window covering the context.
+  nlohmann::json zero = nlohmann::json::array();
+  for (int32_t l = 0; l < c.n_layers; ++l) zero.push_back(std::vector<double>(size_t(c.n_kv_heads), 0.0));
+  plans.push_back(lcllm::attention_preset_resolve("retrieval", {{"scores", zero}, {"sink", 0}, {"recent", 512}}, c));
+  plans.back().name = "retrieval all streaming, recent 512";
+  // HyLRA: the fallback profile, and a profile that reuses layer 0 everywhere; k covers the context.
+  plans.push_back(lcllm::attention_preset_resolve("hylra", {{"k", 512}, {"dense_layers", 0}}, c));
+  plans.back().name = "hylra k 512 (fallback profile)";
+  nlohmann::json rows = nlohmann::json::array();
+  for (int32_t l = 0; l < c.n_layers; ++l) rows.push_back(std::vector<double>(size_t(l + 1), 0.0));
+  plans.push_back(lcllm::attention_preset_resolve(
+      "hylra", {{"k", 400}, {"profile", {{"n_layers", c.n_layers}, {"loss", rows}}}}, c));
+  plans.back().name = "hylra k 400, reuse everywhere";
+  // SELECT / SPARSE in prefill too (each prefill row keeps its own top-k), with sink/recent extras. Selection
+  // starts at the first global layer: a sliding-window layer can only select inside its window.
+  int32_t g = 0;
+  while (c.layers[size_t(g)].sliding_window > 0) ++g;
+  lcllm::AttentionPlan both = lcllm::attention_plan_full(c, "select at the first global layer, sparse chain, both phases");
+  for (auto ph : {lcllm::AttentionPhase::ATTENTION_PHASE_PREFILL, lcllm::AttentionPhase::ATTENTION_PHASE_DECODE}) {
+    lcllm::attention_plan_set(both, g, ph, 0, c.n_kv_heads, policy(lcllm::AttentionPolicy::ATTENTION_POLICY_SELECT, 400));
+    for (int32_t l = g + 1; l < c.n_layers; ++l) {
+      lcllm::attention_plan_set(both, l, ph, 0, c.n_kv_heads,
+                         policy(lcllm::AttentionPolicy::ATTENTION_POLICY_SPARSE, 0, l - 1, l == g + 1 ? 2 : 0, l == g + 1 ? 3 : 0));
+    }
+  }
+  plans.push_back(both);
+  // Per-KV-head groups: head 0 streams, the others select and reuse.
+  if (c.n_kv_heads >= 2) {
+    lcllm::AttentionPlan heads = lcllm::attention_plan_full(c, "per-head groups");
+    for (auto ph : {lcllm::AttentionPhase::ATTENTION_PHASE_PREFILL, lcllm::AttentionPhase::ATTENTION_PHASE_DECODE}) {
+      for (int32_t l = g; l < c.n_layers; ++l) {
+        lcllm::attention_plan_set(heads, l, ph, 0, 1, policy(lcllm::AttentionPolicy::ATTENTION_POLICY_STREAM, 0, -1, 8, 400));
+        lcllm::attention_plan_set(heads, l, ph, 1, c.n_kv_heads,
+                           l == g ? policy(lcllm::AttentionPolicy::ATTENTION_POLICY_SELECT, 300)
+                                  : policy(lcllm::AttentionPolicy::ATTENTION_POLICY_SPARSE, 0, g));
+      }
+    }
+    plans.push_back(heads);
+  }
+  return plans;
+}
+
 
 }  // namespace policy_test

@@ -19,76 +19,6 @@ namespace {
 constexpr AttentionPhase PREFILL = AttentionPhase::ATTENTION_PHASE_PREFILL;
 constexpr AttentionPhase DECODE = AttentionPhase::ATTENTION_PHASE_DECODE;
 
-HeadGroupPolicy policy(AttentionPolicy p, int32_t k = 0, int32_t from = -1, int32_t sink = 0, int32_t recent = 0) {
-  HeadGroupPolicy g;
-  g.policy = p;
-  g.k = k;
-  g.from = from;
-  g.sink = sink;
-  g.recent = recent;
-  return g;
-}
-
-// Plans whose budgets cover every fixture's context (prompt + continuation <= 272 tokens).
-std::vector<AttentionPlan> covering_plans(const ModelConfig& c) {
-  std::vector<AttentionPlan> plans;
-  plans.push_back(attention_preset_resolve("streaming", {{"sink", 0}, {"recent", 512}}, c));
-  plans.back().name = "streaming recent 512";
-  plans.push_back(attention_preset_resolve("streaming", {{"sink", 100}, {"recent", 200}}, c));
-  plans.back().name = "streaming sink 100 + recent 200";
-  plans.push_back(attention_preset_resolve("tidal", {{"k", 512}}, c));
-  plans.back().name = "tidal k 512";
-  plans.push_back(attention_preset_resolve("tidal", {{"k", 300}, {"select_layer", 0}, {"reselect_layer", 1}}, c));
-  plans.back().name = "tidal k 300 from layer 0";
-  // HiP (both phases): k covers the context, so every block is kept; once without sink/window, once with the
-  // defaults and a mask refresh every 4 decode steps (cached masks must still see every new key).
-  plans.push_back(attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"sink", 0}, {"recent", 0}}, c));
-  plans.back().name = "hip k 512, no sink/window";
-  plans.push_back(attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 4},
-                                                   {"block_size_q", 16}, {"recent", 8}}, c));
-  plans.back().name = "hip k 512 refresh 4";
-  // Retrieval with every head scored 0: all heads stream (windowed KV) with a window covering the context.
-  nlohmann::json zero = nlohmann::json::array();
-  for (int32_t l = 0; l < c.n_layers; ++l) zero.push_back(std::vector<double>(size_t(c.n_kv_heads), 0.0));
-  plans.push_back(attention_preset_resolve("retrieval", {{"scores", zero}, {"sink", 0}, {"recent", 512}}, c));
-  plans.back().name = "retrieval all streaming, recent 512";
-  // HyLRA: the fallback profile, and a profile that reuses layer 0 everywhere; k covers the context.
-  plans.push_back(attention_preset_resolve("hylra", {{"k", 512}, {"dense_layers", 0}}, c));
-  plans.back().name = "hylra k 512 (fallback profile)";
-  nlohmann::json rows = nlohmann::json::array();
-  for (int32_t l = 0; l < c.n_layers; ++l) rows.push_back(std::vector<double>(size_t(l + 1), 0.0));
-  plans.push_back(attention_preset_resolve(
-      "hylra", {{"k", 400}, {"profile", {{"n_layers", c.n_layers}, {"loss", rows}}}}, c));
-  plans.back().name = "hylra k 400, reuse everywhere";
-  // SELECT / SPARSE in prefill too (each prefill row keeps its own top-k), with sink/recent extras. Selection
-  // starts at the first global layer: a sliding-window layer can only select inside its window.
-  int32_t g = 0;
-  while (c.layers[size_t(g)].sliding_window > 0) ++g;
-  AttentionPlan both = attention_plan_full(c, "select at the first global layer, sparse chain, both phases");
-  for (auto ph : {PREFILL, DECODE}) {
-    attention_plan_set(both, g, ph, 0, c.n_kv_heads, policy(AttentionPolicy::ATTENTION_POLICY_SELECT, 400));
-    for (int32_t l = g + 1; l < c.n_layers; ++l) {
-      attention_plan_set(both, l, ph, 0, c.n_kv_heads,
-                         policy(AttentionPolicy::ATTENTION_POLICY_SPARSE, 0, l - 1, l == g + 1 ? 2 : 0, l == g + 1 ? 3 : 0));
-    }
-  }
-  plans.push_back(both);
-  // Per-KV-head groups: head 0 streams, the others select and reuse.
-  if (c.n_kv_heads >= 2) {
-    AttentionPlan heads = attention_plan_full(c, "per-head groups");
-    for (auto ph : {PREFILL, DECODE}) {
-      for (int32_t l = g; l < c.n_layers; ++l) {
-        attention_plan_set(heads, l, ph, 0, 1, policy(AttentionPolicy::ATTENTION_POLICY_STREAM, 0, -1, 8, 400));
-        attention_plan_set(heads, l, ph, 1, c.n_kv_heads,
-                           l == g ? policy(AttentionPolicy::ATTENTION_POLICY_SELECT, 300)
-                                  : policy(AttentionPolicy::ATTENTION_POLICY_SPARSE, 0, g));
-      }
-    }
-    plans.push_back(heads);
-  }
-  return plans;
-}
-
 }  // namespace
 
 TEST_CASE("sparse policies with a budget covering the context equal FULL (prefill and decode, every fixture)",
@@ -99,7 +29,7 @@ TEST_CASE("sparse policies with a budget covering the context equal FULL (prefil
     auto full = load_engine(dir, attention_plan_full(c));
     const std::vector<float> ref = run_prefill_decode(*full, f);
     const size_t n_prompt = f.prompt.size(), n_all = n_prompt + f.continuation.size();
-    for (const AttentionPlan& plan : covering_plans(c)) {
+    for (const AttentionPlan& plan : covering_plans(c, true)) {
       auto e = load_engine(dir, plan);
       for (int32_t chunk : {0, 37}) {  // one prefill step, and chunked prefill (earlier chunks stay in the cache)
         const std::vector<float> got = run_prefill_decode(*e, f, chunk);

@@ -111,9 +111,9 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   return rows;
 }
 
-DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t max_keys) {
-  // Split the longest row's keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
-  const DecodePlan plan = plan_attention_decode(a.n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys);
+DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t max_keys, int32_t work_keys) {
+  // Split the keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
+  const DecodePlan plan = plan_attention_decode(a.n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys);
   auto p = zeroed<DecodeParams>();
   p.a = a;
   p.n_splits = plan.n_splits;
@@ -143,7 +143,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
     enqueue(launch_attention_prefill, p);
     return;
   }
-  enqueue(launch_attention_decode, decode_params(rows.a, rows.max_span));
+  enqueue(launch_attention_decode, decode_params(rows.a, rows.max_span, rows.max_span));
 }
 
 }  // namespace lcllm

@@ -106,6 +106,8 @@ class CudaBackend final : public Backend {
   void attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                           const AttentionParams& params, const LayerKeySets& keys) override;
   void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) override;
+  // Host lists into a slot (synchronous): tests, and HiP's host masks once E9 runs HiP on the GPU.
+  void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) override;
 
   // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
   // each records its launch (closure) and its launch parameters (the step's signature); step_end replays the cached
@@ -168,8 +170,9 @@ class CudaBackend final : public Backend {
   // Stages an attention call's rows and block tables (prefill tiles, row spans and score offsets on request).
   CudaAttentionRows attention_rows(const Tensor& out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, bool prefill_tiles, bool row_spans);
-  // Split-KV decode parameters for keys up to max_keys per (row, kv head), partial buffers from scratch.
-  DecodeParams decode_params(const AttentionCommon& a, int32_t max_keys);
+  // Split-KV decode parameters for keys up to max_keys per (row, kv head) and work_keys per row and kv head on
+  // average (the busiest row), partial buffers from scratch.
+  DecodeParams decode_params(const AttentionCommon& a, int32_t max_keys, int32_t work_keys);
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);
@@ -178,11 +181,12 @@ class CudaBackend final : public Backend {
   uint16_t* v_layer(int32_t layer) const;
 
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
-  // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp).
+  // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
+  // 9 the step's uploaded plan data (step_upload).
   static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
   static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
-                       kScratchLse = 8;
-  static constexpr int kScratchSlots = 9;
+                       kScratchLse = 8, kScratchStepData = 9;
+  static constexpr int kScratchSlots = 10;
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;

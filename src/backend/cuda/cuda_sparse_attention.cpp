@@ -21,7 +21,31 @@ constexpr size_t kMaxSelectScoreBytes = size_t(8) << 30;
 
 }  // namespace
 
-const int32_t* CudaBackend::step_upload(std::span<const int32_t> data) { return stage(data); }
+namespace {
+
+struct DeviceCopyParams {
+  void* dst;
+  const void* src;
+  size_t bytes;
+};
+void launch_device_copy(const DeviceCopyParams& p, cudaStream_t stream) {
+  CUDA_CHECK(cudaMemcpyAsync(p.dst, p.src, p.bytes, cudaMemcpyDeviceToDevice, stream));
+}
+
+}  // namespace
+
+const int32_t* CudaBackend::step_upload(std::span<const int32_t> data) {
+  // The staging ring may wrap (after waiting for the stream) while later layers stage their rows, so the step's
+  // data moves on to its own buffer, where it stays for the whole step. A recorded step keeps the copy as a graph node.
+  const size_t bytes = std::max<size_t>(data.size_bytes(), sizeof(int32_t));
+  auto* dst = static_cast<int32_t*>(scratch(bytes, kScratchStepData));
+  auto p = zeroed<DeviceCopyParams>();
+  p.dst = dst;
+  p.src = stage(data.data(), data.size_bytes());
+  p.bytes = data.size_bytes();
+  enqueue(launch_device_copy, p);
+  return dst;
+}
 
 void CudaBackend::selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) {
   LCLLM_ASSERT(n_slots > 0 && n_items > 0 && stride > 0, "empty selection slots");
@@ -43,7 +67,7 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   const int32_t n_rows = rows.a.n_rows;
   if (n_rows == 0) return;
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
-  DecodeParams p = decode_params(rows.a, keys.max_keys);
+  DecodeParams p = decode_params(rows.a, keys.max_keys, keys.work_keys);
   p.ks.sets = reinterpret_cast<const int32_t*>(keys.sets);
   if (sel_slots_ > 0) {
     p.ks.sel_positions = static_cast<const int32_t*>(scratch(0, kScratchSelPositions));
@@ -88,6 +112,25 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   sp.n_kv_heads = n_kv_heads_;
   sp.stride = sel_stride_;
   enqueue(launch_attention_select_topk, sp);
+}
+
+void CudaBackend::selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) {
+  LCLLM_ASSERT(slot >= 0 && slot < sel_slots_, "selection slot not reserved");
+  LCLLM_ASSERT(indptr.size() == size_t(sel_items_) + 1, "selection lists do not match the slot");
+  const size_t items = size_t(sel_items_), stride = size_t(sel_stride_);
+  std::vector<int32_t> counts(items), all(items * stride, 0);
+  for (size_t i = 0; i < items; ++i) {
+    const int64_t n = indptr[i + 1] - indptr[i];
+    LCLLM_ASSERT(n >= 0 && size_t(n) <= stride, "selection list longer than the slot's stride");
+    counts[i] = int32_t(n);
+    std::copy(positions.begin() + indptr[i], positions.begin() + indptr[i + 1], all.begin() + std::ptrdiff_t(i * stride));
+  }
+  flush_recorded();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  auto* count_dev = static_cast<int32_t*>(scratch(0, kScratchSelCount)) + size_t(slot) * items;
+  auto* pos_dev = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * stride;
+  CUDA_CHECK(cudaMemcpy(count_dev, counts.data(), items * sizeof(int32_t), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(pos_dev, all.data(), all.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
 }
 
 void CudaBackend::selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {

@@ -1,0 +1,476 @@
+// Sparse attention on the GPU (E8) against the CPU reference: the decode kernels over key sets (ranges, sink +
+// recent, selection lists; page boundaries, ragged batches, GQA 1-16, head_dim 16/64/128/256, windows, softcaps),
+// the same kernels bit for bit against dense attention when a set spells FULL's range, the device top-k (CPU
+// semantics: summed group probability, ties to the lower position; up to 1M keys per KV head), and end to end:
+// every sparse plan whose budget covers the context equals FULL on the GPU on every parity fixture, sparse decode
+// steps replayed from CUDA graphs equal eager ones, and the GPU reproduces the CPU's greedy tokens on models/needle.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <numeric>
+#include <set>
+
+#include "attention/attention_presets.h"
+#include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
+#include "tests/attention/policy_test_util.h"
+#include "tests/cuda/test_cuda_util.h"
+
+using namespace lcllm;
+using namespace lcllm::test;
+
+namespace {
+
+// One layer of paged K/V on both backends: n_seq sequences of kv_len keys, each query row the last q_len positions.
+struct PagedCase {
+  int32_t n_kv_heads, group, head_dim, page_size;
+  std::vector<int32_t> kv_len, q_len;
+  float q_scale = 1.f;
+  CpuBackend cpu{0};
+  CudaBackend gpu{0, 0.9f};
+  CsrPages csr;
+  std::vector<int32_t> query_start{0}, query_pos;
+  TensorPair q;
+  int32_t n_rows = 0;
+
+  PagedCase(int32_t kv_heads, int32_t g, int32_t d, int32_t ps, std::vector<int32_t> lens, std::vector<int32_t> qlens,
+            float qs = 1.f)
+      : n_kv_heads(kv_heads), group(g), head_dim(d), page_size(ps), kv_len(std::move(lens)), q_len(std::move(qlens)),
+        q_scale(qs) {
+    const int32_t n_seq = int32_t(kv_len.size());
+    int32_t total_pages = 3;
+    std::vector<int32_t> pages_per_seq;
+    for (int32_t len : kv_len) {
+      pages_per_seq.push_back((len + ps - 1) / ps);
+      total_pages += pages_per_seq.back();
+    }
+    std::vector<int32_t> perm(static_cast<size_t>(total_pages));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng());
+    csr.indptr.push_back(0);
+    size_t next = 0;
+    std::vector<int64_t> slots;
+    for (int32_t s = 0; s < n_seq; ++s) {
+      for (int32_t i = 0; i < pages_per_seq[size_t(s)]; ++i) csr.indices.push_back(perm[next++]);
+      csr.indptr.push_back(int32_t(csr.indices.size()));
+      csr.last_page_len.push_back(kv_len[size_t(s)] - (pages_per_seq[size_t(s)] - 1) * ps);
+      for (int32_t j = 0; j < kv_len[size_t(s)]; ++j) {
+        slots.push_back(int64_t(csr.indices[size_t(csr.indptr[size_t(s)] + j / ps)]) * ps + j % ps);
+      }
+      for (int32_t i = 0; i < q_len[size_t(s)]; ++i) query_pos.push_back(kv_len[size_t(s)] - q_len[size_t(s)] + i);
+      query_start.push_back(int32_t(query_pos.size()));
+    }
+    const int64_t n_keys = int64_t(slots.size());
+    cpu.kv_reserve(1, total_pages, ps, n_kv_heads, d);
+    gpu.kv_reserve(1, total_pages, ps, n_kv_heads, d);
+    {
+      auto k = make_pair(cpu, gpu, {n_keys, n_kv_heads, d}, random_bf16(size_t(n_keys * n_kv_heads * d)));
+      auto v = make_pair(cpu, gpu, {n_keys, n_kv_heads, d}, random_bf16(size_t(n_keys * n_kv_heads * d)));
+      cpu.kv_write(0, k.cpu, v.cpu, slots);
+      gpu.kv_write(0, k.gpu, v.gpu, slots);
+    }
+    n_rows = int32_t(query_pos.size());
+    q = make_pair(cpu, gpu, {n_rows, n_heads(), d}, random_bf16(size_t(n_rows * n_heads() * d), q_scale));
+  }
+  int32_t n_heads() const { return n_kv_heads * group; }
+  int32_t n_items() const { return n_rows * n_kv_heads; }
+  AttentionBatch batch() const {
+    AttentionBatch b;
+    b.query_start = query_start;
+    b.query_pos = query_pos;
+    b.kv_len = kv_len;
+    b.pages = &csr;
+    return b;
+  }
+  int32_t seq_of(int32_t r) const {
+    int32_t s = 0;
+    while (query_start[size_t(s + 1)] <= r) ++s;
+    return s;
+  }
+  VisibleKeys visible(int32_t r, int32_t window) const {
+    return attention_visible_keys(query_pos[size_t(r)], kv_len[size_t(seq_of(r))], window);
+  }
+};
+
+// Random ascending subset of [0, hi) of about `density`.
+std::vector<int32_t> random_list(int32_t hi, double density) {
+  std::bernoulli_distribution keep(density);
+  std::vector<int32_t> v;
+  for (int32_t j = 0; j < hi; ++j) {
+    if (keep(rng())) v.push_back(j);
+  }
+  return v;
+}
+
+// GPU key sets vs the CPU over random sets of every kind; returns the relative error.
+double key_sets_vs_cpu(PagedCase& c, int32_t window, float softcap) {
+  AttentionParams params;
+  params.scale = 1.0f / std::sqrt(float(c.head_dim));
+  params.softcap = softcap;
+  params.sliding_window = window;
+  std::vector<KeySet> sets;
+  std::vector<int64_t> indptr{0};
+  std::vector<int32_t> positions;
+  int32_t max_keys = 1, stride = 1;
+  std::uniform_int_distribution<int> kind(0, 4);
+  for (int32_t r = 0; r < c.n_rows; ++r) {
+    const VisibleKeys v = c.visible(r, window);
+    for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+      const int32_t span = v.hi - v.lo;
+      std::uniform_int_distribution<int32_t> cut(0, span);
+      int32_t a = v.lo + cut(rng()), b = v.lo + cut(rng());
+      if (a > b) std::swap(a, b);
+      KeySet s{v.lo, v.hi, v.hi, v.hi, -1};
+      std::vector<int32_t> list;
+      switch (kind(rng())) {
+        case 0: break;                                           // FULL's range
+        case 1: s = KeySet{v.lo, a, b, v.hi, -1}; break;         // sink + recent
+        case 2:                                                  // sink + selection + recent
+          s = KeySet{v.lo, a, b, v.hi, 0};
+          list = random_list(v.hi, 0.3);
+          break;
+        case 3:                                                  // the selection alone
+          s = KeySet{v.lo, v.lo, v.hi, v.hi, 0};
+          list = random_list(v.hi, 0.05);
+          break;
+        default: s = KeySet{v.lo, v.lo, v.lo, v.lo, -1}; break;  // empty: zeros
+      }
+      sets.push_back(s);
+      positions.insert(positions.end(), list.begin(), list.end());
+      indptr.push_back(int64_t(positions.size()));
+      stride = std::max(stride, int32_t(list.size()));
+      max_keys = std::max(max_keys, span);
+    }
+  }
+  for (Backend* be : {static_cast<Backend*>(&c.cpu), static_cast<Backend*>(&c.gpu)}) {
+    be->selection_reserve(1, c.n_items(), stride);
+    be->selection_write(0, indptr, positions);
+  }
+  std::vector<int32_t> raw(sets.size() * 5);
+  std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
+  LayerKeySets keys;
+  keys.max_keys = max_keys;
+  keys.work_keys = max_keys;
+  keys.sets = sets.data();
+  auto out = make_output(c.cpu, c.gpu, {c.n_rows, c.n_heads(), c.head_dim});
+  c.cpu.attention_key_sets(out.cpu, c.q.cpu, 0, c.batch(), params, keys);
+  keys.sets = reinterpret_cast<const KeySet*>(c.gpu.step_upload(raw));
+  c.gpu.attention_key_sets(out.gpu, c.q.gpu, 0, c.batch(), params, keys);
+  const std::vector<float> got = read(c.gpu, out.gpu), ref = read(c.cpu, out.cpu);
+  CHECK(count_nonfinite(got) == 0);
+  return relative_error(got, ref);
+}
+
+}  // namespace
+
+TEST_CASE("cuda attention over key sets matches CPU: ranges, sink + recent, selection lists, empty sets",
+          "[cuda][sparse][keysets]") {
+  LCLLM_REQUIRE_GPU();
+  struct Shape {
+    int32_t kv_heads, group, head_dim, page_size;
+    std::vector<int32_t> kv_len, q_len;
+    int32_t window;
+    float softcap;
+  };
+  const std::vector<Shape> shapes = {
+      {2, 4, 128, 16, {1, 17, 300, 1000}, {1, 1, 1, 1}, 0, 0.f},      // decode batch, 1 key, page boundaries
+      {8, 4, 128, 64, {5000}, {1}, 0, 0.f},                          // Llama-3.1-8B group
+      {1, 16, 64, 16, {777, 33}, {1, 1}, 0, 0.f},                    // GQA 16
+      {4, 1, 64, 16, {500, 129}, {1, 1}, 0, 0.f},                    // MHA
+      {2, 2, 256, 16, {640, 70}, {1, 1}, 100, 50.f},                 // head_dim 256, window, softcap (Gemma)
+      {2, 4, 16, 7, {300, 45}, {1, 1}, 0, 0.f},                      // v1 kernel (head_dim 16), odd page size
+      {2, 2, 128, 16, {400, 90}, {37, 5}, 0, 0.f},                   // prefill rows (ragged)
+  };
+  for (const Shape& s : shapes) {
+    PagedCase c(s.kv_heads, s.group, s.head_dim, s.page_size, s.kv_len, s.q_len, 2.f);
+    for (int rep = 0; rep < 3; ++rep) {
+      const double err = key_sets_vs_cpu(c, s.window, s.softcap);
+      INFO("seed " << seed_used() << " head_dim " << s.head_dim << " group " << s.group << " rep " << rep);
+      CHECK(err <= 1e-2);  // bf16-exact inputs on both sides: only fp32 summation order differs
+    }
+  }
+}
+
+TEST_CASE("cuda key sets spelling FULL's keys give dense attention's bits (range, sink + list + recent, list alone)",
+          "[cuda][sparse][exact]") {
+  LCLLM_REQUIRE_GPU();
+  for (int32_t d : {128, 64, 16}) {
+    PagedCase c(2, 4, d, 16, {3000, 1, 200}, {1, 1, 1});
+    AttentionParams params;
+    params.scale = 1.0f / std::sqrt(float(d));
+    c.gpu.set_attention_kernel(CudaAttentionKernel::CUDA_ATTENTION_DECODE);
+    Tensor dense = c.gpu.alloc({c.n_rows, c.n_heads(), d});
+    poison(c.gpu, dense);
+    c.gpu.attention(dense, c.q.gpu, 0, c.batch(), params);
+    const std::vector<float> ref = read(c.gpu, dense);
+    for (int spelling = 0; spelling < 3; ++spelling) {
+      std::vector<int32_t> raw;
+      std::vector<int64_t> indptr{0};
+      std::vector<int32_t> positions;
+      int32_t max_keys = 0;
+      for (int32_t r = 0; r < c.n_rows; ++r) {
+        const VisibleKeys v = c.visible(r, 0);
+        max_keys = std::max(max_keys, v.hi - v.lo);
+        for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+          const int32_t cut1 = spelling == 1 ? std::min(v.hi, v.lo + 5) : v.lo;
+          const int32_t cut2 = spelling == 1 ? std::max(cut1, v.hi - 70) : v.hi;
+          const KeySet s = spelling == 0 ? KeySet{v.lo, v.hi, v.hi, v.hi, -1} : KeySet{v.lo, cut1, cut2, v.hi, 0};
+          raw.insert(raw.end(), {s.lo, s.sink_end, s.recent_begin, s.hi, s.list});
+          for (int32_t j = v.lo; j < v.hi; ++j) positions.push_back(j);
+          indptr.push_back(int64_t(positions.size()));
+        }
+      }
+      c.gpu.selection_reserve(1, c.n_items(), 3000);
+      c.gpu.selection_write(0, indptr, positions);
+      LayerKeySets keys;
+      keys.max_keys = max_keys;
+      keys.work_keys = max_keys;
+      keys.sets = reinterpret_cast<const KeySet*>(c.gpu.step_upload(raw));
+      Tensor out = c.gpu.alloc({c.n_rows, c.n_heads(), d});
+      poison(c.gpu, out);
+      c.gpu.attention_key_sets(out, c.q.gpu, 0, c.batch(), params, keys);
+      const std::vector<float> got = read(c.gpu, out);
+      INFO("head_dim " << d << " spelling " << spelling);
+      CHECK(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+namespace {
+
+// Runs one SELECT layer on the GPU and checks every selecting item's list against the CPU's masses (double): the
+// count, ascending order, and that no unselected key has a larger mass than a selected one beyond fp32 noise.
+// With `exact`, also equality with the CPU's own selection.
+void check_gpu_select(PagedCase& c, const std::vector<int32_t>& k, float softcap, bool exact) {
+  AttentionParams params;
+  params.scale = 1.0f / std::sqrt(float(c.head_dim));
+  params.softcap = softcap;
+  std::vector<int32_t> raw;
+  int32_t max_keys = 1, stride = 1;
+  for (int32_t r = 0; r < c.n_rows; ++r) {
+    const VisibleKeys v = c.visible(r, 0);
+    max_keys = std::max(max_keys, v.hi - v.lo);
+    for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+      raw.insert(raw.end(), {v.lo, v.hi, v.hi, v.hi, -1});
+      stride = std::max(stride, std::min(k[size_t(r * c.n_kv_heads + h)], v.hi - v.lo));
+    }
+  }
+  std::vector<int32_t> data = raw;
+  const size_t k_at = data.size();
+  data.insert(data.end(), k.begin(), k.end());
+  c.gpu.selection_reserve(2, c.n_items(), stride);
+  const int32_t* dev = c.gpu.step_upload(data);
+  LayerKeySets keys;
+  keys.sets = reinterpret_cast<const KeySet*>(dev);
+  keys.max_keys = max_keys;
+  keys.work_keys = max_keys;
+  keys.select_k = dev + k_at;
+  keys.select_slot = 1;
+  Tensor out = c.gpu.alloc({c.n_rows, c.n_heads(), c.head_dim});
+  c.gpu.attention_key_sets(out, c.q.gpu, 0, c.batch(), params, keys);
+  std::vector<int64_t> indptr;
+  std::vector<int32_t> got;
+  c.gpu.selection_read(1, indptr, got);
+
+  std::vector<int64_t> cpu_indptr;
+  std::vector<int32_t> cpu_got;
+  if (exact) {
+    keys.sets = reinterpret_cast<const KeySet*>(raw.data());
+    keys.select_k = k.data();
+    c.cpu.selection_reserve(2, c.n_items(), stride);
+    Tensor cpu_out = c.cpu.alloc({c.n_rows, c.n_heads(), c.head_dim});
+    c.cpu.attention_key_sets(cpu_out, c.q.cpu, 0, c.batch(), params, keys);
+    c.cpu.selection_read(1, cpu_indptr, cpu_got);
+  }
+  std::vector<float> scratch;
+  std::vector<double> mass;
+  for (int32_t r = 0; r < c.n_rows; ++r) {
+    for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+      const size_t item = size_t(r * c.n_kv_heads + h);
+      const std::vector<int32_t> sel(got.begin() + indptr[item], got.begin() + indptr[item + 1]);
+      INFO("seed " << seed_used() << " row " << r << " kv head " << h << " k " << k[item]);
+      if (k[item] <= 0) {
+        CHECK(sel.empty());
+        continue;
+      }
+      const int32_t lo = c.cpu.attention_group_mass(c.q.cpu, 0, c.batch(), params, r, c.seq_of(r), h, scratch, mass);
+      REQUIRE(sel.size() == std::min<size_t>(size_t(k[item]), mass.size()));
+      CHECK(std::is_sorted(sel.begin(), sel.end()));
+      CHECK(std::adjacent_find(sel.begin(), sel.end()) == sel.end());
+      std::vector<uint8_t> chosen(mass.size(), 0);
+      double min_in = 1e300;
+      for (int32_t j : sel) {
+        REQUIRE((j >= lo && size_t(j - lo) < mass.size()));
+        chosen[size_t(j - lo)] = 1;
+        min_in = std::min(min_in, mass[size_t(j - lo)]);
+      }
+      double max_out = 0;
+      for (size_t i = 0; i < mass.size(); ++i) {
+        if (!chosen[i]) max_out = std::max(max_out, mass[i]);
+      }
+      CHECK(max_out <= min_in + 1e-6 * std::max(1.0, min_in));
+      if (exact) {
+        const std::vector<int32_t> want(cpu_got.begin() + cpu_indptr[item], cpu_got.begin() + cpu_indptr[item + 1]);
+        CHECK(sel == want);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda SELECT keeps the top-k by summed group probability (CPU semantics), in the step's slot",
+          "[cuda][sparse][select]") {
+  LCLLM_REQUIRE_GPU();
+  {  // decode batch, ragged contexts; k below, at and above the context; an item that does not select
+    PagedCase c(4, 4, 128, 16, {1, 50, 3000, 20000}, {1, 1, 1, 1}, 3.f);
+    std::vector<int32_t> k(size_t(c.n_items()), 2048);
+    k[1] = 0;
+    k[9] = 1;
+    k[10] = 3000;
+    k[11] = 2999;
+    check_gpu_select(c, k, 0.f, false);
+  }
+  {  // GQA 16, head_dim 64, softcap; prefill rows select too
+    PagedCase c(1, 16, 64, 16, {900, 300}, {3, 2}, 3.f);
+    check_gpu_select(c, std::vector<int32_t>(size_t(c.n_items()), 100), 30.f, false);
+  }
+  {  // v1 head_dim, GQA 1
+    PagedCase c(2, 1, 16, 8, {513}, {1}, 3.f);
+    check_gpu_select(c, std::vector<int32_t>(size_t(c.n_items()), 64), 0.f, false);
+  }
+}
+
+TEST_CASE("cuda SELECT over 1M keys per KV head (two KV heads, GQA 4)", "[cuda][sparse][select][select_1m]") {
+  LCLLM_REQUIRE_GPU();
+  PagedCase c(2, 4, 64, 64, {1 << 20}, {1}, 4.f);
+  check_gpu_select(c, {2048, 4096}, 0.f, false);
+}
+
+TEST_CASE("cuda SELECT breaks ties toward the lowest position, as the CPU", "[cuda][sparse][select][select_ties]") {
+  LCLLM_REQUIRE_GPU();
+  // Zero queries: every key gets the same probability, so the first k positions win.
+  PagedCase c(2, 4, 128, 16, {5000, 70}, {1, 1}, 0.f);
+  check_gpu_select(c, std::vector<int32_t>(size_t(c.n_items()), 33), 0.f, true);
+}
+
+namespace {
+
+bool selects_in_prefill(const AttentionPlan& plan) {
+  for (const LayerPlan& l : plan.layers) {
+    for (const HeadGroupPolicy& g : l.prefill) {
+      if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT || g.policy == AttentionPolicy::ATTENTION_POLICY_SPARSE)
+        return true;
+    }
+  }
+  return false;
+}
+
+std::unique_ptr<Engine> gpu_engine(const std::string& dir, const AttentionPlan& plan, bool graphs = true) {
+  auto be = std::make_unique<CudaBackend>(0, 0.9f);
+  be->set_graphs_enabled(graphs);
+  EngineOptions o;
+  o.model_path = dir;
+  o.context_tokens = 512;
+  o.max_step_tokens = 160;
+  o.plan = plan;
+  return Engine::load(o, std::move(be));
+}
+
+}  // namespace
+
+TEST_CASE("cuda: sparse plans with a budget covering the context equal FULL on every parity fixture",
+          "[cuda][sparse][exactness]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  for (const auto& dir : fixture_dirs()) {
+    const Fixture f = load_fixture(dir);
+    const ModelConfig c = model_config_load(dir);
+    const std::vector<float> ref = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
+    const size_t n_prompt = f.prompt.size(), n_all = n_prompt + f.continuation.size();
+    for (const AttentionPlan& plan : covering_plans(c, false)) {
+      const std::vector<float> got = run_prefill_decode(*gpu_engine(dir, plan), f);
+      INFO(f.name << " plan '" << plan.name << "'");
+      if (selects_in_prefill(plan)) {
+        // SELECT/SPARSE prefill rows run the decode kernel, FULL's run the tensor-core prefill kernel: equal up to
+        // the two kernels' fp32 summation order, which later layers and the decode rows inherit.
+        CHECK(worst_row_error(got, ref, c.vocab_size, 0, n_all) <= 2e-2);
+      } else {
+        // Decode-time policies: the same kernels visit the same keys in the same order: the same bits.
+        CHECK(worst_row_error(got, ref, c.vocab_size, 0, n_all) == 0.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda: sparse decode steps replayed from CUDA graphs equal eager steps (tidal, streaming, mixed heads)",
+          "[cuda][sparse][sparse_graphs]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  nlohmann::json half = nlohmann::json::array();  // retrieval: KV head 0 of every layer streams
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    std::vector<double> row(size_t(c.n_kv_heads), 1.0);
+    row[0] = 0.0;
+    half.push_back(row);
+  }
+  const std::vector<AttentionPlan> plans = {
+      attention_preset_resolve("tidal", {{"k", 16}, {"select_layer", 0}}, c),  // SELECT at 0, SPARSE at 1
+      attention_preset_resolve("streaming", {{"sink", 4}, {"recent", 16}}, c),
+      attention_preset_resolve("retrieval", {{"scores", half}, {"sink", 4}, {"recent", 16}}, c),
+  };
+  for (const AttentionPlan& plan : plans) {
+    auto with = gpu_engine(dir, plan, true);
+    auto without = gpu_engine(dir, plan, false);
+    const std::vector<float> a = run_prefill_decode(*with, f), b = run_prefill_decode(*without, f);
+    INFO(plan.name);
+    REQUIRE(a.size() == b.size());
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    // The small budgets make these plans differ from FULL (the comparison above is not between two FULL runs).
+    const std::vector<float> full = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
+    CHECK(worst_row_error(a, full, c.vocab_size, f.prompt.size(), f.prompt.size() + f.continuation.size()) > 1e-4);
+  }
+}
+
+TEST_CASE("cuda reproduces the CPU's greedy tokens for every decode preset on models/needle", "[cuda][sparse][needle]") {
+  LCLLM_REQUIRE_GPU();
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/models/needle";
+  std::ifstream in(dir + "/example_prompt.txt");
+  REQUIRE(in.good());
+  const std::string prompt_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<int32_t> prompt = Tokenizer::load(dir)->encode(prompt_text, true);
+  REQUIRE(prompt.size() > 4000);
+  const ModelConfig c = model_config_load(dir);
+  nlohmann::json half = nlohmann::json::array();  // retrieval: the upper half of every layer's KV heads streams
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    std::vector<double> row(size_t(c.n_kv_heads), 1.0);
+    for (int32_t h = c.n_kv_heads / 2; h < c.n_kv_heads; ++h) row[size_t(h)] = 0.0;
+    half.push_back(row);
+  }
+  std::vector<AttentionPlan> plans;
+  for (const std::string preset : {"full", "tidal", "hylra", "streaming"}) plans.push_back(attention_plan_resolve(preset, c));
+  plans.push_back(attention_preset_resolve("retrieval", {{"scores", half}}, c));
+  for (const AttentionPlan& plan : plans) {
+    const std::string preset = plan.name;
+    std::vector<std::vector<int32_t>> tokens;
+    for (const std::string device : {"cpu", "cuda"}) {
+      EngineOptions o;
+      o.model_path = dir;
+      o.device = device;
+      o.plan = plan;
+      o.context_tokens = 8192;
+      o.threads = 8;
+      auto e = Engine::load(o);
+      REQUIRE(e->options().device == device);
+      GenerateOptions g;
+      g.max_tokens = 12;
+      tokens.push_back(e->generate(prompt, g).tokens);
+    }
+    INFO("preset " << preset);
+    CHECK(tokens[0] == tokens[1]);
+    CHECK(!tokens[0].empty());
+  }
+}

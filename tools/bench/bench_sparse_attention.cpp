@@ -1,0 +1,189 @@
+// Attention-only time of one decode step per attention policy on the CUDA backend: every layer of a real model shape
+// (configs/models/*.json) attends over its own K/V in the paged pool at a given context, through the step plan as
+// forward_step runs it (dense layers: Backend::attention; the rest: attention_key_sets, SELECT layers with their
+// top-k), recorded and replayed as a CUDA graph as the engine's decode steps are. One query row. Prints one JSON
+// object per (context, policy): ms per step (median of single replays between two events, the mean of back-to-back
+// replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL.
+//   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
+//   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
+// Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "attention/attention_plan.h"
+#include "backend/cuda/cuda_backend.h"
+#include "eval/result_io.h"
+#include "kernels/cuda_check.h"
+#include "models/model_family.h"
+#include "runtime/roofline.h"
+#include "runtime/step_plan.h"
+
+using namespace lcllm;
+
+namespace {
+
+constexpr int32_t kPageSize = 16;
+constexpr int32_t kFillTokens = 4096;  // distinct random K/V rows written per layer, repeated along the context
+
+// Every layer's K/V for `len` positions: a few random blocks of kFillTokens rows, a different rotation per layer
+// (the values do not change the bytes read; they keep the top-k from degenerating into ties).
+void fill_kv(CudaBackend& be, const ModelConfig& c, int32_t len, std::mt19937& g) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const int64_t row = int64_t(c.n_kv_heads) * c.head_dim;
+  constexpr int kBlocks = 4;
+  std::vector<Tensor> ks, vs;
+  for (int b = 0; b < kBlocks; ++b) {
+    std::vector<float> host(size_t(kFillTokens * row));
+    for (auto& x : host) x = normal(g);
+    ks.push_back(be.alloc({kFillTokens, c.n_kv_heads, c.head_dim}));
+    be.from_host(ks.back(), host.data(), int64_t(host.size()));
+    for (auto& x : host) x = normal(g);
+    vs.push_back(be.alloc({kFillTokens, c.n_kv_heads, c.head_dim}));
+    be.from_host(vs.back(), host.data(), int64_t(host.size()));
+  }
+  std::vector<int64_t> slots(kFillTokens);
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    for (int32_t start = 0, i = 0; start < len; start += kFillTokens, ++i) {
+      const int32_t n = std::min(kFillTokens, len - start);
+      for (int32_t j = 0; j < n; ++j) slots[size_t(j)] = start + j;  // one sequence, pages in order
+      Tensor k = ks[size_t((i + l) % kBlocks)], v = vs[size_t((i + 3 * l) % kBlocks)];
+      k.shape[0] = v.shape[0] = n;
+      be.kv_write(l, k, v, std::span<const int64_t>(slots.data(), size_t(n)));
+    }
+  }
+  be.synchronize();
+}
+
+struct StepTiming {
+  double median_ms, b2b_ms;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: %s MODEL_CONFIG CONTEXTS POLICIES [REPS]\n", argv[0]);
+    return 2;
+  }
+  const ModelConfig c = model_config_load(argv[1]);
+  std::vector<int64_t> contexts;
+  for (const std::string& s : eval_split_list(argv[2])) contexts.push_back(eval_parse_length(s, "CONTEXTS"));
+  const std::vector<std::string> policies = eval_split_list(argv[3]);
+  const int reps = argc > 4 ? std::atoi(argv[4]) : 10;
+  std::mt19937 g(1234);
+  const cudaDeviceProp prop = [] {
+    cudaDeviceProp p{};
+    CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
+    return p;
+  }();
+
+  for (int64_t n64 : contexts) {
+    const int32_t len = int32_t(n64);
+    CudaBackend be(0, 0.95f);
+    const int32_t pages = (len + kPageSize - 1) / kPageSize;
+    be.kv_reserve(c.n_layers, pages, kPageSize, c.n_kv_heads, c.head_dim);
+    fill_kv(be, c, len, g);
+    CsrPages csr;
+    csr.indptr = {0, pages};
+    for (int32_t p = 0; p < pages; ++p) csr.indices.push_back(p);
+    csr.last_page_len = {len - (pages - 1) * kPageSize};
+    const std::vector<int32_t> query_start{0, 1}, query_pos{len - 1}, kv_len{len};
+    AttentionBatch batch;
+    batch.query_start = query_start;
+    batch.query_pos = query_pos;
+    batch.kv_len = kv_len;
+    batch.pages = &csr;
+    const AttentionPhase phase[1] = {AttentionPhase::ATTENTION_PHASE_DECODE};
+    Tensor q = be.alloc({1, c.n_heads, c.head_dim}), out = be.alloc({1, c.n_heads, c.head_dim});
+    {
+      std::normal_distribution<float> normal(0.f, 1.f);
+      std::vector<float> host(size_t(c.n_heads * c.head_dim));
+      for (auto& x : host) x = normal(g);
+      be.from_host(q, host.data(), int64_t(host.size()));
+    }
+    double full_ms = 0;
+    for (const std::string& policy : policies) {
+      const AttentionPlan plan = attention_plan_resolve(policy, c);
+      const StepPlan step = step_plan_compile(plan, c, batch, phase);
+      // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
+      bool graphs = true;
+      auto run_step = [&] {
+        if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
+        be.step_begin(graphs);
+        const int32_t* data = step.all_dense ? nullptr : be.step_upload(step.data);
+        for (int32_t l = 0; l < c.n_layers; ++l) {
+          AttentionParams params;
+          params.scale = c.query_scale;
+          params.softcap = c.attn_logit_softcap;
+          params.sliding_window = c.layers[size_t(l)].sliding_window;
+          const StepLayerPlan& lp = step.layers[size_t(l)];
+          if (lp.dense) {
+            be.attention(out, q, l, batch, params);
+            continue;
+          }
+          LayerKeySets keys;
+          keys.sets = reinterpret_cast<const KeySet*>(data + lp.sets_at);
+          keys.max_keys = lp.max_keys;
+          keys.work_keys = lp.work_keys;
+          if (lp.select_k_at != StepLayerPlan::kNone) {
+            keys.select_k = data + lp.select_k_at;
+            keys.select_slot = lp.select_slot;
+          }
+          be.attention_key_sets(out, q, l, batch, params, keys);
+        }
+        be.step_end();
+      };
+      cudaEvent_t a, b;
+      CUDA_CHECK(cudaEventCreate(&a));
+      CUDA_CHECK(cudaEventCreate(&b));
+      auto time_steps = [&] {
+        for (int w = 0; w < 3; ++w) run_step();
+        be.synchronize();
+        std::vector<double> single;
+        for (int r = 0; r < reps; ++r) {
+          CUDA_CHECK(cudaEventRecord(a, be.stream()));
+          run_step();
+          CUDA_CHECK(cudaEventRecord(b, be.stream()));
+          CUDA_CHECK(cudaEventSynchronize(b));
+          float ms = 0;
+          CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+          single.push_back(ms);
+        }
+        CUDA_CHECK(cudaEventRecord(a, be.stream()));
+        for (int r = 0; r < reps; ++r) run_step();
+        CUDA_CHECK(cudaEventRecord(b, be.stream()));
+        CUDA_CHECK(cudaEventSynchronize(b));
+        float b2b = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&b2b, a, b));
+        std::sort(single.begin(), single.end());
+        return StepTiming{single[single.size() / 2], double(b2b) / reps};
+      };
+      const StepTiming t = time_steps();
+      graphs = false;
+      const StepTiming eager = time_steps();
+      CUDA_CHECK(cudaEventDestroy(a));
+      CUDA_CHECK(cudaEventDestroy(b));
+      if (attention_plan_is_full(plan)) full_ms = t.b2b_ms;
+      const double kv = decode_kv_bytes_read(plan, c, len, int64_t(be.kv_element_bytes()));
+      int32_t sparse_layers = 0, select_layers = 0;
+      for (const StepLayerPlan& lp : step.layers) {
+        sparse_layers += lp.dense ? 0 : 1;
+        select_layers += lp.select_slot >= 0 ? 1 : 0;
+      }
+      std::printf("{\"card\": \"%s\", \"model\": \"%s\", \"context\": %d, \"policy\": \"%s\", \"layers\": %d, "
+                  "\"key_set_layers\": %d, \"select_layers\": %d, \"attention_ms_per_step\": %.4f, "
+                  "\"attention_ms_per_step_b2b\": %.4f, \"eager_ms_per_step\": %.4f, \"kv_bytes_read\": %.0f, "
+                  "\"effective_gbps\": %.1f, \"speedup_vs_full_b2b\": %.2f}\n",
+                  prop.name, argv[1], len, policy.c_str(), c.n_layers, sparse_layers, select_layers, t.median_ms,
+                  t.b2b_ms, eager.median_ms, kv, kv / (t.b2b_ms * 1e-3) / 1e9, full_ms > 0 ? full_ms / t.b2b_ms : 0.0);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Packs what a GPU machine without Debian packages needs to run the CUDA build: the binaries of ./build and the
+# shared libraries they load from outside the CUDA toolkit, as one xz archive (the device call carries <= 64 MiB).
+#   tools/bench/make_gpu_dist.sh OUT.tar.xz [extra files...]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=$(realpath -m "$1"); shift
+dist=build/dist
+rm -rf "$dist"; mkdir -p "$dist"
+bins=(build/lcllm build/tests/test_cuda)
+for b in build/bench_attention_cuda build/bench_sparse_attention "$@"; do [ -f "$b" ] && bins+=("$b"); done
+cp "${bins[@]}" "$dist/"
+for lib in $(ldd "${bins[@]}" | awk '/=> \// {print $3}' | grep -E 'spdlog|fmt|sentencepiece|pcre2|protobuf' | sort -u); do
+  cp -L "$lib" "$dist/"
+done
+strip --strip-unneeded "$dist"/* 2>/dev/null || true
+tar -C build -cJf "$out" dist
+ls -la "$out"
