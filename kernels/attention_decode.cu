@@ -225,8 +225,10 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 // and the online softmax rescales once per U steps (log2 domain). At the end the KPW key slots of a warp merge by
 // shuffles, the 4 warps through shared memory, and the block writes an unnormalised partial for the merge kernel.
 
+// Four resident blocks per SM for groups up to 4 (the one-wave split plan counts on it, for ranges and key sets
+// alike: the key-set walk would otherwise take ~25 more registers and drop to three); two for group 8.
 template <int D, int G, int U, int S, bool kKeySets>
-__global__ void __launch_bounds__(kThreads) kernel_attention_decode_v2(DecodeParams p) {
+__global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_decode_v2(DecodeParams p) {
   constexpr int TPK = D / 8, KPW = 32 / TPK, STEP = kWarps * KPW * U;
   static_assert(TPK <= 32 && 32 % TPK == 0, "head_dim must be 64, 128 or 256");
   const AttentionCommon& a = p.a;
@@ -606,14 +608,22 @@ int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
   const int di = head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2;
   std::atomic<int>& slot = cache[device & 63][di][gi];
   if (const int c = slot.load(); c > 0) return c;
-  DecodeParams p{};
-  p.a.n_heads = n_heads;
-  p.a.n_kv_heads = n_kv_heads;
-  int occ = 0;
-  switch (head_dim) {
-    case 64: launch_decode_v2<64>(p, nullptr, &occ); break;
-    case 128: launch_decode_v2<128>(p, nullptr, &occ); break;
-    default: launch_decode_v2<256>(p, nullptr, &occ); break;
+  // The smaller of the range and key-set instances' occupancies: both modes then plan the same splits, so a key
+  // set spelling FULL's keys reproduces dense attention bit for bit.
+  int occ = 1 << 30;
+  for (const bool key_sets : {false, true}) {
+    DecodeParams p{};
+    p.a.n_heads = n_heads;
+    p.a.n_kv_heads = n_kv_heads;
+    int32_t dummy = 0;
+    if (key_sets) p.ks.sets = &dummy;  // selects the instance; nothing is launched
+    int o = 0;
+    switch (head_dim) {
+      case 64: launch_decode_v2<64>(p, nullptr, &o); break;
+      case 128: launch_decode_v2<128>(p, nullptr, &o); break;
+      default: launch_decode_v2<256>(p, nullptr, &o); break;
+    }
+    occ = std::min(occ, o);
   }
   slot.store(std::max(occ, 1));
   return std::max(occ, 1);
