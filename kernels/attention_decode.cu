@@ -79,9 +79,14 @@ __device__ __forceinline__ BlockKeys block_keys(const DecodeParams& p, int32_t r
     const int64_t list_id = int64_t(slot) * p.ks.sel_items + item;
     const int32_t* all = p.ks.sel_positions + list_id * p.ks.sel_stride;
     const int32_t count = p.ks.sel_count[list_id];
-    const int32_t first = block_lower_bound(all, count, sink_end);
+    // TidalDecode's SPARSE layers keep no sinks or window of their own: the whole selection usually lies inside
+    // [sink_end, recent_begin), which its two ends show (one broadcast load each, no search and no barrier; the
+    // test is uniform over the block, so the searches below still run on all threads together or on none).
+    const bool first_in = count == 0 || __ldg(all) >= sink_end;
+    const bool last_in = count == 0 || __ldg(all + count - 1) < recent_begin;
+    const int32_t first = first_in ? 0 : block_lower_bound(all, count, sink_end);
     k.list = all + first;
-    k.n_l = block_lower_bound(k.list, count - first, recent_begin);
+    k.n_l = last_in ? count - first : block_lower_bound(k.list, count - first, recent_begin);
   }
   k.n = k.n_a + k.n_l + (hi - recent_begin);
   return k;

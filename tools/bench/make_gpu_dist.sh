@@ -10,7 +10,7 @@ rm -rf "$dist"; mkdir -p "$dist"
 bins=(build/lcllm build/tests/test_cuda)
 for b in build/bench_attention_cuda build/bench_sparse_attention "$@"; do [ -f "$b" ] && bins+=("$b"); done
 cp "${bins[@]}" "$dist/"
-for lib in $(ldd "${bins[@]}" | awk '/=> \// {print $3}' | grep -E 'spdlog|fmt|sentencepiece|pcre2|protobuf' | sort -u); do
+for lib in $(ldd "${bins[@]}" | awk '/=> \// {print $3}' | grep -E 'spdlog|fmt|sentencepiece|pcre2|protobuf|httplib|brotli' | sort -u); do
   cp -L "$lib" "$dist/"
 done
 strip --strip-unneeded "$dist"/* 2>/dev/null || true
