@@ -3,7 +3,7 @@
 //
 //   FULL            exact causal attention (the model's own sliding window, if any, still applies)
 //   SELECT{k}       FULL, and the k key positions with the largest group attention mass are recorded in the
-//                   step's SelectionState for later layers (TidalDecode's token-selection layer)
+//                   step's selection slot for later layers (TidalDecode's token-selection layer)
 //   SPARSE{from, sink, recent}
 //                   attend only to the positions layer `from` selected for the same query row and KV head in
 //                   this step, plus [0, sink) and (pos - recent, pos] when non-zero; `from` may itself be SPARSE
