@@ -21,6 +21,17 @@
 
 namespace lcllm {
 
+// The step's rows and block tables for one layer, already where the kernels run (the step plan's one upload,
+// runtime/step_plan.h): a backend reads these instead of uploading the batch's arrays again for every layer.
+// Null: not provided (direct calls from tests and tools; the backend then stages the batch itself).
+struct AttentionRowsUploaded {
+  const int32_t* row_seq = nullptr;       // [n_rows] sequence of each query row
+  const int32_t* row_begin = nullptr;     // [n_rows] first key FULL lets the row see in this layer
+  const int32_t* row_end = nullptr;       // [n_rows] one past the last
+  const int32_t* page_indptr = nullptr;   // [n_seq + 1] the block tables, CSR
+  const int32_t* page_indices = nullptr;  // [nnz]
+};
+
 // What one attention call needs to find the keys of each sequence in the batch (plain data, no globals).
 struct AttentionBatch {
   std::span<const int32_t> query_start;    // [n_seq + 1] rows of q belonging to each sequence
@@ -29,6 +40,7 @@ struct AttentionBatch {
   const CsrPages* pages = nullptr;         // block tables of the n_seq sequences (CSR)
   // [n_seq] KvCache ids of the sequences: needed only by windowed KV heads (their rings are per sequence).
   std::span<const int32_t> seq_ids = {};
+  AttentionRowsUploaded uploaded = {};     // the same rows and block tables on the backend, when the step has them
 };
 
 struct AttentionParams {

@@ -53,9 +53,9 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   Tensor gate = rows_of(buf.gate, n), up = rows_of(buf.up, n);
   const Tensor none;
 
-  // The plan compiled for this step: per (layer, row, KV head) key sets, uploaded once (ARCHITECTURE.md §1).
-  const bool full_plan = attention_plan_is_full(plan);
-  const StepPlan step = full_plan ? StepPlan{} : step_plan_compile(plan, c, in.attention, in.phases);
+  // The plan compiled for this step: rows, block tables and per (layer, row, KV head) key sets, uploaded once
+  // (ARCHITECTURE.md §1); every layer then passes pointers into that upload.
+  const StepPlan step = step_plan_compile(plan, c, in.attention, in.phases);
   if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
   bool hip_step = false;
   for (const StepLayerPlan& lp : step.layers) hip_step = hip_step || lp.hip;
@@ -68,7 +68,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   }
   be.step_begin(decode_only);
   be.embed(x, w.embed, in.tokens, c.embedding_scale);
-  const int32_t* step_data = step.all_dense ? nullptr : be.step_upload(step.data);
+  const int32_t* step_data = be.step_upload(step.data);
   std::vector<int64_t> hip_indptr;  // HiP's host lists of one layer (CPU only until E9)
   std::vector<int32_t> hip_positions;
 
@@ -99,8 +99,9 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     params.scale = c.query_scale;
     params.softcap = c.attn_logit_softcap;
     params.sliding_window = lc.sliding_window;
-    if (full_plan || step.layers[size_t(l)].dense) {
-      be.attention(attn, q, l, in.attention, params);
+    const AttentionBatch layer_batch = step_plan_layer_batch(step, l, in.attention, step_data);
+    if (step.layers[size_t(l)].dense) {
+      be.attention(attn, q, l, layer_batch, params);
     } else {
       const StepLayerPlan& lp = step.layers[size_t(l)];
       if (lp.hip) {
@@ -117,7 +118,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
         keys.select_k = step_data + lp.select_k_at;
         keys.select_slot = lp.select_slot;
       }
-      be.attention_key_sets(attn, q, l, in.attention, params, keys);
+      be.attention_key_sets(attn, q, l, layer_batch, params, keys);
     }
 
     // ---- MLP block ----

@@ -51,6 +51,11 @@ double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int
   const StepPlan step = step_plan_compile(plan, c, AttentionBatch{query_start, query_pos, kv_len, nullptr}, phase);
   double keys = 0;
   for (int32_t l = 0; l < c.n_layers; ++l) {
+    const StepLayerPlan& lp = step.layers[size_t(l)];
+    if (lp.dense) {  // FULL's range for every KV head
+      keys += double(step.data[lp.row_end_at] - step.data[lp.row_begin_at]) * double(c.n_kv_heads);
+      continue;
+    }
     for (const KeySet& s : step_plan_sets(step, l)) {
       keys += double(s.sink_end - s.lo) + double(s.hi - s.recent_begin);
       if (s.list >= 0) keys += double(std::min(s.recent_begin - s.sink_end, step.slot_stride));

@@ -95,11 +95,47 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
   sp.slot_stride = std::max(1, std::min(k_max, max_span));
   if (any_hip) sp.slot_stride = std::max(sp.slot_stride, max_span);
 
+  // Rows and block tables, once for every layer.
+  sp.row_seq_at = sp.data.size();
+  sp.data.insert(sp.data.end(), row_seq.begin(), row_seq.end());
+  if (batch.pages != nullptr) {
+    sp.has_pages = true;
+    sp.page_indptr_at = sp.data.size();
+    sp.data.insert(sp.data.end(), batch.pages->indptr.begin(), batch.pages->indptr.end());
+    sp.page_indices_at = sp.data.size();
+    sp.data.insert(sp.data.end(), batch.pages->indices.begin(), batch.pages->indices.end());
+    const size_t n = batch.pages->indices.size();
+    sp.data.resize(sp.data.size() + (StepPlan::kPageBucket - n % StepPlan::kPageBucket) % StepPlan::kPageBucket, 0);
+  }
+  std::vector<std::pair<int32_t, size_t>> ranges_of_window;  // window -> offset of its row_begin, row_end arrays
+
   for (int32_t l = 0; l < n_layers; ++l) {
     StepLayerPlan& lp = sp.layers[size_t(l)];
     const int32_t window = config.layers[size_t(l)].sliding_window;
-    lp.sets_at = sp.data.size();
-    sp.data.resize(sp.data.size() + size_t(n_items) * kIntsPerSet);
+    auto known = std::find_if(ranges_of_window.begin(), ranges_of_window.end(),
+                              [window](const auto& w) { return w.first == window; });
+    if (known == ranges_of_window.end()) {
+      const size_t at = sp.data.size();
+      sp.data.resize(at + 2 * size_t(sp.n_rows));
+      for (int32_t r = 0; r < sp.n_rows; ++r) {
+        const VisibleKeys v = attention_visible_keys(batch.query_pos[size_t(r)], batch.kv_len[size_t(row_seq[size_t(r)])], window);
+        sp.data[at + size_t(r)] = v.lo;
+        sp.data[at + size_t(sp.n_rows) + size_t(r)] = v.hi;
+      }
+      known = ranges_of_window.insert(ranges_of_window.end(), {window, at});
+    }
+    lp.row_begin_at = known->second;
+    lp.row_end_at = known->second + size_t(sp.n_rows);
+    // A layer FULL in every phase of the step needs no key sets (the common case, and all of a FULL plan).
+    bool all_full = true;
+    for (int32_t r = 0; r < sp.n_rows && all_full; ++r) {
+      if (r > 0 && sp.row_phase[size_t(r)] == sp.row_phase[size_t(r - 1)]) continue;
+      for (const HeadGroupPolicy& g : plan.layers[size_t(l)].phase(sp.row_phase[size_t(r)])) {
+        all_full = all_full && g.policy == P::ATTENTION_POLICY_FULL;
+      }
+    }
+    if (all_full) continue;
+    std::vector<int32_t> sets(size_t(n_items) * kIntsPerSet);  // [n_items, 5] KeySet fields
     std::vector<int32_t> select_k;  // [n_items], filled when some item selects
     for (int32_t r = 0; r < sp.n_rows; ++r) {
       const int32_t s = row_seq[size_t(r)], pos = batch.query_pos[size_t(r)];
@@ -139,12 +175,16 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
         lp.max_keys = std::max(lp.max_keys, bound);
         row_keys += bound;
         const int32_t f[kIntsPerSet] = {set.lo, set.sink_end, set.recent_begin, set.hi, set.list};
-        std::copy(f, f + kIntsPerSet, sp.data.begin() + std::ptrdiff_t(lp.sets_at + size_t(item) * kIntsPerSet));
+        std::copy(f, f + kIntsPerSet, sets.begin() + std::ptrdiff_t(size_t(item) * kIntsPerSet));
       }
       lp.work_keys = std::max(lp.work_keys, int32_t((row_keys + H - 1) / H));
     }
+    if (!select_k.empty()) lp.dense = false;
+    if (!lp.dense) {  // dense layers run Backend::attention: their sets would never be read
+      lp.sets_at = sp.data.size();
+      sp.data.insert(sp.data.end(), sets.begin(), sets.end());
+    }
     if (!select_k.empty()) {
-      lp.dense = false;
       lp.select_slot = slot_of[size_t(l)];
       lp.select_k_at = sp.data.size();
       sp.data.insert(sp.data.end(), select_k.begin(), select_k.end());
@@ -154,8 +194,23 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
   return sp;
 }
 
+AttentionBatch step_plan_layer_batch(const StepPlan& step, int32_t layer, const AttentionBatch& base,
+                                     const int32_t* step_data) {
+  AttentionBatch b = base;
+  const StepLayerPlan& lp = step.layers[size_t(layer)];
+  b.uploaded.row_seq = step_data + step.row_seq_at;
+  b.uploaded.row_begin = step_data + lp.row_begin_at;
+  b.uploaded.row_end = step_data + lp.row_end_at;
+  if (step.has_pages) {
+    b.uploaded.page_indptr = step_data + step.page_indptr_at;
+    b.uploaded.page_indices = step_data + step.page_indices_at;
+  }
+  return b;
+}
+
 std::span<const KeySet> step_plan_sets(const StepPlan& step, int32_t layer) {
   const StepLayerPlan& lp = step.layers[size_t(layer)];
+  if (lp.sets_at == StepLayerPlan::kNone) return {};
   return {reinterpret_cast<const KeySet*>(step.data.data() + lp.sets_at), size_t(step.n_rows) * size_t(step.n_kv_heads)};
 }
 

@@ -27,12 +27,15 @@ namespace lcllm {
 struct StepLayerPlan {
   static constexpr size_t kNone = std::numeric_limits<size_t>::max();
   bool dense = true;             // every set is FULL's range and nothing selects: Backend::attention runs the layer
-  size_t sets_at = 0;            // int32 offset of the layer's KeySets [n_rows * n_kv_heads] in StepPlan::data
+  size_t sets_at = kNone;        // int32 offset of the layer's KeySets [n_rows * n_kv_heads] in StepPlan::data
+                                 // (kNone for dense layers: they need none)
   int32_t max_keys = 0;          // largest key count any set of the layer can have
   int32_t work_keys = 0;         // largest mean, over one row's KV heads, of the sets' key counts
   size_t select_k_at = kNone;    // int32 offset of the layer's select k [n_rows * n_kv_heads], or kNone
   int32_t select_slot = -1;      // slot the layer's SELECT items write
   bool hip = false;              // some item is HIP: the host writes slot hip_slot before the layer's attention
+  size_t row_begin_at = 0;       // int32 offsets of the layer's [n_rows] visible ranges (shared by equal windows)
+  size_t row_end_at = 0;
 };
 
 struct StepPlan {
@@ -44,6 +47,12 @@ struct StepPlan {
   int32_t slot_stride = 1;                // positions a slot keeps per (row, KV head)
   int32_t hip_slot = -1;
   bool all_dense = true;                  // no layer needs attention_key_sets
+  // The rows and block tables every layer reads (AttentionRowsUploaded), in `data` too: uploaded once per step.
+  size_t row_seq_at = 0;                  // [n_rows]
+  size_t page_indptr_at = 0;              // [n_seq + 1]
+  size_t page_indices_at = 0;             // [nnz padded to kPageBucket: the upload's size moves in steps]
+  bool has_pages = false;                 // the batch came with block tables
+  static constexpr size_t kPageBucket = 4096;
 };
 
 // [n_rows] phase of every query row, from the per-sequence phases ([n_seq]; empty: every sequence in prefill).
@@ -54,7 +63,13 @@ std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, st
 StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
                            std::span<const AttentionPhase> seq_phase);
 
-// The key sets of one layer, host side (tests; the CPU reads the uploaded copy).  [n_rows * n_kv_heads]
+// `base` with its `uploaded` pointers set to layer `layer`'s rows and block tables inside the step's uploaded data
+// (`step_data` = Backend::step_upload(step.data)).
+AttentionBatch step_plan_layer_batch(const StepPlan& step, int32_t layer, const AttentionBatch& base,
+                                     const int32_t* step_data);
+
+// The key sets of one layer, host side (tests; the CPU reads the uploaded copy).  [n_rows * n_kv_heads];
+// empty for a dense layer.
 std::span<const KeySet> step_plan_sets(const StepPlan& step, int32_t layer);
 
 // HiP's middle keys per (row, KV head) of a layer, CSR over [n_rows * n_kv_heads] ascending positions: the mask's

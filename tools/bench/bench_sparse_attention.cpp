@@ -116,15 +116,16 @@ int main(int argc, char** argv) {
       auto run_step = [&] {
         if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
         be.step_begin(graphs);
-        const int32_t* data = step.all_dense ? nullptr : be.step_upload(step.data);
+        const int32_t* data = be.step_upload(step.data);
         for (int32_t l = 0; l < c.n_layers; ++l) {
           AttentionParams params;
           params.scale = c.query_scale;
           params.softcap = c.attn_logit_softcap;
           params.sliding_window = c.layers[size_t(l)].sliding_window;
           const StepLayerPlan& lp = step.layers[size_t(l)];
+          const AttentionBatch layer_batch = step_plan_layer_batch(step, l, batch, data);
           if (lp.dense) {
-            be.attention(out, q, l, batch, params);
+            be.attention(out, q, l, layer_batch, params);
             continue;
           }
           LayerKeySets keys;
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
             keys.select_k = data + lp.select_k_at;
             keys.select_slot = lp.select_slot;
           }
-          be.attention_key_sets(out, q, l, batch, params, keys);
+          be.attention_key_sets(out, q, l, layer_batch, params, keys);
         }
         be.step_end();
       };

@@ -65,19 +65,26 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
     }
   }
 
-  // Everything this call uploads goes in one staged copy (one H2D transfer per call, not seven: at long-context
-  // decode the per-copy cost is a visible part of the step).
+  // The step plan uploaded rows and block tables once for every layer (batch.uploaded): then only this call's own
+  // arrays (prefill tiles, selection spans) are staged. Direct callers get everything staged in one copy (one H2D
+  // transfer per call, not seven: at long-context decode the per-copy cost is a visible part of the step).
+  const AttentionRowsUploaded& up = batch.uploaded;
+  const bool uploaded = up.row_seq != nullptr && up.row_begin != nullptr && up.row_end != nullptr &&
+                        up.page_indptr != nullptr && up.page_indices != nullptr;
   std::vector<int32_t> pack;
-  pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size() + span.size());
   auto append = [&pack](const std::vector<int32_t>& v) {
     const size_t at = pack.size();
     pack.insert(pack.end(), v.begin(), v.end());
     return at;
   };
-  const size_t o_seq = append(row_seq), o_begin = append(row_begin), o_end = append(row_end);
-  const size_t o_indptr = append(pages.indptr), o_indices = append(pages.indices);
+  size_t o_seq = 0, o_begin = 0, o_end = 0, o_indptr = 0, o_indices = 0;
+  if (!uploaded) {
+    pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size() + span.size());
+    o_seq = append(row_seq), o_begin = append(row_begin), o_end = append(row_end);
+    o_indptr = append(pages.indptr), o_indices = append(pages.indices);
+  }
   const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows), o_span = append(span);
-  if (recording_) {
+  if (recording_ && !uploaded) {
     // A recorded decode step's signature contains every staged offset: pad the pack to a bucket so the block
     // tables' growth (one page every page_size steps) does not make each step a new graph. Kernels read only the
     // entries the CSR ranges name.
@@ -93,11 +100,11 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   a.out = static_cast<float*>(out.data);
   a.k_pool = k_layer(layer);
   a.v_pool = v_layer(layer);
-  a.row_seq = dev + o_seq;
-  a.row_begin = dev + o_begin;
-  a.row_end = dev + o_end;
-  a.page_indptr = dev + o_indptr;
-  a.page_indices = dev + o_indices;
+  a.row_seq = uploaded ? up.row_seq : dev + o_seq;
+  a.row_begin = uploaded ? up.row_begin : dev + o_begin;
+  a.row_end = uploaded ? up.row_end : dev + o_end;
+  a.page_indptr = uploaded ? up.page_indptr : dev + o_indptr;
+  a.page_indices = uploaded ? up.page_indices : dev + o_indices;
   a.n_heads = n_heads;
   a.n_kv_heads = n_kv_heads_;
   a.head_dim = hd;
