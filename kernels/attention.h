@@ -11,6 +11,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kv/kv_layout.h"
+
 namespace lcllm {
 
 constexpr int32_t kAttentionMaxHeadDim = 256;   // any even head_dim up to this
@@ -29,6 +31,7 @@ struct AttentionCommon {
   const int32_t* page_indices;   // [nnz] page ids
   int32_t n_rows, n_heads, n_kv_heads, head_dim, page_size;
   float scale, softcap;
+  KvLayout kv;                   // offsets of (slot, kv head) in k_pool / v_pool (kv/kv_layout.h)
 };
 
 struct PrefillParams {

@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
   for (int32_t j = begin + warp; j < end; j += kWarps) {
     const int32_t pos = kKeySets ? keys.position(j) : keys.lo + j;
     const int64_t slot = int64_t(pages[pos / a.page_size]) * a.page_size + pos % a.page_size;
-    const int64_t base = (slot * a.n_kv_heads + kvh) * D;
+    const int64_t base = a.kv.offset(slot, kvh);
     float2 kf[kMaxPairsPerLane], vf[kMaxPairsPerLane];
 #pragma unroll
     for (int i = 0; i < kMaxPairsPerLane; ++i) {
@@ -288,7 +288,6 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   // Per-thread cp.async ring of S stages: each lane copies its own 16-byte pieces of U keys' K and V rows and later
   // reads back exactly those, so no barrier is needed; S - 1 stages (S-1 x U x 32 B per lane) stay in flight.
   extern __shared__ uint4 sRing[];  // [S][U][2][kThreads], consecutive lanes -> consecutive 16 B
-  const int64_t head_off = int64_t(kvh) * D + 8 * t;
   const int ps_shift = page_shift_of(ps);
   auto issue = [&](int stage, int32_t j0) {
 #pragma unroll
@@ -296,7 +295,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
       const bool ok = j < end;
       int64_t off = 0;
-      if (ok) off = paged_slot(pages, ps, ps_shift, kKeySets ? keys.position(j) : keys.lo + j) * a.n_kv_heads * D + head_off;
+      if (ok) off = a.kv.offset(paged_slot(pages, ps, ps_shift, kKeySets ? keys.position(j) : keys.lo + j), kvh) + 8 * t;
       uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
       cp_async_16(smem_u32(slot), a.k_pool + off, ok ? 16 : 0);
       cp_async_16(smem_u32(slot + kThreads), a.v_pool + off, ok ? 16 : 0);

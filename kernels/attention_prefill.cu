@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
       float2 kf = make_float2(0.f, 0.f), vf = make_float2(0.f, 0.f);
       if (j < k_end) {
         const int64_t slot = int64_t(pages[j / a.page_size]) * a.page_size + j % a.page_size;
-        const int64_t off = (slot * a.n_kv_heads + kvh) * D + d;
+        const int64_t off = a.kv.offset(slot, kvh) + d;
         kf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.k_pool + off));
         vf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.v_pool + off));
       }
@@ -275,9 +275,9 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
   // Tile loads: this thread copies chunk `chunk` of keys key_base + i * kRowsPerPass (its smem offsets are fixed).
   const int32_t chunk = tid % KC, key_base = tid / KC;
   const int ps_shift = page_shift_of(ps);
-  const int64_t slot_stride = int64_t(a.n_kv_heads) * D;
-  const uint16_t* k_src = a.k_pool + int64_t(kvh) * D + chunk * 8;
-  const uint16_t* v_src = a.v_pool + int64_t(kvh) * D + chunk * 8;
+  const int64_t slot_stride = a.kv.slot_stride();
+  const uint16_t* k_src = a.k_pool + a.kv.offset(0, kvh) + chunk * 8;
+  const uint16_t* v_src = a.v_pool + a.kv.offset(0, kvh) + chunk * 8;
   const uint32_t smem_base = smem_u32(sKV);
   constexpr uint32_t kTileBytes = kKeysV2 * D * 2, kStageBytes = 2 * kTileBytes;
   const uint32_t st_off0 = uint32_t(key_base * D + ((chunk ^ (key_base & 7)) * 8)) * 2;  // + i * kRowsPerPass * D * 2

@@ -11,12 +11,13 @@ namespace lcllm {
 // One block per token; threads stride over the row (n_kv_heads * head_dim elements).
 __global__ void kernel_kv_write(KvWriteParams p) {
   const int64_t i = blockIdx.x;
-  const int64_t dst = p.slots[i] * p.row;
+  const int64_t row = p.kv.slot_stride();
+  const int64_t dst = p.kv.offset(p.slots[i], 0);
   auto* kd = reinterpret_cast<__nv_bfloat16*>(p.k_pool) + dst;
   auto* vd = reinterpret_cast<__nv_bfloat16*>(p.v_pool) + dst;
-  const float* ks = p.k + i * p.row;
-  const float* vs = p.v + i * p.row;
-  for (int32_t j = threadIdx.x; j < p.row; j += blockDim.x) {
+  const float* ks = p.k + i * row;
+  const float* vs = p.v + i * row;
+  for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
     kd[j] = __float2bfloat16_rn(ks[j]);
     vd[j] = __float2bfloat16_rn(vs[j]);
   }

@@ -4,6 +4,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kv/kv_layout.h"
+
 namespace lcllm {
 
 struct KvWriteParams {
@@ -13,7 +15,7 @@ struct KvWriteParams {
   const float* v;         // [n, n_kv_heads, head_dim]
   const int64_t* slots;   // [n] global slot = page * page_size + offset
   int32_t n;
-  int32_t row;            // n_kv_heads * head_dim
+  KvLayout kv;            // the pool's layout: every stored head of a slot is written (slot_stride elements)
 };
 
 void launch_kv_write(const KvWriteParams& p, cudaStream_t stream);

@@ -19,7 +19,7 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
   const int32_t h = is_k ? head - p.n_heads : head;
   float* row = is_k ? p.k + (t * p.n_kv_heads + h) * p.head_dim : p.q + (t * p.n_heads + h) * p.head_dim;
   const float pos = float(p.positions[t]);
-  const int64_t dst = p.slots[t] * int64_t(p.n_kv_heads) * p.head_dim + int64_t(h) * p.head_dim;
+  const int64_t dst = p.kv.offset(p.slots[t], h);
   for (int32_t i = threadIdx.x; i < half; i += blockDim.x) {
     double s, c;
     sincos(double(pos * p.inv_freq[i]), &s, &c);

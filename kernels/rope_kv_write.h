@@ -6,6 +6,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kv/kv_layout.h"
+
 namespace lcllm {
 
 struct RopeKvWriteParams {
@@ -18,6 +20,7 @@ struct RopeKvWriteParams {
   const int64_t* slots;      // [n] global slot = page * page_size + offset
   const float* inv_freq;     // [head_dim / 2]
   int32_t n, n_heads, n_kv_heads, head_dim;
+  KvLayout kv;               // the pool's layout (kv/kv_layout.h)
 };
 
 void launch_rope_kv_write(const RopeKvWriteParams& p, cudaStream_t stream);

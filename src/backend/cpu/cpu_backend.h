@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/thread_pool.h"
+#include "kv/kv_layout.h"
 
 namespace lcllm {
 
@@ -16,16 +17,13 @@ struct CpuKvHeadView {
   const float* k;        // K storage: pool [n_pages * page_size, heads, head_dim] or ring [ring_len, heads, head_dim]
   const float* v;        // V storage, same shape
   const int32_t* pages;  // [n_pages_of_sequence] the sequence's block table (pool only)
-  int32_t page_size;
-  size_t row_stride;     // heads stored per row * head_dim
-  size_t head_offset;    // index of the head in its storage * head_dim
+  KvLayout layout;       // the storage's layout (a ring is one page of ring_len slots)
+  int32_t head;          // index of the head among the heads its storage keeps
   int64_t head_dim;
   const KvWindowLayout* ring = nullptr;  // non-null: k, v are the sequence's ring
 
   size_t row_of(int32_t pos) const {
-    if (ring) return size_t(ring->ring_slot(pos)) * row_stride + head_offset;
-    const int64_t slot = int64_t(pages[pos / page_size]) * page_size + pos % page_size;
-    return size_t(slot) * row_stride + head_offset;
+    return size_t(layout.offset(ring ? int64_t(ring->ring_slot(pos)) : layout.slot_of(pages, pos), head));
   }
 };
 
@@ -106,6 +104,8 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> k_pool_, v_pool_;
   int32_t page_size_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
   std::vector<int32_t> pool_heads_;  // [n_layers] heads stored in the pool
+  // [n_layers] the pool's layout per layer (its heads: those not windowed) and the rings' (one ring_len-slot page).
+  std::vector<KvLayout> pool_layout_, ring_layout_;
   std::vector<int32_t> head_index_;  // [n_layers * n_kv_heads] the head's index in its pool or ring rows
   KvWindowLayout window_;            // empty: every head in the pool
   struct Ring {

@@ -1,5 +1,6 @@
 // KV storage of the CPU backend: the page pool (per layer, the heads that are not windowed) and the per-sequence
 // rings of windowed heads (src/kv/kv_window.h: streaming heads keep only sink + recent positions).
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
@@ -22,6 +23,8 @@ void CpuBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size
     LCLLM_ASSERT(window_.n_layers == n_layers && window_.n_kv_heads == n_kv_heads, "window layout does not match");
   }
   pool_heads_.assign(size_t(n_layers), 0);
+  pool_layout_.clear();
+  ring_layout_.clear();
   head_index_.assign(size_t(n_layers) * size_t(n_kv_heads), 0);
   k_pool_.assign(size_t(n_layers), {});
   v_pool_.assign(size_t(n_layers), {});
@@ -31,7 +34,9 @@ void CpuBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size
       head_index_[size_t(l) * size_t(n_kv_heads) + size_t(h)] = window_.is_windowed(l, h) ? in_ring++ : in_pool++;
     }
     pool_heads_[size_t(l)] = in_pool;
-    const size_t per_layer = size_t(n_pages) * size_t(page_size) * size_t(in_pool) * size_t(head_dim);
+    pool_layout_.push_back(KvLayout{page_size, in_pool, head_dim, KvDtype::KV_DTYPE_F32});
+    ring_layout_.push_back(KvLayout{std::max(window_.ring_len, 1), in_ring, head_dim, KvDtype::KV_DTYPE_F32});
+    const size_t per_layer = size_t(n_pages) * size_t(pool_layout_.back().page_elems());
     k_pool_[size_t(l)].assign(per_layer, 0.f);
     v_pool_[size_t(l)].assign(per_layer, 0.f);
   }
@@ -47,7 +52,7 @@ size_t CpuBackend::kv_pool_bytes() const {
 void CpuBackend::kv_copy_pages(std::span<const PageCopy> copies) {
   for (auto* pools : {&k_pool_, &v_pool_}) {
     for (size_t l = 0; l < pools->size(); ++l) {
-      const size_t page_elems = size_t(page_size_) * size_t(pool_heads_[l]) * size_t(head_dim_);
+      const size_t page_elems = size_t(pool_layout_[l].page_elems());
       float* data = (*pools)[l].data();
       for (const auto& c : copies) {
         std::memcpy(data + size_t(c.dst_page) * page_elems, data + size_t(c.src_page) * page_elems,
@@ -63,20 +68,21 @@ const float* CpuBackend::kv_data(int32_t layer, bool value) const {
 
 void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
   const size_t hd = size_t(head_dim_);
-  const size_t src_row = size_t(n_kv_heads_) * hd, dst_row = size_t(pool_heads_[size_t(layer)]) * hd;
+  const KvLayout& pool = pool_layout_[size_t(layer)];
+  const size_t src_row = size_t(n_kv_heads_) * hd;  // [n, n_kv_heads, head_dim] input rows
   const float* ks = static_cast<const float*>(k.data);
   const float* vs = static_cast<const float*>(v.data);
   float* kd = k_pool_[size_t(layer)].data();
   float* vd = v_pool_[size_t(layer)].data();
   for (size_t i = 0; i < slots.size(); ++i) {
-    if (dst_row == src_row) {  // no windowed head in this layer: the whole row
-      std::memcpy(kd + size_t(slots[i]) * dst_row, ks + i * src_row, src_row * sizeof(float));
-      std::memcpy(vd + size_t(slots[i]) * dst_row, vs + i * src_row, src_row * sizeof(float));
+    if (pool.n_heads == n_kv_heads_) {  // no windowed head in this layer: the whole row
+      std::memcpy(kd + pool.offset(slots[i], 0), ks + i * src_row, src_row * sizeof(float));
+      std::memcpy(vd + pool.offset(slots[i], 0), vs + i * src_row, src_row * sizeof(float));
       continue;
     }
     for (int32_t h = 0; h < n_kv_heads_; ++h) {
       if (window_.is_windowed(layer, h)) continue;  // kv_write_window stores it
-      const size_t dst = size_t(slots[i]) * dst_row + size_t(head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)]) * hd;
+      const size_t dst = size_t(pool.offset(slots[i], head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)]));
       std::memcpy(kd + dst, ks + i * src_row + size_t(h) * hd, hd * sizeof(float));
       std::memcpy(vd + dst, vs + i * src_row + size_t(h) * hd, hd * sizeof(float));
     }
@@ -91,7 +97,8 @@ void CpuBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& v
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
                 "windowed KV heads need AttentionBatch::seq_ids (one KvCache id per sequence of the step)");
   }
-  const size_t hd = size_t(head_dim_), src_row = size_t(n_kv_heads_) * hd, ring_row = size_t(n_ring) * hd;
+  const size_t hd = size_t(head_dim_), src_row = size_t(n_kv_heads_) * hd;
+  const KvLayout& ring_layout = ring_layout_[size_t(layer)];
   const float* ks = static_cast<const float*>(k.data);
   const float* vs = static_cast<const float*>(v.data);
   for (size_t s = 0; s < n_seq; ++s) {
@@ -100,7 +107,7 @@ void CpuBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& v
       ring.k.resize(size_t(window_.n_layers));
       ring.v.resize(size_t(window_.n_layers));
       for (int32_t l = 0; l < window_.n_layers; ++l) {
-        const size_t elems = size_t(window_.ring_len) * size_t(window_.windowed_heads(l)) * hd;
+        const size_t elems = size_t(ring_layout_[size_t(l)].page_elems());
         ring.k[size_t(l)].assign(elems, 0.f);
         ring.v[size_t(l)].assign(elems, 0.f);
       }
@@ -108,10 +115,10 @@ void CpuBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& v
     float* kd = ring.k[size_t(layer)].data();
     float* vd = ring.v[size_t(layer)].data();
     for (int32_t r = batch.query_start[s]; r < batch.query_start[s + 1]; ++r) {
-      const size_t slot = size_t(window_.ring_slot(batch.query_pos[size_t(r)]));
+      const int64_t slot = window_.ring_slot(batch.query_pos[size_t(r)]);
       for (int32_t h = 0; h < n_kv_heads_; ++h) {
         if (!window_.is_windowed(layer, h)) continue;
-        const size_t dst = slot * ring_row + size_t(head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)]) * hd;
+        const size_t dst = size_t(ring_layout.offset(slot, head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)]));
         std::memcpy(kd + dst, ks + size_t(r) * src_row + size_t(h) * hd, hd * sizeof(float));
         std::memcpy(vd + dst, vs + size_t(r) * src_row + size_t(h) * hd, hd * sizeof(float));
       }
@@ -138,19 +145,17 @@ size_t CpuBackend::kv_window_bytes() const {
 
 CpuKvHeadView CpuBackend::kv_view(int32_t layer, const AttentionBatch& batch, int32_t s, int64_t kv_head) const {
   const int64_t hd = head_dim_;
-  const size_t index = size_t(head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(kv_head)]);
+  const int32_t index = head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(kv_head)];
   if (window_.is_windowed(layer, int32_t(kv_head))) {
     LCLLM_ASSERT(batch.seq_ids.size() == batch.kv_len.size(), "windowed KV heads need AttentionBatch::seq_ids");
     auto it = rings_.find(batch.seq_ids[size_t(s)]);
     LCLLM_ASSERT(it != rings_.end(), "no ring for the sequence (nothing written yet)");
-    const size_t ring_row = size_t(window_.windowed_heads(layer)) * size_t(hd);
-    return CpuKvHeadView{it->second.k[size_t(layer)].data(), it->second.v[size_t(layer)].data(), nullptr, page_size_,
-                         ring_row, index * size_t(hd), hd, &window_};
+    return CpuKvHeadView{it->second.k[size_t(layer)].data(), it->second.v[size_t(layer)].data(), nullptr,
+                         ring_layout_[size_t(layer)], index, hd, &window_};
   }
-  const size_t row = size_t(pool_heads_[size_t(layer)]) * size_t(hd);
   return CpuKvHeadView{k_pool_[size_t(layer)].data(), v_pool_[size_t(layer)].data(),
-                       batch.pages->indices.data() + batch.pages->indptr[size_t(s)], page_size_, row,
-                       index * size_t(hd), hd, nullptr};
+                       batch.pages->indices.data() + batch.pages->indptr[size_t(s)], pool_layout_[size_t(layer)], index,
+                       hd, nullptr};
 }
 
 }  // namespace lcllm

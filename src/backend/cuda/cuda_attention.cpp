@@ -109,6 +109,7 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   a.n_kv_heads = n_kv_heads_;
   a.head_dim = hd;
   a.page_size = page_size_;
+  a.kv = kv_layout();
   a.scale = params.scale;
   a.softcap = params.softcap;
   rows.tile_row0 = dev + o_t0;

@@ -235,8 +235,9 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
   page_size_ = page_size;
   n_kv_heads_ = n_kv_heads;
   head_dim_ = head_dim;
-  const size_t bytes = size_t(2) * size_t(n_layers) * size_t(n_pages) * size_t(page_size) * size_t(n_kv_heads) *
-                       size_t(head_dim) * sizeof(uint16_t);
+  const KvLayout layout{page_size, n_kv_heads, head_dim, KvDtype::KV_DTYPE_BF16};
+  const size_t bytes = size_t(2) * size_t(n_layers) * size_t(n_pages) * size_t(layout.page_elems()) *
+                       size_t(layout.element_bytes());
   const size_t budget = kv_budget_bytes();
   if (bytes > budget) {
     throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
@@ -256,12 +257,12 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
 
 uint16_t* CudaBackend::k_layer(int32_t layer) const {
   LCLLM_ASSERT(kv_pool_ && layer >= 0 && layer < n_layers_, "kv layer out of range (kv_reserve first)");
-  const size_t per = size_t(n_pages_) * size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_);
+  const size_t per = size_t(n_pages_) * size_t(kv_layout().page_elems());
   return kv_pool_ + size_t(2 * layer) * per;
 }
 
 uint16_t* CudaBackend::v_layer(int32_t layer) const {
-  const size_t per = size_t(n_pages_) * size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_);
+  const size_t per = size_t(n_pages_) * size_t(kv_layout().page_elems());
   return k_layer(layer) + per;
 }
 
@@ -269,7 +270,7 @@ void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
   flush_recorded();
   forget_converted();
   if (copies.empty()) return;
-  const size_t page_bytes = size_t(page_size_) * size_t(n_kv_heads_) * size_t(head_dim_) * sizeof(uint16_t);
+  const size_t page_bytes = size_t(kv_layout().page_elems()) * size_t(kv_layout().element_bytes());
   for (int32_t l = 0; l < n_layers_; ++l) {
     for (uint16_t* base : {k_layer(l), v_layer(l)}) {
       for (const auto& c : copies) {
@@ -312,7 +313,7 @@ void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
 
 std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
   flush_recorded();
-  const int64_t n = int64_t(n_pages_) * page_size_ * n_kv_heads_ * head_dim_;
+  const int64_t n = int64_t(n_pages_) * kv_layout().page_elems();
   std::vector<float> out(static_cast<size_t>(n));
   float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
   launch_convert({tmp, value ? v_layer(layer) : k_layer(layer), n, ElemType::ELEM_F32, ElemType::ELEM_BF16}, stream_);
@@ -426,7 +427,7 @@ void CudaBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std:
   p.v = static_cast<const float*>(v.data);
   p.slots = stage(slots);
   p.n = int32_t(slots.size());
-  p.row = n_kv_heads_ * head_dim_;
+  p.kv = kv_layout();
   enqueue(launch_kv_write, p);
 }
 
@@ -451,6 +452,7 @@ void CudaBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<c
   p.n_heads = int32_t(q.dim(1));
   p.n_kv_heads = n_kv_heads_;
   p.head_dim = hd;
+  p.kv = kv_layout();
   enqueue(launch_rope_kv_write, p);
 }
 

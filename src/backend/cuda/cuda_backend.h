@@ -178,6 +178,7 @@ class CudaBackend final : public Backend {
   void* scratch(size_t bytes, int slot);
   const float* rope_table(const RopeConfig& rope, int32_t head_dim);
   uint16_t* k_layer(int32_t layer) const;
+  KvLayout kv_layout() const { return KvLayout{page_size_, n_kv_heads_, head_dim_, KvDtype::KV_DTYPE_BF16}; }
   uint16_t* v_layer(int32_t layer) const;
 
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,

@@ -1,0 +1,42 @@
+// KvLayout: the one owner of how one layer's K (or V) elements sit in the paged pool (ARCHITECTURE.md §3; FlashInfer
+// `paged_kv_t`). The pool of a layer is [n_pages, page_size, n_heads_stored, head_dim] of one element type: a cache
+// slot is page * page_size + row, and (slot, stored head) is one contiguous head_dim vector. Every kernel (through
+// its parameter struct) and the CPU backend take their offsets and strides from it; nobody writes
+// `(slot * n_kv_heads + h) * head_dim` by hand. Plain data with host/device inline functions, so kernels/ can use it
+// without depending on anything else in src/.
+#pragma once
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define LCLLM_KV_FN __host__ __device__ __forceinline__
+#else
+#define LCLLM_KV_FN inline
+#endif
+
+namespace lcllm {
+
+enum class KvDtype : int32_t {
+  KV_DTYPE_F32 = 0,   // the CPU reference
+  KV_DTYPE_BF16 = 1,  // the GPU
+};
+
+struct KvLayout {
+  int32_t page_size = 0;
+  int32_t n_heads = 0;    // KV heads stored per slot (the layer's heads minus those kept in windows elsewhere)
+  int32_t head_dim = 0;
+  KvDtype dtype = KvDtype::KV_DTYPE_BF16;
+
+  // Elements between consecutive cache slots.
+  LCLLM_KV_FN int64_t slot_stride() const { return int64_t(n_heads) * head_dim; }
+  // Element offset of stored head `h` of cache slot `slot`.
+  LCLLM_KV_FN int64_t offset(int64_t slot, int32_t h) const { return slot * slot_stride() + int64_t(h) * head_dim; }
+  // Elements of one page (all its slots and stored heads).
+  LCLLM_KV_FN int64_t page_elems() const { return int64_t(page_size) * slot_stride(); }
+  // The cache slot of key position `pos` of a sequence whose block table is `pages`.
+  LCLLM_KV_FN int64_t slot_of(const int32_t* pages, int32_t pos) const {
+    return int64_t(pages[pos / page_size]) * page_size + pos % page_size;
+  }
+  LCLLM_KV_FN int32_t element_bytes() const { return dtype == KvDtype::KV_DTYPE_F32 ? 4 : 2; }
+};
+
+}  // namespace lcllm
