@@ -8,6 +8,7 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "models/model_family.h"
+#include "runtime/roofline.h"
 
 namespace lcllm {
 
@@ -21,8 +22,13 @@ struct PolicyArgs {
   int32_t chunk_size = 256;
 };
 
-// What the plan's windowed streaming heads save (attention_kv_window.h), for one sequence of ctx_size tokens.
+// What the plan's windowed streaming heads save (attention_kv_window.h), for one sequence of ctx_size tokens, and
+// the K/V bytes one decode step reads under it (the step plan's key sets, runtime/roofline.h).
 void print_kv_memory(const AttentionPlan& plan, const ModelConfig& c, const PolicyArgs& a) {
+  const double read = decode_kv_bytes_read(plan, c, a.ctx_size, 2);
+  const double read_full = decode_kv_bytes_read(attention_plan_full(c), c, a.ctx_size, 2);
+  std::printf("KV read per decode step at %d tokens: %s of FULL's %s bf16 (%.1f%%)\n", a.ctx_size,
+              format_bytes(read).c_str(), format_bytes(read_full).c_str(), 100.0 * read / read_full);
   const KvWindowLayout w = attention_kv_window_layout(plan, a.chunk_size);
   int64_t windowed = 0;
   for (int32_t l = 0; l < c.n_layers && !w.empty(); ++l) windowed += w.windowed_heads(l);
@@ -33,15 +39,17 @@ void print_kv_memory(const AttentionPlan& plan, const ModelConfig& c, const Poli
                 a.ctx_size, format_bytes(double(m.full_bytes)).c_str(), format_bytes(double(2 * m.full_bytes)).c_str());
     return;
   }
-  std::printf("KV memory for one sequence of %d tokens, all heads -> this plan:", a.ctx_size);
-  for (size_t elem : {size_t(2), size_t(4)}) {
-    const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, elem);
-    std::printf("%s %s -> %s %s", elem == 2 ? "" : ",", format_bytes(double(m.full_bytes)).c_str(),
-                format_bytes(double(m.plan_bytes)).c_str(), elem == 2 ? "bf16 (cuda)" : "fp32 (cpu)");
-  }
-  const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, 2);
+  // The CPU keeps streaming heads in per-sequence rings; the GPU still stores them in full pages (page-granular
+  // windows are not implemented there yet), so only the CPU saves the memory.
+  const KvMemoryEstimate m4 = attention_kv_memory(c, w, a.ctx_size, 1, 4);
+  const KvMemoryEstimate m2 = attention_kv_memory(c, w, a.ctx_size, 1, 2);
+  std::printf("KV memory for one sequence of %d tokens, all heads -> this plan: %s -> %s fp32 (cpu); %s bf16 "
+              "(cuda: streaming heads still hold full pages)",
+              a.ctx_size, format_bytes(double(m4.full_bytes)).c_str(), format_bytes(double(m4.plan_bytes)).c_str(),
+              format_bytes(double(m2.full_bytes)).c_str());
+  const KvMemoryEstimate m = m4;
   std::printf("\n  %lld of %lld (layer, KV head) pairs stream and keep only a %d-token window (sink %d + recent %d + "
-              "chunk %d): saves %.1f%%\n",
+              "chunk %d): saves %.1f%% on the cpu\n",
               (long long)windowed, (long long)(int64_t(c.n_layers) * c.n_kv_heads), w.ring_len, w.sink, w.recent,
               a.chunk_size, 100.0 * double(m.saved()) / double(m.full_bytes));
 }

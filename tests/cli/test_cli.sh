@@ -52,6 +52,8 @@ check "streaming heads keep a window: run reports the KV saved" 0 "streaming hea
   "$bin" run "$model" --prompt "Hi" -n 2 --policy streaming --quiet
 check "policy show reports the KV memory a plan saves" 0 "saves 9[0-9]\.[0-9]%" -- \
   "$bin" policy show "$model" --policy streaming --ctx-size 32768
+check "policy show reports the KV bytes a decode step reads" 0 "KV read per decode step at 32768 tokens: .* \([0-9.]+%\)" -- \
+  "$bin" policy show "$model" --policy tidal --ctx-size 32768
 check "calibrate writes a plan, a report and heat maps" 0 "wrote .*cal\.overlap\.png" -- \
   "$bin" calibrate "$model" --out "$tmp/cal.json" --plan retrieval --probes 2 --context 96 --quiet
 check "the calibrated plan runs" 0 "tokens/s" -- "$bin" run "$model" --prompt "Hi" -n 2 --policy "$tmp/cal.json" --quiet
