@@ -63,6 +63,11 @@ struct DecodeKeySets {
   float* scores;
   const int64_t* score_offset;   // [n_rows]
   float* lse2;                   // [n_rows, n_heads]
+  // The rows this launch computes (ascending row indices into q/out), or null: every row. A step mixing prefill
+  // rows (dense, the prefill kernel) with sparse decode rows runs only the latter here. Partials are indexed by the
+  // position in this list.
+  const int32_t* rows;
+  int32_t n_listed_rows;
 };
 
 struct DecodeParams {

@@ -114,7 +114,8 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
   const int32_t n_chunks = (group + G - 1) / G;
   const int32_t chunk = int32_t(blockIdx.x % unsigned(n_chunks));
   const int32_t kvh = int32_t((blockIdx.x / unsigned(n_chunks)) % unsigned(a.n_kv_heads));
-  const int32_t r = int32_t(blockIdx.x / unsigned(n_chunks * a.n_kv_heads));
+  const int32_t ri = int32_t(blockIdx.x / unsigned(n_chunks * a.n_kv_heads));  // row of this launch
+  const int32_t r = p.ks.rows != nullptr ? p.ks.rows[ri] : ri;                 // row of q / out
   const int32_t split = blockIdx.y;
   const int32_t h0 = kvh * group + chunk * G;
   const int32_t g_count = min(G, group - chunk * G);
@@ -213,7 +214,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
         sum += wt * sWarpL[w][g];
       }
     }
-    const int64_t part = (int64_t(r) * a.n_heads + h0 + g) * p.n_splits + split;
+    const int64_t part = (int64_t(ri) * a.n_heads + h0 + g) * p.n_splits + split;
     p.part_o[part * D + d] = o;
     if (d == 0) {
       p.part_ml[2 * part] = mx * kLog2e;  // the merge works in log2 units (v2 kernel's native form)
@@ -243,7 +244,8 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   const int32_t n_chunks = (group + G - 1) / G;
   const int32_t chunk = int32_t(blockIdx.x % unsigned(n_chunks));
   const int32_t kvh = int32_t((blockIdx.x / unsigned(n_chunks)) % unsigned(a.n_kv_heads));
-  const int32_t r = int32_t(blockIdx.x / unsigned(n_chunks * a.n_kv_heads));
+  const int32_t ri = int32_t(blockIdx.x / unsigned(n_chunks * a.n_kv_heads));  // row of this launch
+  const int32_t r = p.ks.rows != nullptr ? p.ks.rows[ri] : ri;                 // row of q / out
   const int32_t split = blockIdx.y;
   const int32_t h0 = kvh * group + chunk * G;
   const int32_t g_count = min(G, group - chunk * G);
@@ -423,7 +425,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
         sum += wt * sL[w][g];
       }
     }
-    const int64_t part = (int64_t(r) * a.n_heads + h0 + g) * p.n_splits + split;
+    const int64_t part = (int64_t(ri) * a.n_heads + h0 + g) * p.n_splits + split;
     p.part_o[part * D + d] = o;
     if (d == 0) {
       p.part_ml[2 * part] = mx;
@@ -444,11 +446,13 @@ __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(D
   asm volatile("griddepcontrol.wait;" ::: "memory");
   extern __shared__ float sMerge[];
   const AttentionCommon& a = p.a;
-  const int64_t rh = blockIdx.x;  // row * n_heads + head
+  const int64_t rh = blockIdx.x;  // launch row * n_heads + head: the partials' index
   const int32_t ns = p.n_splits, tid = threadIdx.x, D = a.head_dim;
   const float* ml = p.part_ml + rh * ns * 2;
   const float* po = p.part_o + rh * ns * D;
-  float* out = a.out + rh * D;
+  const int64_t ri = rh / a.n_heads, head = rh % a.n_heads;
+  const int64_t out_rh = (p.ks.rows != nullptr ? int64_t(p.ks.rows[ri]) : ri) * a.n_heads + head;  // q / out index
+  float* out = a.out + out_rh * D;
 
   if (D % 4 == 0 && D <= 4 * kMergeThreads) {
     const int32_t n_d4 = D / 4, n_groups = kMergeThreads / n_d4;
@@ -497,7 +501,7 @@ __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(D
       }
       const float inv = den > 0.f ? 1.f / den : 0.f;
       *reinterpret_cast<float4*>(out + 4 * tid) = make_float4(sum.x * inv, sum.y * inv, sum.z * inv, sum.w * inv);
-      if (tid == 0 && p.ks.lse2 != nullptr) p.ks.lse2[rh] = den > 0.f ? mx + log2f(den) : -INFINITY;
+      if (tid == 0 && p.ks.lse2 != nullptr) p.ks.lse2[out_rh] = den > 0.f ? mx + log2f(den) : -INFINITY;
     }
     return;
   }
@@ -527,7 +531,7 @@ __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(D
   den = 0.f;
   for (int w = 0; w < kMergeThreads / 32; ++w) den += sRed[w];
   const float inv = den > 0.f ? 1.f / den : 0.f;
-  if (tid == 0 && p.ks.lse2 != nullptr) p.ks.lse2[rh] = den > 0.f ? mx + log2f(den) : -INFINITY;
+  if (tid == 0 && p.ks.lse2 != nullptr) p.ks.lse2[out_rh] = den > 0.f ? mx + log2f(den) : -INFINITY;
   for (int32_t d = tid; d < D; d += kMergeThreads) {
     float o = 0.f;
     for (int32_t c = 0; c < ns; ++c) o = fmaf(sW[c], po[int64_t(c) * D + d], o);
@@ -539,10 +543,12 @@ __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(D
 
 namespace {
 
+int32_t decode_launch_rows(const DecodeParams& p) { return p.ks.rows != nullptr ? p.ks.n_listed_rows : p.a.n_rows; }
+
 template <int G>
 void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
-  const int64_t blocks = int64_t(p.a.n_rows) * p.a.n_kv_heads * ((group + G - 1) / G);
+  const int64_t blocks = int64_t(decode_launch_rows(p)) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
   if (p.ks.sets != nullptr) {
     kernel_attention_decode<G, true><<<grid, kThreads, 0, stream>>>(p);
@@ -572,7 +578,7 @@ void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* 
     return;
   }
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
-  const int64_t blocks = int64_t(p.a.n_rows) * p.a.n_kv_heads * ((group + G - 1) / G);
+  const int64_t blocks = int64_t(decode_launch_rows(p)) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
   kernel<<<grid, kThreads, decode_v2_smem(), stream>>>(p);
   CUDA_CHECK_LAUNCH();
@@ -679,7 +685,7 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
 }
 
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream) {
-  if (p.a.n_rows == 0) return;
+  if (decode_launch_rows(p) == 0) return;
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
   if (decode_v2_applies(p.a.head_dim)) {
     switch (p.a.head_dim) {
@@ -698,7 +704,7 @@ void launch_attention_decode(const DecodeParams& p, cudaStream_t stream) {
   }
   // Programmatic dependent launch: the merge grid is set up while the split kernel drains.
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(int64_t(p.a.n_rows) * p.a.n_heads));
+  cfg.gridDim = dim3(unsigned(int64_t(decode_launch_rows(p)) * p.a.n_heads));
   cfg.blockDim = dim3(kMergeThreads);
   cfg.dynamicSmemBytes = merge_smem_bytes(p.n_splits);
   cfg.stream = stream;

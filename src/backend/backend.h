@@ -30,6 +30,7 @@ struct AttentionRowsUploaded {
   const int32_t* row_end = nullptr;       // [n_rows] one past the last
   const int32_t* page_indptr = nullptr;   // [n_seq + 1] the block tables, CSR
   const int32_t* page_indices = nullptr;  // [nnz]
+  int32_t sliding_window = 0;             // the window row_begin/row_end were computed with (checked against params)
 };
 
 // What one attention call needs to find the keys of each sequence in the batch (plain data, no globals).
@@ -93,6 +94,11 @@ struct LayerKeySets {
   // a range (FULL's keys).
   const int32_t* select_k = nullptr;  // [n_rows * n_kv_heads] or null: nothing selects
   int32_t select_slot = -1;
+  // The rows whose sequences need their key sets (ascending, whole sequences), host and backend copies; empty: every
+  // row. The other rows' sets are FULL's ranges: a backend may compute them as dense attention (the GPU: the prefill
+  // kernel, as FULL would), so a prefill chunk batched with sparse decode rows costs what it costs under FULL.
+  std::span<const int32_t> rows_host = {};
+  const int32_t* rows = nullptr;
 };
 
 // HiP block indices per request, CSR (host memory; the CPU reference of the HiP search, E9 moves it to the GPU).
@@ -187,7 +193,7 @@ class Backend {
 
   // ---- step boundaries ----
   // forward_step calls step_begin before a step's first op and step_end after its last op, before to_host.
-  // decode_only: one query row per sequence and full attention, the steps a backend may record once and replay
+  // decode_only: one query row per sequence, the steps a backend may record once and replay
   // (the CUDA backend's graphs); the CPU ignores both.
   virtual void step_begin(bool decode_only) { (void)decode_only; }
   virtual void step_end() {}

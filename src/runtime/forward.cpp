@@ -114,6 +114,8 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       keys.sets = reinterpret_cast<const KeySet*>(step_data + lp.sets_at);
       keys.max_keys = lp.max_keys;
       keys.work_keys = lp.work_keys;
+      keys.rows_host = step_plan_key_rows(step, l);
+      if (!keys.rows_host.empty()) keys.rows = step_data + lp.key_rows_at;
       if (lp.select_k_at != StepLayerPlan::kNone) {
         keys.select_k = step_data + lp.select_k_at;
         keys.select_slot = lp.select_slot;

@@ -56,10 +56,7 @@ double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int
       keys += double(step.data[lp.row_end_at] - step.data[lp.row_begin_at]) * double(c.n_kv_heads);
       continue;
     }
-    for (const KeySet& s : step_plan_sets(step, l)) {
-      keys += double(s.sink_end - s.lo) + double(s.hi - s.recent_begin);
-      if (s.list >= 0) keys += double(std::min(s.recent_begin - s.sink_end, step.slot_stride));
-    }
+    keys += lp.total_keys;  // sink + recent + min(gap, the root SELECT's k) per set
   }
   return keys * 2.0 * double(c.head_dim) * double(kv_element_bytes);
 }

@@ -22,7 +22,7 @@ double prefill_flops(const ModelConfig& c, int64_t start, int64_t n);
 // (`weight_bytes`, as stored on the device) and, per layer, K and V of the positions it sees.
 double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, int64_t kv_element_bytes);
 // K/V bytes one decode step at context length `context` reads under `plan` (its step plan's key sets: sinks,
-// windows and selections; a SPARSE set counts min(gap, the step's selection size)), all layers and KV heads.
+// windows and selections; a SPARSE set counts min(gap, its root SELECT layer's k)), all layers and KV heads.
 // For the FULL plan this is decode_bytes() without the weights.
 double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, int64_t kv_element_bytes);
 

@@ -126,6 +126,7 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
     }
     lp.row_begin_at = known->second;
     lp.row_end_at = known->second + size_t(sp.n_rows);
+    lp.window = window;
     // A layer FULL in every phase of the step needs no key sets (the common case, and all of a FULL plan).
     bool all_full = true;
     for (int32_t r = 0; r < sp.n_rows && all_full; ++r) {
@@ -137,6 +138,8 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
     if (all_full) continue;
     std::vector<int32_t> sets(size_t(n_items) * kIntsPerSet);  // [n_items, 5] KeySet fields
     std::vector<int32_t> select_k;  // [n_items], filled when some item selects
+    std::vector<uint8_t> seq_keyed(n_seq, 0);  // [n_seq] some row of the sequence needs its key sets
+    std::vector<int32_t> row_max(size_t(sp.n_rows), 0), row_mean(size_t(sp.n_rows), 0);  // [n_rows] key bounds
     for (int32_t r = 0; r < sp.n_rows; ++r) {
       const int32_t s = row_seq[size_t(r)], pos = batch.query_pos[size_t(r)];
       int64_t row_keys = 0;  // the row's key counts summed over its KV heads
@@ -171,18 +174,41 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
             break;
         }
         if (set.list < 0 && set.sink_end == set.recent_begin) set = range_set(v);  // no gap: a plain range
-        lp.dense = lp.dense && is_range(set) && set.lo == v.lo && set.hi == v.hi;
-        lp.max_keys = std::max(lp.max_keys, bound);
+        const bool full_range = is_range(set) && set.lo == v.lo && set.hi == v.hi;
+        if (!full_range || g.policy == P::ATTENTION_POLICY_SELECT) seq_keyed[size_t(s)] = 1;
+        lp.dense = lp.dense && full_range;
+        row_max[size_t(r)] = std::max(row_max[size_t(r)], bound);
+        lp.total_keys += double(bound);
         row_keys += bound;
         const int32_t f[kIntsPerSet] = {set.lo, set.sink_end, set.recent_begin, set.hi, set.list};
         std::copy(f, f + kIntsPerSet, sets.begin() + std::ptrdiff_t(size_t(item) * kIntsPerSet));
       }
-      lp.work_keys = std::max(lp.work_keys, int32_t((row_keys + H - 1) / H));
+      row_mean[size_t(r)] = int32_t((row_keys + H - 1) / H);
     }
     if (!select_k.empty()) lp.dense = false;
+    // Name the key rows only when a sequence without any has several rows (a prefill chunk beside sparse decode
+    // rows): those run dense, as under FULL. One-row sequences stay with the key-set kernel, whose range sets give
+    // the dense decode kernel's bits.
+    bool dense_chunk = false;
+    for (size_t s = 0; s < n_seq && !lp.dense; ++s) {
+      dense_chunk = dense_chunk || (!seq_keyed[s] && batch.query_start[s + 1] - batch.query_start[s] > 1);
+    }
+    // Split planning covers every row the key-set kernels will walk.
+    for (int32_t r = 0; r < sp.n_rows; ++r) {
+      if (dense_chunk && !seq_keyed[size_t(row_seq[size_t(r)])]) continue;
+      lp.max_keys = std::max(lp.max_keys, row_max[size_t(r)]);
+      lp.work_keys = std::max(lp.work_keys, row_mean[size_t(r)]);
+    }
     if (!lp.dense) {  // dense layers run Backend::attention: their sets would never be read
       lp.sets_at = sp.data.size();
       sp.data.insert(sp.data.end(), sets.begin(), sets.end());
+    }
+    if (dense_chunk) {
+      lp.key_rows_at = sp.data.size();
+      for (int32_t r = 0; r < sp.n_rows; ++r) {
+        if (seq_keyed[size_t(row_seq[size_t(r)])]) sp.data.push_back(r);
+      }
+      lp.n_key_rows = int32_t(sp.data.size() - lp.key_rows_at);
     }
     if (!select_k.empty()) {
       lp.select_slot = slot_of[size_t(l)];
@@ -201,11 +227,18 @@ AttentionBatch step_plan_layer_batch(const StepPlan& step, int32_t layer, const 
   b.uploaded.row_seq = step_data + step.row_seq_at;
   b.uploaded.row_begin = step_data + lp.row_begin_at;
   b.uploaded.row_end = step_data + lp.row_end_at;
+  b.uploaded.sliding_window = lp.window;
   if (step.has_pages) {
     b.uploaded.page_indptr = step_data + step.page_indptr_at;
     b.uploaded.page_indices = step_data + step.page_indices_at;
   }
   return b;
+}
+
+std::span<const int32_t> step_plan_key_rows(const StepPlan& step, int32_t layer) {
+  const StepLayerPlan& lp = step.layers[size_t(layer)];
+  if (lp.key_rows_at == StepLayerPlan::kNone) return {};
+  return {step.data.data() + lp.key_rows_at, size_t(lp.n_key_rows)};
 }
 
 std::span<const KeySet> step_plan_sets(const StepPlan& step, int32_t layer) {

@@ -36,6 +36,10 @@ struct StepLayerPlan {
   bool hip = false;              // some item is HIP: the host writes slot hip_slot before the layer's attention
   size_t row_begin_at = 0;       // int32 offsets of the layer's [n_rows] visible ranges (shared by equal windows)
   size_t row_end_at = 0;
+  int32_t window = 0;            // the layer's sliding window (0: none)
+  size_t key_rows_at = kNone;    // int32 offset of the rows whose sequences need key sets (ascending), when not all
+  int32_t n_key_rows = 0;
+  double total_keys = 0;         // keys the layer's sets visit at most, all rows and KV heads (bytes-read estimate)
 };
 
 struct StepPlan {
@@ -67,6 +71,9 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
 // (`step_data` = Backend::step_upload(step.data)).
 AttentionBatch step_plan_layer_batch(const StepPlan& step, int32_t layer, const AttentionBatch& base,
                                      const int32_t* step_data);
+
+// The rows of layer `layer` that attend over key sets, host side (empty: every row) — LayerKeySets::rows_host.
+std::span<const int32_t> step_plan_key_rows(const StepPlan& step, int32_t layer);
 
 // The key sets of one layer, host side (tests; the CPU reads the uploaded copy).  [n_rows * n_kv_heads];
 // empty for a dense layer.

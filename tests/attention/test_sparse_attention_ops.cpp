@@ -347,8 +347,13 @@ TEST_CASE("step plan key sets: STREAM sinks + window, SELECT ranges and k, SPARS
     CHECK(step_plan_sets(sp, layer)[2].list == 0);
     CHECK(keys_of(sp, layer, 2) == std::vector<int32_t>{0, 4, 6, 11, 12});  // sink 1 + selection + recent 2
     CHECK(keys_of(sp, layer, 0) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // prefill rows: FULL
-    CHECK(sp.layers[size_t(layer)].max_keys == 11);  // the prefill row at position 10 sees 11 keys
+    // The prefill sequence's rows are all FULL here: they run dense (as under FULL), only the decode row walks its
+    // set, and split planning sees only it.
+    CHECK(std::vector<int32_t>(step_plan_key_rows(sp, layer).begin(), step_plan_key_rows(sp, layer).end()) ==
+          std::vector<int32_t>{2});
+    CHECK(sp.layers[size_t(layer)].max_keys == 1 + 2 + 2);
   }
+  CHECK(step_plan_key_rows(sp, 0).empty());  // layer 0 streams in prefill: every row walks its set
   // A decode-only step: the SPARSE layers' bound is sink + k + recent, not the context.
   const std::vector<int32_t> d_start{0, 1}, d_pos{12}, d_len{13};
   const std::vector<AttentionPhase> d_phase{AttentionPhase::ATTENTION_PHASE_DECODE};

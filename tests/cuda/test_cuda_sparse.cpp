@@ -474,3 +474,39 @@ TEST_CASE("cuda reproduces the CPU's greedy tokens for every decode preset on mo
     CHECK(!tokens[0].empty());
   }
 }
+
+TEST_CASE("cuda: a prefill chunk batched with sparse decode rows runs as under FULL; the decode rows stay sparse",
+          "[cuda][sparse][mixed]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  for (const char* name : {"llama3", "qwen3"}) {
+    const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/" + name;
+    const Fixture f = load_fixture(dir);
+    const ModelConfig c = model_config_load(dir);
+    // A covering budget: the decode row's result equals FULL's up to the kernel (decode vs prefill kernel).
+    const AttentionPlan tidal = attention_preset_resolve("tidal", {{"k", 4096}, {"select_layer", 0}}, c);
+    auto mixed_step = [&](const AttentionPlan& plan) {
+      auto e = gpu_engine(dir, plan);
+      const int32_t a = e->create_sequence(), b = e->create_sequence();
+      e->feed(a, f.prompt, false);
+      const int32_t tok = f.continuation.at(0);
+      const size_t n_b = std::min<size_t>(f.prompt.size(), 37);
+      SequenceChunk chunks[2];
+      chunks[0].seq = a;
+      chunks[0].tokens = std::span<const int32_t>(&tok, 1);
+      chunks[0].phase = AttentionPhase::ATTENTION_PHASE_DECODE;
+      chunks[1].seq = b;
+      chunks[1].tokens = std::span<const int32_t>(f.prompt.data(), n_b);
+      chunks[1].phase = AttentionPhase::ATTENTION_PHASE_PREFILL;
+      return e->step(chunks);  // [2, vocab]: a's decode row, b's last prompt row
+    };
+    const std::vector<float> full = mixed_step(attention_plan_full(c)), sparse = mixed_step(tidal);
+    REQUIRE(full.size() == 2 * size_t(c.vocab_size));
+    REQUIRE(sparse.size() == full.size());
+    INFO(name);
+    // The prefill chunk: the same prefill kernel over the same tiles, every layer: the same bits.
+    CHECK(std::memcmp(sparse.data() + c.vocab_size, full.data() + c.vocab_size, size_t(c.vocab_size) * sizeof(float)) == 0);
+    // The decode row ran the key-set decode kernel (selection covering its keys): FULL's values up to fp32 order.
+    CHECK(worst_row_error(sparse, full, c.vocab_size, 0, 1) <= 1e-3);
+  }
+}

@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
           keys.sets = reinterpret_cast<const KeySet*>(data + lp.sets_at);
           keys.max_keys = lp.max_keys;
           keys.work_keys = lp.work_keys;
+          keys.rows_host = step_plan_key_rows(step, l);
+          if (!keys.rows_host.empty()) keys.rows = data + lp.key_rows_at;
           if (lp.select_k_at != StepLayerPlan::kNone) {
             keys.select_k = data + lp.select_k_at;
             keys.select_slot = lp.select_slot;

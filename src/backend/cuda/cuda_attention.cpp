@@ -11,7 +11,8 @@ namespace lcllm {
 
 CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q, int32_t layer,
                                               const AttentionBatch& batch, const AttentionParams& params,
-                                              bool prefill_tiles, bool row_spans) {
+                                              bool prefill_tiles, bool row_spans,
+                                              std::span<const int32_t> key_rows) {
   forget_converted();
   LCLLM_ASSERT(q.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "attention activations are fp32");
   const int32_t n_heads = int32_t(q.dim(1)), hd = int32_t(q.dim(2));
@@ -42,11 +43,18 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
     }
   }
 
-  // Prefill tiles: runs of rows of one sequence, as many as the kernel packs per block.
+  // [n_rows] 1 for key rows (all rows when none are named).
+  std::vector<uint8_t> keyed(row_seq.size(), key_rows.empty() ? 1 : 0);
+  for (int32_t r : key_rows) {
+    LCLLM_ASSERT(r >= 0 && r < n_rows, "key row outside the batch");
+    keyed[size_t(r)] = 1;
+  }
+  // Prefill tiles: runs of rows of one sequence, as many as the kernel packs per block (sequences without key rows).
   std::vector<int32_t> tile_row0, tile_rows;
   if (prefill_tiles) {
     const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
     for (int32_t s = 0; s < n_seq; ++s) {
+      if (batch.query_start[size_t(s)] < batch.query_start[size_t(s + 1)] && keyed[size_t(batch.query_start[size_t(s)])]) continue;
       for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += tile) {
         tile_row0.push_back(r);
         tile_rows.push_back(std::min(tile, batch.query_start[size_t(s + 1)] - r));
@@ -59,7 +67,7 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
     span.resize(row_seq.size());
     score_offset.resize(row_seq.size());
     for (size_t r = 0; r < span.size(); ++r) {
-      span[r] = row_end[r] - row_begin[r];
+      span[r] = keyed[r] ? row_end[r] - row_begin[r] : 0;
       score_offset[r] = rows.score_elems;
       rows.score_elems += int64_t(n_heads) * span[r];
     }
@@ -71,6 +79,8 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   const AttentionRowsUploaded& up = batch.uploaded;
   const bool uploaded = up.row_seq != nullptr && up.row_begin != nullptr && up.row_end != nullptr &&
                         up.page_indptr != nullptr && up.page_indices != nullptr;
+  LCLLM_ASSERT(!uploaded || up.sliding_window == params.sliding_window,
+               "the step plan's row ranges were computed for another sliding window");
   std::vector<int32_t> pack;
   auto append = [&pack](const std::vector<int32_t>& v) {
     const size_t at = pack.size();
@@ -119,14 +129,14 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   return rows;
 }
 
-DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t max_keys, int32_t work_keys) {
+DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys) {
   // Split the keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
-  const DecodePlan plan = plan_attention_decode(a.n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys);
+  const DecodePlan plan = plan_attention_decode(n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys);
   auto p = zeroed<DecodeParams>();
   p.a = a;
   p.n_splits = plan.n_splits;
   p.split_len = plan.split_len;
-  const size_t parts = size_t(a.n_rows) * size_t(a.n_heads) * size_t(plan.n_splits);
+  const size_t parts = size_t(n_rows) * size_t(a.n_heads) * size_t(plan.n_splits);
   p.part_o = static_cast<float*>(scratch(parts * size_t(a.head_dim) * sizeof(float), kScratchDecodeO));
   p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), kScratchDecodeMl));
   return p;
@@ -151,7 +161,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
     enqueue(launch_attention_prefill, p);
     return;
   }
-  enqueue(launch_attention_decode, decode_params(rows.a, rows.max_span, rows.max_span));
+  enqueue(launch_attention_decode, decode_params(rows.a, rows.a.n_rows, rows.max_span, rows.max_span));
 }
 
 }  // namespace lcllm

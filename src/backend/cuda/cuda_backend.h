@@ -168,11 +168,14 @@ class CudaBackend final : public Backend {
   bool gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps, bool one_plus,
             bool accumulate);
   // Stages an attention call's rows and block tables (prefill tiles, row spans and score offsets on request).
+  // key_rows (ascending; empty: every row) splits the rows: prefill tiles cover the other sequences' rows only, and
+  // only key rows get score spans.
   CudaAttentionRows attention_rows(const Tensor& out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                                   const AttentionParams& params, bool prefill_tiles, bool row_spans);
-  // Split-KV decode parameters for keys up to max_keys per (row, kv head) and work_keys per row and kv head on
-  // average (the busiest row), partial buffers from scratch.
-  DecodeParams decode_params(const AttentionCommon& a, int32_t max_keys, int32_t work_keys);
+                                   const AttentionParams& params, bool prefill_tiles, bool row_spans,
+                                   std::span<const int32_t> key_rows = {});
+  // Split-KV decode parameters for n_rows rows (the launch's), keys up to max_keys per (row, kv head) and work_keys
+  // per row and kv head on average (the busiest row), partial buffers from scratch.
+  DecodeParams decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys);
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);

@@ -55,6 +55,7 @@ void CudaBackend::selection_reserve(int32_t n_slots, int32_t n_items, int32_t st
   // [n_slots, n_items, stride] positions and [n_slots, n_items] counts; fixed for a fixed batch shape, so decode
   // steps keep the same pointers (and replay their graph).
   scratch(size_t(n_slots) * size_t(n_items) * size_t(stride) * sizeof(int32_t), kScratchSelPositions);
+  LCLLM_ASSERT(!recording_, "selection_reserve inside a recorded step (its count reset would not be recorded)");
   void* counts = scratch(size_t(n_slots) * size_t(n_items) * sizeof(int32_t), kScratchSelCount);
   // Lists start empty (items that never select read back as empty; kernels only read lists selected this step).
   if (!recording_) CUDA_CHECK(cudaMemsetAsync(counts, 0, size_t(n_slots) * size_t(n_items) * sizeof(int32_t), stream_));
@@ -63,12 +64,29 @@ void CudaBackend::selection_reserve(int32_t n_slots, int32_t n_items, int32_t st
 void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                      const AttentionParams& params, const LayerKeySets& keys) {
   const bool selects = keys.select_k != nullptr;
-  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, false, selects);
+  // With key rows named, the other rows (a prefill chunk batched with sparse decode rows) run the dense prefill
+  // kernel as under FULL, and the decode kernels walk the key rows' sets only.
+  const bool subset = !keys.rows_host.empty();
+  LCLLM_ASSERT(!subset || keys.rows != nullptr, "key rows without their uploaded copy");
+  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects, keys.rows_host);
   const int32_t n_rows = rows.a.n_rows;
   if (n_rows == 0) return;
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
-  DecodeParams p = decode_params(rows.a, keys.max_keys, keys.work_keys);
+  if (subset && rows.n_tiles > 0) {
+    auto pp = zeroed<PrefillParams>();
+    pp.a = rows.a;
+    pp.tile_row0 = rows.tile_row0;
+    pp.tile_rows = rows.tile_rows;
+    pp.n_tiles = rows.n_tiles;
+    enqueue(launch_attention_prefill, pp);
+  }
+  const int32_t launch_rows = subset ? int32_t(keys.rows_host.size()) : n_rows;
+  DecodeParams p = decode_params(rows.a, launch_rows, keys.max_keys, keys.work_keys);
   p.ks.sets = reinterpret_cast<const int32_t*>(keys.sets);
+  if (subset) {
+    p.ks.rows = keys.rows;
+    p.ks.n_listed_rows = launch_rows;
+  }
   if (sel_slots_ > 0) {
     p.ks.sel_positions = static_cast<const int32_t*>(scratch(0, kScratchSelPositions));
     p.ks.sel_count = static_cast<const int32_t*>(scratch(0, kScratchSelCount));
