@@ -54,7 +54,8 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   if (prefill_tiles) {
     const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
     for (int32_t s = 0; s < n_seq; ++s) {
-      if (batch.query_start[size_t(s)] < batch.query_start[size_t(s + 1)] && keyed[size_t(batch.query_start[size_t(s)])]) continue;
+      const int32_t first = batch.query_start[size_t(s)];
+      if (!key_rows.empty() && first < batch.query_start[size_t(s + 1)] && keyed[size_t(first)]) continue;
       for (int32_t r = batch.query_start[size_t(s)]; r < batch.query_start[size_t(s + 1)]; r += tile) {
         tile_row0.push_back(r);
         tile_rows.push_back(std::min(tile, batch.query_start[size_t(s + 1)] - r));
