@@ -506,7 +506,9 @@ TEST_CASE("cuda: a prefill chunk batched with sparse decode rows runs as under F
     INFO(name);
     // The prefill chunk: the same prefill kernel over the same tiles, every layer: the same bits.
     CHECK(std::memcmp(sparse.data() + c.vocab_size, full.data() + c.vocab_size, size_t(c.vocab_size) * sizeof(float)) == 0);
-    // The decode row ran the key-set decode kernel (selection covering its keys): FULL's values up to fp32 order.
-    CHECK(worst_row_error(sparse, full, c.vocab_size, 0, 1) <= 1e-3);
+    // The decode row ran the key-set decode kernel (selection covering its keys); under FULL the mixed step ran it
+    // through the prefill kernel, which rounds q to bf16 for the tensor cores: equal within the GPU parity bound
+    // (docs/DECISIONS.md, 2e-2; measured 5.4e-3 on qwen3).
+    CHECK(worst_row_error(sparse, full, c.vocab_size, 0, 1) <= 2e-2);
   }
 }
