@@ -50,7 +50,9 @@ struct PrefillParams {
 // (row, kv head) walks the logical keys 0..n-1 of its set — [lo, sink_end), then the run of its selection list
 // inside [sink_end, recent_begin) (found by binary search: lists are ascending), then [recent_begin, hi) — split
 // into the same split_len pieces as a range. A set spelling FULL's range visits the same positions on the same
-// lanes in the same order as the range kernel, so both give the same bits.
+// lanes in the same order as the range kernel, so both give the same bits when the launch plans the same splits
+// (decode steps whose key-set rows all cover FULL's keys; a layer mixing FULL heads with streaming ones plans more
+// splits for its FULL heads and so differs from dense attention in the last bits).
 struct DecodeKeySets {
   const int32_t* sets;           // [n_rows * n_kv_heads, 5] KeySet fields, or null: rows use [row_begin, row_end)
   const int32_t* sel_positions;  // [n_slots, sel_items, sel_stride] ascending selection lists
