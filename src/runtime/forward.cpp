@@ -110,17 +110,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
         step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
         be.selection_write(step.hip_slot, hip_indptr, hip_positions);
       }
-      LayerKeySets keys;
-      keys.sets = reinterpret_cast<const KeySet*>(step_data + lp.sets_at);
-      keys.max_keys = lp.max_keys;
-      keys.work_keys = lp.work_keys;
-      keys.rows_host = step_plan_key_rows(step, l);
-      if (!keys.rows_host.empty()) keys.rows = step_data + lp.key_rows_at;
-      if (lp.select_k_at != StepLayerPlan::kNone) {
-        keys.select_k = step_data + lp.select_k_at;
-        keys.select_slot = lp.select_slot;
-      }
-      be.attention_key_sets(attn, q, l, layer_batch, params, keys);
+      be.attention_key_sets(attn, q, l, layer_batch, params, step_plan_layer_keys(step, l, step_data));
     }
 
     // ---- MLP block ----

@@ -235,6 +235,22 @@ AttentionBatch step_plan_layer_batch(const StepPlan& step, int32_t layer, const 
   return b;
 }
 
+LayerKeySets step_plan_layer_keys(const StepPlan& step, int32_t layer, const int32_t* step_data) {
+  const StepLayerPlan& lp = step.layers[size_t(layer)];
+  LCLLM_ASSERT(lp.sets_at != StepLayerPlan::kNone, "a dense layer has no key sets");
+  LayerKeySets keys;
+  keys.sets = reinterpret_cast<const KeySet*>(step_data + lp.sets_at);
+  keys.max_keys = lp.max_keys;
+  keys.work_keys = lp.work_keys;
+  keys.rows_host = step_plan_key_rows(step, layer);
+  if (!keys.rows_host.empty()) keys.rows = step_data + lp.key_rows_at;
+  if (lp.select_k_at != StepLayerPlan::kNone) {
+    keys.select_k = step_data + lp.select_k_at;
+    keys.select_slot = lp.select_slot;
+  }
+  return keys;
+}
+
 std::span<const int32_t> step_plan_key_rows(const StepPlan& step, int32_t layer) {
   const StepLayerPlan& lp = step.layers[size_t(layer)];
   if (lp.key_rows_at == StepLayerPlan::kNone) return {};

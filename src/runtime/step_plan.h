@@ -72,6 +72,10 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
 AttentionBatch step_plan_layer_batch(const StepPlan& step, int32_t layer, const AttentionBatch& base,
                                      const int32_t* step_data);
 
+// What Backend::attention_key_sets needs for a non-dense layer: pointers into the step's uploaded data
+// (`step_data` = Backend::step_upload(step.data)), plus the host copy of its key rows.
+LayerKeySets step_plan_layer_keys(const StepPlan& step, int32_t layer, const int32_t* step_data);
+
 // The rows of layer `layer` that attend over key sets, host side (empty: every row) — LayerKeySets::rows_host.
 std::span<const int32_t> step_plan_key_rows(const StepPlan& step, int32_t layer);
 

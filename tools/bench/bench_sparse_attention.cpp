@@ -128,17 +128,7 @@ int main(int argc, char** argv) {
             be.attention(out, q, l, layer_batch, params);
             continue;
           }
-          LayerKeySets keys;
-          keys.sets = reinterpret_cast<const KeySet*>(data + lp.sets_at);
-          keys.max_keys = lp.max_keys;
-          keys.work_keys = lp.work_keys;
-          keys.rows_host = step_plan_key_rows(step, l);
-          if (!keys.rows_host.empty()) keys.rows = data + lp.key_rows_at;
-          if (lp.select_k_at != StepLayerPlan::kNone) {
-            keys.select_k = data + lp.select_k_at;
-            keys.select_slot = lp.select_slot;
-          }
-          be.attention_key_sets(out, q, l, layer_batch, params, keys);
+          be.attention_key_sets(out, q, l, layer_batch, params, step_plan_layer_keys(step, l, data));
         }
         be.step_end();
       };

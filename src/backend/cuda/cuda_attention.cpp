@@ -130,6 +130,15 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   return rows;
 }
 
+PrefillParams CudaBackend::prefill_params(const CudaAttentionRows& rows) {
+  auto p = zeroed<PrefillParams>();
+  p.a = rows.a;
+  p.tile_row0 = rows.tile_row0;
+  p.tile_rows = rows.tile_rows;
+  p.n_tiles = rows.n_tiles;
+  return p;
+}
+
 DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys) {
   // Split the keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
   const DecodePlan plan = plan_attention_decode(n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys);
@@ -154,12 +163,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
 
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, !use_decode, false);
   if (!use_decode) {
-    auto p = zeroed<PrefillParams>();
-    p.a = rows.a;
-    p.tile_row0 = rows.tile_row0;
-    p.tile_rows = rows.tile_rows;
-    p.n_tiles = rows.n_tiles;
-    enqueue(launch_attention_prefill, p);
+    enqueue(launch_attention_prefill, prefill_params(rows));
     return;
   }
   enqueue(launch_attention_decode, decode_params(rows.a, rows.a.n_rows, rows.max_span, rows.max_span));

@@ -173,6 +173,8 @@ class CudaBackend final : public Backend {
   CudaAttentionRows attention_rows(const Tensor& out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, bool prefill_tiles, bool row_spans,
                                    std::span<const int32_t> key_rows = {});
+  // Prefill kernel parameters over the staged rows' tiles.
+  static PrefillParams prefill_params(const CudaAttentionRows& rows);
   // Split-KV decode parameters for n_rows rows (the launch's), keys up to max_keys per (row, kv head) and work_keys
   // per row and kv head on average (the busiest row), partial buffers from scratch.
   DecodeParams decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys);

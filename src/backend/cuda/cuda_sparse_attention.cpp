@@ -72,14 +72,7 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   const int32_t n_rows = rows.a.n_rows;
   if (n_rows == 0) return;
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
-  if (subset && rows.n_tiles > 0) {
-    auto pp = zeroed<PrefillParams>();
-    pp.a = rows.a;
-    pp.tile_row0 = rows.tile_row0;
-    pp.tile_rows = rows.tile_rows;
-    pp.n_tiles = rows.n_tiles;
-    enqueue(launch_attention_prefill, pp);
-  }
+  if (subset && rows.n_tiles > 0) enqueue(launch_attention_prefill, prefill_params(rows));
   const int32_t launch_rows = subset ? int32_t(keys.rows_host.size()) : n_rows;
   DecodeParams p = decode_params(rows.a, launch_rows, keys.max_keys, keys.work_keys);
   p.ks.sets = reinterpret_cast<const int32_t*>(keys.sets);
