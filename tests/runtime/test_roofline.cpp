@@ -44,3 +44,35 @@ TEST_CASE("prefill FLOPs and decode bytes", "[roofline]") {
   // Context 5, bf16: layer 0 reads 5 positions, layer 1 (window 2) reads 2; K and V of kv_dim 4.
   CHECK(decode_bytes(c, 1000, 5, 2) == Approx(1000 + 2.0 * (5 + 2) * 4 * 2));
 }
+
+TEST_CASE("KV bytes a decode step reads under a plan: FULL = decode_bytes' K/V, sparse plans their sets", "[roofline]") {
+  ModelConfig c = tiny(3);  // layer 1 has a 3-token window
+  c.n_kv_heads = 2;
+  c.n_heads = 4;
+  const int64_t ctx = 100, elem = 2;
+  // FULL: decode_bytes without the weights.
+  CHECK(decode_kv_bytes_read(attention_plan_full(c), c, ctx, elem) == decode_bytes(c, 0.0, ctx, elem));
+  // Layer 0 streams {sink 4, recent 8}, layer 1 (windowed) stays FULL: (4 + 8) + 3 keys per KV head.
+  AttentionPlan stream = attention_plan_full(c, "s");
+  HeadGroupPolicy g;
+  g.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
+  g.sink = 4;
+  g.recent = 8;
+  attention_plan_set(stream, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, g);
+  CHECK(decode_kv_bytes_read(stream, c, ctx, elem) == double((4 + 8 + 3) * 2) * 2.0 * c.head_dim * elem);
+  // Layer 0 selects k = 10 (it reads everything), layer 1 reuses it: but layer 1 only sees 3 keys.
+  AttentionPlan tidal = attention_plan_full(c, "t");
+  HeadGroupPolicy sel;
+  sel.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
+  sel.k = 10;
+  HeadGroupPolicy sparse;
+  sparse.policy = AttentionPolicy::ATTENTION_POLICY_SPARSE;
+  sparse.from = 0;
+  attention_plan_set(tidal, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, sel);
+  attention_plan_set(tidal, 1, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, sparse);
+  CHECK(decode_kv_bytes_read(tidal, c, ctx, elem) == double((100 + 3) * 2) * 2.0 * c.head_dim * elem);
+  // With the reusing layer global, it reads min(k, gap) = 10 keys per head.
+  ModelConfig global = c;
+  global.layers[1].sliding_window = 0;
+  CHECK(decode_kv_bytes_read(tidal, global, ctx, elem) == double((100 + 10) * 2) * 2.0 * c.head_dim * elem);
+}
