@@ -233,8 +233,11 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 
 // Four resident blocks per SM for groups up to 4 (the one-wave split plan counts on it, for ranges and key sets
 // alike: the key-set walk would otherwise take ~25 more registers and drop to three); two for group 8.
-template <int D, int G, int U, int S, bool kKeySets>
+// kMode: 0 rows walk [row_begin, row_end); 1 key sets; 2 key sets, and selecting items store their scores (a
+// SELECT layer; the store code stays out of the other instances' registers).
+template <int D, int G, int U, int S, int kMode>
 __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_decode_v2(DecodeParams p) {
+  constexpr bool kKeySets = kMode >= 1;
   constexpr int TPK = D / 8, KPW = 32 / TPK, STEP = kWarps * KPW * U;
   static_assert(TPK <= 32 && 32 % TPK == 0, "head_dim must be 64, 128 or 256");
   const AttentionCommon& a = p.a;
@@ -259,7 +262,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   const int32_t end = min(keys.n, begin + p.split_len);
   const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
   const int32_t ps = a.page_size;
-  float* store = score_store<kKeySets>(p, r, kvh, h0);  // [g_count, span] of a selecting item, else null
+  float* store = kMode == 2 ? score_store<true>(p, r, kvh, h0) : nullptr;  // [g_count, span] or null
   const int64_t span = a.row_end[r] - a.row_begin[r];
   const bool capped = a.softcap > 0.f;
   // Without a softcap the scale and log2(e) fold into q; with one, tanh needs the plain scaled score.
@@ -562,9 +565,9 @@ void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
 constexpr int kDecodeU = 4, kDecodeS = 3;
 constexpr size_t decode_v2_smem() { return size_t(kDecodeS) * kDecodeU * 2 * kThreads * 16; }  // 48 KB
 
-template <int D, int G, bool kKeySets>
+template <int D, int G, int kMode>
 void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS, kKeySets>;
+  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS, kMode>;
   static std::atomic<uint64_t> configured{0};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
@@ -586,10 +589,12 @@ void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* 
 
 template <int D, int G>
 void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  if (p.ks.sets != nullptr) {
-    launch_decode_v2_instance<D, G, true>(p, stream, occupancy);
+  if (p.ks.sets == nullptr) {
+    launch_decode_v2_instance<D, G, 0>(p, stream, occupancy);
+  } else if (p.ks.select_k == nullptr) {
+    launch_decode_v2_instance<D, G, 1>(p, stream, occupancy);
   } else {
-    launch_decode_v2_instance<D, G, false>(p, stream, occupancy);
+    launch_decode_v2_instance<D, G, 2>(p, stream, occupancy);
   }
 }
 
@@ -618,15 +623,16 @@ int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
   const int di = head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2;
   std::atomic<int>& slot = cache[device & 63][di][gi];
   if (const int c = slot.load(); c > 0) return c;
-  // The smaller of the range and key-set instances' occupancies: both modes then plan the same splits, so a key
-  // set spelling FULL's keys reproduces dense attention bit for bit.
+  // The smallest of the range, key-set and score-storing instances' occupancies: every mode then plans the same
+  // splits, so a key set spelling FULL's keys reproduces dense attention bit for bit.
   int occ = 1 << 30;
-  for (const bool key_sets : {false, true}) {
+  for (const int mode : {0, 1, 2}) {
     DecodeParams p{};
     p.a.n_heads = n_heads;
     p.a.n_kv_heads = n_kv_heads;
     int32_t dummy = 0;
-    if (key_sets) p.ks.sets = &dummy;  // selects the instance; nothing is launched
+    if (mode >= 1) p.ks.sets = &dummy;  // selects the instance; nothing is launched
+    if (mode == 2) p.ks.select_k = &dummy;
     int o = 0;
     switch (head_dim) {
       case 64: launch_decode_v2<64>(p, nullptr, &o); break;
