@@ -20,12 +20,17 @@ namespace lcllm {
 
 namespace {
 
+// Upper bounds of the flags that size thread pools and per-step buffers: beyond them a typo (999999999) would abort
+// on thread creation or allocation instead of getting a message (E12).
+constexpr int32_t kMaxNumSeqs = 4096, kMaxWaiting = 65536, kMaxHttpThreads = 1024, kMaxChunkTokens = 1 << 16;
+
 struct ServeArgs {
   std::string model;
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string policy = "full";
   std::string api_key;
+  bool api_key_given = false;  // --api-key (or LCLLM_API_KEY) was set, possibly to ""
   std::string api_key_file;
   int32_t max_num_seqs = 16;
   int32_t max_model_len = 0;
@@ -54,6 +59,11 @@ std::string read_text(const std::string& path, const char* what) {
 }
 
 std::vector<std::string> api_keys(const ServeArgs& a) {
+  // An empty key would silently turn authentication off (E12): refuse it rather than guess what was meant.
+  if (a.api_key_given && a.api_key.empty()) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "--api-key (or LCLLM_API_KEY) is empty: give a key, or leave it out to serve without authentication");
+  }
   std::vector<std::string> keys;
   if (!a.api_key.empty()) keys.push_back(a.api_key);
   if (!a.api_key_file.empty()) {
@@ -88,7 +98,9 @@ int serve(const ServeArgs& a) {
   ho.api_keys = api_keys(a);
   ho.max_body_bytes = a.max_body_bytes;
   ho.read_timeout_s = a.read_timeout;
-  ho.threads = a.http_threads > 0 ? a.http_threads : a.max_num_seqs + a.max_waiting + 16;
+  // Auto: one worker per running or waiting request, plus room for /health and /metrics; capped so that the flags'
+  // largest values cannot ask the system for more threads than it gives.
+  ho.threads = a.http_threads > 0 ? a.http_threads : std::min(a.max_num_seqs + a.max_waiting + 16, kMaxHttpThreads);
   ServerMetrics metrics;
   HttpServer http(ho, metrics);
   http.start();  // /health answers 503 while the model loads
@@ -175,17 +187,17 @@ CliHandler cli_add_serve(CLI::App& app) {
   policy->description("The default policy; requests may pick a preset with \"attention_policy\". " +
                       policy->get_description());
   policy->envname("LCLLM_POLICY");
-  cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on /v1 routes")
+  CLI::Option* api_key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on /v1 routes (not empty)")
       ->envname("LCLLM_API_KEY");
   cmd->add_option("--api-key-file", a->api_key_file, "File of accepted API keys, one per line ('#' comments)")
       ->envname("LCLLM_API_KEY_FILE");
   cmd->add_option("--max-num-seqs", a->max_num_seqs, "Sequences in the running batch (continuous batching)")
-      ->envname("LCLLM_MAX_NUM_SEQS")->capture_default_str();
+      ->envname("LCLLM_MAX_NUM_SEQS")->capture_default_str()->check(CLI::Range(1, kMaxNumSeqs));
   cmd->add_option("--max-model-len", a->max_model_len,
                   "Longest prompt + max_tokens of one request; 0 = the model's max_position_embeddings")
-      ->envname("LCLLM_MAX_MODEL_LEN")->capture_default_str();
+      ->envname("LCLLM_MAX_MODEL_LEN")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-waiting", a->max_waiting, "Requests that may wait for admission; beyond: 429")
-      ->envname("LCLLM_MAX_WAITING")->capture_default_str();
+      ->envname("LCLLM_MAX_WAITING")->capture_default_str()->check(CLI::Range(0, kMaxWaiting));
   cmd->add_option("--served-model-name", a->served_model_name, "Model name in the API (default: MODEL as given)")
       ->envname("LCLLM_SERVED_MODEL_NAME");
   cmd->add_option("--default-max-tokens", a->default_max_tokens,
@@ -194,31 +206,35 @@ CliHandler cli_add_serve(CLI::App& app) {
   cmd->add_option("--device", a->device, "Backend: auto (cuda when a GPU is usable, else cpu) or one of: " +
                                              engine_devices())->envname("LCLLM_DEVICE")->capture_default_str();
   cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")
-      ->envname("LCLLM_THREADS")->capture_default_str();
+      ->envname("LCLLM_THREADS")->capture_default_str()->check(CLI::Range(0, 4096));
   cmd->add_option("--ctx-size,-c", a->ctx_size,
                   "KV cache capacity in tokens, all sequences together; 0 = what --gpu-memory-fraction leaves (cuda), "
                   "min(max-num-seqs, 4) x max-model-len (cpu)")
-      ->envname("LCLLM_CTX_SIZE")->capture_default_str();
+      ->envname("LCLLM_CTX_SIZE")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)")->envname("LCLLM_ENFORCE_EAGER");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->envname("LCLLM_GPU_MEMORY_FRACTION")->capture_default_str()->check(CLI::Range(0.05f, 1.0f));
   cmd->add_option("--chunk-size", a->chunk_size, "Tokens per forward step (prefill chunks + decode tokens)")
-      ->envname("LCLLM_CHUNK_SIZE")->capture_default_str()->check(CLI::PositiveNumber);
+      ->envname("LCLLM_CHUNK_SIZE")->capture_default_str()->check(CLI::Range(1, kMaxChunkTokens));
   cmd->add_option("--chat-template", a->chat_template_file, "Jinja chat template file overriding the model's")
       ->envname("LCLLM_CHAT_TEMPLATE");
   cmd->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body; beyond: 413")
       ->envname("LCLLM_MAX_BODY_BYTES")->capture_default_str();
   cmd->add_option("--http-threads", a->http_threads,
-                  "HTTP worker threads; 0 = max-num-seqs + max-waiting + 16")
-      ->envname("LCLLM_HTTP_THREADS")->capture_default_str();
+                  "HTTP worker threads; 0 = max-num-seqs + max-waiting + 16, at most 1024")
+      ->envname("LCLLM_HTTP_THREADS")->capture_default_str()->check(CLI::Range(0, kMaxHttpThreads));
   cmd->add_option("--read-timeout", a->read_timeout, "Seconds a client may stall while sending a request")
       ->envname("LCLLM_READ_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
   cmd->add_option("--shutdown-timeout", a->shutdown_timeout,
                   "Seconds SIGTERM waits for running requests before cancelling them")
       ->envname("LCLLM_SHUTDOWN_TIMEOUT")->capture_default_str()->check(CLI::Range(0, 3600));
-  return [cmd, a]() -> int { return cmd->parsed() ? serve(*a) : -1; };
+  return [cmd, a, api_key]() -> int {
+    if (!cmd->parsed()) return -1;
+    a->api_key_given = api_key->count() > 0;
+    return serve(*a);
+  };
 }
 
 }  // namespace lcllm

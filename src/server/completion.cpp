@@ -45,7 +45,8 @@ PreparedCompletion completion_prepare(const ServeContext& ctx, std::string_view 
   p.request = parse_completion_request(body, chat, ctx.limits);
   CompletionRequest& r = p.request;
   if (!r.model.empty() && r.model != ctx.model_name) {
-    throw RequestError(404, "the model '" + r.model + "' does not exist; this server serves '" + ctx.model_name + "'",
+    throw RequestError(404, "the model '" + error_excerpt(r.model) + "' does not exist; this server serves '" +
+                                ctx.model_name + "'",
                        "model", "model_not_found");
   }
   std::vector<int32_t> prompt;

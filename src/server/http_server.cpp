@@ -1,5 +1,7 @@
 #include "server/http_server.h"
 
+#include <cctype>
+
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
@@ -43,8 +45,12 @@ HttpServer::~HttpServer() { stop(); }
 
 bool HttpServer::authorized(const std::string& header) const {
   if (options_.api_keys.empty()) return true;
-  static const std::string kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) return false;
+  // RFC 6750 §2.1 / RFC 9110 §11.1: the scheme name is case-insensitive ("bearer", "BEARER" are "Bearer").
+  static const std::string kBearer = "bearer ";
+  if (header.size() <= kBearer.size()) return false;
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kBearer[i]) return false;
+  }
   const std::string key = header.substr(kBearer.size());
   bool ok = false;
   for (const std::string& k : options_.api_keys) ok = same_key(key, k) || ok;
@@ -111,7 +117,8 @@ void HttpServer::install_routes() {
     if (not_ready(res)) return;
     const std::string id = req.matches[1];
     if (id != ctx_.load()->model_name) {
-      return send_error(res, RequestError(404, "the model '" + id + "' does not exist", "model", "model_not_found"));
+      return send_error(res, RequestError(404, "the model '" + error_excerpt(id) + "' does not exist", "model",
+                                          "model_not_found"));
     }
     send_json(res, models_list(id, created_, max_model_len_)["data"][0]);
   });

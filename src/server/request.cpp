@@ -5,6 +5,13 @@
 
 namespace lcllm {
 
+std::string error_excerpt(std::string_view value, size_t max_bytes) {
+  if (value.size() <= max_bytes) return std::string(value);
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+  return std::string(value.substr(0, cut)) + "... (" + std::to_string(value.size()) + " bytes)";
+}
+
 using json = nlohmann::json;
 
 std::string RequestError::default_type(int status) {

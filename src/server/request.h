@@ -37,6 +37,10 @@ class RequestError : public std::runtime_error {
   static std::string default_type(int status);
 };
 
+// A client-supplied value quoted in an error message: at most max_bytes of it (cut at a UTF-8 boundary) and
+// "... (N bytes)" after, so a 7 MB string is not echoed back in full (E12).
+std::string error_excerpt(std::string_view value, size_t max_bytes = 128);
+
 struct RequestLimits {
   int32_t max_n = 8;                  // choices per request (n)
   int32_t max_top_logprobs = 20;      // OpenAI's bound for top_logprobs

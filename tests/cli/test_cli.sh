@@ -154,6 +154,12 @@ for flag in host port policy api-key api-key-file max-num-seqs max-model-len max
 done
 check "serve: missing model: exit 2" 2 "no such tokenizer" -- timeout 20 "$bin" serve "$tmp/none" --port 0
 check "serve: bad port: exit 2" 2 "port" -- timeout 20 "$bin" serve "$model" --port 70000
+check "serve: empty --api-key: exit 2" 2 "api-key.*is empty" -- timeout 20 "$bin" serve "$model" --port 0 --api-key ""
+check "serve: huge --max-num-seqs: exit 2" 2 "max-num-seqs" -- timeout 20 "$bin" serve "$model" --port 0 --max-num-seqs 999999999
+check "serve: huge --http-threads: exit 2" 2 "http-threads" -- timeout 20 "$bin" serve "$model" --port 0 --http-threads 100000
+check "serve: huge --max-waiting: exit 2" 2 "max-waiting" -- timeout 20 "$bin" serve "$model" --port 0 --max-waiting 2147483647
+check "serve: negative --ctx-size: exit 2" 2 "ctx-size" -- timeout 20 "$bin" serve "$model" --port 0 --ctx-size -5
+check "serve: huge --chunk-size: exit 2" 2 "chunk-size" -- timeout 20 "$bin" serve "$model" --port 0 --chunk-size 1073741824
 printf '\n# only a comment\n' >"$tmp/keys"
 check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 

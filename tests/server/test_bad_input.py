@@ -194,6 +194,25 @@ def test_wrong_or_missing_api_key_is_401_on_every_protected_route(server, method
     check_error(status, data, 401, "API key")
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(server, scheme):
+    # RFC 6750 section 2.1 / RFC 9110 section 11.1: auth-scheme names are case-insensitive.
+    status, _, _ = server.request("GET", "/v1/models", headers={"Authorization": f"{scheme} {server.api_key}"},
+                                  key=False)
+    assert status == 200
+
+
+def test_an_unknown_model_is_not_echoed_back_in_full(server):
+    model = "m" * 100_000
+    status, _, data = server.request("POST", "/v1/completions",
+                                     body=json.dumps({"model": model, "prompt": "hi", "max_tokens": 1}))
+    check_error(status, data, 404, "does not exist")
+    assert len(data) < 2000
+    status, _, data = server.request("GET", "/v1/models/" + "x" * 5000)
+    check_error(status, data, 404, "does not exist")
+    assert len(data) < 2000
+
+
 def test_health_and_metrics_need_no_key(server):
     assert server.request("GET", "/health", key=False)[0] == 200
     assert server.request("GET", "/metrics", key=False)[0] == 200

@@ -117,3 +117,16 @@ TEST_CASE("nesting depth counts brackets outside strings only", "[server][reques
   CHECK(json_nesting_depth(R"({"a": "[[[[[\"[[["})", 100) == 1);
   CHECK(json_nesting_depth(std::string(50, '['), 10) == 10);
 }
+
+TEST_CASE("error messages quote at most a short excerpt of a client's value, cut at a UTF-8 boundary", "[server][request]") {
+  CHECK(error_excerpt("tiny") == "tiny");
+  const std::string big(7'000'000, 'x');
+  const std::string e = error_excerpt(big);
+  CHECK(e.size() < 200);
+  CHECK(e.find("(7000000 bytes)") != std::string::npos);
+  // 127 ASCII bytes then a 3-byte character straddling the cut: the character is dropped whole.
+  const std::string utf8 = std::string(127, 'a') + "\xe2\x82\xac" + std::string(10, 'b');
+  const std::string cut = error_excerpt(utf8, 128);
+  CHECK(cut.substr(0, 127) == std::string(127, 'a'));
+  CHECK(cut.substr(127, 4) == "... ");
+}
