@@ -57,14 +57,57 @@ bool HttpServer::authorized(const std::string& header) const {
   return ok;
 }
 
+bool HttpServer::route_exists(const std::string& method, const std::string& path) {
+  // The routes install_routes() serves; anything else is refused before its body is read.
+  if (method == "GET" || method == "HEAD") {
+    return path == "/health" || path == "/metrics" || path == "/v1/models" ||
+           (path.rfind("/v1/models/", 0) == 0 && path.size() > std::string("/v1/models/").size());
+  }
+  if (method == "POST") return path == "/v1/completions" || path == "/v1/chat/completions";
+  return method == "OPTIONS";  // the library answers these itself
+}
+
 void HttpServer::install_routes() {
   httplib::Server& s = *server_;
-  // Authentication before routing, so every /v1 route (unknown ones included) needs the key.
+  // Runs after the headers and before the library reads a body (E12): everything that refuses a request decides
+  // here, so a refused request's body is never read, inflated or buffered. A refusal closes the connection (its
+  // unread body must not be parsed as the next request).
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path.rfind("/v1/", 0) == 0 && !authorized(req.get_header_value("Authorization"))) {
-      send_error(res, RequestError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'", "",
-                                   "invalid_api_key"));
+    auto refuse = [&res](const RequestError& e) {
+      send_error(res, e);
+      res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
+    };
+    // Framing (RFC 9112 §6.1, §6.3): differing Content-Length values, or Content-Length with Transfer-Encoding,
+    // are unrecoverable; chunked request bodies are refused (OpenAI clients send Content-Length), so the body
+    // limit holds before a byte of the body is read.
+    const size_t n_length = req.get_header_value_count("Content-Length");
+    for (size_t i = 1; i < n_length; ++i) {
+      if (req.get_header_value("Content-Length", i) != req.get_header_value("Content-Length", 0)) {
+        return refuse(RequestError(400, "conflicting Content-Length headers", "", "bad_framing"));
+      }
+    }
+    if (req.has_header("Transfer-Encoding")) {
+      if (n_length > 0) {
+        return refuse(RequestError(400, "Content-Length together with Transfer-Encoding", "", "bad_framing"));
+      }
+      return refuse(RequestError(411, "send the body with a Content-Length (chunked request bodies are not accepted)",
+                                 "", "length_required"));
+    }
+    // Compressed bodies would be inflated by the HTTP library before any limit applies: refused.
+    if (req.has_header("Content-Encoding") && req.get_header_value("Content-Encoding") != "identity") {
+      return refuse(RequestError(415, "compressed request bodies (Content-Encoding: " +
+                                          error_excerpt(req.get_header_value("Content-Encoding"), 32) +
+                                          ") are not accepted; send the body uncompressed",
+                                 "", "unsupported_media_type"));
+    }
+    // Authentication before routing, so every /v1 route (unknown ones included) needs the key.
+    if (req.path.rfind("/v1/", 0) == 0 && !authorized(req.get_header_value("Authorization"))) {
+      return refuse(RequestError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'", "",
+                                 "invalid_api_key"));
+    }
+    if (!route_exists(req.method, req.path)) {
+      return refuse(RequestError(404, "no such route (see /v1/models, /v1/completions, /v1/chat/completions)"));
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });

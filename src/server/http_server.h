@@ -53,6 +53,8 @@ class HttpServer {
  private:
   void install_routes();
   bool authorized(const std::string& authorization_header) const;
+  // True for the (method, path) pairs install_routes() serves.
+  static bool route_exists(const std::string& method, const std::string& path);
 
   HttpServerOptions options_;
   ServerMetrics& metrics_;

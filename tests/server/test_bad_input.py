@@ -216,3 +216,49 @@ def test_an_unknown_model_is_not_echoed_back_in_full(server):
 def test_health_and_metrics_need_no_key(server):
     assert server.request("GET", "/health", key=False)[0] == 200
     assert server.request("GET", "/metrics", key=False)[0] == 200
+
+
+def answer_without_body(server, head, wait=3.0):
+    """Sends request headers (and no body); (seconds until the response head arrived, its status line, its headers)."""
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=wait)
+    try:
+        s.sendall(head)
+        t0 = time.time()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        elapsed = time.time() - t0
+        lines = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+        return elapsed, lines[0], headers
+    finally:
+        s.close()
+
+
+REFUSED_BEFORE_THE_BODY = [
+    # (name, extra headers, path, status): each request announces a 1 MB body it never sends; the answer must come
+    # at once (the body is not awaited, read, inflated or buffered) and say that the connection closes.
+    ("gzip body", b"Content-Encoding: gzip\r\nContent-Length: 1000000\r\n", "/v1/completions", 415),
+    ("deflate body", b"Content-Encoding: deflate\r\nContent-Length: 1000000\r\n", "/v1/completions", 415),
+    ("br body", b"Content-Encoding: br\r\nContent-Length: 1000000\r\n", "/v1/chat/completions", 415),
+    ("chunked body", b"Transfer-Encoding: chunked\r\n", "/v1/completions", 411),
+    ("two different Content-Length", b"Content-Length: 10\r\nContent-Length: 1000000\r\n", "/v1/completions", 400),
+    ("Content-Length with Transfer-Encoding", b"Content-Length: 1000000\r\nTransfer-Encoding: chunked\r\n",
+     "/v1/completions", 400),
+    ("unknown route", b"Content-Length: 1000000\r\n", "/v1/no-such-route", 404),
+]
+
+
+@pytest.mark.parametrize("name,headers,path,status", REFUSED_BEFORE_THE_BODY, ids=[c[0] for c in REFUSED_BEFORE_THE_BODY])
+def test_refused_requests_are_answered_before_their_body_is_read(server, name, headers, path, status):
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.api_key}\r\n"
+            "Content-Type: application/json\r\n").encode() + headers + b"\r\n"
+    elapsed, line, headers = answer_without_body(server, head)
+    assert line.startswith(f"HTTP/1.1 {status}"), line
+    assert elapsed < 2.0
+    assert headers.get("connection") == "close"  # the unread body must not be taken for the next request
+    # And the server still serves.
+    assert server.request("GET", "/health", key=False)[0] == 200
