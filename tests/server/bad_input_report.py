@@ -12,7 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import ROOT, Server  # noqa: E402
-from test_bad_input import COMPLETIONS, MATRIX, completion, raw_exchange  # noqa: E402
+from test_bad_input import (COMPLETIONS, MATRIX, REFUSED_BEFORE_THE_BODY, answer_without_body,  # noqa: E402
+                            completion, raw_exchange)
 
 
 def cell(text):
@@ -55,6 +56,13 @@ def main():
                      f"a normal request meanwhile: 200 in {time.time() - t0:.2f} s", ok))
         for c in slow:
             c.close()
+        for name, headers, path, _ in REFUSED_BEFORE_THE_BODY:
+            head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {s.api_key}\r\n"
+                    "Content-Type: application/json\r\n").encode() + headers + b"\r\n"
+            elapsed, line, hdrs = answer_without_body(s, head)
+            rows.append((f"{name}, 1 MB announced and never sent", f"POST {path}", line,
+                         f"answered in {elapsed:.2f} s without reading the body; Connection: "
+                         f"{hdrs.get('connection', '-')}", still_serving()))
         for auth in [None, "Bearer wrong", "Basic dGVzdA=="]:
             for method, path in [("GET", "/v1/models"), ("POST", "/v1/completions"),
                                  ("POST", "/v1/chat/completions"), ("GET", "/v1/unknown")]:
