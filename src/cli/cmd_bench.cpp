@@ -245,10 +245,10 @@ CliHandler cli_add_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--decode-steps", a->decode_steps, "Tokens generated (and timed) per decode length")
       ->capture_default_str();
-  cmd->add_option("--chunk-size", a->chunk_size, "Prefill tokens per forward step")->capture_default_str();
+  cmd->add_option("--chunk-size", a->chunk_size, "Prefill tokens per forward step (1-65536)")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cli_add_policy_option(cmd, a->policy, true);  // each decodes every --decode length on the same loaded weights
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "CPU threads, 0 = all cores")->capture_default_str();
+  cmd->add_option("--threads,-t", a->threads, "CPU threads, 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,

@@ -74,7 +74,7 @@ CliHandler cli_add_calibrate(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--sink", a->o.sink, "Retrieval: sink tokens streaming heads keep")->capture_default_str();
   cmd->add_option("--recent", a->o.recent, "Retrieval: recent tokens streaming heads keep")->capture_default_str();
-  cmd->add_option("--threads,-t", a->o.threads, "CPU threads; 0 = all cores")->capture_default_str();
+  cmd->add_option("--threads,-t", a->o.threads, "CPU threads; 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
   cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
   return [cmd, a]() -> int { return cmd->parsed() ? calibrate(*a) : -1; };
 }

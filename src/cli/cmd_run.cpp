@@ -207,9 +207,9 @@ CliHandler cli_add_run(CLI::App& app) {
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->capture_default_str()
       ->check(CLI::Range(0.05f, 1.0f));
-  cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")->capture_default_str();
-  cmd->add_option("--ctx-size,-c", a->ctx_size, "KV cache capacity in tokens; 0 = as much as --gpu-memory-fraction allows (cuda)")->capture_default_str();
-  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk: tokens per forward step")->capture_default_str();
+  cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
+  cmd->add_option("--ctx-size,-c", a->ctx_size, "KV cache capacity in tokens; 0 = as much as --gpu-memory-fraction allows (cuda)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk: tokens per forward step (1-65536)")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating after an end-of-sequence token");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
   return [cmd, a]() -> int { return cmd->parsed() ? run(*a) : -1; };

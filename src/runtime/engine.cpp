@@ -1,5 +1,9 @@
 #include "runtime/engine.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <algorithm>
 #include <chrono>
 
@@ -97,7 +101,23 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   // KV last, so `--ctx-size 0` can take whatever memory the weights and activations left.
   const size_t page_bytes = size_t(2) * size_t(std::max<int64_t>(pool_heads, 1)) * size_t(options.page_size) *
                             size_t(e->config_.head_dim) * e->backend_->kv_element_bytes();
+  if (options.context_tokens < 0) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the KV cache size (--ctx-size) must be >= 0 tokens");
+  }
   int64_t n_pages = (int64_t(options.context_tokens) + options.page_size - 1) / options.page_size;
+  if (options.context_tokens > 0 && e->backend_->kv_budget_bytes() == SIZE_MAX) {
+    // A backend without a memory budget (the CPU) allocates what it is asked for: check the request against the
+    // machine's memory first, so an absurd --ctx-size is a message, not std::bad_alloc (E12).
+    const double need = double(n_pages) * double(page_bytes);
+    const double have = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+    if (have > 0 && need > have) {
+      char msg[256];
+      std::snprintf(msg, sizeof msg,
+                    "a KV cache of %d tokens needs %.1f GiB and this machine has %.1f GiB of memory: lower --ctx-size",
+                    options.context_tokens, need / double(1ull << 30), have / double(1ull << 30));
+      throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY, msg);
+    }
+  }
   if (options.context_tokens == 0) {
     const size_t budget = e->backend_->kv_budget_bytes();
     n_pages = budget == SIZE_MAX ? (4096 + options.page_size - 1) / options.page_size

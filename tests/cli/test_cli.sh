@@ -154,6 +154,11 @@ for flag in host port policy api-key api-key-file max-num-seqs max-model-len max
 done
 check "serve: missing model: exit 2" 2 "no such tokenizer" -- timeout 20 "$bin" serve "$tmp/none" --port 0
 check "serve: bad port: exit 2" 2 "port" -- timeout 20 "$bin" serve "$model" --port 70000
+check "run: a KV cache larger than the machine: a message, not bad_alloc" 1 "lower --ctx-size" -- \
+  "$bin" run "$model" --prompt-ids 1,2 -n 1 --ctx-size 2147483647 --quiet
+check "run: negative --ctx-size: exit 2" 2 "ctx-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --ctx-size -5
+check "run: huge --chunk-size: exit 2" 2 "chunk-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --chunk-size 1073741824
+check "bench: negative --threads: exit 2" 2 "threads" -- "$bin" bench "$model" --threads -1
 check "serve: empty --api-key: exit 2" 2 "api-key.*is empty" -- timeout 20 "$bin" serve "$model" --port 0 --api-key ""
 check "serve: huge --max-num-seqs: exit 2" 2 "max-num-seqs" -- timeout 20 "$bin" serve "$model" --port 0 --max-num-seqs 999999999
 check "serve: huge --http-threads: exit 2" 2 "http-threads" -- timeout 20 "$bin" serve "$model" --port 0 --http-threads 100000
