@@ -6,6 +6,7 @@
 
 #include "lcllm/error.h"
 #include "models/model_family.h"
+#include "io/text_file.h"
 
 namespace lcllm {
 
@@ -213,14 +214,14 @@ ModelConfig model_config_load(const std::string& model_path) {
   std::string path = model_path;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) path += "/config.json";
-  std::ifstream in(path);
-  if (!in.good() || std::filesystem::is_directory(path, ec)) {
+  if (!std::filesystem::exists(path, ec) || std::filesystem::is_directory(path, ec)) {
     throw Error(ErrorKind::ERROR_KIND_NOT_FOUND,
                 "cannot read '" + path + "': expected a model directory holding config.json, or a config.json path");
   }
+  const std::string text = read_text_file(path, "model config", kMaxConfigFileBytes);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, path + ": not valid JSON: " + e.what());
   }

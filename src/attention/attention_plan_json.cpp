@@ -1,5 +1,7 @@
 #include "attention/attention_plan_json.h"
 
+#include "io/text_file.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -352,10 +354,10 @@ AttentionPlan attention_plan_load(const std::string& path, const ModelConfig& c)
     throw Error(ErrorKind::ERROR_KIND_NOT_FOUND,
                 "attention plan file '" + path + "' does not exist (presets: " + join(attention_preset_names()) + ")");
   }
-  std::ifstream in(path);
+  const std::string text = read_text_file(path, "attention plan file", kMaxConfigFileBytes);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, path + ": not valid JSON: " + e.what());
   }

@@ -9,6 +9,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "io/text_file.h"
 #include "cli/progress_bar.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
@@ -51,11 +52,7 @@ struct ServeArgs {
 };
 
 std::string read_text(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, std::string("cannot read ") + what + " '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_text_file(path, what, kMaxConfigFileBytes);
 }
 
 std::vector<std::string> api_keys(const ServeArgs& a) {

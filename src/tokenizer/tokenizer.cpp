@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/text_file.h"
 #include "lcllm/error.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
@@ -18,12 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw Error(ErrorKind::ERROR_KIND_IO, p.string() + ": cannot open for reading");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw Error(ErrorKind::ERROR_KIND_IO, p.string() + ": read failed");
-  return ss.str();
+  return read_text_file(p.string(), "tokenizer file", kMaxTokenizerFileBytes);
 }
 
 std::string token_string(const nlohmann::json& v, const std::string& where) {

@@ -156,6 +156,9 @@ check "serve: missing model: exit 2" 2 "no such tokenizer" -- timeout 20 "$bin" 
 check "serve: bad port: exit 2" 2 "port" -- timeout 20 "$bin" serve "$model" --port 70000
 check "run: a KV cache larger than the machine: a message, not bad_alloc" 1 "lower --ctx-size" -- \
   "$bin" run "$model" --prompt-ids 1,2 -n 1 --ctx-size 2147483647 --quiet
+mkdir -p "$tmp/fifo_model" && mkfifo "$tmp/fifo_model/config.json"
+check "run: a config.json that is a FIFO is refused at once" 2 "not a regular file" -- \
+  timeout 20 "$bin" run "$tmp/fifo_model" --prompt-ids 1,2 -n 1
 check "run: negative --ctx-size: exit 2" 2 "ctx-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --ctx-size -5
 check "run: huge --chunk-size: exit 2" 2 "chunk-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --chunk-size 1073741824
 check "bench: negative --threads: exit 2" 2 "threads" -- "$bin" bench "$model" --threads -1
