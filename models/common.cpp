@@ -29,14 +29,15 @@ const char* rope_type_name(RopeType t) {
 }
 
 void model_config_read_common(ConfigReader& r, ModelConfig& c) {
-  c.vocab_size = r.require_positive_int("vocab_size");
-  c.hidden_size = r.require_positive_int("hidden_size");
-  c.intermediate_size = r.require_positive_int("intermediate_size");
-  c.n_layers = r.require_positive_int("num_hidden_layers");
-  c.n_heads = r.require_positive_int("num_attention_heads");
-  c.n_kv_heads = r.has("num_key_value_heads") ? r.require_positive_int("num_key_value_heads") : c.n_heads;
+  // Bounds far above any released model of the supported families, far below what would exhaust memory first.
+  c.vocab_size = r.require_size("vocab_size", int64_t(1) << 24);
+  c.hidden_size = r.require_size("hidden_size", int64_t(1) << 17);
+  c.intermediate_size = r.require_size("intermediate_size", int64_t(1) << 20);
+  c.n_layers = r.require_size("num_hidden_layers", 1024);
+  c.n_heads = r.require_size("num_attention_heads", 1024);
+  c.n_kv_heads = r.has("num_key_value_heads") ? r.require_size("num_key_value_heads", 1024) : c.n_heads;
   if (r.has("head_dim")) {
-    c.head_dim = r.require_positive_int("head_dim");
+    c.head_dim = r.require_size("head_dim", 1024);
   } else if (c.n_heads > 0 && c.hidden_size % c.n_heads == 0) {
     c.head_dim = c.hidden_size / c.n_heads;
   } else if (c.n_heads > 0) {
@@ -49,6 +50,10 @@ void model_config_read_common(ConfigReader& r, ModelConfig& c) {
   }
   if (c.head_dim % 2 != 0) r.fail("head_dim " + std::to_string(c.head_dim) + " must be even for RoPE");
   c.max_position_embeddings = r.optional_int("max_position_embeddings").value_or(0);
+  if (c.max_position_embeddings < 0 || c.max_position_embeddings > INT32_MAX) {
+    r.fail("max_position_embeddings " + std::to_string(c.max_position_embeddings) + " must be in [0, 2^31)");
+    c.max_position_embeddings = 0;
+  }
   double eps = r.number_or("rms_norm_eps", 1e-6);
   if (!(eps > 0 && eps < 1)) r.fail("rms_norm_eps must be in (0, 1), got " + std::to_string(eps));
   c.norm_eps = static_cast<float>(eps);
@@ -154,8 +159,8 @@ void model_config_apply_layer_types(ConfigReader& r, ModelConfig& c, const std::
   for (const auto& t : types) any_sliding |= (t == "sliding_attention");
   if (any_sliding) {
     auto w = r.optional_int("sliding_window");
-    if (!w || *w <= 0) {
-      r.fail("sliding_attention layers need a positive sliding_window");
+    if (!w || *w <= 0 || *w > INT32_MAX) {  // larger values would wrap in the layers' int32 window
+      r.fail("sliding_attention layers need a sliding_window in [1, 2^31)" + (w ? ", got " + std::to_string(*w) : std::string()));
     } else {
       window = *w;
     }

@@ -19,6 +19,16 @@ int32_t ConfigReader::require_positive_int(const char* key) {
   return static_cast<int32_t>(v.get<int64_t>());
 }
 
+int32_t ConfigReader::require_size(const char* key, int64_t max) {
+  const int32_t v = require_positive_int(key);
+  if (v > max) {
+    fail(std::string("field '") + key + "' is " + std::to_string(v) + "; at most " + std::to_string(max) +
+         " is supported");
+    return 0;
+  }
+  return v;
+}
+
 std::optional<int64_t> ConfigReader::optional_int(const char* key) {
   if (!has(key)) return std::nullopt;
   const auto& v = j_.at(key);

@@ -20,6 +20,9 @@ class ConfigReader {
 
   // Positive integer that must be present.
   int32_t require_positive_int(const char* key);
+  // Integer in [1, max] that must be present: sizes that allocate per unit are bounded before anything is
+  // allocated from them (a config claiming 1e8 layers is a message, not std::bad_alloc).
+  int32_t require_size(const char* key, int64_t max);
   std::optional<int64_t> optional_int(const char* key);
   double number_or(const char* key, double fallback);
   std::optional<double> optional_number(const char* key);  // null or absent -> nullopt

@@ -150,7 +150,7 @@ TEST_CASE("unsupported field values are named", "[models][errors]") {
   REQUIRE_THROWS_WITH(from(base + R"(, "hidden_act": "relu2"})"), Contains("unsupported activation 'relu2'"));
   REQUIRE_THROWS_WITH(from(base + R"(, "layer_types": ["full_attention"]})"), Contains("layer_types must be an array of 2"));
   REQUIRE_THROWS_WITH(from(base + R"(, "layer_types": ["sliding_attention", "full_attention"]})"),
-                      Contains("positive sliding_window"));
+                      Contains("sliding_window in [1, 2^31)"));
   REQUIRE_THROWS_WITH(from(base + R"(, "layer_types": ["chunked_attention", "full_attention"]})"),
                       Contains("'chunked_attention'"));
   REQUIRE_THROWS_WITH(from(base + R"(, "rms_norm_eps": 0})"), Contains("rms_norm_eps"));
@@ -160,4 +160,18 @@ TEST_CASE("unsupported field values are named", "[models][errors]") {
 TEST_CASE("model_config_load: missing directory and invalid JSON", "[models][errors]") {
   REQUIRE_THROWS_WITH(model_config_load("/nonexistent/model"), Contains("config.json"));
   REQUIRE_THROWS_WITH(model_config_load(LCLLM_SOURCE_DIR), Contains("config.json"));
+}
+
+TEST_CASE("sizes are bounded before anything is allocated from them; windows that do not fit are errors (E12)",
+          "[models][errors]") {
+  const std::string llama = R"({"model_type": "llama", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 128,
+    "num_attention_heads": 4, "num_key_value_heads": 2)";
+  REQUIRE_THROWS_WITH(from(llama + R"(, "num_hidden_layers": 100000000})"),
+                      Contains("'num_hidden_layers' is 100000000; at most 1024"));
+  const std::string base = kTinyLlama;
+  // 4294967301 = 2^32 + 5 used to wrap to a 5-token window.
+  REQUIRE_THROWS_WITH(from(base + R"(, "layer_types": ["sliding_attention", "full_attention"], "sliding_window": 4294967301})"),
+                      Contains("got 4294967301"));
+  REQUIRE_THROWS_WITH(from(base + R"(, "max_position_embeddings": 4294967301})"), Contains("max_position_embeddings"));
+  REQUIRE_THROWS_WITH(from(base + R"(, "vocab_size": 1000000000})"), Contains("'vocab_size'"));
 }
