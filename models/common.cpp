@@ -6,6 +6,7 @@
 
 #include "lcllm/error.h"
 #include "models/model_family.h"
+#include "io/json_file.h"
 #include "io/text_file.h"
 
 namespace lcllm {
@@ -224,13 +225,7 @@ ModelConfig model_config_load(const std::string& model_path) {
                 "cannot read '" + path + "': expected a model directory holding config.json, or a config.json path");
   }
   const std::string text = read_text_file(path, "model config", kMaxConfigFileBytes);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, path + ": not valid JSON: " + e.what());
-  }
-  return model_config_from_json(j, path);
+  return model_config_from_json(json_parse_bounded(text, path), path);
 }
 
 }  // namespace lcllm

@@ -1,5 +1,6 @@
 #include "attention/attention_plan_json.h"
 
+#include "io/json_file.h"
 #include "io/text_file.h"
 
 #include <algorithm>
@@ -355,12 +356,7 @@ AttentionPlan attention_plan_load(const std::string& path, const ModelConfig& c)
                 "attention plan file '" + path + "' does not exist (presets: " + join(attention_preset_names()) + ")");
   }
   const std::string text = read_text_file(path, "attention plan file", kMaxConfigFileBytes);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, path + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json j = json_parse_bounded(text, path);
   AttentionPlan plan = attention_plan_from_json(j, c, path);
   if (!j.contains("name")) plan.name = std::filesystem::path(path).stem().string();
   return plan;

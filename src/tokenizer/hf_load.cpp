@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
 #include "lcllm/error.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/unicode_util.h"
@@ -411,12 +412,7 @@ struct HfLoader {
   }
 
   void load(std::string_view text) {
-    json j;
-    try {
-      j = json::parse(text.begin(), text.end());
-    } catch (const json::exception& e) {
-      throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, origin + ": not valid JSON: " + e.what());
-    }
+    const json j = json_parse_bounded(text, origin);
     if (!j.is_object()) fail("top level", "expected a JSON object");
     load_model(field(j, "model", "top level"));
     // The normalizer is needed to build the trie of normalized added tokens.

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
 #include "io/text_file.h"
 #include "lcllm/error.h"
 #include "tokenizer/hf_tokenizer.h"
@@ -31,12 +32,7 @@ std::string token_string(const nlohmann::json& v, const std::string& where) {
 }  // namespace
 
 TokenizerConfig tokenizer_parse_config(std::string_view json_text, const std::string& origin) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json_text.begin(), json_text.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, origin + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json j = json_parse_bounded(json_text, origin);
   if (!j.is_object()) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, origin + ": expected a JSON object");
   TokenizerConfig c;
   if (auto it = j.find("chat_template"); it != j.end() && !it->is_null()) {

@@ -159,6 +159,9 @@ check "run: a KV cache larger than the machine: a message, not bad_alloc" 1 "low
 mkdir -p "$tmp/fifo_model" && mkfifo "$tmp/fifo_model/config.json"
 check "run: a config.json that is a FIFO is refused at once" 2 "not a regular file" -- \
   timeout 20 "$bin" run "$tmp/fifo_model" --prompt-ids 1,2 -n 1
+mkdir -p "$tmp/deep_model" && python3 -c "print('[' * 100000 + ']' * 100000)" >"$tmp/deep_model/config.json"
+check "run: a config.json nested 100,000 deep is refused, not a crash" 2 "deeper than 64" -- \
+  "$bin" run "$tmp/deep_model" --prompt-ids 1,2 -n 1
 check "run: negative --ctx-size: exit 2" 2 "ctx-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --ctx-size -5
 check "run: huge --chunk-size: exit 2" 2 "chunk-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --chunk-size 1073741824
 check "bench: negative --threads: exit 2" 2 "threads" -- "$bin" bench "$model" --threads -1

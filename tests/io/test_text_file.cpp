@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "io/json_file.h"
 #include "io/text_file.h"
 #include "lcllm/error.h"
 
@@ -45,4 +46,17 @@ TEST_CASE("read_text_file reads regular files and refuses FIFOs, devices, direct
   CHECK(answered);
   CHECK(refused.get());
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("json_parse_bounded refuses deep nesting while parsing, at any depth up to 100,000, and parses the rest",
+          "[io][json]") {
+  CHECK(json_parse_bounded(R"({"a": [1, {"b": [2]}]})", "x.json").at("a").at(1).at("b").at(0) == 2);
+  for (int depth : {65, 1000, 100000}) {
+    const std::string deep = std::string(size_t(depth), '[') + std::string(size_t(depth), ']');
+    INFO("depth " << depth);
+    CHECK_THROWS_WITH(json_parse_bounded(deep, "config.json"), Catch::Contains("deeper than 64 levels"));
+  }
+  const std::string ok_deep = std::string(64, '[') + std::string(64, ']');
+  CHECK_NOTHROW(json_parse_bounded(ok_deep, "config.json"));
+  CHECK_THROWS_WITH(json_parse_bounded("{not json", "config.json"), Catch::Contains("not valid JSON"));
 }
