@@ -281,6 +281,24 @@ namespace {
 // Resident clusters of the top-k kernel per cluster size 1, 2, 4, 8, 16 on the current device
 // (0: that size cannot run; 16 is non-portable and needs the whole cluster inside one GPC). Cached per device: the
 // occupancy queries cost microseconds.
+// Launch configuration of the top-k kernel: `blocks` CTAs of kTopkThreads in clusters of `cluster`. attr is the
+// caller's storage for the cluster attribute the configuration points to.
+cudaLaunchConfig_t topk_launch_config(int64_t blocks, int cluster, cudaStream_t stream, cudaLaunchAttribute& attr) {
+  attr = {};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = unsigned(cluster);
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(blocks));
+  cfg.blockDim = dim3(kTopkThreads);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  return cfg;
+}
+
 struct SelectClusterFit {
   int active[kClusterSizes];
 };
@@ -295,16 +313,8 @@ const SelectClusterFit& select_cluster_fit() {
   CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_select_topk, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
   for (int e = 0; e < kClusterSizes; ++e) {
     const int size = 1 << e;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(size));
-    cfg.blockDim = dim3(kTopkThreads);
     cudaLaunchAttribute attr = {};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = unsigned(size);
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
+    const cudaLaunchConfig_t cfg = topk_launch_config(size, size, nullptr, attr);
     int clusters = 0;
     if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_select_topk, &cfg) != cudaSuccess) {
       (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
@@ -353,18 +363,8 @@ void launch_attention_select_topk(const SelectTopkParams& p, cudaStream_t stream
   const int64_t n_items = int64_t(p.n_rows) * p.n_kv_heads;
   const int cluster = select_cluster_size(n_items);
 
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(n_items * cluster));
-  cfg.blockDim = dim3(kTopkThreads);
-  cfg.dynamicSmemBytes = 0;
-  cfg.stream = stream;
   cudaLaunchAttribute attr = {};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = unsigned(cluster);
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = 1;
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
+  const cudaLaunchConfig_t cfg = topk_launch_config(n_items * cluster, cluster, stream, attr);
   CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_attention_select_topk, p));
 }
 

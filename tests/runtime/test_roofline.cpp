@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/roofline.h"
+#include "tests/attention/policy_test_util.h"
 
 using namespace lcllm;
 
@@ -53,23 +54,16 @@ TEST_CASE("KV bytes a decode step reads under a plan: FULL = decode_bytes' K/V, 
   // FULL: decode_bytes without the weights.
   CHECK(decode_kv_bytes_read(attention_plan_full(c), c, ctx, elem) == decode_bytes(c, 0.0, ctx, elem));
   // Layer 0 streams {sink 4, recent 8}, layer 1 (windowed) stays FULL: (4 + 8) + 3 keys per KV head.
+  using policy_test::policy;
   AttentionPlan stream = attention_plan_full(c, "s");
-  HeadGroupPolicy g;
-  g.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
-  g.sink = 4;
-  g.recent = 8;
-  attention_plan_set(stream, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, g);
+  attention_plan_set(stream, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2,
+                     policy(AttentionPolicy::ATTENTION_POLICY_STREAM, 0, -1, 4, 8));
   CHECK(decode_kv_bytes_read(stream, c, ctx, elem) == double((4 + 8 + 3) * 2) * 2.0 * c.head_dim * elem);
   // Layer 0 selects k = 10 (it reads everything), layer 1 reuses it: but layer 1 only sees 3 keys.
   AttentionPlan tidal = attention_plan_full(c, "t");
-  HeadGroupPolicy sel;
-  sel.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
-  sel.k = 10;
-  HeadGroupPolicy sparse;
-  sparse.policy = AttentionPolicy::ATTENTION_POLICY_SPARSE;
-  sparse.from = 0;
-  attention_plan_set(tidal, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, sel);
-  attention_plan_set(tidal, 1, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, sparse);
+  attention_plan_set(tidal, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2, policy(AttentionPolicy::ATTENTION_POLICY_SELECT, 10));
+  attention_plan_set(tidal, 1, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 2,
+                     policy(AttentionPolicy::ATTENTION_POLICY_SPARSE, 0, 0));
   CHECK(decode_kv_bytes_read(tidal, c, ctx, elem) == double((100 + 3) * 2) * 2.0 * c.head_dim * elem);
   // With the reusing layer global, it reads min(k, gap) = 10 keys per head.
   ModelConfig global = c;

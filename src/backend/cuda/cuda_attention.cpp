@@ -31,7 +31,6 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   std::vector<int32_t> row_seq(static_cast<size_t>(n_rows)), row_begin(row_seq.size()), row_end(row_seq.size());
   for (int32_t s = 0; s < n_seq; ++s) {
     const int32_t r0 = batch.query_start[size_t(s)], r1 = batch.query_start[size_t(s + 1)];
-    rows.max_rows_per_seq = std::max(rows.max_rows_per_seq, r1 - r0);
     const int64_t n_pages_seq = pages.indptr[size_t(s + 1)] - pages.indptr[size_t(s)];
     LCLLM_ASSERT(int64_t(batch.kv_len[size_t(s)]) <= n_pages_seq * page_size_, "kv_len exceeds the block table");
     for (int32_t r = r0; r < r1; ++r) {

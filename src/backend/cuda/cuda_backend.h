@@ -48,7 +48,7 @@ bool cuda_device_available();
 // One attention call's rows, staged (cuda_attention.cpp): the kernels' common parameters plus what the caller needs.
 struct CudaAttentionRows {
   AttentionCommon a;                   // pointers into the staged pack (device)
-  int32_t max_rows_per_seq = 0, max_span = 0;
+  int32_t max_span = 0;
   const int32_t* tile_row0 = nullptr;  // prefill tiles (when asked for)
   const int32_t* tile_rows = nullptr;
   int32_t n_tiles = 0;
