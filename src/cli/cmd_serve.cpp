@@ -46,7 +46,9 @@ struct ServeArgs {
   int32_t default_max_tokens = 256;
   size_t max_body_bytes = 8u << 20;
   int http_threads = 0;
-  int read_timeout = 10;
+  int read_timeout = 30;
+  int64_t max_connections = 1024;
+  int64_t max_connections_per_client = 256;
   int shutdown_timeout = 30;
   std::string chat_template_file;
 };
@@ -95,6 +97,8 @@ int serve(const ServeArgs& a) {
   ho.api_keys = api_keys(a);
   ho.max_body_bytes = a.max_body_bytes;
   ho.read_timeout_s = a.read_timeout;
+  ho.max_connections = size_t(a.max_connections);
+  ho.max_connections_per_client = size_t(a.max_connections_per_client);
   // Auto: one worker per running or waiting request, plus room for /health and /metrics; capped so that the flags'
   // largest values cannot ask the system for more threads than it gives.
   ho.threads = a.http_threads > 0 ? a.http_threads : std::min(a.max_num_seqs + a.max_waiting + 16, kMaxHttpThreads);
@@ -218,12 +222,22 @@ CliHandler cli_add_serve(CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template_file, "Jinja chat template file overriding the model's")
       ->envname("LCLLM_CHAT_TEMPLATE");
   cmd->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body; beyond: 413")
-      ->envname("LCLLM_MAX_BODY_BYTES")->capture_default_str();
+      ->envname("LCLLM_MAX_BODY_BYTES")->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 30));
   cmd->add_option("--http-threads", a->http_threads,
                   "HTTP worker threads; 0 = max-num-seqs + max-waiting + 16, at most 1024")
       ->envname("LCLLM_HTTP_THREADS")->capture_default_str()->check(CLI::Range(0, kMaxHttpThreads));
-  cmd->add_option("--read-timeout", a->read_timeout, "Seconds a client may stall while sending a request")
+  cmd->add_option("--read-timeout", a->read_timeout,
+                  "Seconds a client has to send a whole request, head and body (then 408); also the longest wait "
+                  "for a client to take a piece of a response")
       ->envname("LCLLM_READ_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-connections", a->max_connections,
+                  "Open HTTP connections, all clients together; at the limit a new connection closes the one that "
+                  "has waited longest for its request to arrive")
+      ->envname("LCLLM_MAX_CONNECTIONS")->capture_default_str()->check(CLI::Range(int64_t(8), int64_t(1) << 20));
+  cmd->add_option("--max-connections-per-client", a->max_connections_per_client,
+                  "Open HTTP connections from one client address (beyond: 429); 0 = no limit (behind a proxy)")
+      ->envname("LCLLM_MAX_CONNECTIONS_PER_CLIENT")->capture_default_str()
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_option("--shutdown-timeout", a->shutdown_timeout,
                   "Seconds SIGTERM waits for running requests before cancelling them")
       ->envname("LCLLM_SHUTDOWN_TIMEOUT")->capture_default_str()->check(CLI::Range(0, 3600));

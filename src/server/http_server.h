@@ -1,4 +1,5 @@
-// The HTTP front end (cpp-httplib): routes, API-key check, limits, OpenAI-shaped errors for every failure.
+// The HTTP front end: routes, API-key check, limits, OpenAI-shaped errors for every failure, over lcllm's own
+// HTTP/1.1 connection handling (http_listener.h).
 //
 //   GET  /health               200 {"status":"ok"} when ready, 503 while loading or shutting down; no key
 //   GET  /metrics              Prometheus text; no key (as vLLM: scrapers rarely carry one)
@@ -6,22 +7,20 @@
 //   POST /v1/completions       text completion, stream or not                      (key when one is set)
 //   POST /v1/chat/completions  chat completion through the model's chat template   (key when one is set)
 //
-// Hardening: bodies over max_body_bytes get 413 before they are read; request lines and headers over cpp-httplib's
-// 8 KiB limits are refused by the library; reads time out (slow clients) after read_timeout_s; a thread pool
-// larger than the batch keeps streams and slow clients from starving new requests.
+// Hardening (E12): everything that refuses a request (framing, size, encoding, key, route) decides from the head,
+// before a body byte is read; a whole request must arrive within read_timeout_s; connections are limited in total
+// and per client address, the oldest stalled one making room for a new one; /health, /metrics and /v1/models are
+// answered by the connection loop itself, so they respond while every worker is busy.
 #pragma once
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "server/completion.h"
+#include "server/http_listener.h"
 #include "server/metrics.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace lcllm {
 
@@ -30,8 +29,10 @@ struct HttpServerOptions {
   int port = 8080;                    // 0: any free port (see port())
   std::vector<std::string> api_keys;  // empty: no key needed
   size_t max_body_bytes = 8u << 20;
-  int read_timeout_s = 10;
-  int threads = 64;
+  int read_timeout_s = 30;                  // a whole request, head and body
+  int threads = 64;                         // workers answering completions
+  size_t max_connections = 1024;            // all clients together
+  size_t max_connections_per_client = 256;  // one client address (0: no limit)
 };
 
 class HttpServer {
@@ -51,19 +52,20 @@ class HttpServer {
   void stop();
 
  private:
-  void install_routes();
-  bool authorized(const std::string& authorization_header) const;
-  // True for the (method, path) pairs install_routes() serves.
-  static bool route_exists(const std::string& method, const std::string& path);
+  HttpRoutes routes();
+  bool authorized(const std::string* authorization_header) const;
+  // Refusals decided from the head alone: key, route.
+  std::optional<HttpResponse> before_body(const HttpRequest& head) const;
+  HttpResponse handle(HttpRequest& req);
+  HttpResponse completion(const HttpRequest& req, bool chat);
+  std::optional<HttpResponse> not_ready() const;
 
   HttpServerOptions options_;
   ServerMetrics& metrics_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<HttpListener> listener_;
   int port_ = 0;
   std::atomic<const ServeContext*> ctx_{nullptr};
   std::atomic<bool> draining_{false};
-  std::atomic<bool> listening_done_{false};
   int32_t max_model_len_ = 0;
   int64_t created_ = 0;
 };

@@ -73,6 +73,14 @@ void ServerMetrics::count_response(int status) {
   std::lock_guard<std::mutex> lock(mu_);
   ++responses_[status];
 }
+void ServerMetrics::count_dropped_connection(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++dropped_[reason];
+}
+void ServerMetrics::set_open_connections(int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  open_connections_ = n;
+}
 
 std::string ServerMetrics::render() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -99,6 +107,13 @@ std::string ServerMetrics::render() const {
   header(out, "lcllm_http_responses_total", "counter", "HTTP responses by status code.");
   for (const auto& [code, n] : responses_) {
     out += "lcllm_http_responses_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
+  }
+  header(out, "lcllm_http_connections_open", "gauge", "Open HTTP connections.");
+  out += "lcllm_http_connections_open " + std::to_string(open_connections_) + "\n";
+  header(out, "lcllm_http_connections_dropped_total", "counter",
+         "HTTP connections closed by a limit: timeout (request not in time), evicted (made room), limit (refused).");
+  for (const auto& [reason, n] : dropped_) {
+    out += "lcllm_http_connections_dropped_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
   }
   ttft_.render("lcllm_time_to_first_token_seconds", "Time from arrival to the first generated token.", out);
   inter_token_.render("lcllm_inter_token_latency_seconds", "Time between consecutive generated tokens.", out);

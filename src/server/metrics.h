@@ -44,6 +44,9 @@ class ServerMetrics {
   void observe_inter_token(double seconds);
   void observe_e2e(double seconds, const std::string& finish_reason);
   void count_response(int status);
+  // A connection the HTTP front end closed because of a limit: "timeout", "evicted" or "limit".
+  void count_dropped_connection(const std::string& reason);
+  void set_open_connections(int64_t n);
 
   std::string render() const;
 
@@ -55,6 +58,8 @@ class ServerMetrics {
   Histogram ttft_, inter_token_, e2e_;
   std::map<std::string, int64_t> finished_;  // finish reason -> requests
   std::map<int, int64_t> responses_;         // HTTP status -> responses
+  std::map<std::string, int64_t> dropped_;   // reason -> connections closed by a limit
+  int64_t open_connections_ = 0;
 };
 
 }  // namespace lcllm
