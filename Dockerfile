@@ -6,17 +6,13 @@ FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu24.04 AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config git \
-      libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libcli11-dev libpcre2-dev \
+      libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libpcre2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLCLLM_CUDA=AUTO -DLCLLM_BUILD_TESTS=OFF \
       -DCMAKE_CUDA_ARCHITECTURES=90a \
-    && cmake --build build --target lcllm \
-    && mkdir -p /out/lib \
-    && cp -L $(ldd build/lcllm | awk '/libcpp-httplib|libbrotli|libssl|libcrypto|libz\./ {print $3}') /out/lib/
-# cpp-httplib and what it links (OpenSSL, brotli, zlib) come from the build stage: the runtime image's package names
-# for them differ between releases, the libraries do not.
+    && cmake --build build --target lcllm
 
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu24.04
 ENV DEBIAN_FRONTEND=noninteractive
@@ -24,8 +20,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libsentencepiece0 libspdlog1.12 libfmt9 libpcre2-8-0 curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 lcllm
-COPY --from=build /out/lib/ /usr/local/lib/
-RUN ldconfig
 COPY --from=build /src/build/lcllm /usr/local/bin/lcllm
 COPY --from=build /src/models/default /opt/lcllm/models/default
 USER lcllm

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import ROOT, Server  # noqa: E402
 from test_bad_input import (COMPLETIONS, MATRIX, REFUSED_BEFORE_THE_BODY, answer_without_body,  # noqa: E402
                             completion, raw_exchange)
+from test_http_front_end import FRAMING, read_response  # noqa: E402
 
 
 def cell(text):
@@ -22,7 +23,7 @@ def cell(text):
 
 def main():
     out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs", "SERVER_BAD_INPUT.md")
-    s = Server("--max-num-seqs", "8", "--max-model-len", "512")
+    s = Server("--max-num-seqs", "8", "--max-model-len", "512", "--read-timeout", "2")
     rows = []
     try:
         def still_serving():
@@ -37,23 +38,58 @@ def main():
                                     headers={"Content-Type": "application/json"})
         rows.append(("9 MiB body", "POST /v1/completions", status, json.loads(data)["error"]["message"],
                      still_serving()))
-        head = raw_exchange(s, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 +
-                            b"\r\nContent-Length: 2\r\n\r\n{}")
-        rows.append(("100 KB header line", "POST /v1/completions", head.split(b"\r\n")[0].decode(),
-                     "refused by cpp-httplib (8 KiB header limit)", still_serving()))
+        def raw(data):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            try:
+                c.sendall(data)
+                status, _, body = read_response(c)
+                return status, json.loads(body)["error"]["message"] if body else "connection closed"
+            except OSError as e:
+                return None, f"connection closed ({e.__class__.__name__})"
+            finally:
+                c.close()
+
+        status, msg = raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 +
+                          b"\r\nContent-Length: 2\r\n\r\n{}")
+        rows.append(("100 KB header line", "POST /v1/completions", status, msg, still_serving()))
         many = b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
-        head = raw_exchange(s, b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
-        rows.append(("5000 small header lines, no key", "GET /v1/models",
-                     head.split(b"\r\n")[0].decode() or "connection closed",
-                     "cpp-httplib 0.11 bounds each header line (8 KiB) but not their number: the request is parsed "
-                     "and the route answers", still_serving()))
-        slow = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(24)]
-        for c in slow:
-            c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"pro")
+        status, msg = raw(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        rows.append(("5000 small header lines, no key", "GET /v1/models", status, msg, still_serving()))
+        for name, data, _ in FRAMING:
+            status, msg = raw(data)
+            rows.append((f"framing: {name}", data.split(b" ")[0].decode() + " " + data.split(b" ")[1][:40].decode(),
+                         status, msg, still_serving()))
+        # Slowloris: 100 connections sending a byte every 0.5 s; /health is timed meanwhile; each gets 408 at
+        # --read-timeout (2 s here) however it paces its bytes.
+        slow = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(100)]
         t0 = time.time()
-        ok = still_serving()
-        rows.append(("24 slow clients holding half-sent requests", "POST /v1/completions", "(held)",
-                     f"a normal request meanwhile: 200 in {time.time() - t0:.2f} s", ok))
+        health = []
+        cut = [None] * len(slow)
+        request = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        for step in range(12):
+            for i, c in enumerate(slow):
+                if cut[i] is None:
+                    try:
+                        c.sendall(request[step:step + 1])
+                    except OSError:
+                        cut[i] = time.time() - t0
+            h0 = time.time()
+            health.append(s.request("GET", "/health", key=False)[0] == 200 and time.time() - h0)
+            time.sleep(0.5)
+            for i, c in enumerate(slow):
+                c.setblocking(False)
+                try:
+                    if cut[i] is None and c.recv(4096) is not None:
+                        cut[i] = time.time() - t0
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    cut[i] = time.time() - t0
+        done = [t for t in cut if t is not None]
+        rows.append(("100 clients trickling a byte every 0.5 s", "POST /v1/completions",
+                     "408" if len(done) == len(slow) else f"{len(done)}/100 cut",
+                     f"all cut by {max(done or [0]):.1f} s (--read-timeout 2); /health meanwhile: "
+                     f"{'200 in at most %.3f s' % max(health) if all(health) else 'FAILED'}", still_serving()))
         for c in slow:
             c.close()
         for name, headers, path, _ in REFUSED_BEFORE_THE_BODY:
@@ -76,9 +112,9 @@ def main():
     with open(out_path, "w") as f:
         f.write("# Bad input tried against `lcllm serve` and what came back\n\n")
         f.write("Generated by `tests/server/bad_input_report.py` (the matrix of `tests/server/test_bad_input.py`, "
-                "which CI runs) on `models/default` with `--max-model-len 512 --api-key ...`. Every error body has "
+                "which CI runs) on `models/default` with `--max-model-len 512 --read-timeout 2 --api-key ...`. Every error body has "
                 "OpenAI's shape `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`; \"serving\" is a "
-                "normal request answered 200 right after.\n\n")
+                "normal request answered 200 right after. The slow-client rows use `--read-timeout 2`.\n\n")
         f.write("| input | route | status | message | serving after |\n|---|---|---|---|---|\n")
         for name, route, status, msg, ok in rows:
             f.write(f"| {cell(name)} | {route} | {status} | {cell(msg)} | {'yes' if ok else 'NO'} |\n")
