@@ -149,9 +149,22 @@ bool HttpHeadParser::parse_request_line(std::string_view line) {
     fail(505, "HTTP version " + std::string(version.substr(5)) + " is not supported (use HTTP/1.1)");
     return false;
   }
+  // origin-form "/path?query"; absolute-form "http://host/path" (RFC 9112 §3.2.2: servers must accept it);
+  // asterisk-form "*" only for OPTIONS. Anything else (authority-form is for CONNECT) is 400.
+  std::string_view path = target.substr(0, target.find('?'));
+  const size_t scheme_end = path.find("://");
+  if (scheme_end != std::string_view::npos &&
+      (equals_ignore_case(path.substr(0, scheme_end), "http") ||
+       equals_ignore_case(path.substr(0, scheme_end), "https"))) {
+    const size_t slash = path.find('/', scheme_end + 3);
+    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+  } else if (!(path[0] == '/' || (target == "*" && method == "OPTIONS"))) {
+    fail(400, "malformed request target (want an absolute path such as /v1/models)");
+    return false;
+  }
   request_.method = std::string(method);
   request_.target = std::string(target);
-  request_.path = std::string(target.substr(0, target.find('?')));
+  request_.path = path.empty() ? "/" : std::string(path);
   request_.minor_version = version[7] - '0';
   return true;
 }

@@ -3,6 +3,8 @@
 #include <queue>
 
 #include "tokenizer/hf_tokenizer.h"
+
+#include <algorithm>
 #include "tokenizer/unicode_util.h"
 
 namespace lcllm::hf {
@@ -68,7 +70,17 @@ void BpeModel::build_vocab_index(const std::vector<int32_t>& ids) {
     std::size_t i = std::hash<std::string_view>{}(s) & vocab_mask_;
     while (vocab_slots_[i] >= 0) i = (i + 1) & vocab_mask_;
     vocab_slots_[i] = id;
+    max_token_bytes_ = std::max(max_token_bytes_, s.size());
   }
+}
+
+std::size_t BpeModel::min_ids_for(std::size_t word_bytes) const {
+  // Fused unknown runs cover any number of bytes with one id: no bound then.
+  if (fuse_unk && !byte_fallback && unk_id >= 0) return 0;
+  // A model token covers at most its stored string's bytes (prefixes/suffixes only add to the stored form); an
+  // unknown character is at most 4 bytes.
+  const std::size_t widest = std::max<std::size_t>(max_token_bytes_, 4);
+  return (word_bytes + widest - 1) / widest;
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {

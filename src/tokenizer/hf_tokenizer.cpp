@@ -74,7 +74,23 @@ void split_added(const AddedTokenTrie& trie, const std::vector<AddedToken>& adde
 }
 }  // namespace
 
-std::vector<int32_t> HfTokenizer::encode(std::string_view text_in, bool add_special_tokens) const {
+std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  return encode_bounded(text, add_special_tokens, SIZE_MAX);
+}
+
+std::optional<std::vector<int32_t>> HfTokenizer::encode_at_most(std::string_view text, bool add_special_tokens,
+                                                                size_t max_tokens) const {
+  try {
+    std::vector<int32_t> ids = encode_bounded(text, add_special_tokens, max_tokens);
+    if (ids.size() > max_tokens) return std::nullopt;  // the post-processor's BOS/EOS tipped it over
+    return ids;
+  } catch (const TooManyIds&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<int32_t> HfTokenizer::encode_bounded(std::string_view text_in, bool add_special_tokens,
+                                                 size_t max_ids) const {
   std::string repaired;
   std::string_view text = text_in;
   if (!utf8_is_valid(text)) {
@@ -82,38 +98,50 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text_in, bool add_spec
     text = repaired;
   }
   std::vector<int32_t> ids;
-  ids.reserve(text.size() / 3 + 4);
+  ids.reserve(std::min(text.size() / 3, max_ids) + 4);
   split_added(
       raw_trie_, added_, text,
-      [&](std::size_t a, std::size_t b) { encode_segment(text.substr(a, b - a), a == 0, ids); },
+      [&](std::size_t a, std::size_t b) { encode_segment(text.substr(a, b - a), a == 0, ids, max_ids); },
       [&](int32_t k) { ids.push_back(added_[static_cast<std::size_t>(k)].id); });
   if (add_special_tokens && post_processor_) post_processor_->apply(ids);
   return ids;
 }
 
-void HfTokenizer::encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& ids) const {
+void HfTokenizer::encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& ids,
+                                 size_t max_ids) const {
+  if (ids.size() > max_ids) throw TooManyIds{};
   std::string normalized(segment);
   if (normalizer_) normalizer_->apply(normalized);
   if (normalized_trie_.empty()) {
-    encode_normalized(std::move(normalized), at_start, ids);
+    encode_normalized(std::move(normalized), at_start, ids, max_ids);
     return;
   }
   split_added(
       normalized_trie_, added_, normalized,
-      [&](std::size_t a, std::size_t b) { encode_normalized(normalized.substr(a, b - a), at_start && a == 0, ids); },
+      [&](std::size_t a, std::size_t b) {
+        encode_normalized(normalized.substr(a, b - a), at_start && a == 0, ids, max_ids);
+      },
       [&](int32_t k) { ids.push_back(added_[static_cast<std::size_t>(k)].id); });
 }
 
-void HfTokenizer::encode_normalized(std::string normalized, bool at_start, std::vector<int32_t>& ids) const {
+void HfTokenizer::encode_normalized(std::string normalized, bool at_start, std::vector<int32_t>& ids,
+                                    size_t max_ids) const {
   if (normalized.empty()) return;
   if (!pre_tokenizer_) {
+    // One word (SentencePiece-style BPE): its merges cannot stop midway, but its length bounds its ids from below.
+    if (max_ids != SIZE_MAX && ids.size() + model_.min_ids_for(normalized.size()) > max_ids) throw TooManyIds{};
     model_.tokenize(normalized, ids);
+    if (ids.size() > max_ids) throw TooManyIds{};
     return;
   }
   std::vector<Piece> pieces;
   pieces.push_back(Piece{std::move(normalized), at_start});
   pre_tokenizer_->apply(pieces);
-  for (const auto& p : pieces) model_.tokenize(p.text, ids);
+  // Words one by one, so an over-long text stops after max_ids ids' worth of merges.
+  for (const auto& p : pieces) {
+    model_.tokenize(p.text, ids);
+    if (ids.size() > max_ids) throw TooManyIds{};
+  }
 }
 
 std::string HfTokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {

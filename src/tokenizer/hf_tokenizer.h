@@ -119,8 +119,11 @@ class BpeModel {
   int32_t byte_ids[256];  // "<0xXX>" ids for byte_fallback, -1 when absent
 
   void tokenize(std::string_view word, std::vector<int32_t>& out) const;
+  // A lower bound on the ids tokenize() makes of a word of this many bytes (0 when there is none).
+  std::size_t min_ids_for(std::size_t word_bytes) const;
 
  private:
+  std::size_t max_token_bytes_ = 0;  // longest model vocabulary string
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
   std::vector<int32_t> vocab_slots_;
   std::size_t vocab_mask_ = 0, vocab_count_ = 0;
@@ -133,6 +136,8 @@ class HfTokenizer final : public Tokenizer {
   HfTokenizer(std::string_view json_text, const std::string& origin, const TokenizerConfig& config);
 
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens) const override;
+  std::optional<std::vector<int32_t>> encode_at_most(std::string_view text, bool add_special_tokens,
+                                                     size_t max_tokens) const override;
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens) const override;
   int32_t vocab_size() const override { return static_cast<int32_t>(model_.id_to_token.size()); }
   std::string token_text(int32_t id) const override;
@@ -140,8 +145,11 @@ class HfTokenizer final : public Tokenizer {
   bool is_special(int32_t id) const override;
 
  private:
-  void encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& ids) const;
-  void encode_normalized(std::string normalized, bool at_start, std::vector<int32_t>& ids) const;
+  // `max_ids`: throws TooManyIds once `ids` holds more (encode_at_most's early exit).
+  struct TooManyIds {};
+  void encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& ids, size_t max_ids) const;
+  void encode_normalized(std::string normalized, bool at_start, std::vector<int32_t>& ids, size_t max_ids) const;
+  std::vector<int32_t> encode_bounded(std::string_view text, bool add_special_tokens, size_t max_ids) const;
 
   BpeModel model_;
   std::vector<AddedToken> added_;

@@ -18,6 +18,10 @@ struct TemplateLimits {
   std::size_t max_recursion_depth = 64;         // nested macro calls
   std::size_t max_loop_iterations = 1000000;   // for-loop iterations plus items built by range()/filters
   std::size_t max_output_bytes = 16u << 20;    // rendered text, and any string built while rendering
+  // Totals over the whole render (E12 item 3): without them a template can stay inside every per-string and
+  // per-loop limit and still run for hours (a million 15 MB strings, nested loops each under the limit).
+  std::size_t max_total_bytes = 256u << 20;    // bytes of every string built, summed
+  std::size_t max_steps = 20000000;            // expression evaluations
 };
 
 // Counts the work of one render against its limits.
@@ -26,11 +30,23 @@ class RenderBudget {
   explicit RenderBudget(const TemplateLimits& limits) : limits_(limits) {}
   const TemplateLimits& limits() const { return limits_; }
   void charge_iterations(std::size_t n);   // faults past max_loop_iterations
-  void check_bytes(std::size_t n) const;   // faults when a string of n bytes would pass max_output_bytes
+  // A string of n bytes is about to be built: faults when n passes max_output_bytes or the render's total of
+  // built bytes passes max_total_bytes.
+  void check_bytes(std::size_t n);
+  // The output grows by `appended` bytes to `total`.
+  void charge_output(std::size_t total, std::size_t appended);
+  void charge_step() {
+    if (++steps_ > limits_.max_steps) fault_steps();
+  }
 
  private:
+  [[noreturn]] void fault_steps() const;
+  void charge_total(std::size_t n);
+
   const TemplateLimits& limits_;
   std::size_t iterations_ = 0;
+  std::size_t total_bytes_ = 0;
+  std::size_t steps_ = 0;
 };
 
 // obj.name (Python attribute first, then item) and obj[key] (item first, then attribute); missing -> Undefined.

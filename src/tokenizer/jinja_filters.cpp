@@ -17,9 +17,27 @@ void RenderBudget::charge_iterations(std::size_t n) {
     fault("template exceeded max_loop_iterations (" + std::to_string(limits_.max_loop_iterations) + ")");
 }
 
-void RenderBudget::check_bytes(std::size_t n) const {
+void RenderBudget::check_bytes(std::size_t n) {
   if (n > limits_.max_output_bytes)
     fault("template exceeded max_output_bytes (" + std::to_string(limits_.max_output_bytes) + ")");
+  charge_total(n);
+}
+
+void RenderBudget::charge_output(std::size_t total, std::size_t appended) {
+  if (total > limits_.max_output_bytes)
+    fault("template exceeded max_output_bytes (" + std::to_string(limits_.max_output_bytes) + ")");
+  charge_total(appended);
+}
+
+void RenderBudget::charge_total(std::size_t n) {
+  total_bytes_ += std::min(n, limits_.max_total_bytes + 1);
+  if (total_bytes_ > limits_.max_total_bytes)
+    fault("template exceeded max_total_bytes (" + std::to_string(limits_.max_total_bytes) +
+          " bytes of strings built in one render)");
+}
+
+void RenderBudget::fault_steps() const {
+  fault("template exceeded max_steps (" + std::to_string(limits_.max_steps) + " expression evaluations)");
 }
 
 namespace {

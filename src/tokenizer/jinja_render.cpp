@@ -91,7 +91,7 @@ class Interp {
   };
 
   void emit(std::string& out, std::string_view s) {
-    budget_.check_bytes(out.size() + s.size());
+    budget_.charge_output(out.size() + s.size(), s.size());
     out += s;
   }
 
@@ -338,6 +338,7 @@ class Interp {
 
   Value eval(const Expr& e, const FramePtr& frame) {
     Nest nest(nesting_);
+    budget_.charge_step();
     switch (e.kind) {
       case ExprKind::EXPR_KIND_LITERAL: return e.value;
       case ExprKind::EXPR_KIND_NAME: {

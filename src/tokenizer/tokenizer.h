@@ -40,6 +40,15 @@ class Tokenizer {
                                               const TokenizerConfig& config = {});
 
   virtual std::vector<int32_t> encode(std::string_view text, bool add_special_tokens) const = 0;
+  // encode(), but gives up as soon as the text is known to need more than max_tokens ids (std::nullopt), so that
+  // the server refuses an over-long prompt for the cost of max_tokens ids, not of the whole text (E12 item 3).
+  // The default encodes everything (libsentencepiece encodes in one call); the HF tokenizer stops early.
+  virtual std::optional<std::vector<int32_t>> encode_at_most(std::string_view text, bool add_special_tokens,
+                                                             size_t max_tokens) const {
+    std::vector<int32_t> ids = encode(text, add_special_tokens);
+    if (ids.size() > max_tokens) return std::nullopt;
+    return ids;
+  }
   virtual std::string decode(std::span<const int32_t> ids, bool skip_special_tokens) const = 0;
 
   // Number of ids (model vocabulary plus added tokens): every valid id is < vocab_size().

@@ -43,6 +43,16 @@ TEST_CASE("a request head parses into method, path, version, fields and the body
   CHECK(in.substr(p.head_bytes(), 12) == "{\"prompt\":1}");  // the body starts right after the head
 }
 
+TEST_CASE("an absolute-form target is served by its path", "[http]") {
+  HttpHeadParser p(small_limits());
+  REQUIRE(p.parse("GET HTTP://example.com/v1/models?a=b HTTP/1.1\r\nHost: a\r\n\r\n") ==
+          HttpHeadParser::Result::kDone);
+  CHECK(p.request().path == "/v1/models");
+  p.reset();
+  REQUIRE(p.parse("GET http://example.com HTTP/1.1\r\nHost: a\r\n\r\n") == HttpHeadParser::Result::kDone);
+  CHECK(p.request().path == "/");
+}
+
 TEST_CASE("a head fed one byte at a time needs more until its empty line", "[http]") {
   const std::string in = "GET /health HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n";
   HttpHeadParser p(small_limits());
@@ -69,6 +79,10 @@ TEST_CASE("framing errors get the status RFC 9112 and the limits call for", "[ht
   CHECK(status_of("GET  / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);                    // two spaces
   CHECK(status_of("G(T / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);                     // method not a token
   CHECK(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n") == 505);
+  CHECK(status_of("GET ?x HTTP/1.1\r\nHost: a\r\n\r\n") == 400);                     // no path
+  CHECK(status_of("GET host:80 HTTP/1.1\r\nHost: a\r\n\r\n") == 400);                // authority-form
+  CHECK(status_of("GET * HTTP/1.1\r\nHost: a\r\n\r\n") == 400);                      // '*' is OPTIONS only
+  CHECK(status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n") == 0);
   CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") == 411);
   CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n") == 400);
   CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n") == 400);

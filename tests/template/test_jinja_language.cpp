@@ -1,5 +1,7 @@
 // Errors, limits and API behaviour of the Jinja renderer (renderings themselves are pinned against jinja2 in
 // test_jinja_features.cpp and test_chat_template_refs.cpp).
+#include <chrono>
+
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -90,6 +92,35 @@ TEST_CASE("each limit, when exceeded, gives an error naming it", "[template][lim
   // Within the limits the same constructs render.
   CHECK(render("{% macro f(n) %}{% if n < 5 %}{{ n }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
                ordered_json::object(), tight) == "01234");
+}
+
+TEST_CASE("a render has a total work budget, not only per-string and per-loop limits", "[template][limits]") {
+  // E12 item 3: each of these stays inside max_output_bytes and max_loop_iterations yet, with default totals,
+  // would build gigabytes or run for hours.
+  lcllm::TemplateLimits tight;
+  tight.max_output_bytes = 1 << 20;
+  tight.max_total_bytes = 8 << 20;
+  tight.max_steps = 200000;
+  // 100 strings of 1 MB each: every one is under max_output_bytes, together 100 MB.
+  CHECK_THAT(error_of("{% for i in range(100) %}{% set s = 'x' * 1000000 %}{% endfor %}", tight),
+             Catch::Matchers::Contains("max_total_bytes"));
+  // Nested loops that only evaluate expressions (no output, no strings): the step budget ends them.
+  tight.max_loop_iterations = 100000000;
+  CHECK_THAT(error_of("{% for i in range(5000) %}{% for j in range(5000) %}{% if i == j %}{% endif %}"
+                      "{% endfor %}{% endfor %}", tight),
+             Catch::Matchers::Contains("max_steps (200000 "));
+  // Output counts once per byte appended, so a long but linear render fits.
+  CHECK(render("{% for i in range(5000) %}{{ 'abcdefghij' }}{% endfor %}", ordered_json::object(), tight).size() ==
+        50000);
+  // The defaults leave real templates far inside the budget and stop the hostile ones in seconds.
+  lcllm::TemplateLimits defaults;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THAT(error_of("{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}"
+                      "{% endfor %}{% endfor %}{% endfor %}", defaults),
+             Catch::Matchers::Contains("max_loop_iterations") || Catch::Matchers::Contains("max_steps"));
+  CHECK_THAT(error_of("{% for i in range(90000) %}{% set s = 'y' * 15000000 %}{% endfor %}", defaults),
+             Catch::Matchers::Contains("max_total_bytes"));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
 }
 
 TEST_CASE("hostile nesting is rejected instead of exhausting the stack", "[template][limits]") {

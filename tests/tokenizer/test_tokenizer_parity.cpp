@@ -70,3 +70,24 @@ TEST_CASE("llama2 tokenizer.model matches the sentencepiece package on the refer
   }
   CHECK(bad == 0);
 }
+
+TEST_CASE("encode_at_most is encode up to its bound, and gives up past it", "[tokenizer][bounded]") {
+  // E12 item 3: the server tokenizes a prompt only as far as the context could hold it. Within the bound the ids
+  // must be exactly encode()'s; one id over it, nothing.
+  for (const char* name : kTokenizerNames) {
+    const Tokenizer& tok = real_tokenizer(name);
+    int checked = 0;
+    for (const RefCase& c : ref_cases(name)) {
+      for (const bool special : {false, true}) {
+        const std::vector<int32_t> full = tok.encode(c.text, special);
+        const auto exact = tok.encode_at_most(c.text, special, full.size());
+        REQUIRE(exact.has_value());
+        CHECK(*exact == full);
+        if (!full.empty()) CHECK_FALSE(tok.encode_at_most(c.text, special, full.size() - 1).has_value());
+        ++checked;
+      }
+    }
+    INFO(name);
+    CHECK(checked > 10);
+  }
+}
