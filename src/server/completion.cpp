@@ -49,12 +49,13 @@ PreparedCompletion completion_prepare(const ServeContext& ctx, std::string_view 
                                 ctx.model_name + "'",
                        "model", "model_not_found");
   }
-  // Cheap checks first (E12 item 3): a prompt is tokenized only as far as the context could hold it, so an
-  // over-long one is refused for the cost of max_model_len tokens, not of the whole text.
-  const size_t max_prompt = size_t(std::max(ctx.limits.max_model_len - 1, 0));  // leaves room for one new token
+  // Cheap checks first (E12 item 3): a prompt is tokenized only as far as twice the context (plus a margin), so
+  // an over-long one is refused for the cost of that many tokens, not of the whole text; one that is only a little
+  // too long is counted exactly, and the scheduler's message says by how much.
+  const size_t count_bound = size_t(std::max(ctx.limits.max_model_len, 0)) * 2 + 4096;
   auto too_long = [&] {
     return RequestError(400, "this model's maximum context length is " + std::to_string(ctx.limits.max_model_len) +
-                                 " tokens, and the prompt alone needs more than " + std::to_string(max_prompt) +
+                                 " tokens, and the prompt alone has more than " + std::to_string(count_bound) +
                                  "; shorten the prompt",
                         chat ? "messages" : "prompt", "context_length_exceeded");
   };
@@ -67,15 +68,14 @@ PreparedCompletion completion_prepare(const ServeContext& ctx, std::string_view 
       const ojson extra = {{"bos_token", ctx.tokenizer->bos_token()}, {"eos_token", ctx.tokenizer->eos_token()}};
       p.prompt_text = ctx.chat_template->render(r.messages, true, extra);
       // The template wrote the special tokens itself.
-      auto ids = ctx.tokenizer->encode_at_most(p.prompt_text, false, max_prompt);
+      auto ids = ctx.tokenizer->encode_at_most(p.prompt_text, false, count_bound);
       if (!ids) throw too_long();
       prompt = std::move(*ids);
     } else if (r.prompt_is_ids) {
-      if (r.prompt_ids.size() > max_prompt) throw too_long();
       prompt = r.prompt_ids;
       p.prompt_text = ctx.tokenizer->decode(prompt, false);
     } else {
-      auto ids = ctx.tokenizer->encode_at_most(r.prompt, true, max_prompt);
+      auto ids = ctx.tokenizer->encode_at_most(r.prompt, true, count_bound);
       if (!ids) throw too_long();
       prompt = std::move(*ids);
       p.prompt_text = r.prompt;
