@@ -329,3 +329,24 @@ TEST_CASE("SafetensorsFile reports the path on a corrupt, missing, empty or dire
                         Catch::Contains(dir.path().string()) && Catch::Contains("is a directory"));
   }
 }
+
+TEST_CASE("a header of 100,000 tensors parses in one linear pass", "[io][safetensors]") {
+  // E12 item 4: nlohmann's callback parser rescanned the header object at the end of every tensor entry, so 100k
+  // tensors took minutes (under CTest's timeout this test failed). Duplicate keys and depth are still checked.
+  constexpr int kTensors = 100000;
+  std::string header = "{";
+  for (int i = 0; i < kTensors; ++i) {
+    header += (i ? ",\"t" : "\"t") + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" +
+              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+  }
+  header += "}";
+  const auto views = parse(safetensors_image(header, zeros(4 * size_t(kTensors))));
+  REQUIRE(views.size() == size_t(kTensors));
+  CHECK(views.back().name == "t99999");  // sorted by name
+  // A duplicate at the very end is still found.
+  std::string dup = header;
+  dup.back() = ',';
+  dup += "\"t5\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[400000,400000]}}";
+  check_message(parse_error(safetensors_image(dup, zeros(4 * size_t(kTensors)))).what(),
+                {"duplicate tensor name", "'t5'"});
+}
