@@ -36,6 +36,20 @@ std::string describe_kv_memory(const Engine& e) {
          format_bytes(double(e.kv_window_bytes_per_sequence())) + " per sequence)";
 }
 
+CLI::Validator cli_seed_validator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        constexpr const char* kMax = "18446744073709551615";
+        const bool digits = !value.empty() && value.size() <= 20 &&
+                            value.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits || (value.size() == 20 && value > kMax)) {
+          return "must be an integer in [0, " + std::string(kMax) + "], got '" + value.substr(0, 40) + "'";
+        }
+        return "";
+      },
+      "UINT64");
+}
+
 std::string format_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

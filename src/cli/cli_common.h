@@ -20,6 +20,10 @@ CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy, bool many
 // heads; their rings take 1.2 MiB per sequence)".
 std::string describe_kv_memory(const Engine& engine);
 
+// --seed on every command: a decimal integer in [0, 2^64 - 1]. CLI11 alone would wrap -1 to 2^64 - 1 and saturate
+// 99999999999999999999 silently (E12 item 5).
+CLI::Validator cli_seed_validator();
+
 std::string format_bytes(double bytes);
 size_t peak_rss_bytes();  // the process's high-water resident memory (Linux getrusage)
 

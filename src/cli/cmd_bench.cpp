@@ -254,7 +254,7 @@ CliHandler cli_add_bench(CLI::App& app) {
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV may use")
       ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Seed of the random weights and prompt tokens")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed of the random weights and prompt tokens")->capture_default_str()->check(cli_seed_validator());
   cmd->add_option("--json", a->json_path, "Write the results (with card, date, command) as JSON to this file");
   cmd->add_option("--plot", a->plot_prefix, "Write PREFIX_decode.png (ms/token and floor against context length)");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");

@@ -77,7 +77,7 @@ void add_common(CLI::App* cmd, CommonArgs& a, const std::string& out_default, bo
   cmd->add_option("--gpu-memory-fraction", a.gpu_memory_fraction, "Share of GPU memory the engine may use (cuda)")
       ->capture_default_str()
       ->check(CLI::Range(0.05f, 1.0f));
-  cmd->add_option("--seed", a.seed, "Seed of the task generator (haystacks, keys, values)")->capture_default_str();
+  cmd->add_option("--seed", a.seed, "Seed of the task generator (haystacks, keys, values)")->capture_default_str()->check(cli_seed_validator());
   cmd->add_flag("--quiet,-q", a.quiet, "No progress bar");
 }
 

@@ -186,7 +186,8 @@ CliHandler cli_add_run(CLI::App& app) {
   cmd->add_option("--tokenizer", a->tokenizer,
                   "Tokenizer directory or tokenizer.json/tokenizer.model (default: the model directory)");
   cmd->add_flag("--print-ids", a->print_ids, "Also print the generated token ids");
-  cmd->add_option("--max-tokens,-n", a->max_tokens, "Maximum tokens to generate")->capture_default_str();
+  cmd->add_option("--max-tokens,-n", a->max_tokens, "Maximum tokens to generate (1 to 2^30; the context bounds it too)")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--temperature", a->sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
   cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling probability mass")->capture_default_str();
@@ -197,7 +198,7 @@ CliHandler cli_add_run(CLI::App& app) {
                   "Subtract penalty x count of each generated token (OpenAI style)")->capture_default_str();
   cmd->add_option("--presence-penalty", a->sampling.presence_penalty,
                   "Subtract penalty from every generated token (OpenAI style)")->capture_default_str();
-  cmd->add_option("--seed", a->sampling.seed, "Random seed; same seed, same output")->capture_default_str();
+  cmd->add_option("--seed", a->sampling.seed, "Random seed; same seed, same output")->capture_default_str()->check(cli_seed_validator());
   cli_add_policy_option(cmd, a->policy);
   cmd->add_option("--device", a->device, "Backend: auto (cuda when a GPU is usable, else cpu) or one of: " +
                                              engine_devices())->capture_default_str();

@@ -171,6 +171,17 @@ check "serve: huge --http-threads: exit 2" 2 "http-threads" -- timeout 20 "$bin"
 check "serve: huge --max-waiting: exit 2" 2 "max-waiting" -- timeout 20 "$bin" serve "$model" --port 0 --max-waiting 2147483647
 check "serve: negative --ctx-size: exit 2" 2 "ctx-size" -- timeout 20 "$bin" serve "$model" --port 0 --ctx-size -5
 check "serve: huge --chunk-size: exit 2" 2 "chunk-size" -- timeout 20 "$bin" serve "$model" --port 0 --chunk-size 1073741824
+check "run: --seed above 2^64: exit 2" 2 "seed: must be an integer in \[0, 18446744073709551615\]" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --seed 99999999999999999999999
+check "run: negative --seed: exit 2" 2 "seed: must be an integer" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --seed -1
+check "run: --seed 2^64-1 is fine" 0 "generated" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --seed 18446744073709551615
+check "eval: --seed 2^64: exit 2" 2 "seed: must be an integer" -- "$bin" eval niah "$model" --seed 18446744073709551616
+check "bench: --seed not a number: exit 2" 2 "seed: must be an integer" -- "$bin" bench "$model" --seed x
+check "run: huge --max-tokens: exit 2" 2 "max-tokens.*not in range 1 to" -- "$bin" run "$model" --prompt-ids 1,2 --max-tokens 99999999999
+check "run: --max-tokens 0: exit 2" 2 "max-tokens.*not in range 1 to" -- "$bin" run "$model" --prompt-ids 1,2 --max-tokens 0
+check "eval: --lengths beyond 1M-ish units: exit 2" 2 "lengths" -- "$bin" eval niah "$model" --lengths 1G
+check "serve: --max-connections below 8: exit 2" 2 "max-connections" -- timeout 20 "$bin" serve "$model" --port 0 --max-connections 1
+check "serve: negative --max-connections-per-client: exit 2" 2 "max-connections-per-client" -- timeout 20 "$bin" serve "$model" --port 0 --max-connections-per-client -1
+check "serve: --max-body-bytes 0: exit 2" 2 "max-body-bytes" -- timeout 20 "$bin" serve "$model" --port 0 --max-body-bytes 0
 printf '\n# only a comment\n' >"$tmp/keys"
 check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 
