@@ -182,6 +182,8 @@ check "eval: --lengths beyond 1M-ish units: exit 2" 2 "lengths" -- "$bin" eval n
 check "serve: --max-connections below 8: exit 2" 2 "max-connections" -- timeout 20 "$bin" serve "$model" --port 0 --max-connections 1
 check "serve: negative --max-connections-per-client: exit 2" 2 "max-connections-per-client" -- timeout 20 "$bin" serve "$model" --port 0 --max-connections-per-client -1
 check "serve: --max-body-bytes 0: exit 2" 2 "max-body-bytes" -- timeout 20 "$bin" serve "$model" --port 0 --max-body-bytes 0
+# Thread creation that fails part-way (address space for 4096 stacks refused) is a message, not std::terminate.
+check "run: --threads the system cannot give: exit 2" 2 "cannot start 4096 CPU threads" -- bash -c "ulimit -v 3000000; exec '$bin' run '$model' --prompt-ids 1,2 -n 1 --threads 4096"
 printf '\n# only a comment\n' >"$tmp/keys"
 check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 

@@ -1,21 +1,38 @@
 #include "backend/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <string>
+#include <system_error>
+
+#include "lcllm/error.h"
 
 namespace lcllm {
 
 ThreadPool::ThreadPool(int32_t n_threads) {
   if (n_threads <= 0) n_threads = std::max(1, int32_t(std::thread::hardware_concurrency()));
-  for (int32_t i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  try {
+    for (int32_t i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  } catch (const std::system_error& e) {
+    // The threads that did start must be stopped and joined here: a joinable std::thread destroyed by the failed
+    // constructor would terminate the process (E12 item 5).
+    const size_t started = workers_.size();
+    stop_and_join();
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "cannot start " + std::to_string(n_threads) + " CPU threads (the system gave " +
+                    std::to_string(started + 1) + ": " + e.what() + "); lower --threads");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_and_join(); }
+
+void ThreadPool::stop_and_join() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
+  workers_.clear();
 }
 
 namespace {

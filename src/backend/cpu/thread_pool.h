@@ -22,6 +22,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int32_t index);
+  void stop_and_join();
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
