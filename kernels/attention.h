@@ -18,6 +18,7 @@ namespace lcllm {
 constexpr int32_t kAttentionMaxHeadDim = 256;   // any even head_dim up to this
 constexpr int32_t kPrefillTileRows = 16;        // query rows per prefill block of v1 (all from one sequence)
 constexpr int32_t kDecodeMaxGroup = 8;          // query heads per decode block (larger GQA groups are chunked)
+constexpr int32_t kAttentionMaxKvHeads = 64;    // KV heads per layer the head map below can name
 
 struct AttentionCommon {
   const float* q;                // [n_rows, n_heads, head_dim]
@@ -31,7 +32,18 @@ struct AttentionCommon {
   const int32_t* page_indices;   // [nnz] page ids
   int32_t n_rows, n_heads, n_kv_heads, head_dim, page_size;
   float scale, softcap;
-  KvLayout kv;                   // offsets of (slot, kv head) in k_pool / v_pool (kv/kv_layout.h)
+  KvLayout kv;                   // offsets of (slot, stored head) in k_pool / v_pool (kv/kv_layout.h)
+  // Where each KV head's keys live (kv/kv_window.h). kv_index[h] is head h's index among the heads of its storage:
+  // the page pool's stored heads, or — bit h of ring_heads set — the per-sequence rings of windowed (streaming)
+  // heads, which hold positions [0, ring_sink) and the latest ones at ring slot ring_sink + (p - ring_sink) %
+  // (ring_len - ring_sink). Without windowed heads kv_index[h] = h and ring_heads = 0.
+  int8_t kv_index[kAttentionMaxKvHeads];
+  uint64_t ring_heads;
+  const uint16_t* k_ring;        // [ring sequences * ring_len, ring heads, head_dim] bf16, one layer
+  const uint16_t* v_ring;        // same
+  KvLayout ring_kv;              // page_size = ring_len
+  const int32_t* ring_base;      // [n_seq] first ring slot of each sequence of the batch
+  int32_t ring_sink;
 };
 
 struct PrefillParams {

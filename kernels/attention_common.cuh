@@ -80,4 +80,52 @@ __device__ __forceinline__ int64_t paged_slot(const int32_t* pages, int32_t ps, 
   return int64_t(pages[pg]) * ps + in_page;
 }
 
+// Where the keys of one (sequence, KV head) live: the page pool through the sequence's block table, or the ring of a
+// windowed head (AttentionCommon::ring_heads). offset(pos) is the element offset of key position pos from k / v,
+// which already point at the head; a decode block computes this once and calls offset() per key.
+struct KvHeadSource {
+  const uint16_t* k;
+  const uint16_t* v;
+  int64_t slot_stride;
+  const int32_t* pages;  // pool: the sequence's block table
+  int32_t page_size;
+  int page_shift;
+  int32_t ring_base;     // ring: first slot of the sequence's ring, -1 for the pool
+  int32_t ring_sink, ring_cycle;  // ring: sinks stay, the rest rotate over ring_len - sink slots
+
+  __device__ __forceinline__ int64_t offset(int32_t pos) const {
+    if (ring_base < 0) return paged_slot(pages, page_size, page_shift, pos) * slot_stride;
+    const int32_t slot = pos < ring_sink ? pos : ring_sink + (pos - ring_sink) % ring_cycle;
+    return int64_t(ring_base + slot) * slot_stride;
+  }
+};
+
+template <typename Common>
+__device__ __forceinline__ KvHeadSource kv_head_source(const Common& a, int32_t seq, int32_t kvh) {
+  KvHeadSource s;
+  const int32_t index = a.kv_index[kvh];
+  if ((a.ring_heads >> kvh) & 1ull) {
+    s.k = a.k_ring + a.ring_kv.offset(0, index);
+    s.v = a.v_ring + a.ring_kv.offset(0, index);
+    s.slot_stride = a.ring_kv.slot_stride();
+    s.pages = nullptr;
+    s.page_size = 0;
+    s.page_shift = 0;
+    s.ring_base = a.ring_base[seq];
+    s.ring_sink = a.ring_sink;
+    s.ring_cycle = a.ring_kv.page_size - a.ring_sink;
+  } else {
+    s.k = a.k_pool + a.kv.offset(0, index);
+    s.v = a.v_pool + a.kv.offset(0, index);
+    s.slot_stride = a.kv.slot_stride();
+    s.pages = a.page_indices + a.page_indptr[seq];
+    s.page_size = a.page_size;
+    s.page_shift = page_shift_of(a.page_size);
+    s.ring_base = -1;
+    s.ring_sink = 0;
+    s.ring_cycle = 1;
+  }
+  return s;
+}
+
 }  // namespace lcllm

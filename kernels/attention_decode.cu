@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;  // logical key indices of this split
   const int32_t end = min(keys.n, begin + p.split_len);
-  const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
+  const KvHeadSource src = kv_head_source(a, a.row_seq[r], kvh);
   float* store = score_store<kKeySets>(p, r, kvh, h0);  // [g_count, span] of a selecting item, else null
   const int64_t span = a.row_end[r] - a.row_begin[r];
 
@@ -146,16 +146,15 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 
   for (int32_t j = begin + warp; j < end; j += kWarps) {
     const int32_t pos = kKeySets ? keys.position(j) : keys.lo + j;
-    const int64_t slot = int64_t(pages[pos / a.page_size]) * a.page_size + pos % a.page_size;
-    const int64_t base = a.kv.offset(slot, kvh);
+    const int64_t base = src.offset(pos);
     float2 kf[kMaxPairsPerLane], vf[kMaxPairsPerLane];
 #pragma unroll
     for (int i = 0; i < kMaxPairsPerLane; ++i) {
       const int32_t pi = lane + 32 * i;
       kf[i] = vf[i] = make_float2(0.f, 0.f);
       if (pi < n_pairs) {
-        kf[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.k_pool + base + 2 * pi));
-        vf[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.v_pool + base + 2 * pi));
+        kf[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src.k + base + 2 * pi));
+        vf[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src.v + base + 2 * pi));
       }
     }
 #pragma unroll
@@ -260,8 +259,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;  // logical key indices of this split
   const int32_t end = min(keys.n, begin + p.split_len);
-  const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[r]];
-  const int32_t ps = a.page_size;
+  const KvHeadSource src = kv_head_source(a, a.row_seq[r], kvh);
   float* store = kMode == 2 ? score_store<true>(p, r, kvh, h0) : nullptr;  // [g_count, span] or null
   const int64_t span = a.row_end[r] - a.row_begin[r];
   const bool capped = a.softcap > 0.f;
@@ -293,17 +291,16 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   // Per-thread cp.async ring of S stages: each lane copies its own 16-byte pieces of U keys' K and V rows and later
   // reads back exactly those, so no barrier is needed; S - 1 stages (S-1 x U x 32 B per lane) stay in flight.
   extern __shared__ uint4 sRing[];  // [S][U][2][kThreads], consecutive lanes -> consecutive 16 B
-  const int ps_shift = page_shift_of(ps);
   auto issue = [&](int stage, int32_t j0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
       const bool ok = j < end;
       int64_t off = 0;
-      if (ok) off = a.kv.offset(paged_slot(pages, ps, ps_shift, kKeySets ? keys.position(j) : keys.lo + j), kvh) + 8 * t;
+      if (ok) off = src.offset(kKeySets ? keys.position(j) : keys.lo + j) + 8 * t;
       uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
-      cp_async_16(smem_u32(slot), a.k_pool + off, ok ? 16 : 0);
-      cp_async_16(smem_u32(slot + kThreads), a.v_pool + off, ok ? 16 : 0);
+      cp_async_16(smem_u32(slot), src.k + off, ok ? 16 : 0);
+      cp_async_16(smem_u32(slot + kThreads), src.v + off, ok ? 16 : 0);
     }
   };
 #pragma unroll

@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
       float2 kf = make_float2(0.f, 0.f), vf = make_float2(0.f, 0.f);
       if (j < k_end) {
         const int64_t slot = int64_t(pages[j / a.page_size]) * a.page_size + j % a.page_size;
-        const int64_t off = a.kv.offset(slot, kvh) + d;
+        const int64_t off = a.kv.offset(slot, a.kv_index[kvh]) + d;  // prefill never reads windowed heads
         kf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.k_pool + off));
         vf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.v_pool + off));
       }
@@ -276,8 +276,8 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
   const int32_t chunk = tid % KC, key_base = tid / KC;
   const int ps_shift = page_shift_of(ps);
   const int64_t slot_stride = a.kv.slot_stride();
-  const uint16_t* k_src = a.k_pool + a.kv.offset(0, kvh) + chunk * 8;
-  const uint16_t* v_src = a.v_pool + a.kv.offset(0, kvh) + chunk * 8;
+  const uint16_t* k_src = a.k_pool + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;  // never a windowed head
+  const uint16_t* v_src = a.v_pool + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
   const uint32_t smem_base = smem_u32(sKV);
   constexpr uint32_t kTileBytes = kKeysV2 * D * 2, kStageBytes = 2 * kTileBytes;
   const uint32_t st_off0 = uint32_t(key_base * D + ((chunk ^ (key_base & 7)) * 8)) * 2;  // + i * kRowsPerPass * D * 2

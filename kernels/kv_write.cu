@@ -8,16 +8,17 @@ namespace lcllm {
 
 // ---- kernels ------------------------------------------------------------------------------------------------
 
-// One block per token; threads stride over the row (n_kv_heads * head_dim elements).
+// Block (token, KV head); threads stride over head_dim. Heads of the other store leave at once.
 __global__ void kernel_kv_write(KvWriteParams p) {
   const int64_t i = blockIdx.x;
-  const int64_t row = p.kv.slot_stride();
-  const int64_t dst = p.kv.offset(p.slots[i], 0);
-  auto* kd = reinterpret_cast<__nv_bfloat16*>(p.k_pool) + dst;
-  auto* vd = reinterpret_cast<__nv_bfloat16*>(p.v_pool) + dst;
-  const float* ks = p.k + i * row;
-  const float* vs = p.v + i * row;
-  for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
+  const int32_t h = int32_t(blockIdx.y);
+  if (!((p.heads >> h) & 1ull)) return;
+  const int64_t dst = p.kv.offset(p.slots[i], p.kv_index[h]);
+  auto* kd = reinterpret_cast<__nv_bfloat16*>(p.k_store) + dst;
+  auto* vd = reinterpret_cast<__nv_bfloat16*>(p.v_store) + dst;
+  const float* ks = p.k + (i * p.n_kv_heads + h) * p.head_dim;
+  const float* vs = p.v + (i * p.n_kv_heads + h) * p.head_dim;
+  for (int32_t j = threadIdx.x; j < p.head_dim; j += blockDim.x) {
     kd[j] = __float2bfloat16_rn(ks[j]);
     vd[j] = __float2bfloat16_rn(vs[j]);
   }
@@ -26,8 +27,8 @@ __global__ void kernel_kv_write(KvWriteParams p) {
 // ---- launchers ----------------------------------------------------------------------------------------------
 
 void launch_kv_write(const KvWriteParams& p, cudaStream_t stream) {
-  if (p.n == 0) return;
-  kernel_kv_write<<<p.n, 256, 0, stream>>>(p);
+  if (p.n == 0 || p.heads == 0) return;
+  kernel_kv_write<<<dim3(unsigned(p.n), unsigned(p.n_kv_heads)), 128, 0, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 

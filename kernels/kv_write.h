@@ -1,4 +1,6 @@
-// Writes this step's keys and values (fp32) into their slots of the bf16 paged pool.
+// Writes this step's keys and values (fp32) into their slots of a bf16 KV store: the paged pool (slots = page *
+// page_size + offset) or the rings of windowed heads (slots = ring slots, kv/kv_window.h). Heads not in `heads`
+// belong to the other store and are skipped.
 #pragma once
 #include <cstdint>
 
@@ -9,13 +11,15 @@
 namespace lcllm {
 
 struct KvWriteParams {
-  uint16_t* k_pool;       // [n_pages * page_size, n_kv_heads, head_dim] bf16 (one layer)
-  uint16_t* v_pool;       // same
+  uint16_t* k_store;      // [n_slots, stored heads, head_dim] bf16 (one layer)
+  uint16_t* v_store;      // same
   const float* k;         // [n, n_kv_heads, head_dim]
   const float* v;         // [n, n_kv_heads, head_dim]
-  const int64_t* slots;   // [n] global slot = page * page_size + offset
-  int32_t n;
-  KvLayout kv;            // the pool's layout: every stored head of a slot is written (slot_stride elements)
+  const int64_t* slots;   // [n] slot of each token in this store
+  int32_t n, n_kv_heads, head_dim;
+  KvLayout kv;            // the store's layout
+  uint64_t heads;         // bit h: KV head h is written (to stored index kv_index[h])
+  int8_t kv_index[64];    // [n_kv_heads]
 };
 
 void launch_kv_write(const KvWriteParams& p, cudaStream_t stream);

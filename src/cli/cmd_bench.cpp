@@ -107,6 +107,9 @@ int bench(const BenchArgs& a) {
   const std::vector<std::string> policies = eval_split_list(a.policy);
   if (policies.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--policy needs at least one policy");
   eo.policy = policies[0];
+  // One policy: windowed streaming heads keep only their window (the memory the plan saves is what is reserved and
+  // measured). A list runs every policy on this one engine, which then keeps every head's keys.
+  eo.kv_window = policies.size() == 1;
   ProgressBar bar("loading weights", !a.quiet);
   eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
   auto engine = Engine::load(eo);

@@ -123,6 +123,7 @@ int serve(const ServeArgs& a) {
   eo.enforce_eager = a.enforce_eager;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
+  eo.max_window_sequences = a.max_num_seqs;  // windowed-head rings (cuda): one per running sequence
   const ModelConfig probe = model_config_load(a.model);
   const int64_t model_len = probe.max_position_embeddings > 0 ? probe.max_position_embeddings : 4096;
   const int32_t max_model_len = a.max_model_len > 0 ? a.max_model_len : int32_t(std::min<int64_t>(model_len, 1 << 30));

@@ -23,6 +23,10 @@ struct KvWindowLayout {
   int32_t sink = 0;               // ring slots [0, sink) hold positions [0, sink)
   int32_t recent = 0;
   int32_t ring_len = 0;           // slots per (sequence, layer, windowed head)
+  // Sizing for backends that reserve rings up front (cuda): rings held at once (0: the backend's default) and the
+  // head_dim of a ring entry. The CPU allocates a ring per sequence as it comes and ignores both.
+  int32_t max_sequences = 0;
+  int32_t head_dim = 0;
 
   bool empty() const {
     for (uint8_t w : windowed) {

@@ -92,6 +92,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   // Streaming heads keep only their window (retrieval preset, DuoAttention): the pool stores the other heads.
   if (options.kv_window && e->backend_->supports_kv_window()) {
     e->kv_window_ = attention_kv_window_layout(e->plan_, options.max_step_tokens);
+    e->kv_window_.max_sequences = options.max_window_sequences;
+    e->kv_window_.head_dim = e->config_.head_dim;
     if (!e->kv_window_.empty()) e->backend_->kv_window_configure(e->kv_window_);
   }
   int64_t pool_heads = 0;  // (layer, KV head) pairs stored in the page pool

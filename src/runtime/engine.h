@@ -35,6 +35,9 @@ struct EngineOptions {
   // Store the KV of heads the plan only streams (STREAM in both phases) as a per-sequence window instead of in
   // the page pool (attention_kv_window.h). Off: same results, no memory saved (tests compare the two).
   bool kv_window = true;
+  // Sequences that may hold windowed-head rings at once on backends that reserve them up front (cuda); 0: the
+  // backend's default (16). `serve` sets it to --max-num-seqs.
+  int32_t max_window_sequences = 0;
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
   // Benchmarks: bind seeded random bf16 weights in the config's shapes instead of reading safetensors, so
   // model_path may be a bare config.json (runtime/synthetic_weights.h).

@@ -367,15 +367,29 @@ bool selects_in_prefill(const AttentionPlan& plan) {
   return false;
 }
 
-std::unique_ptr<Engine> gpu_engine(const std::string& dir, const AttentionPlan& plan, bool graphs = true) {
+std::unique_ptr<Engine> gpu_engine(const std::string& dir, const AttentionPlan& plan, bool graphs = true,
+                                   bool kv_window = true, int32_t step_tokens = 160, int32_t window_sequences = 0) {
   auto be = std::make_unique<CudaBackend>(0, 0.9f);
   be->set_graphs_enabled(graphs);
   EngineOptions o;
   o.model_path = dir;
   o.context_tokens = 512;
-  o.max_step_tokens = 160;
+  o.max_step_tokens = step_tokens;
   o.plan = plan;
+  o.kv_window = kv_window;
+  o.max_window_sequences = window_sequences;
   return Engine::load(o, std::move(be));
+}
+
+// Retrieval with KV head 0 of every layer streaming (the other heads full).
+nlohmann::json head0_streams(const ModelConfig& c) {
+  nlohmann::json half = nlohmann::json::array();
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    std::vector<double> row(size_t(c.n_kv_heads), 1.0);
+    row[0] = 0.0;
+    half.push_back(row);
+  }
+  return half;
 }
 
 }  // namespace
@@ -511,4 +525,66 @@ TEST_CASE("cuda: a prefill chunk batched with sparse decode rows runs as under F
     // (docs/DECISIONS.md, 2e-2; measured 5.4e-3 on qwen3).
     CHECK(worst_row_error(sparse, full, c.vocab_size, 0, 1) <= 2e-2);
   }
+}
+
+TEST_CASE("cuda windowed KV heads: rings that wrap give the bits of keeping every key; the pool keeps the others",
+          "[cuda][sparse][kv_window]") {
+  // E8 item 3: a head that streams in both phases keeps only a ring of sink + recent + step positions on the GPU
+  // (as on the CPU). With 2 sinks, 4 recent and 4-token steps the ring is 10 slots, so every fixture's prompt and
+  // continuation wrap it several times; the kernels must read exactly the keys they read from the full pool.
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  for (const auto& dir : fixture_dirs()) {
+    const Fixture f = load_fixture(dir);
+    const ModelConfig c = model_config_load(dir);
+    const std::vector<AttentionPlan> plans = {
+        attention_preset_resolve("streaming", {{"sink", 2}, {"recent", 4}}, c),
+        attention_preset_resolve("retrieval", {{"scores", head0_streams(c)}, {"sink", 2}, {"recent", 4}}, c),
+    };
+    for (const AttentionPlan& plan : plans) {
+      INFO(f.name << " plan '" << plan.name << "'");
+      for (const bool graphs : {false, true}) {
+        auto on = gpu_engine(dir, plan, graphs, true, 4);
+        auto off = gpu_engine(dir, plan, graphs, false, 4);
+        REQUIRE(!on->kv_window().empty());
+        REQUIRE(off->kv_window().empty());
+        REQUIRE(size_t(on->kv_window().ring_len) * 2 < f.prompt.size() + f.continuation.size());
+        const std::vector<float> a = run_prefill_decode(*on, f, 4), b = run_prefill_decode(*off, f, 4);
+        REQUIRE(a.size() == b.size());
+        CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+        // The pool holds only the heads that are not windowed; the rings are a small fixed addition.
+        CHECK(on->kv_bytes_reserved() < off->kv_bytes_reserved());
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda windowed KV heads: forks copy the ring, released rings are reused, running out is a clear error",
+          "[cuda][sparse][kv_window]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  const AttentionPlan plan = attention_preset_resolve("streaming", {{"sink", 2}, {"recent", 4}}, c);
+  auto e = gpu_engine(dir, plan, false, true, 4, /*window_sequences=*/2);
+  // A fork continues from its parent's window: both decode the same next token to the same logits.
+  const int32_t a = e->create_sequence();
+  e->feed(a, f.prompt, true, 4);
+  const int32_t b = e->fork_sequence(a);
+  const int32_t tok = f.continuation.at(0);
+  const std::vector<float> la = e->feed(a, std::span<const int32_t>(&tok, 1), false, 0, AttentionPhase::ATTENTION_PHASE_DECODE);
+  const std::vector<float> lb = e->feed(b, std::span<const int32_t>(&tok, 1), false, 0, AttentionPhase::ATTENTION_PHASE_DECODE);
+  CHECK(la == lb);
+  // Two rings, both held: a third sequence has none.
+  const int32_t third = e->create_sequence();
+  CHECK_THROWS_WITH(e->feed(third, f.prompt, true, 4), Catch::Contains("windowed-head rings are in use"));
+  e->free_sequence(third);
+  // Freeing one gives its ring to the next sequence, which then runs like a fresh engine.
+  e->free_sequence(b);
+  const int32_t d = e->create_sequence();
+  const std::vector<float> ld = e->feed(d, f.prompt, true, 4);
+  auto fresh = gpu_engine(dir, plan, false, true, 4, 2);
+  const int32_t z = fresh->create_sequence();
+  CHECK(ld == fresh->feed(z, f.prompt, true, 4));
 }

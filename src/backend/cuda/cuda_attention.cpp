@@ -94,6 +94,16 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
     o_indptr = append(pages.indptr), o_indices = append(pages.indices);
   }
   const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows), o_span = append(span);
+  // Windowed heads of this layer read their sequence's ring (cuda_kv_window.cpp): its first slot per sequence.
+  int8_t kv_index[64];
+  uint64_t ring_heads = 0;
+  kv_head_map(layer, kv_index, ring_heads);
+  std::vector<int32_t> ring_base;  // [n_seq]
+  if (ring_heads != 0) {
+    LCLLM_ASSERT(batch.seq_ids.size() == size_t(n_seq), "windowed KV heads need AttentionBatch::seq_ids");
+    for (int32_t s = 0; s < n_seq; ++s) ring_base.push_back(ring_of(batch.seq_ids[size_t(s)]) * window_.ring_len);
+  }
+  const size_t o_ring = append(ring_base);
   if (recording_ && !uploaded) {
     // A recorded decode step's signature contains every staged offset: pad the pack to a bucket so the block
     // tables' growth (one page every page_size steps) does not make each step a new graph. Kernels read only the
@@ -119,7 +129,16 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   a.n_kv_heads = n_kv_heads_;
   a.head_dim = hd;
   a.page_size = page_size_;
-  a.kv = kv_layout();
+  a.kv = kv_layout(layer);
+  std::copy(std::begin(kv_index), std::end(kv_index), std::begin(a.kv_index));
+  a.ring_heads = ring_heads;
+  if (ring_heads != 0) {
+    a.k_ring = k_ring(layer);
+    a.v_ring = v_ring(layer);
+    a.ring_kv = ring_layout(layer);
+    a.ring_base = dev + o_ring;
+    a.ring_sink = window_.sink;
+  }
   a.scale = params.scale;
   a.softcap = params.softcap;
   rows.tile_row0 = dev + o_t0;
@@ -130,6 +149,9 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
 }
 
 PrefillParams CudaBackend::prefill_params(const CudaAttentionRows& rows) {
+  // Windowed heads keep only a window: the step plan gives every row of their layers a key set (STREAM in both
+  // phases is what makes a head windowed), so the dense prefill kernel never meets one.
+  LCLLM_ASSERT(rows.a.ring_heads == 0, "dense prefill over a layer with windowed KV heads");
   auto p = zeroed<PrefillParams>();
   p.a = rows.a;
   p.tile_row0 = rows.tile_row0;
@@ -161,6 +183,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
 
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, !use_decode, false);
+  LCLLM_ASSERT(rows.a.ring_heads == 0, "dense attention over a layer with windowed KV heads (they need key sets)");
   if (!use_decode) {
     enqueue(launch_attention_prefill, prefill_params(rows));
     return;

@@ -99,6 +99,7 @@ CudaBackend::~CudaBackend() {
   for (void* p : scratch_) cudaFree(p);
   for (auto& [key, p] : rope_tables_) cudaFree(p);
   cudaFree(kv_pool_);
+  cudaFree(kv_ring_);
   cudaFree(staging_dev_);
   cudaFreeHost(staging_host_);
   cublasDestroy(cublas_);
@@ -217,66 +218,104 @@ size_t CudaBackend::kv_budget_bytes() const {
   CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   const double allowed = double(memory_fraction_) * double(total_b);
   const double used = double(total_b - free_b);
-  return allowed > used ? size_t(allowed - used) : 0;
+  // The rings of windowed heads come out of the same budget, before the pool is sized from what is left.
+  const double rings = kv_ring_ ? 0.0 : double(ring_slab_bytes());
+  return allowed > used + rings ? size_t(allowed - used - rings) : 0;
 }
 
 void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
                              int32_t head_dim) {
   LCLLM_ASSERT(head_dim % 2 == 0 && head_dim <= kAttentionMaxHeadDim, "head_dim must be even and <= 256");
+  LCLLM_ASSERT(n_kv_heads <= kAttentionMaxKvHeads, "more KV heads per layer than the kernels' head map holds");
+  LCLLM_ASSERT(window_.empty() || (window_.n_layers == n_layers && window_.n_kv_heads == n_kv_heads),
+               "the window layout does not match the KV pool");
   flush_recorded();
   graphs_.clear();  // graphs point into the pool
-  if (kv_pool_) {
+  if (kv_pool_ || kv_ring_) {
     CUDA_CHECK(cudaStreamSynchronize(stream_));
-    CUDA_CHECK(cudaFree(kv_pool_));
-    kv_pool_ = nullptr;
+    if (kv_pool_) CUDA_CHECK(cudaFree(kv_pool_));
+    if (kv_ring_) CUDA_CHECK(cudaFree(kv_ring_));
+    kv_pool_ = kv_ring_ = nullptr;
   }
   n_layers_ = n_layers;
   n_pages_ = n_pages;
   page_size_ = page_size;
   n_kv_heads_ = n_kv_heads;
   head_dim_ = head_dim;
-  const KvLayout layout{page_size, n_kv_heads, head_dim, KvDtype::KV_DTYPE_BF16};
-  const size_t bytes = size_t(2) * size_t(n_layers) * size_t(n_pages) * size_t(layout.page_elems()) *
-                       size_t(layout.element_bytes());
-  const size_t budget = kv_budget_bytes();
+  // Per layer: pool heads first-come in head order, windowed heads likewise in the ring (the CPU's numbering).
+  pool_heads_.assign(size_t(n_layers), 0);
+  head_index_.assign(size_t(n_layers) * size_t(n_kv_heads), 0);
+  pool_offset_.assign(size_t(n_layers), 0);
+  ring_offset_.assign(size_t(n_layers), 0);
+  size_t pool_elems = 0, ring_elems = 0;
+  for (int32_t l = 0; l < n_layers; ++l) {
+    int32_t in_pool = 0, in_ring = 0;
+    for (int32_t h = 0; h < n_kv_heads; ++h) {
+      head_index_[size_t(l) * size_t(n_kv_heads) + size_t(h)] = int8_t(window_.is_windowed(l, h) ? in_ring++ : in_pool++);
+    }
+    pool_heads_[size_t(l)] = in_pool;
+    pool_offset_[size_t(l)] = pool_elems;
+    pool_elems += 2 * size_t(n_pages) * size_t(kv_layout(l).page_elems());
+    ring_offset_[size_t(l)] = ring_elems;
+    if (in_ring > 0) ring_elems += 2 * size_t(ring_capacity_) * size_t(ring_layout(l).page_elems());
+  }
+  const size_t bytes = pool_elems * sizeof(uint16_t), ring_bytes = ring_elems * sizeof(uint16_t);
+  const size_t budget = kv_budget_bytes();  // already net of the rings
   if (bytes > budget) {
     throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
                 "the KV cache needs " + std::to_string(bytes >> 20) + " MiB but only " + std::to_string(budget >> 20) +
                     " MiB fit under --gpu-memory-fraction " + std::to_string(memory_fraction_) +
                     "; lower --ctx-size or raise the fraction");
   }
-  void* p = nullptr;
-  if (cudaMalloc(&p, std::max<size_t>(bytes, 1)) != cudaSuccess) {
-    (void)cudaGetLastError();
-    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
-                "GPU out of memory reserving the KV cache (" + std::to_string(bytes >> 20) + " MiB)");
+  for (auto [dst, n] : {std::pair<uint16_t**, size_t>{&kv_pool_, bytes}, {&kv_ring_, ring_bytes}}) {
+    if (n == 0 && dst == &kv_ring_) continue;
+    void* p = nullptr;
+    if (cudaMalloc(&p, std::max<size_t>(n, 1)) != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                  "GPU out of memory reserving the KV cache (" + std::to_string(n >> 20) + " MiB)");
+    }
+    *dst = static_cast<uint16_t*>(p);
+    CUDA_CHECK(cudaMemsetAsync(p, 0, n, stream_));
   }
-  kv_pool_ = static_cast<uint16_t*>(p);
-  CUDA_CHECK(cudaMemsetAsync(kv_pool_, 0, bytes, stream_));
+  ring_of_seq_.clear();
+  free_rings_.clear();
+  for (int32_t i = ring_capacity_ - 1; i >= 0; --i) free_rings_.push_back(i);
+}
+
+KvLayout CudaBackend::kv_layout(int32_t layer) const {
+  const int32_t heads = pool_heads_.empty() ? n_kv_heads_ : pool_heads_[size_t(layer)];
+  return KvLayout{page_size_, heads, head_dim_, KvDtype::KV_DTYPE_BF16};
+}
+
+void CudaBackend::kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& ring_heads) const {
+  ring_heads = 0;
+  for (int32_t h = 0; h < 64; ++h) {
+    kv_index[h] = h < n_kv_heads_ ? head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)] : int8_t(0);
+    if (h < n_kv_heads_ && window_.is_windowed(layer, h)) ring_heads |= uint64_t(1) << h;
+  }
 }
 
 uint16_t* CudaBackend::k_layer(int32_t layer) const {
   LCLLM_ASSERT(kv_pool_ && layer >= 0 && layer < n_layers_, "kv layer out of range (kv_reserve first)");
-  const size_t per = size_t(n_pages_) * size_t(kv_layout().page_elems());
-  return kv_pool_ + size_t(2 * layer) * per;
+  return kv_pool_ + pool_offset_[size_t(layer)];
 }
 
 uint16_t* CudaBackend::v_layer(int32_t layer) const {
-  const size_t per = size_t(n_pages_) * size_t(kv_layout().page_elems());
-  return k_layer(layer) + per;
+  return k_layer(layer) + size_t(n_pages_) * size_t(kv_layout(layer).page_elems());
 }
 
 void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
   flush_recorded();
   forget_converted();
   if (copies.empty()) return;
-  const size_t page_bytes = size_t(kv_layout().page_elems()) * size_t(kv_layout().element_bytes());
   for (int32_t l = 0; l < n_layers_; ++l) {
+    const size_t page_elems = size_t(kv_layout(l).page_elems());
+    if (page_elems == 0) continue;  // every head of the layer is windowed
     for (uint16_t* base : {k_layer(l), v_layer(l)}) {
       for (const auto& c : copies) {
-        const size_t page_elems = page_bytes / sizeof(uint16_t);
         CUDA_CHECK(cudaMemcpyAsync(base + size_t(c.dst_page) * page_elems, base + size_t(c.src_page) * page_elems,
-                                   page_bytes, cudaMemcpyDeviceToDevice, stream_));
+                                   page_elems * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_));
       }
     }
   }
@@ -313,7 +352,7 @@ void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
 
 std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
   flush_recorded();
-  const int64_t n = int64_t(n_pages_) * kv_layout().page_elems();
+  const int64_t n = int64_t(n_pages_) * kv_layout(layer).page_elems();
   std::vector<float> out(static_cast<size_t>(n));
   float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
   launch_convert({tmp, value ? v_layer(layer) : k_layer(layer), n, ElemType::ELEM_F32, ElemType::ELEM_BF16}, stream_);
@@ -421,13 +460,18 @@ void CudaBackend::rope(Tensor x, std::span<const int32_t> positions, const RopeC
 void CudaBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
   forget_converted();
   auto p = zeroed<KvWriteParams>();
-  p.k_pool = k_layer(layer);
-  p.v_pool = v_layer(layer);
+  p.k_store = k_layer(layer);
+  p.v_store = v_layer(layer);
   p.k = static_cast<const float*>(k.data);
   p.v = static_cast<const float*>(v.data);
   p.slots = stage(slots);
   p.n = int32_t(slots.size());
-  p.kv = kv_layout();
+  p.n_kv_heads = n_kv_heads_;
+  p.head_dim = head_dim_;
+  p.kv = kv_layout(layer);
+  uint64_t ring_heads = 0;
+  kv_head_map(layer, p.kv_index, ring_heads);
+  p.heads = ~ring_heads & (n_kv_heads_ == 64 ? ~uint64_t(0) : (uint64_t(1) << n_kv_heads_) - 1);  // windowed: kv_write_window
   enqueue(launch_kv_write, p);
 }
 
@@ -452,7 +496,8 @@ void CudaBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<c
   p.n_heads = int32_t(q.dim(1));
   p.n_kv_heads = n_kv_heads_;
   p.head_dim = hd;
-  p.kv = kv_layout();
+  p.kv = kv_layout(layer);
+  kv_head_map(layer, p.kv_index, p.ring_heads);
   enqueue(launch_rope_kv_write, p);
 }
 

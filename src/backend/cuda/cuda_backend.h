@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -125,6 +126,16 @@ class CudaBackend final : public Backend {
   void set_attention_kernel(CudaAttentionKernel k) { attention_kernel_ = k; }
   // Bytes the KV pool may still take under gpu_memory_fraction, given what is allocated now.
   size_t kv_budget_bytes() const override;
+  // Windowed KV heads (src/kv/kv_window.h; cuda_kv_window.cpp): the pool of each layer stores only its other heads;
+  // windowed heads live in a slab of per-sequence rings, one ring per live sequence, at most
+  // KvWindowLayout::max_sequences at once.
+  bool supports_kv_window() const override { return true; }
+  void kv_window_configure(const KvWindowLayout& layout) override;
+  bool kv_window_active() const override { return !window_.empty(); }
+  void kv_write_window(int32_t layer, const Tensor& k, const Tensor& v, const AttentionBatch& batch) override;
+  void kv_window_fork(int32_t src_seq, int32_t dst_seq) override;
+  void kv_window_release(int32_t seq) override;
+  size_t kv_window_bytes() const override;
   size_t kv_element_bytes() const override { return sizeof(uint16_t); }
   cudaStream_t stream() const { return stream_; }
 
@@ -183,8 +194,17 @@ class CudaBackend final : public Backend {
   void* scratch(size_t bytes, int slot);
   const float* rope_table(const RopeConfig& rope, int32_t head_dim);
   uint16_t* k_layer(int32_t layer) const;
-  KvLayout kv_layout() const { return KvLayout{page_size_, n_kv_heads_, head_dim_, KvDtype::KV_DTYPE_BF16}; }
   uint16_t* v_layer(int32_t layer) const;
+  // The page pool's layout of a layer: its non-windowed heads only.
+  KvLayout kv_layout(int32_t layer) const;
+  // Where each KV head of a layer lives (AttentionCommon::kv_index / ring_heads).
+  void kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& ring_heads) const;
+  // Rings (cuda_kv_window.cpp): the layer's ring slab, its layout (page_size = ring_len), a sequence's ring.
+  uint16_t* k_ring(int32_t layer) const;
+  uint16_t* v_ring(int32_t layer) const;
+  KvLayout ring_layout(int32_t layer) const;
+  int32_t ring_of(int32_t seq);  // assigns a free ring on first use; throws ERROR_KIND_OUT_OF_MEMORY when none is
+  size_t ring_slab_bytes() const;
 
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
   // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
@@ -232,9 +252,20 @@ class CudaBackend final : public Backend {
   // RoPE inverse-frequency tables, one per (config, head_dim).
   std::map<std::tuple<int, double, double, double, double, int64_t, int32_t>, float*> rope_tables_;
 
-  // KV pool: one allocation, per layer K then V, each [n_pages * page_size, n_kv_heads, head_dim] bf16.
+  // KV pool: one allocation, per layer K then V, each [n_pages * page_size, pool_heads_[layer], head_dim] bf16.
   uint16_t* kv_pool_ = nullptr;
   int32_t n_layers_ = 0, n_pages_ = 0, page_size_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
+  std::vector<int32_t> pool_heads_;   // [n_layers] heads each layer keeps in the pool
+  std::vector<size_t> pool_offset_;   // [n_layers] element offset of the layer's K in kv_pool_ (V follows)
+  std::vector<int8_t> head_index_;    // [n_layers * n_kv_heads] index of each head in its store (pool or ring)
+  // Windowed heads: the layout, and one allocation of rings, per layer K then V, each
+  // [ring_capacity_ * ring_len, windowed heads of the layer, head_dim] bf16.
+  KvWindowLayout window_;
+  uint16_t* kv_ring_ = nullptr;
+  int32_t ring_capacity_ = 0;
+  std::vector<size_t> ring_offset_;   // [n_layers] element offset of the layer's ring K in kv_ring_ (V follows)
+  std::unordered_map<int32_t, int32_t> ring_of_seq_;  // KvCache sequence -> its ring
+  std::vector<int32_t> free_rings_;
   CudaAttentionKernel attention_kernel_ = CudaAttentionKernel::CUDA_ATTENTION_AUTO;
 };
 
