@@ -19,7 +19,7 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
   const int32_t h = is_k ? head - p.n_heads : head;
   float* row = is_k ? p.k + (t * p.n_kv_heads + h) * p.head_dim : p.q + (t * p.n_heads + h) * p.head_dim;
   const float pos = float(p.positions[t]);
-  const bool store = is_k && !((p.ring_heads >> h) & 1ull);  // windowed heads: kv_ring_write stores them
+  const bool store = is_k && !((p.ring_heads >> h) & 1ull);  // windowed heads: CudaBackend::kv_write_window stores them
   const int64_t dst = store ? p.kv.offset(p.slots[t], p.kv_index[h]) : 0;
   for (int32_t i = threadIdx.x; i < half; i += blockDim.x) {
     double s, c;

@@ -22,7 +22,7 @@ struct RopeKvWriteParams {
   int32_t n, n_heads, n_kv_heads, head_dim;
   KvLayout kv;               // the pool's layout (kv/kv_layout.h)
   int8_t kv_index[64];       // [n_kv_heads] stored index of each KV head in the pool
-  uint64_t ring_heads;       // bit h: KV head h is windowed (its ring is written by kv_ring_write), not stored here
+  uint64_t ring_heads;       // bit h: KV head h is windowed (its ring is written by CudaBackend::kv_write_window), not stored here
 };
 
 void launch_rope_kv_write(const RopeKvWriteParams& p, cudaStream_t stream);

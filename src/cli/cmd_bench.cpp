@@ -110,6 +110,7 @@ int bench(const BenchArgs& a) {
   // One policy: windowed streaming heads keep only their window (the memory the plan saves is what is reserved and
   // measured). A list runs every policy on this one engine, which then keeps every head's keys.
   eo.kv_window = policies.size() == 1;
+  eo.max_window_sequences = 1;  // one sequence at a time
   ProgressBar bar("loading weights", !a.quiet);
   eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
   auto engine = Engine::load(eo);

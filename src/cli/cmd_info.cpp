@@ -1,8 +1,11 @@
 // `lcllm info MODEL`: the resolved config, parameter count, weight bytes and KV bytes per token.
 #include <cstdio>
+#include <map>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "io/gguf.h"
+#include "io/gguf_types.h"
 #include "io/safetensors.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
@@ -12,7 +15,56 @@ namespace lcllm {
 
 namespace {
 
+// A GGUF file's container summary (E10 item 1): what it holds, by the file's own metadata.
+int gguf_info(const std::string& path) {
+  const auto f = GgufFile::open(path);
+  const GgufContents& g = f->contents();
+  struct TypeUse {
+    int64_t tensors = 0;
+    uint64_t bytes = 0;
+    bool dequantizable = true;
+  };
+  std::map<std::string, TypeUse> by_type;  // ggml type name -> what uses it
+  uint64_t bytes = 0;
+  int64_t params = 0;
+  for (const GgufTensorInfo& t : g.tensors) {
+    const GgmlTypeInfo* info = ggml_type_info(t.type);  // known: gguf_parse refuses unknown types
+    TypeUse& u = by_type[info->name];
+    ++u.tensors;
+    u.bytes += t.nbytes;
+    u.dequantizable = info->dequantizable;
+    bytes += t.nbytes;
+    params += t.n_elements();
+  }
+  auto str = [&](const char* key) {
+    const GgufValue* v = f->find(key);
+    return v && v->type == GgufType::GGUF_TYPE_STRING ? v->s : std::string("-");
+  };
+  const std::string arch = str("general.architecture");
+  std::printf("GGUF file           version %u, %zu tensors, %zu metadata keys\n", g.version, g.tensors.size(),
+              g.metadata.size());
+  std::printf("architecture        %s\n", arch.c_str());
+  std::printf("name                %s\n", str("general.name").c_str());
+  if (const GgufValue* v = f->find(arch + ".context_length"); v && v->is_integer()) {
+    std::printf("context length      %lld\n", static_cast<long long>(v->i));
+  }
+  if (const GgufValue* v = f->find(arch + ".block_count"); v && v->is_integer()) {
+    std::printf("layers              %lld\n", static_cast<long long>(v->i));
+  }
+  const GgufValue* tokens = f->find("tokenizer.ggml.tokens");
+  std::printf("tokenizer           %s, %zu tokens, chat template %s\n", str("tokenizer.ggml.model").c_str(),
+              tokens ? tokens->size() : size_t(0), f->find("tokenizer.chat_template") ? "yes" : "no");
+  std::printf("parameters          %lld (%.3f B)\n", static_cast<long long>(params), double(params) / 1e9);
+  std::printf("weights             %s\n", format_bytes(double(bytes)).c_str());
+  for (const auto& [name, u] : by_type) {
+    std::printf("  %-8s %4lld tensors  %s%s\n", name.c_str(), static_cast<long long>(u.tensors),
+                format_bytes(double(u.bytes)).c_str(), u.dequantizable ? "" : "  (lcllm cannot dequantize this type)");
+  }
+  return 0;
+}
+
 int info(const std::string& model) {
+  if (gguf_is_file(model)) return gguf_info(model);
   const ModelConfig c = model_config_load(model);
   std::printf("model_type          %s\n", c.model_type.c_str());
   std::printf("vocab_size          %d\n", c.vocab_size);

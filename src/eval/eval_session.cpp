@@ -67,6 +67,7 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   const int64_t total = per_seq * seqs;
   if (total > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size x length is too large");
   eo.context_tokens = int32_t(total);
+  eo.max_window_sequences = int32_t(seqs);  // windowed-head rings (cuda): one per sequence in flight
   eo.policy = policy.spec;
   eo.plan = policy.plan;
   eo.load_progress = settings.load_progress;

@@ -178,7 +178,12 @@ void Engine::free_sequence(int32_t seq) {
 
 int32_t Engine::fork_sequence(int32_t seq) {
   const int32_t fork = kv_->fork_sequence(seq);
-  backend_->kv_window_fork(seq, fork);
+  try {
+    backend_->kv_window_fork(seq, fork);  // may find no free ring (cuda)
+  } catch (...) {
+    kv_->free_sequence(fork);
+    throw;
+  }
   auto it = policy_state_.find(seq);
   policy_state_[fork] = it == policy_state_.end() ? SequencePolicyState{} : it->second;
   return fork;

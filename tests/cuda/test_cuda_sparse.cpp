@@ -404,7 +404,8 @@ TEST_CASE("cuda: sparse plans with a budget covering the context equal FULL on e
     const std::vector<float> ref = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
     const size_t n_prompt = f.prompt.size(), n_all = n_prompt + f.continuation.size();
     for (const AttentionPlan& plan : covering_plans(c, false)) {
-      const std::vector<float> got = run_prefill_decode(*gpu_engine(dir, plan), f);
+      // Policy semantics only: every head's keys stay in the pool (windowed storage is the kv_window tests').
+      const std::vector<float> got = run_prefill_decode(*gpu_engine(dir, plan, true, /*kv_window=*/false), f);
       INFO(f.name << " plan '" << plan.name << "'");
       if (selects_in_prefill(plan)) {
         // SELECT/SPARSE prefill rows run the decode kernel, FULL's run the tensor-core prefill kernel: equal up to
@@ -527,11 +528,13 @@ TEST_CASE("cuda: a prefill chunk batched with sparse decode rows runs as under F
   }
 }
 
-TEST_CASE("cuda windowed KV heads: rings that wrap give the bits of keeping every key; the pool keeps the others",
+TEST_CASE("cuda windowed KV heads: rings that wrap give what keeping every key gives; the pool keeps the others",
           "[cuda][sparse][kv_window]") {
   // E8 item 3: a head that streams in both phases keeps only a ring of sink + recent + step positions on the GPU
   // (as on the CPU). With 2 sinks, 4 recent and 4-token steps the ring is 10 slots, so every fixture's prompt and
-  // continuation wrap it several times; the kernels must read exactly the keys they read from the full pool.
+  // continuation wrap it several times. Layers with windowed heads run all their rows through the decode kernels
+  // (the prefill kernels do not read rings), so prompt rows differ from the window-off engine's tensor-core prefill
+  // in fp32 summation order only: the GPU parity bound. Wrong keys would be far outside it.
   LCLLM_REQUIRE_GPU();
   using namespace policy_test;
   for (const auto& dir : fixture_dirs()) {
@@ -551,7 +554,13 @@ TEST_CASE("cuda windowed KV heads: rings that wrap give the bits of keeping ever
         REQUIRE(size_t(on->kv_window().ring_len) * 2 < f.prompt.size() + f.continuation.size());
         const std::vector<float> a = run_prefill_decode(*on, f, 4), b = run_prefill_decode(*off, f, 4);
         REQUIRE(a.size() == b.size());
-        CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+        CHECK(worst_row_error(a, b, c.vocab_size, 0, f.prompt.size() + f.continuation.size()) <= 2e-2);
+        // The same engine, recorded and replayed from CUDA graphs or launched eagerly: the same bits.
+        if (graphs) {
+          auto eager = gpu_engine(dir, plan, false, true, 4);
+          const std::vector<float> e = run_prefill_decode(*eager, f, 4);
+          CHECK(std::memcmp(a.data(), e.data(), a.size() * sizeof(float)) == 0);
+        }
         // The pool holds only the heads that are not windowed; the rings are a small fixed addition.
         CHECK(on->kv_bytes_reserved() < off->kv_bytes_reserved());
       }

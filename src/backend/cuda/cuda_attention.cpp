@@ -100,7 +100,10 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   kv_head_map(layer, kv_index, ring_heads);
   std::vector<int32_t> ring_base;  // [n_seq]
   if (ring_heads != 0) {
-    LCLLM_ASSERT(batch.seq_ids.size() == size_t(n_seq), "windowed KV heads need AttentionBatch::seq_ids");
+    if (batch.seq_ids.size() != size_t(n_seq)) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  "windowed KV heads need AttentionBatch::seq_ids (one KvCache id per sequence of the step)");
+    }
     for (int32_t s = 0; s < n_seq; ++s) ring_base.push_back(ring_of(batch.seq_ids[size_t(s)]) * window_.ring_len);
   }
   const size_t o_ring = append(ring_base);
@@ -149,8 +152,8 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
 }
 
 PrefillParams CudaBackend::prefill_params(const CudaAttentionRows& rows) {
-  // Windowed heads keep only a window: the step plan gives every row of their layers a key set (STREAM in both
-  // phases is what makes a head windowed), so the dense prefill kernel never meets one.
+  // Windowed heads keep a ring the prefill kernels cannot read: attention() and attention_key_sets() run their
+  // layers through the decode kernels only.
   LCLLM_ASSERT(rows.a.ring_heads == 0, "dense prefill over a layer with windowed KV heads");
   auto p = zeroed<PrefillParams>();
   p.a = rows.a;
@@ -182,8 +185,13 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
 
+  // Windowed heads keep a ring, which only the decode kernels read (KvHeadSource): their layers run every row there,
+  // prefill chunks included (the step plan sends a windowed layer here while its window still covers every key).
+  int8_t kv_index[64];
+  uint64_t ring_heads = 0;
+  kv_head_map(layer, kv_index, ring_heads);
+  if (ring_heads != 0) use_decode = true;
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, !use_decode, false);
-  LCLLM_ASSERT(rows.a.ring_heads == 0, "dense attention over a layer with windowed KV heads (they need key sets)");
   if (!use_decode) {
     enqueue(launch_attention_prefill, prefill_params(rows));
     return;

@@ -227,7 +227,8 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
                              int32_t head_dim) {
   LCLLM_ASSERT(head_dim % 2 == 0 && head_dim <= kAttentionMaxHeadDim, "head_dim must be even and <= 256");
   LCLLM_ASSERT(n_kv_heads <= kAttentionMaxKvHeads, "more KV heads per layer than the kernels' head map holds");
-  LCLLM_ASSERT(window_.empty() || (window_.n_layers == n_layers && window_.n_kv_heads == n_kv_heads),
+  LCLLM_ASSERT(window_.empty() || (window_.n_layers == n_layers && window_.n_kv_heads == n_kv_heads &&
+                                    window_.head_dim == head_dim),
                "the window layout does not match the KV pool");
   flush_recorded();
   graphs_.clear();  // graphs point into the pool
@@ -263,7 +264,8 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
   const size_t budget = kv_budget_bytes();  // already net of the rings
   if (bytes > budget) {
     throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
-                "the KV cache needs " + std::to_string(bytes >> 20) + " MiB but only " + std::to_string(budget >> 20) +
+                "the KV cache needs " + std::to_string(bytes >> 20) + " MiB (plus " + std::to_string(ring_bytes >> 20) +
+                    " MiB of windowed-head rings) but only " + std::to_string(budget >> 20) +
                     " MiB fit under --gpu-memory-fraction " + std::to_string(memory_fraction_) +
                     "; lower --ctx-size or raise the fraction");
   }

@@ -3,7 +3,8 @@
 // Storage: weights of 2+ dims are uploaded as bf16 (converted from F32/F16/BF16 on the device); 1-D weights
 // (norms, biases) stay fp32 since they are tiny and feed fp32 math. Activations are fp32. GEMMs run through
 // cublasGemmEx with bf16 operands (the activation is rounded to bf16 first) and fp32 accumulation and output.
-// The KV pool is bf16 [n_pages, page_size, n_kv_heads, head_dim] per layer, K and V.
+// The KV pool is bf16 [n_pages, page_size, pool heads of the layer, head_dim] per layer, K and V (windowed heads
+// live in rings, cuda_kv_window.cpp).
 // Every op is enqueued on one stream; host index arrays (ids, positions, slots, CSR, ranges) go through a pinned
 // staging ring that is only reused after the stream has passed the copies reading it.
 #pragma once
@@ -121,7 +122,7 @@ class CudaBackend final : public Backend {
   // ---- for tests and tools ----
   // Copies n fp32 values from the host into an fp32 tensor (synchronous).
   void from_host(Tensor t, const float* src, int64_t n);
-  // The whole K or V pool of a layer as fp32, [n_pages * page_size, n_kv_heads, head_dim].
+  // The whole K or V pool of a layer as fp32, [n_pages * page_size, pool heads of the layer, head_dim].
   std::vector<float> kv_read(int32_t layer, bool value);
   void set_attention_kernel(CudaAttentionKernel k) { attention_kernel_ = k; }
   // Bytes the KV pool may still take under gpu_memory_fraction, given what is allocated now.

@@ -71,8 +71,10 @@ void CudaBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& 
   if (window_.empty() || window_.windowed_heads(layer) == 0) return;
   forget_converted();
   const size_t n_seq = batch.kv_len.size();
-  LCLLM_ASSERT(batch.seq_ids.size() == n_seq,
-               "windowed KV heads need AttentionBatch::seq_ids (one KvCache id per sequence of the step)");
+  if (batch.seq_ids.size() != n_seq) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "windowed KV heads need AttentionBatch::seq_ids (one KvCache id per sequence of the step)");
+  }
   // [n_tokens] ring slot of each of the step's tokens (token i = query row i).
   std::vector<int64_t> slots(size_t(batch.query_start[n_seq]));
   for (size_t s = 0; s < n_seq; ++s) {

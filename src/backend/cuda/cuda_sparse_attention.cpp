@@ -66,9 +66,15 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   const bool selects = keys.select_k != nullptr;
   // With key rows named, the other rows (a prefill chunk batched with sparse decode rows) run the dense prefill
   // kernel as under FULL, and the decode kernels walk the key rows' sets only.
-  const bool subset = !keys.rows_host.empty();
+  // Layers with windowed heads (rings) run every row through the decode kernels, which read rings; the other rows'
+  // sets are then their full ranges (the step plan fills a set for every row).
+  int8_t kv_index[64];
+  uint64_t ring_heads = 0;
+  kv_head_map(layer, kv_index, ring_heads);
+  const bool subset = !keys.rows_host.empty() && ring_heads == 0;
   LCLLM_ASSERT(!subset || keys.rows != nullptr, "key rows without their uploaded copy");
-  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects, keys.rows_host);
+  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects,
+                                                subset ? keys.rows_host : std::span<const int32_t>());
   const int32_t n_rows = rows.a.n_rows;
   if (n_rows == 0) return;
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
