@@ -6,6 +6,7 @@
 
 #include "lcllm/error.h"
 #include "models/model_family.h"
+#include "models/gguf_model.h"
 #include "io/json_file.h"
 #include "io/text_file.h"
 
@@ -217,6 +218,10 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& p
 }
 
 ModelConfig model_config_load(const std::string& model_path) {
+  if (gguf_is_file(model_path)) {
+    const auto file = GgufFile::open(model_path);
+    return model_config_from_json(gguf_hf_config(*file), model_path);
+  }
   std::string path = model_path;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) path += "/config.json";

@@ -63,10 +63,6 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   return ids;
 }
 
-bool has_tokenizer_files(const std::string& dir) {
-  std::error_code ec;
-  return std::filesystem::exists(dir + "/tokenizer.json", ec) || std::filesystem::exists(dir + "/tokenizer.model", ec);
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -102,7 +98,7 @@ int run(const RunArgs& a) {
   // The tokenizer: --tokenizer, else the model directory's own files (optional with --prompt-ids).
   std::unique_ptr<Tokenizer> tok;
   const std::string tok_path = a.tokenizer.empty() ? a.model : a.tokenizer;
-  if (!a.tokenizer.empty() || has_tokenizer_files(a.model)) {
+  if (!a.tokenizer.empty() || Tokenizer::available(a.model)) {
     tok = Tokenizer::load(tok_path);
   } else if (!a.prompt.empty()) {
     throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "--prompt needs a tokenizer: '" + a.model +

@@ -22,9 +22,7 @@ EvalSession::EvalSession(const std::string& model_dir, const std::vector<std::st
   if (model_name_.empty()) model_name_ = "model";
   config_ = model_config_load(model_dir);
   const std::string tok_src = tokenizer_path.empty() ? model_dir : tokenizer_path;
-  std::error_code ec;
-  if (tokenizer_path.empty() && !std::filesystem::exists(model_dir + "/tokenizer.json", ec) &&
-      !std::filesystem::exists(model_dir + "/tokenizer.model", ec)) {
+  if (tokenizer_path.empty() && !Tokenizer::available(model_dir)) {
     throw Error(ErrorKind::ERROR_KIND_NOT_FOUND, "evals build prompts from text: '" + model_dir +
                                                      "' has no tokenizer.json or tokenizer.model; pass --tokenizer");
   }

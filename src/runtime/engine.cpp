@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "attention/attention_kv_window.h"
+#include "models/gguf_model.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "runtime/sampler.h"
@@ -70,7 +71,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   }
   e->checkpoint_ = std::make_unique<Checkpoint>(
       options.random_weights ? synthetic_checkpoint(e->config_, options.weight_seed, options.model_path)
-                             : Checkpoint::open(options.model_path));
+                             : model_checkpoint_open(options.model_path));
   e->backend_ = backend ? std::move(backend) : backend_for_device(engine_resolve_device(options.device), options);
   e->options_.device = e->backend_->name();
   // A sparse plan runs only where the backend has its policies: stop now rather than fall back to FULL.

@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/gguf.h"
 #include "io/json_file.h"
 #include "io/text_file.h"
 #include "lcllm/error.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
 
@@ -96,7 +98,18 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view json_text, cons
   return std::make_unique<hf::HfTokenizer>(json_text, origin, config);
 }
 
+bool Tokenizer::available(const std::string& model_path) {
+  if (gguf_is_file(model_path)) return true;
+  std::error_code ec;
+  return fs::exists(fs::path(model_path) / "tokenizer.json", ec) || fs::exists(fs::path(model_path) / "tokenizer.model", ec);
+}
+
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir_or_file) {
+  if (gguf_is_file(dir_or_file)) {  // the tokenizer in a GGUF file's metadata (gguf_tokenizer.h)
+    const auto file = GgufFile::open(dir_or_file);
+    const GgufTokenizerSource src = gguf_tokenizer_source(*file);
+    return std::make_unique<hf::HfTokenizer>(src.tokenizer_json, dir_or_file, src.config);
+  }
   std::error_code ec;
   const fs::path p(dir_or_file);
   if (!fs::exists(p, ec))

@@ -35,6 +35,9 @@ class Tokenizer {
   // A model directory (tokenizer.json preferred, else tokenizer.model; tokenizer_config.json optional) or a
   // direct path to a tokenizer.json / tokenizer.model file. Throws lcllm::Error naming the file and the problem.
   static std::unique_ptr<Tokenizer> load(const std::string& dir_or_file);
+  // True when load(model_path) finds a tokenizer: a GGUF file (its metadata holds one), or a directory with
+  // tokenizer.json or tokenizer.model.
+  static bool available(const std::string& model_path);
   // A tokenizer.json held in memory (`origin` names it in error messages). Used by tests and the fuzz target.
   static std::unique_ptr<Tokenizer> from_json(std::string_view json_text, const std::string& origin = "<memory>",
                                               const TokenizerConfig& config = {});
