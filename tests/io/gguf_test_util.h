@@ -68,6 +68,15 @@ class GgufBuilder {
     ++n_kv;
     return *this;
   }
+  GgufBuilder& kv_i32s(const std::string& key, const std::vector<int32_t>& v) {
+    put_string(kv_bytes, key);
+    put<uint32_t>(kv_bytes, 9);
+    put<uint32_t>(kv_bytes, 5);
+    put<uint64_t>(kv_bytes, v.size());
+    for (int32_t x : v) put<int32_t>(kv_bytes, x);
+    ++n_kv;
+    return *this;
+  }
   GgufBuilder& raw_kv(const std::string& key, uint32_t type, const void* value, size_t n) {
     put_string(kv_bytes, key);
     put<uint32_t>(kv_bytes, type);

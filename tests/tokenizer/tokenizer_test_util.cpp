@@ -45,7 +45,7 @@ const std::vector<RefCase>& ref_cases(const std::string& name) {
     c.ids_special = j.at("ids_special").get<std::vector<int32_t>>();
     c.decoded = j.at("decoded").get<std::string>();
     c.decoded_skip = j.contains("decoded_skip") ? j["decoded_skip"].get<std::string>() : c.decoded;
-    c.roundtrip = j.at("roundtrip").get<bool>();
+    c.roundtrip = j.contains("roundtrip") && j["roundtrip"].get<bool>();
     if (j.contains("spm_ids")) {
       c.spm_ids = j["spm_ids"].get<std::vector<int32_t>>();
       c.spm_decoded = j["spm_decoded"].get<std::string>();
