@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/cli_common.h"
+#include "io/text_file.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "lcllm/error.h"
@@ -23,8 +24,10 @@ struct RunArgs {
   std::string model;
   std::string prompt_ids;
   std::string prompt;
+  std::string prompt_file;
   bool chat = false;
   std::string system;
+  std::string system_file;
   std::string tokenizer;
   std::string chat_template_file;
   bool print_ids = false;
@@ -40,6 +43,46 @@ struct RunArgs {
   bool ignore_eos = false;
   bool quiet = false;
 };
+
+// Long prompts (E11 item 4): a 32k-token prompt does not fit in one argument (Linux allows 128 KiB), so --prompt and
+// --system also come from a file (--prompt-file, --system-file) or from stdin (the value "-"; one of them at most).
+constexpr size_t kMaxPromptFileBytes = size_t(256) << 20;
+
+std::string read_stdin_text(const char* flag) {
+  std::string out;
+  char buf[1 << 16];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) {
+    out.append(buf, n);
+    if (out.size() > kMaxPromptFileBytes) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  std::string(flag) + " -: standard input holds more than " +
+                      std::to_string(kMaxPromptFileBytes >> 20) + " MiB");
+    }
+  }
+  return out;
+}
+
+void resolve_long_texts(RunArgs& a) {
+  if (a.prompt == "-" && a.system == "-") {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--prompt - and --system - cannot both read standard input");
+  }
+  auto one = [](std::string& text, const std::string& file, const char* flag, const char* file_flag) {
+    if (!file.empty()) {
+      if (!text.empty()) {
+        throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                    std::string("give ") + flag + " or " + file_flag + ", not both");
+      }
+      text = read_text_file(file, file_flag, kMaxPromptFileBytes);
+      if (text.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, std::string(file_flag) + " '" + file + "' is empty");
+    } else if (text == "-") {
+      text = read_stdin_text(flag);
+      if (text.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, std::string(flag) + " -: standard input is empty");
+    }
+  };
+  one(a.prompt, a.prompt_file, "--prompt", "--prompt-file");
+  one(a.system, a.system_file, "--system", "--system-file");
+}
 
 std::vector<int32_t> parse_ids(const std::string& text) {
   std::vector<int32_t> ids;
@@ -87,7 +130,8 @@ std::string render_chat(const RunArgs& a, const Tokenizer& tok) {
   return ChatTemplate(source).render(messages, true, extra);
 }
 
-int run(const RunArgs& a) {
+int run(RunArgs a) {
+  resolve_long_texts(a);
   const int n_prompts = int(!a.prompt_ids.empty()) + int(!a.prompt.empty());
   if (n_prompts != 1) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
@@ -174,10 +218,12 @@ CliHandler cli_add_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens from a prompt with a model");
   cmd->add_option("MODEL", a->model, "Model directory (config.json + *.safetensors)")->required();
-  cmd->add_option("--prompt,-p", a->prompt, "Prompt text (tokenized with the model's tokenizer)");
+  cmd->add_option("--prompt,-p", a->prompt, "Prompt text (tokenized with the model's tokenizer); - reads standard input");
+  cmd->add_option("--prompt-file", a->prompt_file, "Read the prompt text from this file (long prompts)");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
   cmd->add_flag("--chat", a->chat, "Treat --prompt as a user message and apply the chat template");
-  cmd->add_option("--system", a->system, "System message for --chat");
+  cmd->add_option("--system", a->system, "System message for --chat; - reads standard input");
+  cmd->add_option("--system-file", a->system_file, "Read the system message for --chat from this file");
   cmd->add_option("--chat-template", a->chat_template_file, "Jinja chat template file overriding the model's");
   cmd->add_option("--tokenizer", a->tokenizer,
                   "Tokenizer directory or tokenizer.json/tokenizer.model (default: the model directory)");

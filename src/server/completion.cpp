@@ -99,7 +99,7 @@ PreparedCompletion completion_prepare(const ServeContext& ctx, std::string_view 
   return p;
 }
 
-ojson completion_collect(const ServeContext& ctx, PreparedCompletion& p) {
+ojson completion_collect(const ServeContext& ctx, PreparedCompletion& p, const std::function<bool()>& client_gone) {
   const CompletionRequest& r = p.request;
   const TokenTextFn text_of = token_text_fn(*ctx.tokenizer);
   std::vector<std::unique_ptr<ChoiceText>> choices;
@@ -124,6 +124,11 @@ ojson completion_collect(const ServeContext& ctx, PreparedCompletion& p) {
       texts[size_t(e.choice)] += c.on_event(e);
     }
     if (!p.handle->cancelled() && all_finished()) p.handle->cancel();  // stop strings: free the pages now
+    if (!all_finished() && client_gone && client_gone()) {
+      p.handle->cancel();  // nobody will read the answer: free the sequences at the engine's next step
+      throw RequestError(499, "the client closed the connection before the completion finished", "",
+                         "client_closed_request");
+    }
   }
   int64_t completion_tokens = 0;
   ojson out_choices = ojson::array();

@@ -2,6 +2,7 @@
 // scheduler, then turn token events into text (incremental detokenizer + stop strings) and OpenAI JSON — whole
 // (completion_collect) or as server-sent events (CompletionStream).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,8 +58,10 @@ struct PreparedCompletion {
 // Throws RequestError (4xx for anything the client sent, 429/503 from the scheduler).
 PreparedCompletion completion_prepare(const ServeContext& ctx, std::string_view body, bool chat);
 
-// Waits for every choice; the response body. Throws RequestError 500 if the engine failed.
-nlohmann::ordered_json completion_collect(const ServeContext& ctx, PreparedCompletion& p);
+// Waits for every choice; the response body. Throws RequestError 500 if the engine failed, and 499 (after
+// cancelling the request, so its pages are freed at the engine's next step) when `client_gone` says the client left.
+nlohmann::ordered_json completion_collect(const ServeContext& ctx, PreparedCompletion& p,
+                                          const std::function<bool()>& client_gone = {});
 
 // The SSE body, produced piece by piece. The destructor cancels the request if it has not finished, so a client
 // that goes away frees its sequences at the engine's next step.

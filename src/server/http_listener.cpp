@@ -511,6 +511,8 @@ void HttpListener::State::run_worker() {
       queued.pop_front();
     }
     HttpRequest& req = c->request;
+    const int fd = c->fd;
+    req.client_gone = [fd] { return http_peer_gone(fd); };
     bool ok = false;
     bool close = true;
     {

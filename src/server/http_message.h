@@ -19,6 +19,9 @@ struct HttpRequest {
   size_t content_length = 0;  // body bytes announced (0 without Content-Length)
   bool expect_continue = false;  // "Expect: 100-continue"
   std::string body;           // [content_length] bytes, once read
+  // True once the client has closed the connection (set by the listener for handlers that run long: a non-streamed
+  // completion polls it and cancels its request, E11 item 5). Null: never asked.
+  std::function<bool()> client_gone;
 
   // The first value of a field (lower-case name), or nullptr.
   const std::string* header(std::string_view lower_name) const;

@@ -159,7 +159,7 @@ HttpResponse HttpServer::completion(const HttpRequest& req, bool chat) {
   const ServeContext& ctx = *ctx_.load();
   try {
     PreparedCompletion p = completion_prepare(ctx, req.body, chat);
-    if (!p.request.stream) return json_response(completion_collect(ctx, p));
+    if (!p.request.stream) return json_response(completion_collect(ctx, p, req.client_gone));
     auto stream = std::make_shared<CompletionStream>(ctx, std::move(p));
     HttpResponse r;
     r.content_type = "text/event-stream";

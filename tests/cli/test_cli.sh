@@ -184,6 +184,13 @@ check "serve: negative --max-connections-per-client: exit 2" 2 "max-connections-
 check "serve: --max-body-bytes 0: exit 2" 2 "max-body-bytes" -- timeout 20 "$bin" serve "$model" --port 0 --max-body-bytes 0
 # Thread creation that fails part-way (address space for 4096 stacks refused) is a message, not std::terminate.
 check "run: --threads the system cannot give: exit 2" 2 "cannot start 4096 CPU threads" -- bash -c "ulimit -v 3000000; exec '$bin' run '$model' --prompt-ids 1,2 -n 1 --threads 4096"
+# Long prompts from a file or standard input (E11 item 4; the whole file is the prompt: 2,000 words, 2,003 tokens).
+python3 -c "print('word ' * 2000)" >"$tmp/long_prompt.txt"
+check "run: --prompt-file reads the whole file" 0 "prompt 2003 tokens" -- "$bin" run "$model" --prompt-file "$tmp/long_prompt.txt" -n 1 --ctx-size 4096 --chunk-size 1024
+check "run: --prompt - reads stdin" 0 "prompt [0-9]+ tokens" -- bash -c "echo 'Hello there' | '$bin' run '$model' --prompt - -n 1"
+check "run: --prompt and --prompt-file: exit 2" 2 "not both" -- "$bin" run "$model" --prompt x --prompt-file "$tmp/long_prompt.txt"
+check "run: both from stdin: exit 2" 2 "cannot both read standard input" -- "$bin" run "$model" --chat --prompt - --system -
+check "run: missing --prompt-file: exit 2" 2 "cannot read --prompt-file" -- "$bin" run "$model" --prompt-file "$tmp/none.txt"
 printf '\n# only a comment\n' >"$tmp/keys"
 check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 

@@ -66,6 +66,24 @@ def test_disconnect_mid_stream_frees_pages(server):
     assert status == 200
 
 
+def test_disconnect_before_a_non_streamed_answer_frees_pages(server):
+    """E11 item 5: a client that leaves while its (non-streamed) completion runs gets its request cancelled."""
+    body = json.dumps({"model": "tiny", "prompt": "Tell a long story", "max_tokens": 480, "temperature": 0,
+                       "ignore_eos": True}).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server.api_key.encode() +
+                 b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    aborted = server.metrics().get('lcllm_request_success_total{finished_reason="abort"}', 0)
+    deadline = time.time() + 5
+    while server.metrics().get("lcllm_kv_cache_pages_used", 0) == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    assert server.metrics()["lcllm_kv_cache_pages_used"] > 0
+    sock.close()
+    assert server.wait_metric("lcllm_kv_cache_pages_used", 0, timeout=5) == 0
+    assert server.wait_metric("lcllm_num_requests_running", 0) == 0
+    assert server.metrics()['lcllm_request_success_total{finished_reason="abort"}'] == aborted + 1
+
+
 def test_full_queue_answers_429_with_retry_after():
     s = Server("--max-num-seqs", "1", "--max-waiting", "1", "--max-model-len", "600")
     try:
