@@ -55,7 +55,7 @@ struct Scheduler::Pending {
 struct Scheduler::Running {
   std::shared_ptr<Group> group;
   int32_t choice = 0;
-  int32_t seq = -1;
+  int32_t seq = -1;               // -1: a choice > 0 waiting for choice 0's prompt, whose pages it will fork
   int32_t reserved_pages = 0;
   size_t prefilled = 0;          // prompt tokens already in the cache
   std::vector<int32_t> output;   // [n_generated]
@@ -248,7 +248,8 @@ void Scheduler::admit() {
       auto r = std::make_unique<Running>();
       r->group = p->group;
       r->choice = c;
-      r->seq = engine_.create_sequence();
+      // n > 1: only choice 0 prefills the prompt; the others fork its pages when the prompt is in (E11 item 1).
+      r->seq = c == 0 ? engine_.create_sequence() : -1;
       r->reserved_pages = pages_for(int64_t(req.prompt.size()) + req.max_tokens, page_size);
       reserved_pages_ += r->reserved_pages;
       SamplingParams sp = req.sampling;
@@ -283,7 +284,7 @@ void Scheduler::run_step() {
   }
   for (auto& r : running_) {  // then prompt chunks in arrival order with what is left
     const std::vector<int32_t>& prompt = r->group->request.prompt;
-    if (r->group->plan.get() != plan || r->prefilled >= prompt.size() || budget == 0) continue;
+    if (r->group->plan.get() != plan || r->prefilled >= prompt.size() || budget == 0 || r->seq < 0) continue;
     const size_t take = std::min(prompt.size() - r->prefilled, size_t(budget));
     chunks.push_back({r->seq, std::span<const int32_t>(prompt).subspan(r->prefilled, take),
                       AttentionPhase::ATTENTION_PHASE_PREFILL, r->prefilled + take == prompt.size()});
@@ -299,6 +300,11 @@ void Scheduler::run_step() {
   } catch (const std::exception& e) {
     spdlog::error("engine step failed: {}", e.what());
     for (Running* r : owners) finish_choice(*r, "error");
+    for (auto& r : running_) {  // choices waiting to fork a prompt that failed
+      if (r->seq < 0 && std::any_of(owners.begin(), owners.end(), [&](Running* o) { return o->group == r->group; })) {
+        finish_choice(*r, "error");
+      }
+    }
     std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
     return;
   }
@@ -306,12 +312,33 @@ void Scheduler::run_step() {
   size_t row = 0;
   const auto now = Clock::now();
   int64_t prompt_tokens = 0, generated = 0;
+  // [n] the choices that sample this step and the logits row each samples from (forked choices share their
+  // parent's last prompt row).
+  std::vector<std::pair<Running*, std::span<const float>>> samplers;
   for (size_t i = 0; i < chunks.size(); ++i) {
     Running& r = *owners[i];
     r.prefilled += size_t(prefill_len[i]);
     prompt_tokens += prefill_len[i];
     if (!chunks[i].want_logits) continue;
     const std::span<const float> l(logits.data() + row++ * V, V);
+    samplers.emplace_back(&r, l);
+    if (prefill_len[i] == 0 || r.prefilled < r.group->request.prompt.size()) continue;
+    for (auto& sibling : running_) {  // the prompt is in: the other choices fork it
+      if (sibling->group != r.group || sibling->seq >= 0 || sibling->done) continue;
+      try {
+        sibling->seq = engine_.fork_sequence(r.seq);
+      } catch (const std::exception& e) {
+        spdlog::error("forking choice {} failed: {}", sibling->choice, e.what());
+        finish_choice(*sibling, "error");
+        continue;
+      }
+      sibling->prefilled = r.prefilled;
+      samplers.emplace_back(sibling.get(), l);
+    }
+  }
+  for (auto& [rp, l] : samplers) {
+    Running& r = *rp;
+    if (r.done) continue;
     const GenerationRequest& req = r.group->request;
     TokenEvent ev;
     ev.choice = r.choice;
@@ -351,7 +378,7 @@ void Scheduler::run_step() {
 void Scheduler::finish_choice(Running& r, const std::string& reason) {
   if (r.done) return;
   r.done = true;
-  engine_.free_sequence(r.seq);
+  if (r.seq >= 0) engine_.free_sequence(r.seq);  // a choice still waiting to fork holds nothing
   reserved_pages_ -= r.reserved_pages;
   const bool announced = reason == "stop" || reason == "length";
   if (!announced) r.group->handle->push(TokenEvent{r.choice, -1, false, {}, reason});

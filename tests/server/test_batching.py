@@ -84,6 +84,24 @@ def test_disconnect_before_a_non_streamed_answer_frees_pages(server):
     assert server.metrics()['lcllm_request_success_total{finished_reason="abort"}'] == aborted + 1
 
 
+def test_n_choices_prefill_the_prompt_once_and_equal_single_requests(server):
+    """E11 item 1: n > 1 forks the prompt's pages instead of prefilling it n times; choice i samples with seed + i,
+    so it equals a single request with that seed."""
+    prompt = "Once upon a time there was a little robot who"
+    before = server.metrics()["lcllm_prompt_tokens_total"]
+    status, _, data = server.request("POST", "/v1/completions", body={"model": "tiny", "prompt": prompt, "n": 3,
+                                                                      "max_tokens": 6, "temperature": 0.9, "seed": 11})
+    assert status == 200, data
+    choices = sorted(json.loads(data)["choices"], key=lambda c: c["index"])
+    n_prompt = json.loads(data)["usage"]["prompt_tokens"]
+    assert server.metrics()["lcllm_prompt_tokens_total"] - before == n_prompt  # once, not 3 times
+    for c in choices:
+        status, _, one = server.request("POST", "/v1/completions",
+                                        body={"model": "tiny", "prompt": prompt, "max_tokens": 6, "temperature": 0.9,
+                                              "seed": 11 + c["index"]})
+        assert json.loads(one)["choices"][0]["text"] == c["text"]
+
+
 def test_full_queue_answers_429_with_retry_after():
     s = Server("--max-num-seqs", "1", "--max-waiting", "1", "--max-model-len", "600")
     try:
