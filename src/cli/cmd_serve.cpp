@@ -51,6 +51,7 @@ struct ServeArgs {
   int64_t max_connections_per_client = 256;
   int shutdown_timeout = 30;
   std::string chat_template_file;
+  bool no_prefix_caching = false;
 };
 
 std::string read_text(const std::string& path, const char* what) {
@@ -124,6 +125,7 @@ int serve(const ServeArgs& a) {
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   eo.max_window_sequences = a.max_num_seqs;  // windowed-head rings (cuda): one per running sequence
+  eo.prefix_caching = !a.no_prefix_caching;
   const ModelConfig probe = model_config_load(a.model);
   const int64_t model_len = probe.max_position_embeddings > 0 ? probe.max_position_embeddings : 4096;
   const int32_t max_model_len = a.max_model_len > 0 ? a.max_model_len : int32_t(std::min<int64_t>(model_len, 1 << 30));
@@ -222,6 +224,10 @@ CliHandler cli_add_serve(CLI::App& app) {
       ->envname("LCLLM_CHUNK_SIZE")->capture_default_str()->check(CLI::Range(1, kMaxChunkTokens));
   cmd->add_option("--chat-template", a->chat_template_file, "Jinja chat template file overriding the model's")
       ->envname("LCLLM_CHAT_TEMPLATE");
+  cmd->add_flag("--no-prefix-caching", a->no_prefix_caching,
+                "Do not keep prompt pages for reuse by later requests with the same prefix (on by default, like "
+                "SGLang's radix cache; off anyway when streaming heads keep only windows)")
+      ->envname("LCLLM_NO_PREFIX_CACHING");
   cmd->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body; beyond: 413")
       ->envname("LCLLM_MAX_BODY_BYTES")->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 30));
   cmd->add_option("--http-threads", a->http_threads,

@@ -107,13 +107,13 @@ AppendPlan KvCache::append_tokens(int32_t seq, int32_t n) {
   // From here on no allocation can fail (needed <= free).
   if (s.length % page_size_ != 0 && pool_.ref_count(s.pages.back()) > 1) {
     const int32_t shared = s.pages.back();
-    const int32_t fresh = pool_.allocate();
+    const int32_t fresh = allocate_page();
     plan.copies.push_back(PageCopy{shared, fresh});
     s.pages.back() = fresh;
     pool_.release(shared);  // still held by the other sequences, so it does not return to the free list
   }
   const int32_t new_len = s.length + n;
-  while (static_cast<int32_t>(s.pages.size()) < pages_for(new_len)) s.pages.push_back(pool_.allocate());
+  while (static_cast<int32_t>(s.pages.size()) < pages_for(new_len)) s.pages.push_back(allocate_page());
 
   plan.slots.reserve(static_cast<size_t>(n));
   for (int32_t pos = s.length; pos < new_len; ++pos) {
@@ -133,6 +133,13 @@ void KvCache::truncate(int32_t seq, int32_t new_len) {
   while (static_cast<int32_t>(s.pages.size()) > keep) {
     pool_.release(s.pages.back());
     s.pages.pop_back();
+  }
+  // A registered page that becomes this sequence's partial last page will be written again: it stops being a
+  // cached prefix (other holders, if any, keep it through copy-on-write).
+  if (new_len % page_size_ != 0 && !s.pages.empty() && cached_.size() > size_t(s.pages.back()) &&
+      cached_[size_t(s.pages.back())].key != 0) {
+    forget_page(s.pages.back());
+    if (pool_.ref_count(s.pages.back()) > 0) pool_.mark_cached(s.pages.back(), false);
   }
   s.length = new_len;
 }
@@ -172,6 +179,102 @@ int64_t KvCache::slot_at(int32_t seq, int32_t pos) const {
                   " of length " + std::to_string(s.length));
   }
   return slot_of(s.pages[pos / page_size_], pos % page_size_, page_size_);
+}
+
+// ---- prefix caching ------------------------------------------------------------------------------------------
+
+void KvCache::set_prefix_caching(bool on) {
+  prefix_on_ = on;
+  if (on && cached_.empty()) cached_.resize(size_t(pool_.capacity()));
+}
+
+uint64_t KvCache::chain_key(uint64_t parent, std::span<const int32_t> page_tokens, uint64_t salt) const {
+  // FNV-1a over (parent, salt, tokens), then a final mix; 0 is reserved for "no key".
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= (v >> (8 * b)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(parent);
+  mix(salt);
+  for (int32_t t : page_tokens) mix(uint64_t(uint32_t(t)));
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h == 0 ? 1 : h;
+}
+
+void KvCache::forget_page(int32_t page) {
+  CachedPage& c = cached_[size_t(page)];
+  if (c.key == 0) return;
+  auto it = by_key_.find(c.key);
+  if (it != by_key_.end() && it->second == page) by_key_.erase(it);
+  c = CachedPage{};
+}
+
+int32_t KvCache::allocate_page() {
+  bool evicted = false;
+  const int32_t page = pool_.allocate(&evicted);
+  if (evicted) {
+    forget_page(page);
+    ++stats_.evictions;
+  }
+  return page;
+}
+
+std::pair<int32_t, int32_t> KvCache::create_sequence_from_prefix(std::span<const int32_t> tokens, uint64_t salt) {
+  const int32_t id = create_sequence();
+  if (!prefix_on_ || tokens.empty()) return {id, 0};
+  Sequence& s = seqs_.at(id);
+  const size_t max_pages = (tokens.size() - 1) / size_t(page_size_);
+  uint64_t parent = 0;
+  for (size_t i = 0; i < max_pages; ++i) {
+    const auto page_tokens = tokens.subspan(i * size_t(page_size_), size_t(page_size_));
+    const uint64_t key = chain_key(parent, page_tokens, salt);
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) break;
+    const CachedPage& c = cached_[size_t(it->second)];
+    if (c.parent != parent || !std::equal(c.tokens.begin(), c.tokens.end(), page_tokens.begin(), page_tokens.end())) {
+      break;  // a hash collision: a miss
+    }
+    pool_.retain(it->second);
+    s.pages.push_back(it->second);
+    parent = key;
+  }
+  s.length = int32_t(s.pages.size()) * page_size_;
+  stats_.query_tokens += int64_t(tokens.size());
+  stats_.hit_tokens += s.length;
+  return {id, s.length};
+}
+
+void KvCache::register_prefix(int32_t seq, std::span<const int32_t> tokens, uint64_t salt) {
+  if (!prefix_on_) return;
+  const Sequence& s = find(seq);
+  if (int64_t(tokens.size()) > s.length) throw_invalid("register_prefix: more tokens than the sequence holds");
+  const size_t full = tokens.size() / size_t(page_size_);
+  uint64_t parent = 0;
+  for (size_t i = 0; i < full; ++i) {
+    const int32_t page = s.pages[i];
+    const auto page_tokens = tokens.subspan(i * size_t(page_size_), size_t(page_size_));
+    const uint64_t key = chain_key(parent, page_tokens, salt);
+    CachedPage& c = cached_[size_t(page)];
+    if (c.key == 0 && by_key_.find(key) == by_key_.end()) {  // another page may already hold this prefix
+      c.key = key;
+      c.parent = parent;
+      c.tokens.assign(page_tokens.begin(), page_tokens.end());
+      by_key_.emplace(key, page);
+      pool_.mark_cached(page, true);
+    }
+    parent = key;
+  }
+}
+
+KvCache::PrefixStats KvCache::prefix_stats() const {
+  PrefixStats p = stats_;
+  p.cached_pages = int32_t(by_key_.size());
+  return p;
 }
 
 }  // namespace lcllm

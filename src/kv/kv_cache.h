@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -84,7 +85,36 @@ class KvCache {
   // Global slot of position pos (0 <= pos < length) of seq; out of range: INVALID_ARGUMENT.
   int64_t slot_at(int32_t seq, int32_t pos) const;
 
+  // ---- prefix caching (E11 item 2; vLLM's automatic prefix caching, SGLang's radix cache) ----
+  // Full pages are keyed by a chained hash: page i's key covers the tokens of pages 0..i and a salt (the attention
+  // plan, which changes what a page holds). A registered page stays in the pool when its last holder goes (LRU; it
+  // is evicted only when no page is free), so a later sequence with the same prefix starts from it. Keys are
+  // verified against the stored tokens, so a hash collision is a miss, never a wrong page.
+  void set_prefix_caching(bool on);
+  bool prefix_caching() const { return prefix_on_; }
+  // A new sequence holding the longest registered run of full pages that begins `tokens`, at most
+  // (tokens.size() - 1) / page_size pages, so that at least one token is left to compute (its logits are needed).
+  // Returns {sequence, tokens it already holds}. With prefix caching off: a new empty sequence.
+  std::pair<int32_t, int32_t> create_sequence_from_prefix(std::span<const int32_t> tokens, uint64_t salt);
+  // Registers the full pages of seq that hold tokens[0, tokens.size()) (tokens.size() <= the sequence's length).
+  void register_prefix(int32_t seq, std::span<const int32_t> tokens, uint64_t salt);
+  struct PrefixStats {
+    int64_t query_tokens = 0;  // prompt tokens looked up
+    int64_t hit_tokens = 0;    // of those, found cached
+    int64_t evictions = 0;     // cached pages handed out again
+    int32_t cached_pages = 0;  // registered pages now (held or idle)
+  };
+  PrefixStats prefix_stats() const;
+
  private:
+  struct CachedPage {
+    uint64_t key = 0;             // 0: not registered
+    uint64_t parent = 0;          // the previous page's key (0 for the first page)
+    std::vector<int32_t> tokens;  // [page_size] the page's tokens, to verify a key match
+  };
+  uint64_t chain_key(uint64_t parent, std::span<const int32_t> page_tokens, uint64_t salt) const;
+  void forget_page(int32_t page);
+  int32_t allocate_page();  // pool_.allocate(), forgetting an evicted cached page
   struct Sequence {
     std::vector<int32_t> pages;  // [ceil(length / page_size)]
     int32_t length = 0;
@@ -96,6 +126,10 @@ class KvCache {
 
   int32_t page_size_;
   PagePool pool_;
+  bool prefix_on_ = false;
+  std::unordered_map<uint64_t, int32_t> by_key_;  // registered key -> page
+  std::vector<CachedPage> cached_;                // [n_pages] what each registered page holds
+  PrefixStats stats_;
   std::unordered_map<int32_t, Sequence> seqs_;
   int32_t next_id_ = 0;
 };

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "attention/attention_kv_window.h"
+#include "attention/attention_plan_json.h"
 #include "models/gguf_model.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
@@ -128,6 +129,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
     if (n_pages <= 0) throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY, "no device memory left for the KV cache");
   }
   e->kv_ = std::make_unique<KvCache>(KvCacheConfig{options.page_size, int32_t(n_pages)});
+  e->kv_->set_prefix_caching(options.prefix_caching && e->kv_window_.empty());
   e->backend_->kv_reserve(e->config_.n_layers, int32_t(n_pages), options.page_size, e->config_.n_kv_heads,
                           e->config_.head_dim);
   return e;
@@ -169,6 +171,34 @@ int32_t Engine::create_sequence() {
   const int32_t seq = kv_->create_sequence();
   policy_state_[seq] = {};
   return seq;
+}
+
+namespace {
+
+// What a cached page holds depends on the tokens and on the plan that computed them (a sparse prefill changes
+// the hidden states of later layers): the plan's JSON, hashed, salts the page keys.
+uint64_t plan_salt(const AttentionPlan& plan) {
+  const std::string text = attention_plan_to_json(plan).dump();
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::pair<int32_t, int32_t> Engine::create_sequence_for_prompt(std::span<const int32_t> prompt,
+                                                               const AttentionPlan* plan) {
+  if (!kv_->prefix_caching()) return {create_sequence(), 0};
+  const auto [seq, cached] = kv_->create_sequence_from_prefix(prompt, plan_salt(plan ? *plan : plan_));
+  policy_state_[seq] = {};
+  return {seq, cached};
+}
+
+void Engine::cache_prompt(int32_t seq, std::span<const int32_t> prompt, const AttentionPlan* plan) {
+  if (kv_->prefix_caching()) kv_->register_prefix(seq, prompt, plan_salt(plan ? *plan : plan_));
 }
 
 void Engine::free_sequence(int32_t seq) {

@@ -38,6 +38,9 @@ struct EngineOptions {
   // Sequences that may hold windowed-head rings at once on backends that reserve them up front (cuda); 0: the
   // backend's default (16). `serve` sets it to --max-num-seqs.
   int32_t max_window_sequences = 0;
+  // Prefix caching (KvCache): full prompt pages stay cached and later sequences with the same prefix start from
+  // them. Off when windowed heads keep rings (their keys are not in pages). `serve` turns it on.
+  bool prefix_caching = false;
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
   // Benchmarks: bind seeded random bf16 weights in the config's shapes instead of reading safetensors, so
   // model_path may be a bare config.json (runtime/synthetic_weights.h).
@@ -101,6 +104,11 @@ class Engine {
   // Sequences: create/free/fork here (not on kv_cache()) so windowed KV rings and HiP masks follow the sequence.
   int32_t create_sequence();
   void free_sequence(int32_t seq);
+  // Prefix caching: a sequence for `prompt` under `plan` (null: the engine's) that starts from the longest cached run
+  // of the prompt's full pages; returns {sequence, prompt tokens already in the cache} ({new sequence, 0} when
+  // caching is off). cache_prompt registers a sequence's prompt pages once its prompt has been computed.
+  std::pair<int32_t, int32_t> create_sequence_for_prompt(std::span<const int32_t> prompt, const AttentionPlan* plan);
+  void cache_prompt(int32_t seq, std::span<const int32_t> prompt, const AttentionPlan* plan);
   int32_t fork_sequence(int32_t seq);
 
   // Appends `tokens` to `seq` in steps of at most `chunk` tokens (0: max_step_tokens) and returns the logits:

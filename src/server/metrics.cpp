@@ -96,6 +96,14 @@ std::string ServerMetrics::render() const {
   out += "lcllm_kv_cache_pages_used " + std::to_string(gauges_.kv_pages_used) + "\n";
   header(out, "lcllm_kv_cache_pages_total", "gauge", "KV cache pages in the pool.");
   out += "lcllm_kv_cache_pages_total " + std::to_string(gauges_.kv_pages_total) + "\n";
+  header(out, "lcllm_prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.");
+  out += "lcllm_prefix_cache_queries_total " + std::to_string(gauges_.prefix_query_tokens) + "\n";
+  header(out, "lcllm_prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache (not prefilled).");
+  out += "lcllm_prefix_cache_hits_total " + std::to_string(gauges_.prefix_hit_tokens) + "\n";
+  header(out, "lcllm_prefix_cache_evictions_total", "counter", "Cached prefix pages reused for other data.");
+  out += "lcllm_prefix_cache_evictions_total " + std::to_string(gauges_.prefix_evictions) + "\n";
+  header(out, "lcllm_prefix_cache_pages", "gauge", "KV pages registered in the prefix cache (in use or idle).");
+  out += "lcllm_prefix_cache_pages " + std::to_string(gauges_.prefix_cached_pages) + "\n";
   header(out, "lcllm_prompt_tokens_total", "counter", "Prompt tokens prefilled.");
   out += "lcllm_prompt_tokens_total " + std::to_string(prompt_tokens_) + "\n";
   header(out, "lcllm_generation_tokens_total", "counter", "Tokens generated.");

@@ -31,6 +31,10 @@ struct MetricsGauges {
   int64_t requests_waiting = 0;
   int64_t kv_pages_used = 0;
   int64_t kv_pages_total = 0;
+  int64_t prefix_query_tokens = 0;  // prefix caching: prompt tokens looked up
+  int64_t prefix_hit_tokens = 0;    // of those, found cached
+  int64_t prefix_evictions = 0;     // cached pages reused for other data
+  int64_t prefix_cached_pages = 0;  // pages registered now
 };
 
 class ServerMetrics {

@@ -249,7 +249,12 @@ void Scheduler::admit() {
       r->group = p->group;
       r->choice = c;
       // n > 1: only choice 0 prefills the prompt; the others fork its pages when the prompt is in (E11 item 1).
-      r->seq = c == 0 ? engine_.create_sequence() : -1;
+      if (c == 0) {
+        // Prefix caching: the prompt's cached pages are already computed (E11 item 2).
+        const auto [seq, cached] = engine_.create_sequence_for_prompt(req.prompt, p->group->plan.get());
+        r->seq = seq;
+        r->prefilled = size_t(cached);
+      }
       r->reserved_pages = pages_for(int64_t(req.prompt.size()) + req.max_tokens, page_size);
       reserved_pages_ += r->reserved_pages;
       SamplingParams sp = req.sampling;
@@ -323,6 +328,7 @@ void Scheduler::run_step() {
     const std::span<const float> l(logits.data() + row++ * V, V);
     samplers.emplace_back(&r, l);
     if (prefill_len[i] == 0 || r.prefilled < r.group->request.prompt.size()) continue;
+    engine_.cache_prompt(r.seq, r.group->request.prompt, r.group->plan.get());  // later requests may reuse it
     for (auto& sibling : running_) {  // the prompt is in: the other choices fork it
       if (sibling->group != r.group || sibling->seq >= 0 || sibling->done) continue;
       try {
@@ -398,6 +404,11 @@ void Scheduler::publish_gauges() {
   const KvCache& kv = engine_.kv_cache();
   g.kv_pages_total = kv.n_pages();
   g.kv_pages_used = kv.n_pages() - kv.pages_free();
+  const KvCache::PrefixStats ps = kv.prefix_stats();
+  g.prefix_query_tokens = ps.query_tokens;
+  g.prefix_hit_tokens = ps.hit_tokens;
+  g.prefix_evictions = ps.evictions;
+  g.prefix_cached_pages = ps.cached_pages;
   metrics_.set_gauges(g);
 }
 
