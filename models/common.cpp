@@ -219,8 +219,7 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& p
 
 ModelConfig model_config_load(const std::string& model_path) {
   if (gguf_is_file(model_path)) {
-    const auto file = GgufFile::open(model_path);
-    return model_config_from_json(gguf_hf_config(*file), model_path);
+    return model_config_from_json(gguf_hf_config(gguf_open_model(model_path)), model_path);
   }
   std::string path = model_path;
   std::error_code ec;

@@ -3,10 +3,14 @@
 // LLM_TENSOR_NAMES ("blk.N.attn_q.weight", ...).
 #include "models/gguf_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <regex>
+#include <set>
+#include <string_view>
 #include <vector>
 
 #include "io/gguf_types.h"
@@ -46,7 +50,69 @@ double opt_float(const GgufFile& f, const std::string& key, double fallback) {
 
 }  // namespace
 
-nlohmann::json gguf_hf_config(const GgufFile& f) {
+std::vector<std::unique_ptr<GgufFile>> gguf_open_model(const std::string& path) {
+  std::vector<std::unique_ptr<GgufFile>> files;
+  files.push_back(GgufFile::open(path));
+  const GgufFile& first = *files[0];
+  const int64_t count = first.find("split.count") ? first.require_int("split.count") : 1;
+  if (count <= 1) return files;
+  static const std::regex split_name(R"((.*)-(\d{5})-of-(\d{5})\.gguf)");
+  std::smatch m;
+  if (count > 9999 || !std::regex_match(path, m, split_name) || std::stoll(m[2].str()) != 1 ||
+      std::stoll(m[3].str()) != count) {
+    fail(ErrorKind::ERROR_KIND_INVALID_FILE, first,
+         "is split " + std::to_string(first.find("split.no") ? first.require_int("split.no") + 1 : 1) + " of " +
+             std::to_string(count) + ": pass the first split, named NAME-00001-of-" + std::to_string(count) + ".gguf");
+  }
+  char suffix[32];
+  for (int64_t k = 2; k <= count; ++k) {
+    std::snprintf(suffix, sizeof(suffix), "-%05lld-of-%05lld.gguf", static_cast<long long>(k), static_cast<long long>(count));
+    files.push_back(GgufFile::open(m[1].str() + suffix));  // NOT_FOUND names the missing split
+    const GgufFile& f = *files.back();
+    if (!f.find("split.no") || f.require_int("split.no") != k - 1 || f.require_int("split.count") != count) {
+      fail(ErrorKind::ERROR_KIND_INVALID_FILE, f, "does not say it is split " + std::to_string(k) + " of " +
+                                                      std::to_string(count) + " (split.no / split.count)");
+    }
+  }
+  return files;
+}
+
+namespace {
+
+// The files of one model, first one first (its metadata is the model's).
+using FileList = std::vector<const GgufFile*>;
+
+FileList file_list(const std::vector<std::unique_ptr<GgufFile>>& files) {
+  FileList out;
+  for (const auto& f : files) out.push_back(f.get());
+  return out;
+}
+
+nlohmann::json hf_config_of(const FileList& files);
+Checkpoint checkpoint_of(const FileList& files, const std::function<void(size_t, size_t)>& progress);
+
+}  // namespace
+
+nlohmann::json gguf_hf_config(const std::vector<std::unique_ptr<GgufFile>>& files) {
+  return hf_config_of(file_list(files));
+}
+nlohmann::json gguf_hf_config(const GgufFile& file) { return hf_config_of({&file}); }
+
+Checkpoint gguf_checkpoint(const std::vector<std::unique_ptr<GgufFile>>& files,
+                           const std::function<void(size_t, size_t)>& progress) {
+  return checkpoint_of(file_list(files), progress);
+}
+Checkpoint gguf_checkpoint(const GgufFile& file, const std::function<void(size_t, size_t)>& progress) {
+  return checkpoint_of({&file}, progress);
+}
+
+namespace {
+
+nlohmann::json hf_config_of(const FileList& files) {
+  const GgufFile& f = *files.at(0);
+  auto has_tensor = [&files](const char* name) {
+    return std::any_of(files.begin(), files.end(), [&](const GgufFile* file) { return file->tensor(name) != nullptr; });
+  };
   const std::string arch = arch_of(f);
   const char* model_type = model_type_of(arch);
   if (!model_type) {
@@ -77,12 +143,12 @@ nlohmann::json gguf_hf_config(const GgufFile& f) {
   }
   j["vocab_size"] = vocab;
   // Tied embeddings: no separate output matrix (llama.cpp then reads token_embd for the logits).
-  j["tie_word_embeddings"] = f.tensor("output.weight") == nullptr;
+  j["tie_word_embeddings"] = !has_tensor("output.weight");
   if (const GgufValue* v = f.find("tokenizer.ggml.bos_token_id")) j["bos_token_id"] = f.require_int("tokenizer.ggml.bos_token_id"), (void)v;
   if (const GgufValue* v = f.find("tokenizer.ggml.eos_token_id")) j["eos_token_id"] = f.require_int("tokenizer.ggml.eos_token_id"), (void)v;
   const double theta = opt_float(f, a + "rope.freq_base", arch == "gemma3" ? 1e6 : 10000.0);
   j["rope_theta"] = theta;
-  if (f.tensor("rope_freqs.weight")) {
+  if (has_tensor("rope_freqs.weight")) {
     // Llama 3.1-style rope scaling is baked into a per-frequency factor tensor; its parameters are gone.
     fail(ErrorKind::ERROR_KIND_UNSUPPORTED, f,
          "rope scaling stored as the rope_freqs tensor (Llama 3.1 style) is not supported yet; use the safetensors "
@@ -96,7 +162,7 @@ nlohmann::json gguf_hf_config(const GgufFile& f) {
   }
   if (arch == "llama") {
     j["hidden_act"] = "silu";
-    j["attention_bias"] = f.tensor("blk.0.attn_q.bias") != nullptr;
+    j["attention_bias"] = has_tensor("blk.0.attn_q.bias");
     j["mlp_bias"] = false;
   } else if (arch == "qwen2" || arch == "qwen3") {
     j["hidden_act"] = "silu";
@@ -124,8 +190,6 @@ nlohmann::json gguf_hf_config(const GgufFile& f) {
   }
   return j;
 }
-
-namespace {
 
 // GGUF tensor name -> Hugging Face name (nullopt-like "" for tensors lcllm does not use).
 std::string hf_name(const std::string& arch, const std::string& name) {
@@ -173,23 +237,32 @@ void unpermute_rows(float* w, int64_t rows, int64_t cols, int64_t n_head) {
   }
 }
 
-}  // namespace
-
-Checkpoint gguf_checkpoint(const GgufFile& f, const std::function<void(size_t, size_t)>& progress) {
+Checkpoint checkpoint_of(const FileList& files, const std::function<void(size_t, size_t)>& progress) {
+  const GgufFile& f = *files.at(0);
   const std::string arch = arch_of(f);
-  const nlohmann::json config = gguf_hf_config(f);
+  const nlohmann::json config = hf_config_of(files);
   const int64_t n_head = config["num_attention_heads"].get<int64_t>();
   const int64_t n_head_kv = config["num_key_value_heads"].get<int64_t>();
-  const auto& tensors = f.contents().tensors;
+  std::vector<const GgufTensorInfo*> tensors;  // [every file's tensors], names unique across the files
+  std::set<std::string_view> names;
+  for (const GgufFile* file : files) {
+    for (const GgufTensorInfo& t : file->contents().tensors) {
+      if (!names.insert(t.name).second) {
+        fail(ErrorKind::ERROR_KIND_INVALID_FILE, *file, "tensor '" + t.name + "' is in two splits");
+      }
+      tensors.push_back(&t);
+    }
+  }
   // One arena for every dequantized tensor; the views point into it and the checkpoint keeps it alive.
   size_t total = 0;
-  for (const GgufTensorInfo& t : tensors) {
-    if (!hf_name(arch, t.name).empty()) total += size_t(t.n_elements());
+  for (const GgufTensorInfo* t : tensors) {
+    if (!hf_name(arch, t->name).empty()) total += size_t(t->n_elements());
   }
   auto arena = std::make_shared<std::vector<float>>(total);  // [sum of used tensors' elements] fp32
   std::vector<TensorView> views;
   size_t at = 0, done = 0;
-  for (const GgufTensorInfo& t : tensors) {
+  for (const GgufTensorInfo* tp : tensors) {
+    const GgufTensorInfo& t = *tp;
     ++done;
     const std::string name = hf_name(arch, t.name);
     if (name.empty()) continue;
@@ -224,10 +297,11 @@ Checkpoint gguf_checkpoint(const GgufFile& f, const std::function<void(size_t, s
   return Checkpoint::in_memory(std::move(views), arena, f.path());
 }
 
+}  // namespace
+
 Checkpoint model_checkpoint_open(const std::string& path, const std::function<void(size_t, size_t)>& progress) {
   if (!gguf_is_file(path)) return Checkpoint::open(path);
-  const auto file = GgufFile::open(path);
-  return gguf_checkpoint(*file, progress);
+  return gguf_checkpoint(gguf_open_model(path), progress);
 }
 
 }  // namespace lcllm

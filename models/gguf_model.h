@@ -9,7 +9,9 @@
 // config.json and a safetensors-like checkpoint and nothing downstream knows the difference.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,11 +20,20 @@
 
 namespace lcllm {
 
-// The config.json (as JSON) for a GGUF file's metadata; ERROR_KIND_UNSUPPORTED for architectures lcllm does not run
-// and ERROR_KIND_INVALID_FILE naming the key for missing or invalid metadata.
+// A model's GGUF files: the one given, or — for a split model (llama.cpp's gguf-split: "NAME-00001-of-00003.gguf",
+// metadata split.count/split.no) — every split, in order, found next to the first. Throws ERROR_KIND_NOT_FOUND
+// naming a missing split and ERROR_KIND_INVALID_FILE for splits that do not belong together.
+std::vector<std::unique_ptr<GgufFile>> gguf_open_model(const std::string& path);
+
+// The config.json (as JSON) for a GGUF model's metadata (the first file's; tensors looked up in all of them);
+// ERROR_KIND_UNSUPPORTED for architectures lcllm does not run, ERROR_KIND_INVALID_FILE naming the key for missing
+// or invalid metadata.
+nlohmann::json gguf_hf_config(const std::vector<std::unique_ptr<GgufFile>>& files);
 nlohmann::json gguf_hf_config(const GgufFile& file);
 
-// Every tensor dequantized to fp32 under its Hugging Face name (progress: tensors done, total).
+// Every tensor of every file dequantized to fp32 under its Hugging Face name (progress: tensors done, total).
+Checkpoint gguf_checkpoint(const std::vector<std::unique_ptr<GgufFile>>& files,
+                           const std::function<void(size_t, size_t)>& progress = {});
 Checkpoint gguf_checkpoint(const GgufFile& file, const std::function<void(size_t, size_t)>& progress = {});
 
 // Checkpoint::open, or gguf_checkpoint for a GGUF file.

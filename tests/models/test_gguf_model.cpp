@@ -97,6 +97,29 @@ TEST_CASE("GGUF llama q/k rows are un-permuted to transformers' rotate-half orde
   CHECK(ck.require("model.layers.0.post_attention_layernorm.weight").at(3) == 3.f);  // ffn_norm for llama
 }
 
+TEST_CASE("a split GGUF model is read from its first split, the others found beside it", "[models][gguf]") {
+  const auto dir = std::filesystem::temp_directory_path() / "lcllm_split_gguf";
+  std::filesystem::create_directories(dir);
+  GgufBuilder first = tiny_llama();  // metadata and most tensors
+  first.kv_u32("split.count", 2);
+  first.raw_kv("split.no", 2, "\0\0", 2);  // u16 0
+  GgufBuilder second;                // llama.cpp's later splits: split keys and tensors only
+  second.raw_kv("split.no", 2, "\1\0", 2);
+  second.kv_u32("split.count", 2);
+  second.tensor_f32("output.weight", {8, 4});  // in the second split: the embeddings are not tied
+  const std::string p1 = (dir / "m-00001-of-00002.gguf").string(), p2 = (dir / "m-00002-of-00002.gguf").string();
+  std::ofstream(p1, std::ios::binary) << first.build();
+  std::ofstream(p2, std::ios::binary) << second.build();
+  const ModelConfig c = model_config_load(p1);
+  CHECK_FALSE(c.tie_word_embeddings);
+  const Checkpoint ck = model_checkpoint_open(p1);
+  CHECK(ck.find("lm_head.weight") != nullptr);
+  CHECK(ck.find("model.layers.0.mlp.down_proj.weight") != nullptr);
+  CHECK_THROWS_WITH(model_config_load(p2), Catch::Contains("pass the first split"));
+  std::filesystem::remove(p2);
+  CHECK_THROWS_WITH(model_checkpoint_open(p1), Catch::Contains("m-00002-of-00002.gguf"));
+}
+
 namespace {
 
 void check_parity(const std::string& file, const std::string& fixture) {
