@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -23,7 +24,10 @@ int32_t checked_page_size(const KvCacheConfig& config) {
 
 }  // namespace
 
-KvCache::KvCache(const KvCacheConfig& config) : page_size_(checked_page_size(config)), pool_(config.n_pages) {}
+KvCache::KvCache(const KvCacheConfig& config)
+    : page_size_(checked_page_size(config)), pool_(config.n_pages), hash_seed_(std::random_device{}()) {
+  hash_seed_ = (hash_seed_ << 32) ^ std::random_device{}();
+}
 
 int32_t KvCache::pages_for(int32_t n_tokens) const {
   return static_cast<int32_t>((static_cast<int64_t>(n_tokens) + page_size_ - 1) / page_size_);
@@ -59,7 +63,9 @@ int32_t KvCache::create_sequence() {
 
 void KvCache::free_sequence(int32_t seq) {
   Sequence& s = find(seq);
-  for (int32_t page : s.pages) pool_.release(page);
+  // Last page first: with prefix caching the LRU then evicts a cached chain from its tail, and its head (the part
+  // other prompts share) survives longest.
+  for (auto it = s.pages.rbegin(); it != s.pages.rend(); ++it) pool_.release(*it);
   seqs_.erase(seq);
 }
 
@@ -83,7 +89,7 @@ int32_t KvCache::pages_needed(int32_t seq, int32_t n) const {
   // place would overwrite another sequence's token (or have it overwrite ours). The appender moves to a private
   // copy first; a full shared page is never written again, so it stays shared.
   const bool partial_last = s.length % page_size_ != 0;
-  const bool copy_on_write = partial_last && pool_.ref_count(s.pages.back()) > 1;
+  const bool copy_on_write = partial_last && pool_.ref_count(s.pages.back()) > 1;  // shared (cached or not)
   const int32_t grow = pages_for(s.length + n) - static_cast<int32_t>(s.pages.size());
   return grow + (copy_on_write ? 1 : 0);
 }
@@ -105,6 +111,13 @@ AppendPlan KvCache::append_tokens(int32_t seq, int32_t n) {
   if (n == 0) return plan;
 
   // From here on no allocation can fail (needed <= free).
+  // A registered (prefix-cached) page must never be written again: held by us alone, it leaves the cache before the
+  // write; shared, the copy below moves us off it anyway.
+  if (s.length % page_size_ != 0 && pool_.ref_count(s.pages.back()) == 1 && !cached_.empty() &&
+      cached_[size_t(s.pages.back())].key != 0) {
+    forget_page(s.pages.back());
+    pool_.mark_cached(s.pages.back(), false);
+  }
   if (s.length % page_size_ != 0 && pool_.ref_count(s.pages.back()) > 1) {
     const int32_t shared = s.pages.back();
     const int32_t fresh = allocate_page();
@@ -190,7 +203,7 @@ void KvCache::set_prefix_caching(bool on) {
 
 uint64_t KvCache::chain_key(uint64_t parent, std::span<const int32_t> page_tokens, uint64_t salt) const {
   // FNV-1a over (parent, salt, tokens), then a final mix; 0 is reserved for "no key".
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 1469598103934665603ull ^ hash_seed_;  // a per-cache random seed: keys cannot be precomputed
   auto mix = [&h](uint64_t v) {
     for (int b = 0; b < 8; ++b) {
       h ^= (v >> (8 * b)) & 0xff;
@@ -236,7 +249,8 @@ std::pair<int32_t, int32_t> KvCache::create_sequence_from_prefix(std::span<const
     auto it = by_key_.find(key);
     if (it == by_key_.end()) break;
     const CachedPage& c = cached_[size_t(it->second)];
-    if (c.parent != parent || !std::equal(c.tokens.begin(), c.tokens.end(), page_tokens.begin(), page_tokens.end())) {
+    if (c.parent != parent || c.salt != salt ||
+        !std::equal(c.tokens.begin(), c.tokens.end(), page_tokens.begin(), page_tokens.end())) {
       break;  // a hash collision: a miss
     }
     pool_.retain(it->second);
@@ -263,6 +277,7 @@ void KvCache::register_prefix(int32_t seq, std::span<const int32_t> tokens, uint
     if (c.key == 0 && by_key_.find(key) == by_key_.end()) {  // another page may already hold this prefix
       c.key = key;
       c.parent = parent;
+      c.salt = salt;
       c.tokens.assign(page_tokens.begin(), page_tokens.end());
       by_key_.emplace(key, page);
       pool_.mark_cached(page, true);

@@ -110,6 +110,7 @@ class KvCache {
   struct CachedPage {
     uint64_t key = 0;             // 0: not registered
     uint64_t parent = 0;          // the previous page's key (0 for the first page)
+    uint64_t salt = 0;            // the salt it was registered under
     std::vector<int32_t> tokens;  // [page_size] the page's tokens, to verify a key match
   };
   uint64_t chain_key(uint64_t parent, std::span<const int32_t> page_tokens, uint64_t salt) const;
@@ -130,6 +131,7 @@ class KvCache {
   std::unordered_map<uint64_t, int32_t> by_key_;  // registered key -> page
   std::vector<CachedPage> cached_;                // [n_pages] what each registered page holds
   PrefixStats stats_;
+  uint64_t hash_seed_ = 0;  // random per cache, mixed into every key
   std::unordered_map<int32_t, Sequence> seqs_;
   int32_t next_id_ = 0;
 };

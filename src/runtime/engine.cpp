@@ -189,16 +189,29 @@ uint64_t plan_salt(const AttentionPlan& plan) {
 
 }  // namespace
 
+// HiP's prefill cuts query blocks from the start of each chunk, so what a page holds depends on how its prompt was
+// chunked, not only on its tokens: such plans are not prefix-cached.
+static bool prefill_is_chunk_dependent(const AttentionPlan& plan) {
+  for (const LayerPlan& l : plan.layers) {
+    for (const HeadGroupPolicy& g : l.prefill) {
+      if (g.policy == AttentionPolicy::ATTENTION_POLICY_HIP) return true;
+    }
+  }
+  return false;
+}
+
 std::pair<int32_t, int32_t> Engine::create_sequence_for_prompt(std::span<const int32_t> prompt,
                                                                const AttentionPlan* plan) {
-  if (!kv_->prefix_caching()) return {create_sequence(), 0};
+  if (!kv_->prefix_caching() || prefill_is_chunk_dependent(plan ? *plan : plan_)) return {create_sequence(), 0};
   const auto [seq, cached] = kv_->create_sequence_from_prefix(prompt, plan_salt(plan ? *plan : plan_));
   policy_state_[seq] = {};
   return {seq, cached};
 }
 
 void Engine::cache_prompt(int32_t seq, std::span<const int32_t> prompt, const AttentionPlan* plan) {
-  if (kv_->prefix_caching()) kv_->register_prefix(seq, prompt, plan_salt(plan ? *plan : plan_));
+  if (kv_->prefix_caching() && !prefill_is_chunk_dependent(plan ? *plan : plan_)) {
+    kv_->register_prefix(seq, prompt, plan_salt(plan ? *plan : plan_));
+  }
 }
 
 void Engine::free_sequence(int32_t seq) {
@@ -345,6 +358,9 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
       slots.insert(slots.end(), a.slots.begin(), a.slots.end());
       copies.insert(copies.end(), a.copies.begin(), a.copies.end());
     } catch (...) {
+      // Earlier chunks may have moved onto copy-on-write pages: copy them now, or the tokens they kept would read
+      // an uncopied page after the rollback.
+      backend_->kv_copy_pages(copies);
       for (size_t j = 0; j < i; ++j) kv_->truncate(chunks[j].seq, start_len[j]);
       throw;
     }

@@ -113,6 +113,13 @@ ojson completion_collect(const ServeContext& ctx, PreparedCompletion& p, const s
   auto all_finished = [&] {
     return std::all_of(choices.begin(), choices.end(), [](const auto& c) { return c->finished(); });
   };
+  // Whatever ends this function early (client gone, a detokenizer or JSON error) must not leave the request running.
+  struct CancelUnlessFinished {
+    RequestHandle& h;
+    ~CancelUnlessFinished() {
+      if (!h.finished()) h.cancel();
+    }
+  } guard{*p.handle};
   while (!all_finished()) {
     for (const TokenEvent& e : p.handle->wait(std::chrono::milliseconds(200))) {
       ChoiceText& c = *choices[size_t(e.choice)];

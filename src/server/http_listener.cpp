@@ -105,7 +105,8 @@ struct HttpListener::State {
 
   // --- workers -----------------------------------------------------------------------------------------------
   void run_worker();
-  bool write_response(int fd, const HttpRequest& req, HttpResponse& resp, bool close);
+  // watch_peer: end a stream when the client goes (false for a client that half-closed before its request ran).
+  bool write_response(int fd, const HttpRequest& req, HttpResponse& resp, bool close, bool watch_peer);
 };
 
 HttpListener::HttpListener(HttpListenerOptions options, HttpRoutes routes) : state_(std::make_unique<State>()) {
@@ -511,8 +512,11 @@ void HttpListener::State::run_worker() {
       queued.pop_front();
     }
     HttpRequest& req = c->request;
+    // A client that half-closed before its request was dispatched (it sent, then shut down its side) still reads the
+    // answer: EOF means "gone" only when it arrives later (as nginx takes it, 499).
     const int fd = c->fd;
-    req.client_gone = [fd] { return http_peer_gone(fd); };
+    const bool half_closed = c->close_after;
+    if (!half_closed) req.client_gone = [fd] { return http_peer_gone(fd); };
     bool ok = false;
     bool close = true;
     {
@@ -525,7 +529,7 @@ void HttpListener::State::run_worker() {
       }
       close = resp.close || !req.keep_alive() || c->close_after || stopping.load() ||
               (resp.stream && req.minor_version == 0);
-      ok = write_response(c->fd, req, resp, close);
+      ok = write_response(c->fd, req, resp, close, !half_closed);
     }  // the response (and a stream's request) is released before the connection goes back
     c->close_after = close || !ok;
     std::lock_guard<std::mutex> lock(mu);
@@ -539,7 +543,8 @@ void HttpListener::State::run_worker() {
   }
 }
 
-bool HttpListener::State::write_response(int fd, const HttpRequest& req, HttpResponse& resp, bool close) {
+bool HttpListener::State::write_response(int fd, const HttpRequest& req, HttpResponse& resp, bool close,
+                                          bool watch_peer) {
   const auto timeout = std::chrono::milliseconds(int64_t(options.write_timeout_s) * 1000);
   const bool head_only = req.method == "HEAD";
   std::string out = http_response_head(resp, req.minor_version, close);
@@ -561,7 +566,7 @@ bool HttpListener::State::write_response(int fd, const HttpRequest& req, HttpRes
       return false;
     }
     if (!more) break;
-    if (http_peer_gone(fd)) return false;
+    if (watch_peer && http_peer_gone(fd)) return false;
   }
   return !chunked || http_send_all(fd, "0\r\n\r\n", timeout) == SendResult::kSent;
 }

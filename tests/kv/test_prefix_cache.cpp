@@ -106,3 +106,22 @@ TEST_CASE("with prefix caching off nothing is kept", "[kv][prefix]") {
   CHECK(kv.create_sequence_from_prefix(Tokens{1, 2, 3, 4, 5}, 0).second == 0);
   CHECK(kv.prefix_stats().cached_pages == 0);
 }
+
+TEST_CASE("a page registered while another holder has it as its partial last page is never written in place",
+          "[kv][prefix]") {
+  // The review's sequence: A (8 tokens) forks B, B truncates into page 1, A registers page 1, A ends, B appends.
+  KvCache kv(KvCacheConfig{4, 8});
+  kv.set_prefix_caching(true);
+  const Tokens t = iota(8);
+  const auto [a, ca] = kv.create_sequence_from_prefix(t, 0);
+  kv.append_tokens(a, 8);
+  const int32_t b = kv.fork_sequence(a);
+  kv.truncate(b, 6);                // page 1 is B's shared partial page
+  kv.register_prefix(a, t, 0);      // ... and now registered
+  kv.free_sequence(a);              // B holds it alone
+  const lcllm::AppendPlan plan = kv.append_tokens(b, 2);  // must not write into the registered page 1
+  kv.free_sequence(b);
+  // Either B moved to a copy or page 1 left the cache: a lookup of t never serves B's positions 6-7.
+  const auto [c, cached] = kv.create_sequence_from_prefix(Tokens{0, 1, 2, 3, 4, 5, 6, 7, 99}, 0);
+  CHECK((cached == 4 || plan.copies.size() == 1));
+}
