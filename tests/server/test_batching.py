@@ -102,24 +102,6 @@ def test_n_choices_prefill_the_prompt_once_and_equal_single_requests(server):
         assert json.loads(one)["choices"][0]["text"] == c["text"]
 
 
-def test_a_client_that_half_closes_after_sending_still_gets_its_answer(server):
-    """`printf ... | nc -N`: the client shuts down its sending side and reads; that is not a disconnect."""
-    body = json.dumps({"model": "tiny", "prompt": "Hi", "max_tokens": 3, "temperature": 0}).encode()
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server.api_key.encode() +
-                 b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    sock.shutdown(socket.SHUT_WR)
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    sock.close()
-    assert data.startswith(b"HTTP/1.1 200"), data[:200]
-    assert b"text_completion" in data
-
-
 def test_full_queue_answers_429_with_retry_after():
     s = Server("--max-num-seqs", "1", "--max-waiting", "1", "--max-model-len", "600")
     try:
