@@ -10,7 +10,6 @@
 #include <spdlog/spdlog.h>
 
 #include "attention/attention_kv_window.h"
-#include "attention/attention_plan_json.h"
 #include "models/gguf_model.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
@@ -175,14 +174,32 @@ int32_t Engine::create_sequence() {
 
 namespace {
 
-// What a cached page holds depends on the tokens and on the plan that computed them (a sparse prefill changes
-// the hidden states of later layers): the plan's JSON, hashed, salts the page keys.
+// What a cached page holds depends on the tokens and on how the plan computed them in prefill (a sparse prefill
+// changes the hidden states of later layers); the decode phase does not touch prompt pages. The salt hashes every
+// (layer, KV head)'s prefill policy, so that full, tidal and hylra — dense prefill alike — share their pages, and
+// group boundaries that do not change a policy do not change the salt.
 uint64_t plan_salt(const AttentionPlan& plan) {
-  const std::string text = attention_plan_to_json(plan).dump();
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
+  auto mix = [&h](int64_t v) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= uint64_t(v >> (8 * b)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  };
+  for (const LayerPlan& l : plan.layers) {
+    for (const HeadGroupPolicy& g : l.prefill) {
+      for (int32_t kv = g.kv_head_begin; kv < g.kv_head_end; ++kv) {
+        mix(kv);
+        mix(int64_t(g.policy));
+        if (g.policy == AttentionPolicy::ATTENTION_POLICY_FULL) continue;
+        for (int64_t v : {int64_t(g.k), int64_t(g.from), int64_t(g.sink), int64_t(g.recent), int64_t(g.hip.k),
+                          int64_t(g.hip.block_size_q), int64_t(g.hip.block_size_k), int64_t(g.hip.sink),
+                          int64_t(g.hip.recent), int64_t(g.hip.refresh_every)}) {
+          mix(v);
+        }
+      }
+    }
+    mix(-1);  // layer boundary
   }
   return h;
 }

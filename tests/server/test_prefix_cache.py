@@ -63,3 +63,19 @@ def test_random_requests_with_shared_prefixes_equal_a_server_without_the_cache(p
     m = cached.metrics()
     assert m["lcllm_prefix_cache_hits_total"] > 0
     assert m["lcllm_prefix_cache_evictions_total"] > 0  # 8 prefixes of up to ~200 tokens overflow 64 pages
+
+
+def test_plans_with_the_same_prefill_share_pages_and_others_do_not(pair):
+    """Prompt pages depend only on the prefill phase: full and tidal (dense prefill) share them; streaming's sparse
+    prefill does not reuse them."""
+    cached, plain = pair
+    doc = " ".join(reversed(WORDS * 5))
+    completion(cached, doc + " one")
+    before = cached.metrics()["lcllm_prefix_cache_hits_total"]
+    got = completion(cached, doc + " two", attention_policy="tidal")
+    assert cached.metrics()["lcllm_prefix_cache_hits_total"] - before >= 64
+    assert got == completion(plain, doc + " two", attention_policy="tidal")
+    before = cached.metrics()["lcllm_prefix_cache_hits_total"]
+    got = completion(cached, doc + " three", attention_policy="streaming")
+    assert cached.metrics()["lcllm_prefix_cache_hits_total"] == before  # its sparse prefill has its own salt
+    assert got == completion(plain, doc + " three", attention_policy="streaming")
