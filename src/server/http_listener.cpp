@@ -105,6 +105,7 @@ struct HttpListener::State {
 
   // --- workers -----------------------------------------------------------------------------------------------
   void run_worker();
+  void stop_workers();  // tells every worker to end once the queue is empty, and joins them
   // watch_peer: end a stream when the client goes (false for a client that half-closed before its request ran).
   bool write_response(int fd, const HttpRequest& req, HttpResponse& resp, bool close, bool watch_peer);
 };
@@ -141,15 +142,11 @@ void HttpListener::start() {
     for (int i = 0; i < std::max(1, s.options.workers); ++i) s.workers.emplace_back([&s] { s.run_worker(); });
     s.loop = std::thread([&s] { s.run_loop(); });
   } catch (const std::system_error& e) {
-    // Leave nothing running: the workers that did start are told to end and joined.
-    {
-      std::lock_guard<std::mutex> lock(s.mu);
-      s.workers_stop = true;
-    }
-    s.cv.notify_all();
-    for (std::thread& t : s.workers) t.join();
-    s.workers.clear();
+    // Leave nothing running or open: the workers that did start are told to end and joined.
+    s.stop_workers();
     close(s.listen_fd);
+    close(s.wake_read);
+    close(s.wake_write);
     throw Error(ErrorKind::ERROR_KIND_IO, "cannot start " + std::to_string(s.options.workers) +
                                               " HTTP worker threads (" + e.what() + "): lower --http-threads");
   }
@@ -161,13 +158,7 @@ void HttpListener::stop() {
   s.stopping.store(true);
   s.wake();
   s.loop.join();
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.workers_stop = true;
-  }
-  s.cv.notify_all();
-  for (std::thread& t : s.workers) t.join();
-  s.workers.clear();
+  s.stop_workers();
   close(s.wake_read);
   close(s.wake_write);
 }
@@ -500,6 +491,16 @@ void HttpListener::State::take_returned() {
 }
 
 // --- workers -------------------------------------------------------------------------------------------------
+
+void HttpListener::State::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    workers_stop = true;
+  }
+  cv.notify_all();
+  for (std::thread& t : workers) t.join();
+  workers.clear();
+}
 
 void HttpListener::State::run_worker() {
   while (true) {

@@ -2,11 +2,23 @@
 // cases of tests/io/test_gguf.cpp and the fuzz corpus).
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 namespace lcllm::test {
+
+// A real GGUF model fetched by tools/fetch_models.sh (LCLLM_MODEL_CACHE, default ~/.cache/lcllm/models), or "" when
+// it is not there (the tests that need it then warn and skip).
+inline std::string gguf_model_file(const std::string& name) {
+  const char* env = std::getenv("LCLLM_MODEL_CACHE");
+  const char* home = std::getenv("HOME");
+  const std::string dir = env ? env : std::string(home ? home : ".") + "/.cache/lcllm/models";
+  const std::string path = dir + "/" + name;
+  return std::filesystem::exists(path) ? path : "";
+}
 
 class GgufBuilder {
  public:

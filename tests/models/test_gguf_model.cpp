@@ -21,16 +21,9 @@
 
 using namespace lcllm;
 using lcllm::test::GgufBuilder;
+using lcllm::test::gguf_model_file;
 
 namespace {
-
-std::string model_file(const std::string& name) {
-  const char* env = std::getenv("LCLLM_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string dir = env ? env : std::string(home ? home : ".") + "/.cache/lcllm/models";
-  const std::string path = dir + "/" + name;
-  return std::filesystem::exists(path) ? path : "";
-}
 
 std::string write(const std::string& image, const std::string& name) {
   const auto path = std::filesystem::temp_directory_path() / name;
@@ -123,7 +116,7 @@ TEST_CASE("a split GGUF model is read from its first split, the others found bes
 namespace {
 
 void check_parity(const std::string& file, const std::string& fixture) {
-  const std::string path = model_file(file);
+  const std::string path = gguf_model_file(file);
   if (path.empty()) {
     WARN("skipped: " << file << " not found (run tools/fetch_models.sh)");
     return;

@@ -20,14 +20,6 @@ using namespace lcllm::test;
 
 namespace {
 
-std::string model_file(const std::string& name) {
-  const char* env = std::getenv("LCLLM_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string dir = env ? env : std::string(home ? home : ".") + "/.cache/lcllm/models";
-  const std::string path = dir + "/" + name;
-  return std::filesystem::exists(path) ? path : "";
-}
-
 std::unique_ptr<Tokenizer> from_image(const std::string& image, const std::string& name) {
   const auto path = std::filesystem::temp_directory_path() / name;
   std::ofstream(path, std::ios::binary) << image;
@@ -106,7 +98,7 @@ TEST_CASE("a gpt2 GGUF vocabulary is byte-level BPE with its stored merges", "[t
 }
 
 TEST_CASE("Gemma 3's GGUF tokenizer equals its tokenizer.json on the reference corpus", "[tokenizer][gguf][real]") {
-  const std::string path = model_file("gemma-3-270m-q4_k_m.gguf");
+  const std::string path = gguf_model_file("gemma-3-270m-q4_k_m.gguf");
   if (path.empty()) {
     WARN("skipped: gemma-3-270m-q4_k_m.gguf not found (run tools/fetch_models.sh)");
     return;
@@ -115,7 +107,7 @@ TEST_CASE("Gemma 3's GGUF tokenizer equals its tokenizer.json on the reference c
 }
 
 TEST_CASE("SmolLM2's GGUF tokenizer equals transformers' tokenizer for the same file", "[tokenizer][gguf][real]") {
-  const std::string path = model_file("SmolLM2-135M-Instruct.Q4_1.gguf");
+  const std::string path = gguf_model_file("SmolLM2-135M-Instruct.Q4_1.gguf");
   if (path.empty()) {
     WARN("skipped: SmolLM2-135M-Instruct.Q4_1.gguf not found (run tools/fetch_models.sh)");
     return;

@@ -4,12 +4,7 @@
 # NIAH per policy on models/needle. Run from the repository root with gpu_carry/dist.tar.xz
 # (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz) and gpu_carry/commit.txt (git rev-parse --short HEAD) carried;
 # $OUT is the folder that comes back.
-tar -xJf gpu_carry/dist.tar.xz -C /tmp && D=/tmp/dist && export LD_LIBRARY_PATH=$D:/usr/local/cuda/lib64
-export PATH=$PATH:/usr/local/cuda/bin
-ldd $D/lcllm $D/test_cuda | grep "not found"
-card=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
-commit=$(cat gpu_carry/commit.txt)
-hdr() { echo "# $1"; echo "# card: $card"; echo "# date: $(date -u +%FT%TZ)"; echo "# commit: $commit"; echo "# command: $2"; }
+source tools/bench/gpu_dist_env.sh
 { hdr "lcllm CUDA tests (E8 sparse attention included)" "test_cuda --durations yes"; timeout 200 $D/test_cuda --durations yes; echo "exit code: $?"; } > $OUT/gpu_tests.log 2>&1
 grep -E "FAILED|test cases|exit code" $OUT/gpu_tests.log | head -10
 f='[sparse]~[select_1m]~[needle]~[exactness]'

@@ -4,12 +4,7 @@
 # only their rings and the pool stores the other heads) at 32k and 128k on the Llama-3.1-8B shape. Run from the
 # repository root with gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz) and
 # gpu_carry/commit.txt carried; $OUT comes back.
-tar -xJf gpu_carry/dist.tar.xz -C /tmp && D=/tmp/dist && export LD_LIBRARY_PATH=$D:/usr/local/cuda/lib64
-export PATH=$PATH:/usr/local/cuda/bin
-ldd $D/lcllm $D/test_cuda | grep "not found"
-card=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
-commit=$(cat gpu_carry/commit.txt)
-hdr() { echo "# $1"; echo "# card: $card"; echo "# date: $(date -u +%FT%TZ)"; echo "# commit: $commit"; echo "# command: $2"; }
+source tools/bench/gpu_dist_env.sh
 { hdr "lcllm CUDA tests" "test_cuda --durations yes"; timeout 220 $D/test_cuda --durations yes; echo "exit code: $?"; } > $OUT/gpu_tests.log 2>&1
 grep -E "FAILED|test cases|exit code|with expansion" -A3 $OUT/gpu_tests.log | head -60
 { hdr "memcheck kv_window" "compute-sanitizer --tool memcheck test_cuda [kv_window]"; timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[kv_window]"; echo "exit code: $?"; } > $OUT/memcheck_kv_window.log 2>&1

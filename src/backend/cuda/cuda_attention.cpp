@@ -187,10 +187,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
 
   // Windowed heads keep a ring, which only the decode kernels read (KvHeadSource): their layers run every row there,
   // prefill chunks included (the step plan sends a windowed layer here while its window still covers every key).
-  int8_t kv_index[64];
-  uint64_t ring_heads = 0;
-  kv_head_map(layer, kv_index, ring_heads);
-  if (ring_heads != 0) use_decode = true;
+  if (has_ring_heads(layer)) use_decode = true;
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, !use_decode, false);
   if (!use_decode) {
     enqueue(launch_attention_prefill, prefill_params(rows));

@@ -198,6 +198,8 @@ class CudaBackend final : public Backend {
   uint16_t* v_layer(int32_t layer) const;
   // The page pool's layout of a layer: its non-windowed heads only.
   KvLayout kv_layout(int32_t layer) const;
+  // True when some KV head of the layer keeps a ring (only the decode kernels read those layers).
+  bool has_ring_heads(int32_t layer) const { return !window_.empty() && window_.windowed_heads(layer) > 0; }
   // Where each KV head of a layer lives (AttentionCommon::kv_index / ring_heads).
   void kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& ring_heads) const;
   // Rings (cuda_kv_window.cpp): the layer's ring slab, its layout (page_size = ring_len), a sequence's ring.

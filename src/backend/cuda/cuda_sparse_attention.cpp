@@ -68,10 +68,7 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   // kernel as under FULL, and the decode kernels walk the key rows' sets only.
   // Layers with windowed heads (rings) run every row through the decode kernels, which read rings; the other rows'
   // sets are then their full ranges (the step plan fills a set for every row).
-  int8_t kv_index[64];
-  uint64_t ring_heads = 0;
-  kv_head_map(layer, kv_index, ring_heads);
-  const bool subset = !keys.rows_host.empty() && ring_heads == 0;
+  const bool subset = !keys.rows_host.empty() && !has_ring_heads(layer);
   LCLLM_ASSERT(!subset || keys.rows != nullptr, "key rows without their uploaded copy");
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects,
                                                 subset ? keys.rows_host : std::span<const int32_t>());
