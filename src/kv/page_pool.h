@@ -37,8 +37,6 @@ class PagePool {
   // then waits in an LRU list instead of the free list; retain() takes it back (a prefix hit), and allocate(), when
   // no page is free, evicts the one released longest ago (and says so, so that its owner forgets it).
   void mark_cached(int32_t page, bool cached);
-  bool is_cached(int32_t page) const { return cached_[static_cast<size_t>(page)] != 0; }
-  int32_t cached_idle_count() const { return static_cast<int32_t>(lru_.size()); }
 
  private:
   std::vector<int32_t> ref_counts_;  // [n_pages]; 0 = free or cached-idle

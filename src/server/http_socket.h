@@ -12,8 +12,6 @@ namespace lcllm {
 // `bound_port` returns. Throws lcllm::Error (ERROR_KIND_IO) naming the address when it cannot be bound.
 int http_listen(const std::string& host, int port, int& bound_port);
 
-void http_set_nonblocking(int fd);
-
 // The client's address as text ("127.0.0.1", "::1"); "" if unknown.
 std::string http_peer_address(int fd);
 
