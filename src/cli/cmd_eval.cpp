@@ -33,6 +33,7 @@ struct CommonArgs {
   uint64_t seed = 0;
   int32_t max_new_tokens = 0;
   bool quiet = false;
+  std::string haystack;  // niah, ruler: natural text file
 };
 
 struct NiahArgs {
@@ -126,6 +127,7 @@ int run_niah(const NiahArgs& a) {
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   EvalSession session(a.c.model, eval_split_list(a.c.policy), a.c.tokenizer);
+  if (!a.c.haystack.empty()) session.use_haystack(a.c.haystack);
   spdlog::info("eval niah: {} ({}), task text: {}", session.model_name(), session.config().model_type,
                session.text().source);
   PassProgress progress("niah", !a.c.quiet);
@@ -150,6 +152,7 @@ int run_ruler(const RulerArgs& a) {
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   EvalSession session(a.c.model, eval_split_list(a.c.policy), a.c.tokenizer);
+  if (!a.c.haystack.empty()) session.use_haystack(a.c.haystack);
   spdlog::info("eval ruler: {} ({}), task text: {}", session.model_name(), session.config().model_type,
                session.text().source);
   PassProgress progress("ruler", !a.c.quiet);
@@ -204,6 +207,9 @@ CliHandler cli_add_eval(CLI::App& app) {
   n->add_option("--samples", niah->samples, "Haystacks per (length, depth)")->capture_default_str();
   niah->c.max_new_tokens = 32;
   n->add_option("--max-new-tokens", niah->c.max_new_tokens, "Generation limit per answer")->capture_default_str();
+  n->add_option("--haystack", niah->c.haystack,
+                "Natural text file read in order as the haystack (e.g. a license or a book), instead of the built-in "
+                "filler sentences");
 
   auto ruler = std::make_shared<RulerArgs>();
   CLI::App* r = eval->add_subcommand("ruler", "RULER synthetic tasks per policy: summary.csv + predictions");
@@ -215,6 +221,8 @@ CliHandler cli_add_eval(CLI::App& app) {
   r->add_option("--max-new-tokens", ruler->c.max_new_tokens,
                 "Generation limit per answer; 0 = per task (niah 32, multi-value/query 64, vt 48, cwe 120)")
       ->capture_default_str();
+  r->add_option("--haystack", ruler->c.haystack,
+                "Natural text file read in order as the haystack of the niah tasks, instead of the built-in filler");
 
   auto lb = std::make_shared<LongBenchArgs>();
   CLI::App* l = eval->add_subcommand("longbench", "LongBench v1 predictions and scores (pred/<model>/, result.json)");

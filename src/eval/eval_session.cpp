@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "attention/attention_plan_json.h"
+#include "eval/haystack_text.h"
 #include "eval/result_io.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
@@ -44,6 +45,8 @@ EvalSession::EvalSession(const std::string& model_dir, const std::vector<std::st
   }
 }
 
+void EvalSession::use_haystack(const std::string& path) { eval_text_use_haystack(text_, path); }
+
 void EvalSession::warn_if_beyond_trained(int64_t tokens) const {
   if (config_.max_position_embeddings > 0 && tokens > config_.max_position_embeddings) {
     spdlog::warn("{} tokens exceed {}'s max_position_embeddings ({}): those results measure extrapolation",
@@ -52,7 +55,8 @@ void EvalSession::warn_if_beyond_trained(int64_t tokens) const {
 }
 
 std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32_t context_tokens,
-                                                 const EvalEngineSettings& settings, size_t max_batch) const {
+                                                 const EvalEngineSettings& settings, size_t max_batch,
+                                                 int32_t forced_tokens) const {
   EngineOptions eo;
   eo.model_path = model_dir_;
   eo.device = settings.device;
@@ -60,12 +64,15 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   eo.max_step_tokens = settings.chunk_size;
   eo.gpu_memory_fraction = settings.gpu_memory_fraction;
   // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.
-  const int64_t per_seq = int64_t(context_tokens / eo.page_size + 2) * eo.page_size;
+  // A teacher-forced fork shares the prompt's pages and adds its own for the forced tokens (+1 copied partial page).
+  const int64_t fork = forced_tokens > 0 ? int64_t(forced_tokens / eo.page_size + 2) * eo.page_size : 0;
+  const int64_t per_seq = int64_t(context_tokens / eo.page_size + 2) * eo.page_size + fork;
   const int64_t seqs = std::max<int64_t>(1, std::min<int64_t>(settings.batch_size, int64_t(std::min<size_t>(max_batch, INT32_MAX))));
   const int64_t total = per_seq * seqs;
   if (total > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size x length is too large");
   eo.context_tokens = int32_t(total);
-  eo.max_window_sequences = int32_t(seqs);  // windowed-head rings (cuda): one per sequence in flight
+  // Windowed-head rings (cuda): one per sequence in flight, forks included.
+  eo.max_window_sequences = int32_t(seqs * (forced_tokens > 0 ? 2 : 1));
   eo.policy = policy.spec;
   eo.plan = policy.plan;
   eo.load_progress = settings.load_progress;

@@ -17,7 +17,7 @@
 namespace lcllm {
 
 // Bumped whenever prompt construction changes, so resumed runs never mix results of different prompt builders.
-inline constexpr int kEvalHarnessVersion = 1;
+inline constexpr int kEvalHarnessVersion = 2;  // 2: RULER-match NIAH score, teacher-forced answers
 
 struct EvalPolicy {
   std::string spec;         // the --policy item: a preset name or a plan file
@@ -46,6 +46,8 @@ class EvalSession {
   const Tokenizer& tokenizer() const { return *tok_; }
   const ModelConfig& config() const { return config_; }
   const EvalText& text() const { return text_; }
+  // Natural text from `path` as the haystack (eval/haystack_text.h) instead of the task text's filler.
+  void use_haystack(const std::string& path);
   const std::vector<EvalPolicy>& policies() const { return policies_; }
 
   // Logs a warning when `tokens` exceeds the model's max_position_embeddings (results past the trained length
@@ -53,9 +55,11 @@ class EvalSession {
   void warn_if_beyond_trained(int64_t tokens) const;
 
   // An engine running `policy` whose KV cache holds min(settings.batch_size, max_batch) sequences of
-  // `context_tokens` each (max_batch: the largest group of requests that will be decoded together).
+  // `context_tokens` each (max_batch: the largest group of requests that will be decoded together). With
+  // `forced_tokens` > 0 each sequence also has room for a teacher-forced fork of that many tokens (GenRequest::forced).
   std::unique_ptr<Engine> load_engine(const EvalPolicy& policy, int32_t context_tokens,
-                                      const EvalEngineSettings& settings, size_t max_batch = SIZE_MAX) const;
+                                      const EvalEngineSettings& settings, size_t max_batch = SIZE_MAX,
+                                      int32_t forced_tokens = 0) const;
 
  private:
   std::string model_dir_, model_name_;

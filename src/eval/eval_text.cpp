@@ -163,6 +163,7 @@ uint64_t eval_text_fingerprint(const EvalText& t) {
     mix("|");
   };
   mix_all(t.filler);
+  if (t.filler_in_order) mix("in order");
   mix_all(t.keys);
   mix(std::to_string(t.value_digits));
   for (const auto* s : {&t.needle, &t.query_single, &t.query_multivalue, &t.query_multiquery, &t.vt_assign,

@@ -30,6 +30,7 @@ struct EvalText {
   std::string preamble_niah;
   std::string preamble_vt;
   std::vector<std::string> cwe_words;  // common-words task vocabulary: optional "cwe_words" in the file, else built in
+  bool filler_in_order = false;        // natural text (--haystack): read in order from a seeded start
   std::string source;                  // the file it came from, or "built-in defaults"
 };
 

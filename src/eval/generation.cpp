@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #include "lcllm/error.h"
@@ -24,6 +25,9 @@ struct Live {
   Clock::time_point start;
   GenOutput out;
   bool done = false;
+  bool scorer = false;     // a fork fed the request's forced answer instead of its own choices
+  size_t forced_pos = 0;   // scorer: the index in `forced` of the token its next logits score
+  double logprob = 0;      // scorer: the sum so far
 };
 
 }  // namespace
@@ -40,6 +44,7 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
   const size_t per_step = size_t(std::max(1, std::min(batch_size, engine.max_step_tokens())));
 
   std::vector<GenOutput> results(requests.size());
+  std::vector<int32_t> outstanding(requests.size(), 0);  // [requests]: live sequences (generator, scorer) left
   std::vector<std::unique_ptr<Live>> live;
   struct FreeAll {  // an exception mid-batch must not leak sequences
     Engine& e;
@@ -64,12 +69,29 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
     return stop || int32_t(l.out.tokens.size()) >= r.max_new_tokens;
   };
   auto finish = [&](Live& l) {
-    l.out.text = tok.decode(l.out.tokens, true);
-    l.out.seconds = std::chrono::duration<double>(Clock::now() - l.start).count();
     engine.free_sequence(l.seq);
     l.done = true;
-    results[l.index] = l.out;
-    if (on_done) on_done(l.index, results[l.index]);
+    GenOutput& r = results[l.index];
+    if (l.scorer) {
+      r.forced_logprob = l.logprob;
+      r.forced_tokens = int32_t(requests[l.index].forced.size());
+    } else {
+      const double lp = r.forced_logprob;
+      const int32_t n = r.forced_tokens;
+      r = l.out;
+      r.text = tok.decode(l.out.tokens, true);
+      r.seconds = std::chrono::duration<double>(Clock::now() - l.start).count();
+      r.forced_logprob = lp;
+      r.forced_tokens = n;
+    }
+    if (--outstanding[l.index] == 0 && on_done) on_done(l.index, r);
+  };
+  // Scores the forced token at the scorer's position from `logits` and moves on; true when the answer is scored.
+  auto score = [&](Live& l, std::span<const float> logits) {
+    const std::vector<int32_t>& forced = requests[l.index].forced;
+    l.logprob += eval_log_softmax_at(logits, forced[l.forced_pos]);
+    l.last = forced[l.forced_pos];
+    return ++l.forced_pos == forced.size();
   };
 
   for (size_t first = 0; first < requests.size(); first += size_t(batch_size)) {
@@ -87,12 +109,25 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
       l->seq = engine.create_sequence();
       live.push_back(std::move(l));
       Live& cur = *live.back();
-      if (r.max_new_tokens < 1) {
+      outstanding[i] = 1;
+      if (r.max_new_tokens < 1 && r.forced.empty()) {
         finish(cur);
         continue;
       }
       std::vector<float> logits = engine.feed(cur.seq, r.prompt, false);  // [vocab]
-      if (accept(cur, sampler.sample(logits, r.prompt, cur.out.tokens))) finish(cur);
+      if (!r.forced.empty()) {
+        auto s = std::make_unique<Live>();
+        s->index = i;
+        s->scorer = true;
+        s->start = cur.start;
+        s->seq = engine.fork_sequence(cur.seq);
+        live.push_back(std::move(s));
+        Live& sc = *live.back();
+        ++outstanding[i];
+        if (score(sc, logits)) finish(sc);
+      }
+      // `cur` stays valid: live holds pointers.
+      if (r.max_new_tokens < 1 || accept(cur, sampler.sample(logits, r.prompt, cur.out.tokens))) finish(cur);
     }
     // Decode every live sequence together, one token each per step.
     while (true) {
@@ -113,12 +148,22 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
         for (size_t k = b; k < e; ++k) {
           Live& l = *active[k];
           std::span<const float> row(logits.data() + (k - b) * vocab, vocab);
-          if (accept(l, sampler.sample(row, requests[l.index].prompt, l.out.tokens))) finish(l);
+          const bool ended = l.scorer ? score(l, row) : accept(l, sampler.sample(row, requests[l.index].prompt, l.out.tokens));
+          if (ended) finish(l);
         }
       }
     }
   }
   return results;
+}
+
+double eval_log_softmax_at(std::span<const float> logits, int32_t id) {
+  LCLLM_ASSERT(id >= 0 && size_t(id) < logits.size(), "scored id outside the logits");
+  float mx = -std::numeric_limits<float>::infinity();
+  for (float v : logits) mx = std::max(mx, v);
+  double sum = 0;
+  for (float v : logits) sum += std::exp(double(v) - double(mx));
+  return double(logits[size_t(id)]) - double(mx) - std::log(sum);
 }
 
 }  // namespace lcllm

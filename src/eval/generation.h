@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,10 @@ struct GenRequest {
   int32_t max_new_tokens = 32;
   bool stop_at_sentence_end = false;  // NIAH/RULER: stop once the text has a '.' or a newline
   std::vector<int32_t> extra_stop_ids;  // besides the model's EOS and the tokenizer's end-of-turn ids
+  // Teacher-forced scoring (empty: none): the expected answer's ids as they continue the prompt. A fork of the
+  // prefilled sequence is fed these ids instead of its own choices, so GenOutput::forced_logprob measures what the
+  // attention plan kept of the answer even when a small model answers in words (E10 item 7).
+  std::vector<int32_t> forced;
 };
 
 struct GenOutput {
@@ -23,14 +29,23 @@ struct GenOutput {
   std::string text;             // decoded without special tokens
   std::string finish_reason;    // "stop" (stop id or sentence end) or "length"
   double seconds = 0;           // from the start of its prefill to its last token
+  // Σ_i ln p(forced[i] | prompt, forced[<i]) under the engine's plan (forced[0] from the prefill's logits, the
+  // rest from decode steps, as generation sees them); NaN when the request had no forced answer.
+  double forced_logprob = std::numeric_limits<double>::quiet_NaN();
+  int32_t forced_tokens = 0;
 };
 
 // Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Requests run in groups of
 // `batch_size` sequences decoded together (the KV cache must hold batch_size prompts + generations).
-// `on_done(i, output)` is called as each request finishes, so callers write results as they come. Throws
-// lcllm::Error (e.g. a full KV cache).
+// `on_done(i, output)` is called as each request finishes (its generation and its forced scoring), so callers
+// write results as they come. A request with a forced answer holds a second sequence while it runs (a fork that
+// shares the prompt's pages): size the KV cache for it (EvalSession::load_engine's
+// `forced_tokens`). Throws lcllm::Error (e.g. a full KV cache).
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tokenizer, const std::vector<GenRequest>& requests,
                                      int32_t batch_size = 1,
                                      const std::function<void(size_t, const GenOutput&)>& on_done = {});
+
+// ln softmax(logits)[id], in double precision (log-sum-exp around the maximum).
+double eval_log_softmax_at(std::span<const float> logits, int32_t id);
 
 }  // namespace lcllm

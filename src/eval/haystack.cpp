@@ -19,8 +19,8 @@ bool starts_with(const std::vector<int32_t>& v, const std::vector<int32_t>& pref
 
 }  // namespace
 
-HaystackBuilder::HaystackBuilder(const Tokenizer& tokenizer, std::vector<std::string> filler)
-    : tok_(tokenizer), filler_(std::move(filler)) {
+HaystackBuilder::HaystackBuilder(const Tokenizer& tokenizer, std::vector<std::string> filler, bool in_order)
+    : tok_(tokenizer), filler_(std::move(filler)), in_order_(in_order) {
   if (filler_.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the haystack filler has no sentences");
   ref_prefix_ = tok_.encode(kRefPrefix, false);
   // BOS (and anything else the post-processor puts first): the ids before the plain encoding.
@@ -80,8 +80,9 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   const int64_t reserve = int64_t(2 * max_len);
   std::vector<size_t> drawn;
   int64_t used = 0;
+  size_t next = in_order_ ? size_t(rng.below(filler_.size())) : 0;  // in order: the passage's first sentence
   while (budget - used > reserve) {
-    size_t idx = size_t(rng.below(filler_.size()));
+    size_t idx = in_order_ ? next++ % filler_.size() : size_t(rng.below(filler_.size()));
     drawn.push_back(idx);
     used += len_of(idx);
   }
@@ -94,7 +95,8 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   {
     const size_t n_all = filler_.size();
     const size_t n = std::min<size_t>(n_all, 48);
-    const size_t off = size_t(rng.below(n_all));
+    // In order, the search starts where the passage stopped, so the exact fit usually continues it.
+    const size_t off = in_order_ ? next % n_all : size_t(rng.below(n_all));
     auto L = [&](size_t k) { return len_of((k + off) % n_all); };
     auto idx = [&](size_t k) { return (k + off) % n_all; };
     bool found = false;
@@ -131,7 +133,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
     int64_t need = budget - filler_total;
     std::vector<int32_t> partial;
     while (need > 0) {  // rest < reserve, so a few sentences at most
-      size_t idx = size_t(rng.below(filler_.size()));
+      size_t idx = in_order_ ? next++ % filler_.size() : size_t(rng.below(filler_.size()));
       const auto& ids = cont_ids_[idx];
       const int64_t take = std::min<int64_t>(need, int64_t(ids.size()));
       if (take == int64_t(ids.size())) {

@@ -45,8 +45,9 @@ struct Haystack {
 
 class HaystackBuilder {
  public:
-  // `filler`: the sentences to draw from (at least one). Encodes them once.
-  HaystackBuilder(const Tokenizer& tokenizer, std::vector<std::string> filler);
+  // `filler`: the sentences to draw from (at least one). Encodes them once. `in_order`: natural text, drawn as one
+  // contiguous passage from a seeded start (wrapping at the end) instead of shuffled sentences.
+  HaystackBuilder(const Tokenizer& tokenizer, std::vector<std::string> filler, bool in_order = false);
 
   // Throws ERROR_KIND_INVALID_ARGUMENT when total_tokens cannot hold the preamble, inserts and query.
   Haystack build(const HaystackRequest& request) const;
@@ -60,6 +61,7 @@ class HaystackBuilder {
  private:
   const Tokenizer& tok_;
   std::vector<std::string> filler_;
+  bool in_order_ = false;
   std::vector<std::vector<int32_t>> cont_ids_;   // [filler][tokens]: the sentence mid-text
   std::vector<int32_t> head_;
   std::vector<int32_t> ref_prefix_;              // ids of the reference prefix encode_continuation strips

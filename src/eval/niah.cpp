@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "eval/answer_likelihood.h"
 #include "eval/generation.h"
 #include "eval/haystack.h"
 #include "eval/metrics.h"
@@ -68,6 +69,9 @@ std::optional<NiahCell> niah_load_cell(const std::string& path, const nlohmann::
     c.depth = params.at("depth_percent").get<int32_t>();
     c.sample = params.at("sample").get<int32_t>();
     c.score = j->at("score").get<double>();
+    c.exact = j->at("exact_match").get<double>();
+    c.value_logprob = j->at("value_logprob").is_null() ? std::nan("") : j->at("value_logprob").get<double>();
+    c.value_tokens = j->at("value_tokens").get<int32_t>();
     c.response = j->at("model_response").get<std::string>();
     c.expected = j->at("expected_answer").get<std::string>();
     c.seconds = j->at("test_duration_seconds").get<double>();
@@ -123,8 +127,16 @@ std::string niah_comparison_markdown(const std::vector<NiahCell>& cells, const s
     row.push_back(all_n ? format_fixed(100.0 * all_sum / all_n, 1) : "-");
     rows.push_back(row);
   }
-  return "NIAH exact-match accuracy (%) by prompt length in tokens, mean over depths and samples.\n\n" +
-         markdown_table(header, rows);
+  std::vector<AnswerLikelihood> likelihood;
+  for (const auto& c : cells) {
+    likelihood.push_back({c.policy, c.length, std::to_string(c.depth) + "/" + std::to_string(c.sample),
+                          c.value_logprob, c.value_tokens});
+  }
+  std::string md = "NIAH accuracy (%): the needle's value found in the answer (RULER's string match), by prompt length "
+                   "in tokens, mean over depths and samples.\n\n" +
+                   markdown_table(header, rows);
+  const std::string ll = answer_likelihood_markdown(likelihood, policies, lengths);
+  return ll.empty() ? md : md + "\n" + ll;
 }
 
 std::vector<float> niah_grid(const std::vector<NiahCell>& cells, const std::string& policy,
@@ -155,7 +167,7 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
   if (o.max_new_tokens < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--max-new-tokens must be >= 1");
   const EvalText& text = session.text();
   const std::string text_fp = eval_hex(eval_text_fingerprint(text));
-  HaystackBuilder builder(session.tokenizer(), text.filler);
+  HaystackBuilder builder(session.tokenizer(), text.filler, text.filler_in_order);
   const int32_t max_len = *std::max_element(o.lengths.begin(), o.lengths.end());
   session.warn_if_beyond_trained(max_len);
 
@@ -183,7 +195,9 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
     if (pending.empty()) continue;
     size_t largest = 0;
     for (const auto& [len, items] : pending) largest = std::max(largest, items.size());
-    auto engine = session.load_engine(policy, max_len + o.max_new_tokens, o.engine, largest);
+    // The value's ids as they continue the query (" 4732835"); every NIAH value has value_digits digits.
+    const int32_t forced_max = int32_t(builder.encode_continuation(std::string(size_t(text.value_digits), '9')).size()) + 8;
+    auto engine = session.load_engine(policy, max_len + o.max_new_tokens, o.engine, largest, forced_max);
     for (auto& [len, items] : pending) {
       // The samples and depths of one length form one generation batch.
       std::vector<TaskSample> samples;
@@ -195,6 +209,8 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         r.prompt = samples.back().prompt;
         r.max_new_tokens = o.max_new_tokens;
         r.stop_at_sentence_end = true;
+        r.forced = builder.encode_continuation(samples.back().answer);
+        if (r.forced.size() > size_t(forced_max)) r.forced.resize(size_t(forced_max));
         requests.push_back(std::move(r));
       }
       eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
@@ -207,7 +223,10 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         c.sample = p.sample;
         c.expected = ts.answer;
         c.response = g.text;
-        c.score = eval_exact_match(ts.answer, g.text);
+        c.score = string_match_all(g.text, {ts.answer});
+        c.exact = eval_exact_match(ts.answer, g.text);
+        c.value_logprob = g.forced_logprob;
+        c.value_tokens = g.forced_tokens;
         c.seconds = g.seconds;
         nlohmann::ordered_json j;
         j["model"] = session.model_name();
@@ -224,6 +243,9 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         j["expected_answer"] = ts.answer;
         j["actual_depth_percent"] = 100.0 * ts.depths.at(0);
         j["prompt_tokens"] = ts.prompt.size();
+        j["exact_match"] = c.exact;
+        if (std::isnan(c.value_logprob)) j["value_logprob"] = nullptr; else j["value_logprob"] = c.value_logprob;
+        j["value_tokens"] = c.value_tokens;
         j["params"] = p.params;
         eval_write_file(p.path, j.dump(2) + "\n");
         cells.push_back(std::move(c));

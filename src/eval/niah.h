@@ -5,15 +5,17 @@
 //                                                    results (model, context_length, depth_percent, version, needle,
 //                                                    model_response, score, test_duration_seconds,
 //                                                    test_timestamp_utc) plus policy, sample, expected_answer,
-//                                                    actual_depth_percent, prompt_tokens and "params" (what resume
-//                                                    compares)
+//                                                    actual_depth_percent, prompt_tokens, exact_match,
+//                                                    value_logprob, value_tokens and "params" (what resume compares)
 //   OUT/summary.csv                                  policy, context_length, depth_percent, samples, mean score
 //   OUT/heatmap_<policy>.png                         depth (rows) x length (columns), mean score
-//   OUT/comparison.md                                policies x lengths, mean score over depths and samples
+//   OUT/comparison.md                                policies x lengths, mean score over depths and samples, and the
+//                                                    teacher-forced answer likelihood (eval/answer_likelihood.h)
 // Resumable: a cell whose JSON exists with equal params is read, not rerun.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +40,10 @@ struct NiahOptions {
 struct NiahCell {
   std::string policy;  // label
   int32_t length = 0, depth = 0, sample = 0;
-  double score = 0;
+  double score = 0;           // 1 when the needle's value is in the answer (RULER's string match), else 0
+  double exact = 0;           // 1 when the answer up to its first '.' is exactly the value (the needle contract)
+  double value_logprob = std::numeric_limits<double>::quiet_NaN();  // teacher-forced ln p(" " + value | prompt)
+  int32_t value_tokens = 0;   // the value's ids scored
   std::string expected, response;
   double seconds = 0;
   bool resumed = false;  // read from an earlier run

@@ -1,9 +1,11 @@
 #include "eval/ruler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
+#include "eval/answer_likelihood.h"
 #include "eval/generation.h"
 #include "eval/haystack.h"
 #include "eval/metrics.h"
@@ -66,7 +68,7 @@ std::string ruler_summary_csv(const std::vector<RulerResult>& results) {
 }
 
 std::string ruler_comparison_markdown(const std::vector<RulerResult>& results, const std::vector<std::string>& policies,
-                                      const std::vector<std::string>& tasks) {
+                                      const std::vector<std::string>& tasks, const std::vector<int32_t>& lengths) {
   std::vector<std::string> header{"policy"};
   header.insert(header.end(), tasks.begin(), tasks.end());
   header.push_back("mean");
@@ -91,7 +93,13 @@ std::string ruler_comparison_markdown(const std::vector<RulerResult>& results, c
     row.push_back(task_scores.empty() ? "-" : format_fixed(mean / double(task_scores.size()), 1));
     rows.push_back(row);
   }
-  return "RULER string_match_all (%) per task, mean over lengths and samples.\n\n" + markdown_table(header, rows);
+  std::string md = "RULER string_match_all (%) per task, mean over lengths and samples.\n\n" + markdown_table(header, rows);
+  std::vector<AnswerLikelihood> likelihood;
+  for (const auto& r : results) {
+    likelihood.push_back({r.policy, r.length, r.task + "/" + std::to_string(r.index), r.answer_logprob, r.answer_tokens});
+  }
+  const std::string ll = answer_likelihood_markdown(likelihood, policies, lengths);
+  return ll.empty() ? md : md + "\n" + ll;
 }
 
 std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOptions& o,
@@ -110,7 +118,7 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
   }
   const EvalText& text = session.text();
   const std::string text_fp = eval_hex(eval_text_fingerprint(text));
-  HaystackBuilder builder(session.tokenizer(), text.filler);
+  HaystackBuilder builder(session.tokenizer(), text.filler, text.filler_in_order);
   const int32_t max_len = *std::max_element(o.lengths.begin(), o.lengths.end());
   session.warn_if_beyond_trained(max_len);
   int32_t max_new = 0;
@@ -154,6 +162,9 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
           if (it != kept.end()) {
             RulerResult r{policy.label, task, len, i, it->second.value("string_match_all", 0.0),
                           it->second.value("string_match_part", 0.0), it->second.value("exact_match", 0.0), true};
+            const auto lp = it->second.find("answer_logprob");
+            if (lp != it->second.end() && lp->is_number()) r.answer_logprob = lp->get<double>();
+            r.answer_tokens = it->second.value("answer_tokens", 0);
             results.push_back(r);
             ++done;
           } else {
@@ -171,7 +182,9 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
       run = (b > 0 && jobs[b].task == jobs[b - 1].task && jobs[b].length == jobs[b - 1].length) ? run + 1 : 1;
       largest = std::max(largest, run);
     }
-    auto engine = session.load_engine(policy, max_len + max_new, o.engine, largest);
+    // Room for a teacher-forced fork of the answer (capped at the generation limit, as the answer is scored
+    // only as far as a generation could have reached).
+    auto engine = session.load_engine(policy, max_len + max_new, o.engine, largest, max_new);
     // One generation batch per (task, length).
     for (size_t b = 0; b < jobs.size();) {
       size_t e = b;
@@ -186,13 +199,16 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
         r.prompt = samples.back().prompt;
         r.max_new_tokens = j.max_new;
         r.stop_at_sentence_end = true;
+        r.forced = builder.encode_continuation(samples.back().answer);
+        if (r.forced.size() > size_t(j.max_new)) r.forced.resize(size_t(j.max_new));
         requests.push_back(std::move(r));
       }
       eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
         const Job& j = jobs[b + i];
         const TaskSample& ts = samples[i];
         RulerResult r{policy.label, j.task, j.length, j.index, string_match_all(g.text, ts.references),
-                      string_match_part(g.text, ts.references), eval_exact_match(ts.answer, g.text), false};
+                      string_match_part(g.text, ts.references), eval_exact_match(ts.answer, g.text), false,
+                      g.forced_logprob, g.forced_tokens};
         nlohmann::ordered_json line;
         line["index"] = j.index;
         line["task"] = j.task;
@@ -205,6 +221,8 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
         line["string_match_all"] = r.match_all;
         line["string_match_part"] = r.match_part;
         line["exact_match"] = r.exact;
+        if (std::isnan(r.answer_logprob)) line["answer_logprob"] = nullptr; else line["answer_logprob"] = r.answer_logprob;
+        line["answer_tokens"] = r.answer_tokens;
         line["needles"] = ts.needles;
         line["depths"] = ts.depths;
         line["seconds"] = g.seconds;
@@ -219,7 +237,7 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
   std::vector<std::string> labels;
   for (const auto& p : session.policies()) labels.push_back(p.label);
   eval_write_file(o.out_dir + "/summary.csv", ruler_summary_csv(results));
-  eval_write_file(o.out_dir + "/comparison.md", ruler_comparison_markdown(results, labels, o.tasks));
+  eval_write_file(o.out_dir + "/comparison.md", ruler_comparison_markdown(results, labels, o.tasks, o.lengths));
   return results;
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ struct RulerResult {
   int32_t length = 0, index = 0;
   double match_all = 0, match_part = 0, exact = 0;
   bool resumed = false;
+  double answer_logprob = std::numeric_limits<double>::quiet_NaN();  // teacher-forced ln p(" " + answer | prompt)
+  int32_t answer_tokens = 0;
 };
 
 // RULER's generation budgets, scaled to our short answers: niah 32 (multi-value / multi-query 64), vt 48, cwe 120.
@@ -47,8 +50,10 @@ nlohmann::ordered_json ruler_sample_params(const std::string& model, const EvalP
 std::string ruler_file_path(const std::string& out_dir, const std::string& policy_label, const std::string& task,
                             int32_t length);
 std::string ruler_summary_csv(const std::vector<RulerResult>& results);
+// string_match_all per policy x task, then the teacher-forced answer likelihood per policy x length
+// (eval/answer_likelihood.h).
 std::string ruler_comparison_markdown(const std::vector<RulerResult>& results, const std::vector<std::string>& policies,
-                                      const std::vector<std::string>& tasks);
+                                      const std::vector<std::string>& tasks, const std::vector<int32_t>& lengths);
 
 std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOptions& options,
                                    const std::function<void(const std::string&, size_t, size_t)>& progress = {});

@@ -67,11 +67,14 @@ TEST_CASE("niah cells resume only when their parameters match") {
   CHECK(path == dir + "/full/len_256_depth_50_sample_0.json");
   CHECK(!niah_load_cell(path, params));  // missing
   nlohmann::ordered_json j = {{"model", "m"}, {"score", 1.0}, {"model_response", " 123."},
-                              {"expected_answer", "123"}, {"test_duration_seconds", 0.5}, {"params", params}};
+                              {"expected_answer", "123"}, {"test_duration_seconds", 0.5}, {"exact_match", 1.0},
+                              {"value_logprob", -0.25}, {"value_tokens", 2}, {"params", params}};
   eval_write_file(path, j.dump());
   auto c = niah_load_cell(path, params);
   REQUIRE(c);
   CHECK(c->score == 1.0);
+  CHECK(c->value_logprob == -0.25);
+  CHECK(c->value_tokens == 2);
   CHECK(c->resumed);
   CHECK(!niah_load_cell(path, niah_cell_params("m", p, 256, 50, 0, 8, 32, "fp")));   // other seed
   CHECK(!niah_load_cell(path, niah_cell_params("m", p, 256, 50, 0, 7, 64, "fp")));   // other generation limit
@@ -82,9 +85,21 @@ TEST_CASE("niah cells resume only when their parameters match") {
 }
 
 TEST_CASE("niah aggregates: summary rows, comparison table, heat-map grid with NaN for missing cells") {
+  auto cell = [](const char* policy, int32_t length, int32_t depth, int32_t sample, double score, double logprob) {
+    NiahCell c;
+    c.policy = policy;
+    c.length = length;
+    c.depth = depth;
+    c.sample = sample;
+    c.score = score;
+    c.value_logprob = logprob;
+    c.value_tokens = 2;
+    return c;
+  };
+  // streaming's answer: ln p = -2.0 over 2 ids where full has -0.5 -> retained exp(-0.75) = 47.2%.
   std::vector<NiahCell> cells = {
-      {"full", 256, 0, 0, 1.0, "", "", 0, false},  {"full", 256, 0, 1, 0.0, "", "", 0, false},
-      {"full", 512, 100, 0, 1.0, "", "", 0, false}, {"streaming", 256, 0, 0, 0.0, "", "", 0, false},
+      cell("full", 256, 0, 0, 1.0, -0.5), cell("full", 256, 0, 1, 0.0, -1.0), cell("full", 512, 100, 0, 1.0, -0.2),
+      cell("streaming", 256, 0, 0, 0.0, -2.0),
   };
   const std::string csv = niah_summary_csv(cells);
   CHECK(csv.find("full,256,0,2,0.5000\n") != std::string::npos);
@@ -93,6 +108,11 @@ TEST_CASE("niah aggregates: summary rows, comparison table, heat-map grid with N
   const std::string md = niah_comparison_markdown(cells, {"full", "streaming"}, {256, 512});
   CHECK(md.find("| full | 50.0 | 100.0 | 66.7 |") != std::string::npos);
   CHECK(md.find("| streaming | 0.0 | - | 0.0 |") != std::string::npos);
+  // Per-token log-prob: full 256 = mean(-0.25, -0.5); the retained table pairs streaming with full's sample 0.
+  CHECK(md.find("| full | -0.375 | -0.100 | -0.283 |") != std::string::npos);
+  CHECK(md.find("| streaming | -1.000 | - | -1.000 |") != std::string::npos);
+  CHECK(md.find("| streaming | 47.2 | - | 47.2 |") != std::string::npos);
+  CHECK(md.find("| full | 100.0 | 100.0 | 100.0 |") != std::string::npos);
   auto grid = niah_grid(cells, "full", {0, 100}, {256, 512});  // [depth][length]
   REQUIRE(grid.size() == 4);
   CHECK(grid[0] == Approx(0.5));
@@ -121,10 +141,13 @@ TEST_CASE("eval niah end to end: cells, summary, heat maps; a second run resumes
   }
   CHECK((*j)["prompt_tokens"] == 320);
   CHECK((*j)["model"] == "default");
+  CHECK((*j)["value_tokens"].get<int>() > 0);  // the needle's value, teacher-forced
+  CHECK((*j)["value_logprob"].get<double>() < 0);
   CHECK(fs::file_size(o.out_dir + "/heatmap_full.png") > 100);
   CHECK(fs::exists(o.out_dir + "/heatmap_streaming.png"));
   CHECK(line_count(o.out_dir + "/summary.csv") == 1 + 2 * 2 * 2);
   CHECK(slurp(o.out_dir + "/comparison.md").find("| streaming |") != std::string::npos);
+  CHECK(slurp(o.out_dir + "/comparison.md").find("retained relative to full") != std::string::npos);
   // Same parameters: nothing reruns. A cell removed: only it reruns.
   fs::remove(niah_cell_path(o.out_dir, "full", 256, 0, 1));
   auto again = niah_run(session, o);
@@ -311,4 +334,53 @@ TEST_CASE("LongBench-E scores per length bin; an empty bin is null") {
   CHECK(r["passage_count"]["8k+"] == 0.0);
   CHECK(skipped.empty());
   fs::remove_all(dir);
+}
+
+TEST_CASE("teacher-forced answers: the log-prob equals a prefill over prompt + answer, and generation is unchanged") {
+  EvalSession session(kModel, {"full"});
+  auto engine = session.load_engine(session.policies()[0], 256, cpu(), 2, 8);
+  const Tokenizer& tok = session.tokenizer();
+  const std::vector<int32_t> prompt = tok.encode("The capital of France is Paris. The capital of Spain is", true);
+  const std::vector<int32_t> answer = tok.encode(" Madrid, and of Italy Rome", false);
+  REQUIRE(answer.size() >= 4);
+  GenRequest plain;
+  plain.prompt = prompt;
+  plain.max_new_tokens = 6;
+  GenRequest scored = plain;
+  scored.forced = answer;
+  GenRequest only_scored = scored;
+  only_scored.max_new_tokens = 0;
+  std::vector<size_t> done_order;
+  auto out = eval_generate(*engine, tok, {plain, scored, only_scored}, 2,
+                           [&](size_t i, const GenOutput&) { done_order.push_back(i); });
+  REQUIRE(out.size() == 3);
+  CHECK(done_order.size() == 3);  // each request reported once, after both of its sequences finished
+  CHECK(std::isnan(out[0].forced_logprob));
+  CHECK(out[1].tokens == out[0].tokens);  // the fork does not disturb the generator
+  CHECK(out[1].forced_tokens == int32_t(answer.size()));
+  CHECK(out[2].tokens.empty());
+  // Reference: one sequence fed prompt + answer with every position's logits; sum ln softmax at the answer ids.
+  const int32_t seq = engine->create_sequence();
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), answer.begin(), answer.end());
+  const std::vector<float> logits = engine->feed(seq, all, true);  // [all tokens, vocab]
+  engine->free_sequence(seq);
+  const size_t vocab = size_t(engine->config().vocab_size);
+  double ref = 0;
+  for (size_t i = 0; i < answer.size(); ++i) {
+    const size_t row = prompt.size() - 1 + i;
+    ref += eval_log_softmax_at(std::span<const float>(logits.data() + row * vocab, vocab), answer[i]);
+  }
+  CHECK(ref < 0);
+  CHECK(out[1].forced_logprob == Approx(ref).epsilon(1e-4));
+  CHECK(out[2].forced_logprob == Approx(out[1].forced_logprob).epsilon(1e-6));
+  // Every sequence was freed: the whole cache is free again.
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  CHECK(engine->kv_cache().sequences().empty());
+}
+
+TEST_CASE("eval_log_softmax_at is ln softmax, stable for large logits") {
+  const std::vector<float> logits = {1000.0f, 1000.0f + std::log(3.0f)};
+  CHECK(eval_log_softmax_at(logits, 0) == Approx(std::log(0.25)));
+  CHECK(eval_log_softmax_at(logits, 1) == Approx(std::log(0.75)).epsilon(1e-4));  // 1000 + ln 3 in float
 }

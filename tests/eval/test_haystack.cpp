@@ -1,10 +1,15 @@
 // Haystack construction: exact prompt length, needles whole, at the requested depth, at a sentence boundary, and
 // token ids that are what the tokenizer gives for the decoded text. Run with a SentencePiece-style tokenizer
 // (Llama 2, the default model's) and a byte-level BPE one (Llama 3).
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
 #include <catch2/catch.hpp>
 
 #include "eval/eval_text.h"
 #include "eval/haystack.h"
+#include "eval/haystack_text.h"
 #include "lcllm/error.h"
 
 using namespace lcllm;
@@ -116,4 +121,73 @@ TEST_CASE("a filler that cannot close the gap with whole sentences falls back to
   const Haystack h = builder.build(req);
   CHECK(h.ids.size() == 301);
   CHECK(h.cut_sentence);
+}
+
+TEST_CASE("natural text: sentences split at sentence ends and blank lines, long ones at spaces") {
+  const auto s = haystack_sentences(
+      "GNU GENERAL PUBLIC LICENSE\n   Version 3\n\nPreamble.  The licenses (\"GPL\") are free!\nYou may copy "
+      "it.\" Quoted? Yes.\r\n\r\n  e.g. 3.5 is a number.");
+  REQUIRE(s.size() == 8);
+  CHECK(s[0] == "GNU GENERAL PUBLIC LICENSE Version 3");
+  CHECK(s[1] == "Preamble.");
+  CHECK(s[2] == "The licenses (\"GPL\") are free!");
+  CHECK(s[3] == "You may copy it.\"");
+  CHECK(s[4] == "Quoted?");
+  CHECK(s[5] == "Yes.");
+  CHECK(s[6] == "e.g.");  // abbreviations end a sentence: harmless for a haystack
+  CHECK(s[7] == "3.5 is a number.");
+  std::string long_text;
+  for (int i = 0; i < 300; ++i) long_text += "word ";
+  const auto parts = haystack_sentences(long_text);
+  REQUIRE(parts.size() == 4);
+  for (const auto& p : parts) CHECK(p.size() <= 400);
+  CHECK(parts[0].back() == 'd');  // cut at a space, not inside a word
+}
+
+TEST_CASE("natural text is read in order: the haystack is one contiguous passage from a seeded start") {
+  const Tokenizer& tok = tokenizer("llama3");
+  std::vector<std::string> filler;
+  for (int i = 0; i < 200; ++i) filler.push_back("Sentence number " + std::to_string(i) + " of the book.");
+  HaystackBuilder builder(tok, filler, true);
+  HaystackRequest req;
+  req.total_tokens = 600;
+  req.seed = 11;
+  const Haystack h = builder.build(req);
+  const std::string text = tok.decode(h.ids, true);
+  // Sentences appear as a run of consecutive numbers (wrapping after 199), except the exact-fit tail.
+  std::vector<int> numbers;
+  for (size_t p = text.find("number "); p != std::string::npos; p = text.find("number ", p + 1)) {
+    numbers.push_back(std::stoi(text.substr(p + 7)));
+  }
+  REQUIRE(numbers.size() > 20);
+  size_t in_order = 0;
+  for (size_t i = 1; i < numbers.size(); ++i) in_order += numbers[i] == (numbers[i - 1] + 1) % 200;
+  CHECK(in_order + 3 >= numbers.size() - 1);
+  CHECK(int32_t(h.ids.size()) == 600);
+  // Another seed starts elsewhere.
+  req.seed = 12;
+  CHECK(tok.decode(builder.build(req).ids, true) != text);
+}
+
+TEST_CASE("--haystack files: missing, too short and good files") {
+  EvalText t = eval_text_defaults();
+  CHECK_THROWS_WITH(eval_text_use_haystack(t, "/nonexistent/book.txt"), Catch::Contains("is not a file"));
+  const std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/lcllm_haystack_test.txt";
+  {
+    std::ofstream f(path);
+    f << "One sentence. Two sentences.";
+  }
+  CHECK_THROWS_WITH(eval_text_use_haystack(t, path), Catch::Contains("has 2 sentences; at least 20"));
+  CHECK(!t.filler_in_order);
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 30; ++i) f << "This is sentence " << i << ".\n";
+  }
+  const uint64_t before = eval_text_fingerprint(t);
+  eval_text_use_haystack(t, path);
+  CHECK(t.filler.size() == 30);
+  CHECK(t.filler_in_order);
+  CHECK(t.filler[29] == "This is sentence 29.");
+  CHECK(eval_text_fingerprint(t) != before);
+  std::remove(path.c_str());
 }
