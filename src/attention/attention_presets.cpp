@@ -88,6 +88,9 @@ AttentionPlan attention_preset_streaming(const ModelConfig& c, const StreamingPa
   g.sink = p.sink;
   g.recent = p.recent;
   for (int32_t l = 0; l < c.n_layers; ++l) {
+    // Sliding-window layers (Gemma 2/3 local layers) keep their window: it is already a recent window, and
+    // narrowing it to sink + recent lost passkeys on Gemma 3 for no memory worth having (issue E10).
+    if (c.layers[size_t(l)].sliding_window > 0) continue;
     for (AttentionPhase ph : {PREFILL, DECODE}) attention_plan_set(plan, l, ph, 0, c.n_kv_heads, g);
   }
   return plan;
@@ -177,6 +180,7 @@ AttentionPlan attention_preset_retrieval(const ModelConfig& c, const RetrievalPa
   stream.sink = p.sink;
   stream.recent = p.recent;
   for (int32_t l = 0; l < c.n_layers; ++l) {
+    if (c.layers[size_t(l)].sliding_window > 0) continue;  // local layers keep their window (as in streaming)
     for (int32_t h = 0; h < c.n_kv_heads; ++h) {
       if (p.scores[size_t(l) * size_t(c.n_kv_heads) + size_t(h)] > p.threshold) continue;  // retrieval head: FULL
       for (AttentionPhase ph : {PREFILL, DECODE}) attention_plan_set(plan, l, ph, h, h + 1, stream);

@@ -12,7 +12,9 @@
 
 namespace lcllm {
 
-// StreamingLLM (arXiv 2309.17453 §3): attention sinks + a rolling window of recent tokens, every layer, both phases.
+// StreamingLLM (arXiv 2309.17453 §3): attention sinks + a rolling window of recent tokens, every global layer, both
+// phases. Sliding-window layers keep their own window (the paper's models have none; narrowing a local layer's
+// window to sink + recent saves little memory and lost passkeys on Gemma 3, issue E10).
 struct StreamingParams {
   int32_t sink = 64;
   int32_t recent = 256;
@@ -41,7 +43,8 @@ struct HylraParams {
 
 // Retrieval heads (arXiv 2404.15574 §2) + DuoAttention streaming heads (arXiv 2410.10819 §3): KV heads whose
 // retrieval score is > threshold keep FULL attention; the others STREAM{sink, recent} in both phases, and the
-// engine keeps only that window of their KV (kv_window.h). Without scores every head stays FULL (with a warning).
+// engine keeps only that window of their KV (kv_window.h). Sliding-window layers keep their window, as in
+// streaming. Without scores every head stays FULL (with a warning).
 struct RetrievalParams {
   double threshold = 0.1;
   int32_t sink = 64;

@@ -9,6 +9,7 @@
 #include "attention/hylra.h"
 #include "calibrate/attention_recorder.h"
 #include "calibrate/attention_stats.h"
+#include "eval/haystack_text.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "plot/heatmap.h"
@@ -27,7 +28,13 @@ CalibrationResult calibrate_run(const CalibrateOptions& o, const std::function<v
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--k and --reference-context must be >= 1");
   }
   const auto tok = Tokenizer::load(o.tokenizer.empty() ? o.model : o.tokenizer);
-  r.probes = needle_probes_build(*tok, o.probes, o.context_tokens, o.seed);
+  std::string natural;
+  if (!o.haystack.empty()) {  // the same file rules as eval --haystack, joined back into one text
+    EvalText text;
+    eval_text_use_haystack(text, o.haystack);
+    for (const auto& s : text.filler) natural += " " + s;
+  }
+  r.probes = needle_probes_build(*tok, o.probes, o.context_tokens, o.seed, natural);
   // The top-k share a plan's k keeps of its reference context, applied to the probe length.
   r.k_measured = std::max(1, int32_t(std::lround(double(o.context_tokens) * o.k / o.reference_context)));
 

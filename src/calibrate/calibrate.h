@@ -20,6 +20,7 @@ struct CalibrateOptions {
   std::string tokenizer;          // tokenizer dir/file; empty: the model directory
   int32_t probes = 4;             // needle probes (depths spread over 10 %..90 %)
   int32_t context_tokens = 512;   // probe length
+  std::string haystack;           // natural text file for the probes' filler (eval/haystack_text.h); empty: built in
   int32_t threads = 0;
   uint64_t seed = 1;
   // Plan parameters written into the plans (defaults = the presets').

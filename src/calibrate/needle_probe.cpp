@@ -29,7 +29,7 @@ std::vector<int32_t> encode(const Tokenizer& tok, const std::string& text) { ret
 }  // namespace
 
 std::vector<NeedleProbe> needle_probes_build(const Tokenizer& tok, int32_t n_probes, int32_t context_tokens,
-                                             uint64_t seed) {
+                                             uint64_t seed, const std::string& natural_text) {
   if (n_probes < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--probes must be >= 1");
   if (context_tokens < 64) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
@@ -38,7 +38,15 @@ std::vector<NeedleProbe> needle_probes_build(const Tokenizer& tok, int32_t n_pro
   std::mt19937_64 rng(seed);
   // Filler tokens, long enough for the largest probe.
   std::vector<int32_t> filler;
-  for (size_t i = 0; filler.size() < size_t(context_tokens); ++i) {
+  std::vector<int32_t> natural;  // [tokens of natural_text]
+  if (!natural_text.empty()) {
+    natural = encode(tok, natural_text);
+    if (natural.size() < 64) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the natural-text filler has " + std::to_string(natural.size()) +
+                                                              " tokens; calibration needs a longer text");
+    }
+  }
+  for (size_t i = 0; natural.empty() && filler.size() < size_t(context_tokens); ++i) {
     const std::vector<int32_t> s = encode(tok, std::string(" ") + kFiller[i % std::size(kFiller)]);
     if (s.empty() && i > std::size(kFiller)) {
       throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the tokenizer encodes the filler text to no tokens");
@@ -57,6 +65,11 @@ std::vector<NeedleProbe> needle_probes_build(const Tokenizer& tok, int32_t n_pro
                               std::to_string(number(rng));
     NeedleProbe probe;
     probe.answer = encode(tok, value);
+    if (!natural.empty()) {  // this probe's passage: context_tokens tokens from a seeded start
+      const size_t start = std::uniform_int_distribution<size_t>(0, natural.size() - 1)(rng);
+      filler.clear();
+      for (size_t k = 0; filler.size() < size_t(context_tokens); ++k) filler.push_back(natural[(start + k) % natural.size()]);
+    }
     probe.depth = n_probes == 1 ? 0.5 : 0.1 + 0.8 * double(p) / double(n_probes - 1);
     const int64_t fixed = int64_t(bos.size() + prefix.size() + probe.answer.size() + suffix.size() + question.size());
     const int64_t n_filler = std::max<int64_t>(8, context_tokens - fixed);

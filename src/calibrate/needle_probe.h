@@ -3,6 +3,7 @@
 // model's own tokenizer; the pieces are encoded separately so the needle's token positions are known exactly.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
@@ -17,8 +18,11 @@ struct NeedleProbe {
 };
 
 // n_probes probes of about context_tokens tokens (at least 64), needle depths spread evenly over [0.1, 0.9],
-// values drawn with `seed`. Throws ERROR_KIND_INVALID_ARGUMENT when the tokenizer produces no tokens for the text.
+// values drawn with `seed`. The filler is `natural_text` when given (each probe a contiguous passage of it from a
+// seeded start, wrapping at the end: real models' heads behave differently on repeated sentences, where induction
+// heads copy the filler), else eight built-in sentences in a cycle. Throws ERROR_KIND_INVALID_ARGUMENT when the
+// tokenizer produces no tokens for the text.
 std::vector<NeedleProbe> needle_probes_build(const Tokenizer& tokenizer, int32_t n_probes, int32_t context_tokens,
-                                             uint64_t seed);
+                                             uint64_t seed, const std::string& natural_text = "");
 
 }  // namespace lcllm

@@ -58,6 +58,10 @@ CliHandler cli_add_calibrate(CLI::App& app) {
   cmd->add_option("--context", a->o.context_tokens, "Tokens per probe (filler + needle + question)")
       ->capture_default_str()
       ->check(CLI::Range(64, 1 << 20));
+  cmd->add_option("--haystack", a->o.haystack,
+                  "Natural text file for the probes' filler (e.g. tools/eval/make_license_haystack.sh's output); "
+                  "default: built-in sentences in a cycle")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--seed", a->o.seed, "Seed for the needle values")->capture_default_str()->check(cli_seed_validator());
   cmd->add_option("--k", a->o.k, "Top-k budget written into the hylra and tidal plans")
       ->capture_default_str()

@@ -112,6 +112,34 @@ TEST_CASE("streaming preset: STREAM{64, 256} on every layer, head and phase", "[
   }
 }
 
+TEST_CASE("streaming and retrieval leave sliding-window layers FULL within their window (Gemma 3 local layers)",
+          "[attention][plan]") {
+  const ModelConfig c = synthetic_config(6, 2, {512, 512, 0, 512, 512, 0});
+  const AttentionPlan s = attention_plan_resolve("streaming", c);
+  RetrievalParams rp;
+  rp.scores.assign(6 * 2, 0.0);  // every head below the threshold: streaming wherever allowed
+  rp.scores[2 * 2 + 1] = 0.9;    // layer 2 head 1: a retrieval head
+  const AttentionPlan r = attention_preset_retrieval(c, rp);
+  for (int32_t l = 0; l < 6; ++l) {
+    INFO("layer " << l);
+    const bool local = c.layers[size_t(l)].sliding_window > 0;
+    for (auto ph : {PREFILL, DECODE}) {
+      CHECK(only(s, l, ph).policy ==
+            (local ? AttentionPolicy::ATTENTION_POLICY_FULL : AttentionPolicy::ATTENTION_POLICY_STREAM));
+      const auto& groups = r.layers[size_t(l)].phase(ph);
+      if (local) {
+        REQUIRE(groups.size() == 1);
+        CHECK(groups[0].policy == AttentionPolicy::ATTENTION_POLICY_FULL);
+      } else {
+        // Heads with equal policies merge into one group; layer 2's head 1 is a retrieval head.
+        REQUIRE(groups.size() == (l == 2 ? 2u : 1u));
+        CHECK(groups[0].policy == AttentionPolicy::ATTENTION_POLICY_STREAM);
+        if (l == 2) CHECK(groups[1].policy == AttentionPolicy::ATTENTION_POLICY_FULL);
+      }
+    }
+  }
+}
+
 TEST_CASE("unknown presets list the known ones; every preset resolves without calibration data",
           "[attention][plan]") {
   const ModelConfig c = synthetic_config(4, 2);
