@@ -15,7 +15,7 @@
 #include "models/model_family.h"
 #include "runtime/engine.h"
 #include "server/http_server.h"
-#include "server/scheduler.h"
+#include "runtime/scheduler.h"
 
 namespace lcllm {
 
@@ -155,7 +155,7 @@ int serve(const ServeArgs& a) {
   so.max_num_seqs = a.max_num_seqs;
   so.max_waiting = a.max_waiting;
   so.max_model_len = max_model_len;
-  Scheduler scheduler(*engine, so, metrics);
+  Scheduler scheduler(*engine, so, &metrics);
   ctx.scheduler = &scheduler;
   http.set_ready(&ctx, max_model_len, std::time(nullptr));
   std::fprintf(stderr,

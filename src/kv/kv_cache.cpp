@@ -66,12 +66,46 @@ void KvCache::free_sequence(int32_t seq) {
   // Last page first: with prefix caching the LRU then evicts a cached chain from its tail, and its head (the part
   // other prompts share) survives longest.
   for (auto it = s.pages.rbegin(); it != s.pages.rend(); ++it) pool_.release(*it);
+  drop_holder(s);
   seqs_.erase(seq);
+}
+
+bool KvCache::reserve(int32_t seq, int32_t pages) {
+  Sequence& s = find(seq);
+  if (pages < 0) throw_invalid("cannot reserve " + std::to_string(pages) + " pages");
+  if (pages > pages_available()) return false;
+  if (s.reservation < 0) {
+    s.reservation = next_reservation_;
+    next_reservation_ = next_reservation_ == std::numeric_limits<int32_t>::max() ? 0 : next_reservation_ + 1;
+    reservations_[s.reservation] = Reservation{0, 1};
+  }
+  reservations_.at(s.reservation).pages += pages;
+  reserved_total_ += pages;
+  return true;
+}
+
+void KvCache::draw_reservation(Sequence& s, int32_t pages) {
+  if (s.reservation < 0 || pages <= 0) return;
+  Reservation& r = reservations_.at(s.reservation);
+  const int32_t take = std::min(pages, r.pages);
+  r.pages -= take;
+  reserved_total_ -= take;
+}
+
+void KvCache::drop_holder(Sequence& s) {
+  if (s.reservation < 0) return;
+  auto it = reservations_.find(s.reservation);
+  if (--it->second.holders == 0) {
+    reserved_total_ -= it->second.pages;
+    reservations_.erase(it);
+  }
+  s.reservation = -1;
 }
 
 int32_t KvCache::fork_sequence(int32_t seq) {
   Sequence copy = find(seq);  // copied before emplace may rehash
   for (int32_t page : copy.pages) pool_.retain(page);
+  if (copy.reservation >= 0) ++reservations_.at(copy.reservation).holders;  // a request's choices share one
   const int32_t id = new_sequence_id();
   seqs_.emplace(id, std::move(copy));
   return id;
@@ -98,14 +132,17 @@ AppendPlan KvCache::append_tokens(int32_t seq, int32_t n) {
   // Everything that can fail is checked before the first change: the caller (scheduler) treats a throw as
   // "not now" and must find the cache exactly as it was, with no page leaked and no length moved.
   const int32_t needed = pages_needed(seq, n);
-  if (needed > pool_.free_count()) {
+  Sequence& s = find(seq);
+  // Pages promised to other reservations are not ours to take.
+  const int32_t own = s.reservation >= 0 ? reservations_.at(s.reservation).pages : 0;
+  if (needed > own + pages_available()) {
     throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
                 "KV cache full: appending " + std::to_string(n) + " tokens to sequence " + std::to_string(seq) +
-                    " needs " + std::to_string(needed) + " pages but only " + std::to_string(pool_.free_count()) +
-                    " of " + std::to_string(pool_.capacity()) + " are free (page_size " +
-                    std::to_string(page_size_) + ")");
+                    " needs " + std::to_string(needed) + " pages but only " + std::to_string(own + pages_available()) +
+                    " of " + std::to_string(pool_.capacity()) + " are free and not promised to other requests " +
+                    "(page_size " + std::to_string(page_size_) + ")");
   }
-  Sequence& s = find(seq);
+  draw_reservation(s, needed);
   AppendPlan plan;
   plan.first_position = s.length;
   if (n == 0) return plan;
@@ -237,11 +274,11 @@ int32_t KvCache::allocate_page() {
   return page;
 }
 
-std::pair<int32_t, int32_t> KvCache::create_sequence_from_prefix(std::span<const int32_t> tokens, uint64_t salt) {
-  const int32_t id = create_sequence();
-  if (!prefix_on_ || tokens.empty()) return {id, 0};
-  Sequence& s = seqs_.at(id);
+std::vector<int32_t> KvCache::prefix_pages(std::span<const int32_t> tokens, uint64_t salt) const {
+  std::vector<int32_t> pages;
+  if (!prefix_on_ || tokens.empty()) return pages;
   const size_t max_pages = (tokens.size() - 1) / size_t(page_size_);
+  int32_t available = pages_available();
   uint64_t parent = 0;
   for (size_t i = 0; i < max_pages; ++i) {
     const auto page_tokens = tokens.subspan(i * size_t(page_size_), size_t(page_size_));
@@ -253,10 +290,30 @@ std::pair<int32_t, int32_t> KvCache::create_sequence_from_prefix(std::span<const
         !std::equal(c.tokens.begin(), c.tokens.end(), page_tokens.begin(), page_tokens.end())) {
       break;  // a hash collision: a miss
     }
-    pool_.retain(it->second);
-    s.pages.push_back(it->second);
+    // An idle cached page counts as free: taking it must not break another request's reservation.
+    if (pool_.ref_count(it->second) == 0 && available-- < 1) break;
+    pages.push_back(it->second);
     parent = key;
   }
+  return pages;
+}
+
+KvCache::PrefixMatch KvCache::match_prefix(std::span<const int32_t> tokens, uint64_t salt) const {
+  PrefixMatch m;
+  for (int32_t page : prefix_pages(tokens, salt)) {
+    ++m.pages;
+    m.idle_pages += pool_.ref_count(page) == 0 ? 1 : 0;
+  }
+  return m;
+}
+
+std::pair<int32_t, int32_t> KvCache::create_sequence_from_prefix(std::span<const int32_t> tokens, uint64_t salt) {
+  std::vector<int32_t> pages = prefix_pages(tokens, salt);
+  const int32_t id = create_sequence();
+  if (!prefix_on_ || tokens.empty()) return {id, 0};
+  Sequence& s = seqs_.at(id);
+  for (int32_t page : pages) pool_.retain(page);
+  s.pages = std::move(pages);
   s.length = int32_t(s.pages.size()) * page_size_;
   stats_.query_tokens += int64_t(tokens.size());
   stats_.hit_tokens += s.length;

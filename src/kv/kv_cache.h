@@ -72,6 +72,17 @@ class KvCache {
   std::vector<int32_t> sequences() const;  // [n_live] live ids, ascending
 
   int32_t pages_free() const { return pool_.free_count(); }
+
+  // ---- page reservations (E11 item 1: admission uses the cache's own accounting, no second copy) ----
+  // A reservation promises pages that sequences will take later (a request's prompt + max_tokens), so that a
+  // running sequence never finds the pool empty. Sequences sharing a reservation (a request's choices: forks
+  // inherit it) draw their appends and copy-on-write copies from it first; whatever it does not cover comes from
+  // pages_available(). It is released when its last sequence is freed.
+  // Adds `pages` (>= 0) to seq's reservation; false, changing nothing, when pages_available() < pages.
+  bool reserve(int32_t seq, int32_t pages);
+  // Free pages (idle cached ones included) not promised to any reservation. Never negative.
+  int32_t pages_available() const { return pool_.free_count() - reserved_total_; }
+  int32_t pages_reserved() const { return reserved_total_; }
   int32_t n_pages() const { return pool_.capacity(); }
   int32_t page_size() const { return page_size_; }
   const PagePool& pool() const { return pool_; }
@@ -94,8 +105,16 @@ class KvCache {
   bool prefix_caching() const { return prefix_on_; }
   // A new sequence holding the longest registered run of full pages that begins `tokens`, at most
   // (tokens.size() - 1) / page_size pages, so that at least one token is left to compute (its logits are needed).
-  // Returns {sequence, tokens it already holds}. With prefix caching off: a new empty sequence.
+  // Returns {sequence, tokens it already holds}. With prefix caching off: a new empty sequence. Idle cached pages
+  // are taken only while pages_available() stays >= 0 (they count as free, so taking one spends a free page).
   std::pair<int32_t, int32_t> create_sequence_from_prefix(std::span<const int32_t> tokens, uint64_t salt);
+  // What create_sequence_from_prefix would find now, changing nothing (no statistics either): admission checks
+  // that the request fits before it takes the pages.
+  struct PrefixMatch {
+    int32_t pages = 0;       // cached full pages that begin `tokens`
+    int32_t idle_pages = 0;  // of those, held by no sequence (taking one spends a free page)
+  };
+  PrefixMatch match_prefix(std::span<const int32_t> tokens, uint64_t salt) const;
   // Registers the full pages of seq that hold tokens[0, tokens.size()) (tokens.size() <= the sequence's length).
   void register_prefix(int32_t seq, std::span<const int32_t> tokens, uint64_t salt);
   struct PrefixStats {
@@ -114,12 +133,23 @@ class KvCache {
     std::vector<int32_t> tokens;  // [page_size] the page's tokens, to verify a key match
   };
   uint64_t chain_key(uint64_t parent, std::span<const int32_t> page_tokens, uint64_t salt) const;
+  // The registered pages that begin `tokens` (at most (size - 1) / page_size), stopping before an idle page would
+  // take pages_available() below zero.
+  std::vector<int32_t> prefix_pages(std::span<const int32_t> tokens, uint64_t salt) const;
   void forget_page(int32_t page);
   int32_t allocate_page();  // pool_.allocate(), forgetting an evicted cached page
   struct Sequence {
     std::vector<int32_t> pages;  // [ceil(length / page_size)]
     int32_t length = 0;
+    int32_t reservation = -1;    // key in reservations_, -1: none
   };
+  struct Reservation {
+    int32_t pages = 0;    // promised and not yet taken
+    int32_t holders = 0;  // sequences drawing from it
+  };
+  // Takes up to `pages` from seq's reservation for pages it just allocated.
+  void draw_reservation(Sequence& s, int32_t pages);
+  void drop_holder(Sequence& s);
   Sequence& find(int32_t seq);
   const Sequence& find(int32_t seq) const;
   int32_t pages_for(int32_t n_tokens) const;  // ceil(n_tokens / page_size)
@@ -134,6 +164,9 @@ class KvCache {
   uint64_t hash_seed_ = 0;  // random per cache, mixed into every key
   std::unordered_map<int32_t, Sequence> seqs_;
   int32_t next_id_ = 0;
+  std::unordered_map<int32_t, Reservation> reservations_;
+  int32_t reserved_total_ = 0;  // sum of reservations_[*].pages
+  int32_t next_reservation_ = 0;
 };
 
 }  // namespace lcllm

@@ -225,6 +225,11 @@ std::pair<int32_t, int32_t> Engine::create_sequence_for_prompt(std::span<const i
   return {seq, cached};
 }
 
+KvCache::PrefixMatch Engine::match_prompt(std::span<const int32_t> prompt, const AttentionPlan* plan) const {
+  if (!kv_->prefix_caching() || prefill_is_chunk_dependent(plan ? *plan : plan_)) return {};
+  return kv_->match_prefix(prompt, plan_salt(plan ? *plan : plan_));
+}
+
 void Engine::cache_prompt(int32_t seq, std::span<const int32_t> prompt, const AttentionPlan* plan) {
   if (kv_->prefix_caching() && !prefill_is_chunk_dependent(plan ? *plan : plan_)) {
     kv_->register_prefix(seq, prompt, plan_salt(plan ? *plan : plan_));

@@ -109,6 +109,8 @@ class Engine {
   // caching is off). cache_prompt registers a sequence's prompt pages once its prompt has been computed.
   std::pair<int32_t, int32_t> create_sequence_for_prompt(std::span<const int32_t> prompt, const AttentionPlan* plan);
   void cache_prompt(int32_t seq, std::span<const int32_t> prompt, const AttentionPlan* plan);
+  // What create_sequence_for_prompt would find cached now, changing nothing.
+  KvCache::PrefixMatch match_prompt(std::span<const int32_t> prompt, const AttentionPlan* plan) const;
   int32_t fork_sequence(int32_t seq);
 
   // Appends `tokens` to `seq` in steps of at most `chunk` tokens (0: max_step_tokens) and returns the logits:

@@ -95,7 +95,19 @@ PreparedCompletion completion_prepare(const ServeContext& ctx, std::string_view 
   g.logprobs = r.logprobs;
   g.policy = r.policy;
   p.meta = ResponseMeta{response_id(chat), unix_now(), ctx.model_name, chat};
-  p.handle = ctx.scheduler->submit(std::move(g));
+  try {
+    p.handle = ctx.scheduler->submit(std::move(g));
+  } catch (const RequestRefused& e) {
+    // The scheduler's plain kinds become HTTP statuses and OpenAI error codes here.
+    const std::string param = e.field == "policy" ? "attention_policy" : e.field;
+    switch (e.kind) {
+      case RefusalKind::INVALID_REQUEST: throw RequestError(400, e.what(), param);
+      case RefusalKind::CONTEXT_LENGTH_EXCEEDED: throw RequestError(400, e.what(), param, "context_length_exceeded");
+      case RefusalKind::QUEUE_FULL: throw RequestError(429, e.what(), "", "queue_full");
+      case RefusalKind::SHUTTING_DOWN: throw RequestError(503, e.what(), "", "shutting_down");
+    }
+    throw;
+  }
   return p;
 }
 

@@ -12,7 +12,7 @@
 
 #include "server/openai_format.h"
 #include "server/request.h"
-#include "server/scheduler.h"
+#include "runtime/scheduler.h"
 #include "server/stop_matcher.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/incremental_detokenizer.h"

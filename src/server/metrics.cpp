@@ -94,6 +94,9 @@ std::string ServerMetrics::render() const {
   out += "lcllm_kv_cache_usage_perc " + num(usage) + "\n";
   header(out, "lcllm_kv_cache_pages_used", "gauge", "KV cache pages held by live sequences.");
   out += "lcllm_kv_cache_pages_used " + std::to_string(gauges_.kv_pages_used) + "\n";
+  header(out, "lcllm_kv_cache_pages_reserved", "gauge",
+         "KV cache pages promised to running requests (prompt + max_tokens) and not yet taken.");
+  out += "lcllm_kv_cache_pages_reserved " + std::to_string(gauges_.kv_pages_reserved) + "\n";
   header(out, "lcllm_kv_cache_pages_total", "gauge", "KV cache pages in the pool.");
   out += "lcllm_kv_cache_pages_total " + std::to_string(gauges_.kv_pages_total) + "\n";
   header(out, "lcllm_prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.");

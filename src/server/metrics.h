@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/scheduler.h"
+
 namespace lcllm {
 
 class Histogram {
@@ -26,20 +28,22 @@ class Histogram {
   uint64_t count_ = 0;
 };
 
-struct MetricsGauges {
-  int64_t requests_running = 0;
-  int64_t requests_waiting = 0;
-  int64_t kv_pages_used = 0;
-  int64_t kv_pages_total = 0;
-  int64_t prefix_query_tokens = 0;  // prefix caching: prompt tokens looked up
-  int64_t prefix_hit_tokens = 0;    // of those, found cached
-  int64_t prefix_evictions = 0;     // cached pages reused for other data
-  int64_t prefix_cached_pages = 0;  // pages registered now
-};
+using MetricsGauges = SchedulerGauges;
 
-class ServerMetrics {
+// Also the scheduler's observer: what the engine thread measures lands here.
+class ServerMetrics : public SchedulerObserver {
  public:
   ServerMetrics();
+
+  // SchedulerObserver
+  void on_first_token(double seconds) override { observe_ttft(seconds); }
+  void on_next_token(double seconds) override { observe_inter_token(seconds); }
+  void on_request_end(double seconds, const std::string& reason) override { observe_e2e(seconds, reason); }
+  void on_step_tokens(int64_t prompt, int64_t generated) override {
+    add_prompt_tokens(prompt);
+    add_generation_tokens(generated);
+  }
+  void on_gauges(const SchedulerGauges& g) override { set_gauges(g); }
 
   void set_gauges(const MetricsGauges& g);
   void add_prompt_tokens(int64_t n);

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/logprobs.h"
+#include "runtime/logprobs.h"
 #include "server/request.h"
 
 namespace lcllm {

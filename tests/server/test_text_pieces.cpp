@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "server/completion.h"
-#include "server/logprobs.h"
+#include "runtime/logprobs.h"
 #include "server/metrics.h"
 #include "server/stop_matcher.h"
 #include "tokenizer/tokenizer.h"

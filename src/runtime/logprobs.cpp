@@ -1,4 +1,4 @@
-#include "server/logprobs.h"
+#include "runtime/logprobs.h"
 
 #include <algorithm>
 #include <cmath>

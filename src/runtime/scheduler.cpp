@@ -1,4 +1,4 @@
-#include "server/scheduler.h"
+#include "runtime/scheduler.h"
 
 #include <algorithm>
 
@@ -6,7 +6,6 @@
 
 #include "lcllm/error.h"
 #include "runtime/sampler.h"
-#include "server/request.h"
 
 namespace lcllm {
 
@@ -56,7 +55,6 @@ struct Scheduler::Running {
   std::shared_ptr<Group> group;
   int32_t choice = 0;
   int32_t seq = -1;               // -1: a choice > 0 waiting for choice 0's prompt, whose pages it will fork
-  int32_t reserved_pages = 0;
   size_t prefilled = 0;          // prompt tokens already in the cache
   std::vector<int32_t> output;   // [n_generated]
   std::unique_ptr<Sampler> sampler;
@@ -70,8 +68,8 @@ int32_t pages_for(int64_t tokens, int32_t page_size) { return int32_t((tokens + 
 
 }  // namespace
 
-Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, ServerMetrics& metrics)
-    : engine_(engine), options_(options), metrics_(metrics) {
+Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, SchedulerObserver* observer)
+    : engine_(engine), options_(options), observer_(observer ? *observer : no_observer_) {
   // Every running sequence must be able to take its decode token in one step.
   options_.max_num_seqs = std::max(1, std::min(options_.max_num_seqs, engine_.max_step_tokens()));
   publish_gauges();
@@ -91,35 +89,42 @@ Scheduler::~Scheduler() {
 
 std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
   const int64_t prompt = int64_t(request.prompt.size());
-  if (prompt == 0) throw RequestError(400, "the prompt is empty (it encodes to zero tokens)", "prompt");
-  if (request.max_tokens < 1) throw RequestError(400, "max_tokens must be >= 1", "max_tokens");
+  using enum RefusalKind;
+  if (prompt == 0) throw RequestRefused(INVALID_REQUEST, "the prompt is empty (it encodes to zero tokens)", "prompt");
+  if (request.max_tokens < 1) throw RequestRefused(INVALID_REQUEST, "max_tokens must be >= 1", "max_tokens");
   const int64_t need = prompt + request.max_tokens;
   if (need > options_.max_model_len) {
-    throw RequestError(400, "this model's maximum context length is " + std::to_string(options_.max_model_len) +
-                                " tokens, but the request needs " + std::to_string(need) + " (" +
-                                std::to_string(prompt) + " in the prompt + " + std::to_string(request.max_tokens) +
-                                " max_tokens); shorten the prompt or lower max_tokens",
-                       "max_tokens", "context_length_exceeded");
+    throw RequestRefused(CONTEXT_LENGTH_EXCEEDED,
+                         "this model's maximum context length is " + std::to_string(options_.max_model_len) +
+                             " tokens, but the request needs " + std::to_string(need) + " (" + std::to_string(prompt) +
+                             " in the prompt + " + std::to_string(request.max_tokens) +
+                             " max_tokens); shorten the prompt or lower max_tokens",
+                         "max_tokens");
   }
   if (request.n < 1 || request.n > options_.max_num_seqs) {
-    throw RequestError(400, "n must be in [1, " + std::to_string(options_.max_num_seqs) + "] (--max-num-seqs), got " +
-                                std::to_string(request.n), "n");
+    throw RequestRefused(INVALID_REQUEST, "n must be in [1, " + std::to_string(options_.max_num_seqs) +
+                                              "] (--max-num-seqs), got " + std::to_string(request.n), "n");
   }
   const KvCache& kv = engine_.kv_cache();
   const int64_t capacity = int64_t(kv.n_pages()) * kv.page_size();
-  if (int64_t(request.n) * pages_for(need, kv.page_size()) > kv.n_pages()) {
-    throw RequestError(400, "the request needs " + std::to_string(request.n) + " x " + std::to_string(need) +
-                                " tokens of KV cache (" + std::to_string(prompt) + " in the prompt + " +
-                                std::to_string(request.max_tokens) + " max_tokens per choice) but the cache holds " +
-                                std::to_string(capacity) + "; lower max_tokens or n",
-                       "max_tokens", "context_length_exceeded");
+  // The choices share the prompt's full pages (forks), so this is what the request takes at most.
+  const int64_t group_pages = pages_for(need, kv.page_size()) +
+                              int64_t(request.n - 1) * (pages_for(need, kv.page_size()) - prompt / kv.page_size());
+  if (group_pages > kv.n_pages()) {
+    throw RequestRefused(CONTEXT_LENGTH_EXCEEDED,
+                         "the request needs " + std::to_string(request.n) + " x " + std::to_string(need) +
+                             " tokens of KV cache (" + std::to_string(prompt) + " in the prompt, shared by the " +
+                             "choices, + " + std::to_string(request.max_tokens) +
+                             " max_tokens per choice) but the cache holds " + std::to_string(capacity) +
+                             "; lower max_tokens or n",
+                         "max_tokens");
   }
   auto group = std::make_shared<Group>();
   if (!request.policy.empty() && request.policy != engine_.plan().name) {
     try {
       group->plan = std::make_shared<const AttentionPlan>(engine_.plan_for(request.policy));
     } catch (const Error& e) {
-      throw RequestError(400, std::string("attention_policy: ") + e.what(), "attention_policy");
+      throw RequestRefused(INVALID_REQUEST, std::string("attention_policy: ") + e.what(), "policy");
     }
   }
   group->handle = std::make_shared<RequestHandle>();
@@ -130,11 +135,10 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
   group->arrival = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (refusing_) throw RequestError(503, "the server is shutting down", "", "shutting_down");
+    if (refusing_) throw RequestRefused(SHUTTING_DOWN, "the server is shutting down");
     if (int32_t(waiting_.size()) >= options_.max_waiting) {
-      throw RequestError(429, "the server is busy: " + std::to_string(waiting_.size()) +
-                                  " requests are already waiting (--max-waiting); retry later",
-                         "", "queue_full");
+      throw RequestRefused(QUEUE_FULL, "the server is busy: " + std::to_string(waiting_.size()) +
+                                           " requests are already waiting (--max-waiting); retry later");
     }
     waiting_.push_back(std::make_unique<Pending>(Pending{group}));
   }
@@ -210,7 +214,7 @@ void Scheduler::abort_all() {
   }
   for (auto& p : waiting) {
     for (int32_t c = 0; c < p->group->request.n; ++c) p->group->handle->push(TokenEvent{c, -1, false, {}, "abort"});
-    metrics_.observe_e2e(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
+    observer_.on_request_end(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
   }
   publish_gauges();
 }
@@ -223,40 +227,50 @@ void Scheduler::drop_cancelled() {
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(waiting_, [&](const std::unique_ptr<Pending>& p) {
     if (!p->group->handle->cancelled()) return false;
-    metrics_.observe_e2e(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
+    observer_.on_request_end(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
     return true;
   });
 }
 
 void Scheduler::admit() {
-  const int32_t page_size = engine_.kv_cache().page_size();
-  const int32_t n_pages = engine_.kv_cache().n_pages();
+  KvCache& kv = engine_.kv_cache();
+  const int32_t page_size = kv.page_size();
   for (;;) {
     std::unique_ptr<Pending> p;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (waiting_.empty()) return;
       const GenerationRequest& req = waiting_.front()->group->request;
-      const int32_t pages = req.n * pages_for(int64_t(req.prompt.size()) + req.max_tokens, page_size);
-      const bool room = int32_t(running_.size()) + req.n <= options_.max_num_seqs;
-      if (!room || reserved_pages_ + pages > n_pages) return;  // first come, first served: no overtaking
+      if (int32_t(running_.size()) + req.n > options_.max_num_seqs) return;  // first come, first served
       p = std::move(waiting_.front());
       waiting_.pop_front();
     }
     const GenerationRequest& req = p->group->request;
+    const int64_t prompt = int64_t(req.prompt.size());
+    const int32_t total_pages = pages_for(prompt + req.max_tokens, page_size);
+    // The request reserves what its choices will still take from the pool: choice 0 its pages past the prompt's
+    // cached ones (prefix caching, E11 item 2), each fork (n > 1, E11 item 1) its pages past the prompt's full
+    // ones, which it shares. Taking an idle cached page spends a free page too. The KV cache keeps the books.
+    const KvCache::PrefixMatch match = engine_.match_prompt(req.prompt, p->group->plan.get());
+    const int32_t need = total_pages - match.pages + (req.n - 1) * (total_pages - int32_t(prompt / page_size));
+    if (need + match.idle_pages > kv.pages_available()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      waiting_.push_front(std::move(p));  // not now: it stays first in line
+      return;
+    }
+    const auto [seq, cached] = engine_.create_sequence_for_prompt(req.prompt, p->group->plan.get());
+    const bool reserved = kv.reserve(seq, need);
+    LCLLM_ASSERT(reserved && cached == match.pages * page_size, "admission: the KV cache changed under the scheduler");
     for (int32_t c = 0; c < req.n; ++c) {
       auto r = std::make_unique<Running>();
       r->group = p->group;
       r->choice = c;
-      // n > 1: only choice 0 prefills the prompt; the others fork its pages when the prompt is in (E11 item 1).
+      // n > 1: only choice 0 prefills the prompt; the others fork its pages (and share its reservation) when the
+      // prompt is in.
       if (c == 0) {
-        // Prefix caching: the prompt's cached pages are already computed (E11 item 2).
-        const auto [seq, cached] = engine_.create_sequence_for_prompt(req.prompt, p->group->plan.get());
         r->seq = seq;
         r->prefilled = size_t(cached);
       }
-      r->reserved_pages = pages_for(int64_t(req.prompt.size()) + req.max_tokens, page_size);
-      reserved_pages_ += r->reserved_pages;
       SamplingParams sp = req.sampling;
       sp.seed += uint64_t(c);
       r->sampler = std::make_unique<Sampler>(sp);  // params were validated when the request was parsed
@@ -360,8 +374,8 @@ void Scheduler::run_step() {
       ev.logprobs = logprobs_compute(l, ev.token, req.logprobs);
     }
     const double since = std::chrono::duration<double>(now - (r.output.empty() ? r.group->arrival : r.last_token)).count();
-    if (r.output.empty()) metrics_.observe_ttft(since);
-    else metrics_.observe_inter_token(since);
+    if (r.output.empty()) observer_.on_first_token(since);
+    else observer_.on_next_token(since);
     r.last_token = now;
     r.output.push_back(ev.token);
     ++generated;
@@ -374,8 +388,7 @@ void Scheduler::run_step() {
     r.group->handle->push(std::move(ev));
     if (!reason.empty()) finish_choice(r, reason);
   }
-  metrics_.add_prompt_tokens(prompt_tokens);
-  metrics_.add_generation_tokens(generated);
+  observer_.on_step_tokens(prompt_tokens, generated);
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
 }
 
@@ -385,17 +398,16 @@ void Scheduler::finish_choice(Running& r, const std::string& reason) {
   if (r.done) return;
   r.done = true;
   if (r.seq >= 0) engine_.free_sequence(r.seq);  // a choice still waiting to fork holds nothing
-  reserved_pages_ -= r.reserved_pages;
   const bool announced = reason == "stop" || reason == "length";
   if (!announced) r.group->handle->push(TokenEvent{r.choice, -1, false, {}, reason});
   if (--r.group->unfinished == 0) {
     running_requests_.fetch_sub(1);
-    metrics_.observe_e2e(std::chrono::duration<double>(Clock::now() - r.group->arrival).count(), reason);
+    observer_.on_request_end(std::chrono::duration<double>(Clock::now() - r.group->arrival).count(), reason);
   }
 }
 
 void Scheduler::publish_gauges() {
-  MetricsGauges g;
+  SchedulerGauges g;
   g.requests_running = running_requests_.load();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -404,12 +416,13 @@ void Scheduler::publish_gauges() {
   const KvCache& kv = engine_.kv_cache();
   g.kv_pages_total = kv.n_pages();
   g.kv_pages_used = kv.n_pages() - kv.pages_free();
+  g.kv_pages_reserved = kv.pages_reserved();
   const KvCache::PrefixStats ps = kv.prefix_stats();
   g.prefix_query_tokens = ps.query_tokens;
   g.prefix_hit_tokens = ps.hit_tokens;
   g.prefix_evictions = ps.evictions;
   g.prefix_cached_pages = ps.cached_pages;
-  metrics_.set_gauges(g);
+  observer_.on_gauges(g);
 }
 
 }  // namespace lcllm

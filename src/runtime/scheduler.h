@@ -1,9 +1,12 @@
-// Continuous batching over the paged KV cache (ARCHITECTURE.md §3 "Scheduler"), on one engine thread.
+// Continuous batching over the paged KV cache (ARCHITECTURE.md §3 "Scheduler"), on one engine thread. It knows
+// nothing of HTTP (E11 item 1): refusals are RequestRefused with a plain kind the server maps to a status code,
+// and what it measures goes to a SchedulerObserver (the server's /metrics).
 //
-// HTTP threads submit() requests and read their tokens from a RequestHandle (a thread-safe channel). Each step
+// Clients submit() requests and read their tokens from a RequestHandle (a thread-safe channel). Each step
 // the engine thread (1) drops cancelled requests, freeing their pages, (2) admits waiting requests in arrival order
-// while the batch has room (--max-num-seqs) and the KV pool can hold every admitted sequence's prompt + max_tokens
-// (pages are reserved up front, so a running sequence never runs out of cache and nothing is ever preempted),
+// while the batch has room (--max-num-seqs) and the KV cache can promise every admitted sequence the pages its
+// prompt + max_tokens still need (KvCache::reserve: pages a prefix-cache hit or a fork shares are counted once, so
+// a running sequence never runs out of cache and nothing is ever preempted),
 // (3) runs one Engine::step: one decode token for every sequence past its prompt plus prompt chunks of the others
 // (chunked prefill, Sarathi-style) up to the engine's step size, (4) samples, and hands tokens to the handles.
 // Sequences of one step share an attention plan; requests naming different policies take turns step by step.
@@ -19,10 +22,11 @@
 #include <thread>
 #include <vector>
 
+#include <stdexcept>
+
 #include "lcllm/sampling_params.h"
 #include "runtime/engine.h"
-#include "server/logprobs.h"
-#include "server/metrics.h"
+#include "runtime/logprobs.h"
 
 namespace lcllm {
 
@@ -71,6 +75,47 @@ class RequestHandle {
   std::atomic<bool> cancelled_{false};
 };
 
+// Why submit() refused a request (the server maps each to an HTTP status: 400, 400, 429, 503).
+enum class RefusalKind {
+  INVALID_REQUEST,          // a field is out of range (empty prompt, n, unknown policy)
+  CONTEXT_LENGTH_EXCEEDED,  // prompt + max_tokens exceeds max_model_len or the whole KV cache
+  QUEUE_FULL,               // max_waiting requests are already waiting: retry later
+  SHUTTING_DOWN,            // drain() was called
+};
+
+class RequestRefused : public std::runtime_error {
+ public:
+  RequestRefused(RefusalKind kind, const std::string& message, std::string field = "")
+      : std::runtime_error(message), kind(kind), field(std::move(field)) {}
+  RefusalKind kind;
+  std::string field;  // the GenerationRequest field at fault: prompt, max_tokens, n, policy ("" when none)
+};
+
+// Load and cache state, published after every step.
+struct SchedulerGauges {
+  int64_t requests_running = 0;
+  int64_t requests_waiting = 0;
+  int64_t kv_pages_used = 0;
+  int64_t kv_pages_total = 0;
+  int64_t kv_pages_reserved = 0;    // promised to running sequences, not yet allocated
+  int64_t prefix_query_tokens = 0;  // prefix caching: prompt tokens looked up
+  int64_t prefix_hit_tokens = 0;    // of those, found cached
+  int64_t prefix_evictions = 0;     // cached pages reused for other data
+  int64_t prefix_cached_pages = 0;  // pages registered now
+};
+
+// What the scheduler reports as it runs. Called on the engine thread (and, for on_request_end of a request
+// cancelled while waiting, on the thread that finds it); implementations must be thread-safe. Defaults do nothing.
+class SchedulerObserver {
+ public:
+  virtual ~SchedulerObserver() = default;
+  virtual void on_first_token(double /*seconds_since_arrival*/) {}
+  virtual void on_next_token(double /*seconds_since_previous*/) {}
+  virtual void on_request_end(double /*seconds_since_arrival*/, const std::string& /*finish_reason*/) {}
+  virtual void on_step_tokens(int64_t /*prompt_tokens*/, int64_t /*generated_tokens*/) {}
+  virtual void on_gauges(const SchedulerGauges& /*gauges*/) {}
+};
+
 struct SchedulerOptions {
   int32_t max_num_seqs = 16;     // sequences (choices) in the running batch
   int32_t max_waiting = 64;      // requests queued beyond that: 429
@@ -79,12 +124,13 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
-  // Starts the engine thread. The engine must outlive the scheduler.
-  Scheduler(Engine& engine, const SchedulerOptions& options, ServerMetrics& metrics);
+  // Starts the engine thread. The engine (and the observer, when given) must outlive the scheduler.
+  Scheduler(Engine& engine, const SchedulerOptions& options, SchedulerObserver* observer = nullptr);
   ~Scheduler();  // cancels what is left and joins the engine thread
 
-  // Throws RequestError: 400 when prompt + max_tokens cannot fit (naming both numbers), 400 for an unknown or
-  // unrunnable policy, 429 when the waiting queue is full, 503 while shutting down.
+  // Throws RequestRefused: CONTEXT_LENGTH_EXCEEDED when prompt + max_tokens cannot fit (naming both numbers),
+  // INVALID_REQUEST for an empty prompt, a bad n or an unknown or unrunnable policy, QUEUE_FULL when the waiting
+  // queue is full, SHUTTING_DOWN after drain().
   std::shared_ptr<RequestHandle> submit(GenerationRequest request);
 
   // Graceful shutdown: refuse new requests (503), let running and waiting ones finish for up to `grace`, then
@@ -109,7 +155,8 @@ class Scheduler {
 
   Engine& engine_;
   SchedulerOptions options_;
-  ServerMetrics& metrics_;
+  SchedulerObserver no_observer_;
+  SchedulerObserver& observer_;
 
   mutable std::mutex mu_;  // guards waiting_, stopping_, refusing_, and wakeups
   std::condition_variable cv_;
@@ -121,7 +168,6 @@ class Scheduler {
 
   // Engine thread only.
   std::vector<std::unique_ptr<Running>> running_;  // in admission order
-  int32_t reserved_pages_ = 0;
   uint64_t step_count_ = 0;
   std::thread thread_;
 };

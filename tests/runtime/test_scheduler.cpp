@@ -1,0 +1,231 @@
+// The continuous-batching scheduler (src/runtime/, no HTTP) over a real engine (llama2 parity fixture, CPU):
+// batched greedy generation equals Engine::generate one request at a time; cancellation frees pages; admission
+// refusals name their numbers; page accounting is the KV cache's own (reservations shared by forks, prefix hits
+// counted once); what it measures reaches its observer.
+#include <atomic>
+#include <mutex>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "runtime/engine.h"
+#include "runtime/scheduler.h"
+
+using namespace lcllm;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<Engine> load_engine(int32_t context_tokens, int32_t step_tokens) {
+  EngineOptions o;
+  o.model_path = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama2";
+  o.threads = 2;
+  o.context_tokens = context_tokens;
+  o.page_size = 4;
+  o.max_step_tokens = step_tokens;
+  return Engine::load(o);
+}
+
+GenerationRequest greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
+  GenerationRequest g;
+  g.prompt = std::move(prompt);
+  g.max_tokens = max_tokens;
+  g.sampling.temperature = 0;
+  return g;
+}
+
+// Records what the scheduler reports.
+struct CountingObserver : SchedulerObserver {
+  std::atomic<int64_t> first_tokens{0}, next_tokens{0}, prompt_tokens{0}, generated{0};
+  std::mutex mu;
+  std::vector<std::string> ends;  // finish reasons of ended requests
+  SchedulerGauges last;
+  void on_first_token(double s) override { CHECK(s >= 0); ++first_tokens; }
+  void on_next_token(double s) override { CHECK(s >= 0); ++next_tokens; }
+  void on_request_end(double, const std::string& reason) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ends.push_back(reason);
+  }
+  void on_step_tokens(int64_t p, int64_t g) override {
+    prompt_tokens += p;
+    generated += g;
+  }
+  void on_gauges(const SchedulerGauges& g) override {
+    std::lock_guard<std::mutex> lock(mu);
+    last = g;
+  }
+};
+
+RefusalKind refusal_of(const std::function<void()>& f, std::string* message = nullptr) {
+  try {
+    f();
+  } catch (const RequestRefused& e) {
+    if (message) *message = e.what();
+    return e.kind;
+  }
+  FAIL("not refused");
+  return RefusalKind::INVALID_REQUEST;
+}
+
+std::vector<int32_t> collect(RequestHandle& h, std::string* reason = nullptr) {
+  std::vector<int32_t> out;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const TokenEvent& e : h.wait(100ms)) {
+      if (e.token >= 0) out.push_back(e.token);
+      if (!e.finish_reason.empty()) {
+        if (reason) *reason = e.finish_reason;
+        return out;
+      }
+    }
+  }
+  FAIL("no finish event");
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("batched greedy generation equals one request at a time", "[server][scheduler]") {
+  const std::vector<std::vector<int32_t>> prompts = {
+      {1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 65, 69, 73, 77}, {2, 4, 6}, {100, 7}, {3}};
+  auto ref = load_engine(512, 64);
+  std::vector<std::vector<int32_t>> want;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateOptions go;
+    go.max_tokens = 6 + int32_t(i);
+    go.sampling.temperature = 0;
+    want.push_back(ref->generate(prompts[i], go).tokens);
+  }
+  // A step of 8 tokens forces the 20-token prompt into chunks interleaved with the others' decode steps.
+  auto engine = load_engine(512, 8);
+  CountingObserver obs;
+  Scheduler s(*engine, SchedulerOptions{4, 8, 256}, &obs);
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  for (size_t i = 0; i < prompts.size(); ++i) handles.push_back(s.submit(greedy(prompts[i], 6 + int32_t(i))));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::string reason;
+    CHECK(collect(*handles[i], &reason) == want[i]);
+    CHECK(reason == "length");
+  }
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  CHECK(engine->kv_cache().pages_reserved() == 0);
+  CHECK(obs.generated == 30);
+  CHECK(obs.first_tokens == 4);
+  CHECK(obs.next_tokens == 26);
+  CHECK(obs.prompt_tokens == 20 + 3 + 2 + 1);
+  std::lock_guard<std::mutex> lock(obs.mu);
+  CHECK(obs.ends == std::vector<std::string>(4, "length"));
+  CHECK(obs.last.requests_running == 0);
+  CHECK(obs.last.kv_pages_used == 0);
+}
+
+TEST_CASE("a cancelled request frees its pages at the next step", "[server][scheduler]") {
+  auto engine = load_engine(512, 16);
+  CountingObserver obs;
+  Scheduler s(*engine, SchedulerOptions{2, 4, 512}, &obs);
+  auto h = s.submit(greedy({1, 2, 3, 4, 5}, 400));
+  while (h->wait(100ms).empty()) {
+  }
+  h->cancel();
+  std::string reason;
+  collect(*h, &reason);
+  CHECK(reason == "abort");
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  CHECK(engine->kv_cache().pages_reserved() == 0);
+  std::lock_guard<std::mutex> lock(obs.mu);
+  CHECK(obs.ends == std::vector<std::string>{"abort"});
+}
+
+TEST_CASE("admission refusals: too long for the context or the cache, queue full, shutting down", "[server][scheduler]") {
+  auto engine = load_engine(64, 16);
+  Scheduler s(*engine, SchedulerOptions{1, 1, 100});
+  std::string msg;
+  CHECK(refusal_of([&] { s.submit(greedy(std::vector<int32_t>(30, 1), 80)); }, &msg) ==
+        RefusalKind::CONTEXT_LENGTH_EXCEEDED);
+  CHECK_THAT(msg, Catch::Contains("100") && Catch::Contains("110") && Catch::Contains("30 in the prompt"));
+  // Fits max_model_len (100) but not the 64-token cache.
+  CHECK(refusal_of([&] { s.submit(greedy(std::vector<int32_t>(30, 1), 50)); }, &msg) ==
+        RefusalKind::CONTEXT_LENGTH_EXCEEDED);
+  CHECK_THAT(msg, Catch::Contains("holds 64"));
+  CHECK(refusal_of([&] { s.submit(greedy({}, 5)); }) == RefusalKind::INVALID_REQUEST);
+  GenerationRequest two = greedy({1, 2}, 2);
+  two.n = 2;  // more choices than --max-num-seqs (1)
+  CHECK(refusal_of([&] { s.submit(two); }) == RefusalKind::INVALID_REQUEST);
+  GenerationRequest bad_policy = greedy({1, 2}, 2);
+  bad_policy.policy = "nope";
+  CHECK(refusal_of([&] { s.submit(bad_policy); }, &msg) == RefusalKind::INVALID_REQUEST);
+  CHECK_THAT(msg, Catch::Contains("nope"));
+  auto running = s.submit(greedy({1, 2}, 60));
+  while (running->wait(100ms).empty()) {
+  }
+  auto waiting = s.submit(greedy({1, 2}, 2));
+  CHECK(refusal_of([&] { s.submit(greedy({1, 2}, 2)); }) == RefusalKind::QUEUE_FULL);
+  s.drain(std::chrono::milliseconds(0));  // cancels both
+  std::string reason;
+  collect(*waiting, &reason);
+  CHECK(reason == "abort");
+  CHECK(refusal_of([&] { s.submit(greedy({1, 2}, 2)); }) == RefusalKind::SHUTTING_DOWN);
+}
+
+TEST_CASE("page accounting is the KV cache's: a request that does not fit yet waits, then runs", "[scheduler]") {
+  // 64 tokens of cache in pages of 4 = 16 pages; each request needs 10 pages (8-token prompt + 32 tokens).
+  auto engine = load_engine(64, 16);
+  CountingObserver obs;
+  Scheduler s(*engine, SchedulerOptions{4, 8, 64}, &obs);
+  auto ref = load_engine(64, 16);
+  GenerateOptions go;
+  go.max_tokens = 32;
+  go.sampling.temperature = 0;
+  const std::vector<int32_t> pa = {1, 2, 3, 4, 5, 6, 7, 8}, pb = {9, 8, 7, 6, 5, 4, 3, 2};
+  const auto want_a = ref->generate(pa, go).tokens, want_b = ref->generate(pb, go).tokens;
+  auto a = s.submit(greedy(pa, 32));
+  auto b = s.submit(greedy(pb, 32));  // 10 + 10 > 16: waits until a ends
+  CHECK(collect(*a) == want_a);
+  CHECK(collect(*b) == want_b);
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_reserved() == 0);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+}
+
+TEST_CASE("n > 1 forks share the prompt's pages and one reservation; the choices equal separate requests",
+          "[scheduler]") {
+  // A 10-token prompt (2 full pages + a partial one) + 6 tokens = 4 pages per choice. Three choices take
+  // 4 + 2 x (4 - 2) = 8 pages, not 12: a 36-token cache (9 pages) holds them only when forks share.
+  auto engine = load_engine(36, 16);
+  Scheduler s(*engine, SchedulerOptions{4, 4, 36});
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+  GenerationRequest g;
+  g.prompt = prompt;
+  g.max_tokens = 6;
+  g.n = 3;
+  g.sampling.temperature = 0.8f;
+  g.sampling.seed = 42;
+  auto h = s.submit(g);
+  std::map<int32_t, std::vector<int32_t>> got;
+  int32_t ended = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (ended < 3 && std::chrono::steady_clock::now() < deadline) {
+    for (const TokenEvent& e : h->wait(100ms)) {
+      if (e.token >= 0) got[e.choice].push_back(e.token);
+      if (!e.finish_reason.empty()) ++ended;
+    }
+  }
+  REQUIRE(ended == 3);
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_reserved() == 0);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  // Each choice samples with seed + choice: the same as a request of one choice with that seed.
+  auto ref = load_engine(64, 16);
+  for (int32_t c = 0; c < 3; ++c) {
+    GenerateOptions go;
+    go.max_tokens = 6;
+    go.sampling = g.sampling;
+    go.sampling.seed = 42 + uint64_t(c);
+    CHECK(got[c] == ref->generate(prompt, go).tokens);
+  }
+}
