@@ -1,4 +1,6 @@
 // `lcllm run MODEL`: load a model, prefill a prompt, generate, report tokens/s and memory.
+#include <chrono>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,7 @@
 #include "cli/progress_bar.h"
 #include "lcllm/error.h"
 #include "runtime/engine.h"
+#include "runtime/scheduler.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -176,25 +179,66 @@ int run(RunArgs a) {
   spdlog::info("model {} ({} layers, hidden {}), device {}, policy {}", c.model_type, c.n_layers, c.hidden_size,
                engine->options().device, engine->plan().name);
 
-  GenerateOptions go;
-  go.max_tokens = a.max_tokens;
-  go.sampling = a.sampling;
-  go.stop_ids = c.eos_token_ids;
-  if (tok) go.stop_ids.insert(go.stop_ids.end(), tok->stop_ids().begin(), tok->stop_ids().end());
-  go.ignore_eos = a.ignore_eos;
+  // `run` drives the same scheduler as `serve` (E11 item 1): one request, its tokens streamed as they come.
+  GenerationRequest g;
+  g.prompt = prompt;
+  g.max_tokens = a.max_tokens;
+  g.sampling = a.sampling;
+  if (!a.ignore_eos) {
+    g.stop_ids = c.eos_token_ids;
+    if (tok) g.stop_ids.insert(g.stop_ids.end(), tok->stop_ids().begin(), tok->stop_ids().end());
+  }
   if (tok && tok->vocab_size() > c.vocab_size) {
     spdlog::warn("tokenizer has {} ids but the model only {}; ids beyond the model's vocabulary are rejected",
                  tok->vocab_size(), c.vocab_size);
+  }
+  engine->validate_tokens(prompt);  // a bad id is the user's error, named here rather than as an engine failure
+  const KvCache& kv = engine->kv_cache();
+  SchedulerOptions so;
+  so.max_num_seqs = 1;
+  so.max_waiting = 1;
+  so.max_model_len = int32_t(std::min<int64_t>(INT32_MAX, int64_t(kv.n_pages()) * kv.page_size()));
+  Scheduler scheduler(*engine, so);
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  std::shared_ptr<RequestHandle> handle;
+  try {
+    handle = scheduler.submit(g);
+  } catch (const RequestRefused& e) {
+    if (e.kind != RefusalKind::CONTEXT_LENGTH_EXCEEDED) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, e.what());
+    throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                "prompt (" + std::to_string(prompt.size()) + " tokens) + max_tokens (" + std::to_string(a.max_tokens) +
+                    ") exceeds the KV cache (" + std::to_string(so.max_model_len) +
+                    " tokens); raise --ctx-size or lower --max-tokens");
   }
 
   // Text streams to stdout as tokens arrive (pieces never split a UTF-8 character); ids only without a tokenizer.
   std::unique_ptr<IncrementalDetokenizer> detok;
   if (tok) detok = std::make_unique<IncrementalDetokenizer>(*tok, true);
-  GenerateResult r = engine->generate(prompt, go, [&](int32_t id) {
-    if (!detok) return;
-    std::fputs(detok->push(id).c_str(), stdout);
-    std::fflush(stdout);
-  });
+  GenerateResult r;
+  r.prompt_tokens = int32_t(prompt.size());
+  auto t_first = t0, t_last = t0;
+  for (bool done = false; !done;) {
+    for (const TokenEvent& e : handle->wait(std::chrono::milliseconds(200))) {
+      if (e.token >= 0) {
+        (r.tokens.empty() ? t_first : t_last) = clock::now();
+        r.tokens.push_back(e.token);
+        if (detok) {
+          std::fputs(detok->push(e.token).c_str(), stdout);
+          std::fflush(stdout);
+        }
+      }
+      if (!e.finish_reason.empty()) {
+        r.finish_reason = e.finish_reason;
+        done = true;
+      }
+    }
+  }
+  if (r.finish_reason == "error") {
+    throw Error(ErrorKind::ERROR_KIND_IO, "the engine failed while generating (the reason is logged above)");
+  }
+  r.prefill_seconds = std::chrono::duration<double>(t_first - t0).count();
+  r.decode_seconds = r.tokens.size() > 1 ? std::chrono::duration<double>(t_last - t_first).count() : 0.0;
   if (detok) std::printf("%s\n", detok->finish().c_str());
   if (!detok || a.print_ids) {
     std::string ids;
@@ -202,6 +246,7 @@ int run(RunArgs a) {
     std::printf("%s\n", ids.c_str());
   }
   const double prefill_tps = r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0;
+  // Prefill time = time to the first token (it includes sampling it); decode = the tokens after it.
   const double decode_tps = r.tokens.size() > 1 && r.decode_seconds > 0 ? double(r.tokens.size() - 1) / r.decode_seconds : 0;
   std::fprintf(stderr,
                "prompt %d tokens, prefill %.1f tokens/s (%.3f s); generated %zu tokens, decode %.1f tokens/s; "

@@ -136,12 +136,15 @@ class Engine {
   void extend_uncomputed(int32_t seq, int32_t n);
 
   // Prefill + sampling loop on a fresh sequence, freed at the end. on_token(id) is called for every token.
+  // The single-request reference the scheduler is tested against (`run` and `serve` drive the Scheduler).
   GenerateResult generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                           const std::function<void(int32_t)>& on_token = {});
 
+  // Throws INVALID_ARGUMENT naming the first id outside [0, vocab_size).
+  void validate_tokens(std::span<const int32_t> tokens) const;
+
  private:
   Engine() = default;
-  void validate_tokens(std::span<const int32_t> tokens) const;
   // Throws INVALID_ARGUMENT when `plan` (another than plan_) would read keys of heads whose KV is only a window.
   void check_fits_kv_window(const AttentionPlan& plan) const;
 

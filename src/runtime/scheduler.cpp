@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -118,6 +119,11 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
                              " max_tokens per choice) but the cache holds " + std::to_string(capacity) +
                              "; lower max_tokens or n",
                          "max_tokens");
+  }
+  try {
+    Sampler check(request.sampling);  // bad sampling parameters are the client's error, named now
+  } catch (const Error& e) {
+    throw RequestRefused(INVALID_REQUEST, e.what(), "sampling");
   }
   auto group = std::make_shared<Group>();
   if (!request.policy.empty() && request.policy != engine_.plan().name) {
@@ -258,24 +264,36 @@ void Scheduler::admit() {
       waiting_.push_front(std::move(p));  // not now: it stays first in line
       return;
     }
-    const auto [seq, cached] = engine_.create_sequence_for_prompt(req.prompt, p->group->plan.get());
-    const bool reserved = kv.reserve(seq, need);
-    LCLLM_ASSERT(reserved && cached == match.pages * page_size, "admission: the KV cache changed under the scheduler");
-    for (int32_t c = 0; c < req.n; ++c) {
-      auto r = std::make_unique<Running>();
-      r->group = p->group;
-      r->choice = c;
+    // Everything that can throw happens before the request joins running_, so a failure ends it here, with
+    // "error" on every choice, instead of losing it.
+    std::vector<std::unique_ptr<Running>> choices;  // [n]
+    int32_t seq = -1;
+    try {
+      for (int32_t c = 0; c < req.n; ++c) {
+        auto r = std::make_unique<Running>();
+        r->group = p->group;
+        r->choice = c;
+        SamplingParams sp = req.sampling;
+        sp.seed += uint64_t(c);
+        r->sampler = std::make_unique<Sampler>(sp);  // submit() checked the parameters
+        choices.push_back(std::move(r));
+      }
+      int32_t cached = 0;
+      std::tie(seq, cached) = engine_.create_sequence_for_prompt(req.prompt, p->group->plan.get());
+      const bool reserved = kv.reserve(seq, need);
+      LCLLM_ASSERT(reserved && cached == match.pages * page_size, "admission: the KV cache changed under the scheduler");
       // n > 1: only choice 0 prefills the prompt; the others fork its pages (and share its reservation) when the
       // prompt is in.
-      if (c == 0) {
-        r->seq = seq;
-        r->prefilled = size_t(cached);
-      }
-      SamplingParams sp = req.sampling;
-      sp.seed += uint64_t(c);
-      r->sampler = std::make_unique<Sampler>(sp);  // params were validated when the request was parsed
-      running_.push_back(std::move(r));
+      choices[0]->seq = seq;
+      choices[0]->prefilled = size_t(cached);
+    } catch (const std::exception& e) {
+      spdlog::error("admitting a request failed: {}", e.what());
+      if (seq >= 0) engine_.free_sequence(seq);
+      for (int32_t c = 0; c < req.n; ++c) p->group->handle->push(TokenEvent{c, -1, false, {}, "error"});
+      observer_.on_request_end(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "error");
+      continue;
     }
+    for (auto& r : choices) running_.push_back(std::move(r));
     running_requests_.fetch_add(1);
   }
 }

@@ -156,6 +156,9 @@ TEST_CASE("admission refusals: too long for the context or the cache, queue full
   GenerationRequest two = greedy({1, 2}, 2);
   two.n = 2;  // more choices than --max-num-seqs (1)
   CHECK(refusal_of([&] { s.submit(two); }) == RefusalKind::INVALID_REQUEST);
+  GenerationRequest bad_sampling = greedy({1, 2}, 2);
+  bad_sampling.sampling.temperature = -1;  // refused at submit, not found later on the engine thread
+  CHECK(refusal_of([&] { s.submit(bad_sampling); }) == RefusalKind::INVALID_REQUEST);
   GenerationRequest bad_policy = greedy({1, 2}, 2);
   bad_policy.policy = "nope";
   CHECK(refusal_of([&] { s.submit(bad_policy); }, &msg) == RefusalKind::INVALID_REQUEST);
