@@ -43,6 +43,7 @@ class AttentionRecorder final : public Backend {
   StepAttention last_;
   std::vector<float> scores_;
   std::vector<double> mass_;
+  std::vector<int32_t> argmax_;  // [group] per query head, the last head group computed
 };
 
 }  // namespace lcllm

@@ -27,26 +27,35 @@ std::vector<int32_t> top_k(const float* row, int32_t n, int32_t k) {
 CalibrationStats::CalibrationStats(int32_t n_layers, int32_t n_kv_heads)
     : L_(n_layers),
       H_(n_kv_heads),
-      probe_hits_(size_t(n_layers) * size_t(n_kv_heads), 0.0),
-      score_sum_(size_t(n_layers) * size_t(n_kv_heads), 0.0),
+      probe_hits_(),
+      score_sum_(),
       loss_sum_(size_t(n_layers) * size_t(n_layers), 0.0),
       overlap_sum_(size_t(n_layers) * size_t(n_layers), 0.0) {}
 
-void CalibrationStats::begin_probe() { std::fill(probe_hits_.begin(), probe_hits_.end(), 0.0); }
+void CalibrationStats::begin_probe() { std::fill(probe_hits_.begin(), probe_hits_.end(), 0.0); }  // sized at the first step
 
 void CalibrationStats::add_step(const StepAttention& a, const std::vector<int32_t>& tokens, int32_t target,
                                 int32_t copy_begin, int32_t copy_end, int32_t k) {
   LCLLM_ASSERT(a.n_layers == L_ && a.n_kv_heads == H_ && a.n_keys == int32_t(tokens.size()), "step shape mismatch");
+  const int32_t G = a.head_argmax.empty() ? 1 : a.group;
+  LCLLM_ASSERT(a.head_argmax.empty() || a.head_argmax.size() == size_t(L_) * size_t(H_) * size_t(G), "arg-max shape");
+  if (group_ == 0) {
+    group_ = G;
+    probe_hits_.assign(size_t(L_) * size_t(H_) * size_t(G), 0.0);
+    score_sum_.assign(probe_hits_.size(), 0.0);
+  }
+  LCLLM_ASSERT(G == group_, "the group size changed between steps");
   const int32_t n = a.n_keys;
   std::vector<std::vector<int32_t>> sets(size_t(L_) * size_t(H_));  // [L * H] top-k per layer and head
   for (int32_t l = 0; l < L_; ++l) {
     for (int32_t h = 0; h < H_; ++h) {
       const float* row = a.row(l, h);
       sets[size_t(l) * size_t(H_) + size_t(h)] = top_k(row, n, k);
-      // Copy-paste rule: arg-max in the needle, on the token being produced.
-      const int32_t arg = int32_t(std::max_element(row, row + n) - row);
-      if (arg >= copy_begin && arg < copy_end && tokens[size_t(arg)] == target) {
-        probe_hits_[size_t(l) * size_t(H_) + size_t(h)] += 1;
+      // Copy-paste rule, per query head: arg-max in the needle, on the token being produced.
+      for (int32_t g = 0; g < G; ++g) {
+        const size_t i = (size_t(l) * size_t(H_) + size_t(h)) * size_t(G) + size_t(g);
+        const int32_t arg = a.head_argmax.empty() ? int32_t(std::max_element(row, row + n) - row) : a.head_argmax[i];
+        if (arg >= copy_begin && arg < copy_end && tokens[size_t(arg)] == target) probe_hits_[i] += 1;
       }
     }
   }
@@ -77,8 +86,11 @@ void CalibrationStats::end_probe(int32_t needle_tokens) {
 }
 
 std::vector<double> CalibrationStats::retrieval_scores() const {
-  std::vector<double> s(score_sum_.size(), 0.0);
-  for (size_t i = 0; i < s.size(); ++i) s[i] = probes_ ? score_sum_[i] / probes_ : 0.0;
+  std::vector<double> s(size_t(L_) * size_t(H_), 0.0);
+  if (!probes_ || group_ == 0) return s;
+  for (size_t kv = 0; kv < s.size(); ++kv) {  // a KV head scores as its best query head
+    for (int32_t g = 0; g < group_; ++g) s[kv] = std::max(s[kv], score_sum_[kv * size_t(group_) + size_t(g)] / probes_);
+  }
   return s;
 }
 

@@ -3,8 +3,10 @@
 //
 //  - retrieval score per (layer, KV head), the Retrieval Head copy-paste rule (arXiv 2404.15574 §2): at a decode
 //    step whose target token w is copied from the needle, the head "copies" when its arg-max attention position
-//    lies in the needle and holds w; score = copied steps / needle tokens, averaged over probes. The attention of a
-//    KV head is its query heads' mean probability (GQA: one score per KV head, the unit a plan assigns).
+//    lies in the needle and holds w; score = copied steps / needle tokens, averaged over probes. The rule is applied
+//    to every query head (the paper's unit); a KV head's score — the unit a plan assigns — is the highest score
+//    among its query heads, since streaming a KV head streams all of them. (Applying the rule to the group's mean
+//    attention instead missed Gemma 3 270M's retrieval in layers 11 and 17, where the sink dominates the mean.)
 //  - HyLRA profile (arXiv 2602.00777): loss[l][j] = 1 − the attention mass of layer l on layer j's top-k set
 //    (j < l: reuse; j = l: own top-k, the sensitivity), mean over steps and KV heads.
 //  - inter-layer top-k overlap[l][j] = |T_l ∩ T_j| / k, mean over steps and KV heads.
@@ -19,7 +21,11 @@ namespace lcllm {
 // One decode step's attention: mass[(l * n_kv_heads + h) * n_keys + j], each (l, h) row summing to 1.
 struct StepAttention {
   int32_t n_layers = 0, n_kv_heads = 0, n_keys = 0;
-  std::vector<float> mass;  // [n_layers, n_kv_heads, n_keys]
+  std::vector<float> mass;  // [n_layers, n_kv_heads, n_keys] the group's mean probabilities
+  // [n_layers, n_kv_heads, group] each query head's arg-max position (ties to the lower); empty: the arg-max of
+  // the group's mean row stands for the one query head.
+  int32_t group = 1;
+  std::vector<int32_t> head_argmax;
   const float* row(int32_t l, int32_t h) const {
     return mass.data() + (size_t(l) * size_t(n_kv_heads) + size_t(h)) * size_t(n_keys);
   }
@@ -43,8 +49,9 @@ class CalibrationStats {
 
  private:
   int32_t L_, H_;
-  std::vector<double> probe_hits_;            // [L * H] copies in the current probe
-  std::vector<double> score_sum_;             // [L * H] sum of per-probe scores
+  std::vector<double> probe_hits_;            // [L * H * group] copies in the current probe, per query head
+  std::vector<double> score_sum_;             // [L * H * group] sum of per-probe scores
+  int32_t group_ = 0;                         // query heads per KV head (from the first step)
   int32_t probes_ = 0;
   std::vector<double> loss_sum_, overlap_sum_;  // [L * L]
   int64_t steps_ = 0;                          // decode steps seen (each adds L_ * H_ samples per (l, j))

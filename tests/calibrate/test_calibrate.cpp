@@ -134,3 +134,24 @@ TEST_CASE("calibrate runs end to end on the default model; its plans and report 
   CHECK(report.at("plans").size() == 3);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("retrieval score per query head: a KV head scores as its best query head (GQA)", "[calibrate]") {
+  CalibrationStats s(1, 1);
+  const std::vector<int32_t> tokens = {10, 11, 12, 13, 14, 15};  // needle = positions [2, 4)
+  StepAttention a;
+  a.n_layers = 1;
+  a.n_kv_heads = 1;
+  a.n_keys = 6;
+  a.group = 4;
+  a.mass.assign(6, 0.f);
+  a.mass[0] = 0.9f;  // the group's mean is dominated by the sink: its arg-max is position 0
+  a.mass[2] = 0.1f;
+  s.begin_probe();
+  a.head_argmax = {0, 2, 0, 0};  // one query head copies 12 from position 2
+  s.add_step(a, tokens, 12, 2, 4, 1);
+  a.head_argmax = {0, 0, 3, 0};  // another copies 13
+  s.add_step(a, tokens, 13, 2, 4, 1);
+  s.end_probe(2);
+  // Each copying query head scores 0.5; the KV head takes the best (0.5), where the mean row scored 0.
+  CHECK(s.retrieval_scores() == std::vector<double>{0.5});
+}

@@ -75,11 +75,14 @@ class CpuBackend final : public Backend {
   // scratch. Used by calibration (src/calibrate).
   int32_t attention_group_mass(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                const AttentionParams& params, int64_t r, int32_t s, int32_t kvh,
-                               std::vector<float>& scores, std::vector<double>& mass) const;
-  // The same over the keys [lo, hi) (a SELECT item's key set).
+                               std::vector<float>& scores, std::vector<double>& mass,
+                               std::vector<int32_t>* head_argmax = nullptr) const;
+  // The same over the keys [lo, hi) (a SELECT item's key set). `head_argmax`, when given, receives each of the
+  // group's query heads' arg-max position ([group], absolute, ties to the lower): calibration's copy rule.
   void attention_group_mass_range(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                   const AttentionParams& params, int64_t r, int32_t s, int32_t kvh, int32_t lo,
-                                  int32_t hi, std::vector<float>& scores, std::vector<double>& mass) const;
+                                  int32_t hi, std::vector<float>& scores, std::vector<double>& mass,
+                                  std::vector<int32_t>* head_argmax = nullptr) const;
 
   // Read access for tests: layer's K or V pool, [n_pages * page_size, n_kv_heads, head_dim] (without windowed heads).
   const float* kv_data(int32_t layer, bool value) const;

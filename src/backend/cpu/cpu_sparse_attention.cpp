@@ -70,13 +70,14 @@ void CpuBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer, 
 void CpuBackend::attention_group_mass_range(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                             const AttentionParams& params, int64_t r, int32_t s, int32_t kvh,
                                             int32_t lo, int32_t hi, std::vector<float>& scores,
-                                            std::vector<double>& mass) const {
+                                            std::vector<double>& mass, std::vector<int32_t>* head_argmax) const {
   const int64_t n_heads = q.dim(1), hd = q.dim(2);
   const int64_t group = n_heads / n_kv_heads_;
   const float* qd = static_cast<const float*>(q.data);
   const int32_t n_vis = std::max(0, hi - lo);
   const CpuKvHeadView view = kv_view(layer, batch, s, kvh);
   mass.assign(size_t(n_vis), 0.0);
+  if (head_argmax) head_argmax->assign(size_t(group), lo);
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
     const float* qv = qd + (r * n_heads + h) * hd;
     scores.resize(size_t(n_vis));
@@ -88,7 +89,10 @@ void CpuBackend::attention_group_mass_range(const Tensor& q, int32_t layer, cons
       float sc = dotp * params.scale;
       if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
       scores[size_t(j - lo)] = sc;
-      max_score = std::max(max_score, sc);
+      if (sc > max_score) {
+        max_score = sc;
+        if (head_argmax) (*head_argmax)[size_t(h - kvh * group)] = j;
+      }
     }
     double denom = 0;
     for (auto& sc : scores) {
@@ -101,9 +105,10 @@ void CpuBackend::attention_group_mass_range(const Tensor& q, int32_t layer, cons
 
 int32_t CpuBackend::attention_group_mass(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                          const AttentionParams& params, int64_t r, int32_t s, int32_t kvh,
-                                         std::vector<float>& scores, std::vector<double>& mass) const {
+                                         std::vector<float>& scores, std::vector<double>& mass,
+                                         std::vector<int32_t>* head_argmax) const {
   const VisibleKeys v = attention_visible_keys(batch.query_pos[size_t(r)], batch.kv_len[size_t(s)], params.sliding_window);
-  attention_group_mass_range(q, layer, batch, params, r, s, kvh, v.lo, v.hi, scores, mass);
+  attention_group_mass_range(q, layer, batch, params, r, s, kvh, v.lo, v.hi, scores, mass, head_argmax);
   return v.lo;
 }
 
