@@ -5,8 +5,6 @@
 
 #include "runtime/step_plan.h"
 
-#include <algorithm>
-
 namespace lcllm {
 
 int64_t matmul_params_per_token(const ModelConfig& c) {
@@ -51,6 +49,24 @@ double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int
   const StepPlan step = step_plan_compile(plan, c, AttentionBatch{query_start, query_pos, kv_len, nullptr}, phase);
   double keys = 0;
   for (int32_t l = 0; l < c.n_layers; ++l) {
+    // HiP layers read sink + recent + k keys per KV head (its mask is per sequence, outside the step plan): the
+    // step plan marks them dense, so they are counted from the plan here. Other groups of such a layer count as
+    // their window (FULL) or the whole context.
+    const auto& groups = plan.layers[size_t(l)].phase(AttentionPhase::ATTENTION_PHASE_DECODE);
+    const bool has_hip = std::any_of(groups.begin(), groups.end(), [](const HeadGroupPolicy& g) {
+      return g.policy == AttentionPolicy::ATTENTION_POLICY_HIP;
+    });
+    if (has_hip) {
+      const int32_t window = c.layers[size_t(l)].sliding_window;
+      for (const HeadGroupPolicy& g : groups) {
+        const double heads = double(g.kv_head_end - g.kv_head_begin);
+        const int64_t per_head = g.policy == AttentionPolicy::ATTENTION_POLICY_HIP
+                                     ? std::min<int64_t>(context, int64_t(g.hip.sink) + g.hip.recent + g.hip.k)
+                                     : (window > 0 ? std::min<int64_t>(context, window) : context);
+        keys += double(per_head) * heads;
+      }
+      continue;
+    }
     const StepLayerPlan& lp = step.layers[size_t(l)];
     if (lp.dense) {  // FULL's range for every KV head
       keys += double(step.data[lp.row_end_at] - step.data[lp.row_begin_at]) * double(c.n_kv_heads);

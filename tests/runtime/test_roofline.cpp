@@ -69,4 +69,13 @@ TEST_CASE("KV bytes a decode step reads under a plan: FULL = decode_bytes' K/V, 
   ModelConfig global = c;
   global.layers[1].sliding_window = 0;
   CHECK(decode_kv_bytes_read(tidal, global, ctx, elem) == double((100 + 10) * 2) * 2.0 * c.head_dim * elem);
+  // HiP on layer 0's head 1 reads sink 4 + recent 8 + k 16 keys; head 0 stays FULL (100); layer 1 its window (3).
+  AttentionPlan hip = attention_plan_full(c, "h");
+  HeadGroupPolicy h;
+  h.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
+  h.hip.k = 16;
+  h.hip.sink = 4;
+  h.hip.recent = 8;
+  attention_plan_set(hip, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 1, 2, h);
+  CHECK(decode_kv_bytes_read(hip, c, ctx, elem) == double(100 + 28 + 3 * 2) * 2.0 * c.head_dim * elem);
 }
