@@ -30,7 +30,8 @@ CalibrationStats::CalibrationStats(int32_t n_layers, int32_t n_kv_heads)
       probe_hits_(),
       score_sum_(),
       loss_sum_(size_t(n_layers) * size_t(n_layers), 0.0),
-      overlap_sum_(size_t(n_layers) * size_t(n_layers), 0.0) {}
+      overlap_sum_(size_t(n_layers) * size_t(n_layers), 0.0),
+      recall_sum_(size_t(n_layers), 0.0) {}
 
 void CalibrationStats::begin_probe() { std::fill(probe_hits_.begin(), probe_hits_.end(), 0.0); }  // sized at the first step
 
@@ -58,6 +59,19 @@ void CalibrationStats::add_step(const StepAttention& a, const std::vector<int32_
         if (arg >= copy_begin && arg < copy_end && tokens[size_t(arg)] == target) probe_hits_[i] += 1;
       }
     }
+  }
+  if (copy_end > copy_begin) {  // a step that copies from the needle: how much of it each layer's top-k holds
+    for (int32_t l = 0; l < L_; ++l) {
+      double recall = 0;
+      for (int32_t h = 0; h < H_; ++h) {
+        const auto& t = sets[size_t(l) * size_t(H_) + size_t(h)];
+        const auto lo = std::lower_bound(t.begin(), t.end(), copy_begin);
+        const auto hi = std::lower_bound(t.begin(), t.end(), copy_end);
+        recall += double(hi - lo) / double(copy_end - copy_begin);
+      }
+      recall_sum_[size_t(l)] += recall / H_;
+    }
+    ++copy_steps_;
   }
   for (int32_t l = 0; l < L_; ++l) {
     for (int32_t j = 0; j <= l; ++j) {
@@ -116,12 +130,41 @@ std::vector<double> CalibrationStats::overlap() const {
   return out;
 }
 
-int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& c, int32_t select_layer) {
+std::vector<double> CalibrationStats::needle_recall() const {
+  std::vector<double> out(size_t(L_), 0.0);
+  for (size_t l = 0; l < out.size(); ++l) out[l] = copy_steps_ ? recall_sum_[l] / double(copy_steps_) : 0.0;
+  return out;
+}
+
+int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& c, int32_t select_layer,
+                                  const std::vector<double>& needle_recall) {
   const int32_t L = c.n_layers;
   auto global = [&](int32_t l) { return c.layers[size_t(l)].sliding_window == 0; };
   int32_t s = -1;
   for (int32_t l = std::max(select_layer, 0); l < L && s < 0; ++l) s = global(l) ? l : -1;
   if (s < 0) return -1;
+  // Retrieval first: only the layers whose selection holds the most of the needle compete on mass.
+  std::vector<uint8_t> candidate(size_t(L), 1);
+  if (needle_recall.size() == size_t(L)) {
+    double top = -1;
+    for (int32_t r = s + 1; r < L; ++r) top = global(r) ? std::max(top, needle_recall[size_t(r)]) : top;
+    if (top > needle_recall[size_t(s)] + 0.01) {
+      for (int32_t r = s + 1; r < L; ++r) candidate[size_t(r)] = needle_recall[size_t(r)] >= top - 0.01;
+      int32_t best_r = -1;
+      double best = -1;
+      for (int32_t r = s + 1; r < L; ++r) {
+        if (!global(r) || !candidate[size_t(r)]) continue;
+        double total = 1.0;
+        for (int32_t l = s + 1; l < r; ++l) total += global(l) ? 1.0 - loss[size_t(l) * size_t(L) + size_t(s)] : 0.0;
+        for (int32_t l = r + 1; l < L; ++l) total += global(l) ? 1.0 - loss[size_t(l) * size_t(L) + size_t(r)] : 0.0;
+        if (total > best + 1e-12) {
+          best = total;
+          best_r = r;
+        }
+      }
+      return best_r;
+    }
+  }
   auto kept = [&](int32_t l, int32_t from) { return 1.0 - loss[size_t(l) * size_t(L) + size_t(from)]; };
   double best = 0;  // no re-selection
   for (int32_t l = s + 1; l < L; ++l) best += global(l) ? kept(l, s) : 0.0;

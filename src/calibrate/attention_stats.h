@@ -10,6 +10,8 @@
 //  - HyLRA profile (arXiv 2602.00777): loss[l][j] = 1 − the attention mass of layer l on layer j's top-k set
 //    (j < l: reuse; j = l: own top-k, the sensitivity), mean over steps and KV heads.
 //  - inter-layer top-k overlap[l][j] = |T_l ∩ T_j| / k, mean over steps and KV heads.
+//  - needle recall[l] = the share of the needle's positions inside layer l's top-k, mean over KV heads and the
+//    steps that copy from the needle: whether a selection made at l would let later layers retrieve.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -45,6 +47,7 @@ class CalibrationStats {
   std::vector<double> retrieval_scores() const;  // [n_layers * n_kv_heads]
   std::vector<double> loss() const;              // [n_layers * n_layers], j <= l filled, else NaN
   std::vector<double> overlap() const;           // [n_layers * n_layers], j <= l filled, else NaN
+  std::vector<double> needle_recall() const;     // [n_layers]; 0 when no step copied
   int64_t steps() const { return steps_; }
 
  private:
@@ -54,6 +57,8 @@ class CalibrationStats {
   int32_t group_ = 0;                         // query heads per KV head (from the first step)
   int32_t probes_ = 0;
   std::vector<double> loss_sum_, overlap_sum_;  // [L * L]
+  std::vector<double> recall_sum_;             // [L] needle recall summed over copying steps
+  int64_t copy_steps_ = 0;
   int64_t steps_ = 0;                          // decode steps seen (each adds L_ * H_ samples per (l, j))
 };
 
@@ -61,6 +66,11 @@ class CalibrationStats {
 // `select_layer`, the layer r that maximises the attention mass the sparse layers keep when layers after r reuse
 // r's selection instead of select_layer's (global layers only: sliding-window layers stay FULL). -1 when no
 // re-selection keeps more than none.
-int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& config, int32_t select_layer);
+// With `needle_recall` ([n_layers], calibration's probes), the candidates are first narrowed to the global layers
+// whose top-k holds the most of the needle (within 0.01), when that is more than the selection layer's own: the
+// paper chose its re-selection layer by needle retrieval, and the mean mass alone, dominated by heads that never
+// retrieve, picked SmolLM2's layer 5, whose selection misses the needle (0 of 4 passkeys at 4k).
+int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& config, int32_t select_layer,
+                                  const std::vector<double>& needle_recall = {});
 
 }  // namespace lcllm

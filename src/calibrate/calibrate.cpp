@@ -87,7 +87,8 @@ CalibrationResult calibrate_run(const CalibrateOptions& o, const std::function<v
   r.retrieval_scores = stats.retrieval_scores();
   r.loss = stats.loss();
   r.overlap = stats.overlap();
-  r.tidal_reselect_layer = tidal_best_reselect_layer(r.loss, c, o.tidal_select_layer);
+  r.needle_recall = stats.needle_recall();
+  r.tidal_reselect_layer = tidal_best_reselect_layer(r.loss, c, o.tidal_select_layer, r.needle_recall);
   return r;
 }
 
@@ -168,6 +169,7 @@ nlohmann::ordered_json calibration_report_json(const CalibrationResult& r, const
   j["sensitivity"] = sens;
   j["reuse_loss"] = matrix(r.loss, c.n_layers, c.n_layers, true);
   j["topk_overlap"] = matrix(r.overlap, c.n_layers, c.n_layers, true);
+  j["needle_recall"] = r.needle_recall;
   j["tidal_reselect_layer"] = r.tidal_reselect_layer;
   int32_t streaming = 0;
   for (double s : r.retrieval_scores) streaming += s > o.threshold ? 0 : 1;

@@ -42,6 +42,7 @@ struct CalibrationResult {
   std::vector<double> loss;              // [n_layers * n_layers] HyLRA profile (j <= l)
   std::vector<double> overlap;           // [n_layers * n_layers] top-k overlap (j <= l)
   int32_t tidal_reselect_layer = -1;
+  std::vector<double> needle_recall;     // [n_layers] share of the needle in each layer's top-k at copy steps
 };
 
 // progress(done, total) counts probe steps (one prefill + one per answer token).
