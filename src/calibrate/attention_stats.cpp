@@ -136,35 +136,12 @@ std::vector<double> CalibrationStats::needle_recall() const {
   return out;
 }
 
-int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& c, int32_t select_layer,
-                                  const std::vector<double>& needle_recall) {
+int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& c, int32_t select_layer) {
   const int32_t L = c.n_layers;
   auto global = [&](int32_t l) { return c.layers[size_t(l)].sliding_window == 0; };
   int32_t s = -1;
   for (int32_t l = std::max(select_layer, 0); l < L && s < 0; ++l) s = global(l) ? l : -1;
   if (s < 0) return -1;
-  // Retrieval first: only the layers whose selection holds the most of the needle compete on mass.
-  std::vector<uint8_t> candidate(size_t(L), 1);
-  if (needle_recall.size() == size_t(L)) {
-    double top = -1;
-    for (int32_t r = s + 1; r < L; ++r) top = global(r) ? std::max(top, needle_recall[size_t(r)]) : top;
-    if (top > needle_recall[size_t(s)] + 0.01) {
-      for (int32_t r = s + 1; r < L; ++r) candidate[size_t(r)] = needle_recall[size_t(r)] >= top - 0.01;
-      int32_t best_r = -1;
-      double best = -1;
-      for (int32_t r = s + 1; r < L; ++r) {
-        if (!global(r) || !candidate[size_t(r)]) continue;
-        double total = 1.0;
-        for (int32_t l = s + 1; l < r; ++l) total += global(l) ? 1.0 - loss[size_t(l) * size_t(L) + size_t(s)] : 0.0;
-        for (int32_t l = r + 1; l < L; ++l) total += global(l) ? 1.0 - loss[size_t(l) * size_t(L) + size_t(r)] : 0.0;
-        if (total > best + 1e-12) {
-          best = total;
-          best_r = r;
-        }
-      }
-      return best_r;
-    }
-  }
   auto kept = [&](int32_t l, int32_t from) { return 1.0 - loss[size_t(l) * size_t(L) + size_t(from)]; };
   double best = 0;  // no re-selection
   for (int32_t l = s + 1; l < L; ++l) best += global(l) ? kept(l, s) : 0.0;

@@ -66,11 +66,8 @@ class CalibrationStats {
 // `select_layer`, the layer r that maximises the attention mass the sparse layers keep when layers after r reuse
 // r's selection instead of select_layer's (global layers only: sliding-window layers stay FULL). -1 when no
 // re-selection keeps more than none.
-// With `needle_recall` ([n_layers], calibration's probes), the candidates are first narrowed to the global layers
-// whose top-k holds the most of the needle (within 0.01), when that is more than the selection layer's own: the
-// paper chose its re-selection layer by needle retrieval, and the mean mass alone, dominated by heads that never
-// retrieve, picked SmolLM2's layer 5, whose selection misses the needle (0 of 4 passkeys at 4k).
-int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& config, int32_t select_layer,
-                                  const std::vector<double>& needle_recall = {});
+// (Choosing r by needle recall instead was measured and did not help: on SmolLM2-135M the selection layer's own
+// top-k holds 18% of the needle, and every layer between it and r reads that; see docs/EVALUATION.md.)
+int32_t tidal_best_reselect_layer(const std::vector<double>& loss, const ModelConfig& config, int32_t select_layer);
 
 }  // namespace lcllm

@@ -88,7 +88,7 @@ CalibrationResult calibrate_run(const CalibrateOptions& o, const std::function<v
   r.loss = stats.loss();
   r.overlap = stats.overlap();
   r.needle_recall = stats.needle_recall();
-  r.tidal_reselect_layer = tidal_best_reselect_layer(r.loss, c, o.tidal_select_layer, r.needle_recall);
+  r.tidal_reselect_layer = tidal_best_reselect_layer(r.loss, c, o.tidal_select_layer);
   return r;
 }
 

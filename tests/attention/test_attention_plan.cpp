@@ -271,7 +271,7 @@ TEST_CASE("HIP entries take the documented defaults for parameters they omit", "
   CHECK(p.layers[2].decode[0].hip.block_size_k == 2);
   CHECK(p.layers[2].decode[0].hip.sink == 64);
   CHECK(p.layers[2].decode[0].hip.recent == 256);
-  CHECK(p.layers[2].decode[0].hip.refresh_every == 8);
+  CHECK(p.layers[2].decode[0].hip.refresh_every == 1);
 }
 
 TEST_CASE("preset params are checked: unknown keys and bad values, all at once", "[attention][plan]") {

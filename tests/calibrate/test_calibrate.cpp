@@ -156,23 +156,6 @@ TEST_CASE("retrieval score per query head: a KV head scores as its best query he
   CHECK(s.retrieval_scores() == std::vector<double>{0.5});
 }
 
-TEST_CASE("TidalDecode re-selection prefers the layers whose top-k holds the needle", "[calibrate]") {
-  ModelConfig c;
-  c.n_layers = 6;
-  c.layers.resize(6);
-  std::vector<double> loss(36, 0.5);
-  auto set = [&](int l, int j, double v) { loss[size_t(l) * 6 + size_t(j)] = v; };
-  set(5, 3, 0.0);  // by mass alone, re-selecting at 3 wins (layers 4-5 keep everything)
-  set(4, 3, 0.0);
-  CHECK(tidal_best_reselect_layer(loss, c, 2) == 3);
-  // But only layers 4 and 5 hold the needle in their top-k; of those, 4 keeps more mass (layer 5 reusing it).
-  set(5, 4, 0.1);
-  const std::vector<double> recall = {0, 0, 0.2, 0.25, 0.9, 0.895};
-  CHECK(tidal_best_reselect_layer(loss, c, 2, recall) == 4);
-  // No layer after the selection holds more of the needle than the selection layer: the mass rule decides.
-  CHECK(tidal_best_reselect_layer(loss, c, 2, {0, 0, 0.9, 0.25, 0.5, 0.5}) == 3);
-}
-
 TEST_CASE("needle recall: the share of the needle's positions in each layer's top-k at copying steps", "[calibrate]") {
   CalibrationStats s(2, 2);
   const std::vector<int32_t> tokens = {10, 11, 12, 13, 14, 15};  // needle = positions [2, 4)
