@@ -85,8 +85,8 @@ enum class RefusalKind {
 
 class RequestRefused : public std::runtime_error {
  public:
-  RequestRefused(RefusalKind kind, const std::string& message, std::string field = "")
-      : std::runtime_error(message), kind(kind), field(std::move(field)) {}
+  RequestRefused(RefusalKind why, const std::string& message, std::string at_field = "")
+      : std::runtime_error(message), kind(why), field(std::move(at_field)) {}
   RefusalKind kind;
   std::string field;  // the GenerationRequest field at fault: prompt, max_tokens, n, policy ("" when none)
 };
