@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <memory>
 
 #include "lcllm/error.h"
+#include "runtime/logprobs.h"
 #include "runtime/sampler.h"
 #include "tokenizer/incremental_detokenizer.h"
 
@@ -89,7 +89,7 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
   // Scores the forced token at the scorer's position from `logits` and moves on; true when the answer is scored.
   auto score = [&](Live& l, std::span<const float> logits) {
     const std::vector<int32_t>& forced = requests[l.index].forced;
-    l.logprob += eval_log_softmax_at(logits, forced[l.forced_pos]);
+    l.logprob += log_softmax_at(logits, forced[l.forced_pos]);
     l.last = forced[l.forced_pos];
     return ++l.forced_pos == forced.size();
   };
@@ -155,15 +155,6 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
     }
   }
   return results;
-}
-
-double eval_log_softmax_at(std::span<const float> logits, int32_t id) {
-  LCLLM_ASSERT(id >= 0 && size_t(id) < logits.size(), "scored id outside the logits");
-  float mx = -std::numeric_limits<float>::infinity();
-  for (float v : logits) mx = std::max(mx, v);
-  double sum = 0;
-  for (float v : logits) sum += std::exp(double(v) - double(mx));
-  return double(logits[size_t(id)]) - double(mx) - std::log(sum);
 }
 
 }  // namespace lcllm

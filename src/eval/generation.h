@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -44,8 +43,5 @@ struct GenOutput {
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tokenizer, const std::vector<GenRequest>& requests,
                                      int32_t batch_size = 1,
                                      const std::function<void(size_t, const GenOutput&)>& on_done = {});
-
-// ln softmax(logits)[id], in double precision (log-sum-exp around the maximum).
-double eval_log_softmax_at(std::span<const float> logits, int32_t id);
 
 }  // namespace lcllm

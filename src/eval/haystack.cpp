@@ -81,8 +81,10 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
   std::vector<size_t> drawn;
   int64_t used = 0;
   size_t next = in_order_ ? size_t(rng.below(filler_.size())) : 0;  // in order: the passage's first sentence
+  // The next filler sentence: the passage's next one (natural text) or a random one.
+  auto draw = [&] { return in_order_ ? next++ % filler_.size() : size_t(rng.below(filler_.size())); };
   while (budget - used > reserve) {
-    size_t idx = in_order_ ? next++ % filler_.size() : size_t(rng.below(filler_.size()));
+    size_t idx = draw();
     drawn.push_back(idx);
     used += len_of(idx);
   }
@@ -133,7 +135,7 @@ Haystack HaystackBuilder::build(const HaystackRequest& req) const {
     int64_t need = budget - filler_total;
     std::vector<int32_t> partial;
     while (need > 0) {  // rest < reserve, so a few sentences at most
-      size_t idx = in_order_ ? next++ % filler_.size() : size_t(rng.below(filler_.size()));
+      size_t idx = draw();
       const auto& ids = cont_ids_[idx];
       const int64_t take = std::min<int64_t>(need, int64_t(ids.size()));
       if (take == int64_t(ids.size())) {

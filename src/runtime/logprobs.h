@@ -22,5 +22,7 @@ struct StepLogprobs {
 
 // logits: [vocab]. +inf/-inf are handled (-inf tokens get -inf); NaN logits give NaN, printed as null.
 StepLogprobs logprobs_compute(std::span<const float> logits, int32_t chosen, int32_t top_n);
+// ln softmax(logits)[id] in double precision (0 <= id < vocab), by the same rule (eval's teacher-forced scores).
+double log_softmax_at(std::span<const float> logits, int32_t id);
 
 }  // namespace lcllm

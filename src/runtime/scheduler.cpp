@@ -67,6 +67,13 @@ namespace {
 
 int32_t pages_for(int64_t tokens, int32_t page_size) { return int32_t((tokens + page_size - 1) / page_size); }
 
+// Pages a request takes from the pool at most: choice 0 all of its pages but the `cached` prompt pages a prefix
+// hit shares, each further choice (a fork) its pages past the prompt's full ones, which it shares.
+int64_t request_pages(int64_t prompt, int32_t max_tokens, int32_t n, int32_t page_size, int32_t cached = 0) {
+  const int64_t total = pages_for(prompt + max_tokens, page_size);
+  return total - cached + int64_t(n - 1) * (total - prompt / page_size);
+}
+
 }  // namespace
 
 Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, SchedulerObserver* observer)
@@ -108,10 +115,7 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
   }
   const KvCache& kv = engine_.kv_cache();
   const int64_t capacity = int64_t(kv.n_pages()) * kv.page_size();
-  // The choices share the prompt's full pages (forks), so this is what the request takes at most.
-  const int64_t group_pages = pages_for(need, kv.page_size()) +
-                              int64_t(request.n - 1) * (pages_for(need, kv.page_size()) - prompt / kv.page_size());
-  if (group_pages > kv.n_pages()) {
+  if (request_pages(prompt, request.max_tokens, request.n, kv.page_size()) > kv.n_pages()) {
     throw RequestRefused(CONTEXT_LENGTH_EXCEEDED,
                          "the request needs " + std::to_string(request.n) + " x " + std::to_string(need) +
                              " tokens of KV cache (" + std::to_string(prompt) + " in the prompt, shared by the " +
@@ -253,12 +257,11 @@ void Scheduler::admit() {
     }
     const GenerationRequest& req = p->group->request;
     const int64_t prompt = int64_t(req.prompt.size());
-    const int32_t total_pages = pages_for(prompt + req.max_tokens, page_size);
     // The request reserves what its choices will still take from the pool: choice 0 its pages past the prompt's
     // cached ones (prefix caching, E11 item 2), each fork (n > 1, E11 item 1) its pages past the prompt's full
     // ones, which it shares. Taking an idle cached page spends a free page too. The KV cache keeps the books.
     const KvCache::PrefixMatch match = engine_.match_prompt(req.prompt, p->group->plan.get());
-    const int32_t need = total_pages - match.pages + (req.n - 1) * (total_pages - int32_t(prompt / page_size));
+    const int32_t need = int32_t(request_pages(prompt, req.max_tokens, req.n, page_size, match.pages));
     if (need + match.idle_pages > kv.pages_available()) {
       std::lock_guard<std::mutex> lock(mu_);
       waiting_.push_front(std::move(p));  // not now: it stays first in line

@@ -15,6 +15,7 @@
 #include "eval/longbench_data.h"
 #include "eval/niah.h"
 #include "eval/generation.h"
+#include "runtime/logprobs.h"
 #include "eval/haystack.h"
 #include "eval/result_io.h"
 #include "eval/ruler.h"
@@ -369,7 +370,7 @@ TEST_CASE("teacher-forced answers: the log-prob equals a prefill over prompt + a
   double ref = 0;
   for (size_t i = 0; i < answer.size(); ++i) {
     const size_t row = prompt.size() - 1 + i;
-    ref += eval_log_softmax_at(std::span<const float>(logits.data() + row * vocab, vocab), answer[i]);
+    ref += log_softmax_at(std::span<const float>(logits.data() + row * vocab, vocab), answer[i]);
   }
   CHECK(ref < 0);
   CHECK(out[1].forced_logprob == Approx(ref).epsilon(1e-4));
@@ -379,8 +380,8 @@ TEST_CASE("teacher-forced answers: the log-prob equals a prefill over prompt + a
   CHECK(engine->kv_cache().sequences().empty());
 }
 
-TEST_CASE("eval_log_softmax_at is ln softmax, stable for large logits") {
+TEST_CASE("log_softmax_at is ln softmax, stable for large logits") {
   const std::vector<float> logits = {1000.0f, 1000.0f + std::log(3.0f)};
-  CHECK(eval_log_softmax_at(logits, 0) == Approx(std::log(0.25)));
-  CHECK(eval_log_softmax_at(logits, 1) == Approx(std::log(0.75)).epsilon(1e-4));  // 1000 + ln 3 in float
+  CHECK(log_softmax_at(logits, 0) == Approx(std::log(0.25)));
+  CHECK(log_softmax_at(logits, 1) == Approx(std::log(0.75)).epsilon(1e-4));  // 1000 + ln 3 in float
 }
