@@ -41,9 +41,9 @@ KvWindowLayout attention_kv_window_layout(const AttentionPlan& plan, int32_t max
 }
 
 KvMemoryEstimate attention_kv_memory(const ModelConfig& c, const KvWindowLayout& w, int64_t context_tokens,
-                                     int32_t n_sequences, size_t elem) {
+                                     int32_t n_sequences, KvDtype storage) {
   KvMemoryEstimate m;
-  const size_t per_head_pos = size_t(c.head_dim) * 2 * elem;  // K and V of one head at one position
+  const size_t per_head_pos = 2 * size_t(kv_vector_bytes(storage, c.head_dim));  // K and V of one head at one position
   int64_t windowed = 0, total = int64_t(c.n_layers) * c.n_kv_heads;
   for (int32_t l = 0; l < c.n_layers; ++l) windowed += w.empty() ? 0 : w.windowed_heads(l);
   m.full_bytes = size_t(context_tokens) * size_t(total) * per_head_pos;

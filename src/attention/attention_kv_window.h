@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "attention/attention_plan.h"
+#include "kv/kv_quant.h"
 #include "kv/kv_window.h"
 
 namespace lcllm {
@@ -18,13 +19,14 @@ namespace lcllm {
 KvWindowLayout attention_kv_window_layout(const AttentionPlan& plan, int32_t max_step_tokens);
 
 struct KvMemoryEstimate {
-  size_t full_bytes = 0;   // every head keeps every position: context * n_layers * n_kv_heads * head_dim * 2 * elem
+  size_t full_bytes = 0;   // every head keeps every position: context * n_layers * n_kv_heads * 2 * vector bytes
   size_t plan_bytes = 0;   // pool for the non-windowed heads + one ring per sequence
   size_t ring_bytes_per_sequence = 0;
   size_t saved() const { return full_bytes > plan_bytes ? full_bytes - plan_bytes : 0; }
 };
 
+// `storage`: what the pool stores per (position, head) vector (kv_vector_bytes, fp8 scales included).
 KvMemoryEstimate attention_kv_memory(const ModelConfig& config, const KvWindowLayout& layout, int64_t context_tokens,
-                                     int32_t n_sequences, size_t element_bytes);
+                                     int32_t n_sequences, KvDtype storage);
 
 }  // namespace lcllm

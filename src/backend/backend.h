@@ -16,6 +16,7 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_quant.h"
 #include "kv/kv_window.h"
 #include "lcllm/error.h"
 
@@ -130,7 +131,19 @@ class Backend {
   virtual void kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads,
                           int32_t head_dim) = 0;
   virtual void kv_copy_pages(std::span<const PageCopy> copies) = 0;
-  virtual size_t kv_element_bytes() const { return sizeof(float); }  // fp32 on the CPU, bf16 on the GPU
+  // The precision K/V values are kept in (E11 item 3, --kv-cache-dtype; kv/kv_quant.h). The CPU stores fp32 and
+  // emulates bf16 and fp8 exactly by rounding each vector at the write, as the GPU stores it; the GPU stores bf16 or
+  // fp8 with per-vector scales. kv_set_dtype comes before kv_reserve; a dtype the backend cannot keep throws.
+  virtual bool kv_dtype_supported(KvDtype dtype) const { return dtype == kv_dtype(); }
+  virtual void kv_set_dtype(KvDtype dtype) {
+    if (!kv_dtype_supported(dtype)) {
+      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, std::string("the ") + name() + " backend cannot keep a " +
+                                                         kv_dtype_name(dtype) + " KV cache");
+    }
+  }
+  virtual KvDtype kv_dtype() const { return KvDtype::KV_DTYPE_F32; }
+  // What the pool stores (its bytes per vector: kv_vector_bytes): fp32 on the CPU whatever it emulates.
+  virtual KvDtype kv_storage_dtype() const { return KvDtype::KV_DTYPE_F32; }
   // Bytes a KV pool may still take (the GPU: under --gpu-memory-fraction); the CPU reports no limit.
   virtual size_t kv_budget_bytes() const { return SIZE_MAX; }
   virtual void to_host(const Tensor& t, float* dst, int64_t n) = 0;  // copies the first n elements

@@ -176,7 +176,7 @@ nlohmann::ordered_json calibration_report_json(const CalibrationResult& r, const
   const AttentionPlan retrieval = attention_plan_from_json(calibration_plan_json(r, o, "retrieval", "retrieval"), c,
                                                            "calibrated retrieval plan");
   const KvMemoryEstimate mem = attention_kv_memory(c, attention_kv_window_layout(retrieval, 256),
-                                                   o.reference_context, 1, 2);
+                                                   o.reference_context, 1, KvDtype::KV_DTYPE_BF16);
   j["retrieval_summary"] = {{"streaming_heads", streaming},
                             {"retrieval_heads", int32_t(r.retrieval_scores.size()) - streaming},
                             {"kv_bytes_full_bf16", mem.full_bytes},

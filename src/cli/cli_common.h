@@ -15,6 +15,8 @@ class Engine;
 // rules are documented); run, bench, eval, serve and policy show use it so the flag reads the same everywhere.
 // many: the value is a comma-separated list, each policy its own pass (eval).
 CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy, bool many = false);
+// --kv-cache-dtype auto|bf16|fp8 (EngineOptions::kv_cache_dtype).
+CLI::Option* cli_add_kv_cache_dtype_option(CLI::App* cmd, std::string& dtype);
 // "KV cache 1.00 GiB reserved" plus, when the plan windows streaming heads, what that saves:
 // "KV cache 600 MiB reserved (streaming heads keep only a 576-token window: 424 MiB saved vs 1.00 GiB for all
 // heads; their rings take 1.2 MiB per sequence)".

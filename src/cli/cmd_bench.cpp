@@ -40,6 +40,7 @@ struct BenchArgs {
   int32_t threads = 0;
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
+  std::string kv_cache_dtype = "auto";
   uint64_t seed = 0;
   std::string json_path;
   std::string plot_prefix;
@@ -103,6 +104,7 @@ int bench(const BenchArgs& a) {
   eo.context_tokens = int32_t(ctx);
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
   eo.enforce_eager = a.enforce_eager;
+  eo.kv_cache_dtype = a.kv_cache_dtype;
   eo.max_step_tokens = a.chunk_size;
   const std::vector<std::string> policies = eval_split_list(a.policy);
   if (policies.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--policy needs at least one policy");
@@ -185,8 +187,7 @@ int bench(const BenchArgs& a) {
       const double ms = seconds_since(t0) * 1e3 / a.decode_steps;
       engine->free_sequence(seq);
       const int64_t mid_context = n + 1 + a.decode_steps / 2;
-      const int64_t elem = int64_t(engine->kv_element_bytes());
-      const double kv_read = decode_kv_bytes_read(plan, c, mid_context, elem);
+      const double kv_read = decode_kv_bytes_read(plan, c, mid_context, engine->kv_storage_dtype());
       const double bytes = weight_bytes + kv_read;
       const double floor_ms = copy_gbps > 0 ? bytes / (copy_gbps * 1e9) * 1e3 : 0;
       if (attention_plan_is_full(plan)) full_ms[n] = ms;
@@ -253,6 +254,7 @@ CliHandler cli_add_bench(CLI::App& app) {
   cli_add_policy_option(cmd, a->policy, true);  // each decodes every --decode length on the same loaded weights
   cmd->add_option("--device", a->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_option("--threads,-t", a->threads, "CPU threads, 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
+  cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype);
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,

@@ -34,6 +34,7 @@ struct CommonArgs {
   int32_t max_new_tokens = 0;
   bool quiet = false;
   std::string haystack;  // niah, ruler: natural text file
+  std::string kv_cache_dtype = "auto";
 };
 
 struct NiahArgs {
@@ -79,6 +80,7 @@ void add_common(CLI::App* cmd, CommonArgs& a, const std::string& out_default, bo
       ->capture_default_str()
       ->check(CLI::Range(0.05f, 1.0f));
   cmd->add_option("--seed", a.seed, "Seed of the task generator (haystacks, keys, values)")->capture_default_str()->check(cli_seed_validator());
+  cli_add_kv_cache_dtype_option(cmd, a.kv_cache_dtype);
   cmd->add_flag("--quiet,-q", a.quiet, "No progress bar");
 }
 
@@ -89,6 +91,7 @@ EvalEngineSettings engine_settings(const CommonArgs& a, ProgressBar* load_bar) {
   s.chunk_size = a.chunk_size;
   s.batch_size = a.batch_size;
   s.gpu_memory_fraction = a.gpu_memory_fraction;
+  s.kv_cache_dtype = a.kv_cache_dtype;
   if (load_bar) s.load_progress = [load_bar](size_t done, size_t total) { load_bar->update(done, total); };
   return s;
 }
@@ -127,6 +130,7 @@ int run_niah(const NiahArgs& a) {
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   EvalSession session(a.c.model, eval_split_list(a.c.policy), a.c.tokenizer);
+  session.use_kv_cache_dtype(a.c.kv_cache_dtype);
   if (!a.c.haystack.empty()) session.use_haystack(a.c.haystack);
   spdlog::info("eval niah: {} ({}), task text: {}", session.model_name(), session.config().model_type,
                session.text().source);
@@ -152,6 +156,7 @@ int run_ruler(const RulerArgs& a) {
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   EvalSession session(a.c.model, eval_split_list(a.c.policy), a.c.tokenizer);
+  session.use_kv_cache_dtype(a.c.kv_cache_dtype);
   if (!a.c.haystack.empty()) session.use_haystack(a.c.haystack);
   spdlog::info("eval ruler: {} ({}), task text: {}", session.model_name(), session.config().model_type,
                session.text().source);
@@ -182,6 +187,7 @@ int run_longbench(const LongBenchArgs& a) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "eval longbench: give one --policy (run again for another)");
   }
   EvalSession session(a.c.model, policies, a.c.tokenizer);
+  session.use_kv_cache_dtype(a.c.kv_cache_dtype);
   PassProgress progress("longbench", !a.c.quiet);
   LongBenchReport r = longbench_run(session, o, std::ref(progress));
   progress.finish();

@@ -10,6 +10,7 @@
 #include "lcllm/error.h"
 #include "models/model_family.h"
 #include "runtime/model_weights.h"
+#include "runtime/roofline.h"
 
 namespace lcllm {
 
@@ -93,10 +94,12 @@ int info(const std::string& model) {
   }
   const int64_t params = model_parameter_count(c);
   std::printf("parameters          %lld (%.3f B)\n", static_cast<long long>(params), double(params) / 1e9);
-  // KV bytes per token: K and V for every layer; bf16 on the GPU, fp32 on the CPU reference.
-  const double kv_elems = 2.0 * double(c.kv_dim()) * c.n_layers;
-  std::printf("KV bytes per token  %s (bf16), %s (fp32)\n", format_bytes(kv_elems * 2).c_str(),
-              format_bytes(kv_elems * 4).c_str());
+  // KV bytes per token: K and V of every layer and KV head, for each --kv-cache-dtype (fp8: one scale byte per
+  // head vector); fp32 is what the CPU reference stores whatever it emulates.
+  std::printf("KV bytes per token  %s (bf16), %s (fp8, scales included), %s (fp32, cpu)\n",
+              format_bytes(double(kv_bytes_per_token(c, KvDtype::KV_DTYPE_BF16))).c_str(),
+              format_bytes(double(kv_bytes_per_token(c, KvDtype::KV_DTYPE_FP8_E4M3))).c_str(),
+              format_bytes(double(kv_bytes_per_token(c, KvDtype::KV_DTYPE_F32))).c_str());
   try {
     Checkpoint ck = Checkpoint::open(model);
     std::printf("weights             %s in %zu file(s)\n", format_bytes(double(ck.total_bytes())).c_str(), ck.file_count());

@@ -25,31 +25,30 @@ struct PolicyArgs {
 // What the plan's windowed streaming heads save (attention_kv_window.h), for one sequence of ctx_size tokens, and
 // the K/V bytes one decode step reads under it (the step plan's key sets, runtime/roofline.h).
 void print_kv_memory(const AttentionPlan& plan, const ModelConfig& c, const PolicyArgs& a) {
-  const double read = decode_kv_bytes_read(plan, c, a.ctx_size, 2);
-  const double read_full = decode_kv_bytes_read(attention_plan_full(c), c, a.ctx_size, 2);
+  const double read = decode_kv_bytes_read(plan, c, a.ctx_size, KvDtype::KV_DTYPE_BF16);
+  const double read_full = decode_kv_bytes_read(attention_plan_full(c), c, a.ctx_size, KvDtype::KV_DTYPE_BF16);
   std::printf("KV read per decode step at %d tokens: %s of FULL's %s bf16 (%.1f%%)\n", a.ctx_size,
               format_bytes(read).c_str(), format_bytes(read_full).c_str(), 100.0 * read / read_full);
   const KvWindowLayout w = attention_kv_window_layout(plan, a.chunk_size);
   int64_t windowed = 0;
   for (int32_t l = 0; l < c.n_layers && !w.empty(); ++l) windowed += w.windowed_heads(l);
+  // One line per --kv-cache-dtype: the cuda backend stores bf16 or fp8 (with one scale byte per head vector), the
+  // cpu fp32 whatever it emulates. Windowed (streaming) heads keep only their ring on both.
+  std::printf("KV memory for one sequence of %d tokens (all heads -> this plan):\n", a.ctx_size);
+  for (const auto& [dtype, where] : {std::pair{KvDtype::KV_DTYPE_BF16, "cuda"}, std::pair{KvDtype::KV_DTYPE_FP8_E4M3, "cuda"},
+                                     std::pair{KvDtype::KV_DTYPE_F32, "cpu"}}) {
+    const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, dtype);
+    std::printf("  %-5s (%s)  %s per token -> %s -> %s\n", kv_dtype_name(dtype), where,
+                format_bytes(double(kv_bytes_per_token(c, dtype))).c_str(), format_bytes(double(m.full_bytes)).c_str(),
+                format_bytes(double(m.plan_bytes)).c_str());
+  }
   if (w.empty()) {
-    const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, 2);
-    std::printf("KV memory for one sequence of %d tokens: %s bf16 (cuda), %s fp32 (cpu); no head streams in both "
-                "phases, so every position is kept\n",
-                a.ctx_size, format_bytes(double(m.full_bytes)).c_str(), format_bytes(double(2 * m.full_bytes)).c_str());
+    std::printf("  no head streams in both phases, so every position is kept\n");
     return;
   }
-  // The CPU keeps streaming heads in per-sequence rings; the GPU still stores them in full pages (page-granular
-  // windows are not implemented there yet), so only the CPU saves the memory.
-  const KvMemoryEstimate m4 = attention_kv_memory(c, w, a.ctx_size, 1, 4);
-  const KvMemoryEstimate m2 = attention_kv_memory(c, w, a.ctx_size, 1, 2);
-  std::printf("KV memory for one sequence of %d tokens, all heads -> this plan: %s -> %s fp32 (cpu); %s bf16 "
-              "(cuda: streaming heads still hold full pages)",
-              a.ctx_size, format_bytes(double(m4.full_bytes)).c_str(), format_bytes(double(m4.plan_bytes)).c_str(),
-              format_bytes(double(m2.full_bytes)).c_str());
-  const KvMemoryEstimate m = m4;
-  std::printf("\n  %lld of %lld (layer, KV head) pairs stream and keep only a %d-token window (sink %d + recent %d + "
-              "chunk %d): saves %.1f%% on the cpu\n",
+  const KvMemoryEstimate m = attention_kv_memory(c, w, a.ctx_size, 1, KvDtype::KV_DTYPE_BF16);
+  std::printf("  %lld of %lld (layer, KV head) pairs stream and keep only a %d-token window (sink %d + recent %d + "
+              "chunk %d): saves %.1f%%\n",
               (long long)windowed, (long long)(int64_t(c.n_layers) * c.n_kv_heads), w.ring_len, w.sink, w.recent,
               a.chunk_size, 100.0 * double(m.saved()) / double(m.full_bytes));
 }

@@ -42,6 +42,7 @@ struct RunArgs {
   int32_t ctx_size = 4096;
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
+  std::string kv_cache_dtype = "auto";
   int32_t chunk_size = 256;
   bool ignore_eos = false;
   bool quiet = false;
@@ -169,6 +170,7 @@ int run(RunArgs a) {
   eo.context_tokens = a.ctx_size;
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
   eo.enforce_eager = a.enforce_eager;
+  eo.kv_cache_dtype = a.kv_cache_dtype;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   ProgressBar bar("loading weights", !a.quiet);
@@ -289,6 +291,7 @@ CliHandler cli_add_run(CLI::App& app) {
   cli_add_policy_option(cmd, a->policy);
   cmd->add_option("--device", a->device, "Backend: auto (cuda when a GPU is usable, else cpu) or one of: " +
                                              engine_devices())->capture_default_str();
+  cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype);
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,

@@ -42,6 +42,7 @@ struct ServeArgs {
   int32_t ctx_size = 0;
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
+  std::string kv_cache_dtype = "auto";
   int32_t chunk_size = 256;
   int32_t default_max_tokens = 256;
   size_t max_body_bytes = 8u << 20;
@@ -122,6 +123,7 @@ int serve(const ServeArgs& a) {
   eo.threads = a.threads;
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
   eo.enforce_eager = a.enforce_eager;
+  eo.kv_cache_dtype = a.kv_cache_dtype;
   eo.max_step_tokens = a.chunk_size;
   eo.policy = a.policy;
   eo.max_window_sequences = a.max_num_seqs;  // windowed-head rings (cuda): one per running sequence
@@ -215,6 +217,7 @@ CliHandler cli_add_serve(CLI::App& app) {
                   "KV cache capacity in tokens, all sequences together; 0 = what --gpu-memory-fraction leaves (cuda), "
                   "min(max-num-seqs, 4) x max-model-len (cpu)")
       ->envname("LCLLM_CTX_SIZE")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype);
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)")->envname("LCLLM_ENFORCE_EAGER");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,

@@ -47,6 +47,13 @@ EvalSession::EvalSession(const std::string& model_dir, const std::vector<std::st
 
 void EvalSession::use_haystack(const std::string& path) { eval_text_use_haystack(text_, path); }
 
+void EvalSession::use_kv_cache_dtype(const std::string& dtype) {
+  if (dtype == "auto") return;
+  for (EvalPolicy& ep : policies_) {
+    ep.fingerprint = eval_hex(eval_fnv1a(attention_plan_to_json(ep.plan).dump() + "|kv_cache_dtype=" + dtype));
+  }
+}
+
 void EvalSession::warn_if_beyond_trained(int64_t tokens) const {
   if (config_.max_position_embeddings > 0 && tokens > config_.max_position_embeddings) {
     spdlog::warn("{} tokens exceed {}'s max_position_embeddings ({}): those results measure extrapolation",
@@ -63,6 +70,7 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   eo.threads = settings.threads;
   eo.max_step_tokens = settings.chunk_size;
   eo.gpu_memory_fraction = settings.gpu_memory_fraction;
+  eo.kv_cache_dtype = settings.kv_cache_dtype;
   // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.
   // A teacher-forced fork shares the prompt's pages and adds its own for the forced tokens (+1 copied partial page).
   const int64_t fork = forced_tokens > 0 ? int64_t(forced_tokens / eo.page_size + 2) * eo.page_size : 0;

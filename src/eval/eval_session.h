@@ -32,6 +32,7 @@ struct EvalEngineSettings {
   int32_t chunk_size = 256;
   float gpu_memory_fraction = 0.9f;
   int32_t batch_size = 8;  // sequences decoded together; the KV cache is sized for this many
+  std::string kv_cache_dtype = "auto";  // EngineOptions::kv_cache_dtype
   std::function<void(size_t, size_t)> load_progress;
 };
 
@@ -48,6 +49,9 @@ class EvalSession {
   const EvalText& text() const { return text_; }
   // Natural text from `path` as the haystack (eval/haystack_text.h) instead of the task text's filler.
   void use_haystack(const std::string& path);
+  // A KV cache dtype other than "auto" becomes part of every policy's fingerprint, so resumed results computed
+  // with another precision are recomputed rather than mixed in.
+  void use_kv_cache_dtype(const std::string& dtype);
   const std::vector<EvalPolicy>& policies() const { return policies_; }
 
   // Logs a warning when `tokens` exceeds the model's max_position_embeddings (results past the trained length

@@ -17,7 +17,10 @@ namespace lcllm {
 
 enum class KvDtype : int32_t {
   KV_DTYPE_F32 = 0,   // the CPU reference
-  KV_DTYPE_BF16 = 1,  // the GPU
+  KV_DTYPE_BF16 = 1,  // the GPU's default
+  // fp8 e4m3 values with one power-of-two scale per (slot, head) vector (kv/kv_quant.h); the scales are a second
+  // array [n_slots, n_heads] of uint16 (low byte: K's exponent, high byte: V's) beside the pools.
+  KV_DTYPE_FP8_E4M3 = 2,
 };
 
 struct KvLayout {
@@ -36,7 +39,11 @@ struct KvLayout {
   LCLLM_KV_FN int64_t slot_of(const int32_t* pages, int32_t pos) const {
     return int64_t(pages[pos / page_size]) * page_size + pos % page_size;
   }
-  LCLLM_KV_FN int32_t element_bytes() const { return dtype == KvDtype::KV_DTYPE_F32 ? 4 : 2; }
+  LCLLM_KV_FN int32_t element_bytes() const {
+    return dtype == KvDtype::KV_DTYPE_F32 ? 4 : (dtype == KvDtype::KV_DTYPE_BF16 ? 2 : 1);
+  }
+  // Index of (slot, stored head) in the fp8 scale array: one uint16 per vector pair (K exponent | V exponent << 8).
+  LCLLM_KV_FN int64_t scale_index(int64_t slot, int32_t h) const { return slot * n_heads + h; }
 };
 
 }  // namespace lcllm

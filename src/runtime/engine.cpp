@@ -13,6 +13,7 @@
 #include "models/gguf_model.h"
 #include "lcllm/error.h"
 #include "models/model_family.h"
+#include "runtime/roofline.h"
 #include "runtime/sampler.h"
 #include "runtime/synthetic_weights.h"
 #ifdef LCLLM_HAVE_CUDA
@@ -48,6 +49,14 @@ std::unique_ptr<Backend> backend_for_device(const std::string& device, const Eng
 #endif
   throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
               "device '" + device + "' is not available in this build (devices: " + engine_devices() + ")");
+}
+
+// --kv-cache-dtype's values other than "auto".
+KvDtype kv_dtype_parse(const std::string& name) {
+  if (name == "bf16") return KvDtype::KV_DTYPE_BF16;
+  if (name == "fp8" || name == "fp8_e4m3") return KvDtype::KV_DTYPE_FP8_E4M3;
+  throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+              "--kv-cache-dtype '" + name + "' is not one of auto, bf16, fp8 (fp8_e4m3)");
 }
 
 }  // namespace
@@ -88,6 +97,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
                       e->backend_->name() + " backend; use --device cpu or --policy full");
     }
   }
+  if (options.kv_cache_dtype != "auto") e->backend_->kv_set_dtype(kv_dtype_parse(options.kv_cache_dtype));
   e->weights_ = model_weights_bind(e->config_, *e->checkpoint_, *e->backend_, options.load_progress);
   e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, options.max_step_tokens);
   // Streaming heads keep only their window (retrieval preset, DuoAttention): the pool stores the other heads.
@@ -103,7 +113,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   }
   // KV last, so `--ctx-size 0` can take whatever memory the weights and activations left.
   const size_t page_bytes = size_t(2) * size_t(std::max<int64_t>(pool_heads, 1)) * size_t(options.page_size) *
-                            size_t(e->config_.head_dim) * e->backend_->kv_element_bytes();
+                            size_t(kv_vector_bytes(e->backend_->kv_storage_dtype(), e->config_.head_dim));
   if (options.context_tokens < 0) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the KV cache size (--ctx-size) must be >= 0 tokens");
   }
@@ -151,19 +161,19 @@ std::string engine_resolve_device(const std::string& device) {
 }
 
 size_t Engine::kv_bytes_full() const {
-  return size_t(kv_->n_pages()) * size_t(kv_->page_size()) * size_t(config_.kv_dim()) * 2 *
-         backend_->kv_element_bytes() * size_t(config_.n_layers);
+  return size_t(kv_->n_pages()) * size_t(kv_->page_size()) *
+         size_t(kv_bytes_per_token(config_, backend_->kv_storage_dtype()));
 }
 
 size_t Engine::kv_bytes_reserved() const {
   const KvMemoryEstimate m = attention_kv_memory(config_, kv_window_, int64_t(kv_->n_pages()) * kv_->page_size(), 0,
-                                                 backend_->kv_element_bytes());
+                                                 backend_->kv_storage_dtype());
   return m.plan_bytes;
 }
 
 size_t Engine::kv_window_bytes_per_sequence() const {
   if (kv_window_.empty()) return 0;
-  return attention_kv_memory(config_, kv_window_, 0, 1, backend_->kv_element_bytes()).ring_bytes_per_sequence;
+  return attention_kv_memory(config_, kv_window_, 0, 1, backend_->kv_storage_dtype()).ring_bytes_per_sequence;
 }
 
 int32_t Engine::create_sequence() {

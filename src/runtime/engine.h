@@ -41,6 +41,9 @@ struct EngineOptions {
   // Prefix caching (KvCache): full prompt pages stay cached and later sequences with the same prefix start from
   // them. Off when windowed heads keep rings (their keys are not in pages). `serve` turns it on.
   bool prefix_caching = false;
+  // KV cache precision (vLLM's --kv-cache-dtype): "auto" (the backend's own: fp32 on the CPU, bf16 on the GPU),
+  // "bf16" or "fp8" (e4m3 with a power-of-two scale per head vector, kv/kv_quant.h; the CPU emulates it exactly).
+  std::string kv_cache_dtype = "auto";
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
   // Benchmarks: bind seeded random bf16 weights in the config's shapes instead of reading safetensors, so
   // model_path may be a bare config.json (runtime/synthetic_weights.h).
@@ -89,7 +92,9 @@ class Engine {
   size_t weight_bytes() const { return weights_.bytes; }
   // Bytes the bound weights occupy on the backend (bf16 matrices on the GPU, fp32 on the CPU).
   size_t weight_bytes_on_device() const { return weights_.device_bytes; }
-  size_t kv_element_bytes() const { return backend_->kv_element_bytes(); }
+  // The precision K/V values keep (--kv-cache-dtype) and what the pool stores (fp32 on the CPU, which emulates).
+  KvDtype kv_dtype() const { return backend_->kv_dtype(); }
+  KvDtype kv_storage_dtype() const { return backend_->kv_storage_dtype(); }
   // The page pool's K/V bytes (without windowed heads, which live in per-sequence rings).
   size_t kv_bytes_reserved() const;
   // The pool bytes a plan without windowed heads would reserve for the same capacity.

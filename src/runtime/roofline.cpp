@@ -33,16 +33,20 @@ double prefill_flops(const ModelConfig& c, int64_t start, int64_t n) {
          2.0 * double(c.hidden_size) * double(c.vocab_size);
 }
 
-double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, int64_t kv_element_bytes) {
+int64_t kv_bytes_per_token(const ModelConfig& c, KvDtype dtype) {
+  return 2 * int64_t(c.n_layers) * c.n_kv_heads * kv_vector_bytes(dtype, c.head_dim);
+}
+
+double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, KvDtype kv_dtype) {
   double kv = 0;
   for (const LayerConfig& l : c.layers) {
     const int64_t seen = l.sliding_window > 0 ? std::min<int64_t>(context, l.sliding_window) : context;
-    kv += 2.0 * double(seen) * double(c.kv_dim()) * double(kv_element_bytes);
+    kv += 2.0 * double(seen) * double(c.n_kv_heads) * double(kv_vector_bytes(kv_dtype, c.head_dim));
   }
   return weight_bytes + kv;
 }
 
-double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, int64_t kv_element_bytes) {
+double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, KvDtype kv_dtype) {
   const int32_t pos = int32_t(context - 1), len = int32_t(context);
   const std::vector<int32_t> query_start{0, 1}, query_pos{pos}, kv_len{len};
   const AttentionPhase phase[1] = {AttentionPhase::ATTENTION_PHASE_DECODE};
@@ -74,7 +78,7 @@ double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int
     }
     keys += lp.total_keys;  // sink + recent + min(gap, the root SELECT's k) per set
   }
-  return keys * 2.0 * double(c.head_dim) * double(kv_element_bytes);
+  return keys * 2.0 * double(kv_vector_bytes(kv_dtype, c.head_dim));
 }
 
 }  // namespace lcllm

@@ -7,6 +7,7 @@
 
 #include "attention/attention_plan.h"
 #include "io/model_config.h"
+#include "kv/kv_quant.h"
 
 namespace lcllm {
 
@@ -20,10 +21,12 @@ double attention_key_visits(const ModelConfig& c, int64_t start, int64_t n);
 double prefill_flops(const ModelConfig& c, int64_t start, int64_t n);
 // Bytes one decode step at context length `context` (the new token included) must read: the weights
 // (`weight_bytes`, as stored on the device) and, per layer, K and V of the positions it sees.
-double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, int64_t kv_element_bytes);
+// K and V bytes one token takes in the cache, every layer and KV head (sliding windows not subtracted).
+int64_t kv_bytes_per_token(const ModelConfig& c, KvDtype dtype);
+double decode_bytes(const ModelConfig& c, double weight_bytes, int64_t context, KvDtype kv_dtype);
 // K/V bytes one decode step at context length `context` reads under `plan` (its step plan's key sets: sinks,
 // windows and selections; a SPARSE set counts min(gap, its root SELECT layer's k)), all layers and KV heads.
 // For the FULL plan this is decode_bytes() without the weights.
-double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, int64_t kv_element_bytes);
+double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int64_t context, KvDtype kv_dtype);
 
 }  // namespace lcllm

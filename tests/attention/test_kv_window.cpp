@@ -95,7 +95,7 @@ TEST_CASE("windowed KV: the pool drops the streaming heads, each sequence holds 
   e->free_sequence(fork);
   CHECK(e->kv_window_bytes() == 0);
   // The estimate `lcllm policy show` and `run` print agrees with what the backend holds.
-  const KvMemoryEstimate m = attention_kv_memory(c, e->kv_window(), int64_t(slots), 1, elem);
+  const KvMemoryEstimate m = attention_kv_memory(c, e->kv_window(), int64_t(slots), 1, KvDtype::KV_DTYPE_F32);
   CHECK(m.full_bytes == e->kv_bytes_full());
   CHECK(m.plan_bytes == e->kv_bytes_reserved() + ring);
   CHECK(m.saved() == e->kv_bytes_full() - e->kv_bytes_reserved() - ring);

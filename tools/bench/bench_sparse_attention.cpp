@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
       CUDA_CHECK(cudaEventDestroy(a));
       CUDA_CHECK(cudaEventDestroy(b));
       if (attention_plan_is_full(plan)) full_ms = t.b2b_ms;
-      const double kv = decode_kv_bytes_read(plan, c, len, int64_t(be.kv_element_bytes()));
+      const double kv = decode_kv_bytes_read(plan, c, len, be.kv_storage_dtype());
       int32_t sparse_layers = 0, select_layers = 0;
       for (const StepLayerPlan& lp : step.layers) {
         sparse_layers += lp.dense ? 0 : 1;

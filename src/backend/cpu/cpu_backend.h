@@ -36,6 +36,10 @@ class CpuBackend final : public Backend {
   Tensor alloc(std::initializer_list<int64_t> shape) override;
   void kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads, int32_t head_dim) override;
   void kv_copy_pages(std::span<const PageCopy> copies) override;
+  // fp32 storage; bf16 and fp8 are emulated exactly by rounding each vector as it is written (kv/kv_quant.h).
+  bool kv_dtype_supported(KvDtype) const override { return true; }
+  void kv_set_dtype(KvDtype dtype) override { kv_dtype_ = dtype; }
+  KvDtype kv_dtype() const override { return kv_dtype_; }
   void to_host(const Tensor& t, float* dst, int64_t n) override;
 
   void embed(Tensor out, const Tensor& table, std::span<const int32_t> ids, float scale) override;
@@ -111,6 +115,9 @@ class CpuBackend final : public Backend {
   std::vector<KvLayout> pool_layout_, ring_layout_;
   std::vector<int32_t> head_index_;  // [n_layers * n_kv_heads] the head's index in its pool or ring rows
   KvWindowLayout window_;            // empty: every head in the pool
+  KvDtype kv_dtype_ = KvDtype::KV_DTYPE_F32;  // the precision written vectors are rounded to
+  // Rounds the vectors just written at kd / vd (n_vectors of head_dim each, `stride` apart) to kv_dtype_.
+  void kv_round(float* kd, float* vd, int64_t n_vectors, int64_t stride) const;
   struct Ring {
     std::vector<std::vector<float>> k, v;  // per layer [ring_len, windowed_heads(layer), head_dim]
   };

@@ -78,6 +78,7 @@ void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::
     if (pool.n_heads == n_kv_heads_) {  // no windowed head in this layer: the whole row
       std::memcpy(kd + pool.offset(slots[i], 0), ks + i * src_row, src_row * sizeof(float));
       std::memcpy(vd + pool.offset(slots[i], 0), vs + i * src_row, src_row * sizeof(float));
+      kv_round(kd + pool.offset(slots[i], 0), vd + pool.offset(slots[i], 0), n_kv_heads_, int64_t(hd));
       continue;
     }
     for (int32_t h = 0; h < n_kv_heads_; ++h) {
@@ -85,6 +86,7 @@ void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::
       const size_t dst = size_t(pool.offset(slots[i], head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)]));
       std::memcpy(kd + dst, ks + i * src_row + size_t(h) * hd, hd * sizeof(float));
       std::memcpy(vd + dst, vs + i * src_row + size_t(h) * hd, hd * sizeof(float));
+      kv_round(kd + dst, vd + dst, 1, int64_t(hd));
     }
   }
 }
@@ -121,8 +123,17 @@ void CpuBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& v
         const size_t dst = size_t(ring_layout.offset(slot, head_index_[size_t(layer) * size_t(n_kv_heads_) + size_t(h)]));
         std::memcpy(kd + dst, ks + size_t(r) * src_row + size_t(h) * hd, hd * sizeof(float));
         std::memcpy(vd + dst, vs + size_t(r) * src_row + size_t(h) * hd, hd * sizeof(float));
+        kv_round(kd + dst, vd + dst, 1, int64_t(hd));
       }
     }
+  }
+}
+
+void CpuBackend::kv_round(float* kd, float* vd, int64_t n_vectors, int64_t stride) const {
+  if (kv_dtype_ == KvDtype::KV_DTYPE_F32) return;
+  for (int64_t i = 0; i < n_vectors; ++i) {
+    kv_round_vector(kd + i * stride, int32_t(head_dim_), kv_dtype_);
+    kv_round_vector(vd + i * stride, int32_t(head_dim_), kv_dtype_);
   }
 }
 

@@ -137,7 +137,8 @@ class CudaBackend final : public Backend {
   void kv_window_fork(int32_t src_seq, int32_t dst_seq) override;
   void kv_window_release(int32_t seq) override;
   size_t kv_window_bytes() const override;
-  size_t kv_element_bytes() const override { return sizeof(uint16_t); }
+  KvDtype kv_dtype() const override { return KvDtype::KV_DTYPE_BF16; }
+  KvDtype kv_storage_dtype() const override { return KvDtype::KV_DTYPE_BF16; }
   cudaStream_t stream() const { return stream_; }
 
  private:
