@@ -23,8 +23,10 @@ constexpr int32_t kAttentionMaxKvHeads = 64;    // KV heads per layer the head m
 struct AttentionCommon {
   const float* q;                // [n_rows, n_heads, head_dim]
   float* out;                    // [n_rows, n_heads, head_dim]
-  const uint16_t* k_pool;        // [n_pages, page_size, n_kv_heads, head_dim] bf16, one layer
-  const uint16_t* v_pool;        // same
+  // [n_pages, page_size, n_kv_heads, head_dim] one layer, of kv.dtype: bf16 (uint16_t) or fp8 e4m3 (uint8_t)
+  const void* k_pool;
+  const void* v_pool;            // same
+  const uint16_t* kv_scale;      // fp8: [n_pages * page_size, n_kv_heads] K exponent byte | V's << 8; else null
   const int32_t* row_seq;        // [n_rows] sequence of each query row
   const int32_t* row_begin;      // [n_rows] first visible key position
   const int32_t* row_end;        // [n_rows] one past the last visible key position
@@ -39,8 +41,9 @@ struct AttentionCommon {
   // (ring_len - ring_sink). Without windowed heads kv_index[h] = h and ring_heads = 0.
   int8_t kv_index[kAttentionMaxKvHeads];
   uint64_t ring_heads;
-  const uint16_t* k_ring;        // [ring sequences * ring_len, ring heads, head_dim] bf16, one layer
-  const uint16_t* v_ring;        // same
+  const void* k_ring;            // [ring sequences * ring_len, ring heads, head_dim] of ring_kv.dtype, one layer
+  const void* v_ring;            // same
+  const uint16_t* ring_scale;    // fp8: [ring sequences * ring_len, ring heads] as kv_scale; else null
   KvLayout ring_kv;              // page_size = ring_len
   const int32_t* ring_base;      // [n_seq] first ring slot of each sequence of the batch
   int32_t ring_sink;
@@ -112,7 +115,7 @@ struct DecodePlan {
   int32_t n_splits, split_len;
 };
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                                 int32_t max_span, int32_t work_span);
+                                 int32_t max_span, int32_t work_span, KvDtype dtype = KvDtype::KV_DTYPE_BF16);
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);

@@ -36,6 +36,13 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(src_bytes));
 }
+// 8- and 4-byte async copies (through L1: .cg takes 16 bytes only); src_bytes = 0 writes zeros.
+__device__ __forceinline__ void cp_async_8(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
@@ -80,12 +87,40 @@ __device__ __forceinline__ int64_t paged_slot(const int32_t* pages, int32_t ps, 
   return int64_t(pages[pg]) * ps + in_page;
 }
 
+// fp8 KV (kv/kv_quant.h): two e4m3 values packed in 16 bits -> two floats (exact; the hardware's e4m3x2 -> f16x2).
+__device__ __forceinline__ float2 fp8x2_to_f2(uint16_t w) {
+  uint32_t h;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(w));
+  float lo, hi;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(lo) : "h"(uint16_t(h & 0xffff)));
+  asm("cvt.f32.f16 %0, %1;" : "=f"(hi) : "h"(uint16_t(h >> 16)));
+  return make_float2(lo, hi);
+}
+
+// Two stored K/V elements -> two floats: bf16 (uint16_t) or fp8 e4m3 (uint8_t) pairs, unscaled.
+__device__ __forceinline__ float2 kv_pair_to_f2(const uint16_t* p) {
+  return bf2_to_f2(*reinterpret_cast<const uint32_t*>(p));
+}
+__device__ __forceinline__ float fp8_scale_of(uint32_t exponent_byte);
+__device__ __forceinline__ float2 fp8x2_to_f2(uint16_t w);
+__device__ __forceinline__ float2 kv_pair_to_f2(const uint8_t* p) { return fp8x2_to_f2(*reinterpret_cast<const uint16_t*>(p)); }
+
+// 2^(byte - 127), the fp8 scale of a biased exponent byte (byte 0 is 2^-127, a subnormal).
+__device__ __forceinline__ float fp8_scale_of(uint32_t exponent_byte) {
+  return __uint_as_float(exponent_byte != 0 ? exponent_byte << 23 : 0x00400000u);
+}
+
 // Where the keys of one (sequence, KV head) live: the page pool through the sequence's block table, or the ring of a
 // windowed head (AttentionCommon::ring_heads). offset(pos) is the element offset of key position pos from k / v,
-// which already point at the head; a decode block computes this once and calls offset() per key.
-struct KvHeadSource {
-  const uint16_t* k;
-  const uint16_t* v;
+// which already point at the head; a decode block computes this once and calls offset() per key. T is the stored
+// element (uint16_t bf16, uint8_t fp8); fp8 stores also have `scale` (already at the head: scale[slot * scale_stride]
+// holds the key's K exponent byte | V's << 8).
+template <class T>
+struct KvHeadSourceT {
+  const T* k;
+  const T* v;
+  const uint16_t* scale;
+  int32_t scale_stride;
   int64_t slot_stride;
   const int32_t* pages;  // pool: the sequence's block table
   int32_t page_size;
@@ -93,20 +128,23 @@ struct KvHeadSource {
   int32_t ring_base;     // ring: first slot of the sequence's ring, -1 for the pool
   int32_t ring_sink, ring_cycle;  // ring: sinks stay, the rest rotate over ring_len - sink slots
 
-  __device__ __forceinline__ int64_t offset(int32_t pos) const {
-    if (ring_base < 0) return paged_slot(pages, page_size, page_shift, pos) * slot_stride;
-    const int32_t slot = pos < ring_sink ? pos : ring_sink + (pos - ring_sink) % ring_cycle;
-    return int64_t(ring_base + slot) * slot_stride;
+  __device__ __forceinline__ int64_t slot(int32_t pos) const {
+    if (ring_base < 0) return paged_slot(pages, page_size, page_shift, pos);
+    return int64_t(ring_base + (pos < ring_sink ? pos : ring_sink + (pos - ring_sink) % ring_cycle));
   }
+  __device__ __forceinline__ int64_t offset(int32_t pos) const { return slot(pos) * slot_stride; }
 };
+using KvHeadSource = KvHeadSourceT<uint16_t>;
 
-template <typename Common>
-__device__ __forceinline__ KvHeadSource kv_head_source(const Common& a, int32_t seq, int32_t kvh) {
-  KvHeadSource s;
+template <class T, typename Common>
+__device__ __forceinline__ KvHeadSourceT<T> kv_head_source(const Common& a, int32_t seq, int32_t kvh) {
+  KvHeadSourceT<T> s;
   const int32_t index = a.kv_index[kvh];
   if ((a.ring_heads >> kvh) & 1ull) {
-    s.k = a.k_ring + a.ring_kv.offset(0, index);
-    s.v = a.v_ring + a.ring_kv.offset(0, index);
+    s.k = static_cast<const T*>(a.k_ring) + a.ring_kv.offset(0, index);
+    s.v = static_cast<const T*>(a.v_ring) + a.ring_kv.offset(0, index);
+    s.scale = a.ring_scale != nullptr ? a.ring_scale + index : nullptr;
+    s.scale_stride = a.ring_kv.n_heads;
     s.slot_stride = a.ring_kv.slot_stride();
     s.pages = nullptr;
     s.page_size = 0;
@@ -115,8 +153,10 @@ __device__ __forceinline__ KvHeadSource kv_head_source(const Common& a, int32_t 
     s.ring_sink = a.ring_sink;
     s.ring_cycle = a.ring_kv.page_size - a.ring_sink;
   } else {
-    s.k = a.k_pool + a.kv.offset(0, index);
-    s.v = a.v_pool + a.kv.offset(0, index);
+    s.k = static_cast<const T*>(a.k_pool) + a.kv.offset(0, index);
+    s.v = static_cast<const T*>(a.v_pool) + a.kv.offset(0, index);
+    s.scale = a.kv_scale != nullptr ? a.kv_scale + index : nullptr;
+    s.scale_stride = a.kv.n_heads;
     s.slot_stride = a.kv.slot_stride();
     s.pages = a.page_indices + a.page_indptr[seq];
     s.page_size = a.page_size;

@@ -102,7 +102,8 @@ __device__ __forceinline__ float* score_store(const DecodeParams& p, int32_t r, 
 
 }  // namespace
 
-template <int G, bool kKeySets>
+// T: the stored K/V element (uint16_t bf16, uint8_t fp8 with a scale per key and head).
+template <int G, bool kKeySets, class T>
 __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams p) {
   const AttentionCommon& a = p.a;
   __shared__ float sQ[G][kAttentionMaxHeadDim];
@@ -124,7 +125,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;  // logical key indices of this split
   const int32_t end = min(keys.n, begin + p.split_len);
-  const KvHeadSource src = kv_head_source(a, a.row_seq[r], kvh);
+  const KvHeadSourceT<T> src = kv_head_source<T>(a, a.row_seq[r], kvh);
   float* store = score_store<kKeySets>(p, r, kvh, h0);  // [g_count, span] of a selecting item, else null
   const int64_t span = a.row_end[r] - a.row_begin[r];
 
@@ -146,15 +147,22 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 
   for (int32_t j = begin + warp; j < end; j += kWarps) {
     const int32_t pos = kKeySets ? keys.position(j) : keys.lo + j;
-    const int64_t base = src.offset(pos);
+    const int64_t slot = src.slot(pos), base = slot * src.slot_stride;
+    float ksc = 1.f, vsc = 1.f;  // fp8: the key's scales (exact powers of two)
+    if constexpr (sizeof(T) == 1) {
+      const uint32_t w = src.scale[slot * src.scale_stride];
+      ksc = fp8_scale_of(w & 0xffu);
+      vsc = fp8_scale_of(w >> 8);
+    }
     float2 kf[kMaxPairsPerLane], vf[kMaxPairsPerLane];
 #pragma unroll
     for (int i = 0; i < kMaxPairsPerLane; ++i) {
       const int32_t pi = lane + 32 * i;
       kf[i] = vf[i] = make_float2(0.f, 0.f);
       if (pi < n_pairs) {
-        kf[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src.k + base + 2 * pi));
-        vf[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src.v + base + 2 * pi));
+        kf[i] = kv_pair_to_f2(src.k + base + 2 * pi);
+        vf[i] = kv_pair_to_f2(src.v + base + 2 * pi);
+        kf[i].x *= ksc, kf[i].y *= ksc, vf[i].x *= vsc, vf[i].y *= vsc;
       }
     }
 #pragma unroll
@@ -234,9 +242,14 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams
 // alike: the key-set walk would otherwise take ~25 more registers and drop to three); two for group 8.
 // kMode: 0 rows walk [row_begin, row_end); 1 key sets; 2 key sets, and selecting items store their scores (a
 // SELECT layer; the store code stays out of the other instances' registers).
-template <int D, int G, int U, int S, int kMode>
+// T = uint8_t: an fp8 cache (kv/kv_quant.h). A lane then copies 8 bytes of K and of V per key (its 8 dims) and the
+// 4-byte word holding the key's scale pair; the dot product is scaled once after the lane reduction and V's scale
+// folds into the softmax weight, so the inner loop gains one multiply per key and 16-bit conversions.
+template <int D, int G, int U, int S, int kMode, class T>
 __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_decode_v2(DecodeParams p) {
   constexpr bool kKeySets = kMode >= 1;
+  constexpr bool kFp8 = sizeof(T) == 1;
+  static_assert(S * U <= 32, "one parity bit per ring entry");
   constexpr int TPK = D / 8, KPW = 32 / TPK, STEP = kWarps * KPW * U;
   static_assert(TPK <= 32 && 32 % TPK == 0, "head_dim must be 64, 128 or 256");
   const AttentionCommon& a = p.a;
@@ -259,7 +272,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;  // logical key indices of this split
   const int32_t end = min(keys.n, begin + p.split_len);
-  const KvHeadSource src = kv_head_source(a, a.row_seq[r], kvh);
+  const KvHeadSourceT<T> src = kv_head_source<T>(a, a.row_seq[r], kvh);
   float* store = kMode == 2 ? score_store<true>(p, r, kvh, h0) : nullptr;  // [g_count, span] or null
   const int64_t span = a.row_end[r] - a.row_begin[r];
   const bool capped = a.softcap > 0.f;
@@ -290,17 +303,29 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
 
   // Per-thread cp.async ring of S stages: each lane copies its own 16-byte pieces of U keys' K and V rows and later
   // reads back exactly those, so no barrier is needed; S - 1 stages (S-1 x U x 32 B per lane) stay in flight.
+  // fp8: K's entry holds 8 bytes of K then the 4-byte word with the scale pair, V's 8 bytes of V.
   extern __shared__ uint4 sRing[];  // [S][U][2][kThreads], consecutive lanes -> consecutive 16 B
+  uint32_t parity = 0;  // fp8: bit stage * U + u set when that entry's scale pair is its word's upper half
   auto issue = [&](int stage, int32_t j0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
       const bool ok = j < end;
-      int64_t off = 0;
-      if (ok) off = src.offset(kKeySets ? keys.position(j) : keys.lo + j) + 8 * t;
+      int64_t kv_slot = 0;
+      if (ok) kv_slot = src.slot(kKeySets ? keys.position(j) : keys.lo + j);
+      const int64_t off = kv_slot * src.slot_stride + 8 * t;
       uint4* slot = sRing + ((stage * U + u) * 2) * kThreads + threadIdx.x;
-      cp_async_16(smem_u32(slot), src.k + off, ok ? 16 : 0);
-      cp_async_16(smem_u32(slot + kThreads), src.v + off, ok ? 16 : 0);
+      if constexpr (kFp8) {
+        const uintptr_t sp = reinterpret_cast<uintptr_t>(src.scale + kv_slot * src.scale_stride);
+        const int bit = stage * U + u;
+        parity = (parity & ~(1u << bit)) | (uint32_t((sp >> 1) & 1) << bit);
+        cp_async_8(smem_u32(slot), src.k + off, ok ? 8 : 0);
+        cp_async_4(smem_u32(slot) + 8, reinterpret_cast<const void*>(sp & ~uintptr_t(3)), ok ? 4 : 0);
+        cp_async_8(smem_u32(slot + kThreads), src.v + off, ok ? 8 : 0);
+      } else {
+        cp_async_16(smem_u32(slot), src.k + off, ok ? 16 : 0);
+        cp_async_16(smem_u32(slot + kThreads), src.v + off, ok ? 16 : 0);
+      }
     }
   };
 #pragma unroll
@@ -314,13 +339,26 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
     cp_async_commit();
     cp_async_wait<S - 1>();
     const uint4* ring = sRing + (stage * U * 2) * kThreads + threadIdx.x;
+    const int ring_bit0 = stage * U;
     stage = (stage + 1) % S;
     float s[U][G];
+    float vsc[U];  // fp8: each key's V scale (1 for bf16)
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int32_t j = j0 + (u * kWarps + warp) * KPW + ks;
       const uint4 kr = ring[(u * 2) * kThreads];
-      const float2 k0 = bf2_to_f2(kr.x), k1 = bf2_to_f2(kr.y), k2 = bf2_to_f2(kr.z), k3 = bf2_to_f2(kr.w);
+      float2 k0, k1, k2, k3;
+      float ksc = 1.f;
+      if constexpr (kFp8) {
+        k0 = fp8x2_to_f2(uint16_t(kr.x)), k1 = fp8x2_to_f2(uint16_t(kr.x >> 16));
+        k2 = fp8x2_to_f2(uint16_t(kr.y)), k3 = fp8x2_to_f2(uint16_t(kr.y >> 16));
+        const uint32_t w = ((parity >> (ring_bit0 + u)) & 1u) ? (kr.z >> 16) : (kr.z & 0xffffu);
+        ksc = fp8_scale_of(w & 0xffu);
+        vsc[u] = fp8_scale_of(w >> 8);
+      } else {
+        k0 = bf2_to_f2(kr.x), k1 = bf2_to_f2(kr.y), k2 = bf2_to_f2(kr.z), k3 = bf2_to_f2(kr.w);
+        vsc[u] = 1.f;
+      }
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         float d = q[g][0] * k0.x;
@@ -333,6 +371,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
         d = fmaf(q[g][7], k3.y, d);
 #pragma unroll
         for (int off = TPK / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        if constexpr (kFp8) d *= ksc;
         if (capped) d = a.softcap * tanhf(d / a.softcap) * kLog2e;
         s[u][g] = j < end ? d : -INFINITY;
         if (store != nullptr && t == 0 && j < end && g < g_count) store[g * span + j] = d;
@@ -358,10 +397,16 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const uint4 vr = ring[(u * 2 + 1) * kThreads];
-      const float2 v0 = bf2_to_f2(vr.x), v1 = bf2_to_f2(vr.y), v2 = bf2_to_f2(vr.z), v3 = bf2_to_f2(vr.w);
+      float2 v0, v1, v2, v3;
+      if constexpr (kFp8) {
+        v0 = fp8x2_to_f2(uint16_t(vr.x)), v1 = fp8x2_to_f2(uint16_t(vr.x >> 16));
+        v2 = fp8x2_to_f2(uint16_t(vr.y)), v3 = fp8x2_to_f2(uint16_t(vr.y >> 16));
+      } else {
+        v0 = bf2_to_f2(vr.x), v1 = bf2_to_f2(vr.y), v2 = bf2_to_f2(vr.z), v3 = bf2_to_f2(vr.w);
+      }
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        const float pr = s[u][g];
+        const float pr = kFp8 ? s[u][g] * vsc[u] : s[u][g];
         acc[g][0] = fmaf(pr, v0.x, acc[g][0]);
         acc[g][1] = fmaf(pr, v0.y, acc[g][1]);
         acc[g][2] = fmaf(pr, v1.x, acc[g][2]);
@@ -545,26 +590,37 @@ namespace {
 
 int32_t decode_launch_rows(const DecodeParams& p) { return p.ks.rows != nullptr ? p.ks.n_listed_rows : p.a.n_rows; }
 
-template <int G>
-void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
+bool kv_is_fp8(const DecodeParams& p) { return p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3; }
+
+template <int G, class T>
+void launch_decode_group_t(const DecodeParams& p, cudaStream_t stream) {
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
   const int64_t blocks = int64_t(decode_launch_rows(p)) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
   if (p.ks.sets != nullptr) {
-    kernel_attention_decode<G, true><<<grid, kThreads, 0, stream>>>(p);
+    kernel_attention_decode<G, true, T><<<grid, kThreads, 0, stream>>>(p);
   } else {
-    kernel_attention_decode<G, false><<<grid, kThreads, 0, stream>>>(p);
+    kernel_attention_decode<G, false, T><<<grid, kThreads, 0, stream>>>(p);
   }
   CUDA_CHECK_LAUNCH();
+}
+
+template <int G>
+void launch_decode_group(const DecodeParams& p, cudaStream_t stream) {
+  if (kv_is_fp8(p)) {
+    launch_decode_group_t<G, uint8_t>(p, stream);
+  } else {
+    launch_decode_group_t<G, uint16_t>(p, stream);
+  }
 }
 
 // Keys per lane per stage (U) and ring stages (S): U * 2 * 16 B per lane per stage, (S - 1) stages in flight.
 constexpr int kDecodeU = 4, kDecodeS = 3;
 constexpr size_t decode_v2_smem() { return size_t(kDecodeS) * kDecodeU * 2 * kThreads * 16; }  // 48 KB
 
-template <int D, int G, int kMode>
+template <int D, int G, int kMode, class T>
 void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS, kMode>;
+  auto kernel = kernel_attention_decode_v2<D, G, kDecodeU, kDecodeS, kMode, T>;
   static std::atomic<uint64_t> configured{0};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
@@ -584,14 +640,23 @@ void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* 
   CUDA_CHECK_LAUNCH();
 }
 
+template <int D, int G, class T>
+void launch_decode_v2_group_t(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
+  if (p.ks.sets == nullptr) {
+    launch_decode_v2_instance<D, G, 0, T>(p, stream, occupancy);
+  } else if (p.ks.select_k == nullptr) {
+    launch_decode_v2_instance<D, G, 1, T>(p, stream, occupancy);
+  } else {
+    launch_decode_v2_instance<D, G, 2, T>(p, stream, occupancy);
+  }
+}
+
 template <int D, int G>
 void launch_decode_v2_group(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  if (p.ks.sets == nullptr) {
-    launch_decode_v2_instance<D, G, 0>(p, stream, occupancy);
-  } else if (p.ks.select_k == nullptr) {
-    launch_decode_v2_instance<D, G, 1>(p, stream, occupancy);
+  if (kv_is_fp8(p)) {
+    launch_decode_v2_group_t<D, G, uint8_t>(p, stream, occupancy);
   } else {
-    launch_decode_v2_instance<D, G, 2>(p, stream, occupancy);
+    launch_decode_v2_group_t<D, G, uint16_t>(p, stream, occupancy);
   }
 }
 
@@ -610,15 +675,16 @@ void launch_decode_v2(const DecodeParams& p, cudaStream_t stream, int* occupancy
   }
 }
 
-int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
-  // Cached per (device, head_dim, group instance): the query costs microseconds of host time per call.
-  static std::atomic<int> cache[64][3][4] = {};
+int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype) {
+  // Cached per (device, head_dim, group instance, dtype): the query costs microseconds of host time per call.
+  static std::atomic<int> cache[64][3][4][2] = {};
+  const bool fp8 = dtype == KvDtype::KV_DTYPE_FP8_E4M3;
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const int32_t group = n_heads / n_kv_heads;
   const int gi = group <= 1 ? 0 : group <= 2 ? 1 : group <= 4 ? 2 : 3;
   const int di = head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2;
-  std::atomic<int>& slot = cache[device & 63][di][gi];
+  std::atomic<int>& slot = cache[device & 63][di][gi][fp8 ? 1 : 0];
   if (const int c = slot.load(); c > 0) return c;
   // The smallest of the range, key-set and score-storing instances' occupancies: every mode then plans the same
   // splits, so a key set spelling FULL's keys reproduces dense attention bit for bit.
@@ -627,6 +693,7 @@ int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
     DecodeParams p{};
     p.a.n_heads = n_heads;
     p.a.n_kv_heads = n_kv_heads;
+    p.a.kv.dtype = dtype;
     int32_t dummy = 0;
     if (mode >= 1) p.ks.sets = &dummy;  // selects the instance; nothing is launched
     if (mode == 2) p.ks.select_k = &dummy;
@@ -658,7 +725,7 @@ bool attention_force_v1() {
 }
 
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                                 int32_t max_span, int32_t work_span) {
+                                 int32_t max_span, int32_t work_span, KvDtype dtype) {
   constexpr int32_t kMaxSplits = 4096;
   const int32_t group = n_heads / n_kv_heads;
   const int64_t base_blocks = int64_t(n_rows) * n_kv_heads * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
@@ -666,7 +733,7 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
   // v2: exactly one wave of resident blocks (every block streams one long split, all end together; a partial
   // second wave would idle most SMs at the end), splits a multiple of 64 keys (the kernel's step is 32 keys at
   // most); v1: 4 blocks per SM, at least 256 keys each.
-  const int64_t target = int64_t(cuda_sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim) : 4);
+  const int64_t target = int64_t(cuda_sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim, dtype) : 4);
   // 64-key splits at least: a streaming head's ~320 keys or a 2048-key selection spread over several blocks, whose
   // latency (page lookups, the first loads) then overlaps; long rows get far longer splits anyway.
   const int32_t min_len = 64, align = v2 ? 64 : 1;

@@ -36,6 +36,8 @@ size_t prefill_smem_bytes(int32_t head_dim) {
 
 }  // namespace
 
+// T: the stored K/V element (uint16_t bf16, uint8_t fp8 with a scale per key and head).
+template <class T>
 __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillParams p) {
   const AttentionCommon& a = p.a;
   const int32_t D = a.head_dim, DP = D + 1;
@@ -86,8 +88,13 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
       if (j < k_end) {
         const int64_t slot = int64_t(pages[j / a.page_size]) * a.page_size + j % a.page_size;
         const int64_t off = a.kv.offset(slot, a.kv_index[kvh]) + d;  // prefill never reads windowed heads
-        kf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.k_pool + off));
-        vf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a.v_pool + off));
+        kf = kv_pair_to_f2(static_cast<const T*>(a.k_pool) + off);
+        vf = kv_pair_to_f2(static_cast<const T*>(a.v_pool) + off);
+        if constexpr (sizeof(T) == 1) {
+          const uint32_t w = a.kv_scale[a.kv.scale_index(slot, a.kv_index[kvh])];
+          const float ksc = fp8_scale_of(w & 0xffu), vsc = fp8_scale_of(w >> 8);
+          kf.x *= ksc, kf.y *= ksc, vf.x *= vsc, vf.y *= vsc;
+        }
       }
       sK[kk * DP + d] = kf.x;
       sK[kk * DP + d + 1] = kf.y;
@@ -187,7 +194,22 @@ bool prefill_q_split() {
 
 }  // namespace
 
-template <int D, bool kSplitQ, int kMinBlocks>
+// 8 fp8 values (one 8-byte chunk of a K or V row) times their scale -> 8 bf16 (exact: e4m3 values have 4
+// significant bits and the scale is a power of two).
+__device__ __forceinline__ uint4 fp8x8_to_bf16x8(uint2 raw, float scale) {
+  const float2 a = fp8x2_to_f2(uint16_t(raw.x)), b = fp8x2_to_f2(uint16_t(raw.x >> 16));
+  const float2 c = fp8x2_to_f2(uint16_t(raw.y)), d = fp8x2_to_f2(uint16_t(raw.y >> 16));
+  return make_uint4(pack_bf16(a.x * scale, a.y * scale), pack_bf16(b.x * scale, b.y * scale),
+                    pack_bf16(c.x * scale, c.y * scale), pack_bf16(d.x * scale, d.y * scale));
+}
+
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1,%2,%3,%4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w));
+}
+
+// T = uint8_t: an fp8 cache. Its tiles are loaded through registers (8 bytes per chunk), scaled and converted to the
+// same bf16 shared-memory tiles, so the tensor-core part is unchanged; the loads are then synchronous, not cp.async.
+template <int D, bool kSplitQ, int kMinBlocks, class T>
 __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefill_v2(PrefillParams p, int32_t hp_log2) {
   constexpr int KC = D / 8;        // 16-byte chunks per K/V row
   constexpr int KK = D / 16;       // k-steps of QK^T
@@ -276,8 +298,9 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
   const int32_t chunk = tid % KC, key_base = tid / KC;
   const int ps_shift = page_shift_of(ps);
   const int64_t slot_stride = a.kv.slot_stride();
-  const uint16_t* k_src = a.k_pool + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;  // never a windowed head
-  const uint16_t* v_src = a.v_pool + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
+  const T* k_src = static_cast<const T*>(a.k_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;  // never a windowed head
+  const T* v_src = static_cast<const T*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
+  const uint16_t* scale_src = a.kv_scale != nullptr ? a.kv_scale + a.kv_index[kvh] : nullptr;  // fp8
   const uint32_t smem_base = smem_u32(sKV);
   constexpr uint32_t kTileBytes = kKeysV2 * D * 2, kStageBytes = 2 * kTileBytes;
   const uint32_t st_off0 = uint32_t(key_base * D + ((chunk ^ (key_base & 7)) * 8)) * 2;  // + i * kRowsPerPass * D * 2
@@ -287,11 +310,22 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
     for (int i = 0; i < kPasses; ++i) {
       const int32_t j = k0 + key_base + i * kRowsPerPass;
       const bool valid = j < ke;
-      int64_t off = 0;
-      if (valid) off = paged_slot(pages, ps, ps_shift, j) * slot_stride;
+      const int64_t slot = valid ? paged_slot(pages, ps, ps_shift, j) : 0;
+      const int64_t off = slot * slot_stride;
       const uint32_t d = dst + uint32_t(i * kRowsPerPass * D * 2);
-      cp_async_16(d, k_src + off, valid ? 16 : 0);
-      cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
+      if constexpr (sizeof(T) == 1) {
+        uint4 kx = make_uint4(0, 0, 0, 0), vx = kx;
+        if (valid) {
+          const uint32_t w = scale_src[slot * a.kv.n_heads];
+          kx = fp8x8_to_bf16x8(*reinterpret_cast<const uint2*>(k_src + off), fp8_scale_of(w & 0xffu));
+          vx = fp8x8_to_bf16x8(*reinterpret_cast<const uint2*>(v_src + off), fp8_scale_of(w >> 8));
+        }
+        st_shared_v4(d, kx);
+        st_shared_v4(d + kTileBytes, vx);
+      } else {
+        cp_async_16(d, k_src + off, valid ? 16 : 0);
+        cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
+      }
     }
   };
   // ldmatrix addresses: chunk c of row `key` sits at chunk c ^ (key & 7); with c = 8 * (kk >> 2) + (2 (kk & 3) | bit)
@@ -426,7 +460,7 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
 
 namespace {
 
-template <int D, bool kSplitQ, int kMinBlocks = 1>
+template <int D, bool kSplitQ, class T, int kMinBlocks = 1>
 void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   int device = 0;
@@ -434,7 +468,7 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   const uint64_t bit = uint64_t(1) << (device & 63);
   const size_t smem = prefill_v2_smem_bytes(D);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks>,
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks, T>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
@@ -446,17 +480,36 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   int32_t hp_log2 = 0;
   while ((1 << hp_log2) < hp) ++hp_log2;
   const dim3 grid(unsigned(p.a.n_heads / hp), unsigned(p.n_tiles));
-  kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks><<<grid, kThreadsV2, smem, stream>>>(p, hp_log2);
+  kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks, T><<<grid, kThreadsV2, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
 
 template <int D>
 void launch_prefill_v2_d(const PrefillParams& p, cudaStream_t stream) {
-  if (prefill_q_split()) {
-    launch_prefill_v2<D, true>(p, stream);
+  if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    launch_prefill_v2<D, false, uint8_t>(p, stream);
+  } else if (prefill_q_split()) {
+    launch_prefill_v2<D, true, uint16_t>(p, stream);
   } else {
-    launch_prefill_v2<D, false>(p, stream);
+    launch_prefill_v2<D, false, uint16_t>(p, stream);
   }
+}
+
+template <class T>
+void launch_prefill_v1(const PrefillParams& p, cudaStream_t stream) {
+  // Above 48 KB of dynamic shared memory needs an opt-in, once per device (one bit per device ordinal).
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t(1) << (device & 63);
+  if ((configured.load() & bit) == 0) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    int(prefill_smem_bytes(kAttentionMaxHeadDim))));
+    configured.fetch_or(bit);
+  }
+  const dim3 grid(unsigned(p.n_tiles), unsigned(p.a.n_heads));
+  kernel_attention_prefill<T><<<grid, kThreads, prefill_smem_bytes(p.a.head_dim), stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
@@ -477,19 +530,11 @@ void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {
     }
     return;
   }
-  // Above 48 KB of dynamic shared memory needs an opt-in, once per device (one bit per device ordinal).
-  static std::atomic<uint64_t> configured{0};
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t(1) << (device & 63);
-  if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    int(prefill_smem_bytes(kAttentionMaxHeadDim))));
-    configured.fetch_or(bit);
+  if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    launch_prefill_v1<uint8_t>(p, stream);
+  } else {
+    launch_prefill_v1<uint16_t>(p, stream);
   }
-  const dim3 grid(unsigned(p.n_tiles), unsigned(p.a.n_heads));
-  kernel_attention_prefill<<<grid, kThreads, prefill_smem_bytes(p.a.head_dim), stream>>>(p);
-  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace lcllm

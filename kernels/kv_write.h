@@ -1,6 +1,6 @@
-// Writes this step's keys and values (fp32) into their slots of a bf16 KV store: the paged pool (slots = page *
-// page_size + offset) or the rings of windowed heads (slots = ring slots, kv/kv_window.h). Heads not in `heads`
-// belong to the other store and are skipped.
+// Writes this step's keys and values (fp32) into their slots of a KV store of kv.dtype — bf16, or fp8 with one
+// scale pair per (slot, head) (kv/kv_quant.h) — the paged pool (slots = page * page_size + offset) or the rings of
+// windowed heads (slots = ring slots, kv/kv_window.h). Heads not in `heads` belong to the other store and are skipped.
 #pragma once
 #include <cstdint>
 
@@ -11,8 +11,9 @@
 namespace lcllm {
 
 struct KvWriteParams {
-  uint16_t* k_store;      // [n_slots, stored heads, head_dim] bf16 (one layer)
-  uint16_t* v_store;      // same
+  void* k_store;          // [n_slots, stored heads, head_dim] of kv.dtype (one layer)
+  void* v_store;          // same
+  uint16_t* scale_store;  // fp8: [n_slots, stored heads] K exponent byte | V's << 8; else null
   const float* k;         // [n, n_kv_heads, head_dim]
   const float* v;         // [n, n_kv_heads, head_dim]
   const int64_t* slots;   // [n] slot of each token in this store

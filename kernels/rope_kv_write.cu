@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/kv_fp8_store.cuh"
 
 namespace lcllm {
 
@@ -21,6 +22,38 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
   const float pos = float(p.positions[t]);
   const bool store = is_k && !((p.ring_heads >> h) & 1ull);  // windowed heads: CudaBackend::kv_write_window stores them
   const int64_t dst = store ? p.kv.offset(p.slots[t], p.kv_index[h]) : 0;
+  if (p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    // Rotate, then the vector's largest magnitudes (the block: half <= 128 <= blockDim.x, one pair per thread),
+    // then encode. Every block takes this branch or none (dtype is uniform), so the block reduction is safe.
+    const int32_t i = threadIdx.x;
+    float ra = 0.f, rb = 0.f, va = 0.f, vb = 0.f;
+    if (i < half) {
+      double s, c;
+      sincos(double(pos * p.inv_freq[i]), &s, &c);
+      const float cf = float(c), sf = float(s);
+      const float a = row[i], b = row[i + half];
+      ra = a * cf - b * sf;
+      rb = b * cf + a * sf;
+      row[i] = ra;
+      row[i + half] = rb;
+      if (store) {
+        va = p.v[(t * p.n_kv_heads + h) * p.head_dim + i];
+        vb = p.v[(t * p.n_kv_heads + h) * p.head_dim + i + half];
+      }
+    }
+    if (!store) return;  // uniform over the block
+    const Fp8PairScale sc = fp8_pair_scale(block_max_abs2(fmaxf(fabsf(ra), fabsf(rb)), fmaxf(fabsf(va), fabsf(vb))));
+    if (i < half) {
+      uint8_t* kd = static_cast<uint8_t*>(p.k_pool) + dst;
+      uint8_t* vd = static_cast<uint8_t*>(p.v_pool) + dst;
+      kd[i] = fp8_e4m3_encode(ra * sc.k_inv);
+      kd[i + half] = fp8_e4m3_encode(rb * sc.k_inv);
+      vd[i] = fp8_e4m3_encode(va * sc.v_inv);
+      vd[i + half] = fp8_e4m3_encode(vb * sc.v_inv);
+    }
+    if (i == 0) p.scale_pool[p.kv.scale_index(p.slots[t], p.kv_index[h])] = sc.stored;
+    return;
+  }
   for (int32_t i = threadIdx.x; i < half; i += blockDim.x) {
     double s, c;
     sincos(double(pos * p.inv_freq[i]), &s, &c);
@@ -30,8 +63,8 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
     row[i] = ra;
     row[i + half] = rb;
     if (store) {
-      auto* kd = reinterpret_cast<__nv_bfloat16*>(p.k_pool) + dst;
-      auto* vd = reinterpret_cast<__nv_bfloat16*>(p.v_pool) + dst;
+      auto* kd = static_cast<__nv_bfloat16*>(p.k_pool) + dst;
+      auto* vd = static_cast<__nv_bfloat16*>(p.v_pool) + dst;
       const float* v = p.v + (t * p.n_kv_heads + h) * p.head_dim;
       kd[i] = __float2bfloat16_rn(ra);
       kd[i + half] = __float2bfloat16_rn(rb);

@@ -1,6 +1,7 @@
 // RoPE fused with the K/V write into the paged cache (E3 item 1): one kernel rotates q and k in place (the same
-// angles as kernels/rope.cu: pos·inv_freq[i] in fp32, cos/sin in double) and writes the rotated k and v, rounded to
-// bf16, into their slots — three launches of a decode layer become one.
+// angles as kernels/rope.cu: pos·inv_freq[i] in fp32, cos/sin in double) and writes the rotated k and v into their
+// slots, rounded to bf16 or to fp8 under the vector's scale (kv/kv_quant.h) — three launches of a decode layer
+// become one.
 #pragma once
 #include <cstdint>
 
@@ -14,8 +15,9 @@ struct RopeKvWriteParams {
   float* q;                  // [n, n_heads, head_dim] rotated in place
   float* k;                  // [n, n_kv_heads, head_dim] rotated in place (windowed KV heads read it afterwards)
   const float* v;            // [n, n_kv_heads, head_dim]
-  uint16_t* k_pool;          // [n_pages * page_size, n_kv_heads, head_dim] bf16, one layer
-  uint16_t* v_pool;          // same
+  void* k_pool;              // [n_pages * page_size, stored heads, head_dim] of kv.dtype, one layer
+  void* v_pool;              // same
+  uint16_t* scale_pool;      // fp8: [n_pages * page_size, stored heads] K exponent byte | V's << 8; else null
   const int32_t* positions;  // [n]
   const int64_t* slots;      // [n] global slot = page * page_size + offset
   const float* inv_freq;     // [head_dim / 2]

@@ -37,7 +37,9 @@ CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy, bool many
 }
 
 std::string describe_kv_memory(const Engine& e) {
-  std::string s = "KV cache " + format_bytes(double(e.kv_bytes_reserved())) + " reserved";
+  std::string s = "KV cache " + format_bytes(double(e.kv_bytes_reserved())) + " reserved (" +
+                  std::to_string(e.kv_cache().n_pages() * int64_t(e.kv_cache().page_size())) + " tokens, " +
+                  kv_dtype_name(e.kv_dtype()) + (e.kv_dtype() != e.kv_storage_dtype() ? " emulated" : "") + ")";
   if (e.kv_window().empty()) return s;
   const size_t full = e.kv_bytes_full(), pool = e.kv_bytes_reserved();
   return s + " (streaming heads keep only a " + std::to_string(e.kv_window().ring_len) + "-token window: " +

@@ -125,6 +125,8 @@ int bench(const BenchArgs& a) {
   out["chunk_size"] = a.chunk_size;
   out["weight_bytes"] = weight_bytes;
   out["kv_bytes_reserved"] = engine->kv_bytes_reserved();
+  out["kv_cache_dtype"] = kv_dtype_name(engine->kv_dtype());
+  out["kv_bytes_per_token"] = kv_bytes_per_token(c, engine->kv_storage_dtype());
 
   std::mt19937 rng(uint32_t(a.seed));
   std::uniform_int_distribution<int32_t> token(0, c.vocab_size - 1);
@@ -139,10 +141,10 @@ int bench(const BenchArgs& a) {
     engine->free_sequence(seq);
   }
 
-  std::printf("%s on %s (%s): weights %s, KV reserved %s for %lld tokens\n", a.model.c_str(),
+  std::printf("%s on %s (%s): weights %s, KV reserved %s (%s) for %lld tokens\n", a.model.c_str(),
               out["card"].get<std::string>().c_str(), engine->options().device.c_str(),
               format_bytes(weight_bytes).c_str(), format_bytes(double(engine->kv_bytes_reserved())).c_str(),
-              static_cast<long long>(ctx));
+              kv_dtype_name(engine->kv_dtype()), static_cast<long long>(ctx));
   if (copy_gbps > 0) std::printf("measured: copy %.0f GB/s, bf16 GEMM %.0f TFLOP/s\n", copy_gbps, gemm_tflops);
 
   nlohmann::ordered_json prefill = nlohmann::ordered_json::array();

@@ -105,6 +105,7 @@ class Engine {
   size_t kv_window_bytes_per_sequence() const;
   const KvWindowLayout& kv_window() const { return kv_window_; }
   KvCache& kv_cache() { return *kv_; }
+  const KvCache& kv_cache() const { return *kv_; }
 
   // Sequences: create/free/fork here (not on kv_cache()) so windowed KV rings and HiP masks follow the sequence.
   int32_t create_sequence();

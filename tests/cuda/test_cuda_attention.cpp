@@ -19,6 +19,8 @@ struct AttnCase {
   int32_t window = 0;
   float softcap = 0.f;
   float q_scale = 1.f;  // spreads the scores (peaky softmax, softcap engaged)
+  // fp8: both backends keep an fp8 cache (the CPU emulates it exactly), K/V drawn over many magnitudes.
+  KvDtype kv_dtype = KvDtype::KV_DTYPE_BF16;
 };
 
 struct AttnResult {
@@ -58,11 +60,29 @@ AttnResult run_case(const AttnCase& c) {
   const int64_t n_keys = int64_t(slots.size());
   CpuBackend cpu(0);
   CudaBackend gpu(0, 0.9f);
+  const bool fp8 = c.kv_dtype == KvDtype::KV_DTYPE_FP8_E4M3;
+  if (fp8) {
+    cpu.kv_set_dtype(c.kv_dtype);
+    gpu.kv_set_dtype(c.kv_dtype);
+  }
   cpu.kv_reserve(1, total_pages, ps, c.n_kv_heads, D);
   gpu.kv_reserve(1, total_pages, ps, c.n_kv_heads, D);
   {
-    auto k = make_pair(cpu, gpu, {n_keys, c.n_kv_heads, D}, random_bf16(size_t(n_keys * c.n_kv_heads * D)));
-    auto v = make_pair(cpu, gpu, {n_keys, c.n_kv_heads, D}, random_bf16(size_t(n_keys * c.n_kv_heads * D)));
+    // fp8: each (key, head) vector gets its own magnitude, so the per-vector scales span a wide range: V 2^-12 ..
+    // 2^12, K 2^-4 .. 2^2 (wider K would make v2 prefill's bf16 rounding of q, not the cache, the error).
+    auto kv_values = [&](int lo, int hi) {
+      std::vector<float> x = random_bf16(size_t(n_keys * c.n_kv_heads * D));
+      if (fp8) {
+        std::uniform_int_distribution<int> e(lo, hi);
+        for (size_t i = 0; i < x.size(); i += size_t(D)) {
+          const float m = std::ldexp(1.f, e(rng()));
+          for (size_t d = 0; d < size_t(D); ++d) x[i + d] *= m;
+        }
+      }
+      return x;
+    };
+    auto k = make_pair(cpu, gpu, {n_keys, c.n_kv_heads, D}, kv_values(-4, 2));
+    auto v = make_pair(cpu, gpu, {n_keys, c.n_kv_heads, D}, kv_values(-12, 12));
     cpu.kv_write(0, k.cpu, v.cpu, slots);
     gpu.kv_write(0, k.gpu, v.gpu, slots);
   }
@@ -164,5 +184,22 @@ TEST_CASE("cuda attention matches CPU: long context (32k tokens, one sequence)",
       {"32k decode d128 gqa8 window 4096", 4, 8, 128, 16, {32768}, {1}, 4096},
       {"32k prefill tail d64 gqa1", 2, 1, 64, 16, {32768}, {32}},
       {"32k decode d256 gqa2 softcap", 2, 2, 256, 16, {32768}, {1}, 0, 50.f, 4.f},
+  });
+}
+
+TEST_CASE("cuda attention over an fp8 KV cache matches the CPU's exact emulation (every kernel)", "[cuda][attention][fp8]") {
+  LCLLM_REQUIRE_GPU();
+  const KvDtype f8 = KvDtype::KV_DTYPE_FP8_E4M3;
+  // Both sides attend over the same dequantized values, so only summation order (and v2 prefill's bf16 q) differ.
+  check_cases({
+      {"fp8 d128 gqa4 ps16 ragged", 2, 4, 128, 16, {1, 16, 17, 300}, {1, 16, 5, 40}, 0, 0.f, 1.f, f8},
+      {"fp8 d64 mha ps5 ragged", 3, 1, 64, 5, {33, 129, 5}, {33, 7, 5}, 0, 0.f, 1.f, f8},
+      {"fp8 d256 gqa8 ps16", 2, 8, 256, 16, {50, 200}, {50, 3}, 0, 0.f, 1.f, f8},
+      {"fp8 d80 gqa2 ps7 (v1 kernels)", 2, 2, 80, 7, {45, 3}, {20, 3}, 0, 0.f, 1.f, f8},
+      {"fp8 d64 gqa16 ps3 (odd heads x slots: scale pairs in both word halves)", 1, 16, 64, 3, {70}, {10}, 0, 0.f, 1.f, f8},
+      {"fp8 d128 gqa8 window 64", 2, 8, 128, 16, {500, 64, 65}, {100, 64, 1}, 64, 0.f, 1.f, f8},
+      {"fp8 d256 gqa2 window 8 + softcap 30", 4, 2, 256, 16, {77}, {77}, 8, 30.f, 6.f, f8},
+      {"fp8 decode d128 gqa4 ragged", 2, 4, 128, 16, {1, 15, 16, 17, 1000, 4097}, {1, 1, 1, 1, 1, 1}, 0, 0.f, 1.f, f8},
+      {"fp8 decode d64 gqa8 window 256", 3, 8, 64, 16, {3000, 100}, {1, 1}, 256, 0.f, 1.f, f8},
   });
 }

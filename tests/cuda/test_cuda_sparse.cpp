@@ -34,10 +34,15 @@ struct PagedCase {
   TensorPair q;
   int32_t n_rows = 0;
 
+  // kv_dtype fp8: both backends keep an fp8 cache (the CPU emulates it exactly).
   PagedCase(int32_t kv_heads, int32_t g, int32_t d, int32_t ps, std::vector<int32_t> lens, std::vector<int32_t> qlens,
-            float qs = 1.f)
+            float qs = 1.f, KvDtype kv_dtype = KvDtype::KV_DTYPE_BF16)
       : n_kv_heads(kv_heads), group(g), head_dim(d), page_size(ps), kv_len(std::move(lens)), q_len(std::move(qlens)),
         q_scale(qs) {
+    if (kv_dtype != KvDtype::KV_DTYPE_BF16) {
+      cpu.kv_set_dtype(kv_dtype);
+      gpu.kv_set_dtype(kv_dtype);
+    }
     const int32_t n_seq = int32_t(kv_len.size());
     int32_t total_pages = 3;
     std::vector<int32_t> pages_per_seq;
@@ -182,12 +187,16 @@ TEST_CASE("cuda attention over key sets matches CPU: ranges, sink + recent, sele
       {2, 4, 16, 7, {300, 45}, {1, 1}, 0, 0.f},                      // v1 kernel (head_dim 16), odd page size
       {2, 2, 128, 16, {400, 90}, {37, 5}, 0, 0.f},                   // prefill rows (ragged)
   };
-  for (const Shape& s : shapes) {
-    PagedCase c(s.kv_heads, s.group, s.head_dim, s.page_size, s.kv_len, s.q_len, 2.f);
-    for (int rep = 0; rep < 3; ++rep) {
-      const double err = key_sets_vs_cpu(c, s.window, s.softcap);
-      INFO("seed " << seed_used() << " head_dim " << s.head_dim << " group " << s.group << " rep " << rep);
-      CHECK(err <= 1e-2);  // bf16-exact inputs on both sides: only fp32 summation order differs
+  for (const KvDtype dtype : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
+    for (const Shape& s : shapes) {
+      PagedCase c(s.kv_heads, s.group, s.head_dim, s.page_size, s.kv_len, s.q_len, 2.f, dtype);
+      for (int rep = 0; rep < 3; ++rep) {
+        const double err = key_sets_vs_cpu(c, s.window, s.softcap);
+        INFO("seed " << seed_used() << " head_dim " << s.head_dim << " group " << s.group << " rep " << rep
+                     << " kv " << kv_dtype_name(dtype));
+        // The same stored values on both sides (bf16-exact inputs; fp8 the same encoder): summation order only.
+        CHECK(err <= 1e-2);
+      }
     }
   }
 }
@@ -368,10 +377,12 @@ bool selects_in_prefill(const AttentionPlan& plan) {
 }
 
 std::unique_ptr<Engine> gpu_engine(const std::string& dir, const AttentionPlan& plan, bool graphs = true,
-                                   bool kv_window = true, int32_t step_tokens = 160, int32_t window_sequences = 0) {
+                                   bool kv_window = true, int32_t step_tokens = 160, int32_t window_sequences = 0,
+                                   const std::string& kv_cache_dtype = "auto") {
   auto be = std::make_unique<CudaBackend>(0, 0.9f);
   be->set_graphs_enabled(graphs);
   EngineOptions o;
+  o.kv_cache_dtype = kv_cache_dtype;
   o.model_path = dir;
   o.context_tokens = 512;
   o.max_step_tokens = step_tokens;
@@ -596,4 +607,34 @@ TEST_CASE("cuda windowed KV heads: forks copy the ring, released rings are reuse
   auto fresh = gpu_engine(dir, plan, false, true, 4, 2);
   const int32_t z = fresh->create_sequence();
   CHECK(ld == fresh->feed(z, f.prompt, true, 4));
+}
+
+TEST_CASE("cuda fp8 KV cache end to end: rings and pool, prefill and decode, graphs equal eager", "[cuda][sparse][fp8]") {
+  // The fp8 cache through the engine on every parity fixture: the retrieval plan (windowed rings beside pool heads)
+  // with its windows on and off (the same stored values, read through the decode or the prefill kernels), and the
+  // same engine recorded as CUDA graphs or eager (the same bits). A one-ulp difference upstream can flip one e4m3
+  // rounding (1/16 of that element), so the bound is wider than bf16's 2e-2.
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  for (const auto& dir : fixture_dirs()) {
+    const Fixture f = load_fixture(dir);
+    const ModelConfig c = model_config_load(dir);
+    const AttentionPlan plan =
+        attention_preset_resolve("retrieval", {{"scores", head0_streams(c)}, {"sink", 2}, {"recent", 4}}, c);
+    INFO(f.name);
+    auto on = gpu_engine(dir, plan, true, true, 4, 0, "fp8");
+    auto off = gpu_engine(dir, plan, true, false, 4, 0, "fp8");
+    auto eager = gpu_engine(dir, plan, false, true, 4, 0, "fp8");
+    REQUIRE(on->kv_dtype() == KvDtype::KV_DTYPE_FP8_E4M3);
+    const std::vector<float> a = run_prefill_decode(*on, f, 4), b = run_prefill_decode(*off, f, 4);
+    const std::vector<float> e = run_prefill_decode(*eager, f, 4);
+    const double err = worst_row_error(a, b, c.vocab_size, 0, f.prompt.size() + f.continuation.size());
+    WARN(f.name << ": fp8 windowed vs pooled worst row error " << err);
+    CHECK(err <= 5e-2);
+    CHECK(std::memcmp(a.data(), e.data(), a.size() * sizeof(float)) == 0);
+    // fp8 keeps about half of bf16's bytes: head_dim + 1 bytes per vector against 2 * head_dim.
+    auto bf16 = gpu_engine(dir, plan, true, false, 4);
+    CHECK(double(off->kv_bytes_reserved()) ==
+          double(bf16->kv_bytes_reserved()) * double(c.head_dim + 1) / double(2 * c.head_dim));
+  }
 }

@@ -123,6 +123,7 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   a.out = static_cast<float*>(out.data);
   a.k_pool = k_layer(layer);
   a.v_pool = v_layer(layer);
+  a.kv_scale = scale_layer(layer);
   a.row_seq = uploaded ? up.row_seq : dev + o_seq;
   a.row_begin = uploaded ? up.row_begin : dev + o_begin;
   a.row_end = uploaded ? up.row_end : dev + o_end;
@@ -138,6 +139,7 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   if (ring_heads != 0) {
     a.k_ring = k_ring(layer);
     a.v_ring = v_ring(layer);
+    a.ring_scale = ring_scale(layer);
     a.ring_kv = ring_layout(layer);
     a.ring_base = dev + o_ring;
     a.ring_sink = window_.sink;
@@ -165,7 +167,7 @@ PrefillParams CudaBackend::prefill_params(const CudaAttentionRows& rows) {
 
 DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys) {
   // Split the keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
-  const DecodePlan plan = plan_attention_decode(n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys);
+  const DecodePlan plan = plan_attention_decode(n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys, a.kv.dtype);
   auto p = zeroed<DecodeParams>();
   p.a = a;
   p.n_splits = plan.n_splits;

@@ -248,19 +248,20 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
   head_index_.assign(size_t(n_layers) * size_t(n_kv_heads), 0);
   pool_offset_.assign(size_t(n_layers), 0);
   ring_offset_.assign(size_t(n_layers), 0);
-  size_t pool_elems = 0, ring_elems = 0;
+  // Per layer K, V (kv_vector_bytes per (slot, head) each, fp8 scales counted there) laid out as K | V | scales.
+  const size_t vector_bytes = size_t(kv_vector_bytes(kv_dtype_, head_dim));
+  size_t bytes = 0, ring_bytes = 0;
   for (int32_t l = 0; l < n_layers; ++l) {
     int32_t in_pool = 0, in_ring = 0;
     for (int32_t h = 0; h < n_kv_heads; ++h) {
       head_index_[size_t(l) * size_t(n_kv_heads) + size_t(h)] = int8_t(window_.is_windowed(l, h) ? in_ring++ : in_pool++);
     }
     pool_heads_[size_t(l)] = in_pool;
-    pool_offset_[size_t(l)] = pool_elems;
-    pool_elems += 2 * size_t(n_pages) * size_t(kv_layout(l).page_elems());
-    ring_offset_[size_t(l)] = ring_elems;
-    if (in_ring > 0) ring_elems += 2 * size_t(ring_capacity_) * size_t(ring_layout(l).page_elems());
+    pool_offset_[size_t(l)] = bytes;
+    bytes += 2 * size_t(n_pages) * size_t(page_size) * size_t(in_pool) * vector_bytes;
+    ring_offset_[size_t(l)] = ring_bytes;
+    if (in_ring > 0) ring_bytes += 2 * size_t(ring_capacity_) * size_t(ring_layout(l).page_size) * size_t(in_ring) * vector_bytes;
   }
-  const size_t bytes = pool_elems * sizeof(uint16_t), ring_bytes = ring_elems * sizeof(uint16_t);
   const size_t budget = kv_budget_bytes();  // already net of the rings
   if (bytes > budget) {
     throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
@@ -269,7 +270,7 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
                     " MiB fit under --gpu-memory-fraction " + std::to_string(memory_fraction_) +
                     "; lower --ctx-size or raise the fraction");
   }
-  for (auto [dst, n] : {std::pair<uint16_t**, size_t>{&kv_pool_, bytes}, {&kv_ring_, ring_bytes}}) {
+  for (auto [dst, n] : {std::pair<uint8_t**, size_t>{&kv_pool_, bytes}, {&kv_ring_, ring_bytes}}) {
     if (n == 0 && dst == &kv_ring_) continue;
     void* p = nullptr;
     if (cudaMalloc(&p, std::max<size_t>(n, 1)) != cudaSuccess) {
@@ -277,7 +278,7 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
       throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
                   "GPU out of memory reserving the KV cache (" + std::to_string(n >> 20) + " MiB)");
     }
-    *dst = static_cast<uint16_t*>(p);
+    *dst = static_cast<uint8_t*>(p);
     CUDA_CHECK(cudaMemsetAsync(p, 0, n, stream_));
   }
   ring_of_seq_.clear();
@@ -287,7 +288,13 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
 
 KvLayout CudaBackend::kv_layout(int32_t layer) const {
   const int32_t heads = pool_heads_.empty() ? n_kv_heads_ : pool_heads_[size_t(layer)];
-  return KvLayout{page_size_, heads, head_dim_, KvDtype::KV_DTYPE_BF16};
+  return KvLayout{page_size_, heads, head_dim_, kv_dtype_};
+}
+
+void CudaBackend::kv_set_dtype(KvDtype dtype) {
+  Backend::kv_set_dtype(dtype);  // refuses what the kernels cannot store
+  LCLLM_ASSERT(!kv_pool_, "kv_set_dtype after kv_reserve");
+  kv_dtype_ = dtype;
 }
 
 void CudaBackend::kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& ring_heads) const {
@@ -298,13 +305,21 @@ void CudaBackend::kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& r
   }
 }
 
-uint16_t* CudaBackend::k_layer(int32_t layer) const {
+void* CudaBackend::k_layer(int32_t layer) const {
   LCLLM_ASSERT(kv_pool_ && layer >= 0 && layer < n_layers_, "kv layer out of range (kv_reserve first)");
   return kv_pool_ + pool_offset_[size_t(layer)];
 }
 
-uint16_t* CudaBackend::v_layer(int32_t layer) const {
-  return k_layer(layer) + size_t(n_pages_) * size_t(kv_layout(layer).page_elems());
+void* CudaBackend::v_layer(int32_t layer) const {
+  const KvLayout kv = kv_layout(layer);
+  return static_cast<uint8_t*>(k_layer(layer)) + size_t(n_pages_) * size_t(kv.page_elems()) * size_t(kv.element_bytes());
+}
+
+uint16_t* CudaBackend::scale_layer(int32_t layer) const {
+  if (kv_dtype_ != KvDtype::KV_DTYPE_FP8_E4M3) return nullptr;
+  const KvLayout kv = kv_layout(layer);
+  return reinterpret_cast<uint16_t*>(static_cast<uint8_t*>(v_layer(layer)) +
+                                     size_t(n_pages_) * size_t(kv.page_elems()) * size_t(kv.element_bytes()));
 }
 
 void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
@@ -312,12 +327,19 @@ void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
   forget_converted();
   if (copies.empty()) return;
   for (int32_t l = 0; l < n_layers_; ++l) {
-    const size_t page_elems = size_t(kv_layout(l).page_elems());
-    if (page_elems == 0) continue;  // every head of the layer is windowed
-    for (uint16_t* base : {k_layer(l), v_layer(l)}) {
+    const KvLayout kv = kv_layout(l);
+    const size_t page_bytes = size_t(kv.page_elems()) * size_t(kv.element_bytes());
+    if (page_bytes == 0) continue;  // every head of the layer is windowed
+    // K, V and (fp8) the scale pairs of the page's slots: [page_size, heads] uint16.
+    std::vector<std::pair<uint8_t*, size_t>> parts = {{static_cast<uint8_t*>(k_layer(l)), page_bytes},
+                                                      {static_cast<uint8_t*>(v_layer(l)), page_bytes}};
+    if (uint16_t* sc = scale_layer(l)) {
+      parts.push_back({reinterpret_cast<uint8_t*>(sc), size_t(kv.page_size) * size_t(kv.n_heads) * sizeof(uint16_t)});
+    }
+    for (const auto& [base, bytes] : parts) {
       for (const auto& c : copies) {
-        CUDA_CHECK(cudaMemcpyAsync(base + size_t(c.dst_page) * page_elems, base + size_t(c.src_page) * page_elems,
-                                   page_elems * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_));
+        CUDA_CHECK(cudaMemcpyAsync(base + size_t(c.dst_page) * bytes, base + size_t(c.src_page) * bytes, bytes,
+                                   cudaMemcpyDeviceToDevice, stream_));
       }
     }
   }
@@ -354,8 +376,23 @@ void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
 
 std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
   flush_recorded();
-  const int64_t n = int64_t(n_pages_) * kv_layout(layer).page_elems();
+  const KvLayout kv = kv_layout(layer);
+  const int64_t n = int64_t(n_pages_) * kv.page_elems();
   std::vector<float> out(static_cast<size_t>(n));
+  if (kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {  // decoded on the host with the CPU's own functions (exact)
+    std::vector<uint8_t> codes(static_cast<size_t>(n));
+    std::vector<uint16_t> scales(size_t(n_pages_) * size_t(page_size_) * size_t(kv.n_heads));
+    CUDA_CHECK(cudaMemcpyAsync(codes.data(), value ? v_layer(layer) : k_layer(layer), codes.size(),
+                               cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(scales.data(), scale_layer(layer), scales.size() * sizeof(uint16_t),
+                               cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t pair = scales[size_t(i / kv.head_dim)];  // one pair per (slot, head) vector
+      out[size_t(i)] = fp8_e4m3_decode(codes[size_t(i)]) * fp8_scale_value(uint8_t(value ? pair >> 8 : pair & 0xff));
+    }
+    return out;
+  }
   float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
   launch_convert({tmp, value ? v_layer(layer) : k_layer(layer), n, ElemType::ELEM_F32, ElemType::ELEM_BF16}, stream_);
   CUDA_CHECK(cudaMemcpyAsync(out.data(), tmp, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
@@ -464,6 +501,7 @@ void CudaBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std:
   auto p = zeroed<KvWriteParams>();
   p.k_store = k_layer(layer);
   p.v_store = v_layer(layer);
+  p.scale_store = scale_layer(layer);
   p.k = static_cast<const float*>(k.data);
   p.v = static_cast<const float*>(v.data);
   p.slots = stage(slots);
@@ -491,6 +529,7 @@ void CudaBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<c
   p.v = static_cast<const float*>(v.data);
   p.k_pool = k_layer(layer);
   p.v_pool = v_layer(layer);
+  p.scale_pool = scale_layer(layer);
   p.positions = stage(positions);
   p.slots = stage(slots);
   p.inv_freq = rope_table(rope_config, hd);

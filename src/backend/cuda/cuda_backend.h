@@ -137,8 +137,13 @@ class CudaBackend final : public Backend {
   void kv_window_fork(int32_t src_seq, int32_t dst_seq) override;
   void kv_window_release(int32_t seq) override;
   size_t kv_window_bytes() const override;
-  KvDtype kv_dtype() const override { return KvDtype::KV_DTYPE_BF16; }
-  KvDtype kv_storage_dtype() const override { return KvDtype::KV_DTYPE_BF16; }
+  // bf16, or fp8 e4m3 with one scale pair per (slot, KV head) (kv/kv_quant.h; E11 item 3). Before kv_reserve.
+  bool kv_dtype_supported(KvDtype dtype) const override {
+    return dtype == KvDtype::KV_DTYPE_BF16 || dtype == KvDtype::KV_DTYPE_FP8_E4M3;
+  }
+  void kv_set_dtype(KvDtype dtype) override;
+  KvDtype kv_dtype() const override { return kv_dtype_; }
+  KvDtype kv_storage_dtype() const override { return kv_dtype_; }
   cudaStream_t stream() const { return stream_; }
 
  private:
@@ -195,8 +200,11 @@ class CudaBackend final : public Backend {
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);
   const float* rope_table(const RopeConfig& rope, int32_t head_dim);
-  uint16_t* k_layer(int32_t layer) const;
-  uint16_t* v_layer(int32_t layer) const;
+  // A layer's K and V pools ([n_pages * page_size, pool heads, head_dim] of kv_dtype_) and, for fp8, its scale
+  // pairs ([n_pages * page_size, pool heads] uint16; null for bf16).
+  void* k_layer(int32_t layer) const;
+  void* v_layer(int32_t layer) const;
+  uint16_t* scale_layer(int32_t layer) const;
   // The page pool's layout of a layer: its non-windowed heads only.
   KvLayout kv_layout(int32_t layer) const;
   // True when some KV head of the layer keeps a ring (only the decode kernels read those layers).
@@ -204,8 +212,9 @@ class CudaBackend final : public Backend {
   // Where each KV head of a layer lives (AttentionCommon::kv_index / ring_heads).
   void kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& ring_heads) const;
   // Rings (cuda_kv_window.cpp): the layer's ring slab, its layout (page_size = ring_len), a sequence's ring.
-  uint16_t* k_ring(int32_t layer) const;
-  uint16_t* v_ring(int32_t layer) const;
+  void* k_ring(int32_t layer) const;
+  void* v_ring(int32_t layer) const;
+  uint16_t* ring_scale(int32_t layer) const;  // fp8: [ring_capacity_ * ring_len, ring heads]; null for bf16
   KvLayout ring_layout(int32_t layer) const;
   int32_t ring_of(int32_t seq);  // assigns a free ring on first use; throws ERROR_KIND_OUT_OF_MEMORY when none is
   size_t ring_slab_bytes() const;
@@ -256,18 +265,20 @@ class CudaBackend final : public Backend {
   // RoPE inverse-frequency tables, one per (config, head_dim).
   std::map<std::tuple<int, double, double, double, double, int64_t, int32_t>, float*> rope_tables_;
 
-  // KV pool: one allocation, per layer K then V, each [n_pages * page_size, pool_heads_[layer], head_dim] bf16.
-  uint16_t* kv_pool_ = nullptr;
+  // KV pool: one allocation, per layer K then V, each [n_pages * page_size, pool_heads_[layer], head_dim] of
+  // kv_dtype_, then (fp8) the scale pairs [n_pages * page_size, pool_heads_[layer]] uint16.
+  KvDtype kv_dtype_ = KvDtype::KV_DTYPE_BF16;
+  uint8_t* kv_pool_ = nullptr;
   int32_t n_layers_ = 0, n_pages_ = 0, page_size_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
   std::vector<int32_t> pool_heads_;   // [n_layers] heads each layer keeps in the pool
-  std::vector<size_t> pool_offset_;   // [n_layers] element offset of the layer's K in kv_pool_ (V follows)
+  std::vector<size_t> pool_offset_;   // [n_layers] byte offset of the layer's K in kv_pool_ (V, then scales follow)
   std::vector<int8_t> head_index_;    // [n_layers * n_kv_heads] index of each head in its store (pool or ring)
   // Windowed heads: the layout, and one allocation of rings, per layer K then V, each
-  // [ring_capacity_ * ring_len, windowed heads of the layer, head_dim] bf16.
+  // [ring_capacity_ * ring_len, windowed heads of the layer, head_dim] of kv_dtype_, then (fp8) their scale pairs.
   KvWindowLayout window_;
-  uint16_t* kv_ring_ = nullptr;
+  uint8_t* kv_ring_ = nullptr;
   int32_t ring_capacity_ = 0;
-  std::vector<size_t> ring_offset_;   // [n_layers] element offset of the layer's ring K in kv_ring_ (V follows)
+  std::vector<size_t> ring_offset_;   // [n_layers] byte offset of the layer's ring K in kv_ring_ (V, scales follow)
   std::unordered_map<int32_t, int32_t> ring_of_seq_;  // KvCache sequence -> its ring
   std::vector<int32_t> free_rings_;
   CudaAttentionKernel attention_kernel_ = CudaAttentionKernel::CUDA_ATTENTION_AUTO;

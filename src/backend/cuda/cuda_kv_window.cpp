@@ -31,26 +31,33 @@ void CudaBackend::kv_window_configure(const KvWindowLayout& layout) {
 
 KvLayout CudaBackend::ring_layout(int32_t layer) const {
   return KvLayout{std::max(window_.ring_len, 1), window_.empty() ? 0 : window_.windowed_heads(layer), head_dim_,
-                  KvDtype::KV_DTYPE_BF16};
+                  kv_dtype_};
 }
 
 size_t CudaBackend::ring_slab_bytes() const {
   if (window_.empty()) return 0;
-  size_t elems = 0;
+  size_t vectors = 0;
   for (int32_t l = 0; l < window_.n_layers; ++l) {
-    elems += 2 * size_t(ring_capacity_) * size_t(window_.ring_len) * size_t(window_.windowed_heads(l)) *
-             size_t(window_.head_dim);
+    vectors += 2 * size_t(ring_capacity_) * size_t(window_.ring_len) * size_t(window_.windowed_heads(l));
   }
-  return elems * sizeof(uint16_t);
+  return vectors * size_t(kv_vector_bytes(kv_dtype_, window_.head_dim));
 }
 
-uint16_t* CudaBackend::k_ring(int32_t layer) const {
+void* CudaBackend::k_ring(int32_t layer) const {
   LCLLM_ASSERT(kv_ring_, "no rings reserved (no windowed heads)");
   return kv_ring_ + ring_offset_[size_t(layer)];
 }
 
-uint16_t* CudaBackend::v_ring(int32_t layer) const {
-  return k_ring(layer) + size_t(ring_capacity_) * size_t(ring_layout(layer).page_elems());
+void* CudaBackend::v_ring(int32_t layer) const {
+  const KvLayout r = ring_layout(layer);
+  return static_cast<uint8_t*>(k_ring(layer)) + size_t(ring_capacity_) * size_t(r.page_elems()) * size_t(r.element_bytes());
+}
+
+uint16_t* CudaBackend::ring_scale(int32_t layer) const {
+  if (kv_dtype_ != KvDtype::KV_DTYPE_FP8_E4M3) return nullptr;
+  const KvLayout r = ring_layout(layer);
+  return reinterpret_cast<uint16_t*>(static_cast<uint8_t*>(v_ring(layer)) +
+                                     size_t(ring_capacity_) * size_t(r.page_elems()) * size_t(r.element_bytes()));
 }
 
 int32_t CudaBackend::ring_of(int32_t seq) {
@@ -86,6 +93,7 @@ void CudaBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& 
   auto p = zeroed<KvWriteParams>();
   p.k_store = k_ring(layer);
   p.v_store = v_ring(layer);
+  p.scale_store = ring_scale(layer);
   p.k = static_cast<const float*>(k.data);
   p.v = static_cast<const float*>(v.data);
   p.slots = stage(std::span<const int64_t>(slots));
@@ -104,11 +112,17 @@ void CudaBackend::kv_window_fork(int32_t src_seq, int32_t dst_seq) {
   const int32_t src = it->second, dst = ring_of(dst_seq);
   flush_recorded();
   for (int32_t l = 0; l < n_layers_; ++l) {
-    const size_t ring_elems = size_t(ring_layout(l).page_elems());  // one sequence's ring of this layer
-    if (ring_elems == 0) continue;
-    for (uint16_t* base : {k_ring(l), v_ring(l)}) {
-      CUDA_CHECK(cudaMemcpyAsync(base + size_t(dst) * ring_elems, base + size_t(src) * ring_elems,
-                                 ring_elems * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_));
+    const KvLayout r = ring_layout(l);  // one sequence's ring of this layer is one "page" of it
+    const size_t ring_bytes = size_t(r.page_elems()) * size_t(r.element_bytes());
+    if (ring_bytes == 0) continue;
+    std::vector<std::pair<uint8_t*, size_t>> parts = {{static_cast<uint8_t*>(k_ring(l)), ring_bytes},
+                                                      {static_cast<uint8_t*>(v_ring(l)), ring_bytes}};
+    if (uint16_t* sc = ring_scale(l)) {
+      parts.push_back({reinterpret_cast<uint8_t*>(sc), size_t(r.page_size) * size_t(r.n_heads) * sizeof(uint16_t)});
+    }
+    for (const auto& [base, bytes] : parts) {
+      CUDA_CHECK(cudaMemcpyAsync(base + size_t(dst) * bytes, base + size_t(src) * bytes, bytes,
+                                 cudaMemcpyDeviceToDevice, stream_));
     }
   }
 }
