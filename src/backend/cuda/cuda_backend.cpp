@@ -248,8 +248,11 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
   head_index_.assign(size_t(n_layers) * size_t(n_kv_heads), 0);
   pool_offset_.assign(size_t(n_layers), 0);
   ring_offset_.assign(size_t(n_layers), 0);
-  // Per layer K, V (kv_vector_bytes per (slot, head) each, fp8 scales counted there) laid out as K | V | scales.
+  // Per layer K, V (kv_vector_bytes per (slot, head) each, fp8 scales counted there) laid out as K | V | scales,
+  // each layer's share rounded up to 256 bytes: the next layer's pools stay aligned for 16-byte copies, and the
+  // decode kernel's 4-byte read of the word holding the last scale pair stays inside the allocation.
   const size_t vector_bytes = size_t(kv_vector_bytes(kv_dtype_, head_dim));
+  auto aligned = [](size_t n) { return (n + 255) / 256 * 256; };
   size_t bytes = 0, ring_bytes = 0;
   for (int32_t l = 0; l < n_layers; ++l) {
     int32_t in_pool = 0, in_ring = 0;
@@ -258,9 +261,11 @@ void CudaBackend::kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_siz
     }
     pool_heads_[size_t(l)] = in_pool;
     pool_offset_[size_t(l)] = bytes;
-    bytes += 2 * size_t(n_pages) * size_t(page_size) * size_t(in_pool) * vector_bytes;
+    bytes += aligned(2 * size_t(n_pages) * size_t(page_size) * size_t(in_pool) * vector_bytes);
     ring_offset_[size_t(l)] = ring_bytes;
-    if (in_ring > 0) ring_bytes += 2 * size_t(ring_capacity_) * size_t(ring_layout(l).page_size) * size_t(in_ring) * vector_bytes;
+    if (in_ring > 0) {
+      ring_bytes += aligned(2 * size_t(ring_capacity_) * size_t(ring_layout(l).page_size) * size_t(in_ring) * vector_bytes);
+    }
   }
   const size_t budget = kv_budget_bytes();  // already net of the rings
   if (bytes > budget) {

@@ -36,11 +36,13 @@ KvLayout CudaBackend::ring_layout(int32_t layer) const {
 
 size_t CudaBackend::ring_slab_bytes() const {
   if (window_.empty()) return 0;
-  size_t vectors = 0;
+  size_t bytes = 0;  // per layer rounded up to 256 bytes, as kv_reserve lays the slab out
   for (int32_t l = 0; l < window_.n_layers; ++l) {
-    vectors += 2 * size_t(ring_capacity_) * size_t(window_.ring_len) * size_t(window_.windowed_heads(l));
+    const size_t layer = 2 * size_t(ring_capacity_) * size_t(window_.ring_len) * size_t(window_.windowed_heads(l)) *
+                         size_t(kv_vector_bytes(kv_dtype_, window_.head_dim));
+    bytes += (layer + 255) / 256 * 256;
   }
-  return vectors * size_t(kv_vector_bytes(kv_dtype_, window_.head_dim));
+  return bytes;
 }
 
 void* CudaBackend::k_ring(int32_t layer) const {
