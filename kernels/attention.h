@@ -120,4 +120,12 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);
 
+// Tensor-core split-KV decode over an fp8 cache (kernels/attention_decode_tc.cu): GQA groups up to 16 heads,
+// head_dim 64/128/256, ranges and key sets; SELECT layers (which store their scores) keep the CUDA-core kernel.
+// launch_attention_decode picks it where it applies; the occupancy is what plan_attention_decode plans for.
+bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype,
+                                 bool stores_scores);
+int attention_decode_tc_occupancy(int32_t head_dim);
+void launch_attention_decode_tc(const DecodeParams& p, cudaStream_t stream);
+
 }  // namespace lcllm
