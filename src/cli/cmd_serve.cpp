@@ -217,7 +217,7 @@ CliHandler cli_add_serve(CLI::App& app) {
                   "KV cache capacity in tokens, all sequences together; 0 = what --gpu-memory-fraction leaves (cuda), "
                   "min(max-num-seqs, 4) x max-model-len (cpu)")
       ->envname("LCLLM_CTX_SIZE")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype);
+  cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype)->envname("LCLLM_KV_CACHE_DTYPE");
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)")->envname("LCLLM_ENFORCE_EAGER");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
