@@ -10,7 +10,8 @@ grep -E "FAILED|test cases|exit code|with expansion|fp8 windowed" -A3 $OUT/gpu_t
 { hdr "memcheck fp8 + kv_window" "compute-sanitizer --tool memcheck test_cuda [fp8],[kv_window]"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[fp8],[kv_window]"; echo "exit code: $?"; } > $OUT/memcheck_fp8_kv_window.log 2>&1
 tail -3 $OUT/memcheck_fp8_kv_window.log
 for dt in auto fp8; do
-  timeout 90 $D/lcllm eval niah models/needle --device cuda --kv-cache-dtype $dt --policy full,tidal,streaming --lengths 1k,4k,8k,16k --out $OUT/niah_needle_kv_$dt -q > $OUT/niah_needle_kv_$dt.log 2>&1; echo "niah $dt exit $?"; tail -12 $OUT/niah_needle_kv_$dt.log
+  timeout 90 $D/lcllm eval niah models/needle --device cuda --kv-cache-dtype $dt --policy full,tidal,hylra,streaming --lengths 1k,4k,8k,16k --out /tmp/niah_needle_kv_$dt -q > $OUT/niah_needle_kv_$dt.log 2>&1; echo "niah $dt exit $?"
+  mkdir -p $OUT/niah_needle_kv_$dt && cp /tmp/niah_needle_kv_$dt/{comparison.md,summary.csv} $OUT/niah_needle_kv_$dt/; head -12 $OUT/niah_needle_kv_$dt/comparison.md
 done
 M=configs/models/llama-3.1-8b.json
 for dt in auto fp8; do
