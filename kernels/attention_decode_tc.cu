@@ -32,7 +32,7 @@ namespace {
 constexpr int kTcThreads = 128;
 constexpr int kTcWarps = kTcThreads / 32;
 constexpr int kTcKeys = 16;   // keys per warp tile: two n-tiles of S, one k-chunk of P V
-constexpr int kTcStages = 3;  // raw ring stages per warp
+constexpr int kTcStages = 4;  // raw ring stages per warp (3 tiles in flight: 12 KB per warp at head_dim 128)
 
 // Per-warp shared memory: raw ring [S][K|V][16][D] bytes, scale words [S][16] uint32, scale pairs [16] uint16
 // (padded to 64 bytes), then the fp16 K and V tiles [16][D] each.

@@ -17,6 +17,10 @@ M=configs/models/llama-3.1-8b.json
 for dt in auto fp8; do
   timeout 150 $D/lcllm bench $M --device cuda --prefill 8k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype $dt --policy full --json $OUT/e2e_kv_$dt.json -q > $OUT/e2e_kv_$dt.log 2>&1; echo "e2e kv $dt exit $?"; tail -8 $OUT/e2e_kv_$dt.log
 done
+# A development build beside the production one (make_gpu_dist.sh ... build/lcllm_s3), for a before/after in one call.
+if [ -x $D/lcllm_s3 ]; then
+  timeout 100 $D/lcllm_s3 bench $M --device cuda --prefill 1k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype fp8 --policy full --json $OUT/e2e_kv_fp8_dev_s3.json -q > $OUT/e2e_kv_fp8_dev_s3.log 2>&1; echo "e2e fp8 dev s3 exit $?"; tail -5 $OUT/e2e_kv_fp8_dev_s3.log
+fi
 timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 1600k --decode-steps 8 --kv-cache-dtype fp8 --policy full --json $OUT/e2e_kv_fp8_1600k.json -q > $OUT/e2e_kv_fp8_1600k.log 2>&1; echo "e2e fp8 1600k exit $?"; tail -6 $OUT/e2e_kv_fp8_1600k.log
 for p in full configs/policies/retrieval-half-llama-3.1-8b.json; do
   n=$(basename $p .json)
