@@ -21,7 +21,9 @@ done
 if [ -x $D/lcllm_s3 ]; then
   timeout 100 $D/lcllm_s3 bench $M --device cuda --prefill 1k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype fp8 --policy full --json $OUT/e2e_kv_fp8_dev_s3.json -q > $OUT/e2e_kv_fp8_dev_s3.log 2>&1; echo "e2e fp8 dev s3 exit $?"; tail -5 $OUT/e2e_kv_fp8_dev_s3.log
 fi
-timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 1600k --decode-steps 8 --kv-cache-dtype fp8 --policy full --json $OUT/e2e_kv_fp8_1600k.json -q > $OUT/e2e_kv_fp8_1600k.log 2>&1; echo "e2e fp8 1600k exit $?"; tail -6 $OUT/e2e_kv_fp8_1600k.log
+# The largest contexts: 900k tokens of bf16 KV and twice that in fp8, under the same memory fraction.
+timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 900k --decode-steps 8 --kv-cache-dtype bf16 --gpu-memory-fraction 0.96 --policy full --json $OUT/e2e_kv_bf16_900k.json -q > $OUT/e2e_kv_bf16_900k.log 2>&1; echo "e2e bf16 900k exit $?"; tail -4 $OUT/e2e_kv_bf16_900k.log
+timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 1800k --decode-steps 8 --kv-cache-dtype fp8 --gpu-memory-fraction 0.96 --policy full --json $OUT/e2e_kv_fp8_1800k.json -q > $OUT/e2e_kv_fp8_1800k.log 2>&1; echo "e2e fp8 1800k exit $?"; tail -4 $OUT/e2e_kv_fp8_1800k.log
 for p in full configs/policies/retrieval-half-llama-3.1-8b.json; do
   n=$(basename $p .json)
   timeout 100 $D/lcllm bench $M --device cuda --prefill 1k --decode 32k,128k --decode-steps 16 --policy $p --json $OUT/e2e_window_$n.json -q > $OUT/e2e_window_$n.log 2>&1; echo "e2e $n exit $?"; tail -5 $OUT/e2e_window_$n.log
