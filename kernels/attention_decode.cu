@@ -635,7 +635,7 @@ int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, K
   }
   // fp8 layers that do not select run the tensor-core kernel: plan for the smaller of the two occupancies.
   if (attention_decode_tc_applies(n_heads, n_kv_heads, head_dim, dtype, false)) {
-    occ = std::min(occ, attention_decode_tc_occupancy(head_dim));
+    occ = std::min(occ, attention_decode_tc_occupancy(head_dim, dtype));
   }
   slot.store(std::max(occ, 1));
   return std::max(occ, 1);

@@ -32,28 +32,48 @@ namespace {
 constexpr int kTcThreads = 128;
 constexpr int kTcWarps = kTcThreads / 32;
 constexpr int kTcKeys = 16;   // keys per warp tile: two n-tiles of S, one k-chunk of P V
-constexpr int kTcStages = 4;  // raw ring stages per warp (3 tiles in flight: 12 KB per warp at head_dim 128)
 
-// Per-warp shared memory: raw ring [S][K|V][16][D] bytes, scale words [S][16] uint32, scale pairs [16] uint16
-// (padded to 64 bytes), then the fp16 K and V tiles [16][D] each.
-constexpr size_t tc_raw_bytes(int D) { return size_t(kTcStages) * 2 * kTcKeys * D; }
+// Ring stages per warp: fp8 4 (3 tiles in flight, 12 KB per warp at head_dim 128), bf16 3 (2 tiles, 16 KB).
+template <class T>
+constexpr int tc_stages() { return sizeof(T) == 1 ? 4 : 3; }
+// Per-warp shared memory. fp8: raw ring [S][K|V][16][D] bytes, scale words [S][16] uint32, scale pairs [16] uint16
+// (padded to 64 bytes), then the fp16 K and V tiles [16][D] each. bf16: the ring's stages are the swizzled tiles.
+template <class T>
+constexpr size_t tc_raw_bytes(int D) { return size_t(tc_stages<T>()) * 2 * kTcKeys * D * sizeof(T); }
+template <class T>
 constexpr size_t tc_warp_bytes(int D) {
-  return tc_raw_bytes(D) + size_t(kTcStages) * kTcKeys * 4 + 64 + 2 * size_t(kTcKeys) * D * 2;
+  return sizeof(T) == 2 ? tc_raw_bytes<T>(D)
+                        : tc_raw_bytes<T>(D) + size_t(tc_stages<T>()) * kTcKeys * 4 + 64 + 2 * size_t(kTcKeys) * D * 2;
 }
-constexpr size_t tc_smem_bytes(int D) { return kTcWarps * tc_warp_bytes(D); }
+template <class T>
+constexpr size_t tc_smem_bytes(int D) { return kTcWarps * tc_warp_bytes<T>(D); }
+
+// fp16 (fp8 caches: tiles converted exactly) or bf16 (bf16 caches) operands.
+template <bool kF16>
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
 
 __device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
   const __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// D = A * B + D, A 16x16 fp16 (row), B 16x8 fp16 (col), D 16x8 fp32.
-__device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+template <>
+__device__ __forceinline__ uint32_t pack_pair<true>(float lo, float hi) { return pack_f16(lo, hi); }
+template <>
+__device__ __forceinline__ uint32_t pack_pair<false>(float lo, float hi) { return pack_bf16(lo, hi); }
+
+// D = A * B + D, A 16x16 (row), B 16x8 (col) of fp16 (kF16) or bf16, D 16x8 fp32.
+template <bool kF16>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (kF16) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    mma_bf16_16816(d, a, b0, b1);
+  }
 }
 
 // Two e4m3 bytes times a power-of-two scale -> fp16x2 (exact within fp16's range).
@@ -66,12 +86,15 @@ __device__ __forceinline__ uint32_t fp8x2_scaled_f16x2(uint16_t w, __half2 scale
 
 }  // namespace
 
-template <int D, bool kKeySets>
+// T: uint8_t (fp8 cache: fp16 tiles and MMAs) or uint16_t (bf16 cache: the ring's stages are the tiles, bf16 MMAs).
+template <int D, bool kKeySets, class T>
 __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeParams p) {
+  constexpr bool kFp8 = sizeof(T) == 1;
+  constexpr int kTcStages = tc_stages<T>();
   constexpr int KK = D / 16;          // k-steps of Q K^T
   constexpr int DT = D / 8;           // n-tiles of O
-  constexpr int kPieces = D / 32;     // 16-byte pieces of K (and of V) per lane per tile: 16 keys x D bytes / 32
-  constexpr int kChunks16 = D / 16;   // 16-byte pieces per key row
+  constexpr int kChunks16 = D * int(sizeof(T)) / 16;  // 16-byte pieces per key row
+  constexpr int kPieces = kTcKeys * kChunks16 / 32;   // 16-byte pieces of K (and of V) per lane per tile
   constexpr uint32_t kTileBytes = kTcKeys * D * 2;  // one fp16 tile
   const AttentionCommon& a = p.a;
   extern __shared__ __align__(128) unsigned char smem_tc[];
@@ -87,18 +110,18 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;
   const int32_t end = min(keys.n, begin + p.split_len);
-  const KvHeadSourceT<uint8_t> src = kv_head_source<uint8_t>(a, a.row_seq[r], kvh);
+  const KvHeadSourceT<T> src = kv_head_source<T>(a, a.row_seq[r], kvh);
   const bool capped = a.softcap > 0.f;
   const float qmul = capped ? a.scale : a.scale * kLog2e;
 
-  unsigned char* wbase = smem_tc + size_t(warp) * tc_warp_bytes(D);
-  unsigned char* raw = wbase;                                                     // [S][2][16][D]
-  uint32_t* scale_words = reinterpret_cast<uint32_t*>(wbase + tc_raw_bytes(D));   // [S][16]
-  uint16_t* scale_pairs = reinterpret_cast<uint16_t*>(scale_words + kTcStages * kTcKeys);  // [16]
-  unsigned char* tiles = wbase + tc_raw_bytes(D) + kTcStages * kTcKeys * 4 + 64;  // fp16 K [16][D], V [16][D]
-  const uint32_t tiles_u32 = smem_u32(tiles);
+  unsigned char* wbase = smem_tc + size_t(warp) * tc_warp_bytes<T>(D);
+  unsigned char* raw = wbase;                                                        // [S][2][16][D] of T
+  uint32_t* scale_words = reinterpret_cast<uint32_t*>(wbase + tc_raw_bytes<T>(D));   // fp8: [S][16]
+  uint16_t* scale_pairs = reinterpret_cast<uint16_t*>(scale_words + kTcStages * kTcKeys);  // fp8: [16]
+  unsigned char* tiles = wbase + tc_raw_bytes<T>(D) + kTcStages * kTcKeys * 4 + 64;  // fp8: fp16 K [16][D], V [16][D]
 
-  // Q fragments (A operand: M rows g / g + 8 = heads h0 + g (+ 8), dims 16kk + 8 (e >> 1) + 2 t4), fp16 hi + lo.
+  // Q fragments (A operand: M rows g / g + 8 = heads h0 + g (+ 8), dims 16kk + 8 (e >> 1) + 2 t4), hi + lo in the
+  // MMA's type (fp16 for fp8 caches, bf16 for bf16).
   uint32_t qa[KK][4], ql[KK][4];
 #pragma unroll
   for (int kk = 0; kk < KK; ++kk) {
@@ -110,10 +133,14 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       if (head < group) x = *reinterpret_cast<const float2*>(a.q + (int64_t(r) * a.n_heads + h0 + head) * D + dim);
       x.x *= qmul;
       x.y *= qmul;
-      const __half2 hi = __floats2half2_rn(x.x, x.y);
-      qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
-      const float2 hf = __half22float2(hi);
-      ql[kk][e] = pack_f16(x.x - hf.x, x.y - hf.y);
+      qa[kk][e] = pack_pair<kFp8>(x.x, x.y);
+      float2 hf;
+      if constexpr (kFp8) {
+        hf = __half22float2(*reinterpret_cast<const __half2*>(&qa[kk][e]));
+      } else {
+        hf = bf2_to_f2(qa[kk][e]);
+      }
+      ql[kk][e] = pack_pair<kFp8>(x.x - hf.x, x.y - hf.y);
     }
   }
 
@@ -124,19 +151,20 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   uint32_t parity = 0;  // bit st: this lane's key (lane < 16) has its scale pair in its word's upper half
   auto issue = [&](int stage, int32_t t) {
     const int32_t k0 = first_tile + t * kTileStep;
-    unsigned char* st_raw = raw + size_t(stage) * 2 * kTcKeys * D;
+    unsigned char* st_raw = raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T);
 #pragma unroll
     for (int i = 0; i < kPieces; ++i) {
       const int32_t piece = lane + 32 * i, kk = piece / kChunks16, c = piece % kChunks16;
       const int32_t j = k0 + kk;
       const bool ok = t < n_tiles && j < end;
       const int64_t slot = ok ? src.slot(kKeySets ? keys.position(j) : keys.lo + j) : 0;
-      const int64_t off = slot * src.slot_stride + 16 * c;
-      const uint32_t dst = smem_u32(st_raw + kk * D + 16 * c);
+      const int64_t off = slot * src.slot_stride + (16 / int(sizeof(T))) * c;
+      // fp8: raw rows; bf16: straight into the swizzled tile (chunk c of row kk at c ^ (kk & 7)).
+      const uint32_t dst = smem_u32(st_raw + size_t(kk) * D * sizeof(T) + 16 * (kFp8 ? c : (c ^ (kk & 7))));
       cp_async_16(dst, src.k + off, ok ? 16 : 0);
-      cp_async_16(dst + kTcKeys * D, src.v + off, ok ? 16 : 0);
+      cp_async_16(dst + kTcKeys * D * sizeof(T), src.v + off, ok ? 16 : 0);
     }
-    if (lane < kTcKeys) {
+    if (kFp8 && lane < kTcKeys) {
       const int32_t j = k0 + lane;
       const bool ok = t < n_tiles && j < end;
       const int64_t slot = ok ? src.slot(kKeySets ? keys.position(j) : keys.lo + j) : 0;
@@ -173,19 +201,21 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   }
   for (int32_t t = 0; t < n_tiles; ++t) {
     const int stage = t % kTcStages;
+    __syncwarp();  // bf16: every lane's ldmatrix reads of the stage about to be refilled are done
     issue((t + kTcStages - 1) % kTcStages, t + kTcStages - 1);
     cp_async_commit();
     cp_async_wait<kTcStages - 1>();  // tile t's copies (this lane's) have landed
-    // 1. Each key's scale pair, from its lane's word.
-    if (lane < kTcKeys) {
+    const uint32_t tiles_u32 = kFp8 ? smem_u32(tiles) : smem_u32(raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T));
+    // 1. fp8: each key's scale pair, from its lane's word.
+    if (kFp8 && lane < kTcKeys) {
       const uint32_t w = scale_words[stage * kTcKeys + lane];
       scale_pairs[lane] = uint16_t(((parity >> stage) & 1u) ? (w >> 16) : (w & 0xffffu));
     }
     __syncwarp();  // scale pairs and every lane's raw bytes visible to the warp; last tile's ldmatrix reads done
-    // 2. Raw e4m3 -> scaled fp16 tiles; a lane converts the pieces it copied.
+    // 2. fp8: raw e4m3 -> scaled fp16 tiles; a lane converts the pieces it copied.
     const unsigned char* st_raw = raw + size_t(stage) * 2 * kTcKeys * D;
 #pragma unroll
-    for (int i = 0; i < kPieces; ++i) {
+    for (int i = 0; i < (kFp8 ? kPieces : 0); ++i) {
       const int32_t piece = lane + 32 * i, kk = piece / kChunks16, c = piece % kChunks16;
       const uint32_t pair = scale_pairs[kk];
       const __half2 ksc = __float2half2_rn(fp8_scale_of(pair & 0xffu));
@@ -212,10 +242,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
     for (int kk = 0; kk < KK; ++kk) {
       uint32_t b[4];
       ldmatrix_x4(b, tiles_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
-      mma_f16_16816(s[0], qa[kk], b[0], b[1]);
-      mma_f16_16816(s[1], qa[kk], b[2], b[3]);
-      mma_f16_16816(s[0], ql[kk], b[0], b[1]);
-      mma_f16_16816(s[1], ql[kk], b[2], b[3]);
+      mma_16816<kFp8>(s[0], qa[kk], b[0], b[1]);
+      mma_16816<kFp8>(s[1], qa[kk], b[2], b[3]);
+      mma_16816<kFp8>(s[0], ql[kk], b[0], b[1]);
+      mma_16816<kFp8>(s[1], ql[kk], b[2], b[3]);
     }
     const int32_t k0 = first_tile + t * kTileStep;
 #pragma unroll
@@ -251,18 +281,18 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
         o[dt][2 * i + 1] *= alpha;
       }
     }
-    // 4. O += P V (P in fp16: p <= 1).
+    // 4. O += P V (P in the MMA's type: p <= 1).
     uint32_t pa[4];
-    pa[0] = pack_f16(s[0][0], s[0][1]);
-    pa[1] = pack_f16(s[0][2], s[0][3]);
-    pa[2] = pack_f16(s[1][0], s[1][1]);
-    pa[3] = pack_f16(s[1][2], s[1][3]);
+    pa[0] = pack_pair<kFp8>(s[0][0], s[0][1]);
+    pa[1] = pack_pair<kFp8>(s[0][2], s[0][3]);
+    pa[2] = pack_pair<kFp8>(s[1][0], s[1][1]);
+    pa[3] = pack_pair<kFp8>(s[1][2], s[1][3]);
 #pragma unroll
     for (int dp = 0; dp < DT / 2; ++dp) {
       uint32_t b[4];
       ldmatrix_x4_trans(b, tiles_u32 + v_off[dp & 3] + uint32_t((dp >> 2) * 128));
-      mma_f16_16816(o[2 * dp], pa, b[0], b[1]);
-      mma_f16_16816(o[2 * dp + 1], pa, b[2], b[3]);
+      mma_16816<kFp8>(o[2 * dp], pa, b[0], b[1]);
+      mma_16816<kFp8>(o[2 * dp + 1], pa, b[2], b[3]);
     }
   }
   cp_async_wait<0>();
@@ -316,43 +346,56 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
 
 namespace {
 
-template <int D, bool kKeySets>
+template <int D, bool kKeySets, class T>
 void launch_tc_instance(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  auto kernel = kernel_attention_decode_tc<D, kKeySets>;
+  auto kernel = kernel_attention_decode_tc<D, kKeySets, T>;
+  constexpr size_t smem = tc_smem_bytes<T>(D);
   static std::atomic<uint64_t> configured{0};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const uint64_t bit = uint64_t(1) << (device & 63);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(tc_smem_bytes(D))));
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
   if (occupancy != nullptr) {
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(occupancy, kernel, kTcThreads, tc_smem_bytes(D)));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(occupancy, kernel, kTcThreads, smem));
     return;
   }
   const int32_t rows = p.ks.rows != nullptr ? p.ks.n_listed_rows : p.a.n_rows;
   const dim3 grid(unsigned(int64_t(rows) * p.a.n_kv_heads), unsigned(p.n_splits));
-  kernel<<<grid, kTcThreads, tc_smem_bytes(D), stream>>>(p);
+  kernel<<<grid, kTcThreads, smem, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
-template <int D>
+template <int D, class T>
 void launch_tc_d(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
   if (p.ks.sets != nullptr) {
-    launch_tc_instance<D, true>(p, stream, occupancy);
+    launch_tc_instance<D, true, T>(p, stream, occupancy);
   } else {
-    launch_tc_instance<D, false>(p, stream, occupancy);
+    launch_tc_instance<D, false, T>(p, stream, occupancy);
+  }
+}
+
+template <class T>
+void launch_tc_t(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
+  if (p.a.head_dim == 64) {
+    launch_tc_d<64, T>(p, stream, occupancy);
+  } else {
+    launch_tc_d<128, T>(p, stream, occupancy);
   }
 }
 
 void launch_tc(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  if (p.a.head_dim == 64) {
-    launch_tc_d<64>(p, stream, occupancy);
+  if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    launch_tc_t<uint8_t>(p, stream, occupancy);
   } else {
-    launch_tc_d<128>(p, stream, occupancy);
+    launch_tc_t<uint16_t>(p, stream, occupancy);
   }
 }
+
+// bf16 caches: the CUDA-core v2 kernel stays (E9 item 2 decides by measurement; see docs/KERNEL_NOTES.md).
+constexpr bool kTcForBf16 = false;
 
 }  // namespace
 
@@ -360,21 +403,22 @@ bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t he
                                  bool stores_scores) {
   const int32_t group = n_heads / n_kv_heads;
   // head_dim 256 would hold 128 q and 128 o registers per thread and spill: it keeps the CUDA-core kernel.
-  return dtype == KvDtype::KV_DTYPE_FP8_E4M3 && !stores_scores && group <= 16 && !attention_force_v1() &&
-         (head_dim == 64 || head_dim == 128);
+  const bool dtype_ok = dtype == KvDtype::KV_DTYPE_FP8_E4M3 || (kTcForBf16 && dtype == KvDtype::KV_DTYPE_BF16);
+  return dtype_ok && !stores_scores && group <= 16 && !attention_force_v1() && (head_dim == 64 || head_dim == 128);
 }
 
-int attention_decode_tc_occupancy(int32_t head_dim) {
-  static std::atomic<int> cache[64][2] = {};
+int attention_decode_tc_occupancy(int32_t head_dim, KvDtype dtype) {
+  static std::atomic<int> cache[64][2][2] = {};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
-  const int di = head_dim == 64 ? 0 : 1;
-  std::atomic<int>& slot = cache[device & 63][di];
+  const int di = head_dim == 64 ? 0 : 1, ti = dtype == KvDtype::KV_DTYPE_FP8_E4M3 ? 1 : 0;
+  std::atomic<int>& slot = cache[device & 63][di][ti];
   if (const int c = slot.load(); c > 0) return c;
   int occ = 1 << 30;
   for (const bool sets : {false, true}) {  // both instances plan the same splits
     DecodeParams p{};
     p.a.head_dim = head_dim;
+    p.a.kv.dtype = dtype;
     int32_t dummy = 0;
     if (sets) p.ks.sets = &dummy;
     int o = 0;
