@@ -22,6 +22,10 @@ if [ -x $D/lcllm_s3 ]; then
   timeout 100 $D/lcllm_s3 bench $M --device cuda --prefill 1k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype fp8 --policy full --json $OUT/e2e_kv_fp8_dev_s3.json -q > $OUT/e2e_kv_fp8_dev_s3.log 2>&1; echo "e2e fp8 dev s3 exit $?"; tail -5 $OUT/e2e_kv_fp8_dev_s3.log
 fi
 # The largest contexts: 900k tokens of bf16 KV and twice that in fp8, under the same memory fraction.
+if [ -x $D/lcllm_tcbf16 ]; then  # development: the tensor-core decode kernel for bf16 caches too
+  timeout 100 $D/test_cuda_tcbf16 "[attention],[keysets],[exact],[graphs],[needle]" > $OUT/dev_tcbf16_tests.log 2>&1; echo "dev tcbf16 tests exit $?"; grep -E "FAILED|test cases" -A3 $OUT/dev_tcbf16_tests.log | head -12
+  timeout 100 $D/lcllm_tcbf16 bench $M --device cuda --prefill 1k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype bf16 --policy full --json $OUT/e2e_kv_bf16_dev_tc.json -q > $OUT/e2e_kv_bf16_dev_tc.log 2>&1; echo "e2e bf16 dev tc exit $?"; tail -5 $OUT/e2e_kv_bf16_dev_tc.log
+fi
 timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 900k --decode-steps 8 --kv-cache-dtype bf16 --gpu-memory-fraction 0.96 --policy full --json $OUT/e2e_kv_bf16_900k.json -q > $OUT/e2e_kv_bf16_900k.log 2>&1; echo "e2e bf16 900k exit $?"; tail -4 $OUT/e2e_kv_bf16_900k.log
 timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 1800k --decode-steps 8 --kv-cache-dtype fp8 --gpu-memory-fraction 0.96 --policy full --json $OUT/e2e_kv_fp8_1800k.json -q > $OUT/e2e_kv_fp8_1800k.log 2>&1; echo "e2e fp8 1800k exit $?"; tail -4 $OUT/e2e_kv_fp8_1800k.log
 for p in full configs/policies/retrieval-half-llama-3.1-8b.json; do
