@@ -120,8 +120,9 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);
 
-// Tensor-core split-KV decode over an fp8 cache (kernels/attention_decode_tc.cu): GQA groups up to 16 heads,
-// head_dim 64/128/256, ranges and key sets; SELECT layers (which store their scores) keep the CUDA-core kernel.
+// Tensor-core split-KV decode (kernels/attention_decode_tc.cu), bf16 and fp8 caches: GQA groups up to 16 heads,
+// head_dim 64/128, ranges and key sets; SELECT layers (which store their scores), larger groups and head_dim 256
+// keep the CUDA-core v2 kernel.
 // launch_attention_decode picks it where it applies; the occupancy is what plan_attention_decode plans for.
 bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype,
                                  bool stores_scores);

@@ -1,19 +1,19 @@
-// Split-KV decode over an fp8 KV cache on the tensor cores (E11 item 3; the E9 item 2 design for one dtype),
-// head_dim 64 and 128.
+// Split-KV decode on the tensor cores (E9 item 2; E11 item 3), bf16 and fp8 KV caches, head_dim 64 and 128.
 //
 // Why: on the CUDA cores a decode step costs ~head_dim x group FMAs per key for q·k and as many for p·v, whatever
-// the bytes per key; at fp8's 129 bytes per key and head that work, not HBM, bounds the split-KV kernel (measured:
-// fp8 decode at 512k ran at 1.1 TB/s against bf16's 2.5). Here the GQA group's query heads are the M rows of
-// mma.m16n8k16 (up to 16 heads), so one MMA does a 16-dim slice of q·k for 8 keys and every head at once.
+// the bytes per key; that work, not HBM, bounds the CUDA-core split-KV kernel (H200, Llama-3.1-8B shape: bf16 at
+// 2.5 TB/s, fp8 at 1.1 TB/s). Here the GQA group's query heads are the M rows of mma.m16n8k16 (up to 16 heads), so
+// one MMA does a 16-dim slice of q·k for 8 keys and every head at once (end to end at 512k: 31.9 -> 21.7 ms/token).
 //
 // Block = (query row, KV head, key split), 4 warps; warp w takes the split's 16-key tiles w, w + 4, ... and keeps its
 // own online softmax (log2 domain). Per tile a warp
-//   1. copies the tile's raw K and V bytes (16 keys x head_dim, paged) and the 4-byte words holding each key's scale
-//      pair into its own shared-memory ring with cp.async (S stages; S - 1 tiles in flight),
-//   2. converts them to fp16 times the key's power-of-two scale (exact: e4m3 values have 4 significant bits) into a
-//      swizzled K and V tile,
-//   3. runs S = Q K^T with q split into fp16 hi + lo (two MMAs; q exact to ~2^-22), masks, softmax, and
-//      O += P V with P in fp16 (p <= 1) and V through ldmatrix.trans.
+//   1. copies the tile's K and V (16 keys x head_dim, paged) into its own shared-memory ring with cp.async (S
+//      stages; S - 1 tiles in flight): bf16 straight into swizzled tiles; fp8 as raw bytes plus the 4-byte words
+//      holding each key's scale pair,
+//   2. fp8 only: converts the bytes to fp16 times the key's power-of-two scale (exact: e4m3 values have 4
+//      significant bits) into a swizzled K and V tile,
+//   3. runs S = Q K^T with q split into hi + lo of the MMA's type (two MMAs; q exact to ~2^-17 in bf16, ~2^-22 in
+//      fp16), masks, softmax, and O += P V with P in that type (p <= 1) and V through ldmatrix.trans.
 // The warps' (o, max, sum) merge in shared memory into the same unnormalised partials the merge kernel reads.
 // fp16 tiles bound |K|, |V| by 65504 (an activation that large is far outside what real models write).
 #include <atomic>
@@ -394,16 +394,13 @@ void launch_tc(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
   }
 }
 
-// bf16 caches: the CUDA-core v2 kernel stays (E9 item 2 decides by measurement; see docs/KERNEL_NOTES.md).
-constexpr bool kTcForBf16 = false;
-
 }  // namespace
 
 bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype,
                                  bool stores_scores) {
   const int32_t group = n_heads / n_kv_heads;
   // head_dim 256 would hold 128 q and 128 o registers per thread and spill: it keeps the CUDA-core kernel.
-  const bool dtype_ok = dtype == KvDtype::KV_DTYPE_FP8_E4M3 || (kTcForBf16 && dtype == KvDtype::KV_DTYPE_BF16);
+  const bool dtype_ok = dtype == KvDtype::KV_DTYPE_FP8_E4M3 || dtype == KvDtype::KV_DTYPE_BF16;
   return dtype_ok && !stores_scores && group <= 16 && !attention_force_v1() && (head_dim == 64 || head_dim == 128);
 }
 
