@@ -91,6 +91,7 @@ struct DecodeParams {
   AttentionCommon a;
   int32_t n_splits;
   int32_t split_len;
+  int32_t tensor_cores;  // 1: the tensor-core kernel runs (DecodePlan::tensor_cores), 0: the CUDA-core one
   float* part_o;    // [n_rows, n_heads, n_splits, head_dim]
   float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max in log2 units, sum of exp2)
   DecodeKeySets ks; // sets == nullptr: dense ranges
@@ -111,11 +112,15 @@ int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group);
 // largest mean over a row's kv heads (= max_span for dense rows). Splits are sized from work_span, so when some
 // heads of a layer have few keys (streaming heads beside full ones) the others get more splits and the wave stays
 // full; heads with fewer keys leave their extra splits at once.
+// The kernel is chosen here and the splits sized for its occupancy: the tensor-core kernel where it applies
+// (attention_decode_tc_applies; stores_scores: a SELECT layer), else v2 (or v1).
 struct DecodePlan {
   int32_t n_splits, split_len;
+  bool tensor_cores;
 };
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                                 int32_t max_span, int32_t work_span, KvDtype dtype = KvDtype::KV_DTYPE_BF16);
+                                 int32_t max_span, int32_t work_span, KvDtype dtype = KvDtype::KV_DTYPE_BF16,
+                                 bool stores_scores = false);
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream);
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);
@@ -123,7 +128,7 @@ void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);
 // Tensor-core split-KV decode (kernels/attention_decode_tc.cu), bf16 and fp8 caches: GQA groups up to 16 heads,
 // head_dim 64/128, ranges and key sets; SELECT layers (which store their scores), larger groups and head_dim 256
 // keep the CUDA-core v2 kernel.
-// launch_attention_decode picks it where it applies; the occupancy is what plan_attention_decode plans for.
+// plan_attention_decode picks it where it applies (DecodeParams::tensor_cores) and plans for its occupancy.
 bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype,
                                  bool stores_scores);
 int attention_decode_tc_occupancy(int32_t head_dim, KvDtype dtype);

@@ -633,10 +633,6 @@ int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, K
     }
     occ = std::min(occ, o);
   }
-  // fp8 layers that do not select run the tensor-core kernel: plan for the smaller of the two occupancies.
-  if (attention_decode_tc_applies(n_heads, n_kv_heads, head_dim, dtype, false)) {
-    occ = std::min(occ, attention_decode_tc_occupancy(head_dim, dtype));
-  }
   slot.store(std::max(occ, 1));
   return std::max(occ, 1);
 }
@@ -657,7 +653,8 @@ bool attention_force_v1() {
 }
 
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                                 int32_t max_span, int32_t work_span, KvDtype dtype) {
+                                 int32_t max_span, int32_t work_span, KvDtype dtype, bool stores_scores) {
+  const bool tc = attention_decode_tc_applies(n_heads, n_kv_heads, head_dim, dtype, stores_scores);
   constexpr int32_t kMaxSplits = 4096;
   const int32_t group = n_heads / n_kv_heads;
   const int64_t base_blocks = int64_t(n_rows) * n_kv_heads * ((group + kDecodeMaxGroup - 1) / kDecodeMaxGroup);
@@ -665,7 +662,11 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
   // v2: exactly one wave of resident blocks (every block streams one long split, all end together; a partial
   // second wave would idle most SMs at the end), splits a multiple of 64 keys (the kernel's step is 32 keys at
   // most); v1: 4 blocks per SM, at least 256 keys each.
-  const int64_t target = int64_t(cuda_sm_count()) * (v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim, dtype) : 4);
+  // Each kernel is planned at its own occupancy (a SELECT layer's v2 launch at v2's four blocks per SM, not at the
+  // tensor-core kernel's two).
+  const int64_t target = int64_t(cuda_sm_count()) *
+                         (tc ? attention_decode_tc_occupancy(head_dim, dtype)
+                             : v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim, dtype) : 4);
   // 64-key splits at least: a streaming head's ~320 keys or a 2048-key selection spread over several blocks, whose
   // latency (page lookups, the first loads) then overlaps; long rows get far longer splits anyway.
   const int32_t min_len = 64, align = v2 ? 64 : 1;
@@ -683,14 +684,13 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
     len = (len + align - 1) / align * align;
     n = (int64_t(max_span) + len - 1) / len;
   }
-  return DecodePlan{int32_t(n), int32_t(len)};
+  return DecodePlan{int32_t(n), int32_t(len), tc};
 }
 
 void launch_attention_decode(const DecodeParams& p, cudaStream_t stream) {
   if (decode_launch_rows(p) == 0) return;
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
-  if (attention_decode_tc_applies(p.a.n_heads, p.a.n_kv_heads, p.a.head_dim, p.a.kv.dtype,
-                                  p.ks.sets != nullptr && p.ks.select_k != nullptr)) {
+  if (p.tensor_cores) {
     launch_attention_decode_tc(p, stream);
   } else if (decode_v2_applies(p.a.head_dim)) {
     switch (p.a.head_dim) {

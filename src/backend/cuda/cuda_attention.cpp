@@ -165,13 +165,16 @@ PrefillParams CudaBackend::prefill_params(const CudaAttentionRows& rows) {
   return p;
 }
 
-DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys) {
-  // Split the keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
-  const DecodePlan plan = plan_attention_decode(n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys, a.kv.dtype);
+DecodeParams CudaBackend::decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys,
+                                        bool stores_scores) {
+  // Pick the kernel and split the keys so that rows x kv heads x splits fills the GPU (kernels/attention_decode.cu).
+  const DecodePlan plan = plan_attention_decode(n_rows, a.n_heads, n_kv_heads_, a.head_dim, max_keys, work_keys,
+                                                a.kv.dtype, stores_scores);
   auto p = zeroed<DecodeParams>();
   p.a = a;
   p.n_splits = plan.n_splits;
   p.split_len = plan.split_len;
+  p.tensor_cores = plan.tensor_cores ? 1 : 0;
   const size_t parts = size_t(n_rows) * size_t(a.n_heads) * size_t(plan.n_splits);
   p.part_o = static_cast<float*>(scratch(parts * size_t(a.head_dim) * sizeof(float), kScratchDecodeO));
   p.part_ml = static_cast<float*>(scratch(parts * 2 * sizeof(float), kScratchDecodeMl));

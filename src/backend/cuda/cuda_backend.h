@@ -195,7 +195,9 @@ class CudaBackend final : public Backend {
   static PrefillParams prefill_params(const CudaAttentionRows& rows);
   // Split-KV decode parameters for n_rows rows (the launch's), keys up to max_keys per (row, kv head) and work_keys
   // per row and kv head on average (the busiest row), partial buffers from scratch.
-  DecodeParams decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys);
+  // stores_scores: a SELECT layer's launch (it runs the CUDA-core kernel, which stores the scores top-k reads).
+  DecodeParams decode_params(const AttentionCommon& a, int32_t n_rows, int32_t max_keys, int32_t work_keys,
+                             bool stores_scores = false);
   void* device_alloc(size_t bytes, const char* what);  // tracked, freed in the destructor; throws on OOM
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);

@@ -77,7 +77,7 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
   if (subset && rows.n_tiles > 0) enqueue(launch_attention_prefill, prefill_params(rows));
   const int32_t launch_rows = subset ? int32_t(keys.rows_host.size()) : n_rows;
-  DecodeParams p = decode_params(rows.a, launch_rows, keys.max_keys, keys.work_keys);
+  DecodeParams p = decode_params(rows.a, launch_rows, keys.max_keys, keys.work_keys, selects);
   p.ks.sets = reinterpret_cast<const int32_t*>(keys.sets);
   if (subset) {
     p.ks.rows = keys.rows;
