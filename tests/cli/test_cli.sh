@@ -64,6 +64,12 @@ check "default device is auto, resolved and logged" 0 "device (cpu|cuda)" -- \
   "$bin" run "$model" --prompt "Hi" -n 1 --quiet --log-level info
 check "run reports memory" 0 "peak RSS" -- "$bin" run "$model" --prompt-ids 5,17 --max-tokens 2 --quiet
 check "info prints parameters and KV bytes" 0 "KV bytes per token" -- "$bin" info "$model"
+check "info prints fp8 KV bytes per token" 0 "\(fp8, scales included\)" -- "$bin" info "$model"
+check "run with an fp8 KV cache (emulated on the cpu)" 0 "fp8 emulated" -- \
+  "$bin" run "$model" --prompt-ids 5,17,42 --max-tokens 4 --temperature 0 --kv-cache-dtype fp8 --device cpu --quiet
+check "run --kv-cache-dtype int4: exit 2" 2 "kv-cache-dtype" -- "$bin" run "$model" --prompt "Hi" --kv-cache-dtype int4
+check "policy show prints KV memory per dtype" 0 "fp8 +\(cuda\)" -- \
+  "$bin" policy show "$root/tests/fixtures/parity/gemma3" --policy retrieval
 check "missing model dir: exit 2" 2 "error: .*config.json" -- "$bin" run "$tmp/nope" --prompt-ids 1
 check "info on missing path: exit 2" 2 "error:" -- "$bin" info "$tmp/nope"
 check "bad prompt ids: exit 2" 2 "not a token id" -- "$bin" run "$model" --prompt-ids 1,x,3
