@@ -161,9 +161,11 @@ int serve(const ServeArgs& a) {
   ctx.scheduler = &scheduler;
   http.set_ready(&ctx, max_model_len, std::time(nullptr));
   std::fprintf(stderr,
-               "lcllm serve: ready: model '%s' on %s, policy %s, max-model-len %d, KV %d tokens, max-num-seqs %d\n",
+               "lcllm serve: ready: model '%s' on %s, policy %s, max-model-len %d, KV %d tokens (%s%s), "
+               "max-num-seqs %d\n",
                ctx.model_name.c_str(), engine->options().device.c_str(), engine->plan().name.c_str(), max_model_len,
-               engine->kv_cache().n_pages() * engine->kv_cache().page_size(), so.max_num_seqs);
+               engine->kv_cache().n_pages() * engine->kv_cache().page_size(), kv_dtype_name(engine->kv_dtype()),
+               engine->kv_dtype() != engine->kv_storage_dtype() ? " emulated" : "", so.max_num_seqs);
 
   int sig = 0;
   sigwait(&signals, &sig);
