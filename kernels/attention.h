@@ -1,4 +1,5 @@
-// Causal GQA attention over the paged bf16 KV cache (CSR block tables), the semantics of
+// Causal GQA attention over the paged KV cache (bf16, or fp8 with per-vector scales: kv/kv_quant.h; CSR block
+// tables), the semantics of
 // src/backend/cpu/cpu_attention.cpp: query row r of sequence s at position pos sees keys j with
 // row_begin[r] <= j < row_end[r] (begin = max(0, pos - W + 1) with a sliding window W, end = min(pos + 1,
 // kv_len[s])); key j lives in page page_indices[page_indptr[s] + j / page_size], row j % page_size.

@@ -4,6 +4,7 @@
 //   v2 (head_dim 64/128/256): whole keys per lane group with 16-byte loads through a per-thread cp.async ring, one
 //      wave of blocks, log2-domain softmax; see the comment above kernel_attention_decode_v2.
 //   v1 (any other even head_dim, or LCLLM_ATTENTION_V1=1): 4 warps take keys round-robin, one key per warp.
+//   The tensor-core kernel (kernels/attention_decode_tc.cu) replaces v2 where plan_attention_decode picks it.
 // Any query row works (not only the last position), so the same kernels also check against prefill shapes.
 #include <algorithm>
 #include <atomic>
