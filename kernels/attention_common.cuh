@@ -69,6 +69,24 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Per-thread ldmatrix byte offsets into a K tile and a V tile (V at v_tile_offset) of 16-bit [keys][D] rows whose
+// 16-byte chunk c of key row k sits at chunk c ^ (k & 7) (conflict-free ldmatrix). With c = 8 * (kk >> 2) +
+// (2 (kk & 3) | bit) the swizzled part depends on kk & 3 only, so four offsets per operand cover every 16-dim k-step
+// (add (kk >> 2) * 128 bytes) and every 16-key block (add 16 * D * 2 bytes per block): ldmatrix_x4 at k_off gives
+// the B fragments of Q K^T for 16 keys (two n-tiles), ldmatrix_x4_trans at v_off those of P V for 16 dims.
+template <int D>
+__device__ __forceinline__ void swizzled_kv_ldmatrix_offsets(int32_t lane, uint32_t v_tile_offset, uint32_t (&k_off)[4],
+                                                             uint32_t (&v_off)[4]) {
+  const int32_t r = lane & 7;
+  const int32_t key_k = r + ((lane >> 4) << 3), bit_k = (lane >> 3) & 1;
+  const int32_t key_v = r + (((lane >> 3) & 1) << 3), bit_v = lane >> 4;
+#pragma unroll
+  for (int q4 = 0; q4 < 4; ++q4) {
+    k_off[q4] = uint32_t(key_k * D + ((((2 * q4) | bit_k) ^ r) * 8)) * 2;
+    v_off[q4] = uint32_t(key_v * D + ((((2 * q4) | bit_v) ^ r) * 8)) * 2 + v_tile_offset;
+  }
+}
+
 // Paged K/V lookup: the cache slot of key position j of a sequence whose block table is `pages` (page j / ps, row
 // j % ps). page_shift = page_shift_of(ps) >= 0 for a power-of-two page size (every real configuration) replaces the
 // integer division — ~20 instructions per key and lane in the decode kernel's issue-bound loop — by a shift and a
@@ -97,18 +115,16 @@ __device__ __forceinline__ float2 fp8x2_to_f2(uint16_t w) {
   return make_float2(lo, hi);
 }
 
-// Two stored K/V elements -> two floats: bf16 (uint16_t) or fp8 e4m3 (uint8_t) pairs, unscaled.
-__device__ __forceinline__ float2 kv_pair_to_f2(const uint16_t* p) {
-  return bf2_to_f2(*reinterpret_cast<const uint32_t*>(p));
-}
-__device__ __forceinline__ float fp8_scale_of(uint32_t exponent_byte);
-__device__ __forceinline__ float2 fp8x2_to_f2(uint16_t w);
-__device__ __forceinline__ float2 kv_pair_to_f2(const uint8_t* p) { return fp8x2_to_f2(*reinterpret_cast<const uint16_t*>(p)); }
-
 // 2^(byte - 127), the fp8 scale of a biased exponent byte (byte 0 is 2^-127, a subnormal).
 __device__ __forceinline__ float fp8_scale_of(uint32_t exponent_byte) {
   return __uint_as_float(exponent_byte != 0 ? exponent_byte << 23 : 0x00400000u);
 }
+
+// Two stored K/V elements -> two floats: bf16 (uint16_t) or fp8 e4m3 (uint8_t) pairs, unscaled.
+__device__ __forceinline__ float2 kv_pair_to_f2(const uint16_t* p) {
+  return bf2_to_f2(*reinterpret_cast<const uint32_t*>(p));
+}
+__device__ __forceinline__ float2 kv_pair_to_f2(const uint8_t* p) { return fp8x2_to_f2(*reinterpret_cast<const uint16_t*>(p)); }
 
 // Where the keys of one (sequence, KV head) live: the page pool through the sequence's block table, or the ring of a
 // windowed head (AttentionCommon::ring_heads). offset(pos) is the element offset of key position pos from k / v,
@@ -134,7 +150,6 @@ struct KvHeadSourceT {
   }
   __device__ __forceinline__ int64_t offset(int32_t pos) const { return slot(pos) * slot_stride; }
 };
-using KvHeadSource = KvHeadSourceT<uint16_t>;
 
 template <class T, typename Common>
 __device__ __forceinline__ KvHeadSourceT<T> kv_head_source(const Common& a, int32_t seq, int32_t kvh) {

@@ -175,19 +175,8 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
     }
   };
 
-  // ldmatrix addresses in the swizzled fp16 tiles (16-byte chunk c of key row k sits at chunk c ^ (k & 7)), the
-  // prefill v2 kernel's scheme for one 16-key tile.
-  uint32_t k_off[4], v_off[4];
-  {
-    const int32_t rr = lane & 7;
-    const int32_t key_k = rr + ((lane >> 4) << 3), bit_k = (lane >> 3) & 1;
-    const int32_t key_v = rr + (((lane >> 3) & 1) << 3), bit_v = lane >> 4;
-#pragma unroll
-    for (int q4 = 0; q4 < 4; ++q4) {
-      k_off[q4] = uint32_t(key_k * D + ((((2 * q4) | bit_k) ^ rr) * 8)) * 2;
-      v_off[q4] = uint32_t(key_v * D + ((((2 * q4) | bit_v) ^ rr) * 8)) * 2 + kTileBytes;
-    }
-  }
+  uint32_t k_off[4], v_off[4];  // ldmatrix addresses in the swizzled tiles (attention_common.cuh)
+  swizzled_kv_ldmatrix_offsets<D>(lane, kTileBytes, k_off, v_off);
 
   float o[DT][4];
 #pragma unroll

@@ -328,19 +328,8 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
       }
     }
   };
-  // ldmatrix addresses: chunk c of row `key` sits at chunk c ^ (key & 7); with c = 8 * (kk >> 2) + (2 (kk & 3) | bit)
-  // the swizzled part depends on kk & 3 only, so four per-thread offsets cover every k-step (likewise for V).
-  uint32_t k_off[4], v_off[4];
-  {
-    const int32_t r = lane & 7;
-    const int32_t key_k = r + ((lane >> 4) << 3), bit_k = (lane >> 3) & 1;
-    const int32_t key_v = r + (((lane >> 3) & 1) << 3), bit_v = lane >> 4;
-#pragma unroll
-    for (int q4 = 0; q4 < 4; ++q4) {
-      k_off[q4] = uint32_t(key_k * D + ((((2 * q4) | bit_k) ^ r) * 8)) * 2;
-      v_off[q4] = uint32_t(key_v * D + ((((2 * q4) | bit_v) ^ r) * 8)) * 2 + kTileBytes;
-    }
-  }
+  uint32_t k_off[4], v_off[4];  // ldmatrix addresses (attention_common.cuh)
+  swizzled_kv_ldmatrix_offsets<D>(lane, kTileBytes, k_off, v_off);
 
   const bool capped = a.softcap > 0.f;
   const float smul = capped ? a.scale / a.softcap : a.scale * kLog2e;

@@ -42,6 +42,12 @@ struct KvLayout {
   LCLLM_KV_FN int32_t element_bytes() const {
     return dtype == KvDtype::KV_DTYPE_F32 ? 4 : (dtype == KvDtype::KV_DTYPE_BF16 ? 2 : 1);
   }
+  // Bytes of one page of K (or of V), and of the page's fp8 scale pairs (0 for the other dtypes). A store of n
+  // pages is laid out K | V | scales: n * page_bytes() each for K and V, then n * page_scale_bytes().
+  LCLLM_KV_FN int64_t page_bytes() const { return page_elems() * element_bytes(); }
+  LCLLM_KV_FN int64_t page_scale_bytes() const {
+    return dtype == KvDtype::KV_DTYPE_FP8_E4M3 ? int64_t(page_size) * n_heads * 2 : 0;
+  }
   // Index of (slot, stored head) in the fp8 scale array: one uint16 per vector pair (K exponent | V exponent << 8).
   LCLLM_KV_FN int64_t scale_index(int64_t slot, int32_t h) const { return slot * n_heads + h; }
 };

@@ -15,8 +15,8 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
+#include "io/dtype.h"
 #include "kv/kv_layout.h"
 
 namespace lcllm {
@@ -94,14 +94,7 @@ inline const char* kv_dtype_name(KvDtype dtype) {
 // exponent byte (127 for the other dtypes).
 inline uint8_t kv_round_vector(float* v, int32_t n, KvDtype dtype) {
   if (dtype == KvDtype::KV_DTYPE_BF16) {
-    for (int32_t i = 0; i < n; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &v[i], 4);
-      if ((bits & 0x7fffffffu) > 0x7f800000u) continue;  // NaN stays NaN
-      bits += 0x7fffu + ((bits >> 16) & 1u);
-      bits &= 0xffff0000u;
-      std::memcpy(&v[i], &bits, 4);
-    }
+    for (int32_t i = 0; i < n; ++i) v[i] = bf16_to_f32(f32_to_bf16(v[i]));  // the checkpoint loader's rounding
     return 127;
   }
   if (dtype != KvDtype::KV_DTYPE_FP8_E4M3) return 127;

@@ -185,6 +185,17 @@ TEST_CASE("cuda glu, softcap, add and gather_rows match CPU", "[cuda][ops]") {
   }
 }
 
+namespace {
+
+// The same copy-on-write page copies on both backends (pages 4 -> 6 and 0 -> 8 of a 9-page pool).
+void copy_pages_on_both(Backends& b) {
+  const std::vector<PageCopy> copies = {{4, 6}, {0, 8}};
+  b.cpu.kv_copy_pages(copies);
+  b.gpu.kv_copy_pages(copies);
+}
+
+}  // namespace
+
 TEST_CASE("cuda kv_write and kv_copy_pages fill the same slots as the CPU", "[cuda][ops]") {
   LCLLM_REQUIRE_GPU();
   INFO("seed " << seed_used());
@@ -200,9 +211,7 @@ TEST_CASE("cuda kv_write and kv_copy_pages fill the same slots as the CPU", "[cu
     b.cpu.kv_write(l, k.cpu, v.cpu, slots);
     b.gpu.kv_write(l, k.gpu, v.gpu, slots);
   }
-  const std::vector<PageCopy> copies = {{4, 6}, {0, 8}};
-  b.cpu.kv_copy_pages(copies);
-  b.gpu.kv_copy_pages(copies);
+  copy_pages_on_both(b);
   const size_t pool = size_t(pages) * ps * kvh * hd;
   for (int32_t l = 0; l < layers; ++l) {
     for (bool value : {false, true}) {
@@ -438,9 +447,7 @@ TEST_CASE("cuda fp8 KV: kv_write, rope_kv_write and kv_copy_pages store what the
         b.gpu.rope_kv_write(q.gpu, k.gpu, v.gpu, positions, rc, l, slots);
       }
     }
-    const std::vector<PageCopy> copies = {{4, 6}, {0, 8}};
-    b.cpu.kv_copy_pages(copies);
-    b.gpu.kv_copy_pages(copies);
+    copy_pages_on_both(b);
     const size_t pool = size_t(pages) * ps * kvh * hd;
     for (int32_t l = 0; l < layers; ++l) {
       for (bool value : {false, true}) {

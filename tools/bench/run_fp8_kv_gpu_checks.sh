@@ -3,7 +3,7 @@
 # compute-sanitizer memcheck on the fp8 and kv_window tests, needle accuracy on models/needle with bf16 and fp8 KV,
 # and Llama-3.1-8B-shape decode with bf16 vs fp8 KV at 32k / 128k / 512k plus the largest fp8 context.
 # Run from the repository root with gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz) and
-# gpu_carry/commit.txt carried; $OUT comes back.
+# gpu_carry/commit.txt carried; everything comes back as $OUT/r.tar.xz.
 source tools/bench/gpu_dist_env.sh
 { hdr "lcllm CUDA tests" "test_cuda --durations yes"; timeout 240 $D/test_cuda --durations yes; echo "exit code: $?"; } > $OUT/gpu_tests.log 2>&1
 grep -E "FAILED|test cases|exit code|with expansion|fp8 windowed" -A3 $OUT/gpu_tests.log | head -60
@@ -17,18 +17,12 @@ M=configs/models/llama-3.1-8b.json
 for dt in auto fp8; do
   timeout 150 $D/lcllm bench $M --device cuda --prefill 8k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype $dt --policy full --json $OUT/e2e_kv_$dt.json -q > $OUT/e2e_kv_$dt.log 2>&1; echo "e2e kv $dt exit $?"; tail -8 $OUT/e2e_kv_$dt.log
 done
-# A development build beside the production one (make_gpu_dist.sh ... build/lcllm_s3), for a before/after in one call.
-if [ -x $D/lcllm_s3 ]; then
-  timeout 100 $D/lcllm_s3 bench $M --device cuda --prefill 1k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype fp8 --policy full --json $OUT/e2e_kv_fp8_dev_s3.json -q > $OUT/e2e_kv_fp8_dev_s3.log 2>&1; echo "e2e fp8 dev s3 exit $?"; tail -5 $OUT/e2e_kv_fp8_dev_s3.log
-fi
 # The largest contexts: 900k tokens of bf16 KV and twice that in fp8, under the same memory fraction.
-if [ -x $D/lcllm_tcbf16 ]; then  # development: the tensor-core decode kernel for bf16 caches too
-  timeout 100 $D/test_cuda_tcbf16 "[attention],[keysets],[exact],[graphs],[needle]" > $OUT/dev_tcbf16_tests.log 2>&1; echo "dev tcbf16 tests exit $?"; grep -E "FAILED|test cases" -A3 $OUT/dev_tcbf16_tests.log | head -12
-  timeout 100 $D/lcllm_tcbf16 bench $M --device cuda --prefill 1k --decode 32k,128k,512k --decode-steps 16 --kv-cache-dtype bf16 --policy full --json $OUT/e2e_kv_bf16_dev_tc.json -q > $OUT/e2e_kv_bf16_dev_tc.log 2>&1; echo "e2e bf16 dev tc exit $?"; tail -5 $OUT/e2e_kv_bf16_dev_tc.log
-fi
 timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 900k --decode-steps 8 --kv-cache-dtype bf16 --gpu-memory-fraction 0.96 --policy full --json $OUT/e2e_kv_bf16_900k.json -q > $OUT/e2e_kv_bf16_900k.log 2>&1; echo "e2e bf16 900k exit $?"; tail -4 $OUT/e2e_kv_bf16_900k.log
 timeout 120 $D/lcllm bench $M --device cuda --prefill 1k --decode 1800k --decode-steps 8 --kv-cache-dtype fp8 --gpu-memory-fraction 0.96 --policy full --json $OUT/e2e_kv_fp8_1800k.json -q > $OUT/e2e_kv_fp8_1800k.log 2>&1; echo "e2e fp8 1800k exit $?"; tail -4 $OUT/e2e_kv_fp8_1800k.log
 for p in full configs/policies/retrieval-half-llama-3.1-8b.json; do
   n=$(basename $p .json)
   timeout 100 $D/lcllm bench $M --device cuda --prefill 1k --decode 32k,128k --decode-steps 16 --policy $p --json $OUT/e2e_window_$n.json -q > $OUT/e2e_window_$n.log 2>&1; echo "e2e $n exit $?"; tail -5 $OUT/e2e_window_$n.log
 done
+# The device returns only a few files per call: everything comes back as one archive.
+tar -C $OUT -cJf /tmp/fp8_checks.tar.xz . && find $OUT -mindepth 1 -delete && mv /tmp/fp8_checks.tar.xz $OUT/r.tar.xz

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Second call on a warm machine after run_fp8_kv_gpu_checks.sh (its /tmp/dist stays): the development comparison
-# (gpu_carry/dev.tar.xz: lcllm and test_cuda built with the tensor-core decode for bf16 caches too) and the logs,
-# packed as one archive ($OUT/r.tar.xz: the device returns at most a few files per call).
+# (gpu_carry/dev.tar.xz: lcllm and test_cuda of 128569e built with `kTcForBf16 = true` in
+# kernels/attention_decode_tc.cu, the tensor-core decode for bf16 caches too; since a49e8c8 that is the default and
+# the constant is gone, so any current build reproduces it) and the logs, packed as one archive ($OUT/r.tar.xz: the
+# device returns at most a few files per call). Kept as the record of bench/results/fp8_kv_h200_2026-12-05/dev_*.
 D=/tmp/dist; export LD_LIBRARY_PATH=$D:/usr/local/cuda/lib64 PATH=$PATH:/usr/local/cuda/bin
 ls $D/lcllm > /dev/null || exit 3
 tar -xJf gpu_carry/dev.tar.xz -C /tmp; V=/tmp/dev; R=/tmp/r; rm -rf $R; mkdir -p $R; M=configs/models/llama-3.1-8b.json

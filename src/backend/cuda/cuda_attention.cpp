@@ -121,9 +121,10 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   AttentionCommon& a = rows.a;
   a.q = static_cast<const float*>(q.data);
   a.out = static_cast<float*>(out.data);
-  a.k_pool = k_layer(layer);
-  a.v_pool = v_layer(layer);
-  a.kv_scale = scale_layer(layer);
+  const KvStore pool = pool_store(layer);
+  a.k_pool = pool.k;
+  a.v_pool = pool.v;
+  a.kv_scale = pool.scale;
   a.row_seq = uploaded ? up.row_seq : dev + o_seq;
   a.row_begin = uploaded ? up.row_begin : dev + o_begin;
   a.row_end = uploaded ? up.row_end : dev + o_end;
@@ -137,9 +138,10 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   std::copy(std::begin(kv_index), std::end(kv_index), std::begin(a.kv_index));
   a.ring_heads = ring_heads;
   if (ring_heads != 0) {
-    a.k_ring = k_ring(layer);
-    a.v_ring = v_ring(layer);
-    a.ring_scale = ring_scale(layer);
+    const KvStore rings = ring_store(layer);
+    a.k_ring = rings.k;
+    a.v_ring = rings.v;
+    a.ring_scale = rings.scale;
     a.ring_kv = ring_layout(layer);
     a.ring_base = dev + o_ring;
     a.ring_sink = window_.sink;
@@ -190,7 +192,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
 
-  // Windowed heads keep a ring, which only the decode kernels read (KvHeadSource): their layers run every row there,
+  // Windowed heads keep a ring, which only the decode kernels read (KvHeadSourceT): their layers run every row there,
   // prefill chunks included (the step plan sends a windowed layer here while its window still covers every key).
   if (has_ring_heads(layer)) use_decode = true;
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, !use_decode, false);

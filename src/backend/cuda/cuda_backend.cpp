@@ -310,21 +310,26 @@ void CudaBackend::kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& r
   }
 }
 
-void* CudaBackend::k_layer(int32_t layer) const {
+CudaBackend::KvStore CudaBackend::kv_store(uint8_t* base, const KvLayout& layout, int64_t n_units) {
+  uint8_t* v = base + size_t(n_units) * size_t(layout.page_bytes());
+  uint8_t* scale = v + size_t(n_units) * size_t(layout.page_bytes());
+  return KvStore{base, v, layout.page_scale_bytes() > 0 ? reinterpret_cast<uint16_t*>(scale) : nullptr, layout};
+}
+
+void CudaBackend::kv_copy_unit(const KvStore& store, int64_t src, int64_t dst) {
+  const size_t page = size_t(store.layout.page_bytes()), scales = size_t(store.layout.page_scale_bytes());
+  for (const auto& [base, bytes] : {std::pair{static_cast<uint8_t*>(store.k), page},
+                                    std::pair{static_cast<uint8_t*>(store.v), page},
+                                    std::pair{reinterpret_cast<uint8_t*>(store.scale), scales}}) {
+    if (bytes == 0) continue;
+    CUDA_CHECK(cudaMemcpyAsync(base + size_t(dst) * bytes, base + size_t(src) * bytes, bytes,
+                               cudaMemcpyDeviceToDevice, stream_));
+  }
+}
+
+CudaBackend::KvStore CudaBackend::pool_store(int32_t layer) const {
   LCLLM_ASSERT(kv_pool_ && layer >= 0 && layer < n_layers_, "kv layer out of range (kv_reserve first)");
-  return kv_pool_ + pool_offset_[size_t(layer)];
-}
-
-void* CudaBackend::v_layer(int32_t layer) const {
-  const KvLayout kv = kv_layout(layer);
-  return static_cast<uint8_t*>(k_layer(layer)) + size_t(n_pages_) * size_t(kv.page_elems()) * size_t(kv.element_bytes());
-}
-
-uint16_t* CudaBackend::scale_layer(int32_t layer) const {
-  if (kv_dtype_ != KvDtype::KV_DTYPE_FP8_E4M3) return nullptr;
-  const KvLayout kv = kv_layout(layer);
-  return reinterpret_cast<uint16_t*>(static_cast<uint8_t*>(v_layer(layer)) +
-                                     size_t(n_pages_) * size_t(kv.page_elems()) * size_t(kv.element_bytes()));
+  return kv_store(kv_pool_ + pool_offset_[size_t(layer)], kv_layout(layer), n_pages_);
 }
 
 void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
@@ -332,21 +337,9 @@ void CudaBackend::kv_copy_pages(std::span<const PageCopy> copies) {
   forget_converted();
   if (copies.empty()) return;
   for (int32_t l = 0; l < n_layers_; ++l) {
-    const KvLayout kv = kv_layout(l);
-    const size_t page_bytes = size_t(kv.page_elems()) * size_t(kv.element_bytes());
-    if (page_bytes == 0) continue;  // every head of the layer is windowed
-    // K, V and (fp8) the scale pairs of the page's slots: [page_size, heads] uint16.
-    std::vector<std::pair<uint8_t*, size_t>> parts = {{static_cast<uint8_t*>(k_layer(l)), page_bytes},
-                                                      {static_cast<uint8_t*>(v_layer(l)), page_bytes}};
-    if (uint16_t* sc = scale_layer(l)) {
-      parts.push_back({reinterpret_cast<uint8_t*>(sc), size_t(kv.page_size) * size_t(kv.n_heads) * sizeof(uint16_t)});
-    }
-    for (const auto& [base, bytes] : parts) {
-      for (const auto& c : copies) {
-        CUDA_CHECK(cudaMemcpyAsync(base + size_t(c.dst_page) * bytes, base + size_t(c.src_page) * bytes, bytes,
-                                   cudaMemcpyDeviceToDevice, stream_));
-      }
-    }
+    if (kv_layout(l).page_bytes() == 0) continue;  // every head of the layer is windowed
+    const KvStore store = pool_store(l);
+    for (const auto& c : copies) kv_copy_unit(store, c.src_page, c.dst_page);
   }
 }
 
@@ -384,12 +377,12 @@ std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
   const KvLayout kv = kv_layout(layer);
   const int64_t n = int64_t(n_pages_) * kv.page_elems();
   std::vector<float> out(static_cast<size_t>(n));
+  const KvStore store = pool_store(layer);
   if (kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {  // decoded on the host with the CPU's own functions (exact)
     std::vector<uint8_t> codes(static_cast<size_t>(n));
     std::vector<uint16_t> scales(size_t(n_pages_) * size_t(page_size_) * size_t(kv.n_heads));
-    CUDA_CHECK(cudaMemcpyAsync(codes.data(), value ? v_layer(layer) : k_layer(layer), codes.size(),
-                               cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(scales.data(), scale_layer(layer), scales.size() * sizeof(uint16_t),
+    CUDA_CHECK(cudaMemcpyAsync(codes.data(), value ? store.v : store.k, codes.size(), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(scales.data(), store.scale, scales.size() * sizeof(uint16_t),
                                cudaMemcpyDeviceToHost, stream_));
     synchronize();
     for (int64_t i = 0; i < n; ++i) {
@@ -399,7 +392,7 @@ std::vector<float> CudaBackend::kv_read(int32_t layer, bool value) {
     return out;
   }
   float* tmp = static_cast<float*>(scratch(size_t(n) * sizeof(float), 3));
-  launch_convert({tmp, value ? v_layer(layer) : k_layer(layer), n, ElemType::ELEM_F32, ElemType::ELEM_BF16}, stream_);
+  launch_convert({tmp, value ? store.v : store.k, n, ElemType::ELEM_F32, ElemType::ELEM_BF16}, stream_);
   CUDA_CHECK(cudaMemcpyAsync(out.data(), tmp, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   synchronize();
   return out;
@@ -504,9 +497,10 @@ void CudaBackend::rope(Tensor x, std::span<const int32_t> positions, const RopeC
 void CudaBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) {
   forget_converted();
   auto p = zeroed<KvWriteParams>();
-  p.k_store = k_layer(layer);
-  p.v_store = v_layer(layer);
-  p.scale_store = scale_layer(layer);
+  const KvStore store = pool_store(layer);
+  p.k_store = store.k;
+  p.v_store = store.v;
+  p.scale_store = store.scale;
   p.k = static_cast<const float*>(k.data);
   p.v = static_cast<const float*>(v.data);
   p.slots = stage(slots);
@@ -532,9 +526,10 @@ void CudaBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<c
   p.q = static_cast<float*>(q.data);
   p.k = static_cast<float*>(k.data);
   p.v = static_cast<const float*>(v.data);
-  p.k_pool = k_layer(layer);
-  p.v_pool = v_layer(layer);
-  p.scale_pool = scale_layer(layer);
+  const KvStore store = pool_store(layer);
+  p.k_pool = store.k;
+  p.v_pool = store.v;
+  p.scale_pool = store.scale;
   p.positions = stage(positions);
   p.slots = stage(slots);
   p.inv_freq = rope_table(rope_config, hd);

@@ -202,11 +202,19 @@ class CudaBackend final : public Backend {
   // Grow-only scratch buffer `slot` (see kScratch* in cuda_backend.cpp); growing waits for the stream first.
   void* scratch(size_t bytes, int slot);
   const float* rope_table(const RopeConfig& rope, int32_t head_dim);
-  // A layer's K and V pools ([n_pages * page_size, pool heads, head_dim] of kv_dtype_) and, for fp8, its scale
-  // pairs ([n_pages * page_size, pool heads] uint16; null for bf16).
-  void* k_layer(int32_t layer) const;
-  void* v_layer(int32_t layer) const;
-  uint16_t* scale_layer(int32_t layer) const;
+  // One store of a layer: n units (pages of the pool, or sequences' rings) laid out K | V | scales
+  // (KvLayout::page_bytes, page_scale_bytes): k, v [n * page_size, heads, head_dim] of the dtype; scale
+  // [n * page_size, heads] uint16 K exponent | V exponent << 8 for fp8, else null.
+  struct KvStore {
+    void* k;
+    void* v;
+    uint16_t* scale;
+    KvLayout layout;
+  };
+  static KvStore kv_store(uint8_t* base, const KvLayout& layout, int64_t n_units);
+  // Copies unit src to unit dst (a page, or one sequence's ring) in each region of the store.
+  void kv_copy_unit(const KvStore& store, int64_t src, int64_t dst);
+  KvStore pool_store(int32_t layer) const;  // the layer's page pool
   // The page pool's layout of a layer: its non-windowed heads only.
   KvLayout kv_layout(int32_t layer) const;
   // True when some KV head of the layer keeps a ring (only the decode kernels read those layers).
@@ -214,9 +222,7 @@ class CudaBackend final : public Backend {
   // Where each KV head of a layer lives (AttentionCommon::kv_index / ring_heads).
   void kv_head_map(int32_t layer, int8_t (&kv_index)[64], uint64_t& ring_heads) const;
   // Rings (cuda_kv_window.cpp): the layer's ring slab, its layout (page_size = ring_len), a sequence's ring.
-  void* k_ring(int32_t layer) const;
-  void* v_ring(int32_t layer) const;
-  uint16_t* ring_scale(int32_t layer) const;  // fp8: [ring_capacity_ * ring_len, ring heads]; null for bf16
+  KvStore ring_store(int32_t layer) const;  // the layer's slab of ring_capacity_ rings
   KvLayout ring_layout(int32_t layer) const;
   int32_t ring_of(int32_t seq);  // assigns a free ring on first use; throws ERROR_KIND_OUT_OF_MEMORY when none is
   size_t ring_slab_bytes() const;

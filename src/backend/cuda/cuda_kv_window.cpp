@@ -3,7 +3,7 @@
 // a ring of ring_len positions in a slab sized at configure time (KvWindowLayout::max_sequences rings); the page pool
 // of its layer stores only the other heads, which is the memory the plan saves. Ring slots follow the CPU exactly
 // (KvWindowLayout::ring_slot), so both backends hold the same window. Writes go through kernels/kv_write.cu with the
-// ring's slots; reads through the decode kernels' KvHeadSource (kernels/attention_common.cuh).
+// ring's slots; reads through the decode kernels' KvHeadSourceT (kernels/attention_common.cuh).
 #include <algorithm>
 #include <vector>
 
@@ -45,21 +45,9 @@ size_t CudaBackend::ring_slab_bytes() const {
   return bytes;
 }
 
-void* CudaBackend::k_ring(int32_t layer) const {
+CudaBackend::KvStore CudaBackend::ring_store(int32_t layer) const {
   LCLLM_ASSERT(kv_ring_, "no rings reserved (no windowed heads)");
-  return kv_ring_ + ring_offset_[size_t(layer)];
-}
-
-void* CudaBackend::v_ring(int32_t layer) const {
-  const KvLayout r = ring_layout(layer);
-  return static_cast<uint8_t*>(k_ring(layer)) + size_t(ring_capacity_) * size_t(r.page_elems()) * size_t(r.element_bytes());
-}
-
-uint16_t* CudaBackend::ring_scale(int32_t layer) const {
-  if (kv_dtype_ != KvDtype::KV_DTYPE_FP8_E4M3) return nullptr;
-  const KvLayout r = ring_layout(layer);
-  return reinterpret_cast<uint16_t*>(static_cast<uint8_t*>(v_ring(layer)) +
-                                     size_t(ring_capacity_) * size_t(r.page_elems()) * size_t(r.element_bytes()));
+  return kv_store(kv_ring_ + ring_offset_[size_t(layer)], ring_layout(layer), ring_capacity_);
 }
 
 int32_t CudaBackend::ring_of(int32_t seq) {
@@ -93,9 +81,10 @@ void CudaBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& 
     }
   }
   auto p = zeroed<KvWriteParams>();
-  p.k_store = k_ring(layer);
-  p.v_store = v_ring(layer);
-  p.scale_store = ring_scale(layer);
+  const KvStore rings = ring_store(layer);
+  p.k_store = rings.k;
+  p.v_store = rings.v;
+  p.scale_store = rings.scale;
   p.k = static_cast<const float*>(k.data);
   p.v = static_cast<const float*>(v.data);
   p.slots = stage(std::span<const int64_t>(slots));
@@ -114,18 +103,8 @@ void CudaBackend::kv_window_fork(int32_t src_seq, int32_t dst_seq) {
   const int32_t src = it->second, dst = ring_of(dst_seq);
   flush_recorded();
   for (int32_t l = 0; l < n_layers_; ++l) {
-    const KvLayout r = ring_layout(l);  // one sequence's ring of this layer is one "page" of it
-    const size_t ring_bytes = size_t(r.page_elems()) * size_t(r.element_bytes());
-    if (ring_bytes == 0) continue;
-    std::vector<std::pair<uint8_t*, size_t>> parts = {{static_cast<uint8_t*>(k_ring(l)), ring_bytes},
-                                                      {static_cast<uint8_t*>(v_ring(l)), ring_bytes}};
-    if (uint16_t* sc = ring_scale(l)) {
-      parts.push_back({reinterpret_cast<uint8_t*>(sc), size_t(r.page_size) * size_t(r.n_heads) * sizeof(uint16_t)});
-    }
-    for (const auto& [base, bytes] : parts) {
-      CUDA_CHECK(cudaMemcpyAsync(base + size_t(dst) * bytes, base + size_t(src) * bytes, bytes,
-                                 cudaMemcpyDeviceToDevice, stream_));
-    }
+    if (ring_layout(l).page_bytes() == 0) continue;  // no windowed head in this layer
+    kv_copy_unit(ring_store(l), src, dst);  // one sequence's ring is one unit of the slab
   }
 }
 
