@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "lcllm/error.h"
-#include "runtime/logprobs.h"
-#include "runtime/sampler.h"
+#include "runtime/scheduler.h"
 #include "tokenizer/incremental_detokenizer.h"
 
 namespace lcllm {
@@ -15,19 +15,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One request in flight: its sequence, the text so far and when it started.
-struct Live {
-  size_t index;
-  int32_t seq;
+// One request in flight: its handle, the text so far and when it was submitted.
+struct InFlight {
+  size_t index = 0;
+  std::shared_ptr<RequestHandle> handle;
   std::unique_ptr<IncrementalDetokenizer> detok;
   std::string text;
-  int32_t last = -1;  // the token fed in the next decode step
   Clock::time_point start;
   GenOutput out;
-  bool done = false;
-  bool scorer = false;     // a fork fed the request's forced answer instead of its own choices
-  size_t forced_pos = 0;   // scorer: the index in `forced` of the token its next logits score
-  double logprob = 0;      // scorer: the sum so far
+  bool generating = false;  // the sampled choice (0) still runs for us
+  double logprob = 0;       // the scoring choice's sum so far
 };
 
 }  // namespace
@@ -37,122 +34,101 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
   if (batch_size < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size must be >= 1");
   std::vector<int32_t> base_stop = engine.config().eos_token_ids;
   base_stop.insert(base_stop.end(), tok.stop_ids().begin(), tok.stop_ids().end());
-  SamplingParams greedy;
-  greedy.temperature = 0.0f;
-  Sampler sampler(greedy);  // greedy keeps no state between calls, so one serves every sequence
-  const size_t vocab = size_t(engine.config().vocab_size);
-  const size_t per_step = size_t(std::max(1, std::min(batch_size, engine.max_step_tokens())));
+  const bool any_forced = std::any_of(requests.begin(), requests.end(), [](const GenRequest& r) { return !r.forced.empty(); });
 
+  // The scheduler runs the engine (continuous batching, chunked prefill, forks for the scoring choices); this
+  // thread keeps `batch_size` requests in flight, so each request's `seconds` is its own and not a queue's.
+  SchedulerOptions so;
+  so.max_num_seqs = batch_size * (any_forced ? 2 : 1);
+  so.max_waiting = batch_size;
+  so.max_model_len = INT32_MAX;  // the KV cache bounds each request (submit names the shortfall)
+  auto waker = std::make_shared<EventWaker>();
   std::vector<GenOutput> results(requests.size());
-  std::vector<int32_t> outstanding(requests.size(), 0);  // [requests]: live sequences (generator, scorer) left
-  std::vector<std::unique_ptr<Live>> live;
-  struct FreeAll {  // an exception mid-batch must not leak sequences
-    Engine& e;
-    std::vector<std::unique_ptr<Live>>& live;
-    ~FreeAll() {
-      for (auto& l : live) if (l && !l->done) e.free_sequence(l->seq);
-    }
-  } free_all{engine, live};
+  std::map<size_t, InFlight> flights;  // by request index
+  // Declared after `flights` so it is destroyed first: an exception cancels and joins before the handles go.
+  Scheduler scheduler(engine, so);
 
-  // Takes a sampled token for `l`: records it, applies the stop rules; returns true when the request ended.
-  auto accept = [&](Live& l, int32_t id) {
-    const GenRequest& r = requests[l.index];
-    l.out.tokens.push_back(id);
-    bool stop = std::find(base_stop.begin(), base_stop.end(), id) != base_stop.end() ||
-                std::find(r.extra_stop_ids.begin(), r.extra_stop_ids.end(), id) != r.extra_stop_ids.end();
+  auto submit = [&](size_t i) {
+    const GenRequest& r = requests[i];
+    if (r.prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "an eval prompt is empty");
+    InFlight f;
+    f.index = i;
+    f.start = Clock::now();
+    f.detok = std::make_unique<IncrementalDetokenizer>(tok, true);
+    f.out.finish_reason = "length";
+    if (r.max_new_tokens < 1 && r.forced.empty()) {  // nothing to run
+      results[i] = f.out;
+      if (on_done) on_done(i, results[i]);
+      return;
+    }
+    GenerationRequest g;
+    g.prompt = r.prompt;
+    g.max_tokens = std::max(r.max_new_tokens, 0);
+    g.n = r.max_new_tokens < 1 ? 0 : 1;
+    g.sampling.temperature = 0.0f;  // greedy: argmax, lowest id on ties
+    g.stop_ids = base_stop;
+    g.stop_ids.insert(g.stop_ids.end(), r.extra_stop_ids.begin(), r.extra_stop_ids.end());
+    g.forced = r.forced;
+    f.generating = g.n == 1;
+    try {
+      f.handle = scheduler.submit(std::move(g), waker);
+    } catch (const RequestRefused& e) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, std::string("eval request ") + std::to_string(i) + ": " +
+                                                              e.what() + " (raise the KV cache or lower --batch-size)");
+    }
+    flights.emplace(i, std::move(f));
+  };
+  // Takes one event of request f; the sampled choice is 0 and the scoring one is n (0 or 1).
+  auto take = [&](InFlight& f, const TokenEvent& e) {
+    const GenRequest& r = requests[f.index];
+    const bool scoring = !r.forced.empty() && e.choice == (r.max_new_tokens < 1 ? 0 : 1);
+    if (!e.finish_reason.empty() && e.finish_reason != "stop" && e.finish_reason != "length") {
+      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, "eval request " + std::to_string(f.index) +
+                                                      ": generation ended with \"" + e.finish_reason + "\" (see the log)");
+    }
+    if (scoring) {
+      if (e.token >= 0) f.logprob += e.forced_logprob;
+      return;
+    }
+    if (!f.generating || e.token < 0) return;  // after our own stop, or its token-less close
+    f.out.tokens.push_back(e.token);
+    bool stop = std::find(base_stop.begin(), base_stop.end(), e.token) != base_stop.end() ||
+                std::find(r.extra_stop_ids.begin(), r.extra_stop_ids.end(), e.token) != r.extra_stop_ids.end();
     if (!stop) {
-      l.text += l.detok->push(id);
-      stop = r.stop_at_sentence_end && l.text.find_first_of(".\n") != std::string::npos;
+      f.text += f.detok->push(e.token);
+      stop = r.stop_at_sentence_end && f.text.find_first_of(".\n") != std::string::npos;
     }
-    if (stop) l.out.finish_reason = "stop";
-    l.last = id;
-    return stop || int32_t(l.out.tokens.size()) >= r.max_new_tokens;
-  };
-  auto finish = [&](Live& l) {
-    engine.free_sequence(l.seq);
-    l.done = true;
-    GenOutput& r = results[l.index];
-    if (l.scorer) {
-      r.forced_logprob = l.logprob;
-      r.forced_tokens = int32_t(requests[l.index].forced.size());
-    } else {
-      const double lp = r.forced_logprob;
-      const int32_t n = r.forced_tokens;
-      r = l.out;
-      r.text = tok.decode(l.out.tokens, true);
-      r.seconds = std::chrono::duration<double>(Clock::now() - l.start).count();
-      r.forced_logprob = lp;
-      r.forced_tokens = n;
+    if (stop) f.out.finish_reason = "stop";
+    if (stop || int32_t(f.out.tokens.size()) >= r.max_new_tokens) {
+      f.generating = false;
+      f.handle->stop_choice(0);  // a sentence end the scheduler cannot see: free the sequence now
     }
-    if (--outstanding[l.index] == 0 && on_done) on_done(l.index, r);
-  };
-  // Scores the forced token at the scorer's position from `logits` and moves on; true when the answer is scored.
-  auto score = [&](Live& l, std::span<const float> logits) {
-    const std::vector<int32_t>& forced = requests[l.index].forced;
-    l.logprob += log_softmax_at(logits, forced[l.forced_pos]);
-    l.last = forced[l.forced_pos];
-    return ++l.forced_pos == forced.size();
   };
 
-  for (size_t first = 0; first < requests.size(); first += size_t(batch_size)) {
-    const size_t last = std::min(requests.size(), first + size_t(batch_size));
-    live.clear();
-    // Prefill each prompt and take its first token.
-    for (size_t i = first; i < last; ++i) {
-      const GenRequest& r = requests[i];
-      if (r.prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "an eval prompt is empty");
-      auto l = std::make_unique<Live>();
-      l->index = i;
-      l->start = Clock::now();
-      l->detok = std::make_unique<IncrementalDetokenizer>(tok, true);
-      l->out.finish_reason = "length";
-      l->seq = engine.create_sequence();
-      live.push_back(std::move(l));
-      Live& cur = *live.back();
-      outstanding[i] = 1;
-      if (r.max_new_tokens < 1 && r.forced.empty()) {
-        finish(cur);
+  size_t next = 0;
+  uint64_t seen = 0;
+  while (next < requests.size() || !flights.empty()) {
+    while (flights.size() < size_t(batch_size) && next < requests.size()) submit(next++);
+    for (auto it = flights.begin(); it != flights.end();) {
+      InFlight& f = it->second;
+      for (const TokenEvent& e : f.handle->wait(std::chrono::milliseconds(0))) take(f, e);
+      if (!f.handle->finished()) {
+        ++it;
         continue;
       }
-      std::vector<float> logits = engine.feed(cur.seq, r.prompt, false);  // [vocab]
+      const GenRequest& r = requests[f.index];
+      GenOutput& out = results[f.index];
+      out = std::move(f.out);
+      out.text = tok.decode(out.tokens, true);
+      out.seconds = std::chrono::duration<double>(Clock::now() - f.start).count();
       if (!r.forced.empty()) {
-        auto s = std::make_unique<Live>();
-        s->index = i;
-        s->scorer = true;
-        s->start = cur.start;
-        s->seq = engine.fork_sequence(cur.seq);
-        live.push_back(std::move(s));
-        Live& sc = *live.back();
-        ++outstanding[i];
-        if (score(sc, logits)) finish(sc);
+        out.forced_logprob = f.logprob;
+        out.forced_tokens = int32_t(r.forced.size());
       }
-      // `cur` stays valid: live holds pointers.
-      if (r.max_new_tokens < 1 || accept(cur, sampler.sample(logits, r.prompt, cur.out.tokens))) finish(cur);
+      if (on_done) on_done(f.index, out);
+      it = flights.erase(it);
     }
-    // Decode every live sequence together, one token each per step.
-    while (true) {
-      std::vector<Live*> active;
-      for (auto& l : live) if (!l->done) active.push_back(l.get());
-      if (active.empty()) break;
-      for (size_t b = 0; b < active.size(); b += per_step) {
-        const size_t e = std::min(active.size(), b + per_step);
-        std::vector<SequenceChunk> chunks;  // [e - b]
-        for (size_t k = b; k < e; ++k) {
-          SequenceChunk c;
-          c.seq = active[k]->seq;
-          c.tokens = std::span<const int32_t>(&active[k]->last, 1);
-          c.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
-          chunks.push_back(c);
-        }
-        std::vector<float> logits = engine.step(chunks);  // [e - b, vocab]
-        for (size_t k = b; k < e; ++k) {
-          Live& l = *active[k];
-          std::span<const float> row(logits.data() + (k - b) * vocab, vocab);
-          const bool ended = l.scorer ? score(l, row) : accept(l, sampler.sample(row, requests[l.index].prompt, l.out.tokens));
-          if (ended) finish(l);
-        }
-      }
-    }
+    if (!flights.empty()) seen = waker->wait(seen, std::chrono::milliseconds(100));
   }
   return results;
 }

@@ -1,5 +1,6 @@
-// Greedy generation for evals. Every eval goes through eval_generate: prompts are prefilled one by one (chunked
-// through Engine::feed), then all live sequences of a batch decode together, one token each per Engine::step.
+// Greedy generation for evals. Every eval goes through eval_generate, which drives runtime/Scheduler as `run` and
+// `serve` do (E11 item 1): continuous batching with chunked prefill, and teacher-forced scoring as a fork of the
+// prompt (GenerationRequest::forced).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,15 +28,16 @@ struct GenOutput {
   std::vector<int32_t> tokens;  // generated ids (a stop id included when one ended it)
   std::string text;             // decoded without special tokens
   std::string finish_reason;    // "stop" (stop id or sentence end) or "length"
-  double seconds = 0;           // from the start of its prefill to its last token
+  double seconds = 0;           // from its submission to the scheduler to its last token
   // Σ_i ln p(forced[i] | prompt, forced[<i]) under the engine's plan (forced[0] from the prefill's logits, the
   // rest from decode steps, as generation sees them); NaN when the request had no forced answer.
   double forced_logprob = std::numeric_limits<double>::quiet_NaN();
   int32_t forced_tokens = 0;
 };
 
-// Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Requests run in groups of
-// `batch_size` sequences decoded together (the KV cache must hold batch_size prompts + generations).
+// Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Up to `batch_size` requests are in
+// flight at once, decoded together; the next starts as one finishes (the KV cache should hold batch_size prompts +
+// generations; the scheduler admits only what fits, and a request that can never fit is an error).
 // `on_done(i, output)` is called as each request finishes (its generation and its forced scoring), so callers
 // write results as they come. A request with a forced answer holds a second sequence while it runs (a fork that
 // shares the prompt's pages): size the KV cache for it (EvalSession::load_engine's

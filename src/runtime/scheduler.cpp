@@ -24,6 +24,20 @@ std::vector<TokenEvent> RequestHandle::wait(std::chrono::milliseconds timeout) {
 
 void RequestHandle::cancel() { cancelled_.store(true); }
 
+void RequestHandle::stop_choice(int32_t choice) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!choice_stopped_locked(choice)) stopped_choices_.push_back(choice);
+}
+
+bool RequestHandle::choice_stopped(int32_t choice) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return choice_stopped_locked(choice);
+}
+
+bool RequestHandle::choice_stopped_locked(int32_t choice) const {
+  return std::find(stopped_choices_.begin(), stopped_choices_.end(), choice) != stopped_choices_.end();
+}
+
 bool RequestHandle::finished() const {
   std::lock_guard<std::mutex> lock(mu_);
   return open_choices_ == 0 && events_.empty();
@@ -36,6 +50,21 @@ void RequestHandle::push(TokenEvent e) {
     events_.push_back(std::move(e));
   }
   cv_.notify_all();
+  if (waker_) waker_->notify();
+}
+
+void EventWaker::notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+  }
+  cv_.notify_all();
+}
+
+uint64_t EventWaker::wait(uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return count_ != seen; });
+  return count_;
 }
 
 // ---- Scheduler state ---------------------------------------------------------------------------------------------
@@ -55,9 +84,10 @@ struct Scheduler::Pending {
 struct Scheduler::Running {
   std::shared_ptr<Group> group;
   int32_t choice = 0;
+  bool scorer = false;            // fed group->request.forced instead of sampling (choice n)
   int32_t seq = -1;               // -1: a choice > 0 waiting for choice 0's prompt, whose pages it will fork
   size_t prefilled = 0;          // prompt tokens already in the cache
-  std::vector<int32_t> output;   // [n_generated]
+  std::vector<int32_t> output;   // [n_generated] (the scorer: the forced ids fed so far)
   std::unique_ptr<Sampler> sampler;
   Clock::time_point last_token;
   bool done = false;
@@ -65,13 +95,32 @@ struct Scheduler::Running {
 
 namespace {
 
+TokenEvent ending_event(int32_t choice, const std::string& reason) {  // a token-less end of one choice
+  TokenEvent e;
+  e.choice = choice;
+  e.finish_reason = reason;
+  return e;
+}
+
 int32_t pages_for(int64_t tokens, int32_t page_size) { return int32_t((tokens + page_size - 1) / page_size); }
 
-// Pages a request takes from the pool at most: choice 0 all of its pages but the `cached` prompt pages a prefix
-// hit shares, each further choice (a fork) its pages past the prompt's full ones, which it shares.
-int64_t request_pages(int64_t prompt, int32_t max_tokens, int32_t n, int32_t page_size, int32_t cached = 0) {
-  const int64_t total = pages_for(prompt + max_tokens, page_size);
-  return total - cached + int64_t(n - 1) * (total - prompt / page_size);
+// Tokens each of a request's sequences adds after the prompt: max_tokens for each sampled choice, then the forced
+// answer for the scoring choice.
+std::vector<int64_t> sequence_tails(const GenerationRequest& r) {
+  std::vector<int64_t> tails(size_t(std::max(r.n, 0)), int64_t(r.max_tokens));  // [sequences]
+  if (!r.forced.empty()) tails.push_back(int64_t(r.forced.size()));
+  return tails;
+}
+
+// Pages a request takes from the pool at most: the first sequence (it prefills the prompt) all of its pages but the
+// `cached` prompt pages a prefix hit shares, each further one (a fork) its pages past the prompt's full ones, which
+// it shares.
+int64_t request_pages(int64_t prompt, const std::vector<int64_t>& tails, int32_t page_size, int32_t cached = 0) {
+  int64_t pages = 0;
+  for (size_t i = 0; i < tails.size(); ++i) {
+    pages += pages_for(prompt + tails[i], page_size) - (i == 0 ? cached : prompt / page_size);
+  }
+  return pages;
 }
 
 }  // namespace
@@ -95,12 +144,15 @@ Scheduler::~Scheduler() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
+std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request, std::shared_ptr<EventWaker> waker) {
   const int64_t prompt = int64_t(request.prompt.size());
   using enum RefusalKind;
   if (prompt == 0) throw RequestRefused(INVALID_REQUEST, "the prompt is empty (it encodes to zero tokens)", "prompt");
-  if (request.max_tokens < 1) throw RequestRefused(INVALID_REQUEST, "max_tokens must be >= 1", "max_tokens");
-  const int64_t need = prompt + request.max_tokens;
+  const bool scored = !request.forced.empty();
+  const bool score_only = scored && request.n == 0;
+  if (score_only) request.max_tokens = 0;
+  else if (request.max_tokens < 1) throw RequestRefused(INVALID_REQUEST, "max_tokens must be >= 1", "max_tokens");
+  const int64_t need = prompt + std::max<int64_t>(request.max_tokens, int64_t(request.forced.size()));
   if (need > options_.max_model_len) {
     throw RequestRefused(CONTEXT_LENGTH_EXCEEDED,
                          "this model's maximum context length is " + std::to_string(options_.max_model_len) +
@@ -109,15 +161,17 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
                              " max_tokens); shorten the prompt or lower max_tokens",
                          "max_tokens");
   }
-  if (request.n < 1 || request.n > options_.max_num_seqs) {
-    throw RequestRefused(INVALID_REQUEST, "n must be in [1, " + std::to_string(options_.max_num_seqs) +
-                                              "] (--max-num-seqs), got " + std::to_string(request.n), "n");
+  const int32_t most_sampled = options_.max_num_seqs - (scored ? 1 : 0);
+  if ((request.n < 1 && !score_only) || request.n > most_sampled) {
+    throw RequestRefused(INVALID_REQUEST, "n must be in [1, " + std::to_string(most_sampled) +
+                                              "] (--max-num-seqs" + (scored ? ", less the scoring sequence" : "") +
+                                              "), got " + std::to_string(request.n), "n");
   }
   const KvCache& kv = engine_.kv_cache();
   const int64_t capacity = int64_t(kv.n_pages()) * kv.page_size();
-  if (request_pages(prompt, request.max_tokens, request.n, kv.page_size()) > kv.n_pages()) {
+  if (request_pages(prompt, sequence_tails(request), kv.page_size()) > kv.n_pages()) {
     throw RequestRefused(CONTEXT_LENGTH_EXCEEDED,
-                         "the request needs " + std::to_string(request.n) + " x " + std::to_string(need) +
+                         "the request needs " + std::to_string(sequence_tails(request).size()) + " x " + std::to_string(need) +
                              " tokens of KV cache (" + std::to_string(prompt) + " in the prompt, shared by the " +
                              "choices, + " + std::to_string(request.max_tokens) +
                              " max_tokens per choice) but the cache holds " + std::to_string(capacity) +
@@ -137,10 +191,12 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request) {
       throw RequestRefused(INVALID_REQUEST, std::string("attention_policy: ") + e.what(), "policy");
     }
   }
+  const int32_t sequences = request.n + (scored ? 1 : 0);
   group->handle = std::make_shared<RequestHandle>();
-  group->handle->open_choices_ = request.n;
+  group->handle->open_choices_ = sequences;
   group->handle->prompt_tokens_ = int32_t(prompt);
-  group->unfinished = request.n;
+  group->handle->waker_ = std::move(waker);
+  group->unfinished = sequences;
   group->request = std::move(request);
   group->arrival = Clock::now();
   {
@@ -223,7 +279,7 @@ void Scheduler::abort_all() {
     waiting.swap(waiting_);
   }
   for (auto& p : waiting) {
-    for (int32_t c = 0; c < p->group->request.n; ++c) p->group->handle->push(TokenEvent{c, -1, false, {}, "abort"});
+    for (int32_t c = 0; c < p->group->unfinished; ++c) p->group->handle->push(ending_event(c, "abort"));
     observer_.on_request_end(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
   }
   publish_gauges();
@@ -232,6 +288,11 @@ void Scheduler::abort_all() {
 void Scheduler::drop_cancelled() {
   for (auto& r : running_) {
     if (!r->done && r->group->handle->cancelled()) finish_choice(*r, "abort");
+    // A stopped choice that is still prefilling the prompt its siblings will fork finishes once the prompt is in.
+    else if (!r->done && r->group->handle->choice_stopped(r->choice) &&
+             (r->seq < 0 || r->prefilled >= r->group->request.prompt.size())) {
+      finish_choice(*r, "stop");
+    }
   }
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
   std::lock_guard<std::mutex> lock(mu_);
@@ -251,7 +312,7 @@ void Scheduler::admit() {
       std::lock_guard<std::mutex> lock(mu_);
       if (waiting_.empty()) return;
       const GenerationRequest& req = waiting_.front()->group->request;
-      if (int32_t(running_.size()) + req.n > options_.max_num_seqs) return;  // first come, first served
+      if (running_.size() + sequence_tails(req).size() > size_t(options_.max_num_seqs)) return;  // first come, first served
       p = std::move(waiting_.front());
       waiting_.pop_front();
     }
@@ -261,7 +322,8 @@ void Scheduler::admit() {
     // cached ones (prefix caching, E11 item 2), each fork (n > 1, E11 item 1) its pages past the prompt's full
     // ones, which it shares. Taking an idle cached page spends a free page too. The KV cache keeps the books.
     const KvCache::PrefixMatch match = engine_.match_prompt(req.prompt, p->group->plan.get());
-    const int32_t need = int32_t(request_pages(prompt, req.max_tokens, req.n, page_size, match.pages));
+    const std::vector<int64_t> tails = sequence_tails(req);  // [sequences]
+    const int32_t need = int32_t(request_pages(prompt, tails, page_size, match.pages));
     if (need + match.idle_pages > kv.pages_available()) {
       std::lock_guard<std::mutex> lock(mu_);
       waiting_.push_front(std::move(p));  // not now: it stays first in line
@@ -272,27 +334,28 @@ void Scheduler::admit() {
     std::vector<std::unique_ptr<Running>> choices;  // [n]
     int32_t seq = -1;
     try {
-      for (int32_t c = 0; c < req.n; ++c) {
+      for (int32_t c = 0; c < int32_t(tails.size()); ++c) {
         auto r = std::make_unique<Running>();
         r->group = p->group;
         r->choice = c;
+        r->scorer = c == req.n;
         SamplingParams sp = req.sampling;
         sp.seed += uint64_t(c);
-        r->sampler = std::make_unique<Sampler>(sp);  // submit() checked the parameters
+        if (!r->scorer) r->sampler = std::make_unique<Sampler>(sp);  // submit() checked the parameters
         choices.push_back(std::move(r));
       }
       int32_t cached = 0;
       std::tie(seq, cached) = engine_.create_sequence_for_prompt(req.prompt, p->group->plan.get());
       const bool reserved = kv.reserve(seq, need);
       LCLLM_ASSERT(reserved && cached == match.pages * page_size, "admission: the KV cache changed under the scheduler");
-      // n > 1: only choice 0 prefills the prompt; the others fork its pages (and share its reservation) when the
-      // prompt is in.
+      // Only the first sequence prefills the prompt; the others (n > 1, the scorer) fork its pages (and share its
+      // reservation) when the prompt is in.
       choices[0]->seq = seq;
       choices[0]->prefilled = size_t(cached);
     } catch (const std::exception& e) {
       spdlog::error("admitting a request failed: {}", e.what());
       if (seq >= 0) engine_.free_sequence(seq);
-      for (int32_t c = 0; c < req.n; ++c) p->group->handle->push(TokenEvent{c, -1, false, {}, "error"});
+      for (int32_t c = 0; c < int32_t(tails.size()); ++c) p->group->handle->push(ending_event(c, "error"));
       observer_.on_request_end(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "error");
       continue;
     }
@@ -383,6 +446,16 @@ void Scheduler::run_step() {
     const GenerationRequest& req = r.group->request;
     TokenEvent ev;
     ev.choice = r.choice;
+    if (r.scorer) {  // teacher forcing: score the answer's next id and feed it
+      ev.token = req.forced[r.output.size()];
+      ev.forced_logprob = log_softmax_at(l, ev.token);
+      r.output.push_back(ev.token);
+      if (r.output.size() == req.forced.size()) ev.finish_reason = "length";
+      const bool last = !ev.finish_reason.empty();
+      r.group->handle->push(std::move(ev));
+      if (last) finish_choice(r, "length", true);
+      continue;
+    }
     try {
       ev.token = r.sampler->sample(l, req.prompt, r.output);
     } catch (const std::exception& e) {
@@ -407,20 +480,19 @@ void Scheduler::run_step() {
     }
     const std::string reason = ev.finish_reason;
     r.group->handle->push(std::move(ev));
-    if (!reason.empty()) finish_choice(r, reason);
+    if (!reason.empty()) finish_choice(r, reason, true);
   }
   observer_.on_step_tokens(prompt_tokens, generated);
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
 }
 
 // Frees the sequence at once (its pages return to the pool before the next step) and closes the choice. A choice
-// that ended with a sampled token already sent its finish event; others get a token-less one.
-void Scheduler::finish_choice(Running& r, const std::string& reason) {
+// that ended with a token already sent its finish event; others get a token-less one.
+void Scheduler::finish_choice(Running& r, const std::string& reason, bool announced) {
   if (r.done) return;
   r.done = true;
   if (r.seq >= 0) engine_.free_sequence(r.seq);  // a choice still waiting to fork holds nothing
-  const bool announced = reason == "stop" || reason == "length";
-  if (!announced) r.group->handle->push(TokenEvent{r.choice, -1, false, {}, reason});
+  if (!announced) r.group->handle->push(ending_event(r.choice, reason));
   if (--r.group->unfinished == 0) {
     running_requests_.fetch_sub(1);
     observer_.on_request_end(std::chrono::duration<double>(Clock::now() - r.group->arrival).count(), reason);
@@ -430,6 +502,7 @@ void Scheduler::finish_choice(Running& r, const std::string& reason) {
 void Scheduler::publish_gauges() {
   SchedulerGauges g;
   g.requests_running = running_requests_.load();
+  g.sequences_running = int64_t(std::count_if(running_.begin(), running_.end(), [](const auto& r) { return !r->done; }));
   {
     std::lock_guard<std::mutex> lock(mu_);
     g.requests_waiting = int64_t(waiting_.size());

@@ -10,6 +10,7 @@
 // (3) runs one Engine::step: one decode token for every sequence past its prompt plus prompt chunks of the others
 // (chunked prefill, Sarathi-style) up to the engine's step size, (4) samples, and hands tokens to the handles.
 // Sequences of one step share an attention plan; requests naming different policies take turns step by step.
+// `run`, `serve` and every eval drive it (evals add a teacher-forced scoring choice, GenerationRequest::forced).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -35,9 +36,13 @@ struct GenerationRequest {
   int32_t max_tokens = 16;        // >= 1
   SamplingParams sampling;        // choice i samples with seed + i
   std::vector<int32_t> stop_ids;  // a sampled id in this list ends its choice ("stop"), the id included
-  int32_t n = 1;                  // choices, each its own sequence
+  int32_t n = 1;                  // sampled choices, each its own sequence (0 only with `forced`: score only)
   int32_t logprobs = -1;          // -1: none; k >= 0: the chosen token's logprob and k alternatives
   std::string policy;             // attention preset; "" = the engine's plan
+  // Teacher-forced scoring (evals, E10 item 7): when non-empty, one more choice (index n) forks the prompt and is
+  // fed these ids instead of sampled ones; its events carry each id with TokenEvent::forced_logprob =
+  // ln p(forced[i] | prompt, forced[<i]) and it ends with "length" after the last one. Stop ids do not apply.
+  std::vector<int32_t> forced;    // [n_forced]
 };
 
 struct TokenEvent {
@@ -45,12 +50,27 @@ struct TokenEvent {
   int32_t token = -1;             // -1: no token, only the end of the choice
   bool has_logprobs = false;
   StepLogprobs logprobs;
+  double forced_logprob = 0;      // the scoring choice only: ln softmax(logits)[token], in double precision
   std::string finish_reason;      // "" while the choice runs; else stop, length, abort or error
 };
 
 class Scheduler;
 
-// One request's channel from the engine thread to its HTTP handler.
+// Wakes one thread that waits on many requests (an eval driver): every event pushed to a handle submitted with
+// it bumps a counter.
+class EventWaker {
+ public:
+  void notify();
+  // Waits until the counter differs from `seen` or `timeout` passes; returns the counter.
+  uint64_t wait(uint64_t seen, std::chrono::milliseconds timeout);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t count_ = 0;
+};
+
+// One request's channel from the engine thread to its reader (an HTTP handler, `run`, an eval driver).
 class RequestHandle {
  public:
   // Events so far; waits up to `timeout` when there are none. Empty after the last event has been taken.
@@ -59,6 +79,10 @@ class RequestHandle {
   // (it never sleeps while sequences run, so no wakeup is needed).
   void cancel();
   bool cancelled() const { return cancelled_.load(); }
+  // One choice is done for the reader (a stop string, an eval's sentence end): the engine frees its sequence at
+  // its next step and closes it with a token-less "stop" event; tokens it sampled before then may still arrive.
+  void stop_choice(int32_t choice);
+  bool choice_stopped(int32_t choice) const;
   // Every choice has finished and its events were taken.
   bool finished() const;
   int32_t prompt_tokens() const { return prompt_tokens_; }
@@ -66,10 +90,13 @@ class RequestHandle {
  private:
   friend class Scheduler;
   void push(TokenEvent e);
+  bool choice_stopped_locked(int32_t choice) const;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<TokenEvent> events_;
+  std::vector<int32_t> stopped_choices_;
+  std::shared_ptr<EventWaker> waker_;
   int32_t open_choices_ = 0;
   int32_t prompt_tokens_ = 0;
   std::atomic<bool> cancelled_{false};
@@ -102,6 +129,7 @@ struct SchedulerGauges {
   int64_t prefix_hit_tokens = 0;    // of those, found cached
   int64_t prefix_evictions = 0;     // cached pages reused for other data
   int64_t prefix_cached_pages = 0;  // pages registered now
+  int64_t sequences_running = 0;    // choices holding a sequence or waiting to fork one
 };
 
 // What the scheduler reports as it runs. Called on the engine thread (and, for on_request_end of a request
@@ -131,7 +159,8 @@ class Scheduler {
   // Throws RequestRefused: CONTEXT_LENGTH_EXCEEDED when prompt + max_tokens cannot fit (naming both numbers),
   // INVALID_REQUEST for an empty prompt, a bad n or an unknown or unrunnable policy, QUEUE_FULL when the waiting
   // queue is full, SHUTTING_DOWN after drain().
-  std::shared_ptr<RequestHandle> submit(GenerationRequest request);
+  // `waker`, when given, is notified of every event of this request.
+  std::shared_ptr<RequestHandle> submit(GenerationRequest request, std::shared_ptr<EventWaker> waker = nullptr);
 
   // Graceful shutdown: refuse new requests (503), let running and waiting ones finish for up to `grace`, then
   // cancel the rest (their streams end with finish_reason "abort"). Returns when the engine is idle.
@@ -150,7 +179,8 @@ class Scheduler {
   void drop_cancelled();
   void admit();
   void run_step();
-  void finish_choice(Running& r, const std::string& reason);
+  // `announced`: the choice's last token event already carried the reason.
+  void finish_choice(Running& r, const std::string& reason, bool announced = false);
   void publish_gauges();
 
   Engine& engine_;

@@ -141,6 +141,7 @@ ojson completion_collect(const ServeContext& ctx, PreparedCompletion& p, const s
         else cmpl_lp[size_t(e.choice)].add(e.logprobs, text_of, int64_t(texts[size_t(e.choice)].size()));
       }
       texts[size_t(e.choice)] += c.on_event(e);
+      if (c.finished()) p.handle->stop_choice(e.choice);  // a stop string: free this choice's sequence now
     }
     if (!p.handle->cancelled() && all_finished()) p.handle->cancel();  // stop strings: free the pages now
     if (!all_finished() && client_gone && client_gone()) {
@@ -241,6 +242,7 @@ bool CompletionStream::next(std::string& out) {
     const std::string piece = c.on_event(e);
     if (!piece.empty() || e.has_logprobs) emit(out, e.choice, piece, &e, "");
     if (c.finished()) {
+      p_.handle->stop_choice(e.choice);  // a stop string: free this choice's sequence now
       if (c.finish_reason() == "error") {
         RequestError err(500, "the engine failed while generating", "", "engine_error");
         out += sse_event(openai_error(err));

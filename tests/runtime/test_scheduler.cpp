@@ -232,3 +232,114 @@ TEST_CASE("n > 1 forks share the prompt's pages and one reservation; the choices
     CHECK(got[c] == ref->generate(prompt, go).tokens);
   }
 }
+
+TEST_CASE("a scoring choice is fed the forced answer: its log-probs equal one prefill over prompt + answer, the "
+          "sampled choice is unchanged, and a score-only request needs no sampled choice", "[scheduler]") {
+  // A 10-token prompt (2 full pages + a partial one) + 6 sampled tokens = 4 pages; the scoring fork adds
+  // pages_for(10 + 5) - 2 = 2: 6 pages, so a 24-token cache holds the pair only because the fork shares.
+  auto engine = load_engine(24, 16);
+  Scheduler s(*engine, SchedulerOptions{2, 4, 24});
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+  const std::vector<int32_t> answer = {7, 11, 13, 17, 19};
+  auto ref = load_engine(64, 16);
+  GenerateOptions go;
+  go.max_tokens = 6;
+  go.sampling.temperature = 0;
+  const std::vector<int32_t> want = ref->generate(prompt, go).tokens;
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), answer.begin(), answer.end());
+  const int32_t seq = ref->create_sequence();
+  const std::vector<float> logits = ref->feed(seq, all, true);  // [15, vocab]
+  ref->free_sequence(seq);
+  const size_t V = size_t(ref->config().vocab_size);
+  std::vector<double> want_lp;  // [5]
+  for (size_t i = 0; i < answer.size(); ++i) {
+    want_lp.push_back(log_softmax_at(std::span<const float>(logits.data() + (prompt.size() - 1 + i) * V, V), answer[i]));
+  }
+
+  for (const int32_t n : {1, 0}) {
+    GenerationRequest g = greedy(prompt, 6);
+    g.n = n;
+    g.forced = answer;
+    auto h = s.submit(g);
+    std::map<int32_t, std::vector<int32_t>> tokens;
+    std::vector<double> lp;
+    std::map<int32_t, std::string> reasons;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!h->finished() && std::chrono::steady_clock::now() < deadline) {
+      for (const TokenEvent& e : h->wait(100ms)) {
+        if (e.token >= 0) tokens[e.choice].push_back(e.token);
+        if (e.token >= 0 && e.choice == n) lp.push_back(e.forced_logprob);
+        if (!e.finish_reason.empty()) reasons[e.choice] = e.finish_reason;
+      }
+    }
+    REQUIRE(h->finished());
+    CHECK(tokens[n] == answer);  // the scoring choice reports the ids it was fed
+    CHECK(reasons[n] == "length");
+    REQUIRE(lp.size() == want_lp.size());
+    for (size_t i = 0; i < lp.size(); ++i) CHECK(lp[i] == Approx(want_lp[i]).epsilon(1e-4));
+    if (n == 1) {
+      CHECK(tokens[0] == want);
+      CHECK(reasons[0] == "length");
+    }
+    std::this_thread::sleep_for(50ms);
+    CHECK(engine->kv_cache().pages_reserved() == 0);
+    CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  }
+  // The scoring sequence counts against --max-num-seqs (2): n = 2 leaves no room for it.
+  GenerationRequest too_many = greedy(prompt, 2);
+  too_many.n = 2;
+  too_many.forced = answer;
+  std::string msg;
+  CHECK(refusal_of([&] { s.submit(too_many); }, &msg) == RefusalKind::INVALID_REQUEST);
+  CHECK_THAT(msg, Catch::Contains("less the scoring sequence"));
+  GenerationRequest none = greedy(prompt, 2);
+  none.n = 0;  // score only needs an answer to score
+  CHECK(refusal_of([&] { s.submit(none); }) == RefusalKind::INVALID_REQUEST);
+}
+
+TEST_CASE("a choice the reader stops frees its sequence at the next step while its sibling runs on", "[scheduler]") {
+  auto engine = load_engine(1024, 16);
+  struct SequenceCounts : SchedulerObserver {
+    std::mutex mu;
+    std::vector<int64_t> running;  // sequences_running after each step
+    void on_gauges(const SchedulerGauges& g) override {
+      std::lock_guard<std::mutex> lock(mu);
+      running.push_back(g.sequences_running);
+    }
+  } obs;
+  Scheduler s(*engine, SchedulerOptions{2, 4, 1024}, &obs);
+  GenerationRequest g = greedy({1, 2, 3, 4, 5}, 300);
+  g.n = 2;
+  g.sampling.temperature = 0.9f;  // the choices differ; the stop must pick the right one
+  auto h = s.submit(g);
+  std::map<int32_t, std::vector<int32_t>> tokens;
+  std::map<int32_t, std::string> reasons;
+  size_t after_stop = 0;  // choice 0 tokens that arrived after stop_choice (sampled before the engine saw it)
+  bool stopped = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!h->finished() && std::chrono::steady_clock::now() < deadline) {
+    for (const TokenEvent& e : h->wait(100ms)) {
+      if (e.token >= 0) {
+        tokens[e.choice].push_back(e.token);
+        if (e.choice == 0 && stopped) ++after_stop;
+      }
+      if (!e.finish_reason.empty()) reasons[e.choice] = e.finish_reason;
+      if (e.choice == 0 && e.token >= 0 && !stopped) {
+        h->stop_choice(0);
+        stopped = true;
+      }
+    }
+  }
+  REQUIRE(h->finished());
+  CHECK(reasons[0] == "stop");
+  CHECK(reasons[1] == "length");
+  CHECK(tokens[1].size() == 300);
+  CHECK(tokens[0].size() < 300);
+  CHECK(tokens[0].size() == 1 + after_stop);
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  std::lock_guard<std::mutex> lock(obs.mu);
+  // Once choice 0 was dropped, steps ran with one sequence: most of choice 1's 300 tokens.
+  CHECK(std::count(obs.running.begin(), obs.running.end(), int64_t(1)) >= 200);
+}
