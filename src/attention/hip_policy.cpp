@@ -18,12 +18,13 @@ struct Mask {
 
 }  // namespace
 
-HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionPlan& plan, int32_t layer,
-                                  const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
+HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
+                                  int32_t layer, const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
                                   const AttentionParams& params, std::span<SequencePolicyState* const> seq_state) {
   HipLayerMasks out;
-  const int32_t H = plan.n_kv_heads;
   const size_t n_seq = batch.kv_len.size();
+  LCLLM_ASSERT(seq_plans.size() == n_seq, "one plan per sequence");
+  const int32_t H = seq_plans.empty() ? 0 : seq_plans[0]->n_kv_heads;
   const int64_t n_rows = batch.query_start[n_seq];
   LCLLM_ASSERT(seq_state.empty() || seq_state.size() == n_seq, "one policy state per sequence");
   std::vector<Mask> masks;
@@ -33,6 +34,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, const AttentionP
     const int32_t qs = batch.query_start[s], qe = batch.query_start[s + 1];
     if (qs == qe) continue;
     const AttentionPhase phase = row_phase[size_t(qs)];
+    const AttentionPlan& plan = *seq_plans[s];
     SequencePolicyState* state = seq_state.empty() ? nullptr : seq_state[s];
     if (state && state->hip.size() != plan.layers.size() * size_t(H)) state->hip.assign(plan.layers.size() * size_t(H), {});
     for (int32_t h = 0; h < H; ++h) {

@@ -27,8 +27,10 @@ struct HipLayerMasks {
   std::vector<int32_t> all_from;    // [n_rows * n_kv_heads] keys >= all_from are kept
 };
 
-// seq_state: [n_seq] (entries may be null) or empty: without state, decode masks are recomputed every step.
-HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, const AttentionPlan& plan, int32_t layer,
+// seq_plans: [n_seq] each sequence's plan (all for the same model). seq_state: [n_seq] (entries may be null) or
+// empty: without state, decode masks are recomputed every step.
+HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
+                                  int32_t layer,
                                   const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
                                   const AttentionParams& params, std::span<SequencePolicyState* const> seq_state);
 

@@ -360,6 +360,9 @@ void Engine::check_fits_kv_window(const AttentionPlan& plan) const {
 std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
   if (chunks.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: no sequences");
   if (plan) check_fits_kv_window(*plan);
+  for (const SequenceChunk& c : chunks) {
+    if (c.plan && c.plan != plan) check_fits_kv_window(*c.plan);
+  }
   size_t n_tokens = 0;
   std::vector<int32_t> seqs;  // [n_seq]
   for (const SequenceChunk& c : chunks) {
@@ -402,8 +405,10 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
   std::vector<int32_t> tokens, positions, rows;  // [n_tokens], [n_tokens], [n_want]
   std::vector<int32_t> query_start = {0}, kv_len;  // [n_seq + 1], [n_seq]
   std::vector<AttentionPhase> phases;             // [n_seq]
+  std::vector<const AttentionPlan*> plans;        // [n_seq]
   for (size_t i = 0; i < chunks.size(); ++i) {
     const SequenceChunk& c = chunks[i];
+    plans.push_back(c.plan ? c.plan : plan ? plan : &plan_);
     for (size_t t = 0; t < c.tokens.size(); ++t) {
       tokens.push_back(c.tokens[t]);
       positions.push_back(start_len[i] + int32_t(t));
@@ -427,9 +432,10 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
   for (int32_t s : seqs) states.push_back(&policy_state_[s]);
   in.policy_state = states;
   in.phases = phases;
+  in.plans = plans;
   in.logit_rows = rows;
   std::vector<float> logits(rows.size() * size_t(config_.vocab_size));  // [n_want, vocab]
-  forward_step(*backend_, config_, weights_, plan ? *plan : plan_, buffers_, in, logits.data());
+  forward_step(*backend_, config_, weights_, plan_, buffers_, in, logits.data());
   return logits;
 }
 

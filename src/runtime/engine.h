@@ -65,6 +65,7 @@ struct SequenceChunk {
   std::span<const int32_t> tokens;  // [n_i] >= 1 token
   AttentionPhase phase = AttentionPhase::ATTENTION_PHASE_PREFILL;
   bool want_logits = true;          // return the logits of this chunk's last token
+  const AttentionPlan* plan = nullptr;  // this sequence's plan (plan_for()); null: the step's (see Engine::step)
 };
 
 struct GenerateResult {
@@ -129,8 +130,9 @@ class Engine {
   // One forward step over many sequences (continuous batching): every chunk's tokens are appended to its sequence
   // and run together, at most max_step_tokens in all, each sequence at most once. Returns [n_want, vocab] logits of
   // the last token of each chunk with want_logits, in chunk order. All or nothing: invalid ids, a repeated
-  // sequence or a full cache throw with every sequence left as it was. `plan` overrides the engine's plan for this
-  // step (a per-request policy from plan_for()); every sequence of a step runs under the same plan.
+  // sequence or a full cache throw with every sequence left as it was. Each chunk runs its own plan
+  // (SequenceChunk::plan, a per-request policy from plan_for()); `plan` serves the chunks that name none, and the
+  // engine's plan serves the rest. Sequences with different plans share the step (E11 item 1).
   std::vector<float> step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr);
   int32_t max_step_tokens() const { return buffers_.max_tokens; }
 

@@ -55,7 +55,13 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
 
   // The plan compiled for this step: rows, block tables and per (layer, row, KV head) key sets, uploaded once
   // (ARCHITECTURE.md §1); every layer then passes pointers into that upload.
-  const StepPlan step = step_plan_compile(plan, c, in.attention, in.phases);
+  const size_t n_seq = in.attention.kv_len.size();
+  std::vector<const AttentionPlan*> seq_plans(n_seq, &plan);  // [n_seq]
+  if (!in.plans.empty()) {
+    LCLLM_ASSERT(in.plans.size() == n_seq, "one plan per sequence");
+    for (size_t s = 0; s < n_seq; ++s) if (in.plans[s]) seq_plans[s] = in.plans[s];
+  }
+  const StepPlan step = step_plan_compile(seq_plans, c, in.attention, in.phases);
   if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
   bool hip_step = false;
   for (const StepLayerPlan& lp : step.layers) hip_step = hip_step || lp.hip;
@@ -106,7 +112,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       const StepLayerPlan& lp = step.layers[size_t(l)];
       if (lp.hip) {
         const HipLayerMasks masks =
-            attention_layer_hip(be, q, plan, l, in.attention, step.row_phase, params, in.policy_state);
+            attention_layer_hip(be, q, seq_plans, l, in.attention, step.row_phase, params, in.policy_state);
         step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
         be.selection_write(step.hip_slot, hip_indptr, hip_positions);
       }

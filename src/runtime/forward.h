@@ -40,10 +40,14 @@ struct StepInput {
   std::span<const int32_t> logit_rows;  // [n_out] rows (indices into tokens) whose logits are returned
   // [n_seq] state kept across steps per sequence (HiP decode masks; sequence_policy_state.h); empty: none kept.
   std::span<SequencePolicyState* const> policy_state = {};
+  // [n_seq] each sequence's attention plan (one step may mix plans); empty: every sequence runs forward_step's.
+  std::span<const AttentionPlan* const> plans = {};
 };
 
-// Runs the step: the plan is compiled into the step's key sets (runtime/step_plan.h), SELECT layers leave their
-// top-k in the step's selection slots on the backend and later SPARSE layers read them (ARCHITECTURE.md §4.3). Writes [n_out, vocab] fp32 logits to `logits_out` (host memory).
+// Runs the step: the plans are compiled into the step's key sets (runtime/step_plan.h), SELECT layers leave their
+// top-k in the step's selection slots on the backend and later SPARSE layers read them (ARCHITECTURE.md §4.3).
+// `plan` serves every sequence `input.plans` does not name. Writes [n_out, vocab] fp32 logits to `logits_out`
+// (host memory).
 void forward_step(Backend& backend, const ModelConfig& config, const ModelWeights& weights, const AttentionPlan& plan,
                   ForwardBuffers& buffers, const StepInput& input, float* logits_out);
 

@@ -365,32 +365,27 @@ void Scheduler::admit() {
 }
 
 void Scheduler::run_step() {
-  // Requests naming different plans take turns; within a plan, every sequence with work joins the step.
-  std::vector<const AttentionPlan*> plans;
-  for (auto& r : running_) {
-    const AttentionPlan* p = r->group->plan.get();
-    if (std::find(plans.begin(), plans.end(), p) == plans.end()) plans.push_back(p);
-  }
-  const AttentionPlan* plan = plans[step_count_++ % plans.size()];
-
+  // Every sequence with work joins the step, each under its request's plan (the step plan compiles key sets per
+  // row, so plans mix freely).
   int32_t budget = engine_.max_step_tokens();
   std::vector<SequenceChunk> chunks;
   std::vector<Running*> owners;      // [n_chunks]
   std::vector<int32_t> prefill_len;  // [n_chunks] prompt tokens in the chunk (0 for decode)
   for (auto& r : running_) {  // decode first: one token each keeps inter-token latency flat
-    if (r->group->plan.get() != plan || r->prefilled < r->group->request.prompt.size() || budget == 0) continue;
+    if (r->prefilled < r->group->request.prompt.size() || budget == 0) continue;
     chunks.push_back({r->seq, std::span<const int32_t>(&r->output.back(), 1), AttentionPhase::ATTENTION_PHASE_DECODE,
-                      true});
+                      true, r->group->plan.get()});
     owners.push_back(r.get());
     prefill_len.push_back(0);
     --budget;
   }
   for (auto& r : running_) {  // then prompt chunks in arrival order with what is left
     const std::vector<int32_t>& prompt = r->group->request.prompt;
-    if (r->group->plan.get() != plan || r->prefilled >= prompt.size() || budget == 0 || r->seq < 0) continue;
+    if (r->prefilled >= prompt.size() || budget == 0 || r->seq < 0) continue;
     const size_t take = std::min(prompt.size() - r->prefilled, size_t(budget));
     chunks.push_back({r->seq, std::span<const int32_t>(prompt).subspan(r->prefilled, take),
-                      AttentionPhase::ATTENTION_PHASE_PREFILL, r->prefilled + take == prompt.size()});
+                      AttentionPhase::ATTENTION_PHASE_PREFILL, r->prefilled + take == prompt.size(),
+                      r->group->plan.get()});
     owners.push_back(r.get());
     prefill_len.push_back(int32_t(take));
     budget -= int32_t(take);
@@ -399,7 +394,7 @@ void Scheduler::run_step() {
 
   std::vector<float> logits;  // [n_want, vocab]
   try {
-    logits = engine_.step(chunks, plan);
+    logits = engine_.step(chunks);
   } catch (const std::exception& e) {
     spdlog::error("engine step failed: {}", e.what());
     for (Running* r : owners) finish_choice(*r, "error");

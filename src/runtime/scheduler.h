@@ -9,7 +9,7 @@
 // a running sequence never runs out of cache and nothing is ever preempted),
 // (3) runs one Engine::step: one decode token for every sequence past its prompt plus prompt chunks of the others
 // (chunked prefill, Sarathi-style) up to the engine's step size, (4) samples, and hands tokens to the handles.
-// Sequences of one step share an attention plan; requests naming different policies take turns step by step.
+// Requests naming different attention policies run in the same step, each sequence under its own plan.
 // `run`, `serve` and every eval drive it (evals add a teacher-forced scoring choice, GenerationRequest::forced).
 #pragma once
 #include <atomic>
@@ -198,7 +198,6 @@ class Scheduler {
 
   // Engine thread only.
   std::vector<std::unique_ptr<Running>> running_;  // in admission order
-  uint64_t step_count_ = 0;
   std::thread thread_;
 };
 

@@ -54,10 +54,20 @@ std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, st
 
 StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
                            std::span<const AttentionPhase> seq_phase) {
+  const std::vector<const AttentionPlan*> seq_plans(batch.kv_len.size(), &plan);  // [n_seq]
+  return step_plan_compile(seq_plans, config, batch, seq_phase);
+}
+
+StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, const ModelConfig& config,
+                           const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase) {
   using P = AttentionPolicy;
-  const int32_t H = plan.n_kv_heads, n_layers = int32_t(plan.layers.size());
-  LCLLM_ASSERT(n_layers == config.n_layers && H == config.n_kv_heads, "plan does not match the model");
+  const int32_t H = config.n_kv_heads, n_layers = config.n_layers;
   const size_t n_seq = batch.kv_len.size();
+  LCLLM_ASSERT(seq_plans.size() == n_seq, "one plan per sequence");
+  for (const AttentionPlan* plan : seq_plans) {
+    LCLLM_ASSERT(plan && int32_t(plan->layers.size()) == n_layers && plan->n_kv_heads == H,
+                 "plan does not match the model");
+  }
   StepPlan sp;
   sp.row_phase = attention_row_phases(batch, seq_phase);
   sp.n_rows = int32_t(sp.row_phase.size());
@@ -75,13 +85,21 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
     }
   }
 
-  // Slots: one per layer that selects in this step's phases, then HiP's.
+  // Rows of one sequence share its plan and phase: a row that starts a new (plan, phase) run is all a per-layer
+  // question about "some row" needs to look at.
+  auto run_start = [&](int32_t r) {
+    return r == 0 || sp.row_phase[size_t(r)] != sp.row_phase[size_t(r - 1)] ||
+           seq_plans[size_t(row_seq[size_t(r)])] != seq_plans[size_t(row_seq[size_t(r - 1)])];
+  };
+  // Slots: one per layer that some row's plan selects at in its phase, then HiP's. Slots are per (row, KV head),
+  // so sequences with different plans share them: each row writes and reads only its own lists.
   std::vector<int32_t> slot_of(size_t(n_layers), -1);
   int32_t k_max = 0;
   bool any_hip = false;
   for (int32_t l = 0; l < n_layers; ++l) {
     for (int32_t r = 0; r < sp.n_rows; ++r) {
-      if (r > 0 && sp.row_phase[size_t(r)] == sp.row_phase[size_t(r - 1)]) continue;  // phases come in runs
+      if (!run_start(r)) continue;
+      const AttentionPlan& plan = *seq_plans[size_t(row_seq[size_t(r)])];
       for (const HeadGroupPolicy& g : plan.layers[size_t(l)].phase(sp.row_phase[size_t(r)])) {
         if (g.policy == P::ATTENTION_POLICY_SELECT) {
           if (slot_of[size_t(l)] < 0) slot_of[size_t(l)] = sp.n_slots++;
@@ -127,10 +145,11 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
     lp.row_begin_at = known->second;
     lp.row_end_at = known->second + size_t(sp.n_rows);
     lp.window = window;
-    // A layer FULL in every phase of the step needs no key sets (the common case, and all of a FULL plan).
+    // A layer FULL in every phase and plan of the step needs no key sets (the common case, and all of a FULL plan).
     bool all_full = true;
     for (int32_t r = 0; r < sp.n_rows && all_full; ++r) {
-      if (r > 0 && sp.row_phase[size_t(r)] == sp.row_phase[size_t(r - 1)]) continue;
+      if (!run_start(r)) continue;
+      const AttentionPlan& plan = *seq_plans[size_t(row_seq[size_t(r)])];
       for (const HeadGroupPolicy& g : plan.layers[size_t(l)].phase(sp.row_phase[size_t(r)])) {
         all_full = all_full && g.policy == P::ATTENTION_POLICY_FULL;
       }
@@ -142,6 +161,7 @@ StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config,
     std::vector<int32_t> row_max(size_t(sp.n_rows), 0), row_mean(size_t(sp.n_rows), 0);  // [n_rows] key bounds
     for (int32_t r = 0; r < sp.n_rows; ++r) {
       const int32_t s = row_seq[size_t(r)], pos = batch.query_pos[size_t(r)];
+      const AttentionPlan& plan = *seq_plans[size_t(s)];
       int64_t row_keys = 0;  // the row's key counts summed over its KV heads
       const AttentionPhase phase = sp.row_phase[size_t(r)];
       const VisibleKeys v = attention_visible_keys(pos, batch.kv_len[size_t(s)], window);

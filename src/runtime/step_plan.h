@@ -62,8 +62,12 @@ struct StepPlan {
 // [n_rows] phase of every query row, from the per-sequence phases ([n_seq]; empty: every sequence in prefill).
 std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase);
 
-// Compiles `plan` for the step described by `batch` (rows, positions, kv lengths) and the sequences' phases.
-// The plan must be valid for `config` (attention_plan_validate).
+// Compiles the sequences' plans ([n_seq], one each; sequences of one step may run different plans, E11 item 1)
+// for the step described by `batch` (rows, positions, kv lengths) and the sequences' phases. Every plan must be
+// valid for `config` (attention_plan_validate).
+StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, const ModelConfig& config,
+                           const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase);
+// Every sequence runs `plan`.
 StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
                            std::span<const AttentionPhase> seq_phase);
 

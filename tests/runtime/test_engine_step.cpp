@@ -8,6 +8,7 @@
 
 #include "lcllm/error.h"
 #include "backend/cpu/cpu_backend.h"
+#include "attention/attention_plan.h"
 #include "runtime/engine.h"
 
 using namespace lcllm;
@@ -168,4 +169,108 @@ TEST_CASE("--kv-cache-dtype on the CPU: fp8 and bf16 are emulated at the write; 
   bad.model_path = kFixture;
   bad.kv_cache_dtype = "int4";
   CHECK_THROWS_WITH(Engine::load(bad), Catch::Contains("--kv-cache-dtype 'int4'"));
+}
+
+TEST_CASE("sequences under different plans share one step: each equals its sequence run alone under its plan",
+          "[engine][step][plans]") {
+  using enum AttentionPhase;
+  auto e = load_engine();
+  const ModelConfig& c = e->config();
+  auto both = [](AttentionPlan& p, int32_t l, int32_t h0, int32_t h1, const HeadGroupPolicy& g) {
+    for (auto ph : {ATTENTION_PHASE_PREFILL, ATTENTION_PHASE_DECODE}) attention_plan_set(p, l, ph, h0, h1, g);
+  };
+  // TidalDecode-like: layer 0 selects 4 keys per (row, head), layer 1 reads them beside 1 sink + 2 recent.
+  AttentionPlan tidal = attention_plan_full(c, "select-reuse");
+  HeadGroupPolicy select;
+  select.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
+  select.k = 4;
+  both(tidal, 0, 0, c.n_kv_heads, select);
+  HeadGroupPolicy reuse;
+  reuse.policy = AttentionPolicy::ATTENTION_POLICY_SPARSE;
+  reuse.from = 0;
+  reuse.sink = 1;
+  reuse.recent = 2;
+  both(tidal, 1, 0, c.n_kv_heads, reuse);
+  // Streaming heads beside full ones in layer 1.
+  AttentionPlan stream = attention_plan_full(c, "half-stream");
+  HeadGroupPolicy st;
+  st.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
+  st.sink = 2;
+  st.recent = 3;
+  both(stream, 1, 0, 2, st);
+  // HiP on layer 1 (host masks per query block: chunk boundaries matter, so the reference chunks the same way).
+  AttentionPlan hip = attention_plan_full(c, "hip-small");
+  HeadGroupPolicy hg;
+  hg.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
+  hg.hip.k = 4;
+  hg.hip.block_size_q = 2;
+  hg.hip.block_size_k = 2;
+  hg.hip.sink = 1;
+  hg.hip.recent = 2;
+  both(hip, 1, 0, c.n_kv_heads, hg);
+  const AttentionPlan full = attention_plan_full(c);
+  for (const AttentionPlan* p : {&tidal, &stream, &hip}) REQUIRE_NOTHROW(attention_plan_validate(*p, c, p->name));
+
+  const std::vector<int32_t> base = fixture_prompt();
+  REQUIRE(base.size() >= 24);
+  const std::vector<const AttentionPlan*> plans = {&full, &tidal, &stream, &hip};  // one per sequence
+  std::vector<std::vector<int32_t>> prompts;  // [4] different lengths and contents
+  for (size_t i = 0; i < plans.size(); ++i) {
+    prompts.emplace_back(base.begin() + std::ptrdiff_t(i), base.begin() + std::ptrdiff_t(24 - i));
+  }
+  const std::vector<int32_t> dec = {5, 9, 13, 17};  // each sequence's decode token
+  const int64_t V = c.vocab_size;
+  // The schedule: step 1 prefills sequences 0-2 and the first half of 3; step 2 decodes 0-2 beside the rest of
+  // 3's prompt; step 3 decodes 3.
+  const size_t half = prompts[3].size() / 2;
+  auto run = [&](Engine& eng, const std::vector<std::vector<SequenceChunk>>& steps) {
+    std::vector<std::vector<float>> out;
+    for (const auto& st : steps) out.push_back(eng.step(st));
+    return out;
+  };
+  // Reference: each sequence alone, same chunks, its own plan.
+  std::vector<std::vector<float>> want_prompt(4), want_decode(4);
+  {
+    auto ref = load_engine();
+    for (size_t i = 0; i < 4; ++i) {
+      const int32_t s = ref->create_sequence();
+      const std::span<const int32_t> p(prompts[i]);
+      if (i == 3) {
+        run(*ref, {{{s, p.subspan(0, half), ATTENTION_PHASE_PREFILL, false, plans[i]}}});
+        want_prompt[i] = run(*ref, {{{s, p.subspan(half), ATTENTION_PHASE_PREFILL, true, plans[i]}}})[0];
+      } else {
+        want_prompt[i] = run(*ref, {{{s, p, ATTENTION_PHASE_PREFILL, true, plans[i]}}})[0];
+      }
+      want_decode[i] = run(*ref, {{{s, std::span<const int32_t>(&dec[i], 1), ATTENTION_PHASE_DECODE, true, plans[i]}}})[0];
+    }
+  }
+  std::vector<int32_t> seqs;
+  for (int i = 0; i < 4; ++i) seqs.push_back(e->create_sequence());
+  const std::span<const int32_t> p3(prompts[3]);
+  std::vector<SequenceChunk> step1, step2, step3;
+  for (size_t i = 0; i < 3; ++i) step1.push_back({seqs[i], prompts[i], ATTENTION_PHASE_PREFILL, true, plans[i]});
+  step1.push_back({seqs[3], p3.subspan(0, half), ATTENTION_PHASE_PREFILL, false, plans[3]});
+  for (size_t i = 0; i < 3; ++i) {
+    step2.push_back({seqs[i], std::span<const int32_t>(&dec[i], 1), ATTENTION_PHASE_DECODE, true, plans[i]});
+  }
+  step2.push_back({seqs[3], p3.subspan(half), ATTENTION_PHASE_PREFILL, true, plans[3]});
+  step3.push_back({seqs[3], std::span<const int32_t>(&dec[3], 1), ATTENTION_PHASE_DECODE, true, plans[3]});
+  const auto got = run(*e, {step1, step2, step3});
+  REQUIRE(got[0].size() == size_t(3 * V));
+  REQUIRE(got[1].size() == size_t(4 * V));
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(max_abs_diff(std::span(got[0]).subspan(i * V, V), want_prompt[i]) < 1e-5);
+    CHECK(max_abs_diff(std::span(got[1]).subspan(i * V, V), want_decode[i]) < 1e-5);
+  }
+  CHECK(max_abs_diff(std::span(got[1]).subspan(3 * V, V), want_prompt[3]) < 1e-5);
+  CHECK(max_abs_diff(got[2], want_decode[3]) < 1e-5);
+  // The plans matter here: under FULL, the sparse sequences' last logits differ (so a step that ran one plan for
+  // all would fail the checks above).
+  auto under_full = load_engine();
+  for (size_t i = 1; i < 4; ++i) {
+    const int32_t s = under_full->create_sequence();
+    under_full->feed(s, prompts[i], false);
+    const std::vector<float> f = under_full->feed(s, std::span<const int32_t>(&dec[i], 1), false, 0, ATTENTION_PHASE_DECODE);
+    CHECK(max_abs_diff(f, want_decode[i]) > 1e-3);
+  }
 }
