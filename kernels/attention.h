@@ -99,10 +99,8 @@ struct DecodeParams {
 };
 
 // Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128/256)
-// are used where they apply; other head_dims run the version 1 kernels. Environment LCLLM_ATTENTION_V1=1 forces
-// version 1 everywhere (benchmarks: before/after in one process); LCLLM_ATTENTION_Q_SPLIT=1 makes v2 prefill
-// round q to bf16 hi + lo (two MMAs) instead of one bf16.
-bool attention_force_v1();
+// are used where they apply; other head_dims run the version 1 kernels. (Earlier experiment switches — forcing v1,
+// q as bf16 hi + lo in v2 prefill — are retired: tools/bench/dev/README.md.)
 
 // Query rows per prefill tile that launch_attention_prefill expects for this head_dim and GQA group size
 // (v2 packs heads of a group with positions: 128 / (largest power of two <= 8 dividing group) rows).

@@ -3,7 +3,7 @@
 // unnormalised partial (o, max, sumexp) that kernel_attention_decode_merge combines exactly.
 //   v2 (head_dim 64/128/256): whole keys per lane group with 16-byte loads through a per-thread cp.async ring, one
 //      wave of blocks, log2-domain softmax; see the comment above kernel_attention_decode_v2.
-//   v1 (any other even head_dim, or LCLLM_ATTENTION_V1=1): 4 warps take keys round-robin, one key per warp.
+//   v1 (any other even head_dim): 4 warps take keys round-robin, one key per warp.
 //   The tensor-core kernel (kernels/attention_decode_tc.cu) replaces v2 where plan_attention_decode picks it.
 // Any query row works (not only the last position), so the same kernels also check against prefill shapes.
 #include <algorithm>
@@ -638,20 +638,10 @@ int decode_v2_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, K
   return std::max(occ, 1);
 }
 
-bool decode_v2_applies(int32_t head_dim) {
-  return !attention_force_v1() && (head_dim == 64 || head_dim == 128 || head_dim == 256);
-}
+bool decode_v2_applies(int32_t head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
 
 
 }  // namespace
-
-bool attention_force_v1() {
-  static const bool v1 = [] {
-    const char* e = std::getenv("LCLLM_ATTENTION_V1");
-    return e != nullptr && e[0] == '1';
-  }();
-  return v1;
-}
 
 DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
                                  int32_t max_span, int32_t work_span, KvDtype dtype, bool stores_scores) {

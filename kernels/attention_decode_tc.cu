@@ -390,7 +390,7 @@ bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t he
   const int32_t group = n_heads / n_kv_heads;
   // head_dim 256 would hold 128 q and 128 o registers per thread and spill: it keeps the CUDA-core kernel.
   const bool dtype_ok = dtype == KvDtype::KV_DTYPE_FP8_E4M3 || dtype == KvDtype::KV_DTYPE_BF16;
-  return dtype_ok && !stores_scores && group <= 16 && !attention_force_v1() && (head_dim == 64 || head_dim == 128);
+  return dtype_ok && !stores_scores && group <= 16 && (head_dim == 64 || head_dim == 128);
 }
 
 int attention_decode_tc_occupancy(int32_t head_dim, KvDtype dtype) {

@@ -1,7 +1,7 @@
 // Prefill attention.
 //   v2 (head_dim 64/128/256): tensor-core flash attention (mma.sync bf16, FlashAttention-2 layout), see the comment above
 //      kernel_attention_prefill_v2.
-//   v1 (any other even head_dim <= 256, e.g. 80 and 256, or LCLLM_ATTENTION_V1=1): a tiled flash-attention kernel
+//   v1 (any other even head_dim <= 256, e.g. 80): a tiled flash-attention kernel
 //      with online softmax in fp32 on the CUDA cores. One block = one head x up to kPrefillTileRows query rows of one
 //      sequence; it walks the union of the rows' visible key ranges in tiles of kKeyTile keys from the paged pool.
 #include <atomic>
@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_prefill(PrefillPara
 // heads of one KV head times 128 / HP consecutive query rows of one sequence, M row m = (position m / HP, head
 // m % HP). Every K/V tile a block gathers is used by all 128 M rows (L2 -> SM traffic per FLOP halves against 64
 // rows), and a warp's rows span only 16 / HP positions (tight causal / window skipping). Q is rounded to bf16 in
-// registers (LCLLM_ATTENTION_Q_SPLIT=1: as hi + lo, two MMAs, q exact to ~2^-17). K/V tiles of 64 keys are gathered
+// registers (as hi + lo with two MMAs, q exact to ~2^-17, it was 2x slower for nothing the bf16 bound needs). K/V tiles of 64 keys are gathered
 // from the pages into swizzled shared memory with cp.async (three stages), S = QK^T and O += PV run on the tensor
 // cores, P is rounded to bf16 for PV (its fp32 sum is the denominator), the online softmax (log2 domain) stays in
 // registers. Key tiles outside the union of the block's rows' ranges are never visited, a warp skips tiles outside
@@ -175,21 +175,13 @@ constexpr size_t prefill_v2_smem_bytes(int head_dim) { return size_t(kStagesV2) 
 // head_dim 256 (Gemma) fits too: 3 stages of K+V tiles are 196 KB of shared memory, under the 227 KB limit; its
 // 128 O accumulators per thread spill a little at 255 registers, still ~10x the scalar kernel.
 bool prefill_v2_applies(int32_t head_dim) {
-  return !attention_force_v1() && (head_dim == 64 || head_dim == 128 || head_dim == 256);
+  return head_dim == 64 || head_dim == 128 || head_dim == 256;
 }
 
 int32_t heads_per_pack(int32_t group) {
   int32_t hp = 1;
   while (hp < 8 && group % (2 * hp) == 0) hp *= 2;
   return hp;
-}
-
-bool prefill_q_split() {
-  static const bool v = [] {
-    const char* e = std::getenv("LCLLM_ATTENTION_Q_SPLIT");
-    return e != nullptr && e[0] == '1';
-  }();
-  return v;
 }
 
 }  // namespace
@@ -209,7 +201,7 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
 
 // T = uint8_t: an fp8 cache. Its tiles are loaded through registers (8 bytes per chunk), scaled and converted to the
 // same bf16 shared-memory tiles, so the tensor-core part is unchanged; the loads are then synchronous, not cp.async.
-template <int D, bool kSplitQ, int kMinBlocks, class T>
+template <int D, int kMinBlocks, class T>
 __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefill_v2(PrefillParams p, int32_t hp_log2) {
   constexpr int KC = D / 8;        // 16-byte chunks per K/V row
   constexpr int KK = D / 16;       // k-steps of QK^T
@@ -269,7 +261,6 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
 
   // Q fragments (A operand, M rows g / g+8 of the warp's 16, dims 16kk + 2t4 (+1) and + 8).
   uint32_t qa[KK][4];
-  uint32_t ql[kSplitQ ? KK : 1][4];
 #pragma unroll
   for (int kk = 0; kk < KK; ++kk) {
 #pragma unroll
@@ -280,10 +271,6 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
       if (pos[i] < nr) x = *reinterpret_cast<const float2*>(a.q + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + dim);
       const __nv_bfloat162 hi = __floats2bfloat162_rn(x.x, x.y);
       qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
-      if constexpr (kSplitQ) {
-        const float2 hf = __bfloat1622float2(hi);
-        ql[kk][e] = pack_bf16(x.x - hf.x, x.y - hf.y);
-      }
     }
   }
   __syncthreads();
@@ -364,10 +351,6 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
           ldmatrix_x4(b, st_base + k_off[kk & 3] + uint32_t(np * 16 * D * 2 + (kk >> 2) * 128));
           mma_bf16_16816(s[2 * np], qa[kk], b[0], b[1]);
           mma_bf16_16816(s[2 * np + 1], qa[kk], b[2], b[3]);
-          if constexpr (kSplitQ) {
-            mma_bf16_16816(s[2 * np], ql[kk], b[0], b[1]);
-            mma_bf16_16816(s[2 * np + 1], ql[kk], b[2], b[3]);
-          }
         }
       }
       // Masked where the tile is not wholly inside every row's range. Without a softcap the scores stay raw and the
@@ -449,7 +432,7 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
 
 namespace {
 
-template <int D, bool kSplitQ, class T, int kMinBlocks = 1>
+template <int D, class T, int kMinBlocks = 1>
 void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   int device = 0;
@@ -457,7 +440,7 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   const uint64_t bit = uint64_t(1) << (device & 63);
   const size_t smem = prefill_v2_smem_bytes(D);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks, T>,
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v2<D, kMinBlocks, T>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
@@ -469,18 +452,16 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
   int32_t hp_log2 = 0;
   while ((1 << hp_log2) < hp) ++hp_log2;
   const dim3 grid(unsigned(p.a.n_heads / hp), unsigned(p.n_tiles));
-  kernel_attention_prefill_v2<D, kSplitQ, kMinBlocks, T><<<grid, kThreadsV2, smem, stream>>>(p, hp_log2);
+  kernel_attention_prefill_v2<D, kMinBlocks, T><<<grid, kThreadsV2, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
 
 template <int D>
 void launch_prefill_v2_d(const PrefillParams& p, cudaStream_t stream) {
   if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
-    launch_prefill_v2<D, false, uint8_t>(p, stream);
-  } else if (prefill_q_split()) {
-    launch_prefill_v2<D, true, uint16_t>(p, stream);
+    launch_prefill_v2<D, uint8_t>(p, stream);
   } else {
-    launch_prefill_v2<D, false, uint16_t>(p, stream);
+    launch_prefill_v2<D, uint16_t>(p, stream);
   }
 }
 

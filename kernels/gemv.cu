@@ -1,8 +1,6 @@
 #include "kernels/gemv.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 
 #include <cuda_bf16.h>
 
@@ -24,8 +22,8 @@ namespace lcllm {
 // only 1.95 TB/s on the H100 (ncu: 62% of DRAM peak, 50% achieved occupancy, a 1.2-wave grid; 2026-11-25).
 
 constexpr int kGemvWarps = 8;
-// CHUNK: 16-byte loads per lane per round (16: 32 lanes x 16 x 8 = 4096 weights, 102 registers, 2 blocks an SM;
-// 8: half the registers, MIN_BLOCKS 4 an SM). LCLLM_GEMV_CHUNK=8 selects the second (benchmark A/B).
+// CHUNK: 16-byte loads per lane per round (16: 32 lanes x 16 x 8 = 4096 weights, 102 registers, 2 blocks an SM).
+// CHUNK 8 with 4 blocks an SM measured the same (8.03 vs 8.05 ms decode at 32k, KERNEL_NOTES.md) and was retired.
 
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   uint4 r;
@@ -202,22 +200,10 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   CUDA_CHECK_LAUNCH();
 }
 
-bool small_chunk() {
-  static const bool on = [] {
-    const char* e = std::getenv("LCLLM_GEMV_CHUNK");
-    return e != nullptr && std::string(e) == "8";
-  }();
-  return on;
-}
-
 template <int NR>
 void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   const bool norm = p.norm_w != nullptr;
-  if (small_chunk()) {
-    norm ? launch_rows<NR, 8, 4, true>(p, total, stream) : launch_rows<NR, 8, 4, false>(p, total, stream);
-  } else {
-    norm ? launch_rows<NR, 16, 2, true>(p, total, stream) : launch_rows<NR, 16, 2, false>(p, total, stream);
-  }
+  norm ? launch_rows<NR, 16, 2, true>(p, total, stream) : launch_rows<NR, 16, 2, false>(p, total, stream);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Attention kernel timings of the CUDA backend: causal GQA prefill TFLOP/s and decode effective GB/s (K+V bytes
 // read / time), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128, bf16 KV, page size 16,
-// shuffled pages). Prints one JSON object per line; the kernel name says which version ran (LCLLM_ATTENTION_V1=1
-// forces version 1; LCLLM_ATTENTION_Q_SPLIT=1 makes v2 prefill round q to bf16 hi + lo instead of one bf16).
+// shuffled pages). Prints one JSON object per line; the kernel name says which version ran (earlier versions are
+// numbered programs in tools/bench/dev/).
 // Peer: tools/bench/attention_sdpa.py in the same run.
 //   bench_attention_cuda [prefill_len ...] -- [decode_len ...]
 #include <algorithm>
@@ -131,11 +131,9 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const char* qsplit = std::getenv("LCLLM_ATTENTION_Q_SPLIT");
-  const std::string ver = attention_force_v1() ? "v1" : "v2";
-  const std::string prefill_name =
-      "lcllm_prefill_" + ver + (ver == "v2" && qsplit != nullptr && qsplit[0] == '1' ? "_qsplit" : "");
-  const std::string decode_name = "lcllm_decode_" + ver;
+  const std::string prefill_name = "lcllm_prefill_v2";
+  const bool tc = attention_decode_tc_applies(kHeads, kKvHeads, kHeadDim, KvDtype::KV_DTYPE_BF16, false);
+  const std::string decode_name = tc ? "lcllm_decode_tc" : "lcllm_decode_v2";
   for (int32_t len : prefill) {
     const Setup s = make_setup(len, len, g);
     Tensor q = be.alloc({len, kHeads, kHeadDim}), out = be.alloc({len, kHeads, kHeadDim});
@@ -145,7 +143,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < pattern; ++i) host[i] = nd(g);
     for (size_t i = pattern; i < host.size(); ++i) host[i] = host[i % pattern] * (1.f - 0.5f * float((i / pattern) & 1));
     be.from_host(q, host.data(), q.numel());
-    const Timing tm = time_attention(be, out, q, s, ver == "v1" ? 3 : 7);
+    const Timing tm = time_attention(be, out, q, s, 7);
     const double ms = tm.ms;
     const double flops = 4.0 * kHeads * kHeadDim * (double(len) * (len + 1) / 2);
     std::printf(

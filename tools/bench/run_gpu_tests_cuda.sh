@@ -31,11 +31,6 @@ cmd="test_cuda --durations yes"
   > "$OUT_DIR/gpu_tests.log" 2>&1
 echo "== full"; summary "$OUT_DIR/gpu_tests.log" 60
 
-cmd="LCLLM_ATTENTION_Q_SPLIT=1 test_cuda"
-{ header "lcllm CUDA backend tests, v2 prefill with hi + lo split q" "$cmd"
-  LCLLM_ATTENTION_Q_SPLIT=1 timeout 120 "$DIST/test_cuda"; echo "exit code: $?"; } > "$OUT_DIR/gpu_tests_qsplit.log" 2>&1
-echo "== full, q split"; summary "$OUT_DIR/gpu_tests_qsplit.log" 30
-
 filter='[attention]~[long]'
 cmd="compute-sanitizer --tool memcheck --error-exitcode 99 test_cuda '$filter'"
 { header "compute-sanitizer memcheck on the attention tests (short shapes)" "$cmd"
@@ -52,11 +47,9 @@ echo "== racecheck"; tail -4 "$OUT_DIR/racecheck.log"
 
 P=${PREFILL:-8192 32768}
 DEC=${DECODE:-32768 131072 524288}
-bcmd="bench_attention_cuda $P -- $DEC; LCLLM_ATTENTION_Q_SPLIT=1 bench_attention_cuda $P --; LCLLM_ATTENTION_V1=1 bench_attention_cuda 8192 -- $DEC; python3 tools/bench/attention_sdpa.py --prefill $P --decode $DEC"
-{ header "attention timings: lcllm v2 and v1 kernels vs PyTorch SDPA (GQA 32/8, d=128, bf16)" "$bcmd"
+bcmd="bench_attention_cuda $P -- $DEC; python3 tools/bench/attention_sdpa.py --prefill $P --decode $DEC"
+{ header "attention timings: lcllm kernels vs PyTorch SDPA (GQA 32/8, d=128, bf16)" "$bcmd"
   timeout 90 "$DIST/bench_attention_cuda" $P -- $DEC
-  LCLLM_ATTENTION_Q_SPLIT=1 timeout 60 "$DIST/bench_attention_cuda" $P --
-  LCLLM_ATTENTION_V1=1 timeout 90 "$DIST/bench_attention_cuda" 8192 -- $DEC
   timeout 120 python3 tools/bench/attention_sdpa.py --prefill $P --decode $DEC; } \
   > "$OUT_DIR/attention_bench.log" 2>&1
 echo "== bench"; cat "$OUT_DIR/attention_bench.log"

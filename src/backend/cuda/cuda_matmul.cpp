@@ -2,10 +2,8 @@
 // cuBLASLt streams weights at 2.2-2.5 TB/s there); everything else through cuBLASLt: the fp32 activation is rounded to bf16 (what a bf16 model computes with;
 // after a fused add + RMSNorm the norm kernel already wrote that copy), multiplied by the bf16 weight with fp32
 // accumulation, written as fp32, the bias added by the GEMM's epilogue. Descriptors and the algorithm are chosen
-// once per shape (cuda_matmul_plans.h). LCLLM_GEMM=gemmex selects plain cublasGemmEx with a bias kernel instead
-// (the version-1 path, kept for before/after benchmarks).
-#include <cstdlib>
-#include <string>
+// once per shape (cuda_matmul_plans.h). A shape cuBLASLt's heuristic has no algorithm for runs plain cublasGemmEx
+// with a bias kernel.
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -26,14 +24,6 @@ constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
 
 void check_lt(cublasStatus_t st, const char* what) {
   if (st != CUBLAS_STATUS_SUCCESS) cuda_fail(what, cublasGetStatusString(st), __FILE__, __LINE__);
-}
-
-bool gemm_ex_forced() {
-  static const bool forced = [] {
-    const char* e = std::getenv("LCLLM_GEMM");
-    return e != nullptr && std::string(e) == "gemmex";
-  }();
-  return forced;
 }
 
 // One cuBLASLt call: what a recorded step keeps (and compares) per GEMM.
@@ -164,21 +154,19 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   converted_n_ = n * n_in;
 
   const MatmulPlan* plan = nullptr;
-  if (!gemm_ex_forced()) {
-    const auto key = std::make_tuple(n, n_out, n_in, !bias.empty());
-    auto it = matmul_plans_->by_shape.find(key);
-    if (it == matmul_plans_->by_shape.end()) {
-      MatmulPlan p;
-      bool ok = make_plan(cublas_lt_, n, n_out, n_in, !bias.empty(), p);
-      if (!ok && !bias.empty()) {  // no algorithm with the bias epilogue: plain GEMM + bias kernel
-        destroy_plan(p);
-        ok = make_plan(cublas_lt_, n, n_out, n_in, false, p);
-      }
-      if (!ok) destroy_plan(p);  // stays empty: cublasGemmEx below
-      it = matmul_plans_->by_shape.emplace(key, p).first;
+  const auto key = std::make_tuple(n, n_out, n_in, !bias.empty());
+  auto it = matmul_plans_->by_shape.find(key);
+  if (it == matmul_plans_->by_shape.end()) {
+    MatmulPlan p;
+    bool ok = make_plan(cublas_lt_, n, n_out, n_in, !bias.empty(), p);
+    if (!ok && !bias.empty()) {  // no algorithm with the bias epilogue: plain GEMM + bias kernel
+      destroy_plan(p);
+      ok = make_plan(cublas_lt_, n, n_out, n_in, false, p);
     }
-    if (it->second.desc != nullptr) plan = &it->second;
+    if (!ok) destroy_plan(p);  // stays empty: cublasGemmEx below
+    it = matmul_plans_->by_shape.emplace(key, p).first;
   }
+  if (it->second.desc != nullptr) plan = &it->second;
 
   if (plan != nullptr) {
     auto g = zeroed<LtLaunch>();
@@ -216,7 +204,7 @@ bool CudaBackend::gemv(const Tensor& x, std::span<const MatmulTarget> targets, c
   LCLLM_ASSERT(x.dtype == DType::DTYPE_F32, "matmul activations are fp32");
   const int64_t n_in = targets.empty() ? 0 : targets[0].w.dim(1);
   const int64_t n = n_in > 0 ? x.numel() / n_in : 0;
-  bool ok = gemv_applies(n, n_in) && targets.size() <= size_t(kGemvMaxSegments) && !gemm_ex_forced();
+  bool ok = gemv_applies(n, n_in) && targets.size() <= size_t(kGemvMaxSegments);
   for (const MatmulTarget& t : targets) ok = ok && t.w.dim(1) == n_in;
   if (!ok) return false;
   auto p = zeroed<GemvParams>();
