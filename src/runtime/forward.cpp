@@ -75,7 +75,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   be.step_begin(decode_only);
   be.embed(x, w.embed, in.tokens, c.embedding_scale);
   const int32_t* step_data = be.step_upload(step.data);
-  std::vector<int64_t> hip_indptr;  // HiP's host lists of one layer (CPU only until E9)
+  std::vector<int64_t> hip_indptr;  // HiP's host lists of one layer (the masks come back from the backend)
   std::vector<int32_t> hip_positions;
 
   // Set when the previous layer's sandwich-norm path already left this layer's normed input in h (Gemma 2/3).
@@ -112,7 +112,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       const StepLayerPlan& lp = step.layers[size_t(l)];
       if (lp.hip) {
         const HipLayerMasks masks =
-            attention_layer_hip(be, q, seq_plans, l, in.attention, step.row_phase, params, in.policy_state);
+            attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, in.policy_state);
         step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
         be.selection_write(step.hip_slot, hip_indptr, hip_positions);
       }

@@ -96,6 +96,7 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
   std::vector<int32_t> slot_of(size_t(n_layers), -1);
   int32_t k_max = 0;
   bool any_hip = false;
+  int64_t hip_list_max = 0;  // longest list a HIP item can get (see below)
   for (int32_t l = 0; l < n_layers; ++l) {
     for (int32_t r = 0; r < sp.n_rows; ++r) {
       if (!run_start(r)) continue;
@@ -105,13 +106,19 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
           if (slot_of[size_t(l)] < 0) slot_of[size_t(l)] = sp.n_slots++;
           k_max = std::max(k_max, g.k);
         }
-        any_hip = any_hip || g.policy == P::ATTENTION_POLICY_HIP;
+        if (g.policy == P::ATTENTION_POLICY_HIP) {
+          any_hip = true;
+          // A HIP list is the mask's blocks (<= k keys) and the keys from the mask's all_from to the row: at most
+          // recent plus the rows of the query block, or plus the steps a cached decode mask has aged.
+          hip_list_max = std::max<int64_t>(hip_list_max, int64_t(g.hip.k) + g.hip.recent +
+                                                             std::max(g.hip.block_size_q, g.hip.refresh_every));
+        }
       }
     }
   }
   if (any_hip) sp.hip_slot = sp.n_slots++;
   sp.slot_stride = std::max(1, std::min(k_max, max_span));
-  if (any_hip) sp.slot_stride = std::max(sp.slot_stride, max_span);
+  if (any_hip) sp.slot_stride = std::max<int32_t>(sp.slot_stride, int32_t(std::min<int64_t>(hip_list_max, max_span)));
 
   // Rows and block tables, once for every layer.
   sp.row_seq_at = sp.data.size();

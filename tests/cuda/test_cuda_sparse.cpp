@@ -34,9 +34,10 @@ struct PagedCase {
   TensorPair q;
   int32_t n_rows = 0;
 
-  // kv_dtype fp8: both backends keep an fp8 cache (the CPU emulates it exactly).
+  // kv_dtype fp8: both backends keep an fp8 cache (the CPU emulates it exactly). integers: q, k and v in
+  // {-3, ..., 3}, so every q·k is exact in fp32 whatever the summation order (and exact in fp8).
   PagedCase(int32_t kv_heads, int32_t g, int32_t d, int32_t ps, std::vector<int32_t> lens, std::vector<int32_t> qlens,
-            float qs = 1.f, KvDtype kv_dtype = KvDtype::KV_DTYPE_BF16)
+            float qs = 1.f, KvDtype kv_dtype = KvDtype::KV_DTYPE_BF16, bool integers = false)
       : n_kv_heads(kv_heads), group(g), head_dim(d), page_size(ps), kv_len(std::move(lens)), q_len(std::move(qlens)),
         q_scale(qs) {
     if (kv_dtype != KvDtype::KV_DTYPE_BF16) {
@@ -69,14 +70,21 @@ struct PagedCase {
     const int64_t n_keys = int64_t(slots.size());
     cpu.kv_reserve(1, total_pages, ps, n_kv_heads, d);
     gpu.kv_reserve(1, total_pages, ps, n_kv_heads, d);
+    auto values = [&](size_t n, float scale) {
+      if (!integers) return random_bf16(n, scale);
+      std::uniform_int_distribution<int> small(-3, 3);
+      std::vector<float> v(n);
+      for (float& x : v) x = float(small(rng()));
+      return v;
+    };
     {
-      auto k = make_pair(cpu, gpu, {n_keys, n_kv_heads, d}, random_bf16(size_t(n_keys * n_kv_heads * d)));
-      auto v = make_pair(cpu, gpu, {n_keys, n_kv_heads, d}, random_bf16(size_t(n_keys * n_kv_heads * d)));
+      auto k = make_pair(cpu, gpu, {n_keys, n_kv_heads, d}, values(size_t(n_keys * n_kv_heads * d), 1.f));
+      auto v = make_pair(cpu, gpu, {n_keys, n_kv_heads, d}, values(size_t(n_keys * n_kv_heads * d), 1.f));
       cpu.kv_write(0, k.cpu, v.cpu, slots);
       gpu.kv_write(0, k.gpu, v.gpu, slots);
     }
     n_rows = int32_t(query_pos.size());
-    q = make_pair(cpu, gpu, {n_rows, n_heads(), d}, random_bf16(size_t(n_rows * n_heads() * d), q_scale));
+    q = make_pair(cpu, gpu, {n_rows, n_heads(), d}, values(size_t(n_rows * n_heads() * d), q_scale));
   }
   int32_t n_heads() const { return n_kv_heads * group; }
   int32_t n_items() const { return n_rows * n_kv_heads; }
@@ -369,7 +377,8 @@ namespace {
 bool selects_in_prefill(const AttentionPlan& plan) {
   for (const LayerPlan& l : plan.layers) {
     for (const HeadGroupPolicy& g : l.prefill) {
-      if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT || g.policy == AttentionPolicy::ATTENTION_POLICY_SPARSE)
+      if (g.policy == AttentionPolicy::ATTENTION_POLICY_SELECT || g.policy == AttentionPolicy::ATTENTION_POLICY_SPARSE ||
+          g.policy == AttentionPolicy::ATTENTION_POLICY_HIP)
         return true;
     }
   }
@@ -414,12 +423,12 @@ TEST_CASE("cuda: sparse plans with a budget covering the context equal FULL on e
     const ModelConfig c = model_config_load(dir);
     const std::vector<float> ref = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
     const size_t n_prompt = f.prompt.size(), n_all = n_prompt + f.continuation.size();
-    for (const AttentionPlan& plan : covering_plans(c, false)) {
+    for (const AttentionPlan& plan : covering_plans(c, true)) {
       // Policy semantics only: every head's keys stay in the pool (windowed storage is the kv_window tests').
       const std::vector<float> got = run_prefill_decode(*gpu_engine(dir, plan, true, /*kv_window=*/false), f);
       INFO(f.name << " plan '" << plan.name << "'");
       if (selects_in_prefill(plan)) {
-        // SELECT/SPARSE prefill rows run the decode kernel, FULL's run the tensor-core prefill kernel: equal up to
+        // SELECT/SPARSE/HIP prefill rows run the decode kernel, FULL's run the tensor-core prefill kernel: equal up to
         // the two kernels' fp32 summation order, which later layers and the decode rows inherit.
         CHECK(worst_row_error(got, ref, c.vocab_size, 0, n_all) <= 2e-2);
       } else {
@@ -477,7 +486,9 @@ TEST_CASE("cuda reproduces the CPU's greedy tokens for every decode preset on mo
     half.push_back(row);
   }
   std::vector<AttentionPlan> plans;
-  for (const std::string preset : {"full", "tidal", "hylra", "streaming"}) plans.push_back(attention_plan_resolve(preset, c));
+  for (const std::string preset : {"full", "tidal", "hylra", "streaming", "hip"}) {
+    plans.push_back(attention_plan_resolve(preset, c));
+  }
   plans.push_back(attention_preset_resolve("retrieval", {{"scores", half}}, c));
   for (const AttentionPlan& plan : plans) {
     const std::string preset = plan.name;
@@ -637,4 +648,93 @@ TEST_CASE("cuda fp8 KV cache end to end: rings and pool, prefill and decode, gra
     CHECK(double(off->kv_bytes_reserved()) ==
           double(bf16->kv_bytes_reserved()) * double(c.head_dim + 1) / double(2 * c.head_dim));
   }
+}
+
+TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode rows, ties to the lower block, bf16 and "
+          "fp8", "[cuda][sparse][hip]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  for (const KvDtype dt : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
+    // Sequence 0 prefills its last 64 rows (masks per query block), sequence 1 decodes one row; page size 16
+    // (page boundaries inside blocks), GQA 4, head_dim 64 and 128.
+    for (const int32_t d : {64, 128}) {
+      PagedCase c(2, 4, d, 16, {3000, 1777}, {64, 1}, 1.f, dt, /*integers=*/true);
+      AttentionParams params;
+      params.scale = 1.0f / std::sqrt(float(d));
+      struct Budget {
+        int32_t k, bs, bq, sink, recent;
+      };
+      std::vector<HipBlockRequest> reqs;
+      for (const Budget b : {Budget{64, 2, 16, 4, 32}, Budget{128, 8, 32, 0, 0}, Budget{16, 1, 64, 1, 8},
+                             Budget{4096, 4, 16, 0, 0} /* more than the blocks: all kept */}) {
+        for (int32_t s = 0; s < 2; ++s) {
+          const int32_t q0 = c.query_start[size_t(s)], q1 = c.query_start[size_t(s + 1)];
+          const int32_t bq = q1 - q0 == 1 ? 1 : b.bq;
+          for (int32_t rb = q0; rb < q1; rb += bq) {
+            const int32_t first = c.query_pos[size_t(rb)];
+            for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+              HipBlockRequest r;
+              r.row_begin = rb;
+              r.row_end = std::min(q1, rb + bq);
+              r.kv_head = h;
+              r.lo = b.sink;
+              r.hi = std::max(r.lo, std::min(first - b.recent + 1, c.kv_len[size_t(s)]));
+              r.k = b.k;
+              r.block_size_k = b.bs;
+              reqs.push_back(r);
+            }
+          }
+        }
+      }
+      HipBlocks want, got;
+      c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, reqs, want);
+      c.gpu.attention_hip_blocks(c.q.gpu, 0, c.batch(), params, reqs, got);
+      INFO("head_dim " << d << (dt == KvDtype::KV_DTYPE_FP8_E4M3 ? " fp8" : " bf16"));
+      REQUIRE(got.indptr == want.indptr);
+      size_t differ = 0;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        const bool same = std::equal(got.blocks.begin() + want.indptr[i], got.blocks.begin() + want.indptr[i + 1],
+                                     want.blocks.begin() + want.indptr[i]);
+        if (!same && differ++ < 3) FAIL_CHECK("request " << i << " (rows " << reqs[i].row_begin << "-" << reqs[i].row_end
+                                                         << ", head " << reqs[i].kv_head << ", k " << reqs[i].k
+                                                         << ", block " << reqs[i].block_size_k << ") differs");
+      }
+      CHECK(differ == 0);
+      // Most budgets were sparse: those requests kept k / block_size_k of more blocks (the hierarchy ran).
+      size_t pruned = 0;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        const HipBlockRequest& r = reqs[i];
+        const int64_t n_blocks = r.hi > r.lo ? (r.hi - 1) / r.block_size_k + 1 - r.lo / r.block_size_k : 0;
+        pruned += want.indptr[i + 1] - want.indptr[i] < n_blocks ? 1 : 0;
+      }
+      CHECK(pruned * 2 > reqs.size());
+    }
+  }
+}
+
+TEST_CASE("cuda: hip with budgets below the context runs end to end and agrees with the CPU's greedy tokens",
+          "[cuda][sparse][hip]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  const AttentionPlan plan = attention_preset_resolve(
+      "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 0}}, c);
+  const std::vector<float> got = run_prefill_decode(*gpu_engine(dir, plan), f);
+  EngineOptions o;
+  o.model_path = dir;
+  o.context_tokens = 512;
+  o.max_step_tokens = 160;
+  o.plan = plan;
+  auto cpu = Engine::load(o);
+  const std::vector<float> ref = run_prefill_decode(*cpu, f);
+  const size_t n_all = f.prompt.size() + f.continuation.size();
+  REQUIRE(got.size() == ref.size());
+  CHECK(count_nonfinite(got) == 0);
+  // bf16 KV and kernels on the GPU against fp32 on the CPU: the masks may pick other blocks on near-ties, so the
+  // bound is loose; a wrong mask or list would be far off. And the budget is sparse: not FULL.
+  CHECK(worst_row_error(got, ref, c.vocab_size, 0, n_all) <= 5e-2);
+  const std::vector<float> full = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
+  CHECK(worst_row_error(got, full, c.vocab_size, 0, n_all) > 1e-3);
 }

@@ -101,15 +101,19 @@ class CudaBackend final : public Backend {
 
   // Sparse attention over the step plan's key sets (cuda_sparse_attention.cpp): the decode kernels walk each
   // (row, kv head)'s set; SELECT stores scores, the merge the log2-sum-exp, and kernels/attention_select.cu keeps
-  // the top-k in the step's slot buffers. HIP comes with E9.
+  // the top-k in the step's slot buffers. HIP: kernels/attention_hip.cu estimates the masks on the GPU
+  // (attention_hip_blocks, synchronous: the masks come back as host lists), selection_write uploads the lists.
   bool supports_key_sets() const override { return true; }
+  bool supports_hip() const override { return true; }
   const int32_t* step_upload(std::span<const int32_t> data) override;
   void selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) override;
   void attention_key_sets(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                           const AttentionParams& params, const LayerKeySets& keys) override;
   void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) override;
-  // Host lists into a slot (synchronous): tests, and HiP's host masks once E9 runs HiP on the GPU.
+  // Host lists into a slot (synchronous): tests, and HiP's masks.
   void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) override;
+  void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
+                            std::span<const HipBlockRequest> requests, HipBlocks& blocks) override;
 
   // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
   // each records its launch (closure) and its launch parameters (the step's signature); step_end replays the cached
@@ -229,11 +233,11 @@ class CudaBackend final : public Backend {
 
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
   // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
-  // 9 the step's uploaded plan data (step_upload).
+  // 9 the step's uploaded plan data (step_upload), 10-11 HiP masks (blocks; counts).
   static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
   static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
-                       kScratchLse = 8, kScratchStepData = 9;
-  static constexpr int kScratchSlots = 10;
+                       kScratchLse = 8, kScratchStepData = 9, kScratchHipBlocks = 10, kScratchHipCount = 11;
+  static constexpr int kScratchSlots = 12;
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;

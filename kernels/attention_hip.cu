@@ -1,0 +1,220 @@
+// HiP mask estimation (see attention_hip.h for the rule). One 256-thread block per request:
+//   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
+//     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
+//   - a warp scores one candidate at a time: its lanes hold the centre key's K row in registers (pairs of dims
+//     lane, lane + 32, ...), and for each query (row, head) of the request the lanes' partial dots are summed with
+//     five shuffles; the score is the largest scaled dot;
+//   - the top keep candidates come from a bitonic sort (descending) of 64-bit keys: the score's order-preserving
+//     bits above (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort;
+//   - the final blocks are written ascending (rank = how many kept blocks are smaller).
+// Cost: each round scores 2 keep candidates with (rows x group) dots of head_dim; rounds = log2(blocks / keep).
+#include "kernels/attention_hip.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include <cuda_runtime.h>
+
+#include "kernels/attention_common.cuh"
+#include "kernels/cuda_check.h"
+
+namespace lcllm {
+
+namespace {
+
+constexpr int kHipThreads = 256;
+constexpr int kHipWarps = kHipThreads / 32;
+constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 2 / 32;  // head_dim 256: 4 pairs of dims per lane
+
+__host__ __device__ inline int32_t pow2_at_least(int32_t n) {
+  int32_t p = 2;
+  while (p < n) p *= 2;
+  return p;
+}
+
+// Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep].
+size_t hip_smem_bytes(int32_t max_keep) {
+  const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
+  return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
+}
+
+// Larger float -> larger unsigned (the usual sign flip); -inf sorts below every finite score.
+__device__ __forceinline__ uint32_t ordered_bits(float x) {
+  const uint32_t u = __float_as_uint(x);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// score(j) of the rule: max over rows r in [r0, r1) with query_pos[r] >= j and the group's query heads of
+// (q · k_j) * scale. Every lane returns it.
+template <class T>
+__device__ float hip_score(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
+                           int32_t j, int32_t lane) {
+  const AttentionCommon& a = p.a;
+  const int32_t hd = a.head_dim, pairs = hd / 2, group = a.n_heads / a.n_kv_heads;
+  const int64_t slot = src.slot(j);
+  const T* kr = src.k + slot * src.slot_stride;
+  float scale = 1.f;
+  if constexpr (sizeof(T) == 1) scale = fp8_scale_of(uint32_t(src.scale[slot * src.scale_stride]) & 0xffu);
+  float2 kv[kMaxPairsPerLane];
+#pragma unroll
+  for (int t = 0; t < kMaxPairsPerLane; ++t) {
+    const int32_t pr = lane + 32 * t;
+    kv[t] = make_float2(0.f, 0.f);
+    if (pr < pairs) {
+      const float2 x = kv_pair_to_f2(kr + 2 * pr);
+      kv[t] = make_float2(x.x * scale, x.y * scale);
+    }
+  }
+  float best = -INFINITY;
+  for (int32_t r = r0; r < r1; ++r) {
+    if (p.query_pos[r] < j) continue;  // uniform across the warp
+    for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+      const float* q = a.q + (int64_t(r) * a.n_heads + h) * hd;
+      float part = 0.f;
+#pragma unroll
+      for (int t = 0; t < kMaxPairsPerLane; ++t) {
+        const int32_t pr = lane + 32 * t;
+        if (pr < pairs) {
+          const float2 qv = *reinterpret_cast<const float2*>(q + 2 * pr);
+          part = fmaf(qv.x, kv[t].x, part);
+          part = fmaf(qv.y, kv[t].y, part);
+        }
+      }
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) part += __shfl_xor_sync(0xffffffffu, part, off);
+      best = fmaxf(best, part * a.scale);
+    }
+  }
+  return best;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMaskParams p) {
+  const int32_t req = int32_t(blockIdx.x);
+  const int32_t* rq = p.requests + int64_t(req) * kHipRequestInts;
+  const int32_t r0 = rq[0], r1 = rq[1], kvh = rq[2], lo = rq[3], hi = rq[4], k = rq[5], bs = rq[6];
+  int32_t* out = p.out_blocks + int64_t(req) * p.max_keep;
+  const int32_t tid = int32_t(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  if (hi <= lo) {
+    if (tid == 0) p.out_count[req] = 0;
+    return;
+  }
+  const int32_t first = lo / bs, end = (hi - 1) / bs + 1, n_blocks = end - first, keep = k / bs;
+  if (n_blocks <= keep) {  // every block: exact
+    for (int32_t i = tid; i < n_blocks; i += kHipThreads) out[i] = first + i;
+    if (tid == 0) p.out_count[req] = n_blocks;
+    return;
+  }
+  const int32_t n_sort = pow2_at_least(2 * keep);
+  extern __shared__ __align__(16) unsigned char smem[];
+  uint64_t* key = reinterpret_cast<uint64_t*>(smem);                  // [n_sort]
+  int32_t* slot_of = reinterpret_cast<int32_t*>(key + n_sort);        // [n_sort] candidate slot of each key
+  int32_t* cb = slot_of + n_sort;                                      // [n_sort] candidate first block (-1: none)
+  int32_t* ce = cb + n_sort;                                           // [n_sort] candidate end block
+  int32_t* kb = ce + n_sort;                                           // [keep] kept first block
+  int32_t* ke = kb + keep;                                             // [keep] kept end block
+  __shared__ int32_t split_any;
+
+  // Step 1: keep chunks, the first n_blocks % keep one block longer.
+  const int32_t base = n_blocks / keep, extra = n_blocks % keep;
+  for (int32_t i = tid; i < keep; i += kHipThreads) {
+    kb[i] = first + i * base + min(i, extra);
+    ke[i] = kb[i] + base + (i < extra ? 1 : 0);
+  }
+  const KvHeadSourceT<T> src = kv_head_source<T>(p.a, p.a.row_seq[r0], kvh);
+  for (;;) {
+    if (tid == 0) split_any = 0;
+    __syncthreads();
+    // Step 2: halves of every piece longer than one block.
+    for (int32_t i = tid; i < keep; i += kHipThreads) {
+      const int32_t b = kb[i], e = ke[i];
+      if (e - b > 1) {
+        const int32_t mid = b + (e - b) / 2;
+        cb[2 * i] = b, ce[2 * i] = mid, cb[2 * i + 1] = mid, ce[2 * i + 1] = e;
+        atomicOr(&split_any, 1);
+      } else {
+        cb[2 * i] = b, ce[2 * i] = e, cb[2 * i + 1] = -1, ce[2 * i + 1] = -1;
+      }
+    }
+    __syncthreads();
+    if (split_any == 0) break;
+    // Score every candidate at its centre key (clipped to [lo, hi), as the CPU rule).
+    for (int32_t c = warp; c < n_sort; c += kHipWarps) {
+      uint64_t kc = 0;  // empty slots sort last
+      if (c < 2 * keep && cb[c] >= 0) {
+        const int32_t kb0 = int32_t(max(int64_t(lo), int64_t(cb[c]) * bs));
+        const int32_t ke0 = int32_t(min(int64_t(hi), int64_t(ce[c]) * bs));
+        const int32_t centre = kb0 + (ke0 - kb0 - 1) / 2;
+        const float s = hip_score<T>(p, src, r0, r1, kvh, centre, lane);
+        kc = (uint64_t(ordered_bits(s)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[c]));
+      }
+      if (lane == 0) {
+        key[c] = kc;
+        slot_of[c] = c;
+      }
+    }
+    __syncthreads();
+    // Step 3: bitonic sort, descending; the first keep are the best pieces.
+    for (int32_t size = 2; size <= n_sort; size <<= 1) {
+      for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
+        for (int32_t i = tid; i < n_sort; i += kHipThreads) {
+          const int32_t other = i ^ stride;
+          if (other > i) {
+            const bool descending = (i & size) == 0;
+            const uint64_t x = key[i], y = key[other];
+            if (descending ? x < y : x > y) {
+              key[i] = y, key[other] = x;
+              const int32_t t = slot_of[i];
+              slot_of[i] = slot_of[other], slot_of[other] = t;
+            }
+          }
+        }
+        __syncthreads();
+      }
+    }
+    for (int32_t i = tid; i < keep; i += kHipThreads) {
+      kb[i] = cb[slot_of[i]];
+      ke[i] = ce[slot_of[i]];
+    }
+    __syncthreads();
+  }
+  // Ascending output: distinct blocks, so a kept block's rank is the number of smaller ones.
+  for (int32_t i = tid; i < keep; i += kHipThreads) {
+    int32_t rank = 0;
+    for (int32_t j = 0; j < keep; ++j) rank += kb[j] < kb[i] ? 1 : 0;
+    out[rank] = kb[i];
+  }
+  if (tid == 0) p.out_count[req] = keep;
+}
+
+template <class T>
+void launch_typed(const HipMaskParams& p, size_t smem, cudaStream_t stream) {
+  static std::atomic<uint64_t> configured{0};  // the largest shared memory opted in so far (one device at a time)
+  if (configured.load() < smem) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    int(smem)));
+    configured.store(smem);
+  }
+  kernel_attention_hip_mask<T><<<unsigned(p.n_requests), kHipThreads, smem, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
+  if (p.n_requests == 0) return;
+  if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 2 != 0) {
+    std::fprintf(stderr, "lcllm: HiP mask: keep %d or head_dim %d out of range\n", p.max_keep, p.a.head_dim);
+    std::abort();
+  }
+  const size_t smem = hip_smem_bytes(p.max_keep);
+  if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    launch_typed<uint8_t>(p, smem, stream);
+  } else {
+    launch_typed<uint16_t>(p, smem, stream);
+  }
+}
+
+}  // namespace lcllm

@@ -1,0 +1,35 @@
+// HiP's hierarchical key-block mask estimation on the GPU (arXiv 2406.09827 §3.1; E9 item 3). One block per mask
+// request runs the rule of src/attention/hip_mask.h (hip_select_blocks) with the score of src/backend/backend.h
+// Backend::attention_hip_blocks: score(j) = the largest scaled logit q·k_j over the request's query rows that see j
+// (query_pos >= j) and the query heads of its KV head. The CPU backend is the reference (tests/cuda).
+//
+//   1. the candidate blocks [lo / bs, (hi - 1) / bs + 1) are cut into keep = k / bs nearly equal chunks;
+//   2. every chunk of more than one block splits into halves; each piece is scored at its centre key;
+//   3. the keep best pieces stay (score descending, ties to the lower block), until every piece is one block.
+// A request with at most keep blocks keeps them all (the mask is exact: k >= context equals FULL).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "kernels/attention.h"
+
+namespace lcllm {
+
+constexpr int32_t kHipRequestInts = 7;    // row_begin, row_end, kv_head, lo, hi, k, block_size_k
+constexpr int32_t kHipMaxKeep = 4096;     // k / block_size_k per request (shared memory bounds the sort)
+
+struct HipMaskParams {
+  AttentionCommon a;             // q, the layer's pools and block tables, row_seq (HiP heads are never windowed)
+  const int32_t* requests;       // [n_requests, kHipRequestInts]
+  const int32_t* query_pos;      // [n_rows] position of every query row
+  int32_t* out_blocks;           // [n_requests, max_keep] ascending block indices
+  int32_t* out_count;            // [n_requests] blocks kept
+  int32_t n_requests;
+  int32_t max_keep;              // the largest k / block_size_k of the requests (<= kHipMaxKeep)
+};
+
+void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream);
+
+}  // namespace lcllm
