@@ -3,7 +3,9 @@
 // forward_step runs it (dense layers: Backend::attention; the rest: attention_key_sets, SELECT layers with their
 // top-k), recorded and replayed as a CUDA graph as the engine's decode steps are. One query row. Prints one JSON
 // object per (context, policy): ms per step (median of single replays between two events, the mean of back-to-back
-// replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL.
+// replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL. HiP layers
+// estimate their masks on the GPU every step (refresh_every 1, the preset's default) and read them back, as
+// forward_step does; such steps run eagerly (their "replay" numbers are eager steps too).
 //   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
 //   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
 // Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
@@ -17,6 +19,7 @@
 #include <cuda_runtime_api.h>
 
 #include "attention/attention_plan.h"
+#include "attention/hip_policy.h"
 #include "backend/cuda/cuda_backend.h"
 #include "eval/result_io.h"
 #include "kernels/cuda_check.h"
@@ -111,8 +114,13 @@ int main(int argc, char** argv) {
     for (const std::string& policy : policies) {
       const AttentionPlan plan = attention_plan_resolve(policy, c);
       const StepPlan step = step_plan_compile(plan, c, batch, phase);
+      bool hip = false;
+      for (const StepLayerPlan& lp : step.layers) hip = hip || lp.hip;
+      const AttentionPlan* seq_plans[1] = {&plan};
+      std::vector<int64_t> hip_indptr;
+      std::vector<int32_t> hip_positions;
       // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
-      bool graphs = true;
+      bool graphs = !hip;
       auto run_step = [&] {
         if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
         be.step_begin(graphs);
@@ -127,6 +135,11 @@ int main(int argc, char** argv) {
           if (lp.dense) {
             be.attention(out, q, l, layer_batch, params);
             continue;
+          }
+          if (lp.hip) {
+            const HipLayerMasks masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, {});
+            step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
+            be.selection_write(step.hip_slot, hip_indptr, hip_positions);
           }
           be.attention_key_sets(out, q, l, layer_batch, params, step_plan_layer_keys(step, l, data));
         }
