@@ -135,7 +135,9 @@ TEST_CASE("attention_key_sets over the full visible range reproduces attention()
             indptr.push_back(int64_t(positions.size()));
           }
         }
-        c.be.selection_reserve(1, int32_t(n_items), 1);
+        int64_t longest = 1;
+        for (size_t i = 0; i + 1 < indptr.size(); ++i) longest = std::max(longest, indptr[i + 1] - indptr[i]);
+        c.be.selection_reserve(1, int32_t(n_items), int32_t(longest));
         c.be.selection_write(0, indptr, positions);
         std::vector<float> dense = c.out_buffer(), keyed = c.out_buffer();
         c.be.attention(c.out_tensor(dense), c.q, 0, c.batch(), params);
@@ -175,7 +177,9 @@ TEST_CASE("attention_key_sets over key subsets matches textbook softmax attentio
       want.push_back(expand(s, std::vector<int32_t>(positions.begin() + indptr[indptr.size() - 2], positions.end())));
     }
   }
-  c.be.selection_reserve(1, int32_t(sets.size()), 1);
+  int64_t longest = 1;
+  for (size_t i = 0; i + 1 < indptr.size(); ++i) longest = std::max(longest, indptr[i + 1] - indptr[i]);
+  c.be.selection_reserve(1, int32_t(sets.size()), int32_t(longest));
   c.be.selection_write(0, indptr, positions);
   std::vector<float> out = c.out_buffer();
   LayerKeySets keys;

@@ -122,8 +122,9 @@ class CpuBackend final : public Backend {
     std::vector<std::vector<float>> k, v;  // per layer [ring_len, windowed_heads(layer), head_dim]
   };
   std::unordered_map<int32_t, Ring> rings_;  // per sequence id, created at the sequence's first write
-  // The step's selection slots: [n_slots][n_items] ascending positions (stride is a GPU concern: unbounded here).
+  // The step's selection slots: [n_slots][n_items] ascending positions, each at most slot_stride_ long.
   std::vector<std::vector<std::vector<int32_t>>> slots_;
+  int64_t slot_stride_ = 0;  // positions a list may hold (selection_reserve's stride)
 };
 
 }  // namespace lcllm

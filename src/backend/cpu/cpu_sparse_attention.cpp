@@ -15,15 +15,18 @@
 namespace lcllm {
 
 void CpuBackend::selection_reserve(int32_t n_slots, int32_t n_items, int32_t stride) {
-  (void)stride;
   slots_.assign(size_t(n_slots), std::vector<std::vector<int32_t>>(size_t(n_items)));
+  slot_stride_ = stride;  // the GPU's slots hold no more: the CPU keeps the same contract, so CPU tests check it
 }
 
 void CpuBackend::selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) {
   LCLLM_ASSERT(slot >= 0 && size_t(slot) < slots_.size(), "selection slot not reserved");
   auto& lists = slots_[size_t(slot)];
   LCLLM_ASSERT(indptr.size() == lists.size() + 1, "selection lists do not match the slot");
-  for (size_t i = 0; i < lists.size(); ++i) lists[i].assign(positions.begin() + indptr[i], positions.begin() + indptr[i + 1]);
+  for (size_t i = 0; i < lists.size(); ++i) {
+    LCLLM_ASSERT(indptr[i + 1] - indptr[i] <= slot_stride_, "selection list longer than the slot's stride");
+    lists[i].assign(positions.begin() + indptr[i], positions.begin() + indptr[i + 1]);
+  }
 }
 
 void CpuBackend::selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
