@@ -30,6 +30,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
   std::vector<Mask> masks;
   std::vector<HipBlockRequest> requests;
   std::vector<HipCachedMask*> store;  // [requests] where a fresh decode mask is cached, or null
+  std::vector<HipParams> store_params;  // [requests] the parameters of each request's group
   for (size_t s = 0; s < n_seq; ++s) {
     const int32_t qs = batch.query_start[s], qe = batch.query_start[s + 1];
     if (qs == qe) continue;
@@ -40,13 +41,15 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     for (int32_t h = 0; h < H; ++h) {
       const HeadGroupPolicy& g = attention_plan_group(plan, layer, phase, h);
       HipCachedMask* cache = state ? &state->hip[size_t(layer) * size_t(H) + size_t(h)] : nullptr;
+      const bool decode_one = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1;
+      // Any step but one decode row (new prefill keys, under whatever policy) makes the next decode step search again.
+      if (!decode_one && cache) cache->valid = false;
       if (g.policy != AttentionPolicy::ATTENTION_POLICY_HIP) continue;
       out.any = true;
       const HipParams& p = g.hip;
-      const bool decode_one = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1;
-      if (!decode_one && cache) cache->valid = false;  // new prefill keys: the next decode step searches again
-      if (decode_one && cache && cache->valid && cache->uses < p.refresh_every && cache->block_size == p.block_size_k) {
-        ++cache->uses;
+      const int32_t pos = batch.query_pos[size_t(qs)];
+      if (decode_one && cache && cache->valid && cache->params == p && pos >= cache->computed_at &&
+          pos - cache->computed_at < p.refresh_every) {
         masks.push_back({qs, qe, h, cache->block_size, cache->all_from, -1, cache});
         continue;
       }
@@ -68,6 +71,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
         masks.push_back({rb, re, h, p.block_size_k, hi, int32_t(requests.size()), nullptr});
         requests.push_back(rq);
         store.push_back(decode_one ? cache : nullptr);
+        store_params.push_back(p);
       }
     }
   }
@@ -80,7 +84,8 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     c.blocks.assign(fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
     c.block_size = requests[i].block_size_k;
     c.all_from = requests[i].hi;
-    c.uses = 1;
+    c.computed_at = batch.query_pos[size_t(requests[i].row_begin)];
+    c.params = store_params[i];
     c.valid = true;
   }
   // Spread the masks over their (row, head)s.

@@ -1,7 +1,8 @@
 // Running HIP plan entries for one layer of one step (docs/POLICIES.md, HiP): which key blocks every (query row,
 // KV head) keeps. Prefill: the rows of each sequence are cut into query blocks of block_size_q rows, and each
 // block gets one mask per KV head from Backend::attention_hip_blocks. Decode: the sequence's single row uses the
-// mask cached in its SequencePolicyState, recomputed every refresh_every decode steps (and after any prefill).
+// mask cached in its SequencePolicyState while its position is within refresh_every - 1 of the one it was computed
+// for (and no other step, of any policy, ran on the sequence since; nor did the group's parameters change).
 //
 // What a HIP row at position pos attends: [0, sink) ∪ the mask's blocks ∪ [all_from, pos] ∪ (pos - recent, pos],
 // within what FULL sees. The search covers the keys [sink, first_pos - recent + 1) of the query block (sinks and
