@@ -34,12 +34,6 @@ __host__ __device__ inline int32_t pow2_at_least(int32_t n) {
   return p;
 }
 
-// Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep].
-size_t hip_smem_bytes(int32_t max_keep) {
-  const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
-  return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
-}
-
 // Larger float -> larger unsigned (the usual sign flip); -inf sorts below every finite score.
 __device__ __forceinline__ uint32_t ordered_bits(float x) {
   const uint32_t u = __float_as_uint(x);
@@ -147,7 +141,8 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
         const int32_t kb0 = int32_t(max(int64_t(lo), int64_t(cb[c]) * bs));
         const int32_t ke0 = int32_t(min(int64_t(hi), int64_t(ce[c]) * bs));
         const int32_t centre = kb0 + (ke0 - kb0 - 1) / 2;
-        const float s = hip_score<T>(p, src, r0, r1, kvh, centre, lane);
+        // + 0: -0 and +0 are one score (the CPU compares floats: they tie and the lower block wins).
+        const float s = hip_score<T>(p, src, r0, r1, kvh, centre, lane) + 0.0f;
         kc = (uint64_t(ordered_bits(s)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[c]));
       }
       if (lane == 0) {
@@ -203,13 +198,19 @@ void launch_typed(const HipMaskParams& p, size_t smem, cudaStream_t stream) {
 
 }  // namespace
 
+// Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep].
+size_t hip_mask_smem_bytes(int32_t max_keep) {
+  const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
+  return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
+}
+
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
   if (p.n_requests == 0) return;
   if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 2 != 0) {
     std::fprintf(stderr, "lcllm: HiP mask: keep %d or head_dim %d out of range\n", p.max_keep, p.a.head_dim);
     std::abort();
   }
-  const size_t smem = hip_smem_bytes(p.max_keep);
+  const size_t smem = hip_mask_smem_bytes(p.max_keep);
   if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
     launch_typed<uint8_t>(p, smem, stream);
   } else {

@@ -30,6 +30,8 @@ struct HipMaskParams {
   int32_t max_keep;              // the largest k / block_size_k of the requests (<= kHipMaxKeep)
 };
 
+// Dynamic shared memory one block needs for masks of up to max_keep blocks.
+size_t hip_mask_smem_bytes(int32_t max_keep);
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream);
 
 }  // namespace lcllm

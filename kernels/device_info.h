@@ -16,4 +16,14 @@ inline int cuda_sm_count() {
   return c;
 }
 
+// Dynamic shared memory one block may opt in to on the current device (cached as above).
+inline int cuda_smem_optin_bytes() {
+  static int cached[64] = {};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  int& c = cached[device & 63];
+  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return c;
+}
+
 }  // namespace lcllm

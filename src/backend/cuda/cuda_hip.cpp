@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "kernels/attention_hip.h"
 #include "kernels/cuda_check.h"
+#include "kernels/device_info.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -36,13 +37,25 @@ void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Att
     const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end, r.kv_head, r.lo, r.hi, r.k, r.block_size_k};
     packed.insert(packed.end(), f, f + kHipRequestInts);
   }
+  const size_t smem = hip_mask_smem_bytes(max_keep);
+  if (smem + 64 > size_t(cuda_smem_optin_bytes())) {  // + the kernel's static shared memory
+    throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
+                "HiP keeps " + std::to_string(max_keep) + " blocks per mask, which needs " + std::to_string(smem >> 10) +
+                    " KiB of shared memory per block; this GPU allows " + std::to_string(cuda_smem_optin_bytes() >> 10) +
+                    " KiB (raise block_size_k or lower k)");
+  }
+  // The requests and positions go to their own scratch (not the staging ring: attention_rows staged its arrays
+  // there first, and a later reservation may wrap the ring under them). Pageable copies: the host vectors may go.
+  const size_t n_req = requests.size();
+  const size_t req_bytes = packed.size() * sizeof(int32_t), pos_bytes = batch.query_pos.size() * sizeof(int32_t);
+  auto* inputs = static_cast<int32_t*>(scratch(req_bytes + pos_bytes, kScratchHipInputs));  // [requests | query_pos]
+  CUDA_CHECK(cudaMemcpyAsync(inputs, packed.data(), req_bytes, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(inputs + packed.size(), batch.query_pos.data(), pos_bytes, cudaMemcpyHostToDevice, stream_));
   const CudaAttentionRows rows = attention_rows(q, q, layer, batch, params, false, false);
-  stage_reserve({packed.size() * sizeof(int32_t), batch.query_pos.size() * sizeof(int32_t)});
   auto p = zeroed<HipMaskParams>();
   p.a = rows.a;
-  p.requests = stage(std::span<const int32_t>(packed));
-  p.query_pos = stage(batch.query_pos);
-  const size_t n_req = requests.size();
+  p.requests = inputs;
+  p.query_pos = inputs + packed.size();
   p.out_blocks = static_cast<int32_t*>(scratch(n_req * size_t(max_keep) * sizeof(int32_t), kScratchHipBlocks));
   p.out_count = static_cast<int32_t*>(scratch(n_req * sizeof(int32_t), kScratchHipCount));
   p.n_requests = int32_t(n_req);
