@@ -68,7 +68,8 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   eo.model_path = model_dir_;
   eo.device = settings.device;
   eo.threads = settings.threads;
-  eo.max_step_tokens = settings.chunk_size;
+  // A step holds one prefill chunk beside every in-flight sequence's decode row (a scored request has two).
+  eo.max_step_tokens = settings.chunk_size + 2 * std::max<int32_t>(1, settings.batch_size);
   eo.gpu_memory_fraction = settings.gpu_memory_fraction;
   eo.kv_cache_dtype = settings.kv_cache_dtype;
   // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.

@@ -7,7 +7,6 @@
 
 #include "lcllm/error.h"
 #include "runtime/scheduler.h"
-#include "tokenizer/incremental_detokenizer.h"
 
 namespace lcllm {
 
@@ -15,52 +14,47 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One request in flight: its handle, the text so far and when it was submitted.
+// One request in flight: its handle and what has come back so far.
 struct InFlight {
-  size_t index = 0;
   std::shared_ptr<RequestHandle> handle;
-  std::unique_ptr<IncrementalDetokenizer> detok;
-  std::string text;
-  Clock::time_point start;
   GenOutput out;
-  bool generating = false;  // the sampled choice (0) still runs for us
-  double logprob = 0;       // the scoring choice's sum so far
+  double logprob = 0;  // the scoring choice's sum so far
+  bool reported = false;
 };
 
 }  // namespace
 
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const std::vector<GenRequest>& requests,
-                                     int32_t batch_size, const std::function<void(size_t, const GenOutput&)>& on_done) {
+                                     int32_t batch_size, const std::function<void(size_t, const GenOutput&)>& on_done,
+                                     int32_t prefill_chunk) {
   if (batch_size < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size must be >= 1");
   std::vector<int32_t> base_stop = engine.config().eos_token_ids;
   base_stop.insert(base_stop.end(), tok.stop_ids().begin(), tok.stop_ids().end());
   const bool any_forced = std::any_of(requests.begin(), requests.end(), [](const GenRequest& r) { return !r.forced.empty(); });
 
-  // The scheduler runs the engine (continuous batching, chunked prefill, forks for the scoring choices); this
-  // thread keeps `batch_size` requests in flight, so each request's `seconds` is its own and not a queue's.
+  // The scheduler runs the engine (continuous batching, chunked prefill, forks for the scoring choices). Every
+  // request is queued at once and every stop rule runs on the engine thread, and prompts are prefilled in fixed
+  // chunks: the schedule, and so every result, depends neither on this thread's timing nor on --batch-size.
   SchedulerOptions so;
-  so.max_num_seqs = batch_size * (any_forced ? 2 : 1);
-  so.max_waiting = batch_size;
+  so.max_num_seqs = std::min(engine.max_step_tokens(), batch_size * (any_forced ? 2 : 1));
+  so.max_waiting = int32_t(std::min<size_t>(requests.size() + 1, INT32_MAX));
   so.max_model_len = INT32_MAX;  // the KV cache bounds each request (submit names the shortfall)
+  so.prefill_chunk = prefill_chunk > 0 ? prefill_chunk : std::max(1, engine.max_step_tokens() - so.max_num_seqs);
+  if (so.prefill_chunk + so.max_num_seqs > engine.max_step_tokens()) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "--chunk-size " + std::to_string(so.prefill_chunk) + " + " + std::to_string(so.max_num_seqs) +
+                    " decode rows exceed the engine's step of " + std::to_string(engine.max_step_tokens()) + " tokens");
+  }
   auto waker = std::make_shared<EventWaker>();
   std::vector<GenOutput> results(requests.size());
-  std::map<size_t, InFlight> flights;  // by request index
-  // Declared after `flights` so it is destroyed first: an exception cancels and joins before the handles go.
-  Scheduler scheduler(engine, so);
-
-  auto submit = [&](size_t i) {
+  std::vector<InFlight> flights(requests.size());  // [requests]
+  std::vector<size_t> submitted;                   // request indices, in submission order
+  std::vector<GenerationRequest> batch;
+  for (size_t i = 0; i < requests.size(); ++i) {
     const GenRequest& r = requests[i];
     if (r.prompt.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "an eval prompt is empty");
-    InFlight f;
-    f.index = i;
-    f.start = Clock::now();
-    f.detok = std::make_unique<IncrementalDetokenizer>(tok, true);
-    f.out.finish_reason = "length";
-    if (r.max_new_tokens < 1 && r.forced.empty()) {  // nothing to run
-      results[i] = f.out;
-      if (on_done) on_done(i, results[i]);
-      return;
-    }
+    flights[i].out.finish_reason = "length";
+    if (r.max_new_tokens < 1 && r.forced.empty()) continue;  // nothing to run
     GenerationRequest g;
     g.prompt = r.prompt;
     g.max_tokens = std::max(r.max_new_tokens, 0);
@@ -69,66 +63,71 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
     g.stop_ids = base_stop;
     g.stop_ids.insert(g.stop_ids.end(), r.extra_stop_ids.begin(), r.extra_stop_ids.end());
     g.forced = r.forced;
-    f.generating = g.n == 1;
-    try {
-      f.handle = scheduler.submit(std::move(g), waker);
-    } catch (const RequestRefused& e) {
-      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, std::string("eval request ") + std::to_string(i) + ": " +
-                                                              e.what() + " (raise the KV cache or lower --batch-size)");
+    if (r.stop_at_sentence_end) {  // NIAH/RULER: the answer ends at its first '.' or newline
+      g.stop_when = [&tok](std::span<const int32_t> output) {
+        return tok.decode(output, true).find_first_of(".\n") != std::string::npos;
+      };
     }
-    flights.emplace(i, std::move(f));
-  };
-  // Takes one event of request f; the sampled choice is 0 and the scoring one is n (0 or 1).
-  auto take = [&](InFlight& f, const TokenEvent& e) {
-    const GenRequest& r = requests[f.index];
-    const bool scoring = !r.forced.empty() && e.choice == (r.max_new_tokens < 1 ? 0 : 1);
+    batch.push_back(std::move(g));
+    submitted.push_back(i);
+  }
+  // Declared after the outputs it writes through: an exception joins the engine thread before they go.
+  Scheduler scheduler(engine, so);
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  try {
+    handles = scheduler.submit_all(std::move(batch), waker);
+  } catch (const RequestRefused& e) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                std::string("an eval request: ") + e.what() + " (raise the KV cache or lower --batch-size)");
+  }
+  for (size_t k = 0; k < submitted.size(); ++k) flights[submitted[k]].handle = handles[k];
+  for (size_t i = 0; i < requests.size(); ++i) {  // requests with nothing to run are done now
+    if (flights[i].handle) continue;
+    results[i] = flights[i].out;
+    flights[i].reported = true;
+    if (on_done) on_done(i, results[i]);
+  }
+
+  // Takes one event of request i; the sampled choice is 0 and the scoring one is n (0 or 1).
+  auto take = [&](size_t i, const TokenEvent& e) {
+    const GenRequest& r = requests[i];
+    InFlight& f = flights[i];
     if (!e.finish_reason.empty() && e.finish_reason != "stop" && e.finish_reason != "length") {
-      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, "eval request " + std::to_string(f.index) +
-                                                      ": generation ended with \"" + e.finish_reason + "\" (see the log)");
+      throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED, "eval request " + std::to_string(i) + ": generation ended with \"" +
+                                                         e.finish_reason + "\" (see the log)");
     }
+    const bool scoring = !r.forced.empty() && e.choice == (r.max_new_tokens < 1 ? 0 : 1);
     if (scoring) {
       if (e.token >= 0) f.logprob += e.forced_logprob;
       return;
     }
-    if (!f.generating || e.token < 0) return;  // after our own stop, or its token-less close
-    f.out.tokens.push_back(e.token);
-    bool stop = std::find(base_stop.begin(), base_stop.end(), e.token) != base_stop.end() ||
-                std::find(r.extra_stop_ids.begin(), r.extra_stop_ids.end(), e.token) != r.extra_stop_ids.end();
-    if (!stop) {
-      f.text += f.detok->push(e.token);
-      stop = r.stop_at_sentence_end && f.text.find_first_of(".\n") != std::string::npos;
-    }
-    if (stop) f.out.finish_reason = "stop";
-    if (stop || int32_t(f.out.tokens.size()) >= r.max_new_tokens) {
-      f.generating = false;
-      f.handle->stop_choice(0);  // a sentence end the scheduler cannot see: free the sequence now
-    }
+    if (e.token >= 0) f.out.tokens.push_back(e.token);
+    if (e.finish_reason == "stop") f.out.finish_reason = "stop";
   };
 
-  size_t next = 0;
+  size_t done = 0, pending = submitted.size();
   uint64_t seen = 0;
-  while (next < requests.size() || !flights.empty()) {
-    while (flights.size() < size_t(batch_size) && next < requests.size()) submit(next++);
-    for (auto it = flights.begin(); it != flights.end();) {
-      InFlight& f = it->second;
-      for (const TokenEvent& e : f.handle->wait(std::chrono::milliseconds(0))) take(f, e);
-      if (!f.handle->finished()) {
-        ++it;
-        continue;
-      }
-      const GenRequest& r = requests[f.index];
-      GenOutput& out = results[f.index];
+  while (done < pending) {
+    for (size_t i : submitted) {
+      InFlight& f = flights[i];
+      if (f.reported) continue;
+      for (const TokenEvent& e : f.handle->wait(std::chrono::milliseconds(0))) take(i, e);
+      if (!f.handle->finished()) continue;
+      const GenRequest& r = requests[i];
+      GenOutput& out = results[i];
       out = std::move(f.out);
       out.text = tok.decode(out.tokens, true);
-      out.seconds = std::chrono::duration<double>(Clock::now() - f.start).count();
+      const auto admitted = f.handle->admitted_at();
+      out.seconds = admitted ? std::chrono::duration<double>(Clock::now() - *admitted).count() : 0.0;
       if (!r.forced.empty()) {
         out.forced_logprob = f.logprob;
         out.forced_tokens = int32_t(r.forced.size());
       }
-      if (on_done) on_done(f.index, out);
-      it = flights.erase(it);
+      f.reported = true;
+      ++done;
+      if (on_done) on_done(i, out);
     }
-    if (!flights.empty()) seen = waker->wait(seen, std::chrono::milliseconds(100));
+    if (done < pending) seen = waker->wait(seen, std::chrono::milliseconds(100));
   }
   return results;
 }

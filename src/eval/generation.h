@@ -28,22 +28,26 @@ struct GenOutput {
   std::vector<int32_t> tokens;  // generated ids (a stop id included when one ended it)
   std::string text;             // decoded without special tokens
   std::string finish_reason;    // "stop" (stop id or sentence end) or "length"
-  double seconds = 0;           // from its submission to the scheduler to its last token
+  double seconds = 0;           // from its admission (its prefill's start) to its last token
   // Σ_i ln p(forced[i] | prompt, forced[<i]) under the engine's plan (forced[0] from the prefill's logits, the
   // rest from decode steps, as generation sees them); NaN when the request had no forced answer.
   double forced_logprob = std::numeric_limits<double>::quiet_NaN();
   int32_t forced_tokens = 0;
 };
 
-// Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Up to `batch_size` requests are in
-// flight at once, decoded together; the next starts as one finishes (the KV cache should hold batch_size prompts +
-// generations; the scheduler admits only what fits, and a request that can never fit is an error).
+// Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Up to `batch_size` requests run at
+// once, decoded together; the next is admitted as one finishes (the KV cache should hold batch_size prompts +
+// generations; the scheduler admits only what fits, and a request that can never fit is an error). Results do not
+// depend on batch_size or on thread timing (fixed prefill chunks, stop rules on the engine thread).
 // `on_done(i, output)` is called as each request finishes (its generation and its forced scoring), so callers
 // write results as they come. A request with a forced answer holds a second sequence while it runs (a fork that
 // shares the prompt's pages): size the KV cache for it (EvalSession::load_engine's
 // `forced_tokens`). Throws lcllm::Error (e.g. a full KV cache).
+// `prefill_chunk`: prompt tokens per forward step (the evals' --chunk-size; the engine's step must also hold the
+// decode rows, EvalSession::load_engine sizes it so); 0: what the engine's step leaves beside the decode rows.
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tokenizer, const std::vector<GenRequest>& requests,
                                      int32_t batch_size = 1,
-                                     const std::function<void(size_t, const GenOutput&)>& on_done = {});
+                                     const std::function<void(size_t, const GenOutput&)>& on_done = {},
+                                     int32_t prefill_chunk = 0);
 
 }  // namespace lcllm

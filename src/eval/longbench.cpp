@@ -221,7 +221,7 @@ LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions
         const Item& it = items[b + i];
         eval_append_line(it.out_path, longbench_pred_line(it.record, g.text).dump());
         if (progress) progress(it.ds->name, ++done, e - b);
-      });
+      }, o.engine.chunk_size);
       b = e;
     }
   }

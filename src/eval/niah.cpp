@@ -250,7 +250,7 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         eval_write_file(p.path, j.dump(2) + "\n");
         cells.push_back(std::move(c));
         if (progress) progress(policy.label, ++done, total);
-      });
+      }, o.engine.chunk_size);
     }
   }
 

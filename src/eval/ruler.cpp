@@ -230,7 +230,7 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
         eval_append_line(j.path, line.dump());
         results.push_back(r);
         if (progress) progress(policy.label, ++done, total);
-      });
+      }, o.engine.chunk_size);
       b = e;
     }
   }

@@ -29,6 +29,11 @@ void RequestHandle::stop_choice(int32_t choice) {
   if (!choice_stopped_locked(choice)) stopped_choices_.push_back(choice);
 }
 
+std::optional<std::chrono::steady_clock::time_point> RequestHandle::admitted_at() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return admitted_;
+}
+
 bool RequestHandle::choice_stopped(int32_t choice) const {
   std::lock_guard<std::mutex> lock(mu_);
   return choice_stopped_locked(choice);
@@ -129,6 +134,12 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, SchedulerO
     : engine_(engine), options_(options), observer_(observer ? *observer : no_observer_) {
   // Every running sequence must be able to take its decode token in one step.
   options_.max_num_seqs = std::max(1, std::min(options_.max_num_seqs, engine_.max_step_tokens()));
+  if (options_.prefill_chunk < 0 || options_.prefill_chunk + options_.max_num_seqs > engine_.max_step_tokens()) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "scheduler: prefill chunks of " + std::to_string(options_.prefill_chunk) + " tokens beside " +
+                    std::to_string(options_.max_num_seqs) + " decode rows do not fit the engine's step of " +
+                    std::to_string(engine_.max_step_tokens()) + " tokens");
+  }
   publish_gauges();
   thread_ = std::thread([this] { loop(); });
 }
@@ -145,6 +156,25 @@ Scheduler::~Scheduler() {
 }
 
 std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request, std::shared_ptr<EventWaker> waker) {
+  std::shared_ptr<Group> group = prepare(std::move(request), std::move(waker));
+  std::shared_ptr<RequestHandle> handle = group->handle;
+  enqueue({std::move(group)});
+  return handle;
+}
+
+std::vector<std::shared_ptr<RequestHandle>> Scheduler::submit_all(std::vector<GenerationRequest> requests,
+                                                                  std::shared_ptr<EventWaker> waker) {
+  std::vector<std::shared_ptr<Group>> groups;  // [requests]
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  for (GenerationRequest& r : requests) {
+    groups.push_back(prepare(std::move(r), waker));
+    handles.push_back(groups.back()->handle);
+  }
+  enqueue(std::move(groups));
+  return handles;
+}
+
+std::shared_ptr<Scheduler::Group> Scheduler::prepare(GenerationRequest request, std::shared_ptr<EventWaker> waker) {
   const int64_t prompt = int64_t(request.prompt.size());
   using enum RefusalKind;
   if (prompt == 0) throw RequestRefused(INVALID_REQUEST, "the prompt is empty (it encodes to zero tokens)", "prompt");
@@ -161,6 +191,13 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request, std:
                              " max_tokens); shorten the prompt or lower max_tokens",
                          "max_tokens");
   }
+  const int32_t vocab = engine_.config().vocab_size;
+  for (const int32_t id : request.forced) {
+    if (id < 0 || id >= vocab) {
+      throw RequestRefused(INVALID_REQUEST, "a forced token id (" + std::to_string(id) + ") is outside the vocabulary [0, " +
+                                                std::to_string(vocab) + ")", "forced");
+    }
+  }
   const int32_t most_sampled = options_.max_num_seqs - (scored ? 1 : 0);
   if ((request.n < 1 && !score_only) || request.n > most_sampled) {
     throw RequestRefused(INVALID_REQUEST, "n must be in [1, " + std::to_string(most_sampled) +
@@ -171,10 +208,10 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request, std:
   const int64_t capacity = int64_t(kv.n_pages()) * kv.page_size();
   if (request_pages(prompt, sequence_tails(request), kv.page_size()) > kv.n_pages()) {
     throw RequestRefused(CONTEXT_LENGTH_EXCEEDED,
-                         "the request needs " + std::to_string(sequence_tails(request).size()) + " x " + std::to_string(need) +
-                             " tokens of KV cache (" + std::to_string(prompt) + " in the prompt, shared by the " +
-                             "choices, + " + std::to_string(request.max_tokens) +
-                             " max_tokens per choice) but the cache holds " + std::to_string(capacity) +
+                         "the request needs " + std::to_string(sequence_tails(request).size()) + " sequences of up to " +
+                             std::to_string(need) + " tokens of KV cache (" + std::to_string(prompt) +
+                             " in the prompt, shared by the sequences, + up to " + std::to_string(need - prompt) +
+                             " tokens each) but the cache holds " + std::to_string(capacity) +
                              "; lower max_tokens or n",
                          "max_tokens");
   }
@@ -199,17 +236,21 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenerationRequest request, std:
   group->unfinished = sequences;
   group->request = std::move(request);
   group->arrival = Clock::now();
+  return group;
+}
+
+void Scheduler::enqueue(std::vector<std::shared_ptr<Group>> groups) {
+  using enum RefusalKind;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (refusing_) throw RequestRefused(SHUTTING_DOWN, "the server is shutting down");
-    if (int32_t(waiting_.size()) >= options_.max_waiting) {
+    if (int64_t(waiting_.size()) + int64_t(groups.size()) > options_.max_waiting) {
       throw RequestRefused(QUEUE_FULL, "the server is busy: " + std::to_string(waiting_.size()) +
                                            " requests are already waiting (--max-waiting); retry later");
     }
-    waiting_.push_back(std::make_unique<Pending>(Pending{group}));
+    for (auto& g : groups) waiting_.push_back(std::make_unique<Pending>(Pending{std::move(g)}));
   }
   cv_.notify_all();
-  return group->handle;
 }
 
 int32_t Scheduler::retry_after_seconds() const {
@@ -361,6 +402,10 @@ void Scheduler::admit() {
     }
     for (auto& r : choices) running_.push_back(std::move(r));
     running_requests_.fetch_add(1);
+    {
+      std::lock_guard<std::mutex> lock(p->group->handle->mu_);
+      p->group->handle->admitted_ = Clock::now();
+    }
   }
 }
 
@@ -382,7 +427,11 @@ void Scheduler::run_step() {
   for (auto& r : running_) {  // then prompt chunks in arrival order with what is left
     const std::vector<int32_t>& prompt = r->group->request.prompt;
     if (r->prefilled >= prompt.size() || budget == 0 || r->seq < 0) continue;
-    const size_t take = std::min(prompt.size() - r->prefilled, size_t(budget));
+    size_t take = std::min(prompt.size() - r->prefilled, size_t(budget));
+    if (options_.prefill_chunk > 0) {  // fixed chunks: the whole next one or nothing this step
+      take = std::min(prompt.size() - r->prefilled, size_t(options_.prefill_chunk));
+      if (take > size_t(budget)) continue;
+    }
     chunks.push_back({r->seq, std::span<const int32_t>(prompt).subspan(r->prefilled, take),
                       AttentionPhase::ATTENTION_PHASE_PREFILL, r->prefilled + take == prompt.size(),
                       r->group->plan.get()});
@@ -469,6 +518,8 @@ void Scheduler::run_step() {
     r.output.push_back(ev.token);
     ++generated;
     if (std::find(req.stop_ids.begin(), req.stop_ids.end(), ev.token) != req.stop_ids.end()) {
+      ev.finish_reason = "stop";
+    } else if (req.stop_when && req.stop_when(r.output)) {
       ev.finish_reason = "stop";
     } else if (int32_t(r.output.size()) >= req.max_tokens) {
       ev.finish_reason = "length";

@@ -16,7 +16,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
+#include <optional>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,6 +46,10 @@ struct GenerationRequest {
   // fed these ids instead of sampled ones; its events carry each id with TokenEvent::forced_logprob =
   // ln p(forced[i] | prompt, forced[<i]) and it ends with "length" after the last one. Stop ids do not apply.
   std::vector<int32_t> forced;    // [n_forced]
+  // Called on the engine thread after each token a sampled choice draws (not a stop id), with the choice's tokens
+  // so far; true ends the choice with "stop", that token included. A rule the reader could apply later (an eval's
+  // sentence end) applied here frees the sequence at once and keeps the schedule independent of thread timing.
+  std::function<bool(std::span<const int32_t> output)> stop_when;
 };
 
 struct TokenEvent {
@@ -86,6 +93,8 @@ class RequestHandle {
   // Every choice has finished and its events were taken.
   bool finished() const;
   int32_t prompt_tokens() const { return prompt_tokens_; }
+  // When the scheduler admitted the request (its sequences started), or nothing while it waits.
+  std::optional<std::chrono::steady_clock::time_point> admitted_at() const;
 
  private:
   friend class Scheduler;
@@ -97,6 +106,7 @@ class RequestHandle {
   std::deque<TokenEvent> events_;
   std::vector<int32_t> stopped_choices_;
   std::shared_ptr<EventWaker> waker_;
+  std::optional<std::chrono::steady_clock::time_point> admitted_;
   int32_t open_choices_ = 0;
   int32_t prompt_tokens_ = 0;
   std::atomic<bool> cancelled_{false};
@@ -148,6 +158,12 @@ struct SchedulerOptions {
   int32_t max_num_seqs = 16;     // sequences (choices) in the running batch
   int32_t max_waiting = 64;      // requests queued beyond that: 429
   int32_t max_model_len = 4096;  // prompt + max_tokens of one sequence
+  // > 0: prompts are prefilled in chunks of exactly this many tokens from their first uncached one (the last
+  // chunk shorter), a chunk only when all of it fits the step, so what a prompt computes never depends on what
+  // else runs (evals: results independent of --batch-size and timing; HiP's query blocks start at chunk starts).
+  // Must leave room for the decode rows: prefill_chunk + max_num_seqs <= Engine::max_step_tokens().
+  // 0: a prompt takes whatever room the step has left.
+  int32_t prefill_chunk = 0;
 };
 
 class Scheduler {
@@ -161,6 +177,11 @@ class Scheduler {
   // queue is full, SHUTTING_DOWN after drain().
   // `waker`, when given, is notified of every event of this request.
   std::shared_ptr<RequestHandle> submit(GenerationRequest request, std::shared_ptr<EventWaker> waker = nullptr);
+  // Several requests queued at once (in order, under one lock: the engine thread sees all or none of them, so a
+  // batch's schedule does not depend on how fast the caller submits). All are checked first; one refusal queues
+  // none. QUEUE_FULL counts all of them against max_waiting.
+  std::vector<std::shared_ptr<RequestHandle>> submit_all(std::vector<GenerationRequest> requests,
+                                                         std::shared_ptr<EventWaker> waker = nullptr);
 
   // Graceful shutdown: refuse new requests (503), let running and waiting ones finish for up to `grace`, then
   // cancel the rest (their streams end with finish_reason "abort"). Returns when the engine is idle.
@@ -174,6 +195,8 @@ class Scheduler {
   struct Pending;
   struct Running;
   struct Group;
+  std::shared_ptr<Group> prepare(GenerationRequest request, std::shared_ptr<EventWaker> waker);
+  void enqueue(std::vector<std::shared_ptr<Group>> groups);
   void loop();
   void abort_all();
   void drop_cancelled();

@@ -343,3 +343,52 @@ TEST_CASE("a choice the reader stops frees its sequence at the next step while i
   // Once choice 0 was dropped, steps ran with one sequence: most of choice 1's 300 tokens.
   CHECK(std::count(obs.running.begin(), obs.running.end(), int64_t(1)) >= 200);
 }
+
+TEST_CASE("fixed prefill chunks: a prompt is prefilled in whole chunks whatever else runs; stop_when ends a choice "
+          "on the engine thread", "[scheduler]") {
+  // A step of 8 tokens, chunks of 5: the 3-token prompt and B's first chunk share step 1 (8 tokens), then B takes
+  // 5 and 2 beside A's decode rows. Without fixed chunks B would take the 7 tokens the step has left in step 2.
+  const std::vector<int32_t> pa = {1, 2, 3}, pb = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  auto ref = load_engine(512, 16);
+  GenerateOptions go;
+  go.max_tokens = 6;
+  go.sampling.temperature = 0;
+  const auto want_a = ref->generate(pa, go).tokens, want_b = ref->generate(pb, go).tokens;
+  for (const int32_t chunk : {5, 0}) {
+    auto engine = load_engine(512, 8);
+    struct Steps : SchedulerObserver {
+      std::mutex mu;
+      std::vector<int64_t> prompt;  // prompt tokens of each step that had any
+      void on_step_tokens(int64_t p, int64_t) override {
+        std::lock_guard<std::mutex> lock(mu);
+        if (p > 0) prompt.push_back(p);
+      }
+    } obs;
+    SchedulerOptions so{3, 8, 512};
+    so.prefill_chunk = chunk;
+    Scheduler s(*engine, so, &obs);
+    auto h = s.submit_all({greedy(pa, 6), greedy(pb, 6)});
+    CHECK(collect(*h[0]) == want_a);
+    CHECK(collect(*h[1]) == want_b);
+    std::lock_guard<std::mutex> lock(obs.mu);
+    INFO("prefill_chunk " << chunk);
+    CHECK(obs.prompt == (chunk == 5 ? std::vector<int64_t>{8, 5, 2} : std::vector<int64_t>{8, 7}));
+  }
+  // A chunk that leaves no room for the decode rows is refused.
+  auto engine = load_engine(512, 8);
+  SchedulerOptions too_big{4, 8, 512};
+  too_big.prefill_chunk = 5;
+  CHECK_THROWS_WITH(Scheduler(*engine, too_big), Catch::Contains("do not fit the engine's step"));
+  // stop_when sees the tokens so far and ends the choice with "stop", its token included.
+  Scheduler s(*engine, SchedulerOptions{2, 4, 512});
+  GenerationRequest g = greedy(pb, 6);
+  g.stop_when = [](std::span<const int32_t> out) { return out.size() == 3; };
+  auto h = s.submit(g);
+  std::string reason;
+  const std::vector<int32_t> got = collect(*h, &reason);
+  CHECK(reason == "stop");
+  CHECK(got == std::vector<int32_t>(want_b.begin(), want_b.begin() + 3));
+  GenerationRequest bad = greedy(pb, 2);
+  bad.forced = {1, 1 << 20};  // outside the vocabulary: refused, never fed
+  CHECK(refusal_of([&] { s.submit(bad); }) == RefusalKind::INVALID_REQUEST);
+}
