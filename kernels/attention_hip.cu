@@ -184,6 +184,49 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
   if (tid == 0) p.out_count[req] = keep;
 }
 
+__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipListParams p) {
+  const int32_t lane = int32_t(threadIdx.x) & 31;
+  const int64_t item = int64_t(blockIdx.x) * kHipWarps + (int32_t(threadIdx.x) >> 5);
+  if (item >= p.n_items) return;  // whole warps
+  const int32_t* s = p.sets + item * 5;
+  const int32_t lo = s[0], hi = s[3], list = s[4], m = p.mask_of[item];
+  int32_t* out = p.out_positions + item * p.stride;
+  if (list != p.slot || m < 0) {
+    if (lane == 0) p.out_count[item] = 0;
+    return;
+  }
+  const int64_t bs = p.block_size[m];
+  const int32_t tail = max(lo, min(hi, p.all_from[m]));
+  int32_t base = 0;  // positions written so far
+  const int64_t i_end = p.indptr[m + 1];
+  for (int64_t i0 = p.indptr[m]; i0 < i_end; i0 += 32) {
+    const int64_t i = i0 + lane;
+    int32_t first = 0, len = 0;
+    if (i < i_end) {
+      const int64_t b = p.blocks[i];
+      const int64_t a = max(b * bs, int64_t(lo)), e = min((b + 1) * bs, int64_t(tail));
+      if (e > a) first = int32_t(a), len = int32_t(e - a);
+    }
+    int32_t inc = len;  // inclusive scan over the warp's blocks
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int32_t t = __shfl_up_sync(0xffffffffu, inc, off);
+      if (lane >= off) inc += t;
+    }
+    const int32_t start = base + inc - len;
+    for (int32_t t = 0; t < len; ++t) {
+      if (start + t < p.stride) out[start + t] = first + t;
+    }
+    base += __shfl_sync(0xffffffffu, inc, 31);
+  }
+  for (int32_t j = tail + lane; j < hi; j += 32) {
+    const int32_t at = base + (j - tail);
+    if (at < p.stride) out[at] = j;
+  }
+  base += max(0, hi - tail);
+  if (lane == 0) p.out_count[item] = min(base, p.stride);
+}
+
 template <class T>
 void launch_typed(const HipMaskParams& p, size_t smem, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};  // the largest shared memory opted in so far (one device at a time)
@@ -197,6 +240,13 @@ void launch_typed(const HipMaskParams& p, size_t smem, cudaStream_t stream) {
 }
 
 }  // namespace
+
+void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
+  if (p.n_items == 0) return;
+  const int64_t blocks = (int64_t(p.n_items) + kHipWarps - 1) / kHipWarps;
+  kernel_attention_hip_lists<<<unsigned(blocks), kHipThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
 
 // Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep].
 size_t hip_mask_smem_bytes(int32_t max_keep) {

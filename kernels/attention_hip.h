@@ -30,6 +30,22 @@ struct HipMaskParams {
   int32_t max_keep;              // the largest k / block_size_k of the requests (<= kHipMaxKeep)
 };
 
+// HiP's lists into a selection slot (backend.h Backend::selection_write_hip; the host rule is hip_expand_lists):
+// one warp per item writes its mask's block keys below the tail and then [tail, hi), tail = max(lo, min(hi,
+// all_from)), ascending. Lists are cut at `stride` (the step plan sizes the slot so that none is).
+struct HipListParams {
+  const int64_t* indptr;       // [n_masks + 1]
+  const int32_t* blocks;       // [nnz] ascending per mask
+  const int32_t* block_size;   // [n_masks]
+  const int32_t* all_from;     // [n_masks]
+  const int32_t* mask_of;      // [n_items] -1: none
+  const int32_t* sets;         // [n_items, 5] the layer's KeySet fields (lo, sink_end, recent_begin, hi, list)
+  int32_t* out_positions;      // [n_items, stride] the slot's lists
+  int32_t* out_count;          // [n_items]
+  int32_t n_items, stride, slot;
+};
+void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream);
+
 // Dynamic shared memory one block needs for masks of up to max_keep blocks.
 size_t hip_mask_smem_bytes(int32_t max_keep);
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream);

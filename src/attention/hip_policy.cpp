@@ -88,29 +88,47 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     c.params = store_params[i];
     c.valid = true;
   }
-  // Spread the masks over their (row, head)s.
-  std::vector<const Mask*> of(size_t(n_rows * H), nullptr);
-  for (const Mask& m : masks) {
-    for (int32_t r = m.row_begin; r < m.row_end; ++r) of[size_t(int64_t(r) * H + m.kv_head)] = &m;
-  }
-  out.indptr.assign(size_t(n_rows * H + 1), 0);
-  out.block_size.assign(size_t(n_rows * H), 1);
-  out.all_from.assign(size_t(n_rows * H), 0);
-  for (size_t item = 0; item < of.size(); ++item) {
-    if (const Mask* m = of[item]) {
-      if (m->request >= 0) {
-        const size_t i = size_t(m->request);
-        out.blocks.insert(out.blocks.end(), fresh.blocks.begin() + fresh.indptr[i],
-                          fresh.blocks.begin() + fresh.indptr[i + 1]);
-      } else {
-        out.blocks.insert(out.blocks.end(), m->cached->blocks.begin(), m->cached->blocks.end());
-      }
-      out.block_size[item] = m->block_size;
-      out.all_from[item] = m->all_from;
+  // One entry per mask; its (row, head)s point at it.
+  out.indptr.assign(1, 0);
+  out.mask_of.assign(size_t(n_rows * H), -1);
+  for (size_t mi = 0; mi < masks.size(); ++mi) {
+    const Mask& m = masks[mi];
+    if (m.request >= 0) {
+      const size_t i = size_t(m.request);
+      out.blocks.insert(out.blocks.end(), fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
+    } else {
+      out.blocks.insert(out.blocks.end(), m.cached->blocks.begin(), m.cached->blocks.end());
     }
-    out.indptr[item + 1] = int64_t(out.blocks.size());
+    out.indptr.push_back(int64_t(out.blocks.size()));
+    out.block_size.push_back(m.block_size);
+    out.all_from.push_back(m.all_from);
+    for (int32_t r = m.row_begin; r < m.row_end; ++r) out.mask_of[size_t(int64_t(r) * H + m.kv_head)] = int32_t(mi);
   }
   return out;
+}
+
+void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, int32_t slot,
+                      std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
+  LCLLM_ASSERT(masks.mask_of.empty() || masks.mask_of.size() == sets.size(), "one mask index per item");
+  indptr.assign(sets.size() + 1, 0);
+  positions.clear();
+  for (size_t item = 0; item < sets.size(); ++item) {
+    const KeySet& s = sets[item];
+    const int32_t m = masks.mask_of.empty() ? -1 : masks.mask_of[item];
+    if (s.list == slot && slot >= 0 && m >= 0) {
+      // Blocks ascending and disjoint, clipped below the tail [tail, hi) that follows them: already ascending and
+      // distinct. Block b = keys [b * bs, (b + 1) * bs) (64-bit: bs may be huge).
+      const int64_t bs = masks.block_size[size_t(m)];
+      const int32_t tail = std::max(s.lo, std::min(s.hi, masks.all_from[size_t(m)]));
+      for (int64_t i = masks.indptr[size_t(m)]; i < masks.indptr[size_t(m) + 1]; ++i) {
+        const int64_t b = masks.blocks[size_t(i)];
+        const int64_t end = std::min<int64_t>((b + 1) * bs, tail);
+        for (int64_t j = std::max<int64_t>(b * bs, s.lo); j < end; ++j) positions.push_back(int32_t(j));
+      }
+      for (int32_t j = tail; j < s.hi; ++j) positions.push_back(j);
+    }
+    indptr[item + 1] = int64_t(positions.size());
+  }
 }
 
 }  // namespace lcllm

@@ -20,13 +20,22 @@
 
 namespace lcllm {
 
+// One layer's masks (the layout of backend.h HipMaskLists, owned).
 struct HipLayerMasks {
   bool any = false;                 // some (row, head) of the layer is HIP this step
-  std::vector<int64_t> indptr;      // [n_rows * n_kv_heads + 1] CSR of block indices
+  std::vector<int64_t> indptr;      // [n_masks + 1] CSR of block indices
   std::vector<int32_t> blocks;      // [nnz]
-  std::vector<int32_t> block_size;  // [n_rows * n_kv_heads] block_size_k of the (row, head)'s mask
-  std::vector<int32_t> all_from;    // [n_rows * n_kv_heads] keys >= all_from are kept
+  std::vector<int32_t> block_size;  // [n_masks] block_size_k of each mask
+  std::vector<int32_t> all_from;    // [n_masks] keys >= all_from are kept
+  std::vector<int32_t> mask_of;     // [n_rows * n_kv_heads] the (row, head)'s mask, -1: not HIP
+  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of}; }
 };
+
+// The host rule for HiP's lists (selection slot `slot`): item i with sets[i].list == slot and a mask gets the keys
+// of its mask's blocks and the keys from its all_from on, clipped to [sets[i].lo, sets[i].hi), ascending and
+// distinct; every other item an empty list. indptr [n_items + 1], positions [nnz].
+void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, int32_t slot,
+                      std::vector<int64_t>& indptr, std::vector<int32_t>& positions);
 
 // seq_plans: [n_seq] each sequence's plan (all for the same model). seq_state: [n_seq] (entries may be null) or
 // empty: without state, decode masks are recomputed every step.

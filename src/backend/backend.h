@@ -83,6 +83,17 @@ struct KeySet {
 };
 static_assert(sizeof(KeySet) == 5 * sizeof(int32_t), "KeySet is uploaded as plain int32 data");
 
+// HiP's masks of one layer for a step (attention/hip_policy.h builds them): mask m = the key blocks
+// blocks[indptr[m], indptr[m + 1]) (ascending, block_size[m] keys each) plus every key >= all_from[m]; item
+// (row, KV head) i uses mask mask_of[i] (-1: none). The rows of one query block share a mask.
+struct HipMaskLists {
+  std::span<const int64_t> indptr;      // [n_masks + 1]
+  std::span<const int32_t> blocks;      // [nnz]
+  std::span<const int32_t> block_size;  // [n_masks]
+  std::span<const int32_t> all_from;    // [n_masks]
+  std::span<const int32_t> mask_of;     // [n_rows * n_kv_heads]
+};
+
 // One layer's work for Backend::attention_key_sets; the pointers were returned by Backend::step_upload (host memory
 // on the CPU, device memory on the GPU), so a layer asks the host nothing.
 struct LayerKeySets {
@@ -236,6 +247,15 @@ class Backend {
   virtual void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) {
     (void)slot, (void)indptr, (void)positions;
     throw_unsupported("selection_write");
+  }
+  // HiP lists expanded where the kernels run: item i with sets[i].list == slot and a mask gets mask mask_of[i]'s
+  // block keys and the keys from its all_from on, within [sets[i].lo, sets[i].hi), ascending and distinct
+  // (hip_expand_lists, attention/hip_policy.h, is the rule); other items get empty lists. sets: the layer's key sets
+  // as step_upload returned them. False: not implemented here; the caller expands on the host and calls
+  // selection_write.
+  virtual bool selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) {
+    (void)slot, (void)masks, (void)sets;
+    return false;
   }
   // A slot's lists on the host, CSR [n_items + 1] (tests, calibration; synchronises the GPU).
   virtual void selection_read(int32_t slot, std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {

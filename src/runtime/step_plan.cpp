@@ -292,28 +292,7 @@ std::span<const KeySet> step_plan_sets(const StepPlan& step, int32_t layer) {
 
 void step_plan_hip_lists(const StepPlan& step, int32_t layer, const HipLayerMasks& masks,
                          std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
-  const std::span<const KeySet> sets = step_plan_sets(step, layer);
-  indptr.assign(sets.size() + 1, 0);
-  positions.clear();
-  std::vector<int32_t> scratch;
-  for (size_t item = 0; item < sets.size(); ++item) {
-    const KeySet& s = sets[item];
-    if (s.list == step.hip_slot && s.list >= 0 && masks.any) {
-      scratch.clear();
-      const int64_t bs = masks.block_size[item];
-      for (int64_t i = masks.indptr[item]; i < masks.indptr[item + 1]; ++i) {
-        // Block b = keys [b * bs, (b + 1) * bs), clipped to what the row sees (64-bit: bs may be huge).
-        const int64_t b = masks.blocks[size_t(i)];
-        const int64_t end = std::min<int64_t>((b + 1) * bs, s.hi);
-        for (int64_t j = std::max<int64_t>(b * bs, s.lo); j < end; ++j) scratch.push_back(int32_t(j));
-      }
-      for (int32_t j = std::max(s.lo, masks.all_from[item]); j < s.hi; ++j) scratch.push_back(j);
-      std::sort(scratch.begin(), scratch.end());
-      scratch.erase(std::unique(scratch.begin(), scratch.end()), scratch.end());
-      positions.insert(positions.end(), scratch.begin(), scratch.end());
-    }
-    indptr[item + 1] = int64_t(positions.size());
-  }
+  hip_expand_lists(masks.view(), step_plan_sets(step, layer), masks.any ? step.hip_slot : -1, indptr, positions);
 }
 
 }  // namespace lcllm

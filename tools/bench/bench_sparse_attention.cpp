@@ -138,8 +138,10 @@ int main(int argc, char** argv) {
           }
           if (lp.hip) {
             const HipLayerMasks masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, {});
-            step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
-            be.selection_write(step.hip_slot, hip_indptr, hip_positions);
+            if (!be.selection_write_hip(step.hip_slot, masks.view(), step_plan_layer_keys(step, l, data).sets)) {
+              step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
+              be.selection_write(step.hip_slot, hip_indptr, hip_positions);
+            }
           }
           be.attention_key_sets(out, q, l, layer_batch, params, step_plan_layer_keys(step, l, data));
         }

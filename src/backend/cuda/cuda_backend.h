@@ -114,6 +114,7 @@ class CudaBackend final : public Backend {
   void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) override;
   void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
                             std::span<const HipBlockRequest> requests, HipBlocks& blocks) override;
+  bool selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) override;
 
   // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
   // each records its launch (closure) and its launch parameters (the step's signature); step_end replays the cached
@@ -233,11 +234,13 @@ class CudaBackend final : public Backend {
 
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
   // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
-  // 9 the step's uploaded plan data (step_upload), 10-12 HiP masks (blocks; counts; requests and query positions).
+  // 9 the step's uploaded plan data (step_upload), 10-12 HiP masks (blocks; counts; requests and query positions),
+  // 13 HiP's masks uploaded for list expansion.
   static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
   static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
-                       kScratchLse = 8, kScratchStepData = 9, kScratchHipBlocks = 10, kScratchHipCount = 11, kScratchHipInputs = 12;
-  static constexpr int kScratchSlots = 13;
+                       kScratchLse = 8, kScratchStepData = 9, kScratchHipBlocks = 10, kScratchHipCount = 11, kScratchHipInputs = 12,
+                       kScratchHipLists = 13;
+  static constexpr int kScratchSlots = 14;
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;

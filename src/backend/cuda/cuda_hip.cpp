@@ -75,4 +75,39 @@ void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Att
   }
 }
 
+bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) {
+  LCLLM_ASSERT(slot >= 0 && slot < sel_slots_, "selection slot not reserved");
+  LCLLM_ASSERT(masks.mask_of.size() == size_t(sel_items_), "HiP masks do not match the slot");
+  LCLLM_ASSERT(!recording_, "HiP lists inside a recorded step");
+  LCLLM_ASSERT(masks.indptr.size() == masks.block_size.size() + 1 && masks.all_from.size() == masks.block_size.size(),
+               "malformed HiP masks");
+  // One upload of the masks: [indptr int64 | blocks | block_size | all_from | mask_of] (pageable copies: the caller's
+  // vectors may go once this returns).
+  const size_t b_indptr = masks.indptr.size_bytes(), b_blocks = masks.blocks.size_bytes(),
+               b_small = masks.block_size.size_bytes(), b_items = masks.mask_of.size_bytes();
+  auto* base = static_cast<unsigned char*>(scratch(b_indptr + b_blocks + 2 * b_small + b_items + 16, kScratchHipLists));
+  unsigned char* at = base;
+  auto put = [&](const void* src, size_t bytes) {
+    unsigned char* dst = at;
+    if (bytes > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    at += bytes;
+    return dst;
+  };
+  auto p = zeroed<HipListParams>();
+  p.indptr = reinterpret_cast<const int64_t*>(put(masks.indptr.data(), b_indptr));
+  p.blocks = reinterpret_cast<const int32_t*>(put(masks.blocks.data(), b_blocks));
+  p.block_size = reinterpret_cast<const int32_t*>(put(masks.block_size.data(), b_small));
+  p.all_from = reinterpret_cast<const int32_t*>(put(masks.all_from.data(), b_small));
+  p.mask_of = reinterpret_cast<const int32_t*>(put(masks.mask_of.data(), b_items));
+  p.sets = reinterpret_cast<const int32_t*>(sets);
+  const size_t items = size_t(sel_items_);
+  p.out_positions = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * size_t(sel_stride_);
+  p.out_count = static_cast<int32_t*>(scratch(0, kScratchSelCount)) + size_t(slot) * items;
+  p.n_items = sel_items_;
+  p.stride = sel_stride_;
+  p.slot = slot;
+  enqueue(launch_attention_hip_lists, p);
+  return true;
+}
+
 }  // namespace lcllm
