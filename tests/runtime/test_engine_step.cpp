@@ -225,7 +225,7 @@ TEST_CASE("sequences under different plans share one step: each equals its seque
   const size_t half = prompts[3].size() / 2;
   auto run = [&](Engine& eng, const std::vector<std::vector<SequenceChunk>>& steps) {
     std::vector<std::vector<float>> out;
-    for (const auto& st : steps) out.push_back(eng.step(st));
+    for (const auto& chunks_of_step : steps) out.push_back(eng.step(chunks_of_step));
     return out;
   };
   // Reference: each sequence alone, same chunks, its own plan.
