@@ -110,16 +110,17 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       be.attention(attn, q, l, layer_batch, params);
     } else {
       const StepLayerPlan& lp = step.layers[size_t(l)];
+      const LayerKeySets keys = step_plan_layer_keys(step, l, step_data);
       if (lp.hip) {
         const HipLayerMasks masks =
             attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, in.policy_state);
         // Lists expanded where the kernels run when the backend can (the GPU); else on the host.
-        if (!be.selection_write_hip(step.hip_slot, masks.view(), step_plan_layer_keys(step, l, step_data).sets)) {
+        if (masks.any && !be.selection_write_hip(step.hip_slot, masks.view(), keys.sets)) {
           step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
           be.selection_write(step.hip_slot, hip_indptr, hip_positions);
         }
       }
-      be.attention_key_sets(attn, q, l, layer_batch, params, step_plan_layer_keys(step, l, step_data));
+      be.attention_key_sets(attn, q, l, layer_batch, params, keys);
     }
 
     // ---- MLP block ----

@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
           }
           if (lp.hip) {
             const HipLayerMasks masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, {});
-            if (!be.selection_write_hip(step.hip_slot, masks.view(), step_plan_layer_keys(step, l, data).sets)) {
+            const KeySet* sets = step_plan_layer_keys(step, l, data).sets;
+            if (masks.any && !be.selection_write_hip(step.hip_slot, masks.view(), sets)) {
               step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
               be.selection_write(step.hip_slot, hip_indptr, hip_positions);
             }
