@@ -6,24 +6,21 @@
 
 namespace lcllm {
 
-// Streaming multiprocessors of the current device (cached: the query costs microseconds per launch).
-inline int cuda_sm_count() {
+// An attribute of the current device, cached per device ordinal (the query costs microseconds per launch).
+template <cudaDeviceAttr kAttribute>
+inline int cuda_cached_attribute() {
   static int cached[64] = {};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   int& c = cached[device & 63];
-  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, device));
+  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, kAttribute, device));
   return c;
 }
 
-// Dynamic shared memory one block may opt in to on the current device (cached as above).
-inline int cuda_smem_optin_bytes() {
-  static int cached[64] = {};
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  int& c = cached[device & 63];
-  if (c == 0) CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return c;
-}
+// Streaming multiprocessors of the current device.
+inline int cuda_sm_count() { return cuda_cached_attribute<cudaDevAttrMultiProcessorCount>(); }
+
+// Dynamic shared memory one block may opt in to on the current device.
+inline int cuda_smem_optin_bytes() { return cuda_cached_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(); }
 
 }  // namespace lcllm
