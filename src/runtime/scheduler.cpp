@@ -339,6 +339,8 @@ void Scheduler::drop_cancelled() {
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(waiting_, [&](const std::unique_ptr<Pending>& p) {
     if (!p->group->handle->cancelled()) return false;
+    // Its choices end too, so a reader that waits for the handle to finish is not left waiting.
+    for (int32_t c = 0; c < p->group->unfinished; ++c) p->group->handle->push(ending_event(c, "abort"));
     observer_.on_request_end(std::chrono::duration<double>(Clock::now() - p->group->arrival).count(), "abort");
     return true;
   });

@@ -392,3 +392,93 @@ TEST_CASE("fixed prefill chunks: a prompt is prefilled in whole chunks whatever 
   bad.forced = {1, 1 << 20};  // outside the vocabulary: refused, never fed
   CHECK(refusal_of([&] { s.submit(bad); }) == RefusalKind::INVALID_REQUEST);
 }
+
+TEST_CASE("random request mixes: every request ends, tokens and scores equal one-at-a-time references, every page "
+          "comes back", "[scheduler][scheduler_fuzz]") {
+  std::mt19937 rng(20261205);
+  auto ref = load_engine(1024, 16);
+  const int32_t V = ref->config().vocab_size;
+  // A small cache (96 tokens) so that admission waits; steps of 12 tokens so that prompts go in chunks.
+  for (const int32_t prefill_chunk : {0, 4}) {
+    auto engine = load_engine(96, 12);
+    SchedulerOptions so{4, 64, 96};
+    so.prefill_chunk = prefill_chunk;
+    Scheduler s(*engine, so);
+    struct Case {
+      GenerationRequest req;
+      std::shared_ptr<RequestHandle> handle;
+      bool cancel_early = false;
+      int32_t stop_at = 0;  // stop_when after this many tokens (0: none)
+    };
+    std::vector<Case> cases;
+    for (int i = 0; i < 24; ++i) {
+      Case c;
+      std::vector<int32_t> prompt(size_t(1 + rng() % 20));
+      for (auto& t : prompt) t = int32_t(3 + rng() % uint32_t(V - 3));
+      c.req = greedy(prompt, int32_t(1 + rng() % 10));
+      c.req.n = rng() % 4 == 0 ? 2 : 1;
+      if (rng() % 3 == 0) {
+        c.req.forced.resize(size_t(1 + rng() % 5));
+        for (auto& t : c.req.forced) t = int32_t(rng() % uint32_t(V));
+        if (rng() % 3 == 0) c.req.n = 0;  // score only
+        if (c.req.n + 1 > so.max_num_seqs) c.req.n = 1;
+      }
+      if (rng() % 4 == 0) {
+        c.stop_at = int32_t(1 + rng() % 3);
+        const int32_t at = c.stop_at;
+        c.req.stop_when = [at](std::span<const int32_t> out) { return int32_t(out.size()) == at; };
+      }
+      if (rng() % 3 == 0) c.req.policy = "streaming";  // another plan in the same steps
+      c.cancel_early = rng() % 8 == 0;
+      cases.push_back(std::move(c));
+    }
+    std::vector<GenerationRequest> all;
+    for (const Case& c : cases) all.push_back(c.req);
+    const auto handles = s.submit_all(all);
+    for (size_t i = 0; i < cases.size(); ++i) {
+      cases[i].handle = handles[i];
+      if (cases[i].cancel_early) cases[i].handle->cancel();
+    }
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const Case& c = cases[i];
+      const int32_t n_seq = c.req.n + (c.req.forced.empty() ? 0 : 1);
+      std::map<int32_t, std::vector<int32_t>> tokens;
+      std::map<int32_t, std::string> reasons;
+      std::vector<double> lp;
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
+      while (!c.handle->finished() && std::chrono::steady_clock::now() < deadline) {
+        for (const TokenEvent& e : c.handle->wait(50ms)) {
+          if (e.token >= 0) tokens[e.choice].push_back(e.token);
+          if (e.token >= 0 && e.choice == c.req.n && !c.req.forced.empty()) lp.push_back(e.forced_logprob);
+          if (!e.finish_reason.empty()) reasons[e.choice] = e.finish_reason;
+        }
+      }
+      INFO("prefill_chunk " << prefill_chunk << " request " << i);
+      REQUIRE(c.handle->finished());
+      CHECK(int32_t(reasons.size()) == n_seq);
+      if (c.cancel_early) continue;  // cancelled before or while running: ended ("abort" or done), nothing more to check
+      GenerateOptions go;
+      go.max_tokens = c.req.max_tokens;
+      go.sampling.temperature = 0;
+      std::vector<int32_t> want = c.req.n > 0 ? ref->generate(c.req.prompt, go).tokens : std::vector<int32_t>{};
+      if (c.stop_at > 0 && int32_t(want.size()) > c.stop_at) want.resize(size_t(c.stop_at));
+      for (int32_t ch = 0; ch < c.req.n; ++ch) CHECK(tokens[ch] == want);
+      if (!c.req.forced.empty()) {
+        std::vector<int32_t> seq_tokens = c.req.prompt;
+        seq_tokens.insert(seq_tokens.end(), c.req.forced.begin(), c.req.forced.end());
+        const int32_t seq = ref->create_sequence();
+        const std::vector<float> logits = ref->feed(seq, seq_tokens, true);
+        ref->free_sequence(seq);
+        REQUIRE(lp.size() == c.req.forced.size());
+        for (size_t k = 0; k < lp.size(); ++k) {
+          const size_t row = c.req.prompt.size() - 1 + k;
+          CHECK(lp[k] == Approx(log_softmax_at(std::span<const float>(logits.data() + row * size_t(V), size_t(V)),
+                                               c.req.forced[k])).epsilon(1e-4));
+        }
+      }
+    }
+    std::this_thread::sleep_for(50ms);
+    CHECK(engine->kv_cache().pages_reserved() == 0);
+    CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  }
+}
