@@ -147,6 +147,10 @@ def test_connection_flood_evicts_the_oldest_stalled_connection(tight):
         # The oldest of the first batch were closed to make room (EOF, no answer needed).
         first[0].settimeout(2)
         assert first[0].recv(100) == b""
+        # On a loaded machine the server may still be accepting the second batch: give it a few seconds.
+        deadline = time.time() + 5
+        while dropped() - before < 60 + 2 - 48 and time.time() < deadline:
+            time.sleep(0.1)
         assert dropped() - before >= 60 + 2 - 48
     finally:
         for s in first + second:
