@@ -1,4 +1,5 @@
-// HiP mask estimation (see attention_hip.h for the rule). One 256-thread block per request:
+// HiP mask estimation (see attention_hip.h for the rule). One block per request (256 threads; 1024 when the requests
+// are few, as in decode):
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
 //   - a warp scores one candidate at a time: its lanes hold the centre key's K row in registers (pairs of dims
@@ -19,6 +20,7 @@
 
 #include "kernels/attention_common.cuh"
 #include "kernels/cuda_check.h"
+#include "kernels/device_info.h"
 
 namespace lcllm {
 
@@ -84,8 +86,11 @@ __device__ float hip_score(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
   return best;
 }
 
-template <class T>
-__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMaskParams p) {
+// kThreads: 256, or 1024 when the requests are too few to fill the GPU (a decode step: one per sequence and KV
+// head), so that each round's candidates are scored by 32 warps instead of 8.
+template <class T, int kThreads>
+__global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskParams p) {
+  constexpr int kWarps = kThreads / 32;
   const int32_t req = int32_t(blockIdx.x);
   const int32_t* rq = p.requests + int64_t(req) * kHipRequestInts;
   const int32_t r0 = rq[0], r1 = rq[1], kvh = rq[2], lo = rq[3], hi = rq[4], k = rq[5], bs = rq[6];
@@ -97,7 +102,7 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
   }
   const int32_t first = lo / bs, end = (hi - 1) / bs + 1, n_blocks = end - first, keep = k / bs;
   if (n_blocks <= keep) {  // every block: exact
-    for (int32_t i = tid; i < n_blocks; i += kHipThreads) out[i] = first + i;
+    for (int32_t i = tid; i < n_blocks; i += kThreads) out[i] = first + i;
     if (tid == 0) p.out_count[req] = n_blocks;
     return;
   }
@@ -113,7 +118,7 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
 
   // Step 1: keep chunks, the first n_blocks % keep one block longer.
   const int32_t base = n_blocks / keep, extra = n_blocks % keep;
-  for (int32_t i = tid; i < keep; i += kHipThreads) {
+  for (int32_t i = tid; i < keep; i += kThreads) {
     kb[i] = first + i * base + min(i, extra);
     ke[i] = kb[i] + base + (i < extra ? 1 : 0);
   }
@@ -122,7 +127,7 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
     if (tid == 0) split_any = 0;
     __syncthreads();
     // Step 2: halves of every piece longer than one block.
-    for (int32_t i = tid; i < keep; i += kHipThreads) {
+    for (int32_t i = tid; i < keep; i += kThreads) {
       const int32_t b = kb[i], e = ke[i];
       if (e - b > 1) {
         const int32_t mid = b + (e - b) / 2;
@@ -135,7 +140,7 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
     __syncthreads();
     if (split_any == 0) break;
     // Score every candidate at its centre key (clipped to [lo, hi), as the CPU rule).
-    for (int32_t c = warp; c < n_sort; c += kHipWarps) {
+    for (int32_t c = warp; c < n_sort; c += kWarps) {
       uint64_t kc = 0;  // empty slots sort last
       if (c < 2 * keep && cb[c] >= 0) {
         const int32_t kb0 = int32_t(max(int64_t(lo), int64_t(cb[c]) * bs));
@@ -154,7 +159,7 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
     // Step 3: bitonic sort, descending; the first keep are the best pieces.
     for (int32_t size = 2; size <= n_sort; size <<= 1) {
       for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
-        for (int32_t i = tid; i < n_sort; i += kHipThreads) {
+        for (int32_t i = tid; i < n_sort; i += kThreads) {
           const int32_t other = i ^ stride;
           if (other > i) {
             const bool descending = (i & size) == 0;
@@ -169,14 +174,14 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_mask(HipMask
         __syncthreads();
       }
     }
-    for (int32_t i = tid; i < keep; i += kHipThreads) {
+    for (int32_t i = tid; i < keep; i += kThreads) {
       kb[i] = cb[slot_of[i]];
       ke[i] = ce[slot_of[i]];
     }
     __syncthreads();
   }
   // Ascending output: distinct blocks, so a kept block's rank is the number of smaller ones.
-  for (int32_t i = tid; i < keep; i += kHipThreads) {
+  for (int32_t i = tid; i < keep; i += kThreads) {
     int32_t rank = 0;
     for (int32_t j = 0; j < keep; ++j) rank += kb[j] < kb[i] ? 1 : 0;
     out[rank] = kb[i];
@@ -231,11 +236,17 @@ template <class T>
 void launch_typed(const HipMaskParams& p, size_t smem, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};  // the largest shared memory opted in so far (one device at a time)
   if (configured.load() < smem) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, 1024>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     int(smem)));
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kHipThreads>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.store(smem);
   }
-  kernel_attention_hip_mask<T><<<unsigned(p.n_requests), kHipThreads, smem, stream>>>(p);
+  if (p.n_requests < 2 * cuda_sm_count()) {
+    kernel_attention_hip_mask<T, 1024><<<unsigned(p.n_requests), 1024, smem, stream>>>(p);
+  } else {
+    kernel_attention_hip_mask<T, kHipThreads><<<unsigned(p.n_requests), kHipThreads, smem, stream>>>(p);
+  }
   CUDA_CHECK_LAUNCH();
 }
 

@@ -658,16 +658,27 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
   for (const KvDtype dt : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
     // Sequence 0 prefills its last 64 rows (masks per query block), sequence 1 decodes one row; page size 16
     // (page boundaries inside blocks), GQA 4, head_dim 64 and 128.
-    for (const int32_t d : {64, 128}) {
-      PagedCase c(2, 4, d, 16, {3000, 1777}, {64, 1}, 1.f, dt, /*integers=*/true);
+    struct Budget {
+      int32_t k, bs, bq, sink, recent;
+    };
+    struct Shape {
+      int32_t d, q_rows;
+      std::vector<Budget> budgets;
+    };
+    // Few requests (the kernel's 1024-thread blocks, as in decode) and many (600 rows in query blocks of 2: its
+    // 256-thread blocks).
+    const std::vector<Shape> shapes = {
+        {64, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}, {16, 1, 64, 1, 8}, {4096, 4, 16, 0, 0} /* keeps all */}},
+        {128, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}}},
+        {64, 600, {{32, 2, 2, 4, 16}}},
+    };
+    for (const Shape& shape : shapes) {
+      const int32_t d = shape.d;
+      PagedCase c(2, 4, d, 16, {3000, 1777}, {shape.q_rows, 1}, 1.f, dt, /*integers=*/true);
       AttentionParams params;
       params.scale = 1.0f / std::sqrt(float(d));
-      struct Budget {
-        int32_t k, bs, bq, sink, recent;
-      };
       std::vector<HipBlockRequest> reqs;
-      for (const Budget b : {Budget{64, 2, 16, 4, 32}, Budget{128, 8, 32, 0, 0}, Budget{16, 1, 64, 1, 8},
-                             Budget{4096, 4, 16, 0, 0} /* more than the blocks: all kept */}) {
+      for (const Budget b : shape.budgets) {
         for (int32_t s = 0; s < 2; ++s) {
           const int32_t q0 = c.query_start[size_t(s)], q1 = c.query_start[size_t(s + 1)];
           const int32_t bq = q1 - q0 == 1 ? 1 : b.bq;
@@ -690,7 +701,7 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
       HipBlocks want, got;
       c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, reqs, want);
       c.gpu.attention_hip_blocks(c.q.gpu, 0, c.batch(), params, reqs, got);
-      INFO("head_dim " << d << (dt == KvDtype::KV_DTYPE_FP8_E4M3 ? " fp8" : " bf16"));
+      INFO("head_dim " << d << ", " << reqs.size() << " requests" << (dt == KvDtype::KV_DTYPE_FP8_E4M3 ? ", fp8" : ", bf16"));
       REQUIRE(got.indptr == want.indptr);
       size_t differ = 0;
       for (size_t i = 0; i < reqs.size(); ++i) {
