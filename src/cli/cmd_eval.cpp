@@ -74,8 +74,10 @@ void add_common(CLI::App* cmd, CommonArgs& a, const std::string& out_default, bo
                                             engine_devices())->capture_default_str();
   cmd->add_option("--threads,-t", a.threads, "CPU threads; 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
   cmd->add_option("--chunk-size", a.chunk_size, "Prefill chunk: tokens per forward step (1-65536)")->capture_default_str()->check(CLI::Range(1, 1 << 16));
-  cmd->add_option("--batch-size", a.batch_size, "Sequences decoded together (the KV cache holds this many prompts)")
-      ->capture_default_str();
+  cmd->add_option("--batch-size", a.batch_size,
+                  "Requests run together, 1-4096 (the KV cache holds this many prompts; results do not depend on it)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--gpu-memory-fraction", a.gpu_memory_fraction, "Share of GPU memory the engine may use (cuda)")
       ->capture_default_str()
       ->check(CLI::Range(0.05f, 1.0f));

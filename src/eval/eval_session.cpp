@@ -68,8 +68,7 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   eo.model_path = model_dir_;
   eo.device = settings.device;
   eo.threads = settings.threads;
-  // A step holds one prefill chunk beside every in-flight sequence's decode row (a scored request has two).
-  eo.max_step_tokens = settings.chunk_size + 2 * std::max<int32_t>(1, settings.batch_size);
+
   eo.gpu_memory_fraction = settings.gpu_memory_fraction;
   eo.kv_cache_dtype = settings.kv_cache_dtype;
   // Room for batch_size sequences of the longest prompt plus generation, each rounded up to whole pages plus one.
@@ -77,6 +76,10 @@ std::unique_ptr<Engine> EvalSession::load_engine(const EvalPolicy& policy, int32
   const int64_t fork = forced_tokens > 0 ? int64_t(forced_tokens / eo.page_size + 2) * eo.page_size : 0;
   const int64_t per_seq = int64_t(context_tokens / eo.page_size + 2) * eo.page_size + fork;
   const int64_t seqs = std::max<int64_t>(1, std::min<int64_t>(settings.batch_size, int64_t(std::min<size_t>(max_batch, INT32_MAX))));
+  // A step holds one prefill chunk beside every in-flight sequence's decode row (a scored request has two).
+  const int64_t step = int64_t(settings.chunk_size) + 2 * seqs;
+  if (step > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--chunk-size + 2 x --batch-size is too large");
+  eo.max_step_tokens = int32_t(step);
   const int64_t total = per_seq * seqs;
   if (total > INT32_MAX) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size x length is too large");
   eo.context_tokens = int32_t(total);

@@ -35,16 +35,22 @@ std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const
   // The scheduler runs the engine (continuous batching, chunked prefill, forks for the scoring choices). Every
   // request is queued at once and every stop rule runs on the engine thread, and prompts are prefilled in fixed
   // chunks: the schedule, and so every result, depends neither on this thread's timing nor on --batch-size.
+  // Sequences in flight: batch_size requests (no more than there are), two each when answers are scored.
+  const int64_t per_request = any_forced ? 2 : 1;
+  const int64_t want_seqs = std::min<int64_t>(batch_size, std::max<int64_t>(1, int64_t(requests.size()))) * per_request;
   SchedulerOptions so;
-  so.max_num_seqs = std::min(engine.max_step_tokens(), batch_size * (any_forced ? 2 : 1));
   so.max_waiting = int32_t(std::min<size_t>(requests.size() + 1, INT32_MAX));
   so.max_model_len = INT32_MAX;  // the KV cache bounds each request (submit names the shortfall)
-  so.prefill_chunk = prefill_chunk > 0 ? prefill_chunk : std::max(1, engine.max_step_tokens() - so.max_num_seqs);
-  if (so.prefill_chunk + so.max_num_seqs > engine.max_step_tokens()) {
+  so.prefill_chunk = prefill_chunk > 0 ? prefill_chunk
+                                       : int32_t(std::max<int64_t>(1, engine.max_step_tokens() - want_seqs));
+  // The step holds one prefill chunk beside the decode rows (EvalSession::load_engine sizes it so).
+  const int64_t seqs = std::min<int64_t>(want_seqs, int64_t(engine.max_step_tokens()) - so.prefill_chunk);
+  if (seqs < per_request) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
-                "--chunk-size " + std::to_string(so.prefill_chunk) + " + " + std::to_string(so.max_num_seqs) +
-                    " decode rows exceed the engine's step of " + std::to_string(engine.max_step_tokens()) + " tokens");
+                "--chunk-size " + std::to_string(so.prefill_chunk) + " leaves no room for decode rows in the engine's " +
+                    "step of " + std::to_string(engine.max_step_tokens()) + " tokens");
   }
+  so.max_num_seqs = int32_t(seqs);
   auto waker = std::make_shared<EventWaker>();
   std::vector<GenOutput> results(requests.size());
   std::vector<InFlight> flights(requests.size());  // [requests]

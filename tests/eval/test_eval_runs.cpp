@@ -385,3 +385,21 @@ TEST_CASE("log_softmax_at is ln softmax, stable for large logits") {
   CHECK(log_softmax_at(logits, 0) == Approx(std::log(0.25)));
   CHECK(log_softmax_at(logits, 1) == Approx(std::log(0.75)).epsilon(1e-4));  // 1000 + ln 3 in float
 }
+
+TEST_CASE("eval with a larger --batch-size than requests, answers scored: the engine's step holds what runs",
+          "[eval]") {
+  EvalSession session(kModel, {"full"});
+  const Tokenizer& tok = session.tokenizer();
+  EvalEngineSettings wide = cpu();
+  wide.batch_size = 8;  // more than the 3 requests the engine is sized for (as niah and ruler size it)
+  auto engine = session.load_engine(session.policies()[0], 256, wide, 3, 8);
+  GenRequest r;
+  r.prompt = tok.encode("The capital of France is Paris. The capital of Spain is", true);
+  r.max_new_tokens = 4;
+  r.forced = tok.encode(" Madrid", false);
+  const std::vector<GenOutput> out = eval_generate(*engine, tok, {r, r, r}, wide.batch_size, {}, wide.chunk_size);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].tokens == out[2].tokens);
+  CHECK(out[1].forced_logprob == Approx(out[0].forced_logprob));
+  CHECK(std::isfinite(out[0].forced_logprob));
+}
