@@ -36,7 +36,7 @@ std::string backend_missing_policy(const Backend& backend, const AttentionPlan& 
     }
   }
   if (sparse && !backend.supports_key_sets()) return "sparse attention";
-  if (hip && !backend.supports_hip()) return "HiP attention (E9 brings it to the GPU)";
+  if (hip && !backend.supports_hip()) return "HiP attention";
   return "";
 }
 
@@ -84,7 +84,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
   e->backend_ = backend ? std::move(backend) : backend_for_device(engine_resolve_device(options.device), options);
   e->options_.device = e->backend_->name();
   // A sparse plan runs only where the backend has its policies: stop now rather than fall back to FULL.
-  // With --device auto the plan decides: a plan the GPU cannot run yet (HIP until E9) runs on the CPU backend.
+  // With --device auto the plan decides: a plan the GPU backend cannot run runs on the CPU backend.
   if (const std::string missing = backend_missing_policy(*e->backend_, e->plan_); !missing.empty()) {
     if (options.device == "auto") {
       spdlog::warn("attention policy '{}' needs {}, which the {} backend does not have yet: running on the cpu "
