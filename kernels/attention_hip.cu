@@ -229,7 +229,10 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
     if (at < p.stride) out[at] = j;
   }
   base += max(0, hi - tail);
-  if (lane == 0) p.out_count[item] = min(base, p.stride);
+  if (lane == 0) {
+    p.out_count[item] = min(base, p.stride);
+    if (base > p.stride) atomicExch(p.overflow, 1);
+  }
 }
 
 template <class T>

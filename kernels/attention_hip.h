@@ -42,6 +42,7 @@ struct HipListParams {
   const int32_t* sets;         // [n_items, 5] the layer's KeySet fields (lo, sink_end, recent_begin, hi, list)
   int32_t* out_positions;      // [n_items, stride] the slot's lists
   int32_t* out_count;          // [n_items]
+  int32_t* overflow;           // set to 1 when a list was longer than stride (a bug in the slot's sizing)
   int32_t n_items, stride, slot;
 };
 void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream);

@@ -75,7 +75,7 @@ void add_common(CLI::App* cmd, CommonArgs& a, const std::string& out_default, bo
   cmd->add_option("--threads,-t", a.threads, "CPU threads; 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
   cmd->add_option("--chunk-size", a.chunk_size, "Prefill chunk: tokens per forward step (1-65536)")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--batch-size", a.batch_size,
-                  "Requests run together, 1-4096 (the KV cache holds this many prompts; results do not depend on it)")
+                  "Requests run together, 1-4096 (the KV cache holds this many prompts; on the cpu results do not depend on it)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--gpu-memory-fraction", a.gpu_memory_fraction, "Share of GPU memory the engine may use (cuda)")

@@ -25,24 +25,24 @@ struct InFlight {
 }  // namespace
 
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tok, const std::vector<GenRequest>& requests,
-                                     int32_t batch_size, const std::function<void(size_t, const GenOutput&)>& on_done,
-                                     int32_t prefill_chunk) {
+                                     int32_t batch_size, int32_t prefill_chunk,
+                                     const std::function<void(size_t, const GenOutput&)>& on_done) {
   if (batch_size < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--batch-size must be >= 1");
+  if (prefill_chunk < 1) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "--chunk-size must be >= 1");
   std::vector<int32_t> base_stop = engine.config().eos_token_ids;
   base_stop.insert(base_stop.end(), tok.stop_ids().begin(), tok.stop_ids().end());
   const bool any_forced = std::any_of(requests.begin(), requests.end(), [](const GenRequest& r) { return !r.forced.empty(); });
 
   // The scheduler runs the engine (continuous batching, chunked prefill, forks for the scoring choices). Every
   // request is queued at once and every stop rule runs on the engine thread, and prompts are prefilled in fixed
-  // chunks: the schedule, and so every result, depends neither on this thread's timing nor on --batch-size.
+  // chunks: the schedule, and so every result, does not depend on this thread's timing (docs/DECISIONS.md).
   // Sequences in flight: batch_size requests (no more than there are), two each when answers are scored.
   const int64_t per_request = any_forced ? 2 : 1;
   const int64_t want_seqs = std::min<int64_t>(batch_size, std::max<int64_t>(1, int64_t(requests.size()))) * per_request;
   SchedulerOptions so;
   so.max_waiting = int32_t(std::min<size_t>(requests.size() + 1, INT32_MAX));
   so.max_model_len = INT32_MAX;  // the KV cache bounds each request (submit names the shortfall)
-  so.prefill_chunk = prefill_chunk > 0 ? prefill_chunk
-                                       : int32_t(std::max<int64_t>(1, engine.max_step_tokens() - want_seqs));
+  so.prefill_chunk = prefill_chunk;
   // The step holds one prefill chunk beside the decode rows (EvalSession::load_engine sizes it so).
   const int64_t seqs = std::min<int64_t>(want_seqs, int64_t(engine.max_step_tokens()) - so.prefill_chunk);
   if (seqs < per_request) {

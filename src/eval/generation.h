@@ -38,16 +38,17 @@ struct GenOutput {
 // Greedy (argmax, lowest id on ties: the engine's sampler at temperature 0). Up to `batch_size` requests run at
 // once, decoded together; the next is admitted as one finishes (the KV cache should hold batch_size prompts +
 // generations; the scheduler admits only what fits, and a request that can never fit is an error). Results do not
-// depend on batch_size or on thread timing (fixed prefill chunks, stop rules on the engine thread).
+// depend on thread timing (all requests queued at once, fixed prefill chunks, stop rules on the engine thread): a
+// run repeats exactly. On the CPU they do not depend on batch_size either; the GPU picks kernels by the step's
+// shape (GEMV or GEMM, decode or prefill attention, split counts), so other batch sizes may differ in the last bits.
 // `on_done(i, output)` is called as each request finishes (its generation and its forced scoring), so callers
 // write results as they come. A request with a forced answer holds a second sequence while it runs (a fork that
 // shares the prompt's pages): size the KV cache for it (EvalSession::load_engine's
 // `forced_tokens`). Throws lcllm::Error (e.g. a full KV cache).
-// `prefill_chunk`: prompt tokens per forward step (the evals' --chunk-size; the engine's step must also hold the
-// decode rows, EvalSession::load_engine sizes it so); 0: what the engine's step leaves beside the decode rows.
+// `prefill_chunk` (>= 1): prompt tokens per forward step, the evals' --chunk-size (the engine's step must also hold
+// the decode rows; EvalSession::load_engine sizes it so).
 std::vector<GenOutput> eval_generate(Engine& engine, const Tokenizer& tokenizer, const std::vector<GenRequest>& requests,
-                                     int32_t batch_size = 1,
-                                     const std::function<void(size_t, const GenOutput&)>& on_done = {},
-                                     int32_t prefill_chunk = 0);
+                                     int32_t batch_size, int32_t prefill_chunk,
+                                     const std::function<void(size_t, const GenOutput&)>& on_done = {});
 
 }  // namespace lcllm

@@ -217,11 +217,12 @@ LongBenchReport longbench_run(const EvalSession& session, const LongBenchOptions
       for (size_t k = b; k < e; ++k) requests.push_back(items[k].request);
       size_t done = 0;
       if (progress) progress(items[b].ds->name, 0, e - b);
-      eval_generate(*engine, tok, requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
+      eval_generate(*engine, tok, requests, o.engine.batch_size, o.engine.chunk_size,
+                    [&](size_t i, const GenOutput& g) {
         const Item& it = items[b + i];
         eval_append_line(it.out_path, longbench_pred_line(it.record, g.text).dump());
         if (progress) progress(it.ds->name, ++done, e - b);
-      }, o.engine.chunk_size);
+      });
       b = e;
     }
   }

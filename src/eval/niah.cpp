@@ -213,7 +213,8 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         if (r.forced.size() > size_t(forced_max)) r.forced.resize(size_t(forced_max));
         requests.push_back(std::move(r));
       }
-      eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
+      eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, o.engine.chunk_size,
+                    [&](size_t i, const GenOutput& g) {
         const Pending& p = items[i];
         const TaskSample& ts = samples[i];
         NiahCell c;
@@ -250,7 +251,7 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
         eval_write_file(p.path, j.dump(2) + "\n");
         cells.push_back(std::move(c));
         if (progress) progress(policy.label, ++done, total);
-      }, o.engine.chunk_size);
+      });
     }
   }
 

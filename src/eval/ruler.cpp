@@ -203,7 +203,8 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
         if (r.forced.size() > size_t(j.max_new)) r.forced.resize(size_t(j.max_new));
         requests.push_back(std::move(r));
       }
-      eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, [&](size_t i, const GenOutput& g) {
+      eval_generate(*engine, session.tokenizer(), requests, o.engine.batch_size, o.engine.chunk_size,
+                    [&](size_t i, const GenOutput& g) {
         const Job& j = jobs[b + i];
         const TaskSample& ts = samples[i];
         RulerResult r{policy.label, j.task, j.length, j.index, string_match_all(g.text, ts.references),
@@ -230,7 +231,7 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
         eval_append_line(j.path, line.dump());
         results.push_back(r);
         if (progress) progress(policy.label, ++done, total);
-      }, o.engine.chunk_size);
+      });
       b = e;
     }
   }

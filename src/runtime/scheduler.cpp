@@ -134,7 +134,8 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, SchedulerO
     : engine_(engine), options_(options), observer_(observer ? *observer : no_observer_) {
   // Every running sequence must be able to take its decode token in one step.
   options_.max_num_seqs = std::max(1, std::min(options_.max_num_seqs, engine_.max_step_tokens()));
-  if (options_.prefill_chunk < 0 || options_.prefill_chunk + options_.max_num_seqs > engine_.max_step_tokens()) {
+  if (options_.prefill_chunk < 0 ||
+      int64_t(options_.prefill_chunk) + options_.max_num_seqs > int64_t(engine_.max_step_tokens())) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
                 "scheduler: prefill chunks of " + std::to_string(options_.prefill_chunk) + " tokens beside " +
                     std::to_string(options_.max_num_seqs) + " decode rows do not fit the engine's step of " +

@@ -792,4 +792,8 @@ TEST_CASE("cuda HiP lists expanded on the device equal the host rule (hip_expand
   CHECK(got_indptr == want_indptr);
   CHECK(got == want);
   CHECK(want.size() > 1000);  // the lists were not trivially empty
+  // A slot one position too short for the longest list: the list is cut, and the next read says so.
+  gpu.selection_reserve(2, n_items, stride - 1);
+  REQUIRE(gpu.selection_write_hip(slot, masks.view(), dev_sets));
+  CHECK_THROWS_WITH(gpu.selection_read(slot, got_indptr, got), Catch::Contains("longer than the step's selection slot"));
 }

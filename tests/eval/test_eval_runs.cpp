@@ -285,8 +285,9 @@ TEST_CASE("batched decoding gives the tokens one-at-a-time decoding gives") {
   auto e1 = session.load_engine(session.policies()[0], 400, one);
   auto e4 = session.load_engine(session.policies()[0], 400, many);
   std::vector<size_t> order;
-  auto a = eval_generate(*e1, session.tokenizer(), requests, 1);
-  auto b = eval_generate(*e4, session.tokenizer(), requests, 4, [&](size_t i, const GenOutput&) { order.push_back(i); });
+  auto a = eval_generate(*e1, session.tokenizer(), requests, 1, one.chunk_size);
+  auto b = eval_generate(*e4, session.tokenizer(), requests, 4, many.chunk_size,
+                         [&](size_t i, const GenOutput&) { order.push_back(i); });
   REQUIRE(a.size() == 5);
   for (size_t i = 0; i < 5; ++i) {
     CHECK(a[i].tokens == b[i].tokens);
@@ -352,7 +353,7 @@ TEST_CASE("teacher-forced answers: the log-prob equals a prefill over prompt + a
   GenRequest only_scored = scored;
   only_scored.max_new_tokens = 0;
   std::vector<size_t> done_order;
-  auto out = eval_generate(*engine, tok, {plain, scored, only_scored}, 2,
+  auto out = eval_generate(*engine, tok, {plain, scored, only_scored}, 2, cpu().chunk_size,
                            [&](size_t i, const GenOutput&) { done_order.push_back(i); });
   REQUIRE(out.size() == 3);
   CHECK(done_order.size() == 3);  // each request reported once, after both of its sequences finished
@@ -397,7 +398,7 @@ TEST_CASE("eval with a larger --batch-size than requests, answers scored: the en
   r.prompt = tok.encode("The capital of France is Paris. The capital of Spain is", true);
   r.max_new_tokens = 4;
   r.forced = tok.encode(" Madrid", false);
-  const std::vector<GenOutput> out = eval_generate(*engine, tok, {r, r, r}, wide.batch_size, {}, wide.chunk_size);
+  const std::vector<GenOutput> out = eval_generate(*engine, tok, {r, r, r}, wide.batch_size, wide.chunk_size);
   REQUIRE(out.size() == 3);
   CHECK(out[0].tokens == out[2].tokens);
   CHECK(out[1].forced_logprob == Approx(out[0].forced_logprob));

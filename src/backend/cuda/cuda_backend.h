@@ -235,13 +235,16 @@ class CudaBackend final : public Backend {
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
   // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
   // 9 the step's uploaded plan data (step_upload), 10-12 HiP masks (blocks; counts; requests and query positions),
-  // 13 HiP's masks uploaded for list expansion.
+  // 13 HiP's masks uploaded for list expansion, 14 its overflow flag.
   static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
   static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
                        kScratchLse = 8, kScratchStepData = 9, kScratchHipBlocks = 10, kScratchHipCount = 11, kScratchHipInputs = 12,
-                       kScratchHipLists = 13;
-  static constexpr int kScratchSlots = 14;
+                       kScratchHipLists = 13, kScratchHipOverflow = 14;
+  static constexpr int kScratchSlots = 15;
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
+  // Throws when a HiP list written since the last check was cut at the slot's stride (call after a synchronise).
+  void check_hip_overflow();
+  bool hip_overflow_armed_ = false;  // the flag in scratch slot 14 is initialised
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;
   int32_t device_ = 0;

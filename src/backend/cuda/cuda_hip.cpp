@@ -67,6 +67,7 @@ void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Att
                              stream_));
   CUDA_CHECK(cudaMemcpyAsync(all.data(), p.out_blocks, all.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  check_hip_overflow();  // the previous layer's lists
   for (size_t i = 0; i < n_req; ++i) {
     const int32_t n = std::clamp(counts[i], 0, max_keep);
     blocks.blocks.insert(blocks.blocks.end(), all.begin() + std::ptrdiff_t(i * size_t(max_keep)),
@@ -103,11 +104,29 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
   const size_t items = size_t(sel_items_);
   p.out_positions = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * size_t(sel_stride_);
   p.out_count = static_cast<int32_t*>(scratch(0, kScratchSelCount)) + size_t(slot) * items;
+  p.overflow = static_cast<int32_t*>(scratch(sizeof(int32_t), kScratchHipOverflow));
+  if (!hip_overflow_armed_) {
+    CUDA_CHECK(cudaMemsetAsync(p.overflow, 0, sizeof(int32_t), stream_));
+    hip_overflow_armed_ = true;
+  }
   p.n_items = sel_items_;
   p.stride = sel_stride_;
   p.slot = slot;
   enqueue(launch_attention_hip_lists, p);
   return true;
+}
+
+void CudaBackend::check_hip_overflow() {
+  if (!hip_overflow_armed_) return;
+  auto* flag = static_cast<int32_t*>(scratch(sizeof(int32_t), kScratchHipOverflow));
+  int32_t set = 0;
+  CUDA_CHECK(cudaMemcpy(&set, flag, sizeof set, cudaMemcpyDeviceToHost));
+  if (set == 0) return;
+  CUDA_CHECK(cudaMemset(flag, 0, sizeof(int32_t)));
+  // A bug, not bad input; thrown rather than aborting so that a server fails the step's requests, not the process.
+  throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
+              "internal error: a HiP list was longer than the step's selection slot (the step plan's stride bound is "
+              "wrong); please report it");
 }
 
 }  // namespace lcllm

@@ -151,6 +151,7 @@ void CudaBackend::selection_read(int32_t slot, std::vector<int64_t>& indptr, std
   LCLLM_ASSERT(slot >= 0 && slot < sel_slots_, "selection slot not reserved");
   flush_recorded();
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  check_hip_overflow();
   const size_t items = size_t(sel_items_), stride = size_t(sel_stride_);
   std::vector<int32_t> counts(items), all(items * stride);
   const auto* count_dev = static_cast<const int32_t*>(scratch(0, kScratchSelCount)) + size_t(slot) * items;
