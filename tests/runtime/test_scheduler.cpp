@@ -5,6 +5,8 @@
 #include <atomic>
 #include <mutex>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <thread>
@@ -398,12 +400,29 @@ TEST_CASE("random request mixes: every request ends, tokens and scores equal one
   std::mt19937 rng(20261205);
   auto ref = load_engine(1024, 16);
   const int32_t V = ref->config().vocab_size;
+  // A second plan that differs from FULL at these lengths: streaming with sink 2 + recent 4, and its reference.
+  const std::string stream_plan = (std::filesystem::temp_directory_path() / "lcllm_sched_fuzz_stream.json").string();
+  {
+    std::ofstream f(stream_plan);
+    f << R"({"name": "stream-2-4", "preset": "streaming", "params": {"sink": 2, "recent": 4}})";
+  }
+  EngineOptions stream_options;
+  stream_options.model_path = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama2";
+  stream_options.threads = 2;
+  stream_options.context_tokens = 1024;
+  stream_options.page_size = 4;
+  stream_options.max_step_tokens = 16;
+  stream_options.policy = stream_plan;
+  stream_options.kv_window = false;  // the scheduler's engine keeps every head's keys (its plan is FULL)
+  auto ref_stream = Engine::load(stream_options);
+  bool plans_differ = false;
   // A small cache (96 tokens) so that admission waits; steps of 12 tokens so that prompts go in chunks.
   for (const int32_t prefill_chunk : {0, 4}) {
     auto engine = load_engine(96, 12);
     SchedulerOptions so{4, 64, 96};
     so.prefill_chunk = prefill_chunk;
-    Scheduler s(*engine, so);
+    auto sched = std::make_unique<Scheduler>(*engine, so);
+    Scheduler& s = *sched;
     struct Case {
       GenerationRequest req;
       std::shared_ptr<RequestHandle> handle;
@@ -428,7 +447,7 @@ TEST_CASE("random request mixes: every request ends, tokens and scores equal one
         const int32_t at = c.stop_at;
         c.req.stop_when = [at](std::span<const int32_t> out) { return int32_t(out.size()) == at; };
       }
-      if (rng() % 3 == 0) c.req.policy = "streaming";  // another plan in the same steps
+      if (rng() % 3 == 0) c.req.policy = stream_plan;  // another plan in the same steps
       c.cancel_early = rng() % 8 == 0;
       cases.push_back(std::move(c));
     }
@@ -460,15 +479,17 @@ TEST_CASE("random request mixes: every request ends, tokens and scores equal one
       GenerateOptions go;
       go.max_tokens = c.req.max_tokens;
       go.sampling.temperature = 0;
-      std::vector<int32_t> want = c.req.n > 0 ? ref->generate(c.req.prompt, go).tokens : std::vector<int32_t>{};
+      Engine& reference = c.req.policy.empty() ? *ref : *ref_stream;
+      std::vector<int32_t> want = c.req.n > 0 ? reference.generate(c.req.prompt, go).tokens : std::vector<int32_t>{};
+      if (!c.req.policy.empty() && c.req.n > 0) plans_differ = plans_differ || want != ref->generate(c.req.prompt, go).tokens;
       if (c.stop_at > 0 && int32_t(want.size()) > c.stop_at) want.resize(size_t(c.stop_at));
       for (int32_t ch = 0; ch < c.req.n; ++ch) CHECK(tokens[ch] == want);
       if (!c.req.forced.empty()) {
         std::vector<int32_t> seq_tokens = c.req.prompt;
         seq_tokens.insert(seq_tokens.end(), c.req.forced.begin(), c.req.forced.end());
-        const int32_t seq = ref->create_sequence();
-        const std::vector<float> logits = ref->feed(seq, seq_tokens, true);
-        ref->free_sequence(seq);
+        const int32_t seq = reference.create_sequence();
+        const std::vector<float> logits = reference.feed(seq, seq_tokens, true);
+        reference.free_sequence(seq);
         REQUIRE(lp.size() == c.req.forced.size());
         for (size_t k = 0; k < lp.size(); ++k) {
           const size_t row = c.req.prompt.size() - 1 + k;
@@ -477,8 +498,10 @@ TEST_CASE("random request mixes: every request ends, tokens and scores equal one
         }
       }
     }
-    std::this_thread::sleep_for(50ms);
+    sched.reset();  // joins the engine thread: the cache is read after its last free
     CHECK(engine->kv_cache().pages_reserved() == 0);
     CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
   }
+  CHECK(plans_differ);  // the second plan changed some answers: the mix was a real one
+  std::filesystem::remove(stream_plan);
 }
