@@ -42,48 +42,61 @@ __device__ __forceinline__ uint32_t ordered_bits(float x) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-// score(j) of the rule: max over rows r in [r0, r1) with query_pos[r] >= j and the group's query heads of
-// (q · k_j) * scale. Every lane returns it.
-template <class T>
-__device__ float hip_score(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
-                           int32_t j, int32_t lane) {
+// score(j) of the rule for C candidate keys at once: max over rows r in [r0, r1) with query_pos[r] >= j and the
+// group's query heads of (q · k_j) * scale. The C K rows are loaded together (C loads in flight per warp: the
+// search is latency-bound) and each q vector is read once for all of them. Invalid candidates score -inf. Every
+// lane returns the scores.
+template <class T, int C>
+__device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
+                           const int32_t (&j)[C], const bool (&valid)[C], int32_t lane, float (&best)[C]) {
   const AttentionCommon& a = p.a;
   const int32_t hd = a.head_dim, pairs = hd / 2, group = a.n_heads / a.n_kv_heads;
-  const int64_t slot = src.slot(j);
-  const T* kr = src.k + slot * src.slot_stride;
-  float scale = 1.f;
-  if constexpr (sizeof(T) == 1) scale = fp8_scale_of(uint32_t(src.scale[slot * src.scale_stride]) & 0xffu);
-  float2 kv[kMaxPairsPerLane];
+  float2 kv[C][kMaxPairsPerLane];
 #pragma unroll
-  for (int t = 0; t < kMaxPairsPerLane; ++t) {
-    const int32_t pr = lane + 32 * t;
-    kv[t] = make_float2(0.f, 0.f);
-    if (pr < pairs) {
-      const float2 x = kv_pair_to_f2(kr + 2 * pr);
-      kv[t] = make_float2(x.x * scale, x.y * scale);
+  for (int c = 0; c < C; ++c) {
+    best[c] = -INFINITY;
+    const int64_t slot = valid[c] ? src.slot(j[c]) : 0;
+    const T* kr = src.k + slot * src.slot_stride;
+    float scale = 1.f;
+    if constexpr (sizeof(T) == 1) {
+      if (valid[c]) scale = fp8_scale_of(uint32_t(src.scale[slot * src.scale_stride]) & 0xffu);
+    }
+#pragma unroll
+    for (int t = 0; t < kMaxPairsPerLane; ++t) {
+      const int32_t pr = lane + 32 * t;
+      kv[c][t] = make_float2(0.f, 0.f);
+      if (valid[c] && pr < pairs) {
+        const float2 x = kv_pair_to_f2(kr + 2 * pr);
+        kv[c][t] = make_float2(x.x * scale, x.y * scale);
+      }
     }
   }
-  float best = -INFINITY;
   for (int32_t r = r0; r < r1; ++r) {
-    if (p.query_pos[r] < j) continue;  // uniform across the warp
+    const int32_t pos = p.query_pos[r];
     for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       const float* q = a.q + (int64_t(r) * a.n_heads + h) * hd;
-      float part = 0.f;
+      float2 qv[kMaxPairsPerLane];
 #pragma unroll
       for (int t = 0; t < kMaxPairsPerLane; ++t) {
         const int32_t pr = lane + 32 * t;
-        if (pr < pairs) {
-          const float2 qv = *reinterpret_cast<const float2*>(q + 2 * pr);
-          part = fmaf(qv.x, kv[t].x, part);
-          part = fmaf(qv.y, kv[t].y, part);
-        }
+        qv[t] = pr < pairs ? *reinterpret_cast<const float2*>(q + 2 * pr) : make_float2(0.f, 0.f);
       }
 #pragma unroll
-      for (int off = 16; off > 0; off >>= 1) part += __shfl_xor_sync(0xffffffffu, part, off);
-      best = fmaxf(best, part * a.scale);
+      for (int c = 0; c < C; ++c) {
+        float part = 0.f;
+#pragma unroll
+        for (int t = 0; t < kMaxPairsPerLane; ++t) {
+          if (lane + 32 * t < pairs) {
+            part = fmaf(qv[t].x, kv[c][t].x, part);
+            part = fmaf(qv[t].y, kv[c][t].y, part);
+          }
+        }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) part += __shfl_xor_sync(0xffffffffu, part, off);
+        if (valid[c] && pos >= j[c]) best[c] = fmaxf(best[c], part * a.scale);  // causal: rows that see j
+      }
     }
   }
-  return best;
 }
 
 // kThreads: 256, or 1024 when the requests are too few to fill the GPU (a decode step: one per sequence and KV
@@ -91,6 +104,7 @@ __device__ float hip_score(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
 template <class T, int kThreads>
 __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskParams p) {
   constexpr int kWarps = kThreads / 32;
+  constexpr int kCand = kThreads == 1024 ? 2 : 4;  // candidates a warp scores together (1024 threads: 64 registers)
   const int32_t req = int32_t(blockIdx.x);
   const int32_t* rq = p.requests + int64_t(req) * kHipRequestInts;
   const int32_t r0 = rq[0], r1 = rq[1], kvh = rq[2], lo = rq[3], hi = rq[4], k = rq[5], bs = rq[6];
@@ -139,20 +153,34 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
     }
     __syncthreads();
     if (split_any == 0) break;
-    // Score every candidate at its centre key (clipped to [lo, hi), as the CPU rule).
-    for (int32_t c = warp; c < n_sort; c += kWarps) {
-      uint64_t kc = 0;  // empty slots sort last
-      if (c < 2 * keep && cb[c] >= 0) {
-        const int32_t kb0 = int32_t(max(int64_t(lo), int64_t(cb[c]) * bs));
-        const int32_t ke0 = int32_t(min(int64_t(hi), int64_t(ce[c]) * bs));
-        const int32_t centre = kb0 + (ke0 - kb0 - 1) / 2;
-        // + 0: -0 and +0 are one score (the CPU compares floats: they tie and the lower block wins).
-        const float s = hip_score<T>(p, src, r0, r1, kvh, centre, lane) + 0.0f;
-        kc = (uint64_t(ordered_bits(s)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[c]));
+    // Score every candidate at its centre key (clipped to [lo, hi), as the CPU rule), kCand per warp at a time.
+    for (int32_t c0 = warp * kCand; c0 < n_sort; c0 += kWarps * kCand) {
+      int32_t centre[kCand];
+      bool valid[kCand];
+#pragma unroll
+      for (int c = 0; c < kCand; ++c) {
+        const int32_t idx = c0 + c;
+        valid[c] = idx < 2 * keep && cb[idx] >= 0;
+        centre[c] = 0;
+        if (valid[c]) {
+          const int32_t kb0 = int32_t(max(int64_t(lo), int64_t(cb[idx]) * bs));
+          const int32_t ke0 = int32_t(min(int64_t(hi), int64_t(ce[idx]) * bs));
+          centre[c] = kb0 + (ke0 - kb0 - 1) / 2;
+        }
       }
+      float s[kCand];
+      hip_scores<T, kCand>(p, src, r0, r1, kvh, centre, valid, lane, s);
       if (lane == 0) {
-        key[c] = kc;
-        slot_of[c] = c;
+#pragma unroll
+        for (int c = 0; c < kCand; ++c) {
+          const int32_t idx = c0 + c;
+          if (idx >= n_sort) break;
+          // Empty slots sort last. + 0: -0 and +0 are one score (the CPU compares floats: they tie, the lower
+          // block wins).
+          key[idx] = valid[c] ? (uint64_t(ordered_bits(s[c] + 0.0f)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[idx]))
+                              : 0;
+          slot_of[idx] = idx;
+        }
       }
     }
     __syncthreads();
