@@ -111,7 +111,14 @@ RopeConfig parse_rope_object(ConfigReader& r, const nlohmann::json& o, double th
     rope.factor = num("factor", 8.0);
     rope.low_freq_factor = num("low_freq_factor", 1.0);
     rope.high_freq_factor = num("high_freq_factor", 4.0);
-    rope.original_max_position_embeddings = static_cast<int64_t>(num("original_max_position_embeddings", 8192));
+    // A positive whole number of positions that fits an int64 (a cast of anything else is undefined).
+    const double original = num("original_max_position_embeddings", 8192);
+    if (!(original >= 1 && original <= 9.0e18) || original != std::floor(original)) {
+      r.fail(where + ".original_max_position_embeddings must be a positive whole number, got " +
+             nlohmann::json(original).dump());
+    } else {
+      rope.original_max_position_embeddings = static_cast<int64_t>(original);
+    }
     if (rope.high_freq_factor <= rope.low_freq_factor) {
       r.fail(where + ": llama3 rope needs high_freq_factor > low_freq_factor");
     }

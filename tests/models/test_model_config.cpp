@@ -148,6 +148,12 @@ TEST_CASE("unsupported field values are named", "[models][errors]") {
   REQUIRE_THROWS_WITH(from(base + R"(, "rope_scaling": {"rope_type": "yarn", "factor": 4}})"),
                       Contains("unsupported rope type 'yarn'"));
   REQUIRE_THROWS_WITH(from(base + R"(, "hidden_act": "relu2"})"), Contains("unsupported activation 'relu2'"));
+  // A context length no int64 holds (found by fuzz_config: the cast was undefined) or not a whole number.
+  for (const char* bad : {"1e300", "-5", "1000.5"}) {
+    REQUIRE_THROWS_WITH(from(base + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8,
+                                       "original_max_position_embeddings": )" + bad + "}}"),
+                        Contains("original_max_position_embeddings must be a positive whole number"));
+  }
   REQUIRE_THROWS_WITH(from(base + R"(, "layer_types": ["full_attention"]})"), Contains("layer_types must be an array of 2"));
   REQUIRE_THROWS_WITH(from(base + R"(, "layer_types": ["sliding_attention", "full_attention"]})"),
                       Contains("sliding_window in [1, 2^31)"));
