@@ -2,9 +2,9 @@
 // are few, as in decode):
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
-//   - a warp scores one candidate at a time: its lanes hold the centre key's K row in registers (pairs of dims
-//     lane, lane + 32, ...), and for each query (row, head) of the request the lanes' partial dots are summed with
-//     five shuffles; the score is the largest scaled dot;
+//   - a warp scores 4 candidates at a time (2 with 1024 threads): its lanes hold their centre keys' K rows in
+//     registers (pairs of dims lane, lane + 32, ...), read each query (row, head) of the request once, and sum the
+//     lanes' partial dots with five shuffles per candidate; a score is the largest scaled dot;
 //   - the top keep candidates come from a bitonic sort (descending) of 64-bit keys: the score's order-preserving
 //     bits above (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort;
 //   - the final blocks are written ascending (rank = how many kept blocks are smaller).

@@ -50,7 +50,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       const int32_t pos = batch.query_pos[size_t(qs)];
       if (decode_one && cache && cache->valid && cache->params == p && pos >= cache->computed_at &&
           pos - cache->computed_at < p.refresh_every) {
-        masks.push_back({qs, qe, h, cache->block_size, cache->all_from, -1, cache});
+        masks.push_back({qs, qe, h, cache->params.block_size_k, cache->all_from, -1, cache});
         continue;
       }
       const int32_t bq = decode_one ? 1 : p.block_size_q;
@@ -82,7 +82,6 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     if (!store[i]) continue;
     HipCachedMask& c = *store[i];
     c.blocks.assign(fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
-    c.block_size = requests[i].block_size_k;
     c.all_from = requests[i].hi;
     c.computed_at = batch.query_pos[size_t(requests[i].row_begin)];
     c.params = store_params[i];

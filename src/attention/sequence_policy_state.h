@@ -14,7 +14,6 @@ namespace lcllm {
 
 struct HipCachedMask {
   std::vector<int32_t> blocks;  // ascending key-block indices chosen when the mask was computed
-  int32_t block_size = 1;       // block_size_k the blocks are in
   int32_t all_from = 0;         // keys >= all_from were not searched: every one of them is attended
   int32_t computed_at = 0;      // the query position it was computed for: it serves positions up to
                                 // computed_at + refresh_every - 1 (so its list stays within the step's slot stride)
