@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_simd.h"
 
 namespace lcllm {
 
@@ -26,41 +27,48 @@ inline std::vector<int32_t> cpu_row_sequences(const AttentionBatch& batch) {
 // Scratch reused across rows by one thread.
 struct CpuAttentionScratch {
   std::vector<float> scores;
-  std::vector<size_t> rows;
+  std::vector<size_t> rows;          // [n_keys] each key's offset in the K and V storage
+  std::vector<const float*> v_rows;  // [n_keys] each key's V vector
 };
 
 // out[head_dim] = softmax(scale · q·k_j, softcapped) · v_j over the keys key_at(0..n_keys); zeros when n_keys == 0.
+// Scores come four keys at a time (cpu_dot4); each is cpu_dot's sum, so the grouping never changes a bit.
 template <class KeyAt>
 void cpu_attend_row(const float* q, const CpuKvHeadView& kv, int64_t n_keys, KeyAt key_at,
                     const AttentionParams& params, CpuAttentionScratch& scratch, float* out) {
   const int64_t hd = kv.head_dim;
-  scratch.scores.clear();
-  scratch.rows.clear();
+  scratch.scores.resize(size_t(n_keys));
+  scratch.rows.resize(size_t(n_keys));
+  for (int64_t i = 0; i < n_keys; ++i) scratch.rows[size_t(i)] = kv.row_of(key_at(i));
+  int64_t i = 0;
+  for (; i + 4 <= n_keys; i += 4) {
+    const float* const k4[4] = {kv.k + scratch.rows[size_t(i)], kv.k + scratch.rows[size_t(i + 1)],
+                                kv.k + scratch.rows[size_t(i + 2)], kv.k + scratch.rows[size_t(i + 3)]};
+    cpu_dot4(q, k4, hd, scratch.scores.data() + i);
+  }
+  for (; i < n_keys; ++i) scratch.scores[size_t(i)] = cpu_dot(q, kv.k + scratch.rows[size_t(i)], hd);
   float max_score = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n_keys; ++i) {
-    const size_t row = kv.row_of(key_at(i));
-    const float* kr = kv.k + row;
-    float dotp = 0.f;
-    for (int64_t d = 0; d < hd; ++d) dotp += q[d] * kr[d];
-    float sc = dotp * params.scale;
+  for (auto& sc : scratch.scores) {
+    sc *= params.scale;
     if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
-    scratch.scores.push_back(sc);
-    scratch.rows.push_back(row);
     max_score = std::max(max_score, sc);
   }
-  std::fill(out, out + hd, 0.f);
-  if (scratch.scores.empty()) return;
+  if (scratch.scores.empty()) {
+    std::fill(out, out + hd, 0.f);
+    return;
+  }
   double denom = 0;
   for (auto& sc : scratch.scores) {
     sc = std::exp(sc - max_score);
     denom += sc;
   }
   const float inv = float(1.0 / denom);
+  scratch.v_rows.resize(scratch.rows.size());
   for (size_t k = 0; k < scratch.scores.size(); ++k) {
-    const float p = scratch.scores[k] * inv;
-    const float* vr = kv.v + scratch.rows[k];
-    for (int64_t d = 0; d < hd; ++d) out[d] += p * vr[d];
+    scratch.scores[k] *= inv;
+    scratch.v_rows[k] = kv.v + scratch.rows[k];
   }
+  cpu_weighted_sum(out, scratch.scores.data(), scratch.v_rows.data(), n_keys, hd);
 }
 
 template <class KeysOf>

@@ -10,6 +10,7 @@
 #include "attention/hip_mask.h"
 #include "backend/cpu/cpu_attention_row.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_simd.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -86,10 +87,7 @@ void CpuBackend::attention_group_mass_range(const Tensor& q, int32_t layer, cons
     scores.resize(size_t(n_vis));
     float max_score = -std::numeric_limits<float>::infinity();
     for (int32_t j = lo; j < hi; ++j) {
-      const float* kv = view.k + view.row_of(j);
-      float dotp = 0.f;
-      for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kv[d];
-      float sc = dotp * params.scale;
+      float sc = cpu_dot(qv, view.k + view.row_of(j), hd) * params.scale;
       if (params.softcap > 0) sc = params.softcap * std::tanh(sc / params.softcap);
       scores[size_t(j - lo)] = sc;
       if (sc > max_score) {
@@ -176,9 +174,7 @@ void CpuBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Atte
           if (batch.query_pos[size_t(r)] < j) continue;
           for (int64_t h = rq.kv_head * group; h < (rq.kv_head + 1) * group; ++h) {
             const float* qv = qd + (r * n_heads + h) * hd;
-            float dotp = 0.f;
-            for (int64_t d = 0; d < hd; ++d) dotp += qv[d] * kr[d];
-            best = std::max(best, dotp * params.scale);
+            best = std::max(best, cpu_dot(qv, kr, hd) * params.scale);
           }
         }
         return best;
