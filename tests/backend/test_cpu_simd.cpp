@@ -98,7 +98,7 @@ TEST_CASE("cpu_axpy rounds the product then the sum", "[cpu][simd]") {
   }
 }
 
-TEST_CASE("cpu_weighted_sum equals cpu_axpy row after row on a zeroed output", "[cpu][simd]") {
+TEST_CASE("cpu_weighted_sum_add equals cpu_axpy row after row", "[cpu][simd]") {
   std::mt19937 rng(5);
   for (int64_t n : {1, 8, 63, 64, 72, 128, 200, 256}) {
     for (int64_t n_rows : {0, 1, 3, 17}) {
@@ -108,9 +108,10 @@ TEST_CASE("cpu_weighted_sum equals cpu_axpy row after row on a zeroed output", "
       for (int64_t i = 0; i < n_rows; ++i) rows.push_back(random_vector(rng, n));
       for (const auto& r : rows) ptrs.push_back(r.data());
       const auto p = random_vector(rng, std::max<int64_t>(n_rows, 1));
-      std::vector<float> want(static_cast<size_t>(n), 0.f), got(static_cast<size_t>(n), 123.f);
+      const auto start = random_vector(rng, n);
+      std::vector<float> want = start, got = start;
       for (int64_t i = 0; i < n_rows; ++i) cpu_axpy(want.data(), p[size_t(i)], ptrs[size_t(i)], n);
-      cpu_weighted_sum(got.data(), p.data(), ptrs.data(), n_rows, n);
+      cpu_weighted_sum_add(got.data(), p.data(), ptrs.data(), n_rows, n);
       for (int64_t d = 0; d < n; ++d) REQUIRE(same_bits(got[size_t(d)], want[size_t(d)]));
     }
   }

@@ -92,11 +92,12 @@ LCLLM_CPU_CLONES void cpu_dot_block_2x4(const float* x, int64_t x_stride, const 
   }
 }
 
-LCLLM_CPU_CLONES void cpu_weighted_sum(float* out, const float* p, const float* const* rows, int64_t n_rows,
-                                       int64_t n) {
+LCLLM_CPU_CLONES void cpu_weighted_sum_add(float* out, const float* p, const float* const* rows, int64_t n_rows,
+                                           int64_t n) {
   int64_t d = 0;
   for (; d + 8 * kLanes <= n; d += 8 * kLanes) {  // 64 outputs in eight registers
-    Lanes o0 = {}, o1 = {}, o2 = {}, o3 = {}, o4 = {}, o5 = {}, o6 = {}, o7 = {};
+    Lanes o0 = load(out + d), o1 = load(out + d + 8), o2 = load(out + d + 16), o3 = load(out + d + 24);
+    Lanes o4 = load(out + d + 32), o5 = load(out + d + 40), o6 = load(out + d + 48), o7 = load(out + d + 56);
     for (int64_t i = 0; i < n_rows; ++i) {
       const float pi = p[i];
       const Lanes pv = {pi, pi, pi, pi, pi, pi, pi, pi};
@@ -114,7 +115,7 @@ LCLLM_CPU_CLONES void cpu_weighted_sum(float* out, const float* p, const float* 
     __builtin_memcpy(out + d, o, sizeof o);
   }
   for (; d + kLanes <= n; d += kLanes) {
-    Lanes o = {};
+    Lanes o = load(out + d);
     for (int64_t i = 0; i < n_rows; ++i) {
       const Lanes pv = {p[i], p[i], p[i], p[i], p[i], p[i], p[i], p[i]};
       o += pv * load(rows[i] + d);
@@ -122,7 +123,7 @@ LCLLM_CPU_CLONES void cpu_weighted_sum(float* out, const float* p, const float* 
     __builtin_memcpy(out + d, &o, sizeof o);
   }
   for (; d < n; ++d) {
-    float o = 0.f;
+    float o = out[d];
     for (int64_t i = 0; i < n_rows; ++i) o += p[i] * rows[i][d];
     out[d] = o;
   }

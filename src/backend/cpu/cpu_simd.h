@@ -23,10 +23,10 @@ void cpu_dot4(const float* q, const float* const k[4], int64_t n, float out[4]);
 void cpu_dot_block_2x4(const float* x, int64_t x_stride, const float* w, int64_t w_stride, int64_t n, float* out,
                        int64_t out_stride);
 
-// out[d] = Σ_i p[i] · rows[i][d] for d < n, the sum taken over i in ascending order starting from 0 (each product
-// rounded, then added): what n_rows calls of cpu_axpy on a zeroed out would give. Sixty-four outputs at a time stay
-// in registers across all rows, so each row costs its loads and no stores.
-void cpu_weighted_sum(float* out, const float* p, const float* const* rows, int64_t n_rows, int64_t n);
+// out[d] = (((out[d] + p[0]·rows[0][d]) + p[1]·rows[1][d]) + …) for d < n: the rows added in ascending order onto
+// what out holds (each product rounded, then added), which is what n_rows calls of cpu_axpy would give. Sixty-four
+// outputs at a time stay in registers across all rows, so each row costs its loads and no stores.
+void cpu_weighted_sum_add(float* out, const float* p, const float* const* rows, int64_t n_rows, int64_t n);
 
 // y[j] += a · x[j] for j < n (the product rounded, then the sum).
 void cpu_axpy(float* y, float a, const float* x, int64_t n);
