@@ -2,13 +2,15 @@
 // are few, as in decode):
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
-//   - a warp scores 4 candidates at a time (2 with 1024 threads): its lanes hold their centre keys' K rows in
-//     registers (pairs of dims lane, lane + 32, ...), read each query (row, head) of the request once, and sum the
-//     lanes' partial dots with five shuffles per candidate; a score is the largest scaled dot;
+//   - a warp scores 4 candidates at a time (2 with 1024 threads), each by its descent (two keys per level, about
+//     2 log2(piece keys) in all): its lanes hold the keys' K rows in registers (pairs of dims lane, lane + 32, ...),
+//     read each query (row, head) of the request once per key set, and sum the lanes' partial dots with five
+//     shuffles per candidate; a key's score is the largest scaled dot;
 //   - the top keep candidates come from a bitonic sort (descending) of 64-bit keys: the score's order-preserving
 //     bits above (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort;
 //   - the final blocks are written ascending (rank = how many kept blocks are smaller).
-// Cost: each round scores 2 keep candidates with (rows x group) dots of head_dim; rounds = log2(blocks / keep).
+// Cost: each round scores 2 keep candidates, each with about 2 log2(piece keys) keys of (rows x group) dots of
+// head_dim; rounds = log2(blocks / keep).
 #include "kernels/attention_hip.h"
 
 #include <algorithm>
@@ -108,6 +110,7 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
   const int32_t req = int32_t(blockIdx.x);
   const int32_t* rq = p.requests + int64_t(req) * kHipRequestInts;
   const int32_t r0 = rq[0], r1 = rq[1], kvh = rq[2], lo = rq[3], hi = rq[4], k = rq[5], bs = rq[6];
+  const bool descent = rq[7] != 0;
   int32_t* out = p.out_blocks + int64_t(req) * p.max_keep;
   const int32_t tid = int32_t(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   if (hi <= lo) {
@@ -153,23 +156,63 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
     }
     __syncthreads();
     if (split_any == 0) break;
-    // Score every candidate at its centre key (clipped to [lo, hi), as the CPU rule), kCand per warp at a time.
+    // Score every candidate (keys clipped to [lo, hi), as the CPU rule): at its centre key, or by descent
+    // (hip_mask.h): score the centre key of each half, move into the higher (ties to the lower half), until one
+    // key is left; the score is the best centre met. kCand candidates per warp at a time; every lane holds the same
+    // ranges, so the loop is warp-uniform. Keys are rescored where descents overlap (the CPU caches them; the
+    // scores are the same).
     for (int32_t c0 = warp * kCand; c0 < n_sort; c0 += kWarps * kCand) {
-      int32_t centre[kCand];
-      bool valid[kCand];
+      int32_t l[kCand], r[kCand];
+      bool valid[kCand], one[kCand];
+      float s[kCand];
+      bool any_one = false;
 #pragma unroll
       for (int c = 0; c < kCand; ++c) {
         const int32_t idx = c0 + c;
         valid[c] = idx < 2 * keep && cb[idx] >= 0;
-        centre[c] = 0;
+        l[c] = 0, r[c] = 0;
         if (valid[c]) {
-          const int32_t kb0 = int32_t(max(int64_t(lo), int64_t(cb[idx]) * bs));
-          const int32_t ke0 = int32_t(min(int64_t(hi), int64_t(ce[idx]) * bs));
-          centre[c] = kb0 + (ke0 - kb0 - 1) / 2;
+          l[c] = int32_t(max(int64_t(lo), int64_t(cb[idx]) * bs));
+          r[c] = int32_t(min(int64_t(hi), int64_t(ce[idx]) * bs));
+        }
+        if (!descent && valid[c]) l[c] = l[c] + (r[c] - l[c] - 1) / 2, r[c] = l[c] + 1;  // the centre alone
+        one[c] = valid[c] && r[c] - l[c] == 1;  // a single key scores itself
+        any_one |= one[c];
+      }
+      {
+        float single[kCand];
+        if (any_one) hip_scores<T, kCand>(p, src, r0, r1, kvh, l, one, lane, single);
+#pragma unroll
+        for (int c = 0; c < kCand; ++c) s[c] = one[c] ? single[c] : -INFINITY;
+      }
+      for (;;) {
+        int32_t mid[kCand], jl[kCand], jr[kCand];
+        bool act[kCand];
+        bool any = false;
+#pragma unroll
+        for (int c = 0; c < kCand; ++c) {
+          act[c] = valid[c] && r[c] - l[c] >= 2;
+          mid[c] = l[c] + (r[c] - l[c]) / 2;
+          jl[c] = act[c] ? l[c] + (mid[c] - l[c] - 1) / 2 : 0;
+          jr[c] = act[c] ? mid[c] + (r[c] - mid[c] - 1) / 2 : 0;
+          any |= act[c];
+        }
+        if (!any) break;
+        float sl[kCand], sr[kCand];
+        hip_scores<T, kCand>(p, src, r0, r1, kvh, jl, act, lane, sl);
+        hip_scores<T, kCand>(p, src, r0, r1, kvh, jr, act, lane, sr);
+#pragma unroll
+        for (int c = 0; c < kCand; ++c) {
+          if (!act[c]) continue;
+          if (sl[c] >= sr[c]) {
+            r[c] = mid[c];
+            s[c] = fmaxf(s[c], sl[c]);
+          } else {
+            l[c] = mid[c];
+            s[c] = fmaxf(s[c], sr[c]);
+          }
         }
       }
-      float s[kCand];
-      hip_scores<T, kCand>(p, src, r0, r1, kvh, centre, valid, lane, s);
       if (lane == 0) {
 #pragma unroll
         for (int c = 0; c < kCand; ++c) {

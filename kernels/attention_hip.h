@@ -1,10 +1,13 @@
-// HiP's hierarchical key-block mask estimation on the GPU (arXiv 2406.09827 §3.1; E9 item 3). One block per mask
+// HiP's hierarchical key-block mask estimation on the GPU (arXiv 2406.09827 §3.1, with InfiniteHiP's descent representative,
+// arXiv 2502.08910 §4; E9 item 3). One block per mask
 // request runs the rule of src/attention/hip_mask.h (hip_select_blocks) with the score of src/backend/backend.h
 // Backend::attention_hip_blocks: score(j) = the largest scaled logit q·k_j over the request's query rows that see j
 // (query_pos >= j) and the query heads of its KV head. The CPU backend is the reference (tests/cuda).
 //
 //   1. the candidate blocks [lo / bs, (hi - 1) / bs + 1) are cut into keep = k / bs nearly equal chunks;
-//   2. every chunk of more than one block splits into halves; each piece is scored at its centre key;
+//   2. every chunk of more than one block splits into halves; each piece is scored at its centre key, or (descent,
+//      decode rows) by the better of its halves' centre keys, recursively, down to one key: the best centre met
+//      (InfiniteHiP §4);
 //   3. the keep best pieces stay (score descending, ties to the lower block), until every piece is one block.
 // A request with at most keep blocks keeps them all (the mask is exact: k >= context equals FULL).
 #pragma once
@@ -17,7 +20,7 @@
 
 namespace lcllm {
 
-constexpr int32_t kHipRequestInts = 7;    // row_begin, row_end, kv_head, lo, hi, k, block_size_k
+constexpr int32_t kHipRequestInts = 8;    // row_begin, row_end, kv_head, lo, hi, k, block_size_k, descent (0/1)
 constexpr int32_t kHipMaxKeep = 4096;     // k / block_size_k per request (shared memory bounds the sort)
 
 struct HipMaskParams {

@@ -1,12 +1,13 @@
 #include "attention/hip_mask.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "lcllm/error.h"
 
 namespace lcllm {
 
-std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k,
+std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, bool descent,
                                        const std::function<float(int32_t)>& score) {
   LCLLM_ASSERT(block_size_k >= 1 && k >= block_size_k, "HiP: k must hold at least one block");
   std::vector<int32_t> out;
@@ -29,10 +30,36 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     kept.push_back({b, b + size});
     b += size;
   }
-  auto centre = [&](const Piece& p) {  // the representative key of a piece, clipped to [lo, hi)
-    const int32_t kb = int32_t(std::max<int64_t>(lo, int64_t(p.begin) * block_size_k));
-    const int32_t ke = int32_t(std::min<int64_t>(hi, int64_t(p.end) * block_size_k));
-    return kb + (ke - kb - 1) / 2;
+  // Scores by position, each computed once: a half's descent retraces its parent's after the first step.
+  std::vector<float> known(size_t(hi - lo));
+  std::vector<uint8_t> scored(size_t(hi - lo), 0);
+  auto score_at = [&](int32_t j) {
+    const size_t i = size_t(j - lo);
+    if (!scored[i]) {
+      known[i] = score(j);
+      scored[i] = 1;
+    }
+    return known[i];
+  };
+  // A piece's score: its centre key, or (descent) descend from its keys (clipped to [lo, hi)) towards the half whose centre scores higher
+  // (ties to the lower half) until one key is left; the best centre met on the way (InfiniteHiP §4).
+  auto piece_score = [&](const Piece& p) {
+    int32_t l = int32_t(std::max<int64_t>(lo, int64_t(p.begin) * block_size_k));
+    int32_t r = int32_t(std::min<int64_t>(hi, int64_t(p.end) * block_size_k));
+    if (!descent || r - l == 1) return score_at(l + (r - l - 1) / 2);
+    float best = -std::numeric_limits<float>::infinity();
+    while (r - l >= 2) {
+      const int32_t c = l + (r - l) / 2;
+      const float left = score_at(l + (c - l - 1) / 2), right = score_at(c + (r - c - 1) / 2);
+      if (left >= right) {
+        r = c;
+        best = std::max(best, left);
+      } else {
+        l = c;
+        best = std::max(best, right);
+      }
+    }
+    return best;
   };
   std::vector<Piece> cand;
   for (;;) {
@@ -49,7 +76,7 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
       }
     }
     if (!split_any) break;
-    for (Piece& p : cand) p.score = score(centre(p));
+    for (Piece& p : cand) p.score = piece_score(p);
     // Step 3: the `keep` best pieces, ties to the lower position.
     std::stable_sort(cand.begin(), cand.end(), [](const Piece& a, const Piece& b) {
       return a.score > b.score || (a.score == b.score && a.begin < b.begin);

@@ -6,8 +6,14 @@
 // With K = k / block_size_k:
 //   1. the candidate blocks are split into K contiguous chunks of (nearly) equal size;
 //   2. every chunk with more than one block is split into two halves; each half (and every single-block chunk) is
-//      scored by its representative token, the key in its centre (attention locality, §3.1: neighbouring keys
-//      score alike, so the centre stands for the half);
+//      scored through a representative token:
+//        - centre (HiP §3.1): the key in the piece's centre (attention locality: neighbouring keys score alike);
+//        - descent (InfiniteHiP, arXiv 2502.08910 §4): from the piece's keys, score the centre key of each half,
+//          move into the half whose centre scores higher (ties to the lower half), and repeat until one key is
+//          left; the piece scores the best centre met on the way. Locality makes the descent climb towards the
+//          piece's peak: it raised the recall of the exact top-k from 0.065 to 0.309 on random attention and from
+//          0.775 to 0.905 on structured attention (k = 128 of 4096, tests/attention/test_hip.cpp). Each key is
+//          scored at most once per call (a half's descent retraces its parent's);
 //   3. the K best-scoring pieces are kept (ties to the lower position), and step 2 repeats until every kept
 //      piece is one block.
 // When the range has <= K blocks, every block is kept: the mask is exact (k >= context equals FULL).
@@ -20,7 +26,8 @@ namespace lcllm {
 
 // Ascending block indices (block b = keys [b * block_size_k, (b + 1) * block_size_k) ∩ [lo, hi)), at most
 // k / block_size_k of them. score(pos) estimates key pos's importance for the query block (higher is better).
-std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k,
+// descent: the descent representative, else the centre (step 2).
+std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, bool descent,
                                        const std::function<float(int32_t)>& score);
 
 }  // namespace lcllm

@@ -126,6 +126,7 @@ struct HipBlockRequest {
   int32_t kv_head = 0;
   int32_t lo = 0, hi = 0;
   int32_t k = 0, block_size_k = 1;
+  bool descent = false;  // the descent representative (hip_mask.h), else the centre
 };
 
 class Backend {

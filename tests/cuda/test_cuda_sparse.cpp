@@ -651,7 +651,7 @@ TEST_CASE("cuda fp8 KV cache end to end: rings and pool, prefill and decode, gra
   }
 }
 
-TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode rows, ties to the lower block, bf16 and "
+TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode rows, centre and descent, ties to the lower block, bf16 and "
           "fp8", "[cuda][sparse][hip]") {
   LCLLM_REQUIRE_GPU();
   INFO("seed " << seed_used());
@@ -678,6 +678,7 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
       AttentionParams params;
       params.scale = 1.0f / std::sqrt(float(d));
       std::vector<HipBlockRequest> reqs;
+      for (const bool descent : {false, true})
       for (const Budget b : shape.budgets) {
         for (int32_t s = 0; s < 2; ++s) {
           const int32_t q0 = c.query_start[size_t(s)], q1 = c.query_start[size_t(s + 1)];
@@ -693,6 +694,7 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
               r.hi = std::max(r.lo, std::min(first - b.recent + 1, c.kv_len[size_t(s)]));
               r.k = b.k;
               r.block_size_k = b.bs;
+              r.descent = descent;  // both representatives on every shape
               reqs.push_back(r);
             }
           }

@@ -179,7 +179,7 @@ void CpuBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Atte
         }
         return best;
       };
-      lists[size_t(i)] = hip_select_blocks(rq.lo, rq.hi, rq.k, rq.block_size_k, score);
+      lists[size_t(i)] = hip_select_blocks(rq.lo, rq.hi, rq.k, rq.block_size_k, rq.descent, score);
     }
   });
   blocks.indptr.assign(requests.size() + 1, 0);
