@@ -2,7 +2,9 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "backend/rope_freq.h"
 #include "lcllm/error.h"
@@ -20,8 +22,13 @@ Tensor CpuBackend::weight(const TensorView& view) {
 
 Tensor CpuBackend::alloc(std::initializer_list<int64_t> shape) {
   Tensor t = tensor_of_shape(DType::DTYPE_F32, std::span<const int64_t>(shape.begin(), shape.size()));
-  buffers_.emplace_back(new float[size_t(t.numel())]());
-  t.data = buffers_.back().get();
+  // calloc: large buffers come as untouched zero pages, so memory is spent only on the rows a step writes (the
+  // logits buffer holds max_step_tokens x vocab floats: 4 GiB for Gemma 3's 262k vocabulary at 4096 tokens, of
+  // which a prefill writes one row per sequence).
+  float* data = static_cast<float*>(std::calloc(size_t(t.numel()), sizeof(float)));
+  if (data == nullptr && t.numel() > 0) throw std::bad_alloc();
+  buffers_.emplace_back(data);
+  t.data = data;
   return t;
 }
 

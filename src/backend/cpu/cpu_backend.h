@@ -1,6 +1,7 @@
 // The reference backend: plain, readable fp32 math on the host, multithreaded. It is the truth every other
 // path (CUDA kernels, sparse policies) is tested against, so clarity wins over speed here.
 #pragma once
+#include <cstdlib>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -106,7 +107,10 @@ class CpuBackend final : public Backend {
                    const AttentionParams& params, const KeysOf& keys_of);
 
   ThreadPool pool_;
-  std::vector<std::unique_ptr<float[]>> buffers_;  // activations handed out by alloc()
+  struct FreeBuffer {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<float, FreeBuffer>> buffers_;  // activations handed out by alloc() (calloc'd)
   // Per layer: [n_pages * page_size, pool_heads_[layer], head_dim] each: every KV head that is not windowed.
   std::vector<std::vector<float>> k_pool_, v_pool_;
   int32_t page_size_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
