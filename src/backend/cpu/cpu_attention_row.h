@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
@@ -26,65 +27,94 @@ inline std::vector<int32_t> cpu_row_sequences(const AttentionBatch& batch) {
 
 // Scratch reused across rows by one thread.
 struct CpuAttentionScratch {
-  std::vector<float> scores;         // [group, n_keys] scores, then probabilities
+  std::vector<float> scores;         // per row [group, span] scores, then probabilities
   std::vector<size_t> rows;          // [n_keys] each key's offset in the K and V storage
   std::vector<const float*> v_rows;  // [n_keys] each key's V vector
+  std::vector<int64_t> offsets;      // [rows + 1] where each row's scores start
 };
 
-// Keys per pass of the group's heads: 64 keys of K (or V) rows stay in L2 while every head of the group reads
-// them, so K and V come from memory once per (row, KV head) instead of once per query head.
+// Keys per pass: 64 keys of K (or V) rows stay in L2 while every (row, head) of a block reads them, so K and V come
+// from memory once per block of rows and KV head instead of once per query head.
 constexpr int64_t kCpuAttentionKeyBlock = 64;
 
-// For each of the group's heads h < group: out[h][head_dim] = softmax(scale · q[h]·k_j, softcapped) · v_j over the
-// keys key_at(0..n_keys); zeros when n_keys == 0. q and out: [group, head_dim], contiguous.
+// One query row of a block: its group's heads attend to keys [first, last) of the block's key list.
+struct CpuRowSpan {
+  const float* q;  // [group, head_dim] the row's query heads of the KV head
+  float* out;      // [group, head_dim]
+  int64_t first = 0, last = 0;
+};
+
+// For each row and each of the group's heads h: out[h] = softmax(scale · q[h]·k_j, softcapped) · v_j over the
+// keys key_at(first..last) of the shared list key_at(0..n_keys); zeros when the span is empty.
 // Each score is cpu_dot's sum (four keys at a time through cpu_dot4, which gives the same bits), and each output
-// adds p_j · v_j in ascending j (cpu_weighted_sum_add, block after block): the grouping never changes a bit.
+// adds p_j · v_j in ascending j from its span's first key (cpu_weighted_sum_add, block after block): neither the
+// rows sharing the list nor the blocking changes a bit, so one row alone over exactly its keys gives the same
+// output (dense attention vs a covering key set, ARCHITECTURE.md §4.1).
 template <class KeyAt>
-void cpu_attend_group(const float* q, int64_t group, const CpuKvHeadView& kv, int64_t n_keys, KeyAt key_at,
-                      const AttentionParams& params, CpuAttentionScratch& scratch, float* out) {
+void cpu_attend_block(std::span<const CpuRowSpan> rows, int64_t group, const CpuKvHeadView& kv, int64_t n_keys,
+                      KeyAt key_at, const AttentionParams& params, CpuAttentionScratch& scratch) {
   const int64_t hd = kv.head_dim;
-  std::fill(out, out + group * hd, 0.f);
-  if (n_keys == 0) return;
-  scratch.scores.resize(size_t(group * n_keys));
+  // Scores of row i, head h at scratch.scores[offset[i] + h * span_i + (j - first_i)].
+  std::vector<int64_t>& offset = scratch.offsets;
+  offset.assign(rows.size() + 1, 0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::fill(rows[i].out, rows[i].out + group * hd, 0.f);
+    offset[i + 1] = offset[i] + group * (rows[i].last - rows[i].first);
+  }
+  if (offset.back() == 0) return;
+  scratch.scores.resize(size_t(offset.back()));
   scratch.rows.resize(size_t(n_keys));
   scratch.v_rows.resize(size_t(n_keys));
-  for (int64_t i = 0; i < n_keys; ++i) {
-    scratch.rows[size_t(i)] = kv.row_of(key_at(i));
-    scratch.v_rows[size_t(i)] = kv.v + scratch.rows[size_t(i)];
+  for (int64_t j = 0; j < n_keys; ++j) {
+    scratch.rows[size_t(j)] = kv.row_of(key_at(j));
+    scratch.v_rows[size_t(j)] = kv.v + scratch.rows[size_t(j)];
   }
   for (int64_t kb = 0; kb < n_keys; kb += kCpuAttentionKeyBlock) {
     const int64_t ke = std::min(n_keys, kb + kCpuAttentionKeyBlock);
-    for (int64_t h = 0; h < group; ++h) {
-      float* sc = scratch.scores.data() + h * n_keys;
-      int64_t i = kb;
-      for (; i + 4 <= ke; i += 4) {
-        const float* const k4[4] = {kv.k + scratch.rows[size_t(i)], kv.k + scratch.rows[size_t(i + 1)],
-                                    kv.k + scratch.rows[size_t(i + 2)], kv.k + scratch.rows[size_t(i + 3)]};
-        cpu_dot4(q + h * hd, k4, hd, sc + i);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const CpuRowSpan& row = rows[i];
+      const int64_t a = std::max(kb, row.first), e = std::min(ke, row.last), span = row.last - row.first;
+      for (int64_t h = 0; h < group && a < e; ++h) {
+        float* sc = scratch.scores.data() + offset[i] + h * span - row.first;  // indexed by key j
+        const float* qh = row.q + h * hd;
+        int64_t j = a;
+        for (; j + 4 <= e; j += 4) {
+          const float* const k4[4] = {kv.k + scratch.rows[size_t(j)], kv.k + scratch.rows[size_t(j + 1)],
+                                      kv.k + scratch.rows[size_t(j + 2)], kv.k + scratch.rows[size_t(j + 3)]};
+          cpu_dot4(qh, k4, hd, sc + j);
+        }
+        for (; j < e; ++j) sc[j] = cpu_dot(qh, kv.k + scratch.rows[size_t(j)], hd);
       }
-      for (; i < ke; ++i) sc[i] = cpu_dot(q + h * hd, kv.k + scratch.rows[size_t(i)], hd);
     }
   }
-  for (int64_t h = 0; h < group; ++h) {
-    float* sc = scratch.scores.data() + h * n_keys;
-    float max_score = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < n_keys; ++i) {
-      sc[i] *= params.scale;
-      if (params.softcap > 0) sc[i] = params.softcap * std::tanh(sc[i] / params.softcap);
-      max_score = std::max(max_score, sc[i]);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t span = rows[i].last - rows[i].first;
+    for (int64_t h = 0; h < group && span > 0; ++h) {
+      float* sc = scratch.scores.data() + offset[i] + h * span;
+      float max_score = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < span; ++j) {
+        sc[j] *= params.scale;
+        if (params.softcap > 0) sc[j] = params.softcap * std::tanh(sc[j] / params.softcap);
+        max_score = std::max(max_score, sc[j]);
+      }
+      double denom = 0;
+      for (int64_t j = 0; j < span; ++j) {
+        sc[j] = std::exp(sc[j] - max_score);
+        denom += sc[j];
+      }
+      const float inv = float(1.0 / denom);
+      for (int64_t j = 0; j < span; ++j) sc[j] *= inv;
     }
-    double denom = 0;
-    for (int64_t i = 0; i < n_keys; ++i) {
-      sc[i] = std::exp(sc[i] - max_score);
-      denom += sc[i];
-    }
-    const float inv = float(1.0 / denom);
-    for (int64_t i = 0; i < n_keys; ++i) sc[i] *= inv;
   }
   for (int64_t kb = 0; kb < n_keys; kb += kCpuAttentionKeyBlock) {
     const int64_t ke = std::min(n_keys, kb + kCpuAttentionKeyBlock);
-    for (int64_t h = 0; h < group; ++h) {
-      cpu_weighted_sum_add(out + h * hd, scratch.scores.data() + h * n_keys + kb, scratch.v_rows.data() + kb, ke - kb, hd);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const CpuRowSpan& row = rows[i];
+      const int64_t a = std::max(kb, row.first), e = std::min(ke, row.last), span = row.last - row.first;
+      for (int64_t h = 0; h < group && a < e; ++h) {
+        const float* p = scratch.scores.data() + offset[i] + h * span + (a - row.first);
+        cpu_weighted_sum_add(row.out + h * hd, p, scratch.v_rows.data() + a, e - a, hd);
+      }
     }
   }
 }
@@ -108,7 +138,8 @@ void CpuBackend::attend_rows(Tensor out, const Tensor& q, int32_t layer, const A
       const CpuKvHeadView kv = kv_view(layer, batch, s, kvh);
       const auto [n_keys, key_at] = keys_of(r, s, kvh);
       const int64_t first_head = (r * n_heads + kvh * group) * hd;
-      cpu_attend_group(qd + first_head, group, kv, n_keys, key_at, params, scratch, od + first_head);
+      const CpuRowSpan row{qd + first_head, od + first_head, 0, n_keys};
+      cpu_attend_block(std::span<const CpuRowSpan>(&row, 1), group, kv, n_keys, key_at, params, scratch);
     }
   });
 }
