@@ -30,10 +30,12 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     kept.push_back({b, b + size});
     b += size;
   }
-  // Scores by position, each computed once: a half's descent retraces its parent's after the first step.
-  std::vector<float> known(size_t(hi - lo));
-  std::vector<uint8_t> scored(size_t(hi - lo), 0);
+  // Scores by position, each computed once: a half's descent retraces its parent's after the first step (a centre
+  // is scored once anyway, so the cache is only kept for descents).
+  std::vector<float> known(descent ? size_t(hi - lo) : 0);
+  std::vector<uint8_t> scored(descent ? size_t(hi - lo) : 0, 0);
   auto score_at = [&](int32_t j) {
+    if (!descent) return score(j);
     const size_t i = size_t(j - lo);
     if (!scored[i]) {
       known[i] = score(j);

@@ -82,7 +82,7 @@ TEST_CASE("HiP keeps every block when the budget covers the keys, and never more
   auto score = [](int32_t j) { return float((j * 37) % 11); };
   // 100 keys in blocks of 4 = 25 blocks; k = 100 keeps all of them, for any range start.
   for (int32_t lo : {0, 3, 17}) {
-    const auto all = hip_select_blocks(lo, 100, 100, 4, lo % 2 == 1, score);
+    const auto all = hip_select_blocks(lo, 100, 100, 4, lo == 3, score);
     std::vector<int32_t> want;
     for (int32_t b = lo / 4; b < 25; ++b) want.push_back(b);
     CHECK(all == want);
@@ -102,6 +102,18 @@ TEST_CASE("HiP keeps every block when the budget covers the keys, and never more
     const auto peak = hip_select_blocks(0, 4096, 16, 2, descent, [](int32_t j) { return -float(std::abs(j - 3001)); });
     CHECK(std::find(peak.begin(), peak.end(), 3001 / 2) != peak.end());
   }
+}
+
+TEST_CASE("HiP representatives on a hand-worked range: the centre and the descent paths", "[attention][hip]") {
+  // Keys 0..7 in blocks of 1, one block kept. Centre: [0,4) at key 1 (0) ties [4,8) at key 5 (0), the lower wins;
+  // then [0,2) at 0 (1) beats [2,4) at 2 (0); then key 0 (1) beats key 1 (0): block 0.
+  // Descent: [0,4) compares keys 0 (1) and 2 (0) -> [0,2), compares 0 and 1 -> score 1; [4,8) compares 4 (0) and 6
+  // (5) -> [6,8), compares 6 (5) and 7 (0) -> score 5: [4,8) wins; then [4,6) scores 0, [6,8) 5; then key 6.
+  // Neither finds key 3 (9): a peak no centre on the path sits near is missed by both.
+  const std::vector<float> s = {1, 0, 0, 9, 0, 0, 5, 0};
+  auto score = [&](int32_t j) { return s[size_t(j)]; };
+  CHECK(hip_select_blocks(0, 8, 1, 1, false, score) == std::vector<int32_t>{0});
+  CHECK(hip_select_blocks(0, 8, 1, 1, true, score) == std::vector<int32_t>{6});
 }
 
 TEST_CASE("HiP mask recall of the exact top-k: random and structured attention, against stated floors",

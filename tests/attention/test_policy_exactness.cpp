@@ -211,7 +211,10 @@ TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence
   // Prefill: HIP layers 1..L-1, ceil(prompt / 32) query blocks per KV head.
   const size_t blocks = (f.prompt.size() + 31) / 32;
   CHECK(be->hip_requests.size() == size_t(c.n_layers - 1) * size_t(c.n_kv_heads) * blocks);
-  for (const auto& r : be->hip_requests) CHECK(r.row_end - r.row_begin <= 32);
+  for (const auto& r : be->hip_requests) {
+    CHECK(r.row_end - r.row_begin <= 32);
+    CHECK_FALSE(r.descent);  // prefill query blocks: centre representative
+  }
   be->hip_requests.clear();
   // 12 decode steps with refresh_every 5: masks computed at steps 1, 6, 11.
   for (int i = 0; i < 12; ++i) {
@@ -219,7 +222,10 @@ TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence
     e->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, DECODE);
   }
   CHECK(be->hip_requests.size() == size_t(3 * (c.n_layers - 1) * c.n_kv_heads));
-  for (const auto& r : be->hip_requests) CHECK(r.row_end - r.row_begin == 1);
+  for (const auto& r : be->hip_requests) {
+    CHECK(r.row_end - r.row_begin == 1);
+    CHECK(r.descent);  // decode rows: descent representative
+  }
   // A second sequence has its own masks: its first decode step searches again.
   be->hip_requests.clear();
   const int32_t other = e->create_sequence();

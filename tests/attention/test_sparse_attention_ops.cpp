@@ -24,8 +24,9 @@ struct OpCase {
   Tensor q;
   std::vector<std::vector<float>> dense_k, dense_v;  // [seq][len * n_kv_heads * head_dim]
 
-  OpCase(std::vector<int32_t> prior, std::vector<int32_t> fresh, uint32_t seed, bool identical_keys = false)
-      : prior_len(std::move(prior)), new_len(std::move(fresh)) {
+  OpCase(std::vector<int32_t> prior, std::vector<int32_t> fresh, uint32_t seed, bool identical_keys = false,
+         int32_t dim = 8)
+      : head_dim(dim), prior_len(std::move(prior)), new_len(std::move(fresh)) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.f, 1.f);
     const size_t n_seq = prior_len.size();
@@ -111,9 +112,14 @@ std::vector<int32_t> slot_list(CpuBackend& be, int32_t slot, size_t item) {
 }  // namespace
 
 TEST_CASE("attention_key_sets over the full visible range reproduces attention() bit for bit", "[attention][ops]") {
-  for (int32_t window : {0, 5}) {
+  // Small (head_dim 8, <= 22 keys) and long: 170 keys cross several 64-key blocks, head_dim 72 takes the 64-wide
+  // and the leftover paths of the CPU kernels, 20 prefill rows form blocks of 8 with ragged ends, and a 100-key
+  // window cuts the blocks' shared key lists.
+  for (int32_t window : {0, 5, 100}) {
     for (float softcap : {0.f, 20.f}) {
-      OpCase c({0, 13, 6}, {9, 1, 4}, 7u + uint32_t(window));
+     for (const bool long_case : {false, true}) {
+      OpCase c = long_case ? OpCase({0, 169, 40}, {20, 1, 13}, 9u + uint32_t(window), false, 72)
+                           : OpCase({0, 13, 6}, {9, 1, 4}, 7u + uint32_t(window));
       const AttentionParams params{0.35f, softcap, window};
       const size_t n_items = size_t(c.n_rows() * c.n_kv_heads);
       // Three spellings of FULL's keys: a range; sink + list + recent with the list holding every position; and
@@ -144,9 +150,10 @@ TEST_CASE("attention_key_sets over the full visible range reproduces attention()
         LayerKeySets keys;
         keys.sets = sets.data();
         c.be.attention_key_sets(c.out_tensor(keyed), c.q, 0, c.batch(), params, keys);
-        INFO("window " << window << " softcap " << softcap << " spelling " << spelling);
+        INFO("window " << window << " softcap " << softcap << " spelling " << spelling << " long " << long_case);
         CHECK(keyed == dense);
       }
+     }
     }
   }
 }

@@ -37,6 +37,16 @@ struct CpuAttentionScratch {
 // from memory once per block of rows and KV head instead of once per query head.
 constexpr int64_t kCpuAttentionKeyBlock = 64;
 
+// How many parts to split each GQA group into so that `items` (row, KV head) items keep `threads` busy: 1 when
+// there are enough items, else the smallest divisor of group that gives at least `threads` items (or group).
+inline int64_t cpu_attention_head_split(int64_t items, int64_t group, int64_t threads) {
+  if (items >= threads) return 1;
+  for (int64_t split = 2; split < group; ++split) {
+    if (group % split == 0 && items * split >= threads) return split;
+  }
+  return std::max<int64_t>(group, 1);
+}
+
 // One query row of a block: its group's heads attend to keys [first, last) of the block's key list.
 struct CpuRowSpan {
   const float* q;  // [group, head_dim] the row's query heads of the KV head
@@ -75,15 +85,15 @@ void cpu_attend_block(std::span<const CpuRowSpan> rows, int64_t group, const Cpu
       const CpuRowSpan& row = rows[i];
       const int64_t a = std::max(kb, row.first), e = std::min(ke, row.last), span = row.last - row.first;
       for (int64_t h = 0; h < group && a < e; ++h) {
-        float* sc = scratch.scores.data() + offset[i] + h * span - row.first;  // indexed by key j
+        float* sc = scratch.scores.data() + offset[i] + h * span;  // key j at sc[j - row.first]
         const float* qh = row.q + h * hd;
         int64_t j = a;
         for (; j + 4 <= e; j += 4) {
           const float* const k4[4] = {kv.k + scratch.rows[size_t(j)], kv.k + scratch.rows[size_t(j + 1)],
                                       kv.k + scratch.rows[size_t(j + 2)], kv.k + scratch.rows[size_t(j + 3)]};
-          cpu_dot4(qh, k4, hd, sc + j);
+          cpu_dot4(qh, k4, hd, sc + (j - row.first));
         }
-        for (; j < e; ++j) sc[j] = cpu_dot(qh, kv.k + scratch.rows[size_t(j)], hd);
+        for (; j < e; ++j) sc[j - row.first] = cpu_dot(qh, kv.k + scratch.rows[size_t(j)], hd);
       }
     }
   }
@@ -129,17 +139,21 @@ void CpuBackend::attend_rows(Tensor out, const Tensor& q, int32_t layer, const A
   const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
   const int64_t n_rows = int64_t(row_seq.size());
 
-  // One item per (row, KV head): the group's query heads share every K and V load.
-  pool_.parallel_for(n_rows * n_kv_heads_, [&](int64_t b, int64_t e, int32_t) {
+  // One item per (row, KV head): the group's query heads share every K and V load. With fewer items than threads
+  // (a decode step of few sequences) each query head is its own item, so every thread has work; a head's output
+  // does not depend on the split.
+  const int64_t split = cpu_attention_head_split(n_rows * n_kv_heads_, group, pool_.size());
+  const int64_t heads_per_item = group / split;
+  pool_.parallel_for(n_rows * n_kv_heads_ * split, [&](int64_t b, int64_t e, int32_t) {
     CpuAttentionScratch scratch;
     for (int64_t item = b; item < e; ++item) {
-      const int64_t r = item / n_kv_heads_, kvh = item % n_kv_heads_;
+      const int64_t r = item / (n_kv_heads_ * split), kvh = item / split % n_kv_heads_, part = item % split;
       const int32_t s = row_seq[size_t(r)];
       const CpuKvHeadView kv = kv_view(layer, batch, s, kvh);
       const auto [n_keys, key_at] = keys_of(r, s, kvh);
-      const int64_t first_head = (r * n_heads + kvh * group) * hd;
+      const int64_t first_head = (r * n_heads + kvh * group + part * heads_per_item) * hd;
       const CpuRowSpan row{qd + first_head, od + first_head, 0, n_keys};
-      cpu_attend_block(std::span<const CpuRowSpan>(&row, 1), group, kv, n_keys, key_at, params, scratch);
+      cpu_attend_block(std::span<const CpuRowSpan>(&row, 1), heads_per_item, kv, n_keys, key_at, params, scratch);
     }
   });
 }
