@@ -1,5 +1,7 @@
 #include "runtime/forward.h"
 
+#include <algorithm>
+
 #include "attention/hip_policy.h"
 #include "lcllm/error.h"
 #include "runtime/step_plan.h"
@@ -7,6 +9,16 @@
 namespace lcllm {
 
 namespace {
+
+constexpr int64_t kLogitBufferBytes = int64_t(256) << 20;
+
+// Rows [first, first + n) of a [rows, d] fp32 buffer.
+Tensor rows_from(const Tensor& t, int64_t first, int64_t n) {
+  Tensor v = t;
+  v.data = static_cast<float*>(t.data) + first * t.shape[1];
+  v.shape[0] = n;
+  return v;
+}
 
 // The first n rows of a buffer allocated for max_tokens rows, optionally reshaped.
 Tensor rows_of(const Tensor& t, int64_t n) {
@@ -24,7 +36,8 @@ Tensor as_2d(const Tensor& t, int64_t n, int64_t d) {
 
 }  // namespace
 
-ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& c, int32_t max_tokens) {
+ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& c, int32_t max_tokens,
+                                     int64_t logit_piece_rows) {
   ForwardBuffers b;
   const int64_t n = max_tokens;
   b.max_tokens = max_tokens;
@@ -37,7 +50,11 @@ ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& c, int
   b.gate = backend.alloc({n, c.intermediate_size});
   b.up = backend.alloc({n, c.intermediate_size});
   b.rows = backend.alloc({n, c.hidden_size});
-  b.logits = backend.alloc({n, c.vocab_size});
+  // Logits come in pieces of at most kLogitBufferBytes (forward_step), not [max_tokens, vocab]: Gemma 3's 262k
+  // vocabulary at 4096 tokens per step would hold 4 GiB of fp32 logits for rows a step rarely wants.
+  const int64_t budget_rows = kLogitBufferBytes / (int64_t(sizeof(float)) * c.vocab_size);
+  const int64_t piece_rows = std::clamp<int64_t>(logit_piece_rows > 0 ? logit_piece_rows : budget_rows, 1, n);
+  b.logits = backend.alloc({piece_rows, c.vocab_size});
   return b;
 }
 
@@ -159,11 +176,17 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   Tensor rows = as_2d(rows_of(buf.rows, n_out), n_out, H);
   be.gather_rows(rows, x, in.logit_rows);
   be.rmsnorm(rows, rows, w.final_norm, c.norm_eps, c.norm_one_plus);
-  Tensor logits = as_2d(rows_of(buf.logits, n_out), n_out, c.vocab_size);
-  be.matmul(logits, rows, w.lm_head, none);
-  if (c.final_logit_softcap > 0) be.softcap(logits, c.final_logit_softcap);
-  be.step_end();
-  be.to_host(logits, logits_out, n_out * c.vocab_size);
+  // Piece by piece through the logits buffer: the first piece belongs to the step (a decode step's graph), later
+  // ones (more rows than one piece holds: scoring, parity) run eagerly after it.
+  const int64_t piece = buf.logits.shape[0];
+  for (int64_t first = 0; first < n_out; first += piece) {
+    const int64_t m = std::min(piece, n_out - first);
+    Tensor logits = as_2d(rows_of(buf.logits, m), m, c.vocab_size);
+    be.matmul(logits, rows_from(rows, first, m), w.lm_head, none);
+    if (c.final_logit_softcap > 0) be.softcap(logits, c.final_logit_softcap);
+    if (first == 0) be.step_end();
+    be.to_host(logits, logits_out + first * c.vocab_size, m * c.vocab_size);
+  }
 }
 
 }  // namespace lcllm

@@ -24,10 +24,13 @@ struct ForwardBuffers {
   Tensor attn;     // [max_tokens, n_heads, head_dim]
   Tensor gate, up; // [max_tokens, intermediate]
   Tensor rows;     // [max_tokens, hidden]      rows whose logits are wanted
-  Tensor logits;   // [max_tokens, vocab]
+  Tensor logits;   // [piece_rows, vocab] one piece of a step's logits (at most 256 MiB, at most max_tokens rows)
 };
 
-ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& config, int32_t max_tokens);
+// logit_piece_rows: rows of the logits buffer; 0 = as many as 256 MiB of fp32 logits hold (at most max_tokens).
+// A step that wants more rows computes them piece by piece (tests pass a small value to cover that path).
+ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& config, int32_t max_tokens,
+                                     int64_t logit_piece_rows = 0);
 
 // One step: a ragged batch of sequences, each contributing consecutive tokens.
 struct StepInput {
