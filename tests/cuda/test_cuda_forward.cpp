@@ -14,7 +14,11 @@
 #include "lcllm/error.h"
 #include "io/safetensors.h"
 #include "models/model_family.h"
+#include "attention/attention_presets.h"
+#include "kv/kv_cache.h"
 #include "runtime/engine.h"
+#include "runtime/forward.h"
+#include "runtime/model_weights.h"
 #include "tests/cuda/bf16_emulation_backend.h"
 #include "tests/cuda/test_cuda_util.h"
 #include "tests/io/safetensors_test_util.h"
@@ -191,6 +195,58 @@ TEST_CASE("cuda forward matches the CPU forward on random models of each family"
     CHECK(worst_emu <= kVsEmulationBound);
     fs::remove_all(dir);
   }
+}
+
+// All rows' logits of one prefill step on `be`, through a logits buffer of `piece_rows` rows (0: the default).
+std::vector<float> prefill_all_logits(const std::string& dir, Backend& be, std::span<const int32_t> prompt,
+                                      int64_t piece_rows) {
+  const ModelConfig c = model_config_load(dir);
+  Checkpoint ckpt = Checkpoint::open(dir);
+  const ModelWeights w = model_weights_bind(c, ckpt, be);
+  const int32_t n = int32_t(prompt.size()), n_pages = n / 16 + 2;
+  KvCache kv(KvCacheConfig{16, n_pages});
+  be.kv_reserve(c.n_layers, n_pages, 16, c.n_kv_heads, c.head_dim);
+  ForwardBuffers buf = forward_buffers_alloc(be, c, n, piece_rows);
+  const AttentionPlan plan = attention_preset_resolve("full", nlohmann::json::object(), c);
+  const int32_t seq = kv.create_sequence();
+  const AppendPlan append = kv.append_tokens(seq, n);
+  const std::vector<int32_t> seqs = {seq};
+  const CsrPages pages = kv.export_csr(seqs);
+  std::vector<int32_t> positions(static_cast<size_t>(n)), query_start{0, n}, kv_len{n}, rows(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) positions[size_t(i)] = rows[size_t(i)] = i;
+  const AttentionPhase phases[1] = {AttentionPhase::ATTENTION_PHASE_PREFILL};
+  StepInput in;
+  in.tokens = prompt;
+  in.positions = positions;
+  in.slots = append.slots;
+  in.attention = AttentionBatch{query_start, positions, kv_len, &pages};
+  in.phases = phases;
+  in.logit_rows = rows;
+  std::vector<float> logits(size_t(n) * size_t(c.vocab_size), std::nanf(""));
+  forward_step(be, c, w, plan, buf, in, logits.data());
+  return logits;
+}
+
+// The logits buffer holds at most 256 MiB; a step wanting more rows computes them piece by piece, the first piece
+// inside the step, the rest eagerly after it (forward.cpp). Pieces of 3 rows must give every row, in its place.
+TEST_CASE("cuda logits computed in pieces of 3 rows equal the one-piece logits", "[cuda][forward]") {
+  LCLLM_REQUIRE_GPU();
+  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 2},
+                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
+                                {"vocab_size", 1000},  {"bos_token_id", 1},      {"eos_token_id", 2},
+                                {"pad_token_id", 0}};
+  const std::string dir = write_random_model("llama-3.1-8b.json", small);
+  std::uniform_int_distribution<int32_t> tok(3, 999);
+  std::vector<int32_t> prompt(41);
+  for (auto& t : prompt) t = tok(rng());
+  auto whole_be = cuda(), piece_be = cuda();
+  const std::vector<float> whole = prefill_all_logits(dir, *whole_be, prompt, 0);
+  const std::vector<float> pieces = prefill_all_logits(dir, *piece_be, prompt, 3);
+  // The GEMM may tile 3 rows differently from 41, so allow summation-order noise; a misplaced row is off by ~1.
+  const double err = worst_row_error(pieces, whole, 1000);
+  WARN("logits in pieces of 3 vs one piece: worst row rel err " << err);
+  CHECK(err <= 1e-3);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("cuda forward matches transformers on every parity fixture", "[cuda][forward][parity]") {
