@@ -79,24 +79,31 @@ void cpu_attend_block(std::span<const CpuRowSpan> rows, int64_t group, const Cpu
     scratch.rows[size_t(j)] = kv.row_of(key_at(j));
     scratch.v_rows[size_t(j)] = kv.v + scratch.rows[size_t(j)];
   }
-  for (int64_t kb = 0; kb < n_keys; kb += kCpuAttentionKeyBlock) {
-    const int64_t ke = std::min(n_keys, kb + kCpuAttentionKeyBlock);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const CpuRowSpan& row = rows[i];
-      const int64_t a = std::max(kb, row.first), e = std::min(ke, row.last), span = row.last - row.first;
-      for (int64_t h = 0; h < group && a < e; ++h) {
-        float* sc = scratch.scores.data() + offset[i] + h * span;  // key j at sc[j - row.first]
-        const float* qh = row.q + h * hd;
-        int64_t j = a;
-        for (; j + 4 <= e; j += 4) {
-          const float* const k4[4] = {kv.k + scratch.rows[size_t(j)], kv.k + scratch.rows[size_t(j + 1)],
-                                      kv.k + scratch.rows[size_t(j + 2)], kv.k + scratch.rows[size_t(j + 3)]};
-          cpu_dot4(qh, k4, hd, sc + (j - row.first));
-        }
-        for (; j < e; ++j) sc[j - row.first] = cpu_dot(qh, kv.k + scratch.rows[size_t(j)], hd);
+  // Every 64-key block [kb, ke), every row's part [a, e) of it (non-empty), in ascending blocks.
+  auto for_each_block_part = [&](auto&& fn) {
+    for (int64_t kb = 0; kb < n_keys; kb += kCpuAttentionKeyBlock) {
+      const int64_t ke = std::min(n_keys, kb + kCpuAttentionKeyBlock);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const int64_t a = std::max(kb, rows[i].first), e = std::min(ke, rows[i].last);
+        if (a < e) fn(i, a, e);
       }
     }
-  }
+  };
+  for_each_block_part([&](size_t i, int64_t a, int64_t e) {
+    const CpuRowSpan& row = rows[i];
+    const int64_t span = row.last - row.first;
+    for (int64_t h = 0; h < group; ++h) {
+      float* sc = scratch.scores.data() + offset[i] + h * span;  // key j at sc[j - row.first]
+      const float* qh = row.q + h * hd;
+      int64_t j = a;
+      for (; j + 4 <= e; j += 4) {
+        const float* const k4[4] = {kv.k + scratch.rows[size_t(j)], kv.k + scratch.rows[size_t(j + 1)],
+                                    kv.k + scratch.rows[size_t(j + 2)], kv.k + scratch.rows[size_t(j + 3)]};
+        cpu_dot4(qh, k4, hd, sc + (j - row.first));
+      }
+      for (; j < e; ++j) sc[j - row.first] = cpu_dot(qh, kv.k + scratch.rows[size_t(j)], hd);
+    }
+  });
   for (size_t i = 0; i < rows.size(); ++i) {
     const int64_t span = rows[i].last - rows[i].first;
     for (int64_t h = 0; h < group && span > 0; ++h) {
@@ -116,17 +123,14 @@ void cpu_attend_block(std::span<const CpuRowSpan> rows, int64_t group, const Cpu
       for (int64_t j = 0; j < span; ++j) sc[j] *= inv;
     }
   }
-  for (int64_t kb = 0; kb < n_keys; kb += kCpuAttentionKeyBlock) {
-    const int64_t ke = std::min(n_keys, kb + kCpuAttentionKeyBlock);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const CpuRowSpan& row = rows[i];
-      const int64_t a = std::max(kb, row.first), e = std::min(ke, row.last), span = row.last - row.first;
-      for (int64_t h = 0; h < group && a < e; ++h) {
-        const float* p = scratch.scores.data() + offset[i] + h * span + (a - row.first);
-        cpu_weighted_sum_add(row.out + h * hd, p, scratch.v_rows.data() + a, e - a, hd);
-      }
+  for_each_block_part([&](size_t i, int64_t a, int64_t e) {
+    const CpuRowSpan& row = rows[i];
+    const int64_t span = row.last - row.first;
+    for (int64_t h = 0; h < group; ++h) {
+      const float* p = scratch.scores.data() + offset[i] + h * span + (a - row.first);
+      cpu_weighted_sum_add(row.out + h * hd, p, scratch.v_rows.data() + a, e - a, hd);
     }
-  }
+  });
 }
 
 template <class KeysOf>
