@@ -43,8 +43,9 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     }
     return known[i];
   };
-  // A piece's score: its centre key, or (descent) descend from its keys (clipped to [lo, hi)) towards the half whose centre scores higher
-  // (ties to the lower half) until one key is left; the best centre met on the way (InfiniteHiP §4).
+  // A piece's score (its keys clipped to [lo, hi)): its centre key; or (descent) descend towards the half whose
+  // centre scores higher (ties to the lower half) until one key is left, and take the best centre met on the way
+  // (InfiniteHiP §4).
   auto piece_score = [&](const Piece& p) {
     int32_t l = int32_t(std::max<int64_t>(lo, int64_t(p.begin) * block_size_k));
     int32_t r = int32_t(std::min<int64_t>(hi, int64_t(p.end) * block_size_k));

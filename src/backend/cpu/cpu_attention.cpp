@@ -44,22 +44,24 @@ void CpuBackend::attention(Tensor out, const Tensor& q, int32_t layer, const Att
   pool_.parallel_for(int64_t(blocks.size()) * n_kv_heads_ * split, [&](int64_t b, int64_t e, int32_t) {
     CpuAttentionScratch scratch;
     std::vector<CpuRowSpan> rows;
+    std::vector<VisibleKeys> visible;  // [rows of the block]
     for (int64_t item = b; item < e; ++item) {
       const RowBlock& blk = blocks[size_t(item / (n_kv_heads_ * split))];
       const int64_t kvh = item / split % n_kv_heads_, part = item % split;
       const CpuKvHeadView kv = kv_view(layer, batch, blk.seq, kvh);
       // The block's key list is the union [lo, hi) of its rows' visible ranges; each row spans its own part.
       int32_t lo = INT32_MAX, hi = 0;
+      visible.clear();
       for (int32_t r = blk.row_begin; r < blk.row_end; ++r) {
         const VisibleKeys v = attention_visible_keys(batch.query_pos[size_t(r)], batch.kv_len[size_t(blk.seq)],
                                                      params.sliding_window);
         if (v.hi > v.lo) lo = std::min(lo, v.lo), hi = std::max(hi, v.hi);
+        visible.push_back(v);
       }
       if (hi <= lo) lo = hi = 0;
       rows.clear();
       for (int32_t r = blk.row_begin; r < blk.row_end; ++r) {
-        const VisibleKeys v = attention_visible_keys(batch.query_pos[size_t(r)], batch.kv_len[size_t(blk.seq)],
-                                                     params.sliding_window);
+        const VisibleKeys v = visible[size_t(r - blk.row_begin)];
         const int64_t at = (int64_t(r) * n_heads + kvh * group + part * heads_per_item) * hd;
         const int64_t first = v.hi > v.lo ? v.lo - lo : 0, last = v.hi > v.lo ? v.hi - lo : 0;
         rows.push_back({qd + at, od + at, first, last});

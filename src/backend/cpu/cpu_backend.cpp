@@ -22,9 +22,8 @@ Tensor CpuBackend::weight(const TensorView& view) {
 
 Tensor CpuBackend::alloc(std::initializer_list<int64_t> shape) {
   Tensor t = tensor_of_shape(DType::DTYPE_F32, std::span<const int64_t>(shape.begin(), shape.size()));
-  // calloc: large buffers come as untouched zero pages, so memory is spent only on the rows a step writes (the
-  // logits buffer holds max_step_tokens x vocab floats: 4 GiB for Gemma 3's 262k vocabulary at 4096 tokens, of
-  // which a prefill writes one row per sequence).
+  // calloc: large buffers come as untouched zero pages, so memory is spent only on the rows a step writes (a
+  // prefill chunk of a few rows touches little of buffers sized for max_step_tokens).
   float* data = static_cast<float*>(std::calloc(size_t(t.numel()), sizeof(float)));
   if (data == nullptr && t.numel() > 0) throw std::bad_alloc();
   buffers_.emplace_back(data);

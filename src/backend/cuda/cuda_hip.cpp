@@ -34,7 +34,8 @@ void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Att
                   "most " + std::to_string(kHipMaxKeep) + " (raise block_size_k or lower k)");
     }
     max_keep = std::max(max_keep, keep);
-    const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end, r.kv_head, r.lo, r.hi, r.k, r.block_size_k, r.descent ? 1 : 0};
+    const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end, r.kv_head,      r.lo,
+                                        r.hi,        r.k,       r.block_size_k, r.descent ? 1 : 0};
     packed.insert(packed.end(), f, f + kHipRequestInts);
   }
   const size_t smem = hip_mask_smem_bytes(max_keep);
