@@ -1,16 +1,18 @@
-// HiP mask estimation (see attention_hip.h for the rule). One block per request (256 threads; 1024 when the requests
-// are few, as in decode):
+// HiP mask estimation (see attention_hip.h for the rule). One cluster of 256-thread CTAs per request: one CTA for
+// prefill's many requests; up to 16 for decode's few (one per sequence and KV head), which split each round's
+// candidates and exchange their sort keys through distributed shared memory:
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
-//   - a warp scores 4 candidates at a time (2 with 1024 threads), each by its descent (two keys per level, about
+//   - a warp scores 4 candidates at a time, each by its descent (two keys per level, loaded together; about
 //     2 log2(piece keys) in all): its lanes hold the keys' K rows in registers (pairs of dims lane, lane + 32, ...),
 //     read each query (row, head) of the request once per key set, and sum the lanes' partial dots with five
-//     shuffles per candidate; a key's score is the largest scaled dot;
+//     shuffles per key; a key's score is the largest scaled dot;
 //   - the top keep candidates come from a bitonic sort (descending) of 64-bit keys: the score's order-preserving
 //     bits above (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort;
 //   - the final blocks are written ascending (rank = how many kept blocks are smaller).
 // Cost: each round scores 2 keep candidates, each with about 2 log2(piece keys) keys of (rows x group) dots of
-// head_dim; rounds = log2(blocks / keep).
+// head_dim; rounds = log2(blocks / keep). Decode is latency-bound: a round's critical path is one dependent K-row
+// load per descent level, so the rounds' levels (not the bytes) set its time (docs/KERNEL_NOTES.md, HiP).
 #include "kernels/attention_hip.h"
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include "kernels/attention_common.cuh"
@@ -25,6 +28,8 @@
 #include "kernels/device_info.h"
 
 namespace lcllm {
+
+namespace cg = cooperative_groups;
 
 namespace {
 
@@ -48,12 +53,12 @@ __device__ __forceinline__ uint32_t ordered_bits(float x) {
 // group's query heads of (q · k_j) * scale. The C K rows are loaded together (C loads in flight per warp: the
 // search is latency-bound) and each q vector is read once for all of them. Invalid candidates score -inf. Every
 // lane returns the scores.
-template <class T, int C>
+template <class T, int kPairs, int C>
 __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
                            const int32_t (&j)[C], const bool (&valid)[C], int32_t lane, float (&best)[C]) {
   const AttentionCommon& a = p.a;
   const int32_t hd = a.head_dim, pairs = hd / 2, group = a.n_heads / a.n_kv_heads;
-  float2 kv[C][kMaxPairsPerLane];
+  float2 kv[C][kPairs];
 #pragma unroll
   for (int c = 0; c < C; ++c) {
     best[c] = -INFINITY;
@@ -64,7 +69,7 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
       if (valid[c]) scale = fp8_scale_of(uint32_t(src.scale[slot * src.scale_stride]) & 0xffu);
     }
 #pragma unroll
-    for (int t = 0; t < kMaxPairsPerLane; ++t) {
+    for (int t = 0; t < kPairs; ++t) {
       const int32_t pr = lane + 32 * t;
       kv[c][t] = make_float2(0.f, 0.f);
       if (valid[c] && pr < pairs) {
@@ -77,9 +82,9 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
     const int32_t pos = p.query_pos[r];
     for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       const float* q = a.q + (int64_t(r) * a.n_heads + h) * hd;
-      float2 qv[kMaxPairsPerLane];
+      float2 qv[kPairs];
 #pragma unroll
-      for (int t = 0; t < kMaxPairsPerLane; ++t) {
+      for (int t = 0; t < kPairs; ++t) {
         const int32_t pr = lane + 32 * t;
         qv[t] = pr < pairs ? *reinterpret_cast<const float2*>(q + 2 * pr) : make_float2(0.f, 0.f);
       }
@@ -87,7 +92,7 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
       for (int c = 0; c < C; ++c) {
         float part = 0.f;
 #pragma unroll
-        for (int t = 0; t < kMaxPairsPerLane; ++t) {
+        for (int t = 0; t < kPairs; ++t) {
           if (lane + 32 * t < pairs) {
             part = fmaf(qv[t].x, kv[c][t].x, part);
             part = fmaf(qv[t].y, kv[c][t].y, part);
@@ -101,50 +106,62 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
   }
 }
 
-// kThreads: 256, or 1024 when the requests are too few to fill the GPU (a decode step: one per sequence and KV
-// head), so that each round's candidates are scored by 32 warps instead of 8.
-template <class T, int kThreads>
-__global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskParams p) {
-  constexpr int kWarps = kThreads / 32;
-  constexpr int kCand = kThreads == 1024 ? 2 : 4;  // candidates a warp scores together (1024 threads: 64 registers)
-  const int32_t req = int32_t(blockIdx.x);
+// One cluster of n_ctas CTAs per request (cg::this_cluster(): 1 for prefill's many requests; up to 16 for decode's
+// few, so that one decode step's handful of requests fills the GPU instead of 8 of its 132 SMs). CTA rank c scores
+// the candidates its warps own (idx / (kWarps * kCand) % n_ctas == c); each CTA then gathers every candidate's sort
+// key from its owner's shared memory (the cluster's distributed shared memory), sorts redundantly and keeps the same
+// pieces, so the only exchange is one cluster barrier per round. Every early return depends on the request only, so
+// either the whole cluster returns or the whole cluster reaches every barrier.
+// kPairs: pairs of dims per lane (head_dim <= 64 * kPairs), so that head_dim 128 holds half the registers of 256.
+template <class T, int kPairs>
+__global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipMaskParams p) {
+  constexpr int kWarps = kHipWarps;
+  constexpr int kCand = 4;  // candidates a warp descends together (their two next keys each: 8 K rows in flight)
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int32_t n_ctas = int32_t(cluster.num_blocks()), rank = int32_t(cluster.block_rank());
+  const int32_t req = int32_t(blockIdx.x / unsigned(n_ctas));
   const int32_t* rq = p.requests + int64_t(req) * kHipRequestInts;
   const int32_t r0 = rq[0], r1 = rq[1], kvh = rq[2], lo = rq[3], hi = rq[4], k = rq[5], bs = rq[6];
   const bool descent = rq[7] != 0;
   int32_t* out = p.out_blocks + int64_t(req) * p.max_keep;
   const int32_t tid = int32_t(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  const bool writer = rank == 0;  // the CTA that writes the request's output
   if (hi <= lo) {
-    if (tid == 0) p.out_count[req] = 0;
+    if (writer && tid == 0) p.out_count[req] = 0;
     return;
   }
   const int32_t first = lo / bs, end = (hi - 1) / bs + 1, n_blocks = end - first, keep = k / bs;
   if (n_blocks <= keep) {  // every block: exact
-    for (int32_t i = tid; i < n_blocks; i += kThreads) out[i] = first + i;
-    if (tid == 0) p.out_count[req] = n_blocks;
+    if (writer) {
+      for (int32_t i = tid; i < n_blocks; i += kHipThreads) out[i] = first + i;
+      if (tid == 0) p.out_count[req] = n_blocks;
+    }
     return;
   }
   const int32_t n_sort = pow2_at_least(2 * keep);
   extern __shared__ __align__(16) unsigned char smem[];
-  uint64_t* key = reinterpret_cast<uint64_t*>(smem);                  // [n_sort]
+  uint64_t* key = reinterpret_cast<uint64_t*>(smem);                  // [n_sort] sort keys (gathered)
   int32_t* slot_of = reinterpret_cast<int32_t*>(key + n_sort);        // [n_sort] candidate slot of each key
   int32_t* cb = slot_of + n_sort;                                      // [n_sort] candidate first block (-1: none)
   int32_t* ce = cb + n_sort;                                           // [n_sort] candidate end block
   int32_t* kb = ce + n_sort;                                           // [keep] kept first block
   int32_t* ke = kb + keep;                                             // [keep] kept end block
+  uint64_t* own = reinterpret_cast<uint64_t*>(ke + keep);             // [2][n_sort] keys this CTA scored, by round
+                                                                       // parity (clusters of more than one CTA only)
   __shared__ int32_t split_any;
 
   // Step 1: keep chunks, the first n_blocks % keep one block longer.
   const int32_t base = n_blocks / keep, extra = n_blocks % keep;
-  for (int32_t i = tid; i < keep; i += kThreads) {
+  for (int32_t i = tid; i < keep; i += kHipThreads) {
     kb[i] = first + i * base + min(i, extra);
     ke[i] = kb[i] + base + (i < extra ? 1 : 0);
   }
   const KvHeadSourceT<T> src = kv_head_source<T>(p.a, p.a.row_seq[r0], kvh);
-  for (;;) {
+  for (int32_t round = 0;; ++round) {
     if (tid == 0) split_any = 0;
     __syncthreads();
     // Step 2: halves of every piece longer than one block.
-    for (int32_t i = tid; i < keep; i += kThreads) {
+    for (int32_t i = tid; i < keep; i += kHipThreads) {
       const int32_t b = kb[i], e = ke[i];
       if (e - b > 1) {
         const int32_t mid = b + (e - b) / 2;
@@ -156,12 +173,14 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
     }
     __syncthreads();
     if (split_any == 0) break;
+    // This round's keys go to the sort buffer directly (one CTA) or to this CTA's own buffer for the cluster.
+    uint64_t* scored = n_ctas == 1 ? key : own + (round & 1) * n_sort;
     // Score every candidate (keys clipped to [lo, hi), as the CPU rule): at its centre key, or by descent
     // (hip_mask.h): score the centre key of each half, move into the higher (ties to the lower half), until one
-    // key is left; the score is the best centre met. kCand candidates per warp at a time; every lane holds the same
-    // ranges, so the loop is warp-uniform. Keys are rescored where descents overlap (the CPU caches them; the
-    // scores are the same).
-    for (int32_t c0 = warp * kCand; c0 < n_sort; c0 += kWarps * kCand) {
+    // key is left; the score is the best centre met. Both halves' keys are loaded together (one dependent load per
+    // level); every lane holds the same ranges, so the loop is warp-uniform. Keys are rescored where descents
+    // overlap (the CPU caches them; the scores are the same).
+    for (int32_t c0 = (rank * kWarps + warp) * kCand; c0 < n_sort; c0 += n_ctas * kWarps * kCand) {
       int32_t l[kCand], r[kCand];
       bool valid[kCand], one[kCand];
       float s[kCand];
@@ -181,35 +200,35 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
       }
       {
         float single[kCand];
-        if (any_one) hip_scores<T, kCand>(p, src, r0, r1, kvh, l, one, lane, single);
+        if (any_one) hip_scores<T, kPairs, kCand>(p, src, r0, r1, kvh, l, one, lane, single);
 #pragma unroll
         for (int c = 0; c < kCand; ++c) s[c] = one[c] ? single[c] : -INFINITY;
       }
       for (;;) {
-        int32_t mid[kCand], jl[kCand], jr[kCand];
-        bool act[kCand];
+        int32_t mid[kCand], j[2 * kCand];  // j: the left halves' centres, then the right halves'
+        bool act[2 * kCand];
         bool any = false;
 #pragma unroll
         for (int c = 0; c < kCand; ++c) {
           act[c] = valid[c] && r[c] - l[c] >= 2;
+          act[kCand + c] = act[c];
           mid[c] = l[c] + (r[c] - l[c]) / 2;
-          jl[c] = act[c] ? l[c] + (mid[c] - l[c] - 1) / 2 : 0;
-          jr[c] = act[c] ? mid[c] + (r[c] - mid[c] - 1) / 2 : 0;
+          j[c] = act[c] ? l[c] + (mid[c] - l[c] - 1) / 2 : 0;
+          j[kCand + c] = act[c] ? mid[c] + (r[c] - mid[c] - 1) / 2 : 0;
           any |= act[c];
         }
         if (!any) break;
-        float sl[kCand], sr[kCand];
-        hip_scores<T, kCand>(p, src, r0, r1, kvh, jl, act, lane, sl);
-        hip_scores<T, kCand>(p, src, r0, r1, kvh, jr, act, lane, sr);
+        float sc[2 * kCand];
+        hip_scores<T, kPairs, 2 * kCand>(p, src, r0, r1, kvh, j, act, lane, sc);
 #pragma unroll
         for (int c = 0; c < kCand; ++c) {
           if (!act[c]) continue;
-          if (sl[c] >= sr[c]) {
+          if (sc[c] >= sc[kCand + c]) {
             r[c] = mid[c];
-            s[c] = fmaxf(s[c], sl[c]);
+            s[c] = fmaxf(s[c], sc[c]);
           } else {
             l[c] = mid[c];
-            s[c] = fmaxf(s[c], sr[c]);
+            s[c] = fmaxf(s[c], sc[kCand + c]);
           }
         }
       }
@@ -220,17 +239,26 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
           if (idx >= n_sort) break;
           // Empty slots sort last. + 0: -0 and +0 are one score (the CPU compares floats: they tie, the lower
           // block wins).
-          key[idx] = valid[c] ? (uint64_t(ordered_bits(s[c] + 0.0f)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[idx]))
-                              : 0;
-          slot_of[idx] = idx;
+          scored[idx] = valid[c] ? (uint64_t(ordered_bits(s[c] + 0.0f)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[idx]))
+                                 : 0;
         }
       }
     }
+    if (n_ctas > 1) {
+      // Every CTA's keys of this round are written and visible to the cluster. A CTA rewrites this buffer two
+      // rounds later, after the next round's barrier, which every reader passes only once it gathered from it.
+      cluster.sync();
+      for (int32_t i = tid; i < n_sort; i += kHipThreads) {
+        const int32_t owner = (i / (kWarps * kCand)) % n_ctas;
+        key[i] = cluster.map_shared_rank(scored, owner)[i];
+      }
+    }
+    for (int32_t i = tid; i < n_sort; i += kHipThreads) slot_of[i] = i;
     __syncthreads();
     // Step 3: bitonic sort, descending; the first keep are the best pieces.
     for (int32_t size = 2; size <= n_sort; size <<= 1) {
       for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
-        for (int32_t i = tid; i < n_sort; i += kThreads) {
+        for (int32_t i = tid; i < n_sort; i += kHipThreads) {
           const int32_t other = i ^ stride;
           if (other > i) {
             const bool descending = (i & size) == 0;
@@ -245,17 +273,20 @@ __global__ void __launch_bounds__(kThreads) kernel_attention_hip_mask(HipMaskPar
         __syncthreads();
       }
     }
-    for (int32_t i = tid; i < keep; i += kThreads) {
+    for (int32_t i = tid; i < keep; i += kHipThreads) {
       kb[i] = cb[slot_of[i]];
       ke[i] = ce[slot_of[i]];
     }
     __syncthreads();
   }
+  // No CTA leaves while another may still read its shared memory (the last round's gather).
+  if (n_ctas > 1) cluster.sync();
+  if (!writer) return;
   // Ascending output: distinct blocks, so a kept block's rank is the number of smaller ones.
-  for (int32_t i = tid; i < keep; i += kThreads) {
-    int32_t rank = 0;
-    for (int32_t j = 0; j < keep; ++j) rank += kb[j] < kb[i] ? 1 : 0;
-    out[rank] = kb[i];
+  for (int32_t i = tid; i < keep; i += kHipThreads) {
+    int32_t rank_of = 0;
+    for (int32_t j = 0; j < keep; ++j) rank_of += kb[j] < kb[i] ? 1 : 0;
+    out[rank_of] = kb[i];
   }
   if (tid == 0) p.out_count[req] = keep;
 }
@@ -306,22 +337,68 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
   }
 }
 
-template <class T>
-void launch_typed(const HipMaskParams& p, size_t smem, cudaStream_t stream) {
+// CTAs per request: enough that one pass of the warps scores every candidate of a round (2 * max_keep), at most
+// 16 (a non-portable cluster: one GPC), and no more than two CTAs per SM over all requests (a prefill step's
+// thousands of requests get one each). Halved while the device cannot hold one cluster of that size.
+template <class T, int kPairs>
+int hip_cluster_size(const HipMaskParams& p, size_t smem) {
+  const int64_t per_pass = int64_t(kHipWarps) * 4;  // kCand candidates per warp
+  const int64_t needed = (int64_t(pow2_at_least(2 * p.max_keep)) + per_pass - 1) / per_pass;
+  int size = 1;
+  while (size < 16 && size < needed && int64_t(p.n_requests) * size * 2 <= 2 * int64_t(cuda_sm_count())) size *= 2;
+  static std::atomic<uint64_t> fits{0};  // (size << 32 | smem) last found to fit
+  for (; size > 1; size /= 2) {
+    const uint64_t tag = (uint64_t(size) << 32) | uint64_t(smem);
+    if (fits.load() == tag) break;
+    cudaLaunchAttribute attr = {};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = unsigned(size);
+    attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(unsigned(size));
+    cfg.blockDim = dim3(kHipThreads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_hip_mask<T, kPairs>, &cfg) != cudaSuccess) {
+      (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
+      clusters = 0;
+    }
+    if (clusters > 0) {
+      fits.store(tag);
+      break;
+    }
+  }
+  return size;
+}
+
+template <class T, int kPairs>
+void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};  // the largest shared memory opted in so far (one device at a time)
-  if (configured.load() < smem) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, 1024>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    int(smem)));
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kHipThreads>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    configured.store(smem);
+  size_t smem = hip_mask_smem_bytes(p.max_keep);
+  const size_t most = std::min(size_t(cuda_smem_optin_bytes()) - 64, hip_mask_cluster_smem_bytes(p.max_keep));
+  if (configured.load() < most) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    int(most)));
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    configured.store(most);
   }
-  if (p.n_requests < 2 * cuda_sm_count()) {
-    kernel_attention_hip_mask<T, 1024><<<unsigned(p.n_requests), 1024, smem, stream>>>(p);
-  } else {
-    kernel_attention_hip_mask<T, kHipThreads><<<unsigned(p.n_requests), kHipThreads, smem, stream>>>(p);
-  }
-  CUDA_CHECK_LAUNCH();
+  const size_t cluster_smem = hip_mask_cluster_smem_bytes(p.max_keep);
+  int size = cluster_smem + 64 <= size_t(cuda_smem_optin_bytes()) ? hip_cluster_size<T, kPairs>(p, cluster_smem) : 1;
+  if (size > 1) smem = cluster_smem;
+  cudaLaunchAttribute attr = {};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = unsigned(size);
+  attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(int64_t(p.n_requests) * size));
+  cfg.blockDim = dim3(kHipThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_attention_hip_mask<T, kPairs>, p));
 }
 
 }  // namespace
@@ -333,10 +410,15 @@ void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
   CUDA_CHECK_LAUNCH();
 }
 
-// Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep].
+// Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep]; in a
+// cluster of several CTAs also the keys it scored, for two rounds [2][n_sort].
 size_t hip_mask_smem_bytes(int32_t max_keep) {
   const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
   return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
+}
+
+size_t hip_mask_cluster_smem_bytes(int32_t max_keep) {
+  return hip_mask_smem_bytes(max_keep) + 2 * size_t(pow2_at_least(2 * max_keep)) * sizeof(uint64_t);
 }
 
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
@@ -345,11 +427,11 @@ void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
     std::fprintf(stderr, "lcllm: HiP mask: keep %d or head_dim %d out of range\n", p.max_keep, p.a.head_dim);
     std::abort();
   }
-  const size_t smem = hip_mask_smem_bytes(p.max_keep);
-  if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
-    launch_typed<uint8_t>(p, smem, stream);
+  const bool fp8 = p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3, wide = p.a.head_dim > 128;
+  if (fp8) {
+    wide ? launch_typed<uint8_t, kMaxPairsPerLane>(p, stream) : launch_typed<uint8_t, 2>(p, stream);
   } else {
-    launch_typed<uint16_t>(p, smem, stream);
+    wide ? launch_typed<uint16_t, kMaxPairsPerLane>(p, stream) : launch_typed<uint16_t, 2>(p, stream);
   }
 }
 

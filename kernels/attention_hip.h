@@ -50,8 +50,10 @@ struct HipListParams {
 };
 void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream);
 
-// Dynamic shared memory one block needs for masks of up to max_keep blocks.
+// Dynamic shared memory one block needs for masks of up to max_keep blocks: alone, and in a cluster of several
+// CTAs per request (decode; launch_attention_hip_mask falls back to one CTA where that does not fit).
 size_t hip_mask_smem_bytes(int32_t max_keep);
+size_t hip_mask_cluster_smem_bytes(int32_t max_keep);
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream);
 
 }  // namespace lcllm
