@@ -7,8 +7,9 @@
 //     2 log2(piece keys) in all): its lanes hold the keys' K rows in registers (pairs of dims lane, lane + 32, ...),
 //     read each query (row, head) of the request once per key set, and sum the lanes' partial dots with five
 //     shuffles per key; a key's score is the largest scaled dot;
-//   - the top keep candidates come from a bitonic sort (descending) of 64-bit keys: the score's order-preserving
-//     bits above (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort;
+//   - the top keep candidates are the ones with the largest 64-bit keys: the score's order-preserving bits above
+//     (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort; up to 1024
+//     candidates each counts the larger keys (its rank), more are bitonic-sorted;
 //   - the final blocks are written ascending (rank = how many kept blocks are smaller).
 // Cost: each round scores 2 keep candidates, each with about 2 log2(piece keys) keys of (rows x group) dots of
 // head_dim; rounds = log2(blocks / keep). Decode is latency-bound: a round's critical path is one dependent K-row
@@ -35,6 +36,7 @@ namespace {
 
 constexpr int kHipThreads = 256;
 constexpr int kHipWarps = kHipThreads / 32;
+constexpr int kHipRankMax = 1024;  // rounds of up to this many candidates (keep <= 512) select by rank, not by sort
 constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 2 / 32;  // head_dim 256: 4 pairs of dims per lane
 
 __host__ __device__ inline int32_t pow2_at_least(int32_t n) {
@@ -253,9 +255,40 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
         key[i] = cluster.map_shared_rank(scored, owner)[i];
       }
     }
+    __syncthreads();
+    // Step 3: the keep best pieces. The keys of real candidates are distinct (the block is in the low bits) and
+    // empty slots are 0, below every real key; at least keep candidates are real (every kept piece has a half).
+    if (n_sort <= kHipRankMax) {
+      // A candidate's rank is the number of larger keys; the keep of rank < keep stay, at their rank. Every thread
+      // reads the same key[j] at once (a broadcast): n_sort steps instead of the sort's log2(n_sort)^2 / 2 barriers.
+      constexpr int kPer = kHipRankMax / kHipThreads;
+      uint64_t mine[kPer];
+      int32_t rank_of[kPer];
+#pragma unroll
+      for (int t = 0; t < kPer; ++t) {
+        const int32_t i = tid + t * kHipThreads;
+        mine[t] = i < n_sort ? key[i] : 0;
+        rank_of[t] = 0;
+      }
+      for (int32_t j = 0; j < n_sort; ++j) {
+        const uint64_t x = key[j];
+#pragma unroll
+        for (int t = 0; t < kPer; ++t) rank_of[t] += x > mine[t] ? 1 : 0;
+      }
+#pragma unroll
+      for (int t = 0; t < kPer; ++t) {
+        const int32_t i = tid + t * kHipThreads;
+        if (mine[t] != 0 && rank_of[t] < keep) {
+          kb[rank_of[t]] = cb[i];
+          ke[rank_of[t]] = ce[i];
+        }
+      }
+      __syncthreads();
+      continue;
+    }
+    // Larger masks: bitonic sort, descending; the first keep are the best pieces.
     for (int32_t i = tid; i < n_sort; i += kHipThreads) slot_of[i] = i;
     __syncthreads();
-    // Step 3: bitonic sort, descending; the first keep are the best pieces.
     for (int32_t size = 2; size <= n_sort; size <<= 1) {
       for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
         for (int32_t i = tid; i < n_sort; i += kHipThreads) {
@@ -305,12 +338,20 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
   const int64_t bs = p.block_size[m];
   const int32_t tail = max(lo, min(hi, p.all_from[m]));
   int32_t base = 0;  // positions written so far
-  const int64_t i_end = p.indptr[m + 1];
-  for (int64_t i0 = p.indptr[m]; i0 < i_end; i0 += 32) {
+  // The mask's blocks: from the host's upload, or where this layer's search left them on the device.
+  const int32_t on_device = p.on_device ? p.on_device[m] : -1;
+  const int32_t* blocks = p.blocks;
+  int64_t i_begin = p.indptr[m], i_end = p.indptr[m + 1];
+  if (on_device >= 0) {
+    blocks = p.device_blocks + int64_t(on_device) * p.device_stride;
+    i_begin = 0;
+    i_end = min(p.device_count[on_device], p.device_stride);
+  }
+  for (int64_t i0 = i_begin; i0 < i_end; i0 += 32) {
     const int64_t i = i0 + lane;
     int32_t first = 0, len = 0;
     if (i < i_end) {
-      const int64_t b = p.blocks[i];
+      const int64_t b = blocks[i];
       const int64_t a = max(b * bs, int64_t(lo)), e = min((b + 1) * bs, int64_t(tail));
       if (e > a) first = int32_t(a), len = int32_t(e - a);
     }

@@ -42,6 +42,10 @@ struct HipListParams {
   const int32_t* block_size;   // [n_masks]
   const int32_t* all_from;     // [n_masks]
   const int32_t* mask_of;      // [n_items] -1: none
+  const int32_t* on_device;    // [n_masks] or null: >= 0: the mask's blocks are device_blocks row on_device[m]
+  const int32_t* device_blocks;  // [requests, device_stride] a HiP search's output (HipMaskParams::out_blocks)
+  const int32_t* device_count;   // [requests] (HipMaskParams::out_count)
+  int32_t device_stride;
   const int32_t* sets;         // [n_items, 5] the layer's KeySet fields (lo, sink_end, recent_begin, hi, list)
   int32_t* out_positions;      // [n_items, stride] the slot's lists
   int32_t* out_count;          // [n_items]

@@ -76,14 +76,23 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
         rq.descent = decode_one;
         masks.push_back({rb, re, h, p.block_size_k, hi, int32_t(requests.size()), nullptr});
         requests.push_back(rq);
-        store.push_back(decode_one ? cache : nullptr);
+        // A mask computed for one position is reused only while pos - computed_at < refresh_every: with 1, never.
+        store.push_back(decode_one && p.refresh_every > 1 ? cache : nullptr);
         store_params.push_back(p);
       }
     }
   }
   if (!out.any) return out;
+  // Blocks no later step needs stay on the device: no round trip to the host per layer.
+  const bool keep_on_device = !requests.empty() &&
+                              std::none_of(store.begin(), store.end(), [](const HipCachedMask* c) { return c; }) &&
+                              be.attention_hip_blocks_device(q, layer, batch, params, requests);
   HipBlocks fresh;
-  if (!requests.empty()) be.attention_hip_blocks(q, layer, batch, params, requests, fresh);
+  if (keep_on_device) {
+    fresh.indptr.assign(requests.size() + 1, 0);
+  } else if (!requests.empty()) {
+    be.attention_hip_blocks(q, layer, batch, params, requests, fresh);
+  }
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!store[i]) continue;
     HipCachedMask& c = *store[i];
@@ -105,6 +114,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       out.blocks.insert(out.blocks.end(), m.cached->blocks.begin(), m.cached->blocks.end());
     }
     out.indptr.push_back(int64_t(out.blocks.size()));
+    if (keep_on_device) out.on_device.push_back(m.request);  // -1 for a cached mask (its blocks are on the host)
     out.block_size.push_back(m.block_size);
     out.all_from.push_back(m.all_from);
     for (int32_t r = m.row_begin; r < m.row_end; ++r) out.mask_of[size_t(int64_t(r) * H + m.kv_head)] = int32_t(mi);
@@ -115,6 +125,8 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
 void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, int32_t slot,
                       std::vector<int64_t>& indptr, std::vector<int32_t>& positions) {
   LCLLM_ASSERT(masks.mask_of.empty() || masks.mask_of.size() == sets.size(), "one mask index per item");
+  LCLLM_ASSERT(std::all_of(masks.on_device.begin(), masks.on_device.end(), [](int32_t r) { return r < 0; }),
+               "HiP masks kept on a device cannot be expanded on the host");
   indptr.assign(sets.size() + 1, 0);
   positions.clear();
   for (size_t item = 0; item < sets.size(); ++item) {

@@ -28,7 +28,8 @@ struct HipLayerMasks {
   std::vector<int32_t> block_size;  // [n_masks] block_size_k of each mask
   std::vector<int32_t> all_from;    // [n_masks] keys >= all_from are kept
   std::vector<int32_t> mask_of;     // [n_rows * n_kv_heads] the (row, head)'s mask, -1: not HIP
-  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of}; }
+  std::vector<int32_t> on_device;   // [n_masks] or empty: backend.h HipMaskLists::on_device
+  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of, on_device}; }
 };
 
 // The host rule for HiP's lists (selection slot `slot`): item i with sets[i].list == slot and a mask gets the keys
@@ -38,7 +39,8 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
                       std::vector<int64_t>& indptr, std::vector<int32_t>& positions);
 
 // seq_plans: [n_seq] each sequence's plan (all for the same model). seq_state: [n_seq] (entries may be null) or
-// empty: without state, decode masks are recomputed every step.
+// empty: without state, decode masks are recomputed every step. Masks that no later step reuses (prefill, and decode
+// with refresh_every 1) stay on the device where the backend allows (on_device); the others come to the host.
 HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
                                   int32_t layer,
                                   const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,

@@ -92,6 +92,9 @@ struct HipMaskLists {
   std::span<const int32_t> block_size;  // [n_masks]
   std::span<const int32_t> all_from;    // [n_masks]
   std::span<const int32_t> mask_of;     // [n_rows * n_kv_heads]
+  // [n_masks] or empty: -1, or the index of the layer's attention_hip_blocks_device request whose blocks the mask is
+  // (they stay where the backend computed them; the mask's CSR range is then empty).
+  std::span<const int32_t> on_device;
 };
 
 // One layer's work for Backend::attention_key_sets; the pointers were returned by Backend::step_upload (host memory
@@ -271,6 +274,14 @@ class Backend {
                                     HipBlocks& blocks) {
     (void)q, (void)layer, (void)batch, (void)params, (void)requests, (void)blocks;
     throw_unsupported("attention_hip_blocks");
+  }
+  // The same search with the blocks kept where they were computed, for this layer's selection_write_hip (masks
+  // whose on_device entry names the request): nothing comes back to the host inside the step (ARCHITECTURE.md §3).
+  // False: not implemented (the caller uses attention_hip_blocks).
+  virtual bool attention_hip_blocks_device(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                           const AttentionParams& params, std::span<const HipBlockRequest> requests) {
+    (void)q, (void)layer, (void)batch, (void)params, (void)requests;
+    return false;
   }
 
   // ---- windowed KV heads (retrieval / streaming heads; src/kv/kv_window.h) ----

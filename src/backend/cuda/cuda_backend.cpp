@@ -354,6 +354,7 @@ void CudaBackend::to_host(const Tensor& t, float* dst, int64_t n) {
   }
   CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   synchronize();
+  check_hip_overflow();  // HiP lists of the steps whose masks stayed on the device (no other sync checked them)
 }
 
 void CudaBackend::synchronize() {

@@ -48,6 +48,14 @@ bool cuda_graphs_env_enabled();
 bool cuda_device_available();
 
 // One attention call's rows, staged (cuda_attention.cpp): the kernels' common parameters plus what the caller needs.
+// A HiP search's output on the device (kernels/attention_hip.h HipMaskParams::out_blocks / out_count).
+struct HipDeviceMasks {
+  const int32_t* blocks = nullptr;  // [n_requests, stride] ascending block indices
+  const int32_t* count = nullptr;   // [n_requests] blocks kept
+  int32_t stride = 0;
+  int32_t n_requests = 0;
+};
+
 struct CudaAttentionRows {
   AttentionCommon a;                   // pointers into the staged pack (device)
   int32_t max_span = 0;
@@ -101,8 +109,8 @@ class CudaBackend final : public Backend {
 
   // Sparse attention over the step plan's key sets (cuda_sparse_attention.cpp): the decode kernels walk each
   // (row, kv head)'s set; SELECT stores scores, the merge the log2-sum-exp, and kernels/attention_select.cu keeps
-  // the top-k in the step's slot buffers. HIP: kernels/attention_hip.cu estimates the masks on the GPU
-  // (attention_hip_blocks, synchronous: the masks come back as host lists), selection_write uploads the lists.
+  // the top-k in the step's slot buffers. HIP: kernels/attention_hip.cu estimates the masks on the GPU; they stay
+  // there (attention_hip_blocks_device) unless a later step reuses them (attention_hip_blocks: host lists).
   bool supports_key_sets() const override { return true; }
   bool supports_hip() const override { return true; }
   const int32_t* step_upload(std::span<const int32_t> data) override;
@@ -114,6 +122,8 @@ class CudaBackend final : public Backend {
   void selection_write(int32_t slot, std::span<const int64_t> indptr, std::span<const int32_t> positions) override;
   void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
                             std::span<const HipBlockRequest> requests, HipBlocks& blocks) override;
+  bool attention_hip_blocks_device(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                   const AttentionParams& params, std::span<const HipBlockRequest> requests) override;
   bool selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) override;
 
   // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
@@ -244,6 +254,10 @@ class CudaBackend final : public Backend {
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   // Throws when a HiP list written since the last check was cut at the slot's stride (call after a synchronise).
   void check_hip_overflow();
+  // Enqueues the HiP search of `requests`; its blocks stay in scratch until the next search.
+  HipDeviceMasks hip_search(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
+                            std::span<const HipBlockRequest> requests);
+  HipDeviceMasks hip_device_;  // the last search's output, for selection_write_hip's on_device masks
   bool hip_overflow_armed_ = false;  // the flag in scratch slot 14 is initialised
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;

@@ -1,6 +1,7 @@
-// HiP on the GPU (E9 item 3, arXiv 2406.09827 §3.1): the masks are estimated by kernels/attention_hip.cu and come
-// back to the host as block lists, where hip_policy.cpp caches decode masks per sequence and the step plan expands
-// them into the step's selection slot (selection_write). The attention itself then runs the key-set kernels.
+// HiP on the GPU (E9 item 3, arXiv 2406.09827 §3.1): the masks are estimated by kernels/attention_hip.cu. Masks no
+// later step reuses (prefill; decode with refresh_every 1) stay on the device and selection_write_hip expands them
+// into the step's selection slot there; decode masks cached for later steps come back to the host as block lists,
+// where hip_policy.cpp keeps them per sequence. The attention itself then runs the key-set kernels.
 #include <algorithm>
 #include <vector>
 
@@ -12,13 +13,9 @@
 
 namespace lcllm {
 
-void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
-                                       const AttentionParams& params, std::span<const HipBlockRequest> requests,
-                                       HipBlocks& blocks) {
-  blocks.indptr.assign(requests.size() + 1, 0);
-  blocks.blocks.clear();
-  if (requests.empty()) return;
-  LCLLM_ASSERT(!recording_, "HiP mask estimation inside a recorded step (its masks come back to the host)");
+HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                       const AttentionParams& params, std::span<const HipBlockRequest> requests) {
+  LCLLM_ASSERT(!recording_, "HiP mask estimation inside a recorded step (its requests are uploaded per layer)");
   std::vector<int32_t> packed;  // [n_requests, kHipRequestInts]
   packed.reserve(requests.size() * kHipRequestInts);
   int32_t max_keep = 1;
@@ -62,19 +59,36 @@ void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Att
   p.n_requests = int32_t(n_req);
   p.max_keep = max_keep;
   enqueue(launch_attention_hip_mask, p);
+  return {p.out_blocks, p.out_count, max_keep, int32_t(n_req)};
+}
 
-  std::vector<int32_t> counts(n_req), all(n_req * size_t(max_keep));  // [n_requests], [n_requests, max_keep]
-  CUDA_CHECK(cudaMemcpyAsync(counts.data(), p.out_count, counts.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,
-                             stream_));
-  CUDA_CHECK(cudaMemcpyAsync(all.data(), p.out_blocks, all.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                       const AttentionParams& params, std::span<const HipBlockRequest> requests,
+                                       HipBlocks& blocks) {
+  blocks.indptr.assign(requests.size() + 1, 0);
+  blocks.blocks.clear();
+  hip_device_ = {};
+  if (requests.empty()) return;
+  const HipDeviceMasks d = hip_search(q, layer, batch, params, requests);
+  const size_t n_req = requests.size();
+  std::vector<int32_t> counts(n_req), all(n_req * size_t(d.stride));  // [n_requests], [n_requests, max_keep]
+  CUDA_CHECK(cudaMemcpyAsync(counts.data(), d.count, counts.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(all.data(), d.blocks, all.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   check_hip_overflow();  // the previous layer's lists
   for (size_t i = 0; i < n_req; ++i) {
-    const int32_t n = std::clamp(counts[i], 0, max_keep);
-    blocks.blocks.insert(blocks.blocks.end(), all.begin() + std::ptrdiff_t(i * size_t(max_keep)),
-                         all.begin() + std::ptrdiff_t(i * size_t(max_keep) + size_t(n)));
+    const int32_t n = std::clamp(counts[i], 0, d.stride);
+    blocks.blocks.insert(blocks.blocks.end(), all.begin() + std::ptrdiff_t(i * size_t(d.stride)),
+                         all.begin() + std::ptrdiff_t(i * size_t(d.stride) + size_t(n)));
     blocks.indptr[i + 1] = int64_t(blocks.blocks.size());
   }
+}
+
+bool CudaBackend::attention_hip_blocks_device(const Tensor& q, int32_t layer, const AttentionBatch& batch,
+                                              const AttentionParams& params, std::span<const HipBlockRequest> requests) {
+  hip_device_ = {};
+  if (!requests.empty()) hip_device_ = hip_search(q, layer, batch, params, requests);
+  return true;
 }
 
 bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) {
@@ -87,7 +101,8 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
   // vectors may go once this returns).
   const size_t b_indptr = masks.indptr.size_bytes(), b_blocks = masks.blocks.size_bytes(),
                b_small = masks.block_size.size_bytes(), b_items = masks.mask_of.size_bytes();
-  auto* base = static_cast<unsigned char*>(scratch(b_indptr + b_blocks + 2 * b_small + b_items + 16, kScratchHipLists));
+  auto* base = static_cast<unsigned char*>(
+      scratch(b_indptr + b_blocks + 3 * b_small + b_items + 16, kScratchHipLists));  // + on_device [n_masks]
   unsigned char* at = base;
   auto put = [&](const void* src, size_t bytes) {
     unsigned char* dst = at;
@@ -101,6 +116,16 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
   p.block_size = reinterpret_cast<const int32_t*>(put(masks.block_size.data(), b_small));
   p.all_from = reinterpret_cast<const int32_t*>(put(masks.all_from.data(), b_small));
   p.mask_of = reinterpret_cast<const int32_t*>(put(masks.mask_of.data(), b_items));
+  if (!masks.on_device.empty()) {  // masks left on the device by this layer's attention_hip_blocks_device
+    LCLLM_ASSERT(masks.on_device.size() == masks.block_size.size(), "one on_device entry per mask");
+    for (int32_t r : masks.on_device) {
+      LCLLM_ASSERT(r < hip_device_.n_requests, "a HiP mask names a search request this layer did not run");
+    }
+    p.on_device = reinterpret_cast<const int32_t*>(put(masks.on_device.data(), masks.on_device.size_bytes()));
+    p.device_blocks = hip_device_.blocks;
+    p.device_count = hip_device_.count;
+    p.device_stride = hip_device_.stride;
+  }
   p.sets = reinterpret_cast<const int32_t*>(sets);
   const size_t items = size_t(sel_items_);
   p.out_positions = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * size_t(sel_stride_);
