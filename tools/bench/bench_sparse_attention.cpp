@@ -4,8 +4,9 @@
 // top-k), recorded and replayed as a CUDA graph as the engine's decode steps are. One query row. Prints one JSON
 // object per (context, policy): ms per step (median of single replays between two events, the mean of back-to-back
 // replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL. HiP layers
-// estimate their masks on the GPU every step (refresh_every 1, the preset's default) and read them back, as
-// forward_step does; such steps run eagerly (their "replay" numbers are eager steps too).
+// estimate their masks on the GPU as forward_step does (every step with refresh_every 1, the preset's default; a plan
+// with refresh_every > 1 times its steps that reuse the cached masks); such steps run eagerly (their "replay"
+// numbers are eager steps too).
 //   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
 //   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
 // Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
@@ -119,6 +120,10 @@ int main(int argc, char** argv) {
       const AttentionPlan* seq_plans[1] = {&plan};
       std::vector<int64_t> hip_indptr;
       std::vector<int32_t> hip_positions;
+      // The sequence's cached HiP decode masks, as the engine keeps them. The position does not move between timed
+      // steps, so a plan with refresh_every > 1 times its cached steps (the mask search runs once, in warm-up) and
+      // refresh_every 1 times a search every step.
+      SequencePolicyState policy_state;
       // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
       bool graphs = !hip;
       auto run_step = [&] {
@@ -137,7 +142,8 @@ int main(int argc, char** argv) {
             continue;
           }
           if (lp.hip) {
-            const HipLayerMasks masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, {});
+            SequencePolicyState* states[1] = {&policy_state};
+            const HipLayerMasks masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, states);
             const KeySet* sets = step_plan_layer_keys(step, l, data).sets;
             if (masks.any && !be.selection_write_hip(step.hip_slot, masks.view(), sets)) {
               step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
