@@ -1,19 +1,20 @@
-// HiP mask estimation (see attention_hip.h for the rule). One cluster of 256-thread CTAs per request: one CTA for
-// prefill's many requests; up to 16 for decode's few (one per sequence and KV head), which split each round's
-// candidates and exchange their sort keys through distributed shared memory:
+// HiP mask estimation (see attention_hip.h for the rule). One cluster of CTAs per request: one 256-thread CTA for
+// prefill's many requests; up to 16 512-thread CTAs for decode's few (one per sequence and KV head), which split each
+// round's candidates and exchange their sort keys through distributed shared memory (HipPrefillShape,
+// HipDecodeShape):
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
-//   - a warp scores 4 candidates at a time, each by its descent (two keys per level, loaded together; about
-//     2 log2(piece keys) in all): its lanes hold the keys' K rows in registers (pairs of dims lane, lane + 32, ...),
-//     read each query (row, head) of the request once per key set, and sum the lanes' partial dots with five
-//     shuffles per key; a key's score is the largest scaled dot;
+//   - a warp scores 4 candidates at a time (prefill: centre keys) or descends 2 (decode), two levels per dependent
+//     load (the halves' centres and the quarters' centres, 6 keys): its lanes hold the keys' K rows in registers
+//     (pairs of dims lane, lane + 32, ...), read each query (row, head) of the request once per key set, and sum the
+//     lanes' partial dots with five shuffles per key; a key's score is the largest scaled dot;
 //   - the top keep candidates are the ones with the largest 64-bit keys: the score's order-preserving bits above
 //     (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort; up to 1024
 //     candidates each counts the larger keys (its rank), more are bitonic-sorted;
 //   - the final blocks are written ascending (rank = how many kept blocks are smaller).
 // Cost: each round scores 2 keep candidates, each with about 2 log2(piece keys) keys of (rows x group) dots of
 // head_dim; rounds = log2(blocks / keep). Decode is latency-bound: a round's critical path is one dependent K-row
-// load per descent level, so the rounds' levels (not the bytes) set its time (docs/KERNEL_NOTES.md, HiP).
+// load per two descent levels, so the rounds' levels (not the bytes) set its time (docs/KERNEL_NOTES.md, HiP).
 #include "kernels/attention_hip.h"
 
 #include <algorithm>
@@ -34,8 +35,18 @@ namespace cg = cooperative_groups;
 
 namespace {
 
-constexpr int kHipThreads = 256;
+constexpr int kHipThreads = 256;  // the list kernel's block
 constexpr int kHipWarps = kHipThreads / 32;
+// The search's two shapes. Prefill: many requests of one CTA each, centre keys (one level): 256 threads, a warp
+// scores 4 candidates. Decode: a few requests of a cluster each, descents of log2(piece keys) levels, each level one
+// dependent K-row load: 512 threads (16 clusters' worth of warps cover a round of 512 candidates in one pass), a warp
+// descends 2 candidates two levels per load (their 2 children's and 4 grandchildren's centres: 12 K rows in flight).
+struct HipPrefillShape {
+  static constexpr int kThreads = 256, kCand = 4, kLook = 1, kMinBlocks = 2;
+};
+struct HipDecodeShape {
+  static constexpr int kThreads = 512, kCand = 2, kLook = 2, kMinBlocks = 1;
+};
 constexpr int kHipRankMax = 1024;  // rounds of up to this many candidates (keep <= 512) select by rank, not by sort
 constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 2 / 32;  // head_dim 256: 4 pairs of dims per lane
 
@@ -115,10 +126,13 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
 // pieces, so the only exchange is one cluster barrier per round. Every early return depends on the request only, so
 // either the whole cluster returns or the whole cluster reaches every barrier.
 // kPairs: pairs of dims per lane (head_dim <= 64 * kPairs), so that head_dim 128 holds half the registers of 256.
-template <class T, int kPairs>
-__global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipMaskParams p) {
-  constexpr int kWarps = kHipWarps;
-  constexpr int kCand = 4;  // candidates a warp descends together (their two next keys each: 8 K rows in flight)
+// Shape: HipPrefillShape or HipDecodeShape (the same rule; only the work split and the lookahead differ).
+template <class T, int kPairs, class Shape>
+__global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_attention_hip_mask(HipMaskParams p) {
+  constexpr int kThreads = Shape::kThreads;
+  constexpr int kWarps = kThreads / 32;
+  constexpr int kCand = Shape::kCand;  // candidates a warp descends together
+  constexpr int kLook = Shape::kLook;  // descent levels decided per dependent load (1 or 2)
   const cg::cluster_group cluster = cg::this_cluster();
   const int32_t n_ctas = int32_t(cluster.num_blocks()), rank = int32_t(cluster.block_rank());
   const int32_t req = int32_t(blockIdx.x / unsigned(n_ctas));
@@ -135,7 +149,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
   const int32_t first = lo / bs, end = (hi - 1) / bs + 1, n_blocks = end - first, keep = k / bs;
   if (n_blocks <= keep) {  // every block: exact
     if (writer) {
-      for (int32_t i = tid; i < n_blocks; i += kHipThreads) out[i] = first + i;
+      for (int32_t i = tid; i < n_blocks; i += kThreads) out[i] = first + i;
       if (tid == 0) p.out_count[req] = n_blocks;
     }
     return;
@@ -154,7 +168,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
 
   // Step 1: keep chunks, the first n_blocks % keep one block longer.
   const int32_t base = n_blocks / keep, extra = n_blocks % keep;
-  for (int32_t i = tid; i < keep; i += kHipThreads) {
+  for (int32_t i = tid; i < keep; i += kThreads) {
     kb[i] = first + i * base + min(i, extra);
     ke[i] = kb[i] + base + (i < extra ? 1 : 0);
   }
@@ -163,7 +177,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
     if (tid == 0) split_any = 0;
     __syncthreads();
     // Step 2: halves of every piece longer than one block.
-    for (int32_t i = tid; i < keep; i += kHipThreads) {
+    for (int32_t i = tid; i < keep; i += kThreads) {
       const int32_t b = kb[i], e = ke[i];
       if (e - b > 1) {
         const int32_t mid = b + (e - b) / 2;
@@ -207,30 +221,61 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
         for (int c = 0; c < kCand; ++c) s[c] = one[c] ? single[c] : -INFINITY;
       }
       for (;;) {
-        int32_t mid[kCand], j[2 * kCand];  // j: the left halves' centres, then the right halves'
-        bool act[2 * kCand];
+        // Keys of one load, [6][kCand]: the left and right halves' centres (level 1); with kLook 2 also the
+        // centres of the left half's halves and of the right half's halves (level 2 after either move). The
+        // unused pair of level 2 is wasted bandwidth, not latency: the search is latency-bound.
+        constexpr int kKeys = (kLook == 2 ? 6 : 2) * kCand;
+        int32_t mid[kCand], mid_l[kCand], mid_r[kCand], j[kKeys];
+        bool act[kKeys];
         bool any = false;
 #pragma unroll
         for (int c = 0; c < kCand; ++c) {
-          act[c] = valid[c] && r[c] - l[c] >= 2;
-          act[kCand + c] = act[c];
+          const bool a = valid[c] && r[c] - l[c] >= 2;
           mid[c] = l[c] + (r[c] - l[c]) / 2;
-          j[c] = act[c] ? l[c] + (mid[c] - l[c] - 1) / 2 : 0;
-          j[kCand + c] = act[c] ? mid[c] + (r[c] - mid[c] - 1) / 2 : 0;
-          any |= act[c];
+          act[c] = act[kCand + c] = a;
+          j[c] = a ? l[c] + (mid[c] - l[c] - 1) / 2 : 0;
+          j[kCand + c] = a ? mid[c] + (r[c] - mid[c] - 1) / 2 : 0;
+          if constexpr (kLook == 2) {
+            const bool al = a && mid[c] - l[c] >= 2, ar = a && r[c] - mid[c] >= 2;
+            mid_l[c] = l[c] + (mid[c] - l[c]) / 2;
+            mid_r[c] = mid[c] + (r[c] - mid[c]) / 2;
+            act[2 * kCand + c] = act[3 * kCand + c] = al;
+            act[4 * kCand + c] = act[5 * kCand + c] = ar;
+            j[2 * kCand + c] = al ? l[c] + (mid_l[c] - l[c] - 1) / 2 : 0;
+            j[3 * kCand + c] = al ? mid_l[c] + (mid[c] - mid_l[c] - 1) / 2 : 0;
+            j[4 * kCand + c] = ar ? mid[c] + (mid_r[c] - mid[c] - 1) / 2 : 0;
+            j[5 * kCand + c] = ar ? mid_r[c] + (r[c] - mid_r[c] - 1) / 2 : 0;
+          }
+          any |= a;
         }
         if (!any) break;
-        float sc[2 * kCand];
-        hip_scores<T, kPairs, 2 * kCand>(p, src, r0, r1, kvh, j, act, lane, sc);
+        float sc[kKeys];
+        hip_scores<T, kPairs, kKeys>(p, src, r0, r1, kvh, j, act, lane, sc);
 #pragma unroll
         for (int c = 0; c < kCand; ++c) {
           if (!act[c]) continue;
-          if (sc[c] >= sc[kCand + c]) {
+          // Level 1: into the half whose centre scores higher (ties to the lower half); the piece keeps the best
+          // centre met.
+          const bool left = sc[c] >= sc[kCand + c];
+          if (left) {
             r[c] = mid[c];
             s[c] = fmaxf(s[c], sc[c]);
           } else {
             l[c] = mid[c];
             s[c] = fmaxf(s[c], sc[kCand + c]);
+          }
+          if constexpr (kLook == 2) {
+            // Level 2, within the half just chosen, from the keys already scored.
+            const int o = left ? 2 * kCand : 4 * kCand;
+            if (!act[o + c]) continue;
+            const int32_t m2 = left ? mid_l[c] : mid_r[c];
+            if (sc[o + c] >= sc[o + kCand + c]) {
+              r[c] = m2;
+              s[c] = fmaxf(s[c], sc[o + c]);
+            } else {
+              l[c] = m2;
+              s[c] = fmaxf(s[c], sc[o + kCand + c]);
+            }
           }
         }
       }
@@ -250,7 +295,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
       // Every CTA's keys of this round are written and visible to the cluster. A CTA rewrites this buffer two
       // rounds later, after the next round's barrier, which every reader passes only once it gathered from it.
       cluster.sync();
-      for (int32_t i = tid; i < n_sort; i += kHipThreads) {
+      for (int32_t i = tid; i < n_sort; i += kThreads) {
         const int32_t owner = (i / (kWarps * kCand)) % n_ctas;
         key[i] = cluster.map_shared_rank(scored, owner)[i];
       }
@@ -261,12 +306,12 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
     if (n_sort <= kHipRankMax) {
       // A candidate's rank is the number of larger keys; the keep of rank < keep stay, at their rank. Every thread
       // reads the same key[j] at once (a broadcast): n_sort steps instead of the sort's log2(n_sort)^2 / 2 barriers.
-      constexpr int kPer = kHipRankMax / kHipThreads;
+      constexpr int kPer = kHipRankMax / kThreads;
       uint64_t mine[kPer];
       int32_t rank_of[kPer];
 #pragma unroll
       for (int t = 0; t < kPer; ++t) {
-        const int32_t i = tid + t * kHipThreads;
+        const int32_t i = tid + t * kThreads;
         mine[t] = i < n_sort ? key[i] : 0;
         rank_of[t] = 0;
       }
@@ -277,7 +322,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
       }
 #pragma unroll
       for (int t = 0; t < kPer; ++t) {
-        const int32_t i = tid + t * kHipThreads;
+        const int32_t i = tid + t * kThreads;
         if (mine[t] != 0 && rank_of[t] < keep) {
           kb[rank_of[t]] = cb[i];
           ke[rank_of[t]] = ce[i];
@@ -287,11 +332,11 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
       continue;
     }
     // Larger masks: bitonic sort, descending; the first keep are the best pieces.
-    for (int32_t i = tid; i < n_sort; i += kHipThreads) slot_of[i] = i;
+    for (int32_t i = tid; i < n_sort; i += kThreads) slot_of[i] = i;
     __syncthreads();
     for (int32_t size = 2; size <= n_sort; size <<= 1) {
       for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
-        for (int32_t i = tid; i < n_sort; i += kHipThreads) {
+        for (int32_t i = tid; i < n_sort; i += kThreads) {
           const int32_t other = i ^ stride;
           if (other > i) {
             const bool descending = (i & size) == 0;
@@ -306,7 +351,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
         __syncthreads();
       }
     }
-    for (int32_t i = tid; i < keep; i += kHipThreads) {
+    for (int32_t i = tid; i < keep; i += kThreads) {
       kb[i] = cb[slot_of[i]];
       ke[i] = ce[slot_of[i]];
     }
@@ -316,7 +361,7 @@ __global__ void __launch_bounds__(kHipThreads, 2) kernel_attention_hip_mask(HipM
   if (n_ctas > 1) cluster.sync();
   if (!writer) return;
   // Ascending output: distinct blocks, so a kept block's rank is the number of smaller ones.
-  for (int32_t i = tid; i < keep; i += kHipThreads) {
+  for (int32_t i = tid; i < keep; i += kThreads) {
     int32_t rank_of = 0;
     for (int32_t j = 0; j < keep; ++j) rank_of += kb[j] < kb[i] ? 1 : 0;
     out[rank_of] = kb[i];
@@ -379,14 +424,14 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
 }
 
 // CTAs per request: enough that one pass of the warps scores every candidate of a round (2 * max_keep), at most
-// 16 (a non-portable cluster: one GPC), and no more than two CTAs per SM over all requests (a prefill step's
-// thousands of requests get one each). Halved while the device cannot hold one cluster of that size.
-template <class T, int kPairs>
+// 16 (a non-portable cluster: one GPC), and no more CTAs than SMs over all requests (a prefill step's thousands of
+// requests get one each). Halved while the device cannot hold one cluster of that size.
+template <class T, int kPairs, class Shape>
 int hip_cluster_size(const HipMaskParams& p, size_t smem) {
-  const int64_t per_pass = int64_t(kHipWarps) * 4;  // kCand candidates per warp
+  const int64_t per_pass = int64_t(Shape::kThreads / 32) * Shape::kCand;
   const int64_t needed = (int64_t(pow2_at_least(2 * p.max_keep)) + per_pass - 1) / per_pass;
   int size = 1;
-  while (size < 16 && size < needed && int64_t(p.n_requests) * size * 2 <= 2 * int64_t(cuda_sm_count())) size *= 2;
+  while (size < 16 && size < needed && int64_t(p.n_requests) * size * 2 <= int64_t(cuda_sm_count())) size *= 2;
   static std::atomic<uint64_t> fits{0};  // (size << 32 | smem) last found to fit
   for (; size > 1; size /= 2) {
     const uint64_t tag = (uint64_t(size) << 32) | uint64_t(smem);
@@ -397,12 +442,12 @@ int hip_cluster_size(const HipMaskParams& p, size_t smem) {
     attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(unsigned(size));
-    cfg.blockDim = dim3(kHipThreads);
+    cfg.blockDim = dim3(Shape::kThreads);
     cfg.dynamicSmemBytes = smem;
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_hip_mask<T, kPairs>, &cfg) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_hip_mask<T, kPairs, Shape>, &cfg) != cudaSuccess) {
       (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
       clusters = 0;
     }
@@ -414,32 +459,43 @@ int hip_cluster_size(const HipMaskParams& p, size_t smem) {
   return size;
 }
 
-template <class T, int kPairs>
-void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
-  static std::atomic<uint64_t> configured{0};  // the largest shared memory opted in so far (one device at a time)
-  size_t smem = hip_mask_smem_bytes(p.max_keep);
-  const size_t most = std::min(size_t(cuda_smem_optin_bytes()) - 64, hip_mask_cluster_smem_bytes(p.max_keep));
-  if (configured.load() < most) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    int(most)));
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+template <class T, int kPairs, class Shape>
+void launch_shape(const HipMaskParams& p, size_t smem, int size, cudaStream_t stream) {
+  static std::atomic<uint64_t> configured{0};  // the shared memory opted in so far (one device at a time)
+  if (configured.load() < smem) {
+    const size_t most = size_t(cuda_smem_optin_bytes()) - 64;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)));
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
+                                    cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     configured.store(most);
   }
-  const size_t cluster_smem = hip_mask_cluster_smem_bytes(p.max_keep);
-  int size = cluster_smem + 64 <= size_t(cuda_smem_optin_bytes()) ? hip_cluster_size<T, kPairs>(p, cluster_smem) : 1;
-  if (size > 1) smem = cluster_smem;
+  if (size == 0) size = hip_cluster_size<T, kPairs, Shape>(p, smem);
   cudaLaunchAttribute attr = {};
   attr.id = cudaLaunchAttributeClusterDimension;
   attr.val.clusterDim.x = unsigned(size);
   attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(int64_t(p.n_requests) * size));
-  cfg.blockDim = dim3(kHipThreads);
+  cfg.blockDim = dim3(Shape::kThreads);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = &attr;
   cfg.numAttrs = 1;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_attention_hip_mask<T, kPairs>, p));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_attention_hip_mask<T, kPairs, Shape>, p));
+}
+
+// Few requests (a decode step) run the decode shape in clusters; many, the prefill shape one CTA each.
+template <class T, int kPairs>
+void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
+  const size_t cluster_smem = hip_mask_cluster_smem_bytes(p.max_keep);
+  const bool few = int64_t(p.n_requests) * 2 <= int64_t(cuda_sm_count()) &&
+                   cluster_smem + 64 <= size_t(cuda_smem_optin_bytes());
+  if (few) {
+    const int size = hip_cluster_size<T, kPairs, HipDecodeShape>(p, cluster_smem);
+    if (size > 1) return launch_shape<T, kPairs, HipDecodeShape>(p, cluster_smem, size, stream);
+  }
+  launch_shape<T, kPairs, HipPrefillShape>(p, hip_mask_smem_bytes(p.max_keep), 1, stream);
 }
 
 }  // namespace
