@@ -13,6 +13,7 @@ pack
 { hdr "attention-only hip vs full" "bench_sparse_attention $M 32k,128k,512k $P 5; bench_sparse_attention $M1 1m $P 5"; timeout 55 $D/bench_sparse_attention $M 32k,128k,512k $P 5; timeout 30 $D/bench_sparse_attention $M1 1m $P 5; } > $R/attention_hip.jsonl 2>&1; grep -v "^#" $R/attention_hip.jsonl | cut -c60-300
 pack
 timeout 90 $D/lcllm bench $M --device cuda --policy hip --prefill 32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_hip.json -q > $R/e2e_hip.log 2>&1; tail -8 $R/e2e_hip.log
+pack
 { hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [hip]"; timeout 45 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[hip]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; tail -2 $R/memcheck.log
 pack
 tar -xJf gpu_carry/tok_llama3.tar.xz -C /tmp
