@@ -2,13 +2,18 @@
 # Packs what a GPU machine without Debian packages needs to run the CUDA build: the binaries of ./build and the
 # shared libraries they load from outside the CUDA toolkit, as one xz archive (the device call carries <= 64 MiB).
 #   tools/bench/make_gpu_dist.sh OUT.tar.xz [extra files...]
+#   DIST_SKIP="bench_attention_cuda" tools/bench/make_gpu_dist.sh OUT.tar.xz   (leave those binaries out: a call
+#   that also carries the Llama 3 tokenizer must stay under 64 MiB with the ~40 MB of tracked files)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(realpath -m "$1"); shift
 dist=build/dist
 rm -rf "$dist"; mkdir -p "$dist"
 bins=(build/lcllm build/tests/test_cuda)
-for b in build/bench_attention_cuda build/bench_sparse_attention "$@"; do [ -f "$b" ] && bins+=("$b"); done
+for b in build/bench_attention_cuda build/bench_sparse_attention "$@"; do
+  [[ " ${DIST_SKIP:-} " == *" $(basename "$b") "* ]] && continue
+  [ -f "$b" ] && bins+=("$b")
+done
 cp "${bins[@]}" "$dist/"
 for lib in $(ldd "${bins[@]}" | awk '/=> \// {print $3}' | grep -E 'spdlog|fmt|sentencepiece|pcre2|protobuf|httplib|brotli' | sort -u); do
   cp -L "$lib" "$dist/"

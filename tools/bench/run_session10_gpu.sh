@@ -2,7 +2,8 @@
 # Session 10's one device call when only one fits the device budget, most important first: HiP on the GPU (the full
 # CUDA suite, attention-only hip / hip-refresh8 / hip-all-layers vs dense, end-to-end hip on the 8B shape, memcheck),
 # then E11's prefix-caching TTFT at 64k (random 8B weights made on the device, the real Llama 3 tokenizer). The
-# complete versions are run_hip_gpu_checks.sh and run_serve_gpu_bench.sh. Carry gpu_carry/dist.tar.xz,
+# complete versions are run_hip_gpu_checks.sh and run_serve_gpu_bench.sh. Carry gpu_carry/dist.tar.xz (made with
+# DIST_SKIP=bench_attention_cuda tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz, or the call exceeds 64 MiB),
 # gpu_carry/commit.txt and gpu_carry/tok_llama3.tar.xz; everything comes back as $OUT/r.tar.xz.
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R; M=configs/models/llama-3.1-8b.json; M1=configs/models/llama-3.2-1b.json
