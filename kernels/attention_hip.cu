@@ -423,11 +423,45 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
   }
 }
 
+// The kernel's opt-ins, once per instantiation and before any occupancy query or launch of it: the largest dynamic
+// shared memory (a cluster's key buffers) and clusters of 16 (non-portable).
+template <class T, int kPairs, class Shape>
+void hip_mask_configure() {
+  static std::atomic<bool> done{false};
+  if (done.load()) return;
+  const int most = cuda_smem_optin_bytes() - 64;  // - the kernel's static shared memory
+  CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, most));
+  CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
+                                  cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  done.store(true);
+}
+
+// Launch configuration: n_requests clusters of `size` CTAs of Shape::kThreads. attr is the caller's storage for the
+// cluster attribute the configuration points to.
+template <class Shape>
+cudaLaunchConfig_t hip_launch_config(int64_t n_requests, int size, size_t smem, cudaStream_t stream,
+                                     cudaLaunchAttribute& attr) {
+  attr = {};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = unsigned(size);
+  attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(n_requests * size));
+  cfg.blockDim = dim3(Shape::kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  return cfg;
+}
+
 // CTAs per request: enough that one pass of the warps scores every candidate of a round (2 * max_keep), at most
 // 16 (a non-portable cluster: one GPC), and no more CTAs than SMs over all requests (a prefill step's thousands of
 // requests get one each). Halved while the device cannot hold one cluster of that size.
 template <class T, int kPairs, class Shape>
 int hip_cluster_size(const HipMaskParams& p, size_t smem) {
+  hip_mask_configure<T, kPairs, Shape>();
   const int64_t per_pass = int64_t(Shape::kThreads / 32) * Shape::kCand;
   const int64_t needed = (int64_t(pow2_at_least(2 * p.max_keep)) + per_pass - 1) / per_pass;
   int size = 1;
@@ -436,16 +470,8 @@ int hip_cluster_size(const HipMaskParams& p, size_t smem) {
   for (; size > 1; size /= 2) {
     const uint64_t tag = (uint64_t(size) << 32) | uint64_t(smem);
     if (fits.load() == tag) break;
-    cudaLaunchAttribute attr = {};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = unsigned(size);
-    attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(size));
-    cfg.blockDim = dim3(Shape::kThreads);
-    cfg.dynamicSmemBytes = smem;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg = hip_launch_config<Shape>(1, size, smem, nullptr, attr);
     int clusters = 0;
     if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_hip_mask<T, kPairs, Shape>, &cfg) != cudaSuccess) {
       (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
@@ -461,27 +487,9 @@ int hip_cluster_size(const HipMaskParams& p, size_t smem) {
 
 template <class T, int kPairs, class Shape>
 void launch_shape(const HipMaskParams& p, size_t smem, int size, cudaStream_t stream) {
-  static std::atomic<uint64_t> configured{0};  // the shared memory opted in so far (one device at a time)
-  if (configured.load() < smem) {
-    const size_t most = size_t(cuda_smem_optin_bytes()) - 64;
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)));
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
-                                    cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-    configured.store(most);
-  }
-  if (size == 0) size = hip_cluster_size<T, kPairs, Shape>(p, smem);
-  cudaLaunchAttribute attr = {};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = unsigned(size);
-  attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(int64_t(p.n_requests) * size));
-  cfg.blockDim = dim3(Shape::kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
+  hip_mask_configure<T, kPairs, Shape>();
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t cfg = hip_launch_config<Shape>(p.n_requests, size, smem, stream, attr);
   CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel_attention_hip_mask<T, kPairs, Shape>, p));
 }
 
