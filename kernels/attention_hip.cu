@@ -1,16 +1,17 @@
-// HiP mask estimation (see attention_hip.h for the rule). One cluster of CTAs per request: one 256-thread CTA for
-// prefill's many requests; up to 16 512-thread CTAs for decode's few (one per sequence and KV head), which split each
-// round's candidates and exchange their sort keys through distributed shared memory (HipPrefillShape,
+// HiP mask estimation (see attention_hip.h for the rule). One cluster of 256-thread CTAs per request: one CTA for
+// prefill's many requests; up to 16 for decode's few (one per sequence and KV head), which split each round's
+// candidates and exchange their sort keys and ranks through distributed shared memory (HipPrefillShape,
 // HipDecodeShape):
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
 //   - a warp scores 4 candidates at a time (prefill: centre keys) or descends 2 (decode), two levels per dependent
 //     load (the halves' centres and the quarters' centres, 6 keys): its lanes hold the keys' K rows in registers
 //     (pairs of dims lane, lane + 32, ...), read each query (row, head) of the request once per key set, and sum the
-//     lanes' partial dots with five shuffles per key; a key's score is the largest scaled dot;
+//     lanes' partial dots of all keys at once by a reduce-scatter (N - 1 + log2(32 / N) shuffles for N keys instead
+//     of 5 N); a key's score is the largest scaled dot;
 //   - the top keep candidates are the ones with the largest 64-bit keys: the score's order-preserving bits above
-//     (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort; up to 1024
-//     candidates each counts the larger keys (its rank), more are bitonic-sorted;
+//     (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort; a cluster
+//     ranks them (each CTA its own candidates against all keys), one CTA bitonic-sorts them;
 //   - the final blocks are written ascending (rank = how many kept blocks are smaller).
 // Cost: each round scores 2 keep candidates, each with about 2 log2(piece keys) keys of (rows x group) dots of
 // head_dim; rounds = log2(blocks / keep). Decode is latency-bound: a round's critical path is one dependent K-row
@@ -21,6 +22,9 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
@@ -37,17 +41,18 @@ namespace {
 
 constexpr int kHipThreads = 256;  // the list kernel's block
 constexpr int kHipWarps = kHipThreads / 32;
-// The search's two shapes. Prefill: many requests of one CTA each, centre keys (one level): 256 threads, a warp
-// scores 4 candidates. Decode: a few requests of a cluster each, descents of log2(piece keys) levels, each level one
-// dependent K-row load: 512 threads (16 clusters' worth of warps cover a round of 512 candidates in one pass), a warp
-// descends 2 candidates two levels per load (their 2 children's and 4 grandchildren's centres: 12 K rows in flight).
+// The search's two shapes. Prefill: many requests of one CTA each, centre keys (one level): a warp scores 4
+// candidates. Decode: a few requests of a cluster each, descents of log2(piece keys) levels, each level one dependent
+// K-row load: a warp descends 2 candidates two levels per load (their 2 children's and 4 grandchildren's centres: 12
+// K rows in flight). Both 256 threads of at most 128 registers, two CTAs per SM, so that a cluster of 16 needs 8 SMs
+// of a GPC: with 512 threads (one CTA per SM) an H100 held only 7 clusters of 16 at once and a decode step's 8
+// requests ran in two waves (bench/results/hip_gpu_h100_2026-12-05_profile/).
 struct HipPrefillShape {
   static constexpr int kThreads = 256, kCand = 4, kLook = 1, kMinBlocks = 2;
 };
 struct HipDecodeShape {
-  static constexpr int kThreads = 512, kCand = 2, kLook = 2, kMinBlocks = 1;
+  static constexpr int kThreads = 256, kCand = 2, kLook = 2, kMinBlocks = 2;
 };
-constexpr int kHipRankMax = 1024;  // rounds of up to this many candidates (keep <= 512) select by rank, not by sort
 constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 2 / 32;  // head_dim 256: 4 pairs of dims per lane
 
 __host__ __device__ inline int32_t pow2_at_least(int32_t n) {
@@ -62,19 +67,68 @@ __device__ __forceinline__ uint32_t ordered_bits(float x) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+// Sums of N values per lane over the warp, scattered (N a power of two <= 32): afterwards lane l holds the warp's
+// sum of value hip_value_of_lane<N>(l) in v[0]. Each step halves the values a lane holds, trading the half its
+// partner keeps (N - 1 shuffles for the split steps, one per remaining step), instead of five shuffles per value.
+template <int N>
+__device__ __forceinline__ void hip_reduce_scatter(float (&v)[N], int32_t lane) {
+  static_assert(N >= 1 && N <= 32 && (N & (N - 1)) == 0, "N: a power of two <= 32");
+  int w = N;
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    if (w > 1) {
+      const int half = w / 2;
+      const bool upper = (lane & off) != 0;  // this lane keeps the upper half, its partner the lower
+#pragma unroll
+      for (int i = 0; i < N / 2; ++i) {
+        if (i < half) {
+          const float send = upper ? v[i] : v[i + half], keep = upper ? v[i + half] : v[i];
+          v[i] = keep + __shfl_xor_sync(0xffffffffu, send, off);
+        }
+      }
+      w = half;
+    } else {
+      v[0] += __shfl_xor_sync(0xffffffffu, v[0], off);
+    }
+  }
+}
+
+// The value index lane l holds after hip_reduce_scatter<N>: the split steps (offsets 16, 8, ... while values
+// remain) each took the upper half where the lane's offset bit is set.
+template <int N>
+__device__ __forceinline__ int hip_value_of_lane(int32_t lane) {
+  int idx = 0, half = N / 2;
+#pragma unroll
+  for (int off = 16; off > 0 && half > 0; off >>= 1, half >>= 1) idx += (lane & off) ? half : 0;
+  return idx;
+}
+
+// The lowest lane holding value index c (the inverse of hip_value_of_lane).
+template <int N>
+__device__ __forceinline__ int hip_lane_of_value(int c) {
+  int lane = 0, half = N / 2;
+#pragma unroll
+  for (int off = 16; off > 0 && half > 0; off >>= 1, half >>= 1) {
+    if (c >= half) lane |= off, c -= half;
+  }
+  return lane;
+}
+
 // score(j) of the rule for C candidate keys at once: max over rows r in [r0, r1) with query_pos[r] >= j and the
 // group's query heads of (q · k_j) * scale. The C K rows are loaded together (C loads in flight per warp: the
-// search is latency-bound) and each q vector is read once for all of them. Invalid candidates score -inf. Every
-// lane returns the scores.
+// search is latency-bound) and each q vector is read once for all of them; the lanes' partial dots of a (row,
+// head) are summed by one reduce-scatter, after which each lane keeps the running max of the key it holds, and the
+// C maxima are broadcast at the end. Invalid candidates score -inf. Every lane returns the scores.
 template <class T, int kPairs, int C>
-__device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
+__device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
                            const int32_t (&j)[C], const bool (&valid)[C], int32_t lane, float (&best)[C]) {
+  constexpr int N = C <= 1 ? 1 : C <= 2 ? 2 : C <= 4 ? 4 : C <= 8 ? 8 : C <= 16 ? 16 : 32;
+  static_assert(C <= 32, "at most 32 keys per call");
   const AttentionCommon& a = p.a;
   const int32_t hd = a.head_dim, pairs = hd / 2, group = a.n_heads / a.n_kv_heads;
   float2 kv[C][kPairs];
 #pragma unroll
   for (int c = 0; c < C; ++c) {
-    best[c] = -INFINITY;
     const int64_t slot = valid[c] ? src.slot(j[c]) : 0;
     const T* kr = src.k + slot * src.slot_stride;
     float scale = 1.f;
@@ -91,8 +145,17 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
       }
     }
   }
+  // The key this lane's reduced sums belong to (compile-time indices only: no local-memory arrays).
+  const int mine = hip_value_of_lane<N>(lane);
+  int32_t my_j = 0;
+  bool my_valid = false;
+#pragma unroll
+  for (int c = 0; c < C; ++c) {
+    if (c == mine) my_j = j[c], my_valid = valid[c];
+  }
+  float my_best = -INFINITY;
   for (int32_t r = r0; r < r1; ++r) {
-    const int32_t pos = p.query_pos[r];
+    const bool sees = my_valid && p.query_pos[r] >= my_j;  // causal: rows that see j
     for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       const float* q = a.q + (int64_t(r) * a.n_heads + h) * hd;
       float2 qv[kPairs];
@@ -101,30 +164,34 @@ __device__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, 
         const int32_t pr = lane + 32 * t;
         qv[t] = pr < pairs ? *reinterpret_cast<const float2*>(q + 2 * pr) : make_float2(0.f, 0.f);
       }
+      float part[N];
 #pragma unroll
-      for (int c = 0; c < C; ++c) {
-        float part = 0.f;
+      for (int c = 0; c < N; ++c) {
+        part[c] = 0.f;
+        if (c < C) {
 #pragma unroll
-        for (int t = 0; t < kPairs; ++t) {
-          if (lane + 32 * t < pairs) {
-            part = fmaf(qv[t].x, kv[c][t].x, part);
-            part = fmaf(qv[t].y, kv[c][t].y, part);
+          for (int t = 0; t < kPairs; ++t) {
+            if (lane + 32 * t < pairs) {
+              part[c] = fmaf(qv[t].x, kv[c][t].x, part[c]);
+              part[c] = fmaf(qv[t].y, kv[c][t].y, part[c]);
+            }
           }
         }
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) part += __shfl_xor_sync(0xffffffffu, part, off);
-        if (valid[c] && pos >= j[c]) best[c] = fmaxf(best[c], part * a.scale);  // causal: rows that see j
       }
+      hip_reduce_scatter<N>(part, lane);
+      if (sees) my_best = fmaxf(my_best, part[0] * a.scale);
     }
   }
+#pragma unroll
+  for (int c = 0; c < C; ++c) best[c] = __shfl_sync(0xffffffffu, my_best, hip_lane_of_value<N>(c));
 }
 
 // One cluster of n_ctas CTAs per request (cg::this_cluster(): 1 for prefill's many requests; up to 16 for decode's
 // few, so that one decode step's handful of requests fills the GPU instead of 8 of its 132 SMs). CTA rank c scores
-// the candidates its warps own (idx / (kWarps * kCand) % n_ctas == c); each CTA then gathers every candidate's sort
-// key from its owner's shared memory (the cluster's distributed shared memory), sorts redundantly and keeps the same
-// pieces, so the only exchange is one cluster barrier per round. Every early return depends on the request only, so
-// either the whole cluster returns or the whole cluster reaches every barrier.
+// the candidates its warps own (idx / (kWarps * kCand) % n_ctas == c) and ranks them against every candidate's key,
+// gathered from its owner's shared memory (the cluster's distributed shared memory); each CTA then places every
+// kept piece from its owner's ranks. Every early return depends on the request only, so either the whole cluster
+// returns or the whole cluster reaches every barrier.
 // kPairs: pairs of dims per lane (head_dim <= 64 * kPairs), so that head_dim 128 holds half the registers of 256.
 // Shape: HipPrefillShape or HipDecodeShape (the same rule; only the work split and the lookahead differ).
 template <class T, int kPairs, class Shape>
@@ -162,8 +229,9 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   int32_t* ce = cb + n_sort;                                           // [n_sort] candidate end block
   int32_t* kb = ce + n_sort;                                           // [keep] kept first block
   int32_t* ke = kb + keep;                                             // [keep] kept end block
-  uint64_t* own = reinterpret_cast<uint64_t*>(ke + keep);             // [2][n_sort] keys this CTA scored, by round
-                                                                       // parity (clusters of more than one CTA only)
+  uint64_t* own = reinterpret_cast<uint64_t*>(ke + keep);             // [n_sort] keys this CTA scored (clusters of
+                                                                       // more than one CTA only; slot_of then holds
+                                                                       // the ranks of this CTA's own candidates)
   __shared__ int32_t split_any;
 
   // Step 1: keep chunks, the first n_blocks % keep one block longer.
@@ -190,7 +258,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
     __syncthreads();
     if (split_any == 0) break;
     // This round's keys go to the sort buffer directly (one CTA) or to this CTA's own buffer for the cluster.
-    uint64_t* scored = n_ctas == 1 ? key : own + (round & 1) * n_sort;
+    uint64_t* scored = n_ctas == 1 ? key : own;
     // Score every candidate (keys clipped to [lo, hi), as the CPU rule): at its centre key, or by descent
     // (hip_mask.h): score the centre key of each half, move into the higher (ties to the lower half), until one
     // key is left; the score is the best centre met. Both halves' keys are loaded together (one dependent load per
@@ -265,16 +333,18 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
             s[c] = fmaxf(s[c], sc[kCand + c]);
           }
           if constexpr (kLook == 2) {
-            // Level 2, within the half just chosen, from the keys already scored.
-            const int o = left ? 2 * kCand : 4 * kCand;
-            if (!act[o + c]) continue;
+            // Level 2, within the half just chosen, from the keys already scored (selects, not a runtime index:
+            // the arrays stay in registers).
+            if (!(left ? act[2 * kCand + c] : act[4 * kCand + c])) continue;
+            const float lo_half = left ? sc[2 * kCand + c] : sc[4 * kCand + c];
+            const float hi_half = left ? sc[3 * kCand + c] : sc[5 * kCand + c];
             const int32_t m2 = left ? mid_l[c] : mid_r[c];
-            if (sc[o + c] >= sc[o + kCand + c]) {
+            if (lo_half >= hi_half) {
               r[c] = m2;
-              s[c] = fmaxf(s[c], sc[o + c]);
+              s[c] = fmaxf(s[c], lo_half);
             } else {
               l[c] = m2;
-              s[c] = fmaxf(s[c], sc[o + kCand + c]);
+              s[c] = fmaxf(s[c], hi_half);
             }
           }
         }
@@ -292,46 +362,53 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
       }
     }
     if (n_ctas > 1) {
-      // Every CTA's keys of this round are written and visible to the cluster. A CTA rewrites this buffer two
-      // rounds later, after the next round's barrier, which every reader passes only once it gathered from it.
-      cluster.sync();
+      // Step 3 in a cluster: every CTA gathers the round's keys, ranks its own candidates against all of them (a
+      // candidate's rank is the number of larger keys: the keep of rank < keep stay, at their rank), publishes the
+      // ranks, and then places every kept piece from its owner's ranks, so that each CTA holds the same kept pieces.
+      // The ranking work is split over the cluster: (n_sort / n_ctas) x n_sort compares per CTA instead of the
+      // n_sort^2 each CTA would do alone. Two cluster barriers per round: after the keys (1), after the ranks (2). A
+      // CTA rewrites `own` and its ranks only in the next round, after barrier 2 resp. 1 of that round, by which
+      // every reader has read them.
+      constexpr int32_t kPerPass = kWarps * kCand;  // consecutive candidates one CTA scores per pass
+      cluster.sync();  // (1)
       for (int32_t i = tid; i < n_sort; i += kThreads) {
-        const int32_t owner = (i / (kWarps * kCand)) % n_ctas;
-        key[i] = cluster.map_shared_rank(scored, owner)[i];
+        key[i] = cluster.map_shared_rank(own, (i / kPerPass) % n_ctas)[i];
       }
-    }
-    __syncthreads();
-    // Step 3: the keep best pieces. The keys of real candidates are distinct (the block is in the low bits) and
-    // empty slots are 0, below every real key; at least keep candidates are real (every kept piece has a half).
-    if (n_sort <= kHipRankMax) {
-      // A candidate's rank is the number of larger keys; the keep of rank < keep stay, at their rank. Every thread
-      // reads the same key[j] at once (a broadcast): n_sort steps instead of the sort's log2(n_sort)^2 / 2 barriers.
-      constexpr int kPer = kHipRankMax / kThreads;
-      uint64_t mine[kPer];
-      int32_t rank_of[kPer];
-#pragma unroll
-      for (int t = 0; t < kPer; ++t) {
-        const int32_t i = tid + t * kThreads;
-        mine[t] = i < n_sort ? key[i] : 0;
-        rank_of[t] = 0;
+      // This CTA's own candidates: own index o -> candidate ((o / kPerPass) * n_ctas + rank) * kPerPass + o % kPerPass.
+      const int32_t n_own = ((n_sort + kPerPass * n_ctas - 1) / (kPerPass * n_ctas)) * kPerPass;
+      int32_t* own_rank = slot_of;  // [n_own]
+      for (int32_t o = tid; o < n_own; o += kThreads) own_rank[o] = 0;
+      __syncthreads();
+      // Work items (own candidate o, 32 consecutive keys): consecutive threads take consecutive o, so a warp reads
+      // the same keys (broadcasts).
+      const int32_t n_chunks = (n_sort + 31) / 32;
+      for (int32_t w = tid; w < n_own * n_chunks; w += kThreads) {
+        const int32_t o = w % n_own, j0 = (w / n_own) * 32;
+        const int32_t i = ((o / kPerPass) * n_ctas + rank) * kPerPass + o % kPerPass;
+        if (i >= n_sort) continue;
+        const uint64_t x = key[i];
+        int32_t larger = 0;
+        for (int32_t jj = j0; jj < min(j0 + 32, n_sort); ++jj) larger += key[jj] > x ? 1 : 0;
+        atomicAdd(&own_rank[o], larger);
       }
-      for (int32_t j = 0; j < n_sort; ++j) {
-        const uint64_t x = key[j];
-#pragma unroll
-        for (int t = 0; t < kPer; ++t) rank_of[t] += x > mine[t] ? 1 : 0;
-      }
-#pragma unroll
-      for (int t = 0; t < kPer; ++t) {
-        const int32_t i = tid + t * kThreads;
-        if (mine[t] != 0 && rank_of[t] < keep) {
-          kb[rank_of[t]] = cb[i];
-          ke[rank_of[t]] = ce[i];
+      cluster.sync();  // (2)
+      for (int32_t i = tid; i < n_sort; i += kThreads) {
+        const int32_t owner = (i / kPerPass) % n_ctas, o = (i / (kPerPass * n_ctas)) * kPerPass + i % kPerPass;
+        const int32_t rk = cluster.map_shared_rank(own_rank, owner)[o];
+        // Empty slots (key 0) rank below every real candidate, of which there are at least keep.
+        if (key[i] != 0 && rk < keep) {
+          kb[rk] = cb[i];
+          ke[rk] = ce[i];
         }
       }
       __syncthreads();
       continue;
     }
-    // Larger masks: bitonic sort, descending; the first keep are the best pieces.
+    __syncthreads();
+    // Step 3 in one CTA: bitonic sort, descending; the first keep are the best pieces. The keys of real candidates
+    // are distinct (the block is in the low bits) and empty slots are 0, below every real key; at least keep
+    // candidates are real (every kept piece has a half). (Ranking all n_sort candidates in one CTA costs n_sort^2
+    // compares; a prefill step's many CTAs per SM hide the sort's barriers instead.)
     for (int32_t i = tid; i < n_sort; i += kThreads) slot_of[i] = i;
     __syncthreads();
     for (int32_t size = 2; size <= n_sort; size <<= 1) {
@@ -456,9 +533,30 @@ cudaLaunchConfig_t hip_launch_config(int64_t n_requests, int size, size_t smem, 
   return cfg;
 }
 
+// How many clusters of `size` CTAs with smem bytes each the device holds at once (0: none), asked once per
+// (size, smem): at most 16 sizes x a few shared-memory sizes per process.
+template <class T, int kPairs, class Shape>
+int hip_max_active_clusters(int size, size_t smem) {
+  static std::mutex mu;
+  static std::map<std::pair<int, size_t>, int> known;  // (size, smem) -> clusters
+  const std::lock_guard<std::mutex> lock(mu);
+  const auto it = known.find({size, smem});
+  if (it != known.end()) return it->second;
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t cfg = hip_launch_config<Shape>(1, size, smem, nullptr, attr);
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_hip_mask<T, kPairs, Shape>, &cfg) != cudaSuccess) {
+    (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
+    clusters = 0;
+  }
+  known[{size, smem}] = clusters;
+  return clusters;
+}
+
 // CTAs per request: enough that one pass of the warps scores every candidate of a round (2 * max_keep), at most
 // 16 (a non-portable cluster: one GPC), and no more CTAs than SMs over all requests (a prefill step's thousands of
-// requests get one each). Halved while the device cannot hold one cluster of that size.
+// requests get one each). Halved while the device cannot hold all the requests' clusters at once: a second wave
+// costs a whole search (cudaOccupancyMaxActiveClusters counts what fits in the GPCs, not just the SMs).
 template <class T, int kPairs, class Shape>
 int hip_cluster_size(const HipMaskParams& p, size_t smem) {
   hip_mask_configure<T, kPairs, Shape>();
@@ -466,21 +564,8 @@ int hip_cluster_size(const HipMaskParams& p, size_t smem) {
   const int64_t needed = (int64_t(pow2_at_least(2 * p.max_keep)) + per_pass - 1) / per_pass;
   int size = 1;
   while (size < 16 && size < needed && int64_t(p.n_requests) * size * 2 <= int64_t(cuda_sm_count())) size *= 2;
-  static std::atomic<uint64_t> fits{0};  // (size << 32 | smem) last found to fit
   for (; size > 1; size /= 2) {
-    const uint64_t tag = (uint64_t(size) << 32) | uint64_t(smem);
-    if (fits.load() == tag) break;
-    cudaLaunchAttribute attr;
-    const cudaLaunchConfig_t cfg = hip_launch_config<Shape>(1, size, smem, nullptr, attr);
-    int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel_attention_hip_mask<T, kPairs, Shape>, &cfg) != cudaSuccess) {
-      (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
-      clusters = 0;
-    }
-    if (clusters > 0) {
-      fits.store(tag);
-      break;
-    }
+    if (hip_max_active_clusters<T, kPairs, Shape>(size, smem) >= p.n_requests) break;
   }
   return size;
 }
@@ -516,14 +601,14 @@ void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
 }
 
 // Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep]; in a
-// cluster of several CTAs also the keys it scored, for two rounds [2][n_sort].
+// cluster of several CTAs also the keys it scored [n_sort].
 size_t hip_mask_smem_bytes(int32_t max_keep) {
   const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
   return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
 }
 
 size_t hip_mask_cluster_smem_bytes(int32_t max_keep) {
-  return hip_mask_smem_bytes(max_keep) + 2 * size_t(pow2_at_least(2 * max_keep)) * sizeof(uint64_t);
+  return hip_mask_smem_bytes(max_keep) + size_t(pow2_at_least(2 * max_keep)) * sizeof(uint64_t);
 }
 
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {

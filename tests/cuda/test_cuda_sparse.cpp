@@ -666,7 +666,7 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
       std::vector<Budget> budgets;
       bool decode_only = false;  // only sequence 1's decode row: few requests, so clusters of many CTAs each
     };
-    // Requests few (decode alone: 4 requests, 16 CTAs each; 2 with 1024 candidates: the sort instead of ranks),
+    // Requests few (decode alone: 4 requests, 16 CTAs each, ranking 512 and 2048 candidates across the cluster),
     // some (about 40-80: 1-2 CTAs each) and many (600 rows in query blocks of 2: one CTA each).
     const std::vector<Shape> shapes = {
         {64, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}, {16, 1, 64, 1, 8}, {4096, 4, 16, 0, 0} /* keeps all */}},
