@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
 #include <cooperative_groups.h>
@@ -126,23 +127,49 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
   static_assert(C <= 32, "at most 32 keys per call");
   const AttentionCommon& a = p.a;
   const int32_t hd = a.head_dim, pairs = hd / 2, group = a.n_heads / a.n_kv_heads;
-  float2 kv[C][kPairs];
+  // The C keys' K rows, in three phases of independent loads (block-table entries, then K pairs and fp8 scales, then
+  // conversion), so that all C rows are in flight at once: loading and converting key by key behind the slot's
+  // branches had the compiler wait on 2 C dependent loads per call (ncu source counters,
+  // bench/results/hip_gpu_h100_2026-12-05_rank_split/). Invalid keys read slot 0 (the request has keys) and are zeroed.
+  int64_t slot[C];
+  if (src.ring_base < 0 && src.page_shift >= 0) {
+    int32_t page[C];
+#pragma unroll
+    for (int c = 0; c < C; ++c) page[c] = src.pages[valid[c] ? (j[c] >> src.page_shift) : 0];
+#pragma unroll
+    for (int c = 0; c < C; ++c) slot[c] = valid[c] ? int64_t(page[c]) * src.page_size + (j[c] & (src.page_size - 1)) : 0;
+  } else {
+#pragma unroll
+    for (int c = 0; c < C; ++c) slot[c] = valid[c] ? src.slot(j[c]) : 0;
+  }
+  using Raw = std::conditional_t<sizeof(T) == 2, uint32_t, uint16_t>;  // two stored elements
+  Raw raw[C][kPairs];
+  uint32_t scale_bits[C];
 #pragma unroll
   for (int c = 0; c < C; ++c) {
-    const int64_t slot = valid[c] ? src.slot(j[c]) : 0;
-    const T* kr = src.k + slot * src.slot_stride;
-    float scale = 1.f;
-    if constexpr (sizeof(T) == 1) {
-      if (valid[c]) scale = fp8_scale_of(uint32_t(src.scale[slot * src.scale_stride]) & 0xffu);
-    }
+    const T* kr = src.k + slot[c] * src.slot_stride;
 #pragma unroll
     for (int t = 0; t < kPairs; ++t) {
       const int32_t pr = lane + 32 * t;
-      kv[c][t] = make_float2(0.f, 0.f);
-      if (valid[c] && pr < pairs) {
-        const float2 x = kv_pair_to_f2(kr + 2 * pr);
-        kv[c][t] = make_float2(x.x * scale, x.y * scale);
+      raw[c][t] = pr < pairs ? *reinterpret_cast<const Raw*>(kr + 2 * pr) : Raw(0);
+    }
+    scale_bits[c] = 0;
+    if constexpr (sizeof(T) == 1) scale_bits[c] = uint32_t(src.scale[slot[c] * src.scale_stride]) & 0xffu;
+  }
+  float2 kv[C][kPairs];
+#pragma unroll
+  for (int c = 0; c < C; ++c) {
+    float scale = 1.f;
+    if constexpr (sizeof(T) == 1) scale = fp8_scale_of(scale_bits[c]);
+#pragma unroll
+    for (int t = 0; t < kPairs; ++t) {
+      float2 x = make_float2(0.f, 0.f);
+      if constexpr (sizeof(T) == 2) {
+        x = bf2_to_f2(raw[c][t]);
+      } else {
+        x = fp8x2_to_f2(raw[c][t]);
       }
+      kv[c][t] = valid[c] ? make_float2(x.x * scale, x.y * scale) : make_float2(0.f, 0.f);
     }
   }
   // The key this lane's reduced sums belong to (compile-time indices only: no local-memory arrays).
