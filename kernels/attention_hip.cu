@@ -5,10 +5,9 @@
 //   - pieces live in shared memory: the kept ones [keep] and the candidates at fixed slots 2i, 2i + 1 (the halves of
 //     kept piece i; an unsplit piece keeps slot 2i and leaves 2i + 1 empty);
 //   - a warp scores 4 candidates at a time (prefill: centre keys) or descends 2 (decode), two levels per dependent
-//     load (the halves' centres and the quarters' centres, 6 keys): its lanes hold the keys' K rows in registers
-//     (pairs of dims lane, lane + 32, ...), read each query (row, head) of the request once per key set, and sum the
-//     lanes' partial dots of all keys at once by a reduce-scatter (N - 1 + log2(32 / N) shuffles for N keys instead
-//     of 5 N); a key's score is the largest scaled dot;
+//     load (the halves' centres and the quarters' centres, 6 keys): its lanes hold the keys' K rows in registers as
+//     MMA B fragments and multiply the request's query vectors by them on the tensor cores (hip_scores); a key's
+//     score is the largest scaled dot;
 //   - the top keep candidates are the ones with the largest 64-bit keys: the score's order-preserving bits above
 //     (0xffffffff - first block) below, so equal scores go to the lower block, as the CPU's stable sort; a cluster
 //     ranks them (each CTA its own candidates against all keys), one CTA bitonic-sorts them;
@@ -68,149 +67,159 @@ __device__ __forceinline__ uint32_t ordered_bits(float x) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-// Sums of N values per lane over the warp, scattered (N a power of two <= 32): afterwards lane l holds the warp's
-// sum of value hip_value_of_lane<N>(l) in v[0]. Each step halves the values a lane holds, trading the half its
-// partner keeps (N - 1 shuffles for the split steps, one per remaining step), instead of five shuffles per value.
-template <int N>
-__device__ __forceinline__ void hip_reduce_scatter(float (&v)[N], int32_t lane) {
-  static_assert(N >= 1 && N <= 32 && (N & (N - 1)) == 0, "N: a power of two <= 32");
-  int w = N;
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    if (w > 1) {
-      const int half = w / 2;
-      const bool upper = (lane & off) != 0;  // this lane keeps the upper half, its partner the lower
-#pragma unroll
-      for (int i = 0; i < N / 2; ++i) {
-        if (i < half) {
-          const float send = upper ? v[i] : v[i + half], keep = upper ? v[i + half] : v[i];
-          v[i] = keep + __shfl_xor_sync(0xffffffffu, send, off);
-        }
-      }
-      w = half;
-    } else {
-      v[0] += __shfl_xor_sync(0xffffffffu, v[0], off);
-    }
-  }
-}
-
-// The value index lane l holds after hip_reduce_scatter<N>: the split steps (offsets 16, 8, ... while values
-// remain) each took the upper half where the lane's offset bit is set.
-template <int N>
-__device__ __forceinline__ int hip_value_of_lane(int32_t lane) {
-  int idx = 0, half = N / 2;
-#pragma unroll
-  for (int off = 16; off > 0 && half > 0; off >>= 1, half >>= 1) idx += (lane & off) ? half : 0;
-  return idx;
-}
-
-// The lowest lane holding value index c (the inverse of hip_value_of_lane).
-template <int N>
-__device__ __forceinline__ int hip_lane_of_value(int c) {
-  int lane = 0, half = N / 2;
-#pragma unroll
-  for (int off = 16; off > 0 && half > 0; off >>= 1, half >>= 1) {
-    if (c >= half) lane |= off, c -= half;
-  }
-  return lane;
+// q (fp32) as two bf16 pairs whose sum is q to within 2^-16 relative: hi = bf16(q), lo = bf16(q - hi).
+__device__ __forceinline__ void hip_split_bf16(float x, float y, uint32_t& hi, uint32_t& lo) {
+  hi = pack_bf16(x, y);
+  const float2 h = bf2_to_f2(hi);
+  lo = pack_bf16(x - h.x, y - h.y);
 }
 
 // score(j) of the rule for C candidate keys at once: max over rows r in [r0, r1) with query_pos[r] >= j and the
-// group's query heads of (q · k_j) * scale. The C K rows are loaded together (C loads in flight per warp: the
-// search is latency-bound) and each q vector is read once for all of them; the lanes' partial dots of a (row,
-// head) are summed by one reduce-scatter, after which each lane keeps the running max of the key it holds, and the
-// C maxima are broadcast at the end. Invalid candidates score -inf. Every lane returns the scores.
+// group's query heads of (q · k_j) * scale. Every lane returns the scores; invalid candidates score -inf.
+//
+// On the tensor cores: the (rows x group) query vectors times the C keys is a chain of m16n8k16 MMAs, M = the
+// request's (row, head) pairs in tiles of 16, N = the keys in tiles of 8, K = head_dim in steps of 16. Lane (g, t) =
+// (lane / 4, lane % 4) loads dims [32 c + 8 t, 32 c + 8 t + 8) of each 32-dim chunk c as one 16-byte word of its key
+// 8 nt + g (B) and of its rows g and g + 8 of each M tile (A); the k index of k-steps 2c and 2c + 1 maps onto those
+// dims the same way in A and B (a dot product is a sum in any order), so the loads are 16 bytes wide. q is fp32 and
+// enters as bf16 hi + lo (two MMAs; error <= 2^-16 of |q| per element against the fp32 products, exact on the tests'
+// integer inputs); K is bf16, and fp8 e4m3 converts to bf16 exactly, its power-of-two scale multiplying the max
+// afterwards. The K loads of all keys are issued before the first MMA (block-table entries first): the search is
+// latency-bound, and loading key by key had cost 2 C dependent latencies per call (docs/KERNEL_NOTES.md, 6d).
+// Needs head_dim % 32 == 0 (CudaBackend::hip_search checks it).
 template <class T, int kPairs, int C>
-__device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1, int32_t kvh,
-                           const int32_t (&j)[C], const bool (&valid)[C], int32_t lane, float (&best)[C]) {
-  constexpr int N = C <= 1 ? 1 : C <= 2 ? 2 : C <= 4 ? 4 : C <= 8 ? 8 : C <= 16 ? 16 : 32;
-  static_assert(C <= 32, "at most 32 keys per call");
+__device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1,
+                                           int32_t kvh, const int32_t (&j)[C], const bool (&valid)[C], int32_t lane,
+                                           float (&best)[C]) {
+  constexpr int NT = (C + 7) / 8;       // n-tiles of 8 keys
+  constexpr int kChunks = 2 * kPairs;   // 32-dim chunks (head_dim <= 64 kPairs)
   const AttentionCommon& a = p.a;
-  const int32_t hd = a.head_dim, pairs = hd / 2, group = a.n_heads / a.n_kv_heads;
-  // The C keys' K rows, in three phases of independent loads (block-table entries, then K pairs and fp8 scales, then
-  // conversion), so that all C rows are in flight at once: loading and converting key by key behind the slot's
-  // branches had the compiler wait on 2 C dependent loads per call (ncu source counters,
-  // bench/results/hip_gpu_h100_2026-12-05_rank_split/). Invalid keys read slot 0 (the request has keys) and are zeroed.
-  int64_t slot[C];
+  const int32_t hd = a.head_dim, chunks = hd / 32, group = a.n_heads / a.n_kv_heads;
+  const int32_t g = lane >> 2, t = lane & 3;
+  // This lane's B keys (8 nt + g) and D columns (8 nt + 2 t + e), by selects: compile-time indices only, so that the
+  // arrays stay in registers.
+  int32_t kj[NT], cj[NT][2];
+  bool kok[NT], cok[NT][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    kj[nt] = 0, kok[nt] = false;
+    cj[nt][0] = cj[nt][1] = 0, cok[nt][0] = cok[nt][1] = false;
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      // Masks, not conditions: written as `if (c == x) v = j[c]` the compiler turns the loop back into j[x], a
+      // runtime index that puts j[] in local memory.
+      const int32_t mk = -int32_t(c == 8 * nt + g), m0 = -int32_t(c == 8 * nt + 2 * t), m1 = -int32_t(c == 8 * nt + 2 * t + 1);
+      const int32_t ok = valid[c] ? 1 : 0;
+      kj[nt] |= j[c] & mk, cj[nt][0] |= j[c] & m0, cj[nt][1] |= j[c] & m1;
+      kok[nt] |= (ok & mk) != 0, cok[nt][0] |= (ok & m0) != 0, cok[nt][1] |= (ok & m1) != 0;
+    }
+  }
+  int64_t slot[NT];
   if (src.ring_base < 0 && src.page_shift >= 0) {
-    int32_t page[C];
+    int32_t page[NT];
 #pragma unroll
-    for (int c = 0; c < C; ++c) page[c] = src.pages[valid[c] ? (j[c] >> src.page_shift) : 0];
+    for (int nt = 0; nt < NT; ++nt) page[nt] = src.pages[kok[nt] ? (kj[nt] >> src.page_shift) : 0];
 #pragma unroll
-    for (int c = 0; c < C; ++c) slot[c] = valid[c] ? int64_t(page[c]) * src.page_size + (j[c] & (src.page_size - 1)) : 0;
+    for (int nt = 0; nt < NT; ++nt) {
+      slot[nt] = kok[nt] ? int64_t(page[nt]) * src.page_size + (kj[nt] & (src.page_size - 1)) : 0;
+    }
   } else {
 #pragma unroll
-    for (int c = 0; c < C; ++c) slot[c] = valid[c] ? src.slot(j[c]) : 0;
+    for (int nt = 0; nt < NT; ++nt) slot[nt] = kok[nt] ? src.slot(kj[nt]) : 0;
   }
-  using Raw = std::conditional_t<sizeof(T) == 2, uint32_t, uint16_t>;  // two stored elements
-  Raw raw[C][kPairs];
-  uint32_t scale_bits[C];
+  uint32_t b[NT][kChunks][4];  // [n-tile][chunk] dims 32 c + 8 t + [0, 8) of this lane's key, as 4 bf16 pairs
+  float key_scale[NT];
 #pragma unroll
-  for (int c = 0; c < C; ++c) {
-    const T* kr = src.k + slot[c] * src.slot_stride;
+  for (int nt = 0; nt < NT; ++nt) {
+    const T* kr = src.k + slot[nt] * src.slot_stride + 8 * t;
 #pragma unroll
-    for (int t = 0; t < kPairs; ++t) {
-      const int32_t pr = lane + 32 * t;
-      raw[c][t] = pr < pairs ? *reinterpret_cast<const Raw*>(kr + 2 * pr) : Raw(0);
-    }
-    scale_bits[c] = 0;
-    if constexpr (sizeof(T) == 1) scale_bits[c] = uint32_t(src.scale[slot[c] * src.scale_stride]) & 0xffu;
-  }
-  float2 kv[C][kPairs];
+    for (int ch = 0; ch < kChunks; ++ch) {
+      b[nt][ch][0] = b[nt][ch][1] = b[nt][ch][2] = b[nt][ch][3] = 0;
+      if (ch < chunks) {
+        if constexpr (sizeof(T) == 2) {
+          const uint4 w = *reinterpret_cast<const uint4*>(kr + 32 * ch);
+          b[nt][ch][0] = w.x, b[nt][ch][1] = w.y, b[nt][ch][2] = w.z, b[nt][ch][3] = w.w;
+        } else {
+          const uint2 w = *reinterpret_cast<const uint2*>(kr + 32 * ch);
 #pragma unroll
-  for (int c = 0; c < C; ++c) {
-    float scale = 1.f;
-    if constexpr (sizeof(T) == 1) scale = fp8_scale_of(scale_bits[c]);
-#pragma unroll
-    for (int t = 0; t < kPairs; ++t) {
-      float2 x = make_float2(0.f, 0.f);
-      if constexpr (sizeof(T) == 2) {
-        x = bf2_to_f2(raw[c][t]);
-      } else {
-        x = fp8x2_to_f2(raw[c][t]);
-      }
-      kv[c][t] = valid[c] ? make_float2(x.x * scale, x.y * scale) : make_float2(0.f, 0.f);
-    }
-  }
-  // The key this lane's reduced sums belong to (compile-time indices only: no local-memory arrays).
-  const int mine = hip_value_of_lane<N>(lane);
-  int32_t my_j = 0;
-  bool my_valid = false;
-#pragma unroll
-  for (int c = 0; c < C; ++c) {
-    if (c == mine) my_j = j[c], my_valid = valid[c];
-  }
-  float my_best = -INFINITY;
-  for (int32_t r = r0; r < r1; ++r) {
-    const bool sees = my_valid && p.query_pos[r] >= my_j;  // causal: rows that see j
-    for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      const float* q = a.q + (int64_t(r) * a.n_heads + h) * hd;
-      float2 qv[kPairs];
-#pragma unroll
-      for (int t = 0; t < kPairs; ++t) {
-        const int32_t pr = lane + 32 * t;
-        qv[t] = pr < pairs ? *reinterpret_cast<const float2*>(q + 2 * pr) : make_float2(0.f, 0.f);
-      }
-      float part[N];
-#pragma unroll
-      for (int c = 0; c < N; ++c) {
-        part[c] = 0.f;
-        if (c < C) {
-#pragma unroll
-          for (int t = 0; t < kPairs; ++t) {
-            if (lane + 32 * t < pairs) {
-              part[c] = fmaf(qv[t].x, kv[c][t].x, part[c]);
-              part[c] = fmaf(qv[t].y, kv[c][t].y, part[c]);
-            }
+          for (int i = 0; i < 4; ++i) {
+            const float2 f = fp8x2_to_f2(uint16_t(((i < 2 ? w.x : w.y) >> (16 * (i & 1))) & 0xffffu));
+            b[nt][ch][i] = pack_bf16(f.x, f.y);  // exact: every e4m3 value is a bf16
           }
         }
       }
-      hip_reduce_scatter<N>(part, lane);
-      if (sees) my_best = fmaxf(my_best, part[0] * a.scale);
+    }
+    key_scale[nt] = 1.f;
+    if constexpr (sizeof(T) == 1) key_scale[nt] = fp8_scale_of(uint32_t(src.scale[slot[nt] * src.scale_stride]) & 0xffu);
+  }
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {  // invalid keys read slot 0 (whatever it holds): zero them
+#pragma unroll
+    for (int ch = 0; ch < kChunks; ++ch) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) b[nt][ch][i] = kok[nt] ? b[nt][ch][i] : 0u;
+    }
+  }
+  float mx[NT][2];  // running max of this lane's D columns over the rows that see them
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) mx[nt][0] = mx[nt][1] = -INFINITY;
+  const int32_t m_rows = (r1 - r0) * group;
+  for (int32_t m0 = 0; m0 < m_rows; m0 += 16) {
+    const int32_t ma = m0 + g, mb = m0 + g + 8;
+    const bool oka = ma < m_rows, okb = mb < m_rows;
+    const int32_t ra = r0 + (oka ? ma / group : 0), rb = r0 + (okb ? mb / group : 0);
+    const float* qa = a.q + (int64_t(ra) * a.n_heads + kvh * group + (oka ? ma % group : 0)) * hd + 8 * t;
+    const float* qb = a.q + (int64_t(rb) * a.n_heads + kvh * group + (okb ? mb % group : 0)) * hd + 8 * t;
+    float acc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+    for (int ch = 0; ch < kChunks; ++ch) {
+      if (ch >= chunks) continue;
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {  // k-step 2 ch + u: dims 32 ch + 8 t + 4 u + [0, 4)
+        const float4 xa = oka ? *reinterpret_cast<const float4*>(qa + 32 * ch + 4 * u) : make_float4(0.f, 0.f, 0.f, 0.f);
+        const float4 xb = okb ? *reinterpret_cast<const float4*>(qb + 32 * ch + 4 * u) : make_float4(0.f, 0.f, 0.f, 0.f);
+        uint32_t hi[4], lo[4];
+        hip_split_bf16(xa.x, xa.y, hi[0], lo[0]);  // row g,     k 2t, 2t + 1
+        hip_split_bf16(xb.x, xb.y, hi[1], lo[1]);  // row g + 8, k 2t, 2t + 1
+        hip_split_bf16(xa.z, xa.w, hi[2], lo[2]);  // row g,     k 2t + 8, 2t + 9
+        hip_split_bf16(xb.z, xb.w, hi[3], lo[3]);  // row g + 8, k 2t + 8, 2t + 9
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          mma_bf16_16816(acc[nt], hi, b[nt][ch][2 * u], b[nt][ch][2 * u + 1]);
+          mma_bf16_16816(acc[nt], lo, b[nt][ch][2 * u], b[nt][ch][2 * u + 1]);
+        }
+      }
+    }
+    // D: acc[nt][e] is (row g, column 2t + e), acc[nt][2 + e] is (row g + 8, column 2t + e). Causal: rows that see j.
+    const int32_t pa = oka ? p.query_pos[ra] : -1, pb = okb ? p.query_pos[rb] : -1;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        if (cok[nt][e] && pa >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][e]);
+        if (cok[nt][e] && pb >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][2 + e]);
+      }
+    }
+  }
+  // Max over the lanes of one column (the 8 values of g), then each key's max from lane t = (c % 8) / 2; the
+  // positive scales commute with the max.
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1) mx[nt][e] = fmaxf(mx[nt][e], __shfl_xor_sync(0xffffffffu, mx[nt][e], off));
     }
   }
 #pragma unroll
-  for (int c = 0; c < C; ++c) best[c] = __shfl_sync(0xffffffffu, my_best, hip_lane_of_value<N>(c));
+  for (int c = 0; c < C; ++c) {
+    const float m = __shfl_sync(0xffffffffu, mx[c / 8][c % 2], (c % 8) / 2);
+    float scale = a.scale;
+    if constexpr (sizeof(T) == 1) scale *= __shfl_sync(0xffffffffu, key_scale[c / 8], (c % 8) * 4);
+    best[c] = m * scale;
+  }
 }
 
 // One cluster of n_ctas CTAs per request (cg::this_cluster(): 1 for prefill's many requests; up to 16 for decode's
@@ -640,7 +649,7 @@ size_t hip_mask_cluster_smem_bytes(int32_t max_keep) {
 
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
   if (p.n_requests == 0) return;
-  if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 2 != 0) {
+  if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 32 != 0) {
     std::fprintf(stderr, "lcllm: HiP mask: keep %d or head_dim %d out of range\n", p.max_keep, p.a.head_dim);
     std::abort();
   }
