@@ -79,22 +79,23 @@ __device__ __forceinline__ void hip_split_bf16(float x, float y, uint32_t& hi, u
 //
 // On the tensor cores: the (rows x group) query vectors times the C keys is a chain of m16n8k16 MMAs, M = the
 // request's (row, head) pairs in tiles of 16, N = the keys in tiles of 8, K = head_dim in steps of 16. Lane (g, t) =
-// (lane / 4, lane % 4) loads dims [32 c + 8 t, 32 c + 8 t + 8) of each 32-dim chunk c as one 16-byte word of its key
-// 8 nt + g (B) and of its rows g and g + 8 of each M tile (A); the k index of k-steps 2c and 2c + 1 maps onto those
-// dims the same way in A and B (a dot product is a sum in any order), so the loads are 16 bytes wide. q is fp32 and
+// (lane / 4, lane % 4) loads dims [16 s + 4 t, 16 s + 4 t + 4) of k-step s as one word of its key 8 nt + g (B: 8
+// bytes of bf16) and of its rows g and g + 8 of each M tile (A: a float4 each); the step's k index maps onto those
+// dims the same way in A and B (k = 2t + e <-> dim 4t + e, k = 2t + 8 + e <-> dim 4t + 2 + e; a dot product is a sum
+// in any order), so each lane's loads are contiguous instead of the fragments' two pairs 8 dims apart. q is fp32 and
 // enters as bf16 hi + lo (two MMAs; error <= 2^-16 of |q| per element against the fp32 products, exact on the tests'
 // integer inputs); K is bf16, and fp8 e4m3 converts to bf16 exactly, its power-of-two scale multiplying the max
 // afterwards. The K loads of all keys are issued before the first MMA (block-table entries first): the search is
 // latency-bound, and loading key by key had cost 2 C dependent latencies per call (docs/KERNEL_NOTES.md, 6d).
-// Needs head_dim % 32 == 0 (CudaBackend::hip_search checks it).
+// Needs head_dim % 16 == 0 (CudaBackend::hip_search checks it).
 template <class T, int kPairs, int C>
 __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0, int32_t r1,
                                            int32_t kvh, const int32_t (&j)[C], const bool (&valid)[C], int32_t lane,
                                            float (&best)[C]) {
   constexpr int NT = (C + 7) / 8;       // n-tiles of 8 keys
-  constexpr int kChunks = 2 * kPairs;   // 32-dim chunks (head_dim <= 64 kPairs)
+  constexpr int kSteps = 4 * kPairs;    // k-steps of 16 dims (head_dim <= 64 kPairs)
   const AttentionCommon& a = p.a;
-  const int32_t hd = a.head_dim, chunks = hd / 32, group = a.n_heads / a.n_kv_heads;
+  const int32_t hd = a.head_dim, steps = hd / 16, group = a.n_heads / a.n_kv_heads;
   const int32_t g = lane >> 2, t = lane & 3;
   // This lane's B keys (8 nt + g) and D columns (8 nt + 2 t + e), by selects: compile-time indices only, so that the
   // arrays stay in registers.
@@ -127,25 +128,23 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) slot[nt] = kok[nt] ? src.slot(kj[nt]) : 0;
   }
-  uint32_t b[NT][kChunks][4];  // [n-tile][chunk] dims 32 c + 8 t + [0, 8) of this lane's key, as 4 bf16 pairs
+  uint32_t b[NT][kSteps][2];  // [n-tile][k-step] dims 16 s + 4 t + {0, 1} and {2, 3} of this lane's key (bf16 pairs)
   float key_scale[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
-    const T* kr = src.k + slot[nt] * src.slot_stride + 8 * t;
+    const T* kr = src.k + slot[nt] * src.slot_stride + 4 * t;
 #pragma unroll
-    for (int ch = 0; ch < kChunks; ++ch) {
-      b[nt][ch][0] = b[nt][ch][1] = b[nt][ch][2] = b[nt][ch][3] = 0;
-      if (ch < chunks) {
+    for (int ks = 0; ks < kSteps; ++ks) {
+      b[nt][ks][0] = b[nt][ks][1] = 0;
+      if (ks < steps) {
         if constexpr (sizeof(T) == 2) {
-          const uint4 w = *reinterpret_cast<const uint4*>(kr + 32 * ch);
-          b[nt][ch][0] = w.x, b[nt][ch][1] = w.y, b[nt][ch][2] = w.z, b[nt][ch][3] = w.w;
+          const uint2 w = *reinterpret_cast<const uint2*>(kr + 16 * ks);
+          b[nt][ks][0] = w.x, b[nt][ks][1] = w.y;
         } else {
-          const uint2 w = *reinterpret_cast<const uint2*>(kr + 32 * ch);
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const float2 f = fp8x2_to_f2(uint16_t(((i < 2 ? w.x : w.y) >> (16 * (i & 1))) & 0xffffu));
-            b[nt][ch][i] = pack_bf16(f.x, f.y);  // exact: every e4m3 value is a bf16
-          }
+          const uint32_t w = *reinterpret_cast<const uint32_t*>(kr + 16 * ks);
+          const float2 f0 = fp8x2_to_f2(uint16_t(w & 0xffffu)), f1 = fp8x2_to_f2(uint16_t(w >> 16));
+          b[nt][ks][0] = pack_bf16(f0.x, f0.y);  // exact: every e4m3 value is a bf16
+          b[nt][ks][1] = pack_bf16(f1.x, f1.y);
         }
       }
     }
@@ -155,9 +154,9 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {  // invalid keys read slot 0 (whatever it holds): zero them
 #pragma unroll
-    for (int ch = 0; ch < kChunks; ++ch) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) b[nt][ch][i] = kok[nt] ? b[nt][ch][i] : 0u;
+    for (int ks = 0; ks < kSteps; ++ks) {
+      b[nt][ks][0] = kok[nt] ? b[nt][ks][0] : 0u;
+      b[nt][ks][1] = kok[nt] ? b[nt][ks][1] : 0u;
     }
   }
   float mx[NT][2];  // running max of this lane's D columns over the rows that see them
@@ -168,28 +167,26 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
     const int32_t ma = m0 + g, mb = m0 + g + 8;
     const bool oka = ma < m_rows, okb = mb < m_rows;
     const int32_t ra = r0 + (oka ? ma / group : 0), rb = r0 + (okb ? mb / group : 0);
-    const float* qa = a.q + (int64_t(ra) * a.n_heads + kvh * group + (oka ? ma % group : 0)) * hd + 8 * t;
-    const float* qb = a.q + (int64_t(rb) * a.n_heads + kvh * group + (okb ? mb % group : 0)) * hd + 8 * t;
+    const float* qa = a.q + (int64_t(ra) * a.n_heads + kvh * group + (oka ? ma % group : 0)) * hd + 4 * t;
+    const float* qb = a.q + (int64_t(rb) * a.n_heads + kvh * group + (okb ? mb % group : 0)) * hd + 4 * t;
     float acc[NT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 #pragma unroll
-    for (int ch = 0; ch < kChunks; ++ch) {
-      if (ch >= chunks) continue;
+    for (int ks = 0; ks < kSteps; ++ks) {
+      if (ks >= steps) continue;
+      const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+      const float4 xa = oka ? *reinterpret_cast<const float4*>(qa + 16 * ks) : zero;  // dims 16 ks + 4 t + [0, 4)
+      const float4 xb = okb ? *reinterpret_cast<const float4*>(qb + 16 * ks) : zero;
+      uint32_t hi[4], lo[4];
+      hip_split_bf16(xa.x, xa.y, hi[0], lo[0]);  // row g,     k 2t, 2t + 1
+      hip_split_bf16(xb.x, xb.y, hi[1], lo[1]);  // row g + 8, k 2t, 2t + 1
+      hip_split_bf16(xa.z, xa.w, hi[2], lo[2]);  // row g,     k 2t + 8, 2t + 9
+      hip_split_bf16(xb.z, xb.w, hi[3], lo[3]);  // row g + 8, k 2t + 8, 2t + 9
 #pragma unroll
-      for (int u = 0; u < 2; ++u) {  // k-step 2 ch + u: dims 32 ch + 8 t + 4 u + [0, 4)
-        const float4 xa = oka ? *reinterpret_cast<const float4*>(qa + 32 * ch + 4 * u) : make_float4(0.f, 0.f, 0.f, 0.f);
-        const float4 xb = okb ? *reinterpret_cast<const float4*>(qb + 32 * ch + 4 * u) : make_float4(0.f, 0.f, 0.f, 0.f);
-        uint32_t hi[4], lo[4];
-        hip_split_bf16(xa.x, xa.y, hi[0], lo[0]);  // row g,     k 2t, 2t + 1
-        hip_split_bf16(xb.x, xb.y, hi[1], lo[1]);  // row g + 8, k 2t, 2t + 1
-        hip_split_bf16(xa.z, xa.w, hi[2], lo[2]);  // row g,     k 2t + 8, 2t + 9
-        hip_split_bf16(xb.z, xb.w, hi[3], lo[3]);  // row g + 8, k 2t + 8, 2t + 9
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          mma_bf16_16816(acc[nt], hi, b[nt][ch][2 * u], b[nt][ch][2 * u + 1]);
-          mma_bf16_16816(acc[nt], lo, b[nt][ch][2 * u], b[nt][ch][2 * u + 1]);
-        }
+      for (int nt = 0; nt < NT; ++nt) {
+        mma_bf16_16816(acc[nt], hi, b[nt][ks][0], b[nt][ks][1]);
+        mma_bf16_16816(acc[nt], lo, b[nt][ks][0], b[nt][ks][1]);
       }
     }
     // D: acc[nt][e] is (row g, column 2t + e), acc[nt][2 + e] is (row g + 8, column 2t + e). Causal: rows that see j.
@@ -649,7 +646,7 @@ size_t hip_mask_cluster_smem_bytes(int32_t max_keep) {
 
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
   if (p.n_requests == 0) return;
-  if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 32 != 0) {
+  if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 16 != 0) {
     std::fprintf(stderr, "lcllm: HiP mask: keep %d or head_dim %d out of range\n", p.max_keep, p.a.head_dim);
     std::abort();
   }

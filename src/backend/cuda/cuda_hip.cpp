@@ -16,9 +16,9 @@ namespace lcllm {
 HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                        const AttentionParams& params, std::span<const HipBlockRequest> requests) {
   LCLLM_ASSERT(!recording_, "HiP mask estimation inside a recorded step (its requests are uploaded per layer)");
-  if (head_dim_ % 32 != 0) {  // the search's tensor-core scores read K in 32-dim chunks (kernels/attention_hip.cu)
+  if (head_dim_ % 16 != 0) {  // the search's tensor-core scores take K in 16-dim MMA steps (kernels/attention_hip.cu)
     throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
-                "HiP on the cuda backend needs head_dim a multiple of 32; this model's is " + std::to_string(head_dim_) +
+                "HiP on the cuda backend needs head_dim a multiple of 16; this model's is " + std::to_string(head_dim_) +
                     " (use --device cpu or another policy)");
   }
   std::vector<int32_t> packed;  // [n_requests, kHipRequestInts]
