@@ -23,7 +23,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 
 #include <cooperative_groups.h>
@@ -53,7 +53,9 @@ struct HipPrefillShape {
 struct HipDecodeShape {
   static constexpr int kThreads = 256, kCand = 2, kLook = 2, kMinBlocks = 2;
 };
-constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 2 / 32;  // head_dim 256: 4 pairs of dims per lane
+// The register class of a head_dim: kPairs = head_dim / 64 rounded up to 2 or 4 (head_dim <= 64 kPairs), so that
+// head_dim <= 128 holds half the K fragments of 256 (hip_scores: 4 kPairs k-steps of 16 dims).
+constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 64;
 
 __host__ __device__ inline int32_t pow2_at_least(int32_t n) {
   int32_t p = 2;
@@ -99,8 +101,8 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
   const int32_t g = lane >> 2, t = lane & 3;
   // This lane's B keys (8 nt + g) and D columns (8 nt + 2 t + e), by selects: compile-time indices only, so that the
   // arrays stay in registers.
-  int32_t kj[NT], cj[NT][2];
-  bool kok[NT], cok[NT][2];
+  int32_t kj[NT], cj[NT][2];  // [n-tile] position of this lane's B key; [n-tile][e] of its D column 2t + e
+  bool kok[NT], cok[NT][2];    // the same, valid
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     kj[nt] = 0, kok[nt] = false;
@@ -109,15 +111,16 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
     for (int c = 0; c < C; ++c) {
       // Masks, not conditions: written as `if (c == x) v = j[c]` the compiler turns the loop back into j[x], a
       // runtime index that puts j[] in local memory.
-      const int32_t mk = -int32_t(c == 8 * nt + g), m0 = -int32_t(c == 8 * nt + 2 * t), m1 = -int32_t(c == 8 * nt + 2 * t + 1);
+      const int32_t mk = -int32_t(c == 8 * nt + g), mc0 = -int32_t(c == 8 * nt + 2 * t),
+                    mc1 = -int32_t(c == 8 * nt + 2 * t + 1);
       const int32_t ok = valid[c] ? 1 : 0;
-      kj[nt] |= j[c] & mk, cj[nt][0] |= j[c] & m0, cj[nt][1] |= j[c] & m1;
-      kok[nt] |= (ok & mk) != 0, cok[nt][0] |= (ok & m0) != 0, cok[nt][1] |= (ok & m1) != 0;
+      kj[nt] |= j[c] & mk, cj[nt][0] |= j[c] & mc0, cj[nt][1] |= j[c] & mc1;
+      kok[nt] |= (ok & mk) != 0, cok[nt][0] |= (ok & mc0) != 0, cok[nt][1] |= (ok & mc1) != 0;
     }
   }
-  int64_t slot[NT];
+  int64_t slot[NT];  // [n-tile] cache slot of this lane's B key
   if (src.ring_base < 0 && src.page_shift >= 0) {
-    int32_t page[NT];
+    int32_t page[NT];  // [n-tile] its block-table entry
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) page[nt] = src.pages[kok[nt] ? (kj[nt] >> src.page_shift) : 0];
 #pragma unroll
@@ -129,7 +132,7 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
     for (int nt = 0; nt < NT; ++nt) slot[nt] = kok[nt] ? src.slot(kj[nt]) : 0;
   }
   uint32_t b[NT][kSteps][2];  // [n-tile][k-step] dims 16 s + 4 t + {0, 1} and {2, 3} of this lane's key (bf16 pairs)
-  float key_scale[NT];
+  float key_scale[NT];  // [n-tile] fp8: this lane's key's power-of-two scale (1 for bf16)
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     const T* kr = src.k + slot[nt] * src.slot_stride + 4 * t;
@@ -149,7 +152,9 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
       }
     }
     key_scale[nt] = 1.f;
-    if constexpr (sizeof(T) == 1) key_scale[nt] = fp8_scale_of(uint32_t(src.scale[slot[nt] * src.scale_stride]) & 0xffu);
+    if constexpr (sizeof(T) == 1) {
+      key_scale[nt] = fp8_scale_of(uint32_t(src.scale[slot[nt] * src.scale_stride]) & 0xffu);
+    }
   }
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {  // invalid keys read slot 0 (whatever it holds): zero them
@@ -169,16 +174,16 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
     const int32_t ra = r0 + (oka ? ma / group : 0), rb = r0 + (okb ? mb / group : 0);
     const float* qa = a.q + (int64_t(ra) * a.n_heads + kvh * group + (oka ? ma % group : 0)) * hd + 4 * t;
     const float* qb = a.q + (int64_t(rb) * a.n_heads + kvh * group + (okb ? mb % group : 0)) * hd + 4 * t;
-    float acc[NT][4];
+    float acc[NT][4];  // [n-tile] D: (row g, col 2t), (row g, col 2t + 1), (row g + 8, col 2t), (row g + 8, col 2t + 1)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks) {
       if (ks >= steps) continue;
       const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
-      const float4 xa = oka ? *reinterpret_cast<const float4*>(qa + 16 * ks) : zero;  // dims 16 ks + 4 t + [0, 4)
+      const float4 xa = oka ? *reinterpret_cast<const float4*>(qa + 16 * ks) : zero;  // dims 16 ks + 4t + [0, 4)
       const float4 xb = okb ? *reinterpret_cast<const float4*>(qb + 16 * ks) : zero;
-      uint32_t hi[4], lo[4];
+      uint32_t hi[4], lo[4];  // A fragments of q's bf16 hi and lo parts (registers a0..a3 of the MMA)
       hip_split_bf16(xa.x, xa.y, hi[0], lo[0]);  // row g,     k 2t, 2t + 1
       hip_split_bf16(xb.x, xb.y, hi[1], lo[1]);  // row g + 8, k 2t, 2t + 1
       hip_split_bf16(xa.z, xa.w, hi[2], lo[2]);  // row g,     k 2t + 8, 2t + 9
@@ -215,7 +220,8 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
     const float m = __shfl_sync(0xffffffffu, mx[c / 8][c % 2], (c % 8) / 2);
     float scale = a.scale;
     if constexpr (sizeof(T) == 1) scale *= __shfl_sync(0xffffffffu, key_scale[c / 8], (c % 8) * 4);
-    best[c] = m * scale;
+    // -inf stays -inf even where a subnormal fp8 scale (exponent byte 0) flushes the product to 0 (-inf * 0 = NaN)
+    best[c] = m == -INFINITY ? -INFINITY : m * scale;
   }
 }
 
@@ -225,7 +231,7 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
 // gathered from its owner's shared memory (the cluster's distributed shared memory); each CTA then places every
 // kept piece from its owner's ranks. Every early return depends on the request only, so either the whole cluster
 // returns or the whole cluster reaches every barrier.
-// kPairs: pairs of dims per lane (head_dim <= 64 * kPairs), so that head_dim 128 holds half the registers of 256.
+// kPairs: the head_dim register class (head_dim <= 64 * kPairs; see kMaxPairsPerLane).
 // Shape: HipPrefillShape or HipDecodeShape (the same rule; only the work split and the lookahead differ).
 template <class T, int kPairs, class Shape>
 __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_attention_hip_mask(HipMaskParams p) {
@@ -389,8 +395,8 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
           if (idx >= n_sort) break;
           // Empty slots sort last. + 0: -0 and +0 are one score (the CPU compares floats: they tie, the lower
           // block wins).
-          scored[idx] = valid[c] ? (uint64_t(ordered_bits(s[c] + 0.0f)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[idx]))
-                                 : 0;
+          const uint64_t block_bits = uint64_t(0xffffffffu - uint32_t(cb[idx]));
+          scored[idx] = valid[c] ? (uint64_t(ordered_bits(s[c] + 0.0f)) << 32) | block_bits : 0;
         }
       }
     }
@@ -400,15 +406,17 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
       // ranks, and then places every kept piece from its owner's ranks, so that each CTA holds the same kept pieces.
       // The ranking work is split over the cluster: (n_sort / n_ctas) x n_sort compares per CTA instead of the
       // n_sort^2 each CTA would do alone. Two cluster barriers per round: after the keys (1), after the ranks (2). A
-      // CTA rewrites `own` and its ranks only in the next round, after barrier 2 resp. 1 of that round, by which
-      // every reader has read them.
+      // CTA rewrites `own` only after this round's barrier 2 (every gather of it precedes that barrier) and zeroes
+      // its ranks only after the next round's barrier 1 (every read of them precedes that barrier).
       constexpr int32_t kPerPass = kWarps * kCand;  // consecutive candidates one CTA scores per pass
       cluster.sync();  // (1)
       for (int32_t i = tid; i < n_sort; i += kThreads) {
         key[i] = cluster.map_shared_rank(own, (i / kPerPass) % n_ctas)[i];
       }
-      // This CTA's own candidates: own index o -> candidate ((o / kPerPass) * n_ctas + rank) * kPerPass + o % kPerPass.
-      const int32_t n_own = ((n_sort + kPerPass * n_ctas - 1) / (kPerPass * n_ctas)) * kPerPass;
+      // This CTA's own candidates: own index o -> candidate ((o / kPerPass) * n_ctas + rank) * kPerPass + o % kPerPass
+      // (o <= candidate < n_sort, so at most n_sort own indices: a request whose keep is far below the launch's
+      // max_keep has n_sort < kPerPass, and own_rank must not run past slot_of's n_sort entries).
+      const int32_t n_own = min(n_sort, ((n_sort + kPerPass * n_ctas - 1) / (kPerPass * n_ctas)) * kPerPass);
       int32_t* own_rank = slot_of;  // [n_own]
       for (int32_t o = tid; o < n_own; o += kThreads) own_rank[o] = 0;
       __syncthreads();
@@ -467,7 +475,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
     }
     __syncthreads();
   }
-  // No CTA leaves while another may still read its shared memory (the last round's gather).
+  // No CTA leaves while another may still read its shared memory (the last round's rank reads).
   if (n_ctas > 1) cluster.sync();
   if (!writer) return;
   // Ascending output: distinct blocks, so a kept block's rank is the number of smaller ones.
@@ -533,18 +541,27 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
   }
 }
 
-// The kernel's opt-ins, once per instantiation and before any occupancy query or launch of it: the largest dynamic
-// shared memory (a cluster's key buffers) and clusters of 16 (non-portable).
+int current_device() {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
+// The kernel's opt-ins, once per instantiation and device (function attributes are per device) and before any
+// occupancy query or launch of it: the largest dynamic shared memory (a cluster's key buffers) and clusters of 16
+// (non-portable).
 template <class T, int kPairs, class Shape>
 void hip_mask_configure() {
-  static std::atomic<bool> done{false};
-  if (done.load()) return;
+  static std::atomic<uint64_t> done{0};  // bit d: device d (ordinals >= 64 share bit 63 and ask again each time)
+  const int device = current_device();
+  const uint64_t bit = uint64_t(1) << (device < 63 ? device : 63);
+  if (device < 63 && (done.load() & bit) != 0) return;
   const int most = cuda_smem_optin_bytes() - 64;  // - the kernel's static shared memory
   CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, most));
   CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_hip_mask<T, kPairs, Shape>,
                                   cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-  done.store(true);
+  done.fetch_or(bit);
 }
 
 // Launch configuration: n_requests clusters of `size` CTAs of Shape::kThreads. attr is the caller's storage for the
@@ -566,14 +583,15 @@ cudaLaunchConfig_t hip_launch_config(int64_t n_requests, int size, size_t smem, 
   return cfg;
 }
 
-// How many clusters of `size` CTAs with smem bytes each the device holds at once (0: none), asked once per
-// (size, smem): at most 16 sizes x a few shared-memory sizes per process.
+// How many clusters of `size` CTAs with smem bytes each the current device holds at once (0: none), asked once
+// per (device, size, smem): a few sizes x a few shared-memory sizes per device.
 template <class T, int kPairs, class Shape>
 int hip_max_active_clusters(int size, size_t smem) {
   static std::mutex mu;
-  static std::map<std::pair<int, size_t>, int> known;  // (size, smem) -> clusters
+  static std::map<std::tuple<int, int, size_t>, int> known;  // (device, size, smem) -> clusters
+  const std::tuple<int, int, size_t> tag{current_device(), size, smem};
   const std::lock_guard<std::mutex> lock(mu);
-  const auto it = known.find({size, smem});
+  const auto it = known.find(tag);
   if (it != known.end()) return it->second;
   cudaLaunchAttribute attr;
   const cudaLaunchConfig_t cfg = hip_launch_config<Shape>(1, size, smem, nullptr, attr);
@@ -582,7 +600,7 @@ int hip_max_active_clusters(int size, size_t smem) {
     (void)cudaGetLastError();  // a size the device cannot run is an answer, not an error
     clusters = 0;
   }
-  known[{size, smem}] = clusters;
+  known[tag] = clusters;
   return clusters;
 }
 

@@ -1,5 +1,5 @@
-// HiP's hierarchical key-block mask estimation on the GPU (arXiv 2406.09827 §3.1, with InfiniteHiP's descent representative,
-// arXiv 2502.08910 §4; E9 item 3). One block per mask
+// HiP's hierarchical key-block mask estimation on the GPU (arXiv 2406.09827 §3.1, with InfiniteHiP's descent
+// representative, arXiv 2502.08910 §4; E9 item 3). One CTA (prefill) or one cluster of CTAs (decode) per mask
 // request runs the rule of src/attention/hip_mask.h (hip_select_blocks) with the score of src/backend/backend.h
 // Backend::attention_hip_blocks: score(j) = the largest scaled logit q·k_j over the request's query rows that see j
 // (query_pos >= j) and the query heads of its KV head. The CPU backend is the reference (tests/cuda).

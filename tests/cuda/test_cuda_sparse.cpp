@@ -673,6 +673,9 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
         {128, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}}},
         {128, 64, {{512, 2, 16, 4, 32}}, true},
         {64, 64, {{1024, 1, 16, 0, 16}}, true},
+        // Keeps far apart in one launch: clusters sized for keep 256 also run keep-4 requests (n_sort 8, fewer
+        // candidates than one CTA scores per pass).
+        {128, 64, {{512, 2, 16, 4, 32}, {8, 2, 16, 0, 0}}, true},
         {64, 600, {{32, 2, 2, 4, 16}}},
     };
     for (const Shape& shape : shapes) {

@@ -18,8 +18,8 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
   LCLLM_ASSERT(!recording_, "HiP mask estimation inside a recorded step (its requests are uploaded per layer)");
   if (head_dim_ % 16 != 0) {  // the search's tensor-core scores take K in 16-dim MMA steps (kernels/attention_hip.cu)
     throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
-                "HiP on the cuda backend needs head_dim a multiple of 16; this model's is " + std::to_string(head_dim_) +
-                    " (use --device cpu or another policy)");
+                "HiP on the cuda backend needs head_dim a multiple of 16; this model's is " +
+                    std::to_string(head_dim_) + " (use --device cpu or another policy)");
   }
   std::vector<int32_t> packed;  // [n_requests, kHipRequestInts]
   packed.reserve(requests.size() * kHipRequestInts);
