@@ -5,7 +5,8 @@
 # of the [hip] tests last (slow: RACECHECK_S seconds). Carry gpu_carry/dist_hip.tar.xz (dist/: lcllm, test_cuda,
 # bench_sparse_attention, bench_base, the shared libraries) and
 # gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz. QUICK=1 stops after the benches
-# (then dist/ needs no lcllm); DIST=ARCHIVE carries another archive of the same layout.
+# (then dist/ needs no lcllm); DIST=ARCHIVE carries another archive of the same layout; E2E_POLICIES=full,hip adds
+# dense to the end-to-end stage (a same-card comparison).
 tar -xJf ${DIST:-gpu_carry/dist_hip.tar.xz} -C /tmp && D=/tmp/dist && export LD_LIBRARY_PATH=$D:/usr/local/cuda/lib64 PATH=$PATH:/usr/local/cuda/bin
 card=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
 hdr() { echo "# $1"; echo "# card: $card"; echo "# date: $(date -u +%FT%TZ)"; echo "# commit: $(cat gpu_carry/commit.txt)"; echo "# command: $2"; }
@@ -20,7 +21,7 @@ for b in bench_sparse_attention bench_base; do
 done
 pack
 [ -n "${QUICK:-}" ] && exit 0
-timeout 120 $D/lcllm bench $M --device cuda --policy hip --prefill 32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_hip.json -q > $R/e2e_hip.log 2>&1; tail -8 $R/e2e_hip.log
+timeout 150 $D/lcllm bench $M --device cuda --policy ${E2E_POLICIES:-hip} --prefill 32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_hip.json -q > $R/e2e_hip.log 2>&1; tail -8 $R/e2e_hip.log
 pack
 { hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [hip]"; timeout 60 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[hip]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; tail -2 $R/memcheck.log
 pack

@@ -7,13 +7,14 @@
 # (tar -C ../shared/assets/tokenizers -cJf gpu_carry/tok_llama3.tar.xz llama3, 1.6 MB) carried; returns $OUT/r.tar.xz.
 # dist (~25 MB) + tokenizer + the tracked files (~39 MB) come to ~63 MiB of the 64 a call carries: if dist grows,
 # carry the tokenizer in an earlier call that unpacks it to /tmp (this script skips the unpack when /tmp/llama3 exists).
+# SKIP_PREFIX=1 leaves out the 64k prefix-caching stage (measured: bench/results/prefix_ttft_h100_2026-12-05/).
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 [ -d /tmp/llama3 ] || tar -xJf gpu_carry/tok_llama3.tar.xz -C /tmp
 [ -f /tmp/l8b/config.json ] || python3 tools/bench/make_random_checkpoint.py configs/models/llama-3.1-8b.json /tmp/llama3 /tmp/l8b > $R/checkpoint.log 2>&1
 tail -1 $R/checkpoint.log
 S="$D/lcllm serve --device cuda"
-timeout 240 python3 tools/bench/prefix_cache_ttft.py --server-cmd "$S" --model /tmp/l8b --prefix-tokens 65536 \
+[ -n "${SKIP_PREFIX:-}" ] || timeout 240 python3 tools/bench/prefix_cache_ttft.py --server-cmd "$S" --model /tmp/l8b --prefix-tokens 65536 \
   --server-args "--max-model-len 67000 --ctx-size 140000" --json $R/prefix_ttft_64k.json > $R/prefix_ttft_64k.log 2>&1
 echo "prefix exit $?"; cut -c1-400 $R/prefix_ttft_64k.log
 timeout 330 python3 tools/bench/load_test.py --server-cmd "$S" --model /tmp/l8b --shared-prefix-tokens 16384 \
