@@ -487,6 +487,16 @@ void Scheduler::run_step() {
       samplers.emplace_back(sibling.get(), l);
     }
   }
+  // This step's tokens reach their clients only after the step's counts reached the observer, so that /metrics
+  // never lags what a client has already received (a client that reads the metrics right after its last token
+  // sees that token counted).
+  struct Emitted {
+    Running* running;
+    TokenEvent event;
+    std::string finish;  // non-empty: the choice ends with this token
+  };
+  std::vector<Emitted> emitted;  // [tokens this step]
+  emitted.reserve(samplers.size());
   for (auto& [rp, l] : samplers) {
     Running& r = *rp;
     if (r.done) continue;
@@ -498,9 +508,8 @@ void Scheduler::run_step() {
       ev.forced_logprob = log_softmax_at(l, ev.token);
       r.output.push_back(ev.token);
       if (r.output.size() == req.forced.size()) ev.finish_reason = "length";
-      const bool last = !ev.finish_reason.empty();
-      r.group->handle->push(std::move(ev));
-      if (last) finish_choice(r, "length", true);
+      std::string finish = ev.finish_reason;
+      emitted.push_back({&r, std::move(ev), std::move(finish)});
       continue;
     }
     try {
@@ -527,11 +536,14 @@ void Scheduler::run_step() {
     } else if (int32_t(r.output.size()) >= req.max_tokens) {
       ev.finish_reason = "length";
     }
-    const std::string reason = ev.finish_reason;
-    r.group->handle->push(std::move(ev));
-    if (!reason.empty()) finish_choice(r, reason, true);
+    std::string finish = ev.finish_reason;
+    emitted.push_back({&r, std::move(ev), std::move(finish)});
   }
   observer_.on_step_tokens(prompt_tokens, generated);
+  for (Emitted& e : emitted) {
+    e.running->group->handle->push(std::move(e.event));
+    if (!e.finish.empty()) finish_choice(*e.running, e.finish, true);
+  }
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
 }
 

@@ -125,6 +125,36 @@ TEST_CASE("batched greedy generation equals one request at a time", "[server][sc
   CHECK(obs.last.kv_pages_used == 0);
 }
 
+TEST_CASE("a step's tokens reach the observer before any client receives them (/metrics never lags a client)",
+          "[server][scheduler]") {
+  // The counter sleeps before counting: had the scheduler pushed the tokens first, the client would read them
+  // while the count still lagged (tests/server/test_batching.py read /metrics right after its last token and saw one
+  // token too few under load).
+  struct SlowCounter : SchedulerObserver {
+    std::atomic<int64_t> generated{0};
+    void on_step_tokens(int64_t, int64_t g) override {
+      std::this_thread::sleep_for(20ms);
+      generated += g;
+    }
+  };
+  auto engine = load_engine(512, 8);
+  SlowCounter obs;
+  Scheduler s(*engine, SchedulerOptions{4, 8, 256}, &obs);
+  auto h = s.submit(greedy({1, 5, 9, 13, 17}, 5));
+  int64_t received = 0;
+  bool finished = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!finished && std::chrono::steady_clock::now() < deadline) {
+    for (const TokenEvent& e : h->wait(100ms)) {
+      if (e.token >= 0) ++received;
+      CHECK(obs.generated.load() >= received);
+      if (!e.finish_reason.empty()) finished = true;
+    }
+  }
+  CHECK(finished);
+  CHECK(received == 5);
+}
+
 TEST_CASE("a cancelled request frees its pages at the next step", "[server][scheduler]") {
   auto engine = load_engine(512, 16);
   CountingObserver obs;
