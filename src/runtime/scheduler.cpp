@@ -540,6 +540,7 @@ void Scheduler::run_step() {
     emitted.push_back({&r, std::move(ev), std::move(finish)});
   }
   observer_.on_step_tokens(prompt_tokens, generated);
+  publish_gauges();  // likewise: a client holding its first token sees its pages in use
   for (Emitted& e : emitted) {
     e.running->group->handle->push(std::move(e.event));
     if (!e.finish.empty()) finish_choice(*e.running, e.finish, true);
