@@ -4,7 +4,10 @@
 # (lcllm bench), memcheck of the [hip] tests, ncu sections of one decode mask search at 32k and 1M, and racecheck
 # of the [hip] tests last (slow: RACECHECK_S seconds). Carry gpu_carry/dist_hip.tar.xz (dist/: lcllm, test_cuda,
 # bench_sparse_attention, bench_base, the shared libraries) and
-# gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz. QUICK=1 stops after the benches
+# gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz. Build the carry from a build of
+# NEW and a saved BASE binary: cp BASE/bench_sparse_attention /tmp/bench_base && DIST_SKIP=bench_attention_cuda
+# tools/bench/make_gpu_dist.sh gpu_carry/dist_hip.tar.xz /tmp/bench_base (about 26 MB: with the tracked tree it
+# must stay under the call's 64 MiB). QUICK=1 stops after the benches
 # (then dist/ needs no lcllm); DIST=ARCHIVE carries another archive of the same layout; E2E_POLICIES=full,hip adds
 # dense to the end-to-end stage (a same-card comparison).
 tar -xJf ${DIST:-gpu_carry/dist_hip.tar.xz} -C /tmp && D=/tmp/dist && export LD_LIBRARY_PATH=$D:/usr/local/cuda/lib64 PATH=$PATH:/usr/local/cuda/bin
