@@ -408,14 +408,18 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
       // n_sort^2 each CTA would do alone. Two cluster barriers per round: after the keys (1), after the ranks (2). A
       // CTA rewrites `own` only after this round's barrier 2 (every gather of it precedes that barrier) and zeroes
       // its ranks only after the next round's barrier 1 (every read of them precedes that barrier).
+      // Ownership, as the scoring loop above deals candidates out: runs of kPerPass consecutive candidates go to the
+      // CTAs in turn. Candidate i is CTA owner_of(i)'s own index own_index_of(i); own index o of CTA c is candidate
+      // candidate_of(o, c). o <= candidate < n_sort, so a CTA has at most n_sort own indices: a request whose keep is
+      // far below the launch's max_keep has n_sort < kPerPass, and own_rank must not run past slot_of's n_sort.
       constexpr int32_t kPerPass = kWarps * kCand;  // consecutive candidates one CTA scores per pass
+      const auto owner_of = [&](int32_t i) { return (i / kPerPass) % n_ctas; };
+      const auto own_index_of = [&](int32_t i) { return (i / (kPerPass * n_ctas)) * kPerPass + i % kPerPass; };
+      const auto candidate_of = [&](int32_t o, int32_t c) {
+        return ((o / kPerPass) * n_ctas + c) * kPerPass + o % kPerPass;
+      };
       cluster.sync();  // (1)
-      for (int32_t i = tid; i < n_sort; i += kThreads) {
-        key[i] = cluster.map_shared_rank(own, (i / kPerPass) % n_ctas)[i];
-      }
-      // This CTA's own candidates: own index o -> candidate ((o / kPerPass) * n_ctas + rank) * kPerPass + o % kPerPass
-      // (o <= candidate < n_sort, so at most n_sort own indices: a request whose keep is far below the launch's
-      // max_keep has n_sort < kPerPass, and own_rank must not run past slot_of's n_sort entries).
+      for (int32_t i = tid; i < n_sort; i += kThreads) key[i] = cluster.map_shared_rank(own, owner_of(i))[i];
       const int32_t n_own = min(n_sort, ((n_sort + kPerPass * n_ctas - 1) / (kPerPass * n_ctas)) * kPerPass);
       int32_t* own_rank = slot_of;  // [n_own]
       for (int32_t o = tid; o < n_own; o += kThreads) own_rank[o] = 0;
@@ -425,7 +429,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
       const int32_t n_chunks = (n_sort + 31) / 32;
       for (int32_t w = tid; w < n_own * n_chunks; w += kThreads) {
         const int32_t o = w % n_own, j0 = (w / n_own) * 32;
-        const int32_t i = ((o / kPerPass) * n_ctas + rank) * kPerPass + o % kPerPass;
+        const int32_t i = candidate_of(o, rank);
         if (i >= n_sort) continue;
         const uint64_t x = key[i];
         int32_t larger = 0;
@@ -434,8 +438,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
       }
       cluster.sync();  // (2)
       for (int32_t i = tid; i < n_sort; i += kThreads) {
-        const int32_t owner = (i / kPerPass) % n_ctas, o = (i / (kPerPass * n_ctas)) * kPerPass + i % kPerPass;
-        const int32_t rk = cluster.map_shared_rank(own_rank, owner)[o];
+        const int32_t rk = cluster.map_shared_rank(own_rank, owner_of(i))[own_index_of(i)];
         // Empty slots (key 0) rank below every real candidate, of which there are at least keep.
         if (key[i] != 0 && rk < keep) {
           kb[rk] = cb[i];

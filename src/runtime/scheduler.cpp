@@ -492,8 +492,7 @@ void Scheduler::run_step() {
   // sees that token counted).
   struct Emitted {
     Running* running;
-    TokenEvent event;
-    std::string finish;  // non-empty: the choice ends with this token
+    TokenEvent event;  // a non-empty finish_reason ends the choice with this token
   };
   std::vector<Emitted> emitted;  // [tokens this step]
   emitted.reserve(samplers.size());
@@ -508,8 +507,7 @@ void Scheduler::run_step() {
       ev.forced_logprob = log_softmax_at(l, ev.token);
       r.output.push_back(ev.token);
       if (r.output.size() == req.forced.size()) ev.finish_reason = "length";
-      std::string finish = ev.finish_reason;
-      emitted.push_back({&r, std::move(ev), std::move(finish)});
+      emitted.push_back({&r, std::move(ev)});
       continue;
     }
     try {
@@ -536,14 +534,14 @@ void Scheduler::run_step() {
     } else if (int32_t(r.output.size()) >= req.max_tokens) {
       ev.finish_reason = "length";
     }
-    std::string finish = ev.finish_reason;
-    emitted.push_back({&r, std::move(ev), std::move(finish)});
+    emitted.push_back({&r, std::move(ev)});
   }
   observer_.on_step_tokens(prompt_tokens, generated);
   publish_gauges();  // likewise: a client holding its first token sees its pages in use
   for (Emitted& e : emitted) {
+    const std::string finish = e.event.finish_reason;  // the event moves into the handle
     e.running->group->handle->push(std::move(e.event));
-    if (!e.finish.empty()) finish_choice(*e.running, e.finish, true);
+    if (!finish.empty()) finish_choice(*e.running, finish, true);
   }
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
 }
