@@ -13,6 +13,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
+#include "kernels/attention_prefill_wgmma.h"
 #include "kernels/cuda_check.h"
 
 namespace lcllm {
@@ -444,10 +445,6 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
-  if (p.n_tiles > 65535) {
-    std::fprintf(stderr, "lcllm: attention prefill: %d tiles exceed the grid's y limit\n", p.n_tiles);
-    std::abort();
-  }
   const int32_t hp = heads_per_pack(p.a.n_heads / p.a.n_kv_heads);
   int32_t hp_log2 = 0;
   while ((1 << hp_log2) < hp) ++hp_log2;
@@ -490,6 +487,17 @@ int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group) {
 
 void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {
   if (p.n_tiles == 0) return;
+  if (p.n_tiles > 65535) {
+    std::fprintf(stderr, "lcllm: attention prefill: %d tiles exceed the grid's y limit\n", p.n_tiles);
+    std::abort();
+  }
+  if (attention_prefill_v3_applies(p.a.head_dim, p.a.kv.dtype)) {
+    const int32_t hp = heads_per_pack(p.a.n_heads / p.a.n_kv_heads);
+    int32_t hp_log2 = 0;
+    while ((1 << hp_log2) < hp) ++hp_log2;
+    launch_attention_prefill_v3(p, hp_log2, stream);
+    return;
+  }
   if (prefill_v2_applies(p.a.head_dim)) {
     if (p.a.head_dim == 64) {
       launch_prefill_v2_d<64>(p, stream);

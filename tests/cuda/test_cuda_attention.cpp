@@ -152,6 +152,11 @@ TEST_CASE("cuda attention matches CPU: ragged batches, page boundaries, head_dim
       {"d64 gqa7 (Qwen-like)", 2, 7, 64, 16, {40, 41}, {40, 1}},
       {"d128 gqa4 single token", 2, 4, 128, 16, {1}, {1}},
       {"d256 mha ps1", 1, 1, 256, 1, {19}, {19}},
+      // Whole prompts over many 128-key tiles (the wgmma kernel's step): diagonal tiles, partial last tiles.
+      {"d128 gqa4 prefill 1000 ps16", 2, 4, 128, 16, {1000}, {1000}},
+      {"d64 gqa2 prefill 600 ps7, two sequences", 2, 2, 64, 7, {600, 131}, {600, 131}},
+      {"d128 gqa8 chunk 257 rows after 700 keys", 1, 8, 128, 16, {957}, {257}},
+      {"d128 mha prefill 300 ps3", 2, 1, 128, 3, {300}, {300}},
   });
 }
 
@@ -164,6 +169,9 @@ TEST_CASE("cuda attention matches CPU: sliding windows and softcaps", "[cuda][at
       {"d128 gqa4 window 1", 2, 4, 128, 16, {40}, {40}, 1},
       {"d256 gqa2 window 8 + softcap 30 (Gemma-2-like)", 4, 2, 256, 16, {77}, {77}, 8, 30.f, 6.f},
       {"d64 gqa4 softcap 5 (saturating)", 2, 4, 64, 16, {200}, {30}, 0, 5.f, 10.f},
+      {"d128 gqa4 window 200 prefill 900 (tiles inside, across and outside the window)", 2, 4, 128, 16, {900}, {900},
+       200},
+      {"d128 gqa4 softcap 30 prefill 500", 2, 4, 128, 16, {500}, {500}, 0, 30.f, 6.f},
   });
 }
 

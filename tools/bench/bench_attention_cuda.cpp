@@ -17,6 +17,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "kernels/attention.h"
+#include "kernels/attention_prefill_wgmma.h"
 #include "kernels/cuda_check.h"
 
 using namespace lcllm;
@@ -131,7 +132,8 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const std::string prefill_name = "lcllm_prefill_v2";
+  const std::string prefill_name =
+      attention_prefill_v3_applies(kHeadDim, KvDtype::KV_DTYPE_BF16) ? "lcllm_prefill_v3" : "lcllm_prefill_v2";
   const bool tc = attention_decode_tc_applies(kHeads, kKvHeads, kHeadDim, KvDtype::KV_DTYPE_BF16, false);
   const std::string decode_name = tc ? "lcllm_decode_tc" : "lcllm_decode_v2";
   for (int32_t len : prefill) {

@@ -1,0 +1,327 @@
+// Prefill attention v3 (E9 item 1): FlashAttention on Hopper's warpgroup MMA, head_dim 64 / 128 over a bf16 cache.
+//
+// The block is v2's (attention_prefill.cu): 128 M rows packed as (query position, query head) pairs of one KV
+// head's GQA group, walking the union of its rows' key ranges over the paged cache with cp.async stages. What
+// changes is the multiply: two warpgroups of 64 M rows each issue wgmma.mma_async (FlashAttention-3, arXiv
+// 2407.08608 §3) instead of per-warp mma.sync + ldmatrix: S = Q K^T as m64n128k16 with Q's fragments in registers
+// and the 128-key K tile read by the tensor cores straight from shared memory, then O += P V as m64nDk16 with P's
+// fragments in registers (S's accumulator layout is P's A layout) and V read as an N-major operand. No ldmatrix,
+// no per-warp B fragments: a tile's shared-memory reads are issued once per warpgroup, not once per warp.
+//
+// Shared memory holds each K / V tile as 64-dim halves of [128 keys][128 bytes] in 128-byte swizzled atoms
+// (wgmma.cuh), which the cp.async gather writes directly: chunk c of key k at ((c % 8) ^ (k % 8)).
+// Skipping is per warpgroup (wgmma is a warpgroup instruction): a tile outside the union of the group's 64 rows'
+// ranges is skipped, the per-element mask runs only on tiles not wholly inside every one of the group's ranges.
+// Not here (v2 serves them): fp8 caches (their tiles are converted through registers) and head_dim 256 (S, O and
+// Q's fragments would not fit the registers of a 64-row warpgroup).
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include <cuda_bf16.h>
+
+#include "kernels/attention.h"
+#include "kernels/attention_common.cuh"
+#include "kernels/attention_prefill_wgmma.h"
+#include "kernels/cuda_check.h"
+#include "kernels/wgmma.cuh"
+
+namespace lcllm {
+
+namespace {
+
+constexpr int kThreadsV3 = 256;   // two warpgroups
+constexpr int kKeysV3 = 128;      // keys per tile: N of S = Q K^T
+constexpr int kStagesV3 = 3;
+constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [128 keys][128 B]
+
+constexpr uint32_t v3_tile_bytes(int head_dim) { return uint32_t(kKeysV3) * uint32_t(head_dim) * 2; }
+// + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel.
+constexpr size_t v3_smem_bytes(int head_dim) { return size_t(kStagesV3) * 2 * v3_tile_bytes(head_dim) + 1024; }
+
+}  // namespace
+
+template <int D>
+__global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int KC = D / 8;             // 16-byte chunks per K/V row
+  constexpr int KK = D / 16;            // k-steps of Q K^T
+  constexpr int NT = kKeysV3 / 8;       // 8-key column blocks of S
+  constexpr int DT = D / 8;             // 8-dim column blocks of O
+  constexpr int KP = kKeysV3 / 16;      // k-steps of P V
+  constexpr int kRowsPerPass = kThreadsV3 / KC;
+  constexpr int kPasses = kKeysV3 / kRowsPerPass;
+  constexpr uint32_t kTileBytes = v3_tile_bytes(D), kStageBytes = 2 * kTileBytes;
+  static_assert(kRowsPerPass % 8 == 0 && kKeysV3 % kRowsPerPass == 0, "a thread's keys share their swizzle row");
+  extern __shared__ unsigned char smem_raw[];
+  // [stage][K | V][D / 64 halves][kKeysV3 keys][64 dims], 128-byte swizzled atoms, 1024-byte aligned
+  const uint32_t smem_base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+  __shared__ int32_t sRange[2];   // the block's key range: union over its rows
+  __shared__ int32_t sGroup[2][4];  // per warpgroup: union lo, hi; intersection lo, hi
+
+  const AttentionCommon& a = p.a;
+  const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g = lane >> 2, t4 = lane & 3;
+  const int32_t tile = int32_t(gridDim.y) - 1 - int32_t(blockIdx.y);  // heavy (late, causal) tiles first
+  const int32_t hp = 1 << hp_log2;
+  const int32_t h0 = int32_t(blockIdx.x) * hp, kvh = h0 / (a.n_heads / a.n_kv_heads);
+  const int32_t row0 = p.tile_row0[tile], nr = p.tile_rows[tile];
+  const int32_t* pages = a.page_indices + a.page_indptr[a.row_seq[row0]];
+  const int32_t ps = a.page_size;
+
+  if (tid == 0) {
+    sRange[0] = INT32_MAX;
+    sRange[1] = 0;
+  }
+  if (tid < 2) {
+    sGroup[tid][0] = INT32_MAX;
+    sGroup[tid][1] = 0;
+    sGroup[tid][2] = 0;
+    sGroup[tid][3] = INT32_MAX;
+  }
+  // This thread's two M rows: warp * 16 + g (+ 8) -> (position, head); warpgroup wg owns M rows 64 wg .. 64 wg + 63.
+  int32_t pos[2], head[2], rb[2], re[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int32_t mr = warp * 16 + g + 8 * i;
+    pos[i] = mr >> hp_log2;
+    head[i] = h0 + (mr & (hp - 1));
+    rb[i] = pos[i] < nr ? a.row_begin[row0 + pos[i]] : 0;
+    re[i] = pos[i] < nr ? a.row_end[row0 + pos[i]] : 0;
+  }
+  int32_t w_lo = INT32_MAX, w_hi = 0, w_in_lo = max(rb[0], rb[1]), w_in_hi = min(re[0], re[1]);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (rb[i] < re[i]) {
+      w_lo = min(w_lo, rb[i]);
+      w_hi = max(w_hi, re[i]);
+    }
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    w_lo = min(w_lo, __shfl_xor_sync(0xffffffffu, w_lo, off));
+    w_hi = max(w_hi, __shfl_xor_sync(0xffffffffu, w_hi, off));
+    w_in_lo = max(w_in_lo, __shfl_xor_sync(0xffffffffu, w_in_lo, off));
+    w_in_hi = min(w_in_hi, __shfl_xor_sync(0xffffffffu, w_in_hi, off));
+  }
+  __syncthreads();
+  if (lane == 0) {
+    if (w_lo < w_hi) {
+      atomicMin(&sRange[0], w_lo);
+      atomicMax(&sRange[1], w_hi);
+      atomicMin(&sGroup[wg][0], w_lo);
+      atomicMax(&sGroup[wg][1], w_hi);
+    }
+    atomicMax(&sGroup[wg][2], w_in_lo);
+    atomicMin(&sGroup[wg][3], w_in_hi);
+  }
+
+  // Q fragments (A operand of the m16n8k16 layout per warp: M rows g / g + 8, dims 16 kk + 2 t4 (+1) and + 8).
+  uint32_t qa[KK][4];
+#pragma unroll
+  for (int kk = 0; kk < KK; ++kk) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int i = e & 1;
+      const int32_t dim = 16 * kk + 8 * (e >> 1) + 2 * t4;
+      float2 x = make_float2(0.f, 0.f);
+      if (pos[i] < nr) x = *reinterpret_cast<const float2*>(a.q + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + dim);
+      const __nv_bfloat162 hi = __floats2bfloat162_rn(x.x, x.y);
+      qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
+    }
+  }
+  __syncthreads();
+  const int32_t kb = sRange[0], ke = sRange[1];
+  const int32_t g_lo = sGroup[wg][0], g_hi = sGroup[wg][1], g_in_lo = sGroup[wg][2], g_in_hi = sGroup[wg][3];
+
+  float o[DT * 4];
+#pragma unroll
+  for (int i = 0; i < DT * 4; ++i) o[i] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+  // Tile loads: this thread copies chunk `chunk` of keys key_base + i * kRowsPerPass; its swizzled offsets are fixed.
+  const int32_t chunk = tid % KC, key_base = tid / KC;
+  const int ps_shift = page_shift_of(ps);
+  const int64_t slot_stride = a.kv.slot_stride();
+  const uint16_t* k_src = static_cast<const uint16_t*>(a.k_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
+  const uint16_t* v_src = static_cast<const uint16_t*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
+  const uint32_t st_off0 =
+      uint32_t(chunk / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((chunk & 7) ^ (key_base & 7)) * 16);
+  auto load_tile = [&](int stage, int32_t k0) {
+    const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+      const int32_t j = k0 + key_base + i * kRowsPerPass;
+      const bool valid = j < ke;
+      const int64_t off = (valid ? paged_slot(pages, ps, ps_shift, j) : 0) * slot_stride;
+      const uint32_t d = dst + uint32_t(i * kRowsPerPass) * 128u;
+      cp_async_16(d, k_src + off, valid ? 16 : 0);
+      cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
+    }
+  };
+
+  const bool capped = a.softcap > 0.f;
+  const float smul = capped ? a.scale / a.softcap : a.scale * kLog2e;
+  const float cap_l2 = a.softcap * kLog2e;
+  const float emul = capped ? 1.f : smul;  // raw score -> log2 units inside the exponent
+  const int32_t n_iter = kb < ke ? (ke - kb + kKeysV3 - 1) / kKeysV3 : 0;
+#pragma unroll
+  for (int st = 0; st < kStagesV3 - 1; ++st) {
+    if (st < n_iter) load_tile(st, kb + st * kKeysV3);
+    cp_async_commit();
+  }
+  int stage = 0;
+  for (int32_t it = 0; it < n_iter; ++it) {
+    const int32_t k0 = kb + it * kKeysV3;
+    cp_async_wait<kStagesV3 - 2>();  // tile `it` has landed (this thread's copies)
+    fence_proxy_async_shared();      // ... and is visible to the tensor cores' (async proxy) reads
+    __syncthreads();                 // everyone's copies; every warpgroup's wgmmas of tile it - 1 have completed
+    if (it + kStagesV3 - 1 < n_iter) load_tile((stage + kStagesV3 - 1) % kStagesV3, k0 + (kStagesV3 - 1) * kKeysV3);
+    cp_async_commit();
+    const uint32_t k_tile = smem_base + uint32_t(stage) * kStageBytes, v_tile = k_tile + kTileBytes;
+    stage = (stage + 1) % kStagesV3;
+    if (k0 >= g_hi || k0 + kKeysV3 <= g_lo) continue;  // uniform over the warpgroup
+
+    float s[NT * 4];
+#pragma unroll
+    for (int i = 0; i < NT * 4; ++i) s[i] = 0.f;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < KK; ++kk) {
+      // K-major B: 16 dims of all 128 keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4).
+      const uint64_t desc = wgmma_desc_sw128(k_tile + uint32_t(kk >> 2) * kHalfBytes + uint32_t(kk & 3) * 32u, 16, 1024);
+      wgmma_m64n128k16_rs<0>(s, qa[kk], desc, kk > 0 ? 1 : 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_pin(s);
+
+    // Masked where the tile is not wholly inside every range of the warpgroup's rows. Without a softcap the scores
+    // stay raw and the scale (times log2 e) folds into the exponent's FMA; with one they become log2 units here.
+    const bool full = k0 >= g_in_lo && k0 + kKeysV3 <= g_in_hi;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[4 * nt + e];
+        if (capped) x = cap_l2 * tanhf(x * smul);
+        if (!full) {
+          const int32_t j = k0 + nt * 8 + 2 * t4 + (e & 1);
+          const int i = e >> 1;
+          if (j < rb[i] || j >= re[i]) x = -INFINITY;
+        }
+        s[4 * nt + e] = x;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m[i], mx * emul);  // -inf stays -inf
+      const float mu = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2f(m[i] - mu);
+      m[i] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        s[4 * nt + 2 * i] = exp2f(fmaf(s[4 * nt + 2 * i], emul, -mu));
+        s[4 * nt + 2 * i + 1] = exp2f(fmaf(s[4 * nt + 2 * i + 1], emul, -mu));
+        sum += s[4 * nt + 2 * i] + s[4 * nt + 2 * i + 1];
+      }
+      l[i] = l[i] * alpha + sum;
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) {
+        o[4 * dt + 2 * i] *= alpha;
+        o[4 * dt + 2 * i + 1] *= alpha;
+      }
+    }
+    // P (bf16; its fp32 sum is the denominator) as A fragments: keys 16 kp .. 16 kp + 15 are S's blocks 2 kp, 2 kp + 1.
+    uint32_t pa[KP][4];
+#pragma unroll
+    for (int kp = 0; kp < KP; ++kp) {
+      pa[kp][0] = pack_bf16(s[8 * kp + 0], s[8 * kp + 1]);
+      pa[kp][1] = pack_bf16(s[8 * kp + 2], s[8 * kp + 3]);
+      pa[kp][2] = pack_bf16(s[8 * kp + 4], s[8 * kp + 5]);
+      pa[kp][3] = pack_bf16(s[8 * kp + 6], s[8 * kp + 7]);
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int kp = 0; kp < KP; ++kp) {
+      // N-major B: keys 16 kp .. 16 kp + 15 (two 8-key atoms, 1024 B apart), all D dims (halves kHalfBytes apart).
+      const uint64_t desc = wgmma_desc_sw128(v_tile + uint32_t(kp) * 2048u, kHalfBytes, 1024);
+      if constexpr (D == 128) {
+        wgmma_m64n128k16_rs<1>(o, pa[kp], desc, 1);
+      } else {
+        wgmma_m64n64k16_rs<1>(o, pa[kp], desc, 1);
+      }
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_pin(o);
+  }
+  cp_async_wait<0>();  // nothing may land in shared memory after the block exits
+
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    if (pos[i] >= nr) continue;
+    const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
+    float* dst = a.out + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + 2 * t4;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(o[4 * dt + 2 * i] * inv, o[4 * dt + 2 * i + 1] * inv);
+    }
+  }
+#else
+  __trap();  // built without sm_90a: attention_prefill_v3_applies() never picks this kernel
+#endif
+}
+
+namespace {
+
+template <int D>
+void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t(1) << (device & 63);
+  const size_t smem = v3_smem_bytes(D);
+  if ((configured.load() & bit) == 0) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    int(smem)));
+    configured.fetch_or(bit);
+  }
+  const dim3 grid(unsigned(p.a.n_heads >> hp_log2), unsigned(p.n_tiles));
+  kernel_attention_prefill_v3<D><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
+  if ((head_dim != 64 && head_dim != 128) || dtype != KvDtype::KV_DTYPE_BF16) return false;
+  // wgmma exists on sm_90a only; the answer is cached per device ordinal (0: unknown, 1: yes, 2: no).
+  static std::atomic<uint8_t> known[64] = {};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  std::atomic<uint8_t>& k = known[device & 63];
+  if (k.load() == 0) {
+    int major = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    k.store(major == 9 ? 1 : 2);
+  }
+  return k.load() == 1;
+}
+
+void launch_attention_prefill_v3(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
+  if (p.a.head_dim == 64) {
+    launch_prefill_v3_d<64>(p, hp_log2, stream);
+  } else {
+    launch_prefill_v3_d<128>(p, hp_log2, stream);
+  }
+}
+
+}  // namespace lcllm

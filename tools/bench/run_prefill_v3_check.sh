@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One device call for the wgmma prefill (E9 item 1): the CUDA suite, prefill TFLOP/s of this build against the
+# previous kernel (dist/bench_attention_base: an earlier commit's bench_attention_cuda, if carried) and PyTorch SDPA
+# flash / cuDNN in the same call, attention-only decode (dense and hip), Llama-3.1-8B end to end (TTFT and decode,
+# full and hip), memcheck of the attention and hip tests, racecheck of the attention tests last.
+# Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base]) and
+# gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz, packed after each stage.
+# QUICK=1 stops after the kernel benches.
+source tools/bench/gpu_dist_env.sh
+R=/tmp/r; rm -rf $R; mkdir -p $R; M=configs/models/llama-3.1-8b.json; M1=configs/models/llama-3.2-1b.json
+pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
+{ hdr "lcllm CUDA tests" "test_cuda --durations yes"; timeout 240 $D/test_cuda --durations yes; echo "exit code: $?"; } > $R/gpu_tests.log 2>&1
+grep -E "FAILED|failed|passed" $R/gpu_tests.log | tail -4
+pack
+L="8192 32768 131072"
+{ hdr "prefill and decode attention, this build" "bench_attention_cuda $L -- 131072 524288"; timeout 90 $D/bench_attention_cuda $L -- 131072 524288; } > $R/attention_prefill.jsonl 2>&1
+grep -v "^#" $R/attention_prefill.jsonl | cut -c1-160
+if [ -x $D/bench_attention_base ]; then
+  { hdr "prefill attention, base build" "bench_attention_base $L"; timeout 90 $D/bench_attention_base $L; } > $R/attention_prefill_base.jsonl 2>&1
+  grep -v "^#" $R/attention_prefill_base.jsonl | cut -c1-160
+fi
+{ hdr "SDPA peer" "python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288"; timeout 120 python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288; } > $R/attention_sdpa.jsonl 2>&1
+grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-160
+pack
+P="full,hip"
+{ hdr "attention-only decode" "bench_sparse_attention $M 32k,128k,512k $P 5; bench_sparse_attention $M1 1m $P 5"; timeout 60 $D/bench_sparse_attention $M 32k,128k,512k $P 5; timeout 30 $D/bench_sparse_attention $M1 1m $P 5; } > $R/attention_decode.jsonl 2>&1
+grep -v "^#" $R/attention_decode.jsonl | grep -o '"context": [0-9]*, "policy": "[^"]*".*"attention_ms_per_step": [0-9.]*' | sed 's/"layers.*attention_ms/ ms/'
+pack
+[ -n "${QUICK:-}" ] && exit 0
+timeout 200 $D/lcllm bench $M --device cuda --policy full,hip --prefill 8k,32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_8b.json -q > $R/e2e_8b.log 2>&1; tail -12 $R/e2e_8b.log
+pack
+{ hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [attention]~[long] and [hip]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[attention]~[long]"; echo "exit code: $?"; timeout 60 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[hip]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; grep "exit code\|ERROR SUMMARY" $R/memcheck.log
+pack
+{ hdr "racecheck" "compute-sanitizer --tool racecheck test_cuda [attention]~[long]~[fp8]"; timeout ${RACECHECK_S:-120} compute-sanitizer --tool racecheck --error-exitcode 99 $D/test_cuda "[attention]~[long]~[fp8]"; echo "exit code: $?"; } > $R/racecheck.log 2>&1; tail -2 $R/racecheck.log
+pack
