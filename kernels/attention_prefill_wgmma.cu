@@ -49,6 +49,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   constexpr int NT = kKeysV3 / 8;       // 8-key column blocks of S
   constexpr int DT = D / 8;             // 8-dim column blocks of O
   constexpr int KP = kKeysV3 / 16;      // k-steps of P V
+  constexpr int NH = D / 64;            // 64-dim halves of K / V rows
   constexpr int kRowsPerPass = kThreadsV3 / KC;
   constexpr int kPasses = kKeysV3 / kRowsPerPass;
   constexpr uint32_t kTileBytes = v3_tile_bytes(D), kStageBytes = 2 * kTileBytes;
@@ -133,9 +134,12 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   const int32_t kb = sRange[0], ke = sRange[1];
   const int32_t g_lo = sGroup[wg][0], g_hi = sGroup[wg][1], g_in_lo = sGroup[wg][2], g_in_hi = sGroup[wg][3];
 
-  float o[DT * 4];
+  float o[NH][32];  // O's accumulators, one m64n64 block per 64-dim half: dims 64 h + 8 (i / 4) + 2 t4 + i % 2
 #pragma unroll
-  for (int i = 0; i < DT * 4; ++i) o[i] = 0.f;
+  for (int h = 0; h < NH; ++h) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[h][i] = 0.f;
+  }
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 
   // Tile loads: this thread copies chunk `chunk` of keys key_base + i * kRowsPerPass; its swizzled offsets are fixed.
@@ -233,8 +237,8 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       l[i] = l[i] * alpha + sum;
 #pragma unroll
       for (int dt = 0; dt < DT; ++dt) {
-        o[4 * dt + 2 * i] *= alpha;
-        o[4 * dt + 2 * i + 1] *= alpha;
+        o[dt >> 3][4 * (dt & 7) + 2 * i] *= alpha;
+        o[dt >> 3][4 * (dt & 7) + 2 * i + 1] *= alpha;
       }
     }
     // P (bf16; its fp32 sum is the denominator) as A fragments: keys 16 kp .. 16 kp + 15 are S's blocks 2 kp, 2 kp + 1.
@@ -249,17 +253,18 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     wgmma_fence();
 #pragma unroll
     for (int kp = 0; kp < KP; ++kp) {
-      // N-major B: keys 16 kp .. 16 kp + 15 (two 8-key atoms, 1024 B apart), all D dims (halves kHalfBytes apart).
-      const uint64_t desc = wgmma_desc_sw128(v_tile + uint32_t(kp) * 2048u, kHalfBytes, 1024);
-      if constexpr (D == 128) {
-        wgmma_m64n128k16_rs<1>(o, pa[kp], desc, 1);
-      } else {
-        wgmma_m64n64k16_rs<1>(o, pa[kp], desc, 1);
+      // N-major B: keys 16 kp .. 16 kp + 15 (two 8-key atoms, 1024 B apart) of one 64-dim half (one atom wide:
+      // the descriptor's leading offset is never used).
+#pragma unroll
+      for (int h = 0; h < NH; ++h) {
+        const uint64_t desc = wgmma_desc_sw128(v_tile + uint32_t(h) * kHalfBytes + uint32_t(kp) * 2048u, 16, 1024);
+        wgmma_m64n64k16_rs<1>(o[h], pa[kp], desc, 1);
       }
     }
     wgmma_commit();
     wgmma_wait<0>();
-    wgmma_pin(o);
+#pragma unroll
+    for (int h = 0; h < NH; ++h) wgmma_pin(o[h]);
   }
   cp_async_wait<0>();  // nothing may land in shared memory after the block exits
 
@@ -272,7 +277,8 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     float* dst = a.out + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + 2 * t4;
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
-      *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(o[4 * dt + 2 * i] * inv, o[4 * dt + 2 * i + 1] * inv);
+      *reinterpret_cast<float2*>(dst + dt * 8) =
+          make_float2(o[dt >> 3][4 * (dt & 7) + 2 * i] * inv, o[dt >> 3][4 * (dt & 7) + 2 * i + 1] * inv);
     }
   }
 #else
