@@ -41,7 +41,9 @@ constexpr size_t v3_smem_bytes(int head_dim) { return size_t(kStagesV3) * 2 * v3
 
 }  // namespace
 
-template <int D>
+// kSoftcap: scores pass through softcap * tanh(s / softcap) (Gemma 2); a template parameter because the per-element
+// branch it needs otherwise cost more issue slots (instruction-fetch stalls on 16 branches a tile) than the math.
+template <int D, bool kSoftcap>
 __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int KC = D / 8;             // 16-byte chunks per K/V row
@@ -52,6 +54,8 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   constexpr int NH = D / 64;            // 64-dim halves of K / V rows
   constexpr int kRowsPerPass = kThreadsV3 / KC;
   constexpr int kPasses = kKeysV3 / kRowsPerPass;
+  constexpr int kBasesPerWarp = 32 / KC;  // a warp's keys of one pass
+  static_assert(kBasesPerWarp * kPasses <= 32, "one lane finds the slot of each of a warp's keys");
   constexpr uint32_t kTileBytes = v3_tile_bytes(D), kStageBytes = 2 * kTileBytes;
   static_assert(kRowsPerPass % 8 == 0 && kKeysV3 % kRowsPerPass == 0, "a thread's keys share their swizzle row");
   extern __shared__ unsigned char smem_raw[];
@@ -150,23 +154,30 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   const uint16_t* v_src = static_cast<const uint16_t*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
   const uint32_t st_off0 =
       uint32_t(chunk / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((chunk & 7) ^ (key_base & 7)) * 16);
+  // The warp's kBasesPerWarp * kPasses keys of a tile: lane l finds the slot of key
+  // (warp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and each
+  // pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass).
   auto load_tile = [&](int stage, int32_t k0) {
+    int32_t lane_slot = -1;
+    {
+      const int32_t j = k0 + warp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
+      if (lane < kBasesPerWarp * kPasses && j < ke) lane_slot = int32_t(paged_slot(pages, ps, ps_shift, j));
+    }
     const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
 #pragma unroll
     for (int i = 0; i < kPasses; ++i) {
-      const int32_t j = k0 + key_base + i * kRowsPerPass;
-      const bool valid = j < ke;
-      const int64_t off = (valid ? paged_slot(pages, ps, ps_shift, j) : 0) * slot_stride;
+      const int32_t slot = __shfl_sync(0xffffffffu, lane_slot, kBasesPerWarp * i + lane / KC);
+      const bool valid = slot >= 0;
+      const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
       const uint32_t d = dst + uint32_t(i * kRowsPerPass) * 128u;
       cp_async_16(d, k_src + off, valid ? 16 : 0);
       cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
     }
   };
 
-  const bool capped = a.softcap > 0.f;
-  const float smul = capped ? a.scale / a.softcap : a.scale * kLog2e;
+  const float smul = kSoftcap ? a.scale / a.softcap : a.scale * kLog2e;
   const float cap_l2 = a.softcap * kLog2e;
-  const float emul = capped ? 1.f : smul;  // raw score -> log2 units inside the exponent
+  const float emul = kSoftcap ? 1.f : smul;  // raw score -> log2 units inside the exponent
   const int32_t n_iter = kb < ke ? (ke - kb + kKeysV3 - 1) / kKeysV3 : 0;
 #pragma unroll
   for (int st = 0; st < kStagesV3 - 1; ++st) {
@@ -189,11 +200,13 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) s[i] = 0.f;
     wgmma_fence();
+    const uint64_t k_desc = wgmma_desc_sw128(k_tile, 16, 1024);
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
-      // K-major B: 16 dims of all 128 keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4).
-      const uint64_t desc = wgmma_desc_sw128(k_tile + uint32_t(kk >> 2) * kHalfBytes + uint32_t(kk & 3) * 32u, 16, 1024);
-      wgmma_m64n128k16_rs<0>(s, qa[kk], desc, kk > 0 ? 1 : 0);
+      // K-major B: 16 dims of all 128 keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4) (the
+      // descriptor's address field counts 16-byte units).
+      wgmma_m64n128k16_rs<0>(s, qa[kk], k_desc + ((uint32_t(kk >> 2) * kHalfBytes + uint32_t(kk & 3) * 32u) >> 4),
+                             kk > 0 ? 1 : 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -201,19 +214,18 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 
     // Masked where the tile is not wholly inside every range of the warpgroup's rows. Without a softcap the scores
     // stay raw and the scale (times log2 e) folds into the exponent's FMA; with one they become log2 units here.
-    const bool full = k0 >= g_in_lo && k0 + kKeysV3 <= g_in_hi;
+    if constexpr (kSoftcap) {
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
+      for (int i = 0; i < NT * 4; ++i) s[i] = cap_l2 * tanhf(s[i] * smul);
+    }
+    if (!(k0 >= g_in_lo && k0 + kKeysV3 <= g_in_hi)) {  // uniform over the warpgroup; most tiles skip it
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[4 * nt + e];
-        if (capped) x = cap_l2 * tanhf(x * smul);
-        if (!full) {
+      for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
           const int32_t j = k0 + nt * 8 + 2 * t4 + (e & 1);
-          const int i = e >> 1;
-          if (j < rb[i] || j >= re[i]) x = -INFINITY;
+          if (j < rb[e >> 1] || j >= re[e >> 1]) s[4 * nt + e] = -INFINITY;
         }
-        s[4 * nt + e] = x;
       }
     }
 #pragma unroll
@@ -251,14 +263,14 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       pa[kp][3] = pack_bf16(s[8 * kp + 6], s[8 * kp + 7]);
     }
     wgmma_fence();
+    const uint64_t v_desc = wgmma_desc_sw128(v_tile, 16, 1024);
 #pragma unroll
     for (int kp = 0; kp < KP; ++kp) {
       // N-major B: keys 16 kp .. 16 kp + 15 (two 8-key atoms, 1024 B apart) of one 64-dim half (one atom wide:
       // the descriptor's leading offset is never used).
 #pragma unroll
       for (int h = 0; h < NH; ++h) {
-        const uint64_t desc = wgmma_desc_sw128(v_tile + uint32_t(h) * kHalfBytes + uint32_t(kp) * 2048u, 16, 1024);
-        wgmma_m64n64k16_rs<1>(o[h], pa[kp], desc, 1);
+          wgmma_m64n64k16_rs<1>(o[h], pa[kp], v_desc + ((uint32_t(h) * kHalfBytes + uint32_t(kp) * 2048u) >> 4), 1);
       }
     }
     wgmma_commit();
@@ -288,7 +300,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 
 namespace {
 
-template <int D>
+template <int D, bool kSoftcap>
 void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   int device = 0;
@@ -296,12 +308,12 @@ void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t s
   const uint64_t bit = uint64_t(1) << (device & 63);
   const size_t smem = v3_smem_bytes(D);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D, kSoftcap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     int(smem)));
     configured.fetch_or(bit);
   }
   const dim3 grid(unsigned(p.a.n_heads >> hp_log2), unsigned(p.n_tiles));
-  kernel_attention_prefill_v3<D><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
+  kernel_attention_prefill_v3<D, kSoftcap><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -323,10 +335,11 @@ bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
 }
 
 void launch_attention_prefill_v3(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
+  const bool capped = p.a.softcap > 0.f;
   if (p.a.head_dim == 64) {
-    launch_prefill_v3_d<64>(p, hp_log2, stream);
+    capped ? launch_prefill_v3_d<64, true>(p, hp_log2, stream) : launch_prefill_v3_d<64, false>(p, hp_log2, stream);
   } else {
-    launch_prefill_v3_d<128>(p, hp_log2, stream);
+    capped ? launch_prefill_v3_d<128, true>(p, hp_log2, stream) : launch_prefill_v3_d<128, false>(p, hp_log2, stream);
   }
 }
 
