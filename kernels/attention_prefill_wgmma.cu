@@ -156,13 +156,13 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       uint32_t(chunk / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((chunk & 7) ^ (key_base & 7)) * 16);
   // The warp's kBasesPerWarp * kPasses keys of a tile: lane l finds the slot of key
   // (warp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and each
-  // pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass).
-  auto load_tile = [&](int stage, int32_t k0) {
-    int32_t lane_slot = -1;
-    {
-      const int32_t j = k0 + warp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
-      if (lane < kBasesPerWarp * kPasses && j < ke) lane_slot = int32_t(paged_slot(pages, ps, ps_shift, j));
-    }
+  // pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass). The
+  // slots of the next tile to load are looked up one iteration ahead, so the page-table latency is never waited for.
+  auto lane_slot_of = [&](int32_t k0) {
+    const int32_t j = k0 + warp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
+    return lane < kBasesPerWarp * kPasses && j < ke ? int32_t(paged_slot(pages, ps, ps_shift, j)) : -1;
+  };
+  auto load_tile = [&](int stage, int32_t lane_slot) {
     const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
 #pragma unroll
     for (int i = 0; i < kPasses; ++i) {
@@ -181,21 +181,14 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   const int32_t n_iter = kb < ke ? (ke - kb + kKeysV3 - 1) / kKeysV3 : 0;
 #pragma unroll
   for (int st = 0; st < kStagesV3 - 1; ++st) {
-    if (st < n_iter) load_tile(st, kb + st * kKeysV3);
+    if (st < n_iter) load_tile(st, lane_slot_of(kb + st * kKeysV3));
     cp_async_commit();
   }
-  int stage = 0;
-  for (int32_t it = 0; it < n_iter; ++it) {
-    const int32_t k0 = kb + it * kKeysV3;
-    cp_async_wait<kStagesV3 - 2>();  // tile `it` has landed (this thread's copies)
-    fence_proxy_async_shared();      // ... and is visible to the tensor cores' (async proxy) reads
-    __syncthreads();                 // everyone's copies; every warpgroup's wgmmas of tile it - 1 have completed
-    if (it + kStagesV3 - 1 < n_iter) load_tile((stage + kStagesV3 - 1) % kStagesV3, k0 + (kStagesV3 - 1) * kKeysV3);
-    cp_async_commit();
-    const uint32_t k_tile = smem_base + uint32_t(stage) * kStageBytes, v_tile = k_tile + kTileBytes;
-    stage = (stage + 1) % kStagesV3;
-    if (k0 >= g_hi || k0 + kKeysV3 <= g_lo) continue;  // uniform over the warpgroup
+  int32_t next_slot = lane_slot_of(kb + (kStagesV3 - 1) * kKeysV3);  // the tile loaded in iteration 0
 
+  // A (score_tile): S = Q K^T, mask, online softmax, P's fragments; B (accumulate_tile): O += P V.
+  uint32_t pa[KP][4];  // P of the tile between A and B
+  auto score_tile = [&](int32_t k0, uint32_t k_tile) {
     float s[NT * 4];
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) s[i] = 0.f;
@@ -247,14 +240,16 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         sum += s[4 * nt + 2 * i] + s[4 * nt + 2 * i + 1];
       }
       l[i] = l[i] * alpha + sum;
+      // Once the running maxima settle most tiles leave them unchanged (alpha = 1): the warp then skips O's rescale.
+      if (__any_sync(0xffffffffu, alpha != 1.f)) {
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        o[dt >> 3][4 * (dt & 7) + 2 * i] *= alpha;
-        o[dt >> 3][4 * (dt & 7) + 2 * i + 1] *= alpha;
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt >> 3][4 * (dt & 7) + 2 * i] *= alpha;
+          o[dt >> 3][4 * (dt & 7) + 2 * i + 1] *= alpha;
+        }
       }
     }
     // P (bf16; its fp32 sum is the denominator) as A fragments: keys 16 kp .. 16 kp + 15 are S's blocks 2 kp, 2 kp + 1.
-    uint32_t pa[KP][4];
 #pragma unroll
     for (int kp = 0; kp < KP; ++kp) {
       pa[kp][0] = pack_bf16(s[8 * kp + 0], s[8 * kp + 1]);
@@ -262,6 +257,8 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       pa[kp][2] = pack_bf16(s[8 * kp + 4], s[8 * kp + 5]);
       pa[kp][3] = pack_bf16(s[8 * kp + 6], s[8 * kp + 7]);
     }
+  };
+  auto accumulate_tile = [&](uint32_t v_tile) {
     wgmma_fence();
     const uint64_t v_desc = wgmma_desc_sw128(v_tile, 16, 1024);
 #pragma unroll
@@ -277,6 +274,38 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     wgmma_wait<0>();
 #pragma unroll
     for (int h = 0; h < NH; ++h) wgmma_pin(o[h]);
+  };
+
+  // The two warpgroups run half an iteration apart (FlashAttention-3 §3.1's ping-pong, with one barrier a tile):
+  // warpgroup 0 scores tile `it` before the iteration's barrier and accumulates it after; warpgroup 1 does both
+  // after it. So one group's softmax overlaps the other's MMAs, instead of both groups waiting for the tensor
+  // cores together and then leaving them idle together. The barrier X_it publishes tile it + 1 (warpgroup 0 scores
+  // it next) and frees the stage of tile it - 1, both groups having accumulated it, for the load of tile it + 2.
+  cp_async_wait<kStagesV3 - 2>();  // tile 0 has landed
+  fence_proxy_async_shared();
+  __syncthreads();
+  // Half steps, so that each part has one call site (one copy of its code for both groups): half step 2 it scores
+  // tile it in warpgroup 0; half step 2 it + 1 passes X_it, then scores tile it in warpgroup 1 and accumulates it
+  // in both.
+  int stage = 0;
+  for (int32_t half = 0; half < 2 * n_iter; ++half) {
+    const int32_t it = half >> 1, k0 = kb + it * kKeysV3;
+    const bool second = half & 1;
+    const uint32_t k_tile = smem_base + uint32_t(stage) * kStageBytes, v_tile = k_tile + kTileBytes;
+    const bool active = k0 < g_hi && k0 + kKeysV3 > g_lo;  // uniform over the warpgroup
+    if (second) {
+      cp_async_wait<0>();          // X_it: tile it + 1 has landed (this thread's copies) ...
+      fence_proxy_async_shared();  // ... and is visible to the tensor cores' (async proxy) reads
+      __syncthreads();
+      if (it + kStagesV3 - 1 < n_iter) {
+        load_tile((stage + kStagesV3 - 1) % kStagesV3, next_slot);
+        next_slot = lane_slot_of(k0 + kStagesV3 * kKeysV3);
+      }
+      cp_async_commit();
+      stage = (stage + 1) % kStagesV3;
+    }
+    if (active && wg == int(second)) score_tile(k0, k_tile);
+    if (active && second) accumulate_tile(v_tile);
   }
   cp_async_wait<0>();  // nothing may land in shared memory after the block exits
 
