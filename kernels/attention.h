@@ -50,11 +50,23 @@ struct AttentionCommon {
   int32_t ring_sink;
 };
 
+// Key sets for prefill tiles (the wgmma kernel only, attention_prefill_wgmma.h): with sets non-null a tile walks its
+// rows' KeySets (src/backend/backend.h) for its KV head instead of their ranges. The host makes sure a tile's rows
+// share their sink range and that each row's list is the tile's last row's list cut at the row's hi (HiP's rows of
+// one query block), with recent_begin not decreasing along the tile.
+struct PrefillKeySets {
+  const int32_t* sets;           // [n_rows * n_kv_heads, 5] KeySet fields, or null: rows use [row_begin, row_end)
+  const int32_t* sel_positions;  // [n_slots, sel_items, sel_stride] ascending selection lists
+  const int32_t* sel_count;      // [n_slots, sel_items] entries of each list
+  int32_t sel_items, sel_stride;
+};
+
 struct PrefillParams {
   AttentionCommon a;
   const int32_t* tile_row0;   // [n_tiles] first query row of each tile
   const int32_t* tile_rows;   // [n_tiles] rows in the tile, 1..attention_prefill_tile_rows(head_dim), one sequence
   int32_t n_tiles;
+  PrefillKeySets ks;          // sets == nullptr: dense ranges
 };
 
 // Split-KV flash decoding: block (row, kv head, head chunk, split) reduces keys

@@ -43,7 +43,12 @@ constexpr size_t v3_smem_bytes(int head_dim) { return size_t(kStagesV3) * 2 * v3
 
 // kSoftcap: scores pass through softcap * tanh(s / softcap) (Gemma 2); a template parameter because the per-element
 // branch it needs otherwise cost more issue slots (instruction-fetch stalls on 16 branches a tile) than the math.
-template <int D, bool kSoftcap>
+// kSets: the tile walks its rows' key sets (PrefillKeySets; KeySet in src/backend/backend.h) as one ascending
+// sequence of keys, a superset of every row's set: the last row's sinks [lo, sink_end), its list, then
+// [seg3_lo, hi) with seg3_lo past both and at least the smallest recent_begin of the tile's gapped rows. Row r
+// sees the key at position j iff j < hi_r and not seg3_lo <= j < recent_begin_r (gapped rows only). That is the
+// row's own set when its list is the last row's list cut at hi_r (HiP's rows of one query block) or empty.
+template <int D, bool kSoftcap, bool kSets>
 __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int KC = D / 8;             // 16-byte chunks per K/V row
@@ -63,6 +68,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   const uint32_t smem_base = (smem_u32(smem_raw) + 1023u) & ~1023u;
   __shared__ int32_t sRange[2];   // the block's key range: union over its rows
   __shared__ int32_t sGroup[2][4];  // per warpgroup: union lo, hi; intersection lo, hi
+  __shared__ int32_t sPos[kSets ? kStagesV3 : 1][kKeysV3];  // key sets: each staged key's position (INT32_MAX: none)
 
   const AttentionCommon& a = p.a;
   const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g = lane >> 2, t4 = lane & 3;
@@ -90,13 +96,21 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     const int32_t mr = warp * 16 + g + 8 * i;
     pos[i] = mr >> hp_log2;
     head[i] = h0 + (mr & (hp - 1));
-    rb[i] = pos[i] < nr ? a.row_begin[row0 + pos[i]] : 0;
-    re[i] = pos[i] < nr ? a.row_end[row0 + pos[i]] : 0;
+    if constexpr (kSets) {
+      // The row's set for this KV head: re = hi; rb = recent_begin where the set has a gap after its sinks, else 0
+      // (a range, {lo, hi, hi, hi}, or sinks meeting the recent window: every key below hi).
+      const int32_t* set = p.ks.sets + (int64_t(row0 + pos[i]) * a.n_kv_heads + kvh) * 5;
+      rb[i] = pos[i] < nr && set[1] < set[2] ? set[2] : 0;
+      re[i] = pos[i] < nr ? set[3] : 0;
+    } else {
+      rb[i] = pos[i] < nr ? a.row_begin[row0 + pos[i]] : 0;
+      re[i] = pos[i] < nr ? a.row_end[row0 + pos[i]] : 0;
+    }
   }
   int32_t w_lo = INT32_MAX, w_hi = 0, w_in_lo = max(rb[0], rb[1]), w_in_hi = min(re[0], re[1]);
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    if (rb[i] < re[i]) {
+    if (kSets ? pos[i] < nr : rb[i] < re[i]) {
       w_lo = min(w_lo, rb[i]);
       w_hi = max(w_hi, re[i]);
     }
@@ -135,7 +149,28 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     }
   }
   __syncthreads();
-  const int32_t kb = sRange[0], ke = sRange[1];
+  // The keys the block walks, by index: dense, positions [kb, ke); key sets, indices [0, ke) of the sequence
+  // sink range, list, [seg3_lo, hi) of the tile's last row (which sees the most keys).
+  int32_t kb = sRange[0], ke = sRange[1];
+  int32_t set_lo = 0, n_sink = 0, n_list = 0, seg3_lo = 0;
+  const int32_t* list = nullptr;
+  if constexpr (kSets) {
+    const int64_t last_item = int64_t(row0 + nr - 1) * a.n_kv_heads + kvh;
+    const int32_t* last = p.ks.sets + last_item * 5;
+    const int32_t sink_end = last[1], hi = last[3], slot = last[4];
+    set_lo = last[0];
+    n_sink = max(0, sink_end - set_lo);
+    if (slot >= 0) {
+      const int64_t li = int64_t(slot) * p.ks.sel_items + last_item;
+      n_list = max(0, min(p.ks.sel_count[li], p.ks.sel_stride));
+      list = p.ks.sel_positions + li * p.ks.sel_stride;
+    }
+    // sRange[0]: the smallest rb of the tile's rows; the keys below it that are neither sinks nor listed are no
+    // row's (the rows of one sequence chunk share sink_end, the list and lo; the host checks, StepLayerPlan).
+    seg3_lo = max(max(kb, sink_end), n_list > 0 ? list[n_list - 1] + 1 : 0);
+    kb = 0;
+    ke = n_sink + n_list + max(0, hi - seg3_lo);
+  }
   const int32_t g_lo = sGroup[wg][0], g_hi = sGroup[wg][1], g_in_lo = sGroup[wg][2], g_in_hi = sGroup[wg][3];
 
   float o[NH][32];  // O's accumulators, one m64n64 block per 64-dim half: dims 64 h + 8 (i / 4) + 2 t4 + i % 2
@@ -158,11 +193,21 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   // (warp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and each
   // pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass). The
   // slots of the next tile to load are looked up one iteration ahead, so the page-table latency is never waited for.
-  auto lane_slot_of = [&](int32_t k0) {
-    const int32_t j = k0 + warp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
-    return lane < kBasesPerWarp * kPasses && j < ke ? int32_t(paged_slot(pages, ps, ps_shift, j)) : -1;
+  const int32_t lane_key = warp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
+  auto lane_slot_of = [&](int32_t k0) {  // {slot or -1, position or INT32_MAX} of this lane's key of the tile
+    const int32_t v = k0 + lane_key;
+    int32_t j = INT32_MAX, slot = -1;
+    if (lane < kBasesPerWarp * kPasses && v < ke) {
+      j = !kSets ? v : v < n_sink ? set_lo + v : v < n_sink + n_list ? list[v - n_sink] : seg3_lo + (v - n_sink - n_list);
+      slot = int32_t(paged_slot(pages, ps, ps_shift, j));
+    }
+    return make_int2(slot, j);
   };
-  auto load_tile = [&](int stage, int32_t lane_slot) {
+  auto load_tile = [&](int stage, int2 lane_slot_pos) {
+    const int32_t lane_slot = lane_slot_pos.x;
+    if constexpr (kSets) {
+      if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = lane_slot_pos.y;
+    }
     const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
 #pragma unroll
     for (int i = 0; i < kPasses; ++i) {
@@ -184,11 +229,11 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     if (st < n_iter) load_tile(st, lane_slot_of(kb + st * kKeysV3));
     cp_async_commit();
   }
-  int32_t next_slot = lane_slot_of(kb + (kStagesV3 - 1) * kKeysV3);  // the tile loaded in iteration 0
+  int2 next_slot = lane_slot_of(kb + (kStagesV3 - 1) * kKeysV3);  // the tile loaded in iteration 0
 
   // A (score_tile): S = Q K^T, mask, online softmax, P's fragments; B (accumulate_tile): O += P V.
   uint32_t pa[KP][4];  // P of the tile between A and B
-  auto score_tile = [&](int32_t k0, uint32_t k_tile) {
+  auto score_tile = [&](int32_t k0, int st, uint32_t k_tile) {
     float s[NT * 4];
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) s[i] = 0.f;
@@ -211,13 +256,26 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 #pragma unroll
       for (int i = 0; i < NT * 4; ++i) s[i] = cap_l2 * tanhf(s[i] * smul);
     }
-    if (!(k0 >= g_in_lo && k0 + kKeysV3 <= g_in_hi)) {  // uniform over the warpgroup; most tiles skip it
+    bool full;  // every key of the tile visible to every row of the warpgroup (uniform: most tiles skip the mask)
+    if constexpr (kSets) {
+      const int32_t first = sPos[st][0], final_key = sPos[st][kKeysV3 - 1];
+      full = final_key < g_in_hi && (final_key < seg3_lo || first >= g_in_lo);
+    } else {
+      full = k0 >= g_in_lo && k0 + kKeysV3 <= g_in_hi;
+    }
+    if (!full) {
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int32_t j = k0 + nt * 8 + 2 * t4 + (e & 1);
-          if (j < rb[e >> 1] || j >= re[e >> 1]) s[4 * nt + e] = -INFINITY;
+          const int c = nt * 8 + 2 * t4 + (e & 1);
+          if constexpr (kSets) {
+            const int32_t j = sPos[st][c];
+            if (j >= re[e >> 1] || (j >= seg3_lo && j < rb[e >> 1])) s[4 * nt + e] = -INFINITY;
+          } else {
+            const int32_t j = k0 + c;
+            if (j < rb[e >> 1] || j >= re[e >> 1]) s[4 * nt + e] = -INFINITY;
+          }
         }
       }
     }
@@ -291,8 +349,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   for (int32_t half = 0; half < 2 * n_iter; ++half) {
     const int32_t it = half >> 1, k0 = kb + it * kKeysV3;
     const bool second = half & 1;
+    const int stage_of_tile = stage;
     const uint32_t k_tile = smem_base + uint32_t(stage) * kStageBytes, v_tile = k_tile + kTileBytes;
-    const bool active = k0 < g_hi && k0 + kKeysV3 > g_lo;  // uniform over the warpgroup
+    const bool active = kSets ? sPos[stage][0] < g_hi : k0 < g_hi && k0 + kKeysV3 > g_lo;  // uniform over the group
     if (second) {
       cp_async_wait<0>();          // X_it: tile it + 1 has landed (this thread's copies) ...
       fence_proxy_async_shared();  // ... and is visible to the tensor cores' (async proxy) reads
@@ -304,7 +363,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       cp_async_commit();
       stage = (stage + 1) % kStagesV3;
     }
-    if (active && wg == int(second)) score_tile(k0, k_tile);
+    if (active && wg == int(second)) score_tile(k0, stage_of_tile, k_tile);
     if (active && second) accumulate_tile(v_tile);
   }
   cp_async_wait<0>();  // nothing may land in shared memory after the block exits
@@ -329,7 +388,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 
 namespace {
 
-template <int D, bool kSoftcap>
+template <int D, bool kSoftcap, bool kSets>
 void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   int device = 0;
@@ -337,13 +396,23 @@ void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t s
   const uint64_t bit = uint64_t(1) << (device & 63);
   const size_t smem = v3_smem_bytes(D);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D, kSoftcap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D, kSoftcap, kSets>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     int(smem)));
     configured.fetch_or(bit);
   }
   const dim3 grid(unsigned(p.a.n_heads >> hp_log2), unsigned(p.n_tiles));
-  kernel_attention_prefill_v3<D, kSoftcap><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
+  kernel_attention_prefill_v3<D, kSoftcap, kSets><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
+}
+
+template <int D>
+void launch_prefill_v3_dim(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
+  const bool capped = p.a.softcap > 0.f;
+  if (p.ks.sets != nullptr) {
+    capped ? launch_prefill_v3_d<D, true, true>(p, hp_log2, stream) : launch_prefill_v3_d<D, false, true>(p, hp_log2, stream);
+  } else {
+    capped ? launch_prefill_v3_d<D, true, false>(p, hp_log2, stream) : launch_prefill_v3_d<D, false, false>(p, hp_log2, stream);
+  }
 }
 
 }  // namespace
@@ -364,11 +433,10 @@ bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
 }
 
 void launch_attention_prefill_v3(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
-  const bool capped = p.a.softcap > 0.f;
   if (p.a.head_dim == 64) {
-    capped ? launch_prefill_v3_d<64, true>(p, hp_log2, stream) : launch_prefill_v3_d<64, false>(p, hp_log2, stream);
+    launch_prefill_v3_dim<64>(p, hp_log2, stream);
   } else {
-    capped ? launch_prefill_v3_d<128, true>(p, hp_log2, stream) : launch_prefill_v3_d<128, false>(p, hp_log2, stream);
+    launch_prefill_v3_dim<128>(p, hp_log2, stream);
   }
 }
 

@@ -114,6 +114,12 @@ struct LayerKeySets {
   // kernel, as FULL would), so a prefill chunk batched with sparse decode rows costs what it costs under FULL.
   std::span<const int32_t> rows_host = {};
   const int32_t* rows = nullptr;
+  // > 0: the key rows of each multi-row sequence (a prefill chunk) may be attended in tiles of consecutive rows
+  // that stay inside aligned runs of this many rows from the chunk's first (HiP's query blocks: their rows share a
+  // mask), because within such a run the sets share lo and sink_end and each row's list is the run's last row's list
+  // cut at the row's hi (the GPU's prefill kernel then walks one set per tile, kernels/attention_prefill_wgmma.cu).
+  // 0: every key row is attended on its own.
+  int32_t prefill_tile_align = 0;
 };
 
 // HiP block indices per request, CSR (host memory; the CPU reference of the HiP search, E9 moves it to the GPU).

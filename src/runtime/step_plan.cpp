@@ -1,6 +1,8 @@
 #include "runtime/step_plan.h"
 
 #include <algorithm>
+#include <limits>
+#include <numeric>
 
 #include "lcllm/error.h"
 
@@ -166,15 +168,25 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
     std::vector<int32_t> select_k;  // [n_items], filled when some item selects
     std::vector<uint8_t> seq_keyed(n_seq, 0);  // [n_seq] some row of the sequence needs its key sets
     std::vector<int32_t> row_max(size_t(sp.n_rows), 0), row_mean(size_t(sp.n_rows), 0);  // [n_rows] key bounds
+    // Tiles of prefill rows (LayerKeySets::prefill_tile_align): sets of FULL, STREAM and HIP groups qualify on layers
+    // without a sliding window (so every set starts at 0); HIP's query blocks bound the runs. SELECT and SPARSE
+    // sets (per-row selections) do not.
+    bool tiles_ok = window == 0;
+    int32_t tile_align = 0;  // gcd of the HIP groups' block_size_q (0: none)
     for (int32_t r = 0; r < sp.n_rows; ++r) {
       const int32_t s = row_seq[size_t(r)], pos = batch.query_pos[size_t(r)];
       const AttentionPlan& plan = *seq_plans[size_t(s)];
       int64_t row_keys = 0;  // the row's key counts summed over its KV heads
       const AttentionPhase phase = sp.row_phase[size_t(r)];
       const VisibleKeys v = attention_visible_keys(pos, batch.kv_len[size_t(s)], window);
+      const bool chunk_row = batch.query_start[size_t(s) + 1] - batch.query_start[size_t(s)] > 1;
       for (int32_t h = 0; h < H; ++h) {
         const int64_t item = int64_t(r) * H + h;
         const HeadGroupPolicy& g = attention_plan_group(plan, l, phase, h);
+        if (chunk_row) {
+          if (g.policy == P::ATTENTION_POLICY_SELECT || g.policy == P::ATTENTION_POLICY_SPARSE) tiles_ok = false;
+          if (g.policy == P::ATTENTION_POLICY_HIP) tile_align = std::gcd(tile_align, g.hip.block_size_q);
+        }
         KeySet set = range_set(v);
         int32_t bound = v.hi - v.lo;
         switch (g.policy) {
@@ -213,6 +225,7 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
       row_mean[size_t(r)] = int32_t((row_keys + H - 1) / H);
     }
     if (!select_k.empty()) lp.dense = false;
+    if (tiles_ok) lp.prefill_tile_align = tile_align > 0 ? tile_align : std::numeric_limits<int32_t>::max();
     // Name the key rows only when a sequence without any has several rows (a prefill chunk beside sparse decode
     // rows): those run dense, as under FULL. One-row sequences stay with the key-set kernel, whose range sets give
     // the dense decode kernel's bits.
@@ -270,6 +283,7 @@ LayerKeySets step_plan_layer_keys(const StepPlan& step, int32_t layer, const int
   keys.max_keys = lp.max_keys;
   keys.work_keys = lp.work_keys;
   keys.rows_host = step_plan_key_rows(step, layer);
+  keys.prefill_tile_align = lp.prefill_tile_align;
   if (!keys.rows_host.empty()) keys.rows = step_data + lp.key_rows_at;
   if (lp.select_k_at != StepLayerPlan::kNone) {
     keys.select_k = step_data + lp.select_k_at;

@@ -40,6 +40,7 @@ struct StepLayerPlan {
   size_t key_rows_at = kNone;    // int32 offset of the rows whose sequences need key sets (ascending), when not all
   int32_t n_key_rows = 0;
   double total_keys = 0;         // keys the layer's sets visit at most, all rows and KV heads (bytes-read estimate)
+  int32_t prefill_tile_align = 0;  // LayerKeySets::prefill_tile_align
 };
 
 struct StepPlan {

@@ -210,6 +210,101 @@ TEST_CASE("cuda attention over key sets matches CPU: ranges, sink + recent, sele
   }
 }
 
+namespace {
+
+// Key sets as the step plan builds them for prefill chunks, per KV head one policy for all rows: FULL's range,
+// streaming (sink + recent, a range where they meet) or HiP (sink + the query block's blocks + the keys from the
+// block's all_from on, cut at the row + recent). With prefill_tile_align the GPU walks one set per tile of rows
+// (kernels/attention_prefill_wgmma.cu); the CPU walks every row's own set.
+double tiled_key_sets_vs_cpu(PagedCase& c, int32_t bq, int32_t sink, int32_t recent, int32_t block_k, int32_t k) {
+  AttentionParams params;
+  params.scale = 1.0f / std::sqrt(float(c.head_dim));
+  std::vector<KeySet> sets;
+  std::vector<int64_t> indptr{0};
+  std::vector<int32_t> positions;
+  int32_t max_keys = 1, stride = 1;
+  std::vector<int> kind(size_t(c.n_kv_heads));
+  for (int32_t h = 0; h < c.n_kv_heads; ++h) kind[size_t(h)] = h % 3;
+  std::vector<int32_t> blocks;  // the current query block's list for the current head
+  for (int32_t r = 0; r < c.n_rows; ++r) {
+    const int32_t s = c.seq_of(r), qs = c.query_start[size_t(s)], pos = c.query_pos[size_t(r)];
+    const VisibleKeys v = c.visible(r, 0);
+    for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+      KeySet set{v.lo, v.hi, v.hi, v.hi, -1};
+      std::vector<int32_t> list;
+      if (kind[size_t(h)] != 0) {
+        set.sink_end = std::max(v.lo, std::min(sink, v.hi));
+        set.recent_begin = std::min(std::max(pos - recent + 1, set.sink_end), v.hi);
+        set.list = kind[size_t(h)] == 2 ? 0 : -1;
+        if (set.list < 0 && set.sink_end == set.recent_begin) set = KeySet{v.lo, v.hi, v.hi, v.hi, -1};
+      }
+      if (set.list == 0) {
+        // The query block's mask (drawn once per block and head, reproducibly from its first row): k keys in blocks
+        // of block_k from [sink, all_from), then every key from all_from, cut at the row.
+        const int32_t first_row = qs + (r - qs) / bq * bq, first = c.query_pos[size_t(first_row)];
+        const int32_t all_from = std::max(sink, std::min(first - recent + 1, c.kv_len[size_t(s)]));
+        std::mt19937 g(uint32_t(first_row * 131 + h));
+        std::vector<int32_t> cand;
+        for (int32_t b = sink / block_k; b * block_k < all_from; ++b) cand.push_back(b);
+        std::shuffle(cand.begin(), cand.end(), g);
+        cand.resize(std::min<size_t>(cand.size(), size_t(k / block_k)));
+        std::sort(cand.begin(), cand.end());
+        for (int32_t b : cand) {
+          for (int32_t j = std::max(b * block_k, sink); j < std::min((b + 1) * block_k, all_from); ++j) list.push_back(j);
+        }
+        for (int32_t j = all_from; j < v.hi; ++j) list.push_back(j);
+      }
+      sets.push_back(set);
+      positions.insert(positions.end(), list.begin(), list.end());
+      indptr.push_back(int64_t(positions.size()));
+      stride = std::max(stride, int32_t(list.size()));
+      max_keys = std::max(max_keys, v.hi - v.lo);
+    }
+  }
+  for (Backend* be : {static_cast<Backend*>(&c.cpu), static_cast<Backend*>(&c.gpu)}) {
+    be->selection_reserve(1, c.n_items(), stride);
+    be->selection_write(0, indptr, positions);
+  }
+  std::vector<int32_t> raw(sets.size() * 5);
+  std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
+  LayerKeySets keys;
+  keys.max_keys = max_keys;
+  keys.work_keys = max_keys;
+  keys.sets = sets.data();
+  auto out = make_output(c.cpu, c.gpu, {c.n_rows, c.n_heads(), c.head_dim});
+  c.cpu.attention_key_sets(out.cpu, c.q.cpu, 0, c.batch(), params, keys);
+  keys.sets = reinterpret_cast<const KeySet*>(c.gpu.step_upload(raw));
+  keys.prefill_tile_align = bq;
+  c.gpu.attention_key_sets(out.gpu, c.q.gpu, 0, c.batch(), params, keys);
+  const std::vector<float> got = read(c.gpu, out.gpu), ref = read(c.cpu, out.cpu);
+  CHECK(count_nonfinite(got) == 0);
+  return relative_error(got, ref);
+}
+
+}  // namespace
+
+TEST_CASE("cuda key-set prefill tiles (HiP query blocks, streaming, ranges) match the CPU's per-row sets",
+          "[cuda][sparse][keysets][hip]") {
+  LCLLM_REQUIRE_GPU();
+  struct Shape {
+    int32_t kv_heads, group, head_dim, page_size;
+    std::vector<int32_t> kv_len, q_len;
+    int32_t bq, sink, recent, block_k, k;
+  };
+  const std::vector<Shape> shapes = {
+      {3, 4, 128, 16, {1200}, {1200}, 32, 64, 256, 2, 128},            // whole prompt, 8B-like group
+      {3, 2, 64, 7, {900, 400, 1}, {300, 400, 1}, 16, 16, 100, 4, 64},  // a chunk, a prompt, a decode row; odd pages
+      {3, 1, 128, 16, {700}, {700}, 8, 4, 20, 2, 32},                   // MHA: tiles cut at every query block
+      {3, 8, 128, 16, {520}, {520}, 64, 100, 50, 8, 96},                // group 8, sink not a block multiple
+  };
+  for (const Shape& s : shapes) {
+    PagedCase c(s.kv_heads, s.group, s.head_dim, s.page_size, s.kv_len, s.q_len, 2.f);
+    const double err = tiled_key_sets_vs_cpu(c, s.bq, s.sink, s.recent, s.block_k, s.k);
+    INFO("seed " << seed_used() << " head_dim " << s.head_dim << " group " << s.group << " bq " << s.bq);
+    CHECK(err <= 1e-2);
+  }
+}
+
 TEST_CASE("cuda key sets spelling FULL's keys give dense attention's bits (range, sink + list + recent, list alone)",
           "[cuda][sparse][exact]") {
   LCLLM_REQUIRE_GPU();

@@ -12,7 +12,7 @@ namespace lcllm {
 CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q, int32_t layer,
                                               const AttentionBatch& batch, const AttentionParams& params,
                                               bool prefill_tiles, bool row_spans,
-                                              std::span<const int32_t> key_rows) {
+                                              std::span<const int32_t> key_rows, int32_t set_tile_align) {
   forget_converted();
   LCLLM_ASSERT(q.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "attention activations are fp32");
   const int32_t n_heads = int32_t(q.dim(1)), hd = int32_t(q.dim(2));
@@ -61,6 +61,27 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
       }
     }
   }
+  // Key-set tiles: the key rows of multi-row sequences in runs of at most `tile` rows that never cross a multiple of
+  // set_tile_align rows from the sequence's first row; the key rows of one-row sequences go to the split-KV kernels.
+  std::vector<int32_t> set_row0, set_rows, single_rows;
+  if (set_tile_align > 0) {
+    const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
+    for (int32_t s = 0; s < n_seq; ++s) {
+      const int32_t first = batch.query_start[size_t(s)], end = batch.query_start[size_t(s + 1)];
+      if (first == end || !keyed[size_t(first)]) continue;
+      if (end - first == 1) {
+        single_rows.push_back(first);
+        continue;
+      }
+      for (int32_t r = first; r < end;) {
+        const int64_t run_end = first + (int64_t(r - first) / set_tile_align + 1) * set_tile_align;
+        const int32_t e = int32_t(std::min<int64_t>({int64_t(r) + tile, int64_t(end), run_end}));
+        set_row0.push_back(r);
+        set_rows.push_back(e - r);
+        r = e;
+      }
+    }
+  }
   std::vector<int32_t> span;  // [n_rows] row_end - row_begin (top-k selection's input)
   std::vector<int64_t> score_offset;  // [n_rows] where each row's scores start (n_heads * span per row)
   if (row_spans) {
@@ -89,11 +110,13 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   };
   size_t o_seq = 0, o_begin = 0, o_end = 0, o_indptr = 0, o_indices = 0;
   if (!uploaded) {
-    pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size() + span.size());
+    pack.reserve(3 * row_seq.size() + pages.indptr.size() + pages.indices.size() + 2 * tile_row0.size() + span.size() +
+                 2 * set_row0.size() + single_rows.size());
     o_seq = append(row_seq), o_begin = append(row_begin), o_end = append(row_end);
     o_indptr = append(pages.indptr), o_indices = append(pages.indices);
   }
   const size_t o_t0 = append(tile_row0), o_tn = append(tile_rows), o_span = append(span);
+  const size_t o_s0 = append(set_row0), o_sn = append(set_rows), o_single = append(single_rows);
   // Windowed heads of this layer read their sequence's ring (cuda_kv_window.cpp): its first slot per sequence.
   int8_t kv_index[64];
   uint64_t ring_heads = 0;
@@ -152,6 +175,11 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   rows.tile_rows = dev + o_tn;
   rows.n_tiles = int32_t(tile_row0.size());
   rows.span = dev + o_span;
+  rows.set_tile_row0 = dev + o_s0;
+  rows.set_tile_rows = dev + o_sn;
+  rows.n_set_tiles = int32_t(set_row0.size());
+  rows.single_key_rows = dev + o_single;
+  rows.n_single_key_rows = int32_t(single_rows.size());
   return rows;
 }
 

@@ -62,6 +62,13 @@ struct CudaAttentionRows {
   const int32_t* tile_row0 = nullptr;  // prefill tiles (when asked for)
   const int32_t* tile_rows = nullptr;
   int32_t n_tiles = 0;
+  // With set_tile_align > 0: tiles of the key rows of multi-row sequences (key-set prefill tiles), and the other
+  // key rows (one-row sequences), which the split-KV kernels take.
+  const int32_t* set_tile_row0 = nullptr;
+  const int32_t* set_tile_rows = nullptr;
+  int32_t n_set_tiles = 0;
+  const int32_t* single_key_rows = nullptr;
+  int32_t n_single_key_rows = 0;
   const int32_t* span = nullptr;          // [n_rows] visible keys per row (when asked for)
   const int64_t* score_offset = nullptr;  // [n_rows] start of each row's [n_heads, span] scores
   int64_t score_elems = 0;                // sum over rows of n_heads * span
@@ -202,10 +209,11 @@ class CudaBackend final : public Backend {
             bool accumulate);
   // Stages an attention call's rows and block tables (prefill tiles, row spans and score offsets on request).
   // key_rows (ascending; empty: every row) splits the rows: prefill tiles cover the other sequences' rows only, and
-  // only key rows get score spans.
+  // only key rows get score spans. set_tile_align > 0 also tiles the key rows of multi-row sequences in runs that
+  // stay inside aligned blocks of that many rows (LayerKeySets::prefill_tile_align).
   CudaAttentionRows attention_rows(const Tensor& out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, bool prefill_tiles, bool row_spans,
-                                   std::span<const int32_t> key_rows = {});
+                                   std::span<const int32_t> key_rows = {}, int32_t set_tile_align = 0);
   // Prefill kernel parameters over the staged rows' tiles.
   static PrefillParams prefill_params(const CudaAttentionRows& rows);
   // Split-KV decode parameters for n_rows rows (the launch's), keys up to max_keys per (row, kv head) and work_keys

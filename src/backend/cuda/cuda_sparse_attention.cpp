@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "kernels/attention_prefill_wgmma.h"
 #include "kernels/attention_select.h"
 #include "kernels/cuda_check.h"
 #include "lcllm/error.h"
@@ -70,25 +71,50 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   // sets are then their full ranges (the step plan fills a set for every row).
   const bool subset = !keys.rows_host.empty() && !has_ring_heads(layer);
   LCLLM_ASSERT(!subset || keys.rows != nullptr, "key rows without their uploaded copy");
+  // Prefill chunks whose sets the step plan found tile-compatible run the wgmma prefill kernel over key-set tiles
+  // (one set walk per tile of rows instead of one per row); their one-row neighbours keep the split-KV kernels.
+  const bool set_tiles = keys.prefill_tile_align > 0 && !selects && !has_ring_heads(layer) &&
+                         attention_prefill_v3_applies(head_dim_, kv_layout(layer).dtype);
   const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects,
-                                                subset ? keys.rows_host : std::span<const int32_t>());
+                                                subset ? keys.rows_host : std::span<const int32_t>(),
+                                                set_tiles ? keys.prefill_tile_align : 0);
   const int32_t n_rows = rows.a.n_rows;
   if (n_rows == 0) return;
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
   if (subset && rows.n_tiles > 0) enqueue(launch_attention_prefill, prefill_params(rows));
-  const int32_t launch_rows = subset ? int32_t(keys.rows_host.size()) : n_rows;
+  PrefillKeySets lists{};
+  lists.sets = reinterpret_cast<const int32_t*>(keys.sets);
+  if (sel_slots_ > 0) {
+    lists.sel_positions = static_cast<const int32_t*>(scratch(0, kScratchSelPositions));
+    lists.sel_count = static_cast<const int32_t*>(scratch(0, kScratchSelCount));
+    lists.sel_items = sel_items_;
+    lists.sel_stride = sel_stride_;
+  }
+  if (set_tiles) {
+    if (rows.n_set_tiles > 0) {
+      PrefillParams pp = prefill_params(rows);
+      pp.tile_row0 = rows.set_tile_row0;
+      pp.tile_rows = rows.set_tile_rows;
+      pp.n_tiles = rows.n_set_tiles;
+      pp.ks = lists;
+      enqueue(launch_attention_prefill, pp);
+    }
+    if (rows.n_single_key_rows == 0) return;
+  }
+  const int32_t launch_rows = set_tiles ? rows.n_single_key_rows : subset ? int32_t(keys.rows_host.size()) : n_rows;
   DecodeParams p = decode_params(rows.a, launch_rows, keys.max_keys, keys.work_keys, selects);
-  p.ks.sets = reinterpret_cast<const int32_t*>(keys.sets);
-  if (subset) {
+  p.ks.sets = lists.sets;
+  if (set_tiles) {
+    p.ks.rows = rows.single_key_rows;
+    p.ks.n_listed_rows = launch_rows;
+  } else if (subset) {
     p.ks.rows = keys.rows;
     p.ks.n_listed_rows = launch_rows;
   }
-  if (sel_slots_ > 0) {
-    p.ks.sel_positions = static_cast<const int32_t*>(scratch(0, kScratchSelPositions));
-    p.ks.sel_count = static_cast<const int32_t*>(scratch(0, kScratchSelCount));
-    p.ks.sel_items = sel_items_;
-    p.ks.sel_stride = sel_stride_;
-  }
+  p.ks.sel_positions = lists.sel_positions;
+  p.ks.sel_count = lists.sel_count;
+  p.ks.sel_items = lists.sel_items;
+  p.ks.sel_stride = lists.sel_stride;
   float* mass = nullptr;
   if (selects) {
     LCLLM_ASSERT(keys.select_slot >= 0 && keys.select_slot < sel_slots_ &&
