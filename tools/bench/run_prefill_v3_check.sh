@@ -2,7 +2,7 @@
 # One device call for the wgmma prefill (E9 item 1): the CUDA suite, prefill TFLOP/s of this build against the
 # previous kernel (dist/bench_attention_base: an earlier commit's bench_attention_cuda, if carried) and PyTorch SDPA
 # flash / cuDNN in the same call, attention-only decode (dense and hip), Llama-3.1-8B end to end (TTFT and decode,
-# full and hip), memcheck of the attention and hip tests, racecheck of the attention tests last.
+# full and hip) and Llama-3.2-1B, memcheck of the attention and key-set tests, racecheck of the attention tests last.
 # Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base]) and
 # gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz, packed after each stage.
 # QUICK=1 stops after the kernel benches.
@@ -27,9 +27,11 @@ P="full,hip"
 grep -v "^#" $R/attention_decode.jsonl | grep -o '"context": [0-9]*, "policy": "[^"]*".*"attention_ms_per_step": [0-9.]*' | sed 's/"layers.*attention_ms/ ms/'
 pack
 [ -n "${QUICK:-}" ] && exit 0
-timeout 200 $D/lcllm bench $M --device cuda --policy full,hip --prefill 8k,32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_8b.json -q > $R/e2e_8b.log 2>&1; tail -12 $R/e2e_8b.log
+timeout 240 $D/lcllm bench $M --device cuda --policy full,hip --prefill 8k,32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_8b.json -q > $R/e2e_8b.log 2>&1; tail -12 $R/e2e_8b.log
 pack
-{ hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [attention]~[long] and [hip]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[attention]~[long]"; echo "exit code: $?"; timeout 60 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[hip]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; grep "exit code\|ERROR SUMMARY" $R/memcheck.log
+timeout 120 $D/lcllm bench $M1 --device cuda --policy full,hip --prefill 32k,128k --decode 128k --decode-steps 8 --json $R/e2e_1b.json -q > $R/e2e_1b.log 2>&1; tail -9 $R/e2e_1b.log
+pack
+{ hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [attention]~[long] and [keysets]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[attention]~[long]"; echo "exit code: $?"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[keysets]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; grep "exit code\|ERROR SUMMARY" $R/memcheck.log
 pack
 { hdr "racecheck" "compute-sanitizer --tool racecheck test_cuda [attention]~[long]~[fp8]"; timeout ${RACECHECK_S:-120} compute-sanitizer --tool racecheck --error-exitcode 99 $D/test_cuda "[attention]~[long]~[fp8]"; echo "exit code: $?"; } > $R/racecheck.log 2>&1; tail -2 $R/racecheck.log
 pack
