@@ -5,7 +5,8 @@
 # full and hip) and Llama-3.2-1B, memcheck of the attention and key-set tests, racecheck of the attention tests last.
 # Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base]) and
 # gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz, packed after each stage.
-# QUICK=1 stops after the kernel benches.
+# QUICK=1 stops after the kernel benches. FAST=1 (a short device budget) leaves out the attention-only decode stage,
+# the 1B model and racecheck, and runs the 8B end to end at 32k and 128k only.
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R; M=configs/models/llama-3.1-8b.json; M1=configs/models/llama-3.2-1b.json
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
@@ -23,15 +24,18 @@ fi
 grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-160
 pack
 P="full,hip"
-{ hdr "attention-only decode" "bench_sparse_attention $M 32k,128k,512k $P 5; bench_sparse_attention $M1 1m $P 5"; timeout 60 $D/bench_sparse_attention $M 32k,128k,512k $P 5; timeout 30 $D/bench_sparse_attention $M1 1m $P 5; } > $R/attention_decode.jsonl 2>&1
+[ -z "${FAST:-}" ] && { hdr "attention-only decode" "bench_sparse_attention $M 32k,128k,512k $P 5; bench_sparse_attention $M1 1m $P 5"; timeout 60 $D/bench_sparse_attention $M 32k,128k,512k $P 5; timeout 30 $D/bench_sparse_attention $M1 1m $P 5; } > $R/attention_decode.jsonl 2>&1
 grep -v "^#" $R/attention_decode.jsonl | grep -o '"context": [0-9]*, "policy": "[^"]*".*"attention_ms_per_step": [0-9.]*' | sed 's/"layers.*attention_ms/ ms/'
 pack
 [ -n "${QUICK:-}" ] && exit 0
-timeout 240 $D/lcllm bench $M --device cuda --policy full,hip --prefill 8k,32k,128k --decode 32k,128k --decode-steps 8 --json $R/e2e_8b.json -q > $R/e2e_8b.log 2>&1; tail -12 $R/e2e_8b.log
+E2E="--prefill 8k,32k,128k --decode 32k,128k --decode-steps 8"; [ -n "${FAST:-}" ] && E2E="--prefill 32k,128k --decode 128k --decode-steps 4"
+timeout 240 $D/lcllm bench $M --device cuda --policy full,hip $E2E --json $R/e2e_8b.json -q > $R/e2e_8b.log 2>&1; tail -12 $R/e2e_8b.log
 pack
-timeout 120 $D/lcllm bench $M1 --device cuda --policy full,hip --prefill 32k,128k --decode 128k --decode-steps 8 --json $R/e2e_1b.json -q > $R/e2e_1b.log 2>&1; tail -9 $R/e2e_1b.log
+[ -z "${FAST:-}" ] && timeout 120 $D/lcllm bench $M1 --device cuda --policy full,hip --prefill 32k,128k --decode 128k --decode-steps 8 --json $R/e2e_1b.json -q > $R/e2e_1b.log 2>&1; tail -9 $R/e2e_1b.log
 pack
-{ hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [attention]~[long] and [keysets]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[attention]~[long]"; echo "exit code: $?"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[keysets]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; grep "exit code\|ERROR SUMMARY" $R/memcheck.log
+MC="[attention]~[long]"; [ -n "${FAST:-}" ] && MC="[attention]~[long]~[fp8]~[decode]"
+{ hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda $MC and [keysets]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "$MC"; echo "exit code: $?"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[keysets]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; grep "exit code\|ERROR SUMMARY" $R/memcheck.log
 pack
+[ -n "${FAST:-}" ] && exit 0
 { hdr "racecheck" "compute-sanitizer --tool racecheck test_cuda [attention]~[long]~[fp8]"; timeout ${RACECHECK_S:-120} compute-sanitizer --tool racecheck --error-exitcode 99 $D/test_cuda "[attention]~[long]~[fp8]"; echo "exit code: $?"; } > $R/racecheck.log 2>&1; tail -2 $R/racecheck.log
 pack
