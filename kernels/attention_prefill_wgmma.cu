@@ -164,9 +164,19 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       const int64_t li = int64_t(slot) * p.ks.sel_items + last_item;
       n_list = max(0, min(p.ks.sel_count[li], p.ks.sel_stride));
       list = p.ks.sel_positions + li * p.ks.sel_stride;
+      // A set takes only its list's entries from sink_end on (KeySet): HiP's first block may start below the sink
+      // end (blocks are aligned to block_size_k, the sink need not be), and those keys are sinks already.
+      int32_t lo_i = 0, hi_i = n_list;
+      while (lo_i < hi_i) {
+        const int32_t mid = (lo_i + hi_i) >> 1;
+        if (list[mid] < sink_end) lo_i = mid + 1; else hi_i = mid;
+      }
+      list += lo_i;
+      n_list -= lo_i;
     }
     // sRange[0]: the smallest rb of the tile's rows; the keys below it that are neither sinks nor listed are no
-    // row's (the rows of one sequence chunk share sink_end, the list and lo; the host checks, StepLayerPlan).
+    // row's (the rows of one sequence chunk share lo and the list, and sink_end wherever hi reaches the sink; the
+    // host checks, StepLayerPlan).
     seg3_lo = max(max(kb, sink_end), n_list > 0 ? list[n_list - 1] + 1 : 0);
     kb = 0;
     ke = n_sink + n_list + max(0, hi - seg3_lo);

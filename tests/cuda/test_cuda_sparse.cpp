@@ -250,7 +250,8 @@ double tiled_key_sets_vs_cpu(PagedCase& c, int32_t bq, int32_t sink, int32_t rec
         cand.resize(std::min<size_t>(cand.size(), size_t(k / block_k)));
         std::sort(cand.begin(), cand.end());
         for (int32_t b : cand) {
-          for (int32_t j = std::max(b * block_k, sink); j < std::min((b + 1) * block_k, all_from); ++j) list.push_back(j);
+          // Clipped at the set's lo, as hip_expand_lists does: a first block below the sink end repeats sink keys.
+          for (int32_t j = std::max(b * block_k, v.lo); j < std::min((b + 1) * block_k, all_from); ++j) list.push_back(j);
         }
         for (int32_t j = all_from; j < v.hi; ++j) list.push_back(j);
       }

@@ -73,11 +73,20 @@ void CudaBackend::attention_key_sets(Tensor out, const Tensor& q, int32_t layer,
   LCLLM_ASSERT(!subset || keys.rows != nullptr, "key rows without their uploaded copy");
   // Prefill chunks whose sets the step plan found tile-compatible run the wgmma prefill kernel over key-set tiles
   // (one set walk per tile of rows instead of one per row); their one-row neighbours keep the split-KV kernels.
-  const bool set_tiles = keys.prefill_tile_align > 0 && !selects && !has_ring_heads(layer) &&
-                         attention_prefill_v3_applies(head_dim_, kv_layout(layer).dtype);
-  const CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects,
-                                                subset ? keys.rows_host : std::span<const int32_t>(),
-                                                set_tiles ? keys.prefill_tile_align : 0);
+  // Runs shorter than kMinSetTileRows would leave most of a tile's 128 M rows empty (and a long prompt past the
+  // grid's 65,535 tiles): those keep the split-KV kernels too.
+  constexpr int32_t kMinSetTileRows = 8;
+  constexpr int32_t kMaxTiles = 65535;
+  bool set_tiles = keys.prefill_tile_align >= kMinSetTileRows && !selects && !has_ring_heads(layer) &&
+                   attention_prefill_v3_applies(head_dim_, kv_layout(layer).dtype);
+  CudaAttentionRows rows = attention_rows(out, q, layer, batch, params, subset, selects,
+                                          subset ? keys.rows_host : std::span<const int32_t>(),
+                                          set_tiles ? keys.prefill_tile_align : 0);
+  if (set_tiles && rows.n_set_tiles > kMaxTiles) {
+    set_tiles = false;
+    rows = attention_rows(out, q, layer, batch, params, subset, selects,
+                          subset ? keys.rows_host : std::span<const int32_t>());
+  }
   const int32_t n_rows = rows.a.n_rows;
   if (n_rows == 0) return;
   LCLLM_ASSERT(keys.sets != nullptr, "attention_key_sets without key sets");
