@@ -91,6 +91,26 @@ __device__ __forceinline__ void swizzled_kv_ldmatrix_offsets(int32_t lane, uint3
 // j % ps). page_shift = page_shift_of(ps) >= 0 for a power-of-two page size (every real configuration) replaces the
 // integer division — ~20 instructions per key and lane in the decode kernel's issue-bound loop — by a shift and a
 // mask; -1 keeps the division for other page sizes.
+// Q of a thread's two M rows (pos / head: position within the tile, query head) as bf16 A fragments of
+// m16n8k16: rows g / g + 8 of the warp's 16, dims 16 kk + 2 t4 (+1) and + 8; rows at or past nr are zeros.
+template <int D>
+__device__ __forceinline__ void load_q_fragments_bf16(uint32_t (&qa)[D / 16][4], const float* q, int32_t n_heads,
+                                                      int32_t row0, int32_t nr, const int32_t (&pos)[2],
+                                                      const int32_t (&head)[2], int32_t t4) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int i = e & 1;
+      const int32_t dim = 16 * kk + 8 * (e >> 1) + 2 * t4;
+      float2 x = make_float2(0.f, 0.f);
+      if (pos[i] < nr) x = *reinterpret_cast<const float2*>(q + (int64_t(row0 + pos[i]) * n_heads + head[i]) * D + dim);
+      const __nv_bfloat162 hi = __floats2bfloat162_rn(x.x, x.y);
+      qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
+    }
+  }
+}
+
 __device__ __forceinline__ int page_shift_of(int32_t ps) { return (ps & (ps - 1)) == 0 ? __ffs(ps) - 1 : -1; }
 
 __device__ __forceinline__ int64_t paged_slot(const int32_t* pages, int32_t ps, int page_shift, int32_t j) {

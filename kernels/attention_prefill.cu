@@ -260,20 +260,8 @@ __global__ void __launch_bounds__(kThreadsV2, kMinBlocks) kernel_attention_prefi
     atomicMax(&sRange[1], w_hi);
   }
 
-  // Q fragments (A operand, M rows g / g+8 of the warp's 16, dims 16kk + 2t4 (+1) and + 8).
-  uint32_t qa[KK][4];
-#pragma unroll
-  for (int kk = 0; kk < KK; ++kk) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int i = e & 1;
-      const int32_t dim = 16 * kk + 8 * (e >> 1) + 2 * t4;
-      float2 x = make_float2(0.f, 0.f);
-      if (pos[i] < nr) x = *reinterpret_cast<const float2*>(a.q + (int64_t(row0 + pos[i]) * a.n_heads + head[i]) * D + dim);
-      const __nv_bfloat162 hi = __floats2bfloat162_rn(x.x, x.y);
-      qa[kk][e] = *reinterpret_cast<const uint32_t*>(&hi);
-    }
-  }
+  uint32_t qa[KK][4];  // Q's A fragments (bf16)
+  load_q_fragments_bf16<D>(qa, a.q, a.n_heads, row0, nr, pos, head, t4);
   __syncthreads();
   const int32_t kb = sRange[0], ke = sRange[1];
 
