@@ -1,6 +1,7 @@
 // The backend seam the policies run on (CPU reference): attention over key sets (ranges, sink + recent, a
 // selection slot's list), top-k key selection into a slot by summed group attention mass; and the key sets the
 // step plan compiles for STREAM / SELECT / SPARSE rows.
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -387,4 +388,49 @@ TEST_CASE("step plan key sets: STREAM sinks + window, SELECT ranges and k, SPARS
   CHECK(dense.layers[0].dense);
   CHECK(dense.all_dense);
   CHECK(dense.n_slots == 0);
+}
+
+TEST_CASE("step plan: prefill rows may share key-set tiles under FULL, STREAM and HIP, within HiP's query blocks",
+          "[attention][ops][step_plan]") {
+  ModelConfig cfg;
+  cfg.n_layers = 4;
+  cfg.n_kv_heads = 2;
+  cfg.layers.resize(4);
+  AttentionPlan plan = attention_plan_full(cfg, "t");
+  HeadGroupPolicy hip_a;
+  hip_a.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
+  hip_a.hip.k = 8;
+  hip_a.hip.block_size_k = 2;
+  hip_a.hip.block_size_q = 32;
+  hip_a.hip.sink = 2;
+  hip_a.hip.recent = 4;
+  HeadGroupPolicy hip_b = hip_a;
+  hip_b.hip.block_size_q = 48;
+  HeadGroupPolicy stream;
+  stream.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
+  stream.sink = 2;
+  stream.recent = 3;
+  HeadGroupPolicy sel;
+  sel.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
+  sel.k = 4;
+  const auto prefill = AttentionPhase::ATTENTION_PHASE_PREFILL;
+  attention_plan_set(plan, 0, prefill, 0, 1, hip_a);   // HIP heads with query blocks of 32 and 48 rows
+  attention_plan_set(plan, 0, prefill, 1, 2, hip_b);
+  attention_plan_set(plan, 1, prefill, 0, 1, stream);  // streaming beside FULL: no query blocks to respect
+  attention_plan_set(plan, 2, prefill, 0, 1, sel);     // a per-row selection: rows attend on their own
+  attention_plan_set(plan, 3, prefill, 0, 2, hip_a);   // HIP on a sliding-window layer (below): its lo moves per row
+  cfg.layers[3].sliding_window = 64;
+  REQUIRE(attention_plan_problems(plan, cfg).empty());
+
+  // One sequence prefilling positions 100..199.
+  std::vector<int32_t> query_pos(100);
+  std::iota(query_pos.begin(), query_pos.end(), 100);
+  const std::vector<int32_t> query_start{0, 100}, kv_len{200};
+  const std::vector<AttentionPhase> phase{prefill};
+  const StepPlan sp = step_plan_compile(plan, cfg, AttentionBatch{query_start, query_pos, kv_len, nullptr}, phase);
+  CHECK(sp.layers[0].prefill_tile_align == 16);  // gcd(32, 48): a run of 16 rows lies in one block of either head
+  CHECK(sp.layers[1].prefill_tile_align == std::numeric_limits<int32_t>::max());
+  CHECK(sp.layers[2].prefill_tile_align == 0);
+  CHECK(sp.layers[3].prefill_tile_align == 0);
+  CHECK(step_plan_layer_keys(sp, 0, sp.data.data()).prefill_tile_align == 16);
 }
