@@ -5,8 +5,10 @@
 // changes is the multiply: two warpgroups of 64 M rows each issue wgmma.mma_async (FlashAttention-3, arXiv
 // 2407.08608 §3) instead of per-warp mma.sync + ldmatrix: S = Q K^T as m64n128k16 with Q's fragments in registers
 // and the 128-key K tile read by the tensor cores straight from shared memory, then O += P V as m64nDk16 with P's
-// fragments in registers (S's accumulator layout is P's A layout) and V read as an N-major operand. No ldmatrix,
-// no per-warp B fragments: a tile's shared-memory reads are issued once per warpgroup, not once per warp.
+// fragments in registers (S's accumulator layout is P's A layout) and V read as an N-major operand, one m64n64k16 per
+// 64-dim half (docs/DECISIONS.md). No ldmatrix, no per-warp B fragments: a tile's shared-memory reads are issued
+// once per warpgroup, not once per warp. The same kernel walks a tile's key sets (kSets, below) for sparse
+// policies' prefill rows. Versions, profiles and what limits it: docs/KERNEL_NOTES.md, version 7.
 //
 // Shared memory holds each K / V tile as 64-dim halves of [128 keys][128 bytes] in 128-byte swizzled atoms
 // (wgmma.cuh), which the cp.async gather writes directly: chunk c of key k at ((c % 8) ^ (k % 8)).
