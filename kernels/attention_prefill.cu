@@ -185,6 +185,12 @@ int32_t heads_per_pack(int32_t group) {
   return hp;
 }
 
+int32_t heads_per_pack_log2(int32_t group) {
+  int32_t hp_log2 = 0;
+  while ((1 << hp_log2) < heads_per_pack(group)) ++hp_log2;
+  return hp_log2;
+}
+
 }  // namespace
 
 // 8 fp8 values (one 8-byte chunk of a K or V row) times their scale -> 8 bf16 (exact: e4m3 values have 4
@@ -433,10 +439,8 @@ void launch_prefill_v2(const PrefillParams& p, cudaStream_t stream) {
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
-  const int32_t hp = heads_per_pack(p.a.n_heads / p.a.n_kv_heads);
-  int32_t hp_log2 = 0;
-  while ((1 << hp_log2) < hp) ++hp_log2;
-  const dim3 grid(unsigned(p.a.n_heads / hp), unsigned(p.n_tiles));
+  const int32_t hp_log2 = heads_per_pack_log2(p.a.n_heads / p.a.n_kv_heads);
+  const dim3 grid(unsigned(p.a.n_heads >> hp_log2), unsigned(p.n_tiles));
   kernel_attention_prefill_v2<D, kMinBlocks, T><<<grid, kThreadsV2, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
@@ -480,10 +484,7 @@ void launch_attention_prefill(const PrefillParams& p, cudaStream_t stream) {
     std::abort();
   }
   if (attention_prefill_v3_applies(p.a.head_dim, p.a.kv.dtype)) {
-    const int32_t hp = heads_per_pack(p.a.n_heads / p.a.n_kv_heads);
-    int32_t hp_log2 = 0;
-    while ((1 << hp_log2) < hp) ++hp_log2;
-    launch_attention_prefill_v3(p, hp_log2, stream);
+    launch_attention_prefill_v3(p, heads_per_pack_log2(p.a.n_heads / p.a.n_kv_heads), stream);
     return;
   }
   if (prefill_v2_applies(p.a.head_dim)) {

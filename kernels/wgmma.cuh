@@ -13,7 +13,9 @@ namespace lcllm {
 // Descriptor of a bf16 operand stored in 128-byte swizzled atoms: 8 rows of 128 bytes (1024 B, 1024-B aligned),
 // 16-byte chunk c of row r stored at chunk c ^ (r % 8) (PTX "Shared Memory Matrix Layout", Swizzle<3,4,3>).
 //   K-major (B = K of QK^T, rows = keys, 64 dims a row): lbo unused (1), sbo = 1024 (next 8 rows).
-//   MN-major (B = V of PV, rows = keys, 64 dims a row): lbo = bytes to the next 64 dims, sbo = 1024 (next 8 keys).
+//   MN-major (B = V of PV, rows = keys, 64 dims a row): one atom wide (N = 64), so lbo is unused; sbo = 1024 (next 8
+//   keys). An N = 128 operand over two atoms, lbo = the distance between them, read wrong values on the H100
+//   (docs/DECISIONS.md), so P V runs one m64n64k16 per 64-dim half.
 __device__ __forceinline__ uint64_t wgmma_desc_sw128(uint32_t smem_addr, uint32_t lbo_bytes, uint32_t sbo_bytes) {
   return uint64_t((smem_addr & 0x3FFFFu) >> 4) | (uint64_t((lbo_bytes & 0x3FFFFu) >> 4) << 16) |
          (uint64_t((sbo_bytes & 0x3FFFFu) >> 4) << 32) | (uint64_t(1) << 62);

@@ -117,6 +117,31 @@ std::vector<int32_t> random_list(int32_t hi, double density) {
   return v;
 }
 
+// One layer's attention over `sets` (selection lists in slot 0: CSR indptr / positions) on the CPU and the GPU
+// (prefill_tile_align as given); returns the GPU's relative error against the CPU.
+double key_sets_on_both(PagedCase& c, const AttentionParams& params, const std::vector<KeySet>& sets,
+                        const std::vector<int64_t>& indptr, const std::vector<int32_t>& positions, int32_t max_keys,
+                        int32_t stride, int32_t prefill_tile_align) {
+  for (Backend* be : {static_cast<Backend*>(&c.cpu), static_cast<Backend*>(&c.gpu)}) {
+    be->selection_reserve(1, c.n_items(), stride);
+    be->selection_write(0, indptr, positions);
+  }
+  std::vector<int32_t> raw(sets.size() * 5);
+  std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
+  LayerKeySets keys;
+  keys.max_keys = max_keys;
+  keys.work_keys = max_keys;
+  keys.sets = sets.data();
+  auto out = make_output(c.cpu, c.gpu, {c.n_rows, c.n_heads(), c.head_dim});
+  c.cpu.attention_key_sets(out.cpu, c.q.cpu, 0, c.batch(), params, keys);
+  keys.sets = reinterpret_cast<const KeySet*>(c.gpu.step_upload(raw));
+  keys.prefill_tile_align = prefill_tile_align;
+  c.gpu.attention_key_sets(out.gpu, c.q.gpu, 0, c.batch(), params, keys);
+  const std::vector<float> got = read(c.gpu, out.gpu), ref = read(c.cpu, out.cpu);
+  CHECK(count_nonfinite(got) == 0);
+  return relative_error(got, ref);
+}
+
 // GPU key sets vs the CPU over random sets of every kind; returns the relative error.
 double key_sets_vs_cpu(PagedCase& c, int32_t window, float softcap) {
   AttentionParams params;
@@ -157,23 +182,7 @@ double key_sets_vs_cpu(PagedCase& c, int32_t window, float softcap) {
       max_keys = std::max(max_keys, span);
     }
   }
-  for (Backend* be : {static_cast<Backend*>(&c.cpu), static_cast<Backend*>(&c.gpu)}) {
-    be->selection_reserve(1, c.n_items(), stride);
-    be->selection_write(0, indptr, positions);
-  }
-  std::vector<int32_t> raw(sets.size() * 5);
-  std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
-  LayerKeySets keys;
-  keys.max_keys = max_keys;
-  keys.work_keys = max_keys;
-  keys.sets = sets.data();
-  auto out = make_output(c.cpu, c.gpu, {c.n_rows, c.n_heads(), c.head_dim});
-  c.cpu.attention_key_sets(out.cpu, c.q.cpu, 0, c.batch(), params, keys);
-  keys.sets = reinterpret_cast<const KeySet*>(c.gpu.step_upload(raw));
-  c.gpu.attention_key_sets(out.gpu, c.q.gpu, 0, c.batch(), params, keys);
-  const std::vector<float> got = read(c.gpu, out.gpu), ref = read(c.cpu, out.cpu);
-  CHECK(count_nonfinite(got) == 0);
-  return relative_error(got, ref);
+  return key_sets_on_both(c, params, sets, indptr, positions, max_keys, stride, 0);
 }
 
 }  // namespace
@@ -262,24 +271,7 @@ double tiled_key_sets_vs_cpu(PagedCase& c, int32_t bq, int32_t sink, int32_t rec
       max_keys = std::max(max_keys, v.hi - v.lo);
     }
   }
-  for (Backend* be : {static_cast<Backend*>(&c.cpu), static_cast<Backend*>(&c.gpu)}) {
-    be->selection_reserve(1, c.n_items(), stride);
-    be->selection_write(0, indptr, positions);
-  }
-  std::vector<int32_t> raw(sets.size() * 5);
-  std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
-  LayerKeySets keys;
-  keys.max_keys = max_keys;
-  keys.work_keys = max_keys;
-  keys.sets = sets.data();
-  auto out = make_output(c.cpu, c.gpu, {c.n_rows, c.n_heads(), c.head_dim});
-  c.cpu.attention_key_sets(out.cpu, c.q.cpu, 0, c.batch(), params, keys);
-  keys.sets = reinterpret_cast<const KeySet*>(c.gpu.step_upload(raw));
-  keys.prefill_tile_align = bq;
-  c.gpu.attention_key_sets(out.gpu, c.q.gpu, 0, c.batch(), params, keys);
-  const std::vector<float> got = read(c.gpu, out.gpu), ref = read(c.cpu, out.cpu);
-  CHECK(count_nonfinite(got) == 0);
-  return relative_error(got, ref);
+  return key_sets_on_both(c, params, sets, indptr, positions, max_keys, stride, bq);
 }
 
 }  // namespace

@@ -25,13 +25,13 @@ grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-160
 pack
 P="full,hip"
 [ -z "${FAST:-}" ] && { hdr "attention-only decode" "bench_sparse_attention $M 32k,128k,512k $P 5; bench_sparse_attention $M1 1m $P 5"; timeout 60 $D/bench_sparse_attention $M 32k,128k,512k $P 5; timeout 30 $D/bench_sparse_attention $M1 1m $P 5; } > $R/attention_decode.jsonl 2>&1
-grep -v "^#" $R/attention_decode.jsonl | grep -o '"context": [0-9]*, "policy": "[^"]*".*"attention_ms_per_step": [0-9.]*' | sed 's/"layers.*attention_ms/ ms/'
+[ -f $R/attention_decode.jsonl ] && grep -v "^#" $R/attention_decode.jsonl | grep -o '"context": [0-9]*, "policy": "[^"]*".*"attention_ms_per_step": [0-9.]*' | sed 's/"layers.*attention_ms/ ms/'
 pack
 [ -n "${QUICK:-}" ] && exit 0
 E2E="--prefill 8k,32k,128k --decode 32k,128k --decode-steps 8"; [ -n "${FAST:-}" ] && E2E="--prefill 32k,128k --decode 128k --decode-steps 4"
 timeout 240 $D/lcllm bench $M --device cuda --policy full,hip $E2E --json $R/e2e_8b.json -q > $R/e2e_8b.log 2>&1; tail -12 $R/e2e_8b.log
 pack
-[ -z "${FAST:-}" ] && timeout 120 $D/lcllm bench $M1 --device cuda --policy full,hip --prefill 32k,128k --decode 128k --decode-steps 8 --json $R/e2e_1b.json -q > $R/e2e_1b.log 2>&1; tail -9 $R/e2e_1b.log
+[ -z "${FAST:-}" ] && timeout 120 $D/lcllm bench $M1 --device cuda --policy full,hip --prefill 32k,128k --decode 128k --decode-steps 8 --json $R/e2e_1b.json -q > $R/e2e_1b.log 2>&1 && tail -9 $R/e2e_1b.log
 pack
 MC="[attention]~[long]"; [ -n "${FAST:-}" ] && MC="[attention]~[long]~[fp8]~[decode]"
 { hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda $MC and [keysets]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "$MC"; echo "exit code: $?"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[keysets]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1; grep "exit code\|ERROR SUMMARY" $R/memcheck.log
