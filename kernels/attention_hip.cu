@@ -47,11 +47,14 @@ constexpr int kHipWarps = kHipThreads / 32;
 // K rows in flight). Both 256 threads of at most 128 registers, two CTAs per SM, so that a cluster of 16 needs 8 SMs
 // of a GPC: with 512 threads (one CTA per SM) an H100 held only 7 clusters of 16 at once and a decode step's 8
 // requests ran in two waves (bench/results/hip_gpu_h100_2026-12-05_profile/).
+// kStageQ: centre-key requests stage their query rows' A fragments in shared memory once (hip_centre_scores).
 struct HipPrefillShape {
   static constexpr int kThreads = 256, kCand = 4, kLook = 1, kMinBlocks = 2;
+  static constexpr bool kStageQ = true;
 };
 struct HipDecodeShape {
   static constexpr int kThreads = 256, kCand = 2, kLook = 2, kMinBlocks = 2;
+  static constexpr bool kStageQ = false;
 };
 // The register class of a head_dim: kPairs = head_dim / 64 rounded up to 2 or 4 (head_dim <= 64 kPairs), so that
 // head_dim <= 128 holds half the K fragments of 256 (hip_scores: 4 kPairs k-steps of 16 dims).
@@ -61,6 +64,16 @@ __host__ __device__ inline int32_t pow2_at_least(int32_t n) {
   int32_t p = 2;
   while (p < n) p *= 2;
   return p;
+}
+
+// Bytes of a block's sort buffers for masks of up to max_keep blocks: sort keys and slots [n_sort], candidate
+// pieces [n_sort], kept pieces [keep]; the staged query fragments start at the next 16 bytes.
+__host__ __device__ inline size_t hip_sort_smem_bytes(int32_t max_keep) {
+  const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
+  return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
+}
+__host__ __device__ inline size_t hip_query_stage_offset(int32_t max_keep) {
+  return (hip_sort_smem_bytes(max_keep) + 15) & ~size_t(15);
 }
 
 // Larger float -> larger unsigned (the usual sign flip); -inf sorts below every finite score.
@@ -74,6 +87,60 @@ __device__ __forceinline__ void hip_split_bf16(float x, float y, uint32_t& hi, u
   hi = pack_bf16(x, y);
   const float2 h = bf2_to_f2(hi);
   lo = pack_bf16(x - h.x, y - h.y);
+}
+
+// The B fragments of NT keys, one per n-tile (this lane's key 8 nt + g at position kj[nt]): dims 16 s + 4 t + {0, 1}
+// and {2, 3} of k-step s as two bf16 pairs (fp8 e4m3 converts exactly), zero for invalid keys, and each key's
+// power-of-two scale (fp8; 1 for bf16). Every block-table entry is loaded before any K row and every K row before
+// any use: the search is latency-bound (docs/KERNEL_NOTES.md, 6d).
+template <class T, int kSteps, int NT>
+__device__ __forceinline__ void hip_key_fragments(const KvHeadSourceT<T>& src, const int32_t (&kj)[NT],
+                                                  const bool (&kok)[NT], int32_t steps, int32_t t,
+                                                  uint32_t (&b)[NT][kSteps][2], float (&key_scale)[NT]) {
+  int64_t slot[NT];  // [n-tile] cache slot of this lane's B key
+  if (src.ring_base < 0 && src.page_shift >= 0) {
+    int32_t page[NT];  // [n-tile] its block-table entry
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) page[nt] = src.pages[kok[nt] ? (kj[nt] >> src.page_shift) : 0];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      slot[nt] = kok[nt] ? int64_t(page[nt]) * src.page_size + (kj[nt] & (src.page_size - 1)) : 0;
+    }
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) slot[nt] = kok[nt] ? src.slot(kj[nt]) : 0;
+  }
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const T* kr = src.k + slot[nt] * src.slot_stride + 4 * t;
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) {
+      b[nt][ks][0] = b[nt][ks][1] = 0;
+      if (ks < steps) {
+        if constexpr (sizeof(T) == 2) {
+          const uint2 w = *reinterpret_cast<const uint2*>(kr + 16 * ks);
+          b[nt][ks][0] = w.x, b[nt][ks][1] = w.y;
+        } else {
+          const uint32_t w = *reinterpret_cast<const uint32_t*>(kr + 16 * ks);
+          const float2 f0 = fp8x2_to_f2(uint16_t(w & 0xffffu)), f1 = fp8x2_to_f2(uint16_t(w >> 16));
+          b[nt][ks][0] = pack_bf16(f0.x, f0.y);  // exact: every e4m3 value is a bf16
+          b[nt][ks][1] = pack_bf16(f1.x, f1.y);
+        }
+      }
+    }
+    key_scale[nt] = 1.f;
+    if constexpr (sizeof(T) == 1) {
+      key_scale[nt] = fp8_scale_of(uint32_t(src.scale[slot[nt] * src.scale_stride]) & 0xffu);
+    }
+  }
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {  // invalid keys read slot 0 (whatever it holds): zero them
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) {
+      b[nt][ks][0] = kok[nt] ? b[nt][ks][0] : 0u;
+      b[nt][ks][1] = kok[nt] ? b[nt][ks][1] : 0u;
+    }
+  }
 }
 
 // score(j) of the rule for C candidate keys at once: max over rows r in [r0, r1) with query_pos[r] >= j and the
@@ -118,52 +185,9 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
       kok[nt] |= (ok & mk) != 0, cok[nt][0] |= (ok & mc0) != 0, cok[nt][1] |= (ok & mc1) != 0;
     }
   }
-  int64_t slot[NT];  // [n-tile] cache slot of this lane's B key
-  if (src.ring_base < 0 && src.page_shift >= 0) {
-    int32_t page[NT];  // [n-tile] its block-table entry
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) page[nt] = src.pages[kok[nt] ? (kj[nt] >> src.page_shift) : 0];
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      slot[nt] = kok[nt] ? int64_t(page[nt]) * src.page_size + (kj[nt] & (src.page_size - 1)) : 0;
-    }
-  } else {
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) slot[nt] = kok[nt] ? src.slot(kj[nt]) : 0;
-  }
   uint32_t b[NT][kSteps][2];  // [n-tile][k-step] dims 16 s + 4 t + {0, 1} and {2, 3} of this lane's key (bf16 pairs)
   float key_scale[NT];  // [n-tile] fp8: this lane's key's power-of-two scale (1 for bf16)
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const T* kr = src.k + slot[nt] * src.slot_stride + 4 * t;
-#pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) {
-      b[nt][ks][0] = b[nt][ks][1] = 0;
-      if (ks < steps) {
-        if constexpr (sizeof(T) == 2) {
-          const uint2 w = *reinterpret_cast<const uint2*>(kr + 16 * ks);
-          b[nt][ks][0] = w.x, b[nt][ks][1] = w.y;
-        } else {
-          const uint32_t w = *reinterpret_cast<const uint32_t*>(kr + 16 * ks);
-          const float2 f0 = fp8x2_to_f2(uint16_t(w & 0xffffu)), f1 = fp8x2_to_f2(uint16_t(w >> 16));
-          b[nt][ks][0] = pack_bf16(f0.x, f0.y);  // exact: every e4m3 value is a bf16
-          b[nt][ks][1] = pack_bf16(f1.x, f1.y);
-        }
-      }
-    }
-    key_scale[nt] = 1.f;
-    if constexpr (sizeof(T) == 1) {
-      key_scale[nt] = fp8_scale_of(uint32_t(src.scale[slot[nt] * src.scale_stride]) & 0xffu);
-    }
-  }
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {  // invalid keys read slot 0 (whatever it holds): zero them
-#pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) {
-      b[nt][ks][0] = kok[nt] ? b[nt][ks][0] : 0u;
-      b[nt][ks][1] = kok[nt] ? b[nt][ks][1] : 0u;
-    }
-  }
+  hip_key_fragments<T, kSteps, NT>(src, kj, kok, steps, t, b, key_scale);
   float mx[NT][2];  // running max of this lane's D columns over the rows that see them
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) mx[nt][0] = mx[nt][1] = -INFINITY;
@@ -225,6 +249,119 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
   }
 }
 
+// Prefill's centre keys, a request's query rows staged once (HipPrefillShape): a query block's (rows x group) query
+// vectors are the M side of every round's scores, so the CTA converts them to bf16 hi + lo A fragments once per
+// request (hip_stage_query) instead of once per scored key, and each warp scores 8 * NT candidates per pass against
+// them (every MMA column a candidate, where a descent warp's kCand keys fill a few). Fragment layout in shared memory:
+// uint4 [M tile][k-step][hi | lo][lane], each lane's four A registers (rows g, g + 8 of the tile, dims as in
+// hip_scores); M rows are the request's (row, head) pairs mc0 .. mc1 - 1 of one chunk (a chunk holds what fits).
+__device__ __forceinline__ void hip_stage_query(const HipMaskParams& p, int32_t r0, int32_t group, int32_t kvh,
+                                                int32_t mc0, int32_t mc1, int32_t steps, uint4* qs) {
+  const AttentionCommon& a = p.a;
+  const int32_t hd = a.head_dim, n_mt = (mc1 - mc0 + 15) / 16, items = n_mt * steps * 32;
+  for (int32_t item = int32_t(threadIdx.x); item < items; item += int32_t(blockDim.x)) {
+    const int32_t lane = item & 31, mt = (item >> 5) / steps, ks = (item >> 5) % steps, g = lane >> 2, t = lane & 3;
+    const int32_t ma = mc0 + 16 * mt + g, mb = ma + 8;
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    const float4 xa = ma < mc1 ? *reinterpret_cast<const float4*>(
+                                     a.q + (int64_t(r0 + ma / group) * a.n_heads + kvh * group + ma % group) * hd +
+                                     16 * ks + 4 * t)
+                               : zero;
+    const float4 xb = mb < mc1 ? *reinterpret_cast<const float4*>(
+                                     a.q + (int64_t(r0 + mb / group) * a.n_heads + kvh * group + mb % group) * hd +
+                                     16 * ks + 4 * t)
+                               : zero;
+    uint4 hi, lo;
+    hip_split_bf16(xa.x, xa.y, hi.x, lo.x);  // row g,     k 2t, 2t + 1
+    hip_split_bf16(xb.x, xb.y, hi.y, lo.y);  // row g + 8, k 2t, 2t + 1
+    hip_split_bf16(xa.z, xa.w, hi.z, lo.z);  // row g,     k 2t + 8, 2t + 9
+    hip_split_bf16(xb.z, xb.w, hi.w, lo.w);  // row g + 8, k 2t + 8, 2t + 9
+    uint4* at = qs + ((int64_t(mt) * steps + ks) * 2) * 32 + lane;
+    at[0] = hi;
+    at[32] = lo;
+  }
+}
+
+// The centre-key scores of candidates c0 .. c0 + 8 NT - 1 (warp-wide) over the staged M rows [mc0, mc1): the running
+// max of each candidate's (q . k_centre) * scale over the rows that see the centre goes to best[c] (first chunk:
+// written; later chunks: maxed in). Candidates past n_cand or without a piece (cb < 0) are left alone.
+template <class T, int kPairs, int NT>
+__device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0,
+                                                  int32_t group, int32_t lo, int32_t hi, int32_t bs, int32_t n_cand,
+                                                  const int32_t* cb, const int32_t* ce, int32_t c0, const uint4* qs,
+                                                  int32_t mc0, int32_t mc1, bool first_chunk, int32_t lane,
+                                                  float* best) {
+  constexpr int kSteps = 4 * kPairs;
+  const AttentionCommon& a = p.a;
+  const int32_t steps = a.head_dim / 16, g = lane >> 2, t = lane & 3;
+  const auto centre = [&](int32_t idx, bool& ok) {  // the centre key of candidate idx, clipped to [lo, hi)
+    ok = idx < n_cand && cb[idx] >= 0;
+    if (!ok) return int32_t(0);
+    const int32_t l = int32_t(max(int64_t(lo), int64_t(cb[idx]) * bs)), r = int32_t(min(int64_t(hi), int64_t(ce[idx]) * bs));
+    return l + (r - l - 1) / 2;
+  };
+  int32_t kj[NT], cj[NT][2];  // [n-tile] position of this lane's B key (8 nt + g); [n-tile][e] of its D column 2t + e
+  bool kok[NT], cok[NT][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    kj[nt] = centre(c0 + 8 * nt + g, kok[nt]);
+    cj[nt][0] = centre(c0 + 8 * nt + 2 * t, cok[nt][0]);
+    cj[nt][1] = centre(c0 + 8 * nt + 2 * t + 1, cok[nt][1]);
+  }
+  uint32_t b[NT][kSteps][2];  // [n-tile][k-step] this lane's key's B fragments
+  float key_scale[NT];        // [n-tile] its fp8 scale (1 for bf16)
+  hip_key_fragments<T, kSteps, NT>(src, kj, kok, steps, t, b, key_scale);
+  float mx[NT][2];  // running max of this lane's D columns over the rows that see them
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) mx[nt][0] = mx[nt][1] = -INFINITY;
+  const int32_t n_mt = (mc1 - mc0 + 15) / 16;
+  for (int32_t mt = 0; mt < n_mt; ++mt) {
+    float acc[NT][4];  // [n-tile] D: (row g, col 2t), (row g, col 2t + 1), (row g + 8, col 2t), (row g + 8, col 2t + 1)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+    const uint4* at = qs + int64_t(mt) * steps * 64 + lane;
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) {
+      if (ks >= steps) continue;
+      const uint4 h4 = at[ks * 64], l4 = at[ks * 64 + 32];
+      const uint32_t hi_a[4] = {h4.x, h4.y, h4.z, h4.w}, lo_a[4] = {l4.x, l4.y, l4.z, l4.w};
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        mma_bf16_16816(acc[nt], hi_a, b[nt][ks][0], b[nt][ks][1]);
+        mma_bf16_16816(acc[nt], lo_a, b[nt][ks][0], b[nt][ks][1]);
+      }
+    }
+    const int32_t ma = mc0 + 16 * mt + g, mb = ma + 8;
+    const int32_t pa = ma < mc1 ? p.query_pos[r0 + ma / group] : -1, pb = mb < mc1 ? p.query_pos[r0 + mb / group] : -1;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        if (cok[nt][e] && pa >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][e]);
+        if (cok[nt][e] && pb >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][2 + e]);
+      }
+    }
+  }
+  // Max over the 8 lanes of a column (g), the column's key scale from the lane that loaded it (g = 2t + e), then
+  // lanes 0-3 hold every column.
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1) mx[nt][e] = fmaxf(mx[nt][e], __shfl_xor_sync(0xffffffffu, mx[nt][e], off));
+      float scale = a.scale;
+      if constexpr (sizeof(T) == 1) scale *= __shfl_sync(0xffffffffu, key_scale[nt], 4 * (2 * t + e));
+      // -inf stays -inf even where a subnormal fp8 scale flushes the product to 0 (-inf * 0 = NaN)
+      const float v = mx[nt][e] == -INFINITY ? -INFINITY : mx[nt][e] * scale;
+      if (g == 0 && cok[nt][e]) {
+        float& out = best[c0 + 8 * nt + 2 * t + e];
+        out = first_chunk ? v : fmaxf(out, v);
+      }
+    }
+  }
+}
+
 // One cluster of n_ctas CTAs per request (cg::this_cluster(): 1 for prefill's many requests; up to 16 for decode's
 // few, so that one decode step's handful of requests fills the GPU instead of 8 of its 132 SMs). CTA rank c scores
 // the candidates its warps own (idx / (kWarps * kCand) % n_ctas == c) and ranks them against every candidate's key,
@@ -280,6 +417,14 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
     ke[i] = kb[i] + base + (i < extra ? 1 : 0);
   }
   const KvHeadSourceT<T> src = kv_head_source<T>(p.a, p.a.row_seq[r0], kvh);
+  // Centre keys of a one-CTA request: the query rows' A fragments staged once (in chunks of q_stage_rows M rows
+  // when they do not all fit: then each round restages them).
+  constexpr int kStagedNT = kPairs == 2 ? 3 : 2;  // n-tiles a warp scores per pass (B fragments in registers)
+  const int32_t group = p.a.n_heads / p.a.n_kv_heads, m_rows = (r1 - r0) * group;
+  const bool staged = Shape::kStageQ && !descent && n_ctas == 1 && p.q_stage_rows > 0;
+  const int32_t n_mchunks = staged ? (m_rows + p.q_stage_rows - 1) / p.q_stage_rows : 0;
+  uint4* qs = reinterpret_cast<uint4*>(smem + hip_query_stage_offset(p.max_keep));  // [M tile][k-step][hi | lo][lane]
+  if (staged && n_mchunks == 1) hip_stage_query(p, r0, group, kvh, 0, m_rows, p.a.head_dim / 16, qs);
   for (int32_t round = 0;; ++round) {
     if (tid == 0) split_any = 0;
     __syncthreads();
@@ -296,6 +441,27 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
     }
     __syncthreads();
     if (split_any == 0) break;
+    if (staged) {
+      float* best = reinterpret_cast<float*>(slot_of);  // [n_sort] each candidate's score (the sort's slots come later)
+      for (int32_t mc0 = 0; mc0 < m_rows; mc0 += p.q_stage_rows) {
+        const int32_t mc1 = min(m_rows, mc0 + p.q_stage_rows);
+        if (n_mchunks > 1) {
+          __syncthreads();  // every warp is done with the previous chunk
+          hip_stage_query(p, r0, group, kvh, mc0, mc1, p.a.head_dim / 16, qs);
+          __syncthreads();
+        }
+        for (int32_t c0 = warp * 8 * kStagedNT; c0 < 2 * keep; c0 += kWarps * 8 * kStagedNT) {
+          hip_centre_scores<T, kPairs, kStagedNT>(p, src, r0, group, lo, hi, bs, 2 * keep, cb, ce, c0, qs, mc0, mc1,
+                                                  mc0 == 0, lane, best);
+        }
+      }
+      __syncthreads();
+      for (int32_t i = tid; i < n_sort; i += kThreads) {
+        // As the descent loop's keys below: empty slots sort last; + 0 makes -0 and +0 one score.
+        const bool valid = i < 2 * keep && cb[i] >= 0;
+        key[i] = valid ? (uint64_t(ordered_bits(best[i] + 0.0f)) << 32) | uint64_t(0xffffffffu - uint32_t(cb[i])) : 0;
+      }
+    }
     // This round's keys go to the sort buffer directly (one CTA) or to this CTA's own buffer for the cluster.
     uint64_t* scored = n_ctas == 1 ? key : own;
     // Score every candidate (keys clipped to [lo, hi), as the CPU rule): at its centre key, or by descent
@@ -303,7 +469,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
     // key is left; the score is the best centre met. Both halves' keys are loaded together (one dependent load per
     // level); every lane holds the same ranges, so the loop is warp-uniform. Keys are rescored where descents
     // overlap (the CPU caches them; the scores are the same).
-    for (int32_t c0 = (rank * kWarps + warp) * kCand; c0 < n_sort; c0 += n_ctas * kWarps * kCand) {
+    for (int32_t c0 = (rank * kWarps + warp) * kCand; !staged && c0 < n_sort; c0 += n_ctas * kWarps * kCand) {
       int32_t l[kCand], r[kCand];
       bool valid[kCand], one[kCand];
       float s[kCand];
@@ -642,7 +808,14 @@ void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
     const int size = hip_cluster_size<T, kPairs, HipDecodeShape>(p, cluster_smem);
     if (size > 1) return launch_shape<T, kPairs, HipDecodeShape>(p, cluster_smem, size, stream);
   }
-  launch_shape<T, kPairs, HipPrefillShape>(p, hip_mask_smem_bytes(p.max_keep), 1, stream);
+  // One CTA per request: the sort buffers, then as many staged query rows (M rows of 16, head_dim x bf16 hi + lo
+  // each) as the request with the most rows needs and shared memory holds (none: the unstaged scoring loop).
+  HipMaskParams staged = p;
+  const int64_t row_bytes = int64_t(p.a.head_dim) * 4, base = int64_t(hip_query_stage_offset(p.max_keep));
+  const int64_t want = (int64_t(p.max_rows) * (p.a.n_heads / p.a.n_kv_heads) + 15) / 16 * 16;
+  const int64_t room = (int64_t(cuda_smem_optin_bytes()) - 64 - base) / row_bytes / 16 * 16;  // - static smem
+  staged.q_stage_rows = int32_t(std::max<int64_t>(0, std::min(want, room)));
+  launch_shape<T, kPairs, HipPrefillShape>(staged, size_t(base + staged.q_stage_rows * row_bytes), 1, stream);
 }
 
 }  // namespace
@@ -656,10 +829,7 @@ void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
 
 // Shared memory of one block: sort keys and slots [n_sort], candidate pieces [n_sort], kept pieces [keep]; in a
 // cluster of several CTAs also the keys it scored [n_sort].
-size_t hip_mask_smem_bytes(int32_t max_keep) {
-  const size_t n_sort = size_t(pow2_at_least(2 * max_keep));
-  return n_sort * (sizeof(uint64_t) + sizeof(int32_t) + 2 * sizeof(int32_t)) + size_t(max_keep) * 2 * sizeof(int32_t);
-}
+size_t hip_mask_smem_bytes(int32_t max_keep) { return hip_sort_smem_bytes(max_keep); }
 
 size_t hip_mask_cluster_smem_bytes(int32_t max_keep) {
   return hip_mask_smem_bytes(max_keep) + size_t(pow2_at_least(2 * max_keep)) * sizeof(uint64_t);

@@ -31,6 +31,8 @@ struct HipMaskParams {
   int32_t* out_count;            // [n_requests] blocks kept
   int32_t n_requests;
   int32_t max_keep;              // the largest k / block_size_k of the requests (<= kHipMaxKeep)
+  int32_t max_rows;              // the most query rows (row_end - row_begin) of a request
+  int32_t q_stage_rows;          // set by the launch: (row, head) pairs of staged query fragments a CTA holds
 };
 
 // HiP's lists into a selection slot (backend.h Backend::selection_write_hip; the host rule is hip_expand_lists):

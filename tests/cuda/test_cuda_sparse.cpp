@@ -753,6 +753,7 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
       int32_t d, q_rows;
       std::vector<Budget> budgets;
       bool decode_only = false;  // only sequence 1's decode row: few requests, so clusters of many CTAs each
+      std::vector<int32_t> kv = {3000, 1777};  // the sequences' lengths
     };
     // Requests few (decode alone: 4 requests, 16 CTAs each, ranking 512 and 2048 candidates across the cluster),
     // some (about 40-80: 1-2 CTAs each) and many (600 rows in query blocks of 2: one CTA each).
@@ -765,10 +766,13 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
         // candidates than one CTA scores per pass).
         {128, 64, {{512, 2, 16, 4, 32}, {8, 2, 16, 0, 0}}, true},
         {64, 600, {{32, 2, 2, 4, 16}}},
+        // Keep 2048 single-key blocks over query blocks of 64 rows x GQA 4: the sort buffers leave room for fewer
+        // staged query rows than a block has, so prefill's centre scores run over two chunks of rows.
+        {128, 64, {{2048, 1, 64, 0, 0}}, false, {9000, 5000}},
     };
     for (const Shape& shape : shapes) {
       const int32_t d = shape.d;
-      PagedCase c(2, 4, d, 16, {3000, 1777}, {shape.q_rows, 1}, 1.f, dt, /*integers=*/true);
+      PagedCase c(2, 4, d, 16, shape.kv, {shape.q_rows, 1}, 1.f, dt, /*integers=*/true);
       AttentionParams params;
       params.scale = 1.0f / std::sqrt(float(d));
       std::vector<HipBlockRequest> reqs;

@@ -23,7 +23,7 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
   }
   std::vector<int32_t> packed;  // [n_requests, kHipRequestInts]
   packed.reserve(requests.size() * kHipRequestInts);
-  int32_t max_keep = 1;
+  int32_t max_keep = 1, max_rows = 1;
   const int32_t n_rows = batch.query_start.empty() ? 0 : batch.query_start.back();
   for (const HipBlockRequest& r : requests) {
     LCLLM_ASSERT(r.row_begin >= 0 && r.row_begin < r.row_end && r.row_end <= n_rows && r.kv_head >= 0 &&
@@ -36,6 +36,7 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
                   "most " + std::to_string(kHipMaxKeep) + " (raise block_size_k or lower k)");
     }
     max_keep = std::max(max_keep, keep);
+    max_rows = std::max(max_rows, r.row_end - r.row_begin);
     const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end, r.kv_head,      r.lo,
                                         r.hi,        r.k,       r.block_size_k, r.descent ? 1 : 0};
     packed.insert(packed.end(), f, f + kHipRequestInts);
@@ -63,6 +64,7 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
   p.out_count = static_cast<int32_t*>(scratch(n_req * sizeof(int32_t), kScratchHipCount));
   p.n_requests = int32_t(n_req);
   p.max_keep = max_keep;
+  p.max_rows = max_rows;
   enqueue(launch_attention_hip_mask, p);
   return {p.out_blocks, p.out_count, max_keep, int32_t(n_req)};
 }
