@@ -8,12 +8,18 @@
 // fragments in registers (S's accumulator layout is P's A layout) and V read as an N-major operand, one m64n64k16 per
 // 64-dim half (docs/DECISIONS.md). No ldmatrix, no per-warp B fragments: a tile's shared-memory reads are issued
 // once per warpgroup, not once per warp. The same kernel walks a tile's key sets (kSets, below) for sparse
-// policies' prefill rows. Versions, profiles and what limits it: docs/KERNEL_NOTES.md, version 7.
+// policies' prefill rows. Versions, profiles and what limits it: docs/KERNEL_NOTES.md, versions 7 and 8.
+//
+// Warp-specialised (FlashAttention-3 §3.1, version 8): a third, producer warpgroup gathers the K / V tiles with
+// cp.async into a ring of stages and the two consumer warpgroups multiply; they meet only at per-stage mbarriers
+// (landed / consumed), never at a block-wide barrier, and the producer's registers go to the consumers (setmaxnreg).
+// Inside a consumer the next tile's S = Q K^T is issued before the previous tile's P V (FlashAttention-3 §3.2), so
+// the softmax overlaps the tensor cores' work.
 //
 // Shared memory holds each K / V tile as 64-dim halves of [128 keys][128 bytes] in 128-byte swizzled atoms
 // (wgmma.cuh), which the cp.async gather writes directly: chunk c of key k at ((c % 8) ^ (k % 8)).
-// Skipping is per warpgroup (wgmma is a warpgroup instruction): a tile outside the union of the group's 64 rows'
-// ranges is skipped, the per-element mask runs only on tiles not wholly inside every one of the group's ranges.
+// Every tile of the block's key range is multiplied by both consumer groups; the per-element mask runs only on tiles
+// not wholly inside every one of the group's rows' ranges (a tile outside all of them is masked to P = 0).
 // Not here (v2 serves them): fp8 caches (their tiles are converted through registers) and head_dim 256 (S, O and
 // Q's fragments would not fit the registers of a 64-row warpgroup).
 #include <atomic>
@@ -32,10 +38,14 @@ namespace lcllm {
 
 namespace {
 
-constexpr int kThreadsV3 = 256;   // two warpgroups
+constexpr int kConsumerThreads = 256;  // two consumer warpgroups of 64 M rows each
+constexpr int kProducerThreads = 128;  // one producer warpgroup: the K / V gathers
+constexpr int kThreadsV3 = kConsumerThreads + kProducerThreads;
 constexpr int kKeysV3 = 128;      // keys per tile: N of S = Q K^T
-constexpr int kStagesV3 = 3;
+constexpr int kStagesV3 = 3;  // >= 3: the producer publishes a tile one tile late (the stages' protocol below)
 constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [128 keys][128 B]
+// Registers per thread after setmaxnreg: 128 x 56 + 256 x 224 = 64512 <= 65536 (the launch gives 168 each).
+constexpr int kProducerRegs = 56, kConsumerRegs = 224;
 
 constexpr uint32_t v3_tile_bytes(int head_dim) { return uint32_t(kKeysV3) * uint32_t(head_dim) * 2; }
 // + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel.
@@ -59,9 +69,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   constexpr int DT = D / 8;             // 8-dim column blocks of O
   constexpr int KP = kKeysV3 / 16;      // k-steps of P V
   constexpr int NH = D / 64;            // 64-dim halves of K / V rows
-  constexpr int kRowsPerPass = kThreadsV3 / KC;
+  constexpr int kRowsPerPass = kProducerThreads / KC;
   constexpr int kPasses = kKeysV3 / kRowsPerPass;
-  constexpr int kBasesPerWarp = 32 / KC;  // a warp's keys of one pass
+  constexpr int kBasesPerWarp = 32 / KC;  // a producer warp's keys of one pass
   static_assert(kBasesPerWarp * kPasses <= 32, "one lane finds the slot of each of a warp's keys");
   constexpr uint32_t kTileBytes = v3_tile_bytes(D), kStageBytes = 2 * kTileBytes;
   static_assert(kRowsPerPass % 8 == 0 && kKeysV3 % kRowsPerPass == 0, "a thread's keys share their swizzle row");
@@ -69,11 +79,14 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   // [stage][K | V][D / 64 halves][kKeysV3 keys][64 dims], 128-byte swizzled atoms, 1024-byte aligned
   const uint32_t smem_base = (smem_u32(smem_raw) + 1023u) & ~1023u;
   __shared__ int32_t sRange[2];   // the block's key range: union over its rows
-  __shared__ int32_t sGroup[2][4];  // per warpgroup: union lo, hi; intersection lo, hi
+  __shared__ int32_t sGroup[2][2];  // per consumer warpgroup: the intersection of its rows' ranges (lo, hi)
   __shared__ int32_t sPos[kSets ? kStagesV3 : 1][kKeysV3];  // key sets: each staged key's position (INT32_MAX: none)
+  __shared__ __align__(8) uint64_t sFull[kStagesV3];   // stage landed: the producer's 128 threads arrive
+  __shared__ __align__(8) uint64_t sEmpty[kStagesV3];  // stage consumed: the consumers' 256 threads arrive
 
   const AttentionCommon& a = p.a;
   const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g = lane >> 2, t4 = lane & 3;
+  const bool producer = tid >= kConsumerThreads;  // warpgroup 2; consumers are warpgroups 0 and 1 (M rows 64 wg ..)
   const int32_t tile = int32_t(gridDim.y) - 1 - int32_t(blockIdx.y);  // heavy (late, causal) tiles first
   const int32_t hp = 1 << hp_log2;
   const int32_t h0 = int32_t(blockIdx.x) * hp, kvh = h0 / (a.n_heads / a.n_kv_heads);
@@ -84,29 +97,34 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   if (tid == 0) {
     sRange[0] = INT32_MAX;
     sRange[1] = 0;
+#pragma unroll
+    for (int st = 0; st < kStagesV3; ++st) {
+      mbar_init(smem_u32(&sFull[st]), kProducerThreads);
+      mbar_init(smem_u32(&sEmpty[st]), kConsumerThreads);
+    }
   }
   if (tid < 2) {
-    sGroup[tid][0] = INT32_MAX;
-    sGroup[tid][1] = 0;
-    sGroup[tid][2] = 0;
-    sGroup[tid][3] = INT32_MAX;
+    sGroup[tid][0] = 0;
+    sGroup[tid][1] = INT32_MAX;
   }
-  // This thread's two M rows: warp * 16 + g (+ 8) -> (position, head); warpgroup wg owns M rows 64 wg .. 64 wg + 63.
-  int32_t pos[2], head[2], rb[2], re[2];
+  // A consumer thread's two M rows: warp * 16 + g (+ 8) -> (position, head); warpgroup wg owns M rows 64 wg .. + 63.
+  int32_t pos[2] = {0, 0}, head[2] = {0, 0}, rb[2] = {0, 0}, re[2] = {0, 0};
+  if (!producer) {
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int32_t mr = warp * 16 + g + 8 * i;
-    pos[i] = mr >> hp_log2;
-    head[i] = h0 + (mr & (hp - 1));
-    if constexpr (kSets) {
-      // The row's set for this KV head: re = hi; rb = recent_begin where the set has a gap after its sinks, else 0
-      // (a range, {lo, hi, hi, hi}, or sinks meeting the recent window: every key below hi).
-      const int32_t* set = p.ks.sets + (int64_t(row0 + pos[i]) * a.n_kv_heads + kvh) * 5;
-      rb[i] = pos[i] < nr && set[1] < set[2] ? set[2] : 0;
-      re[i] = pos[i] < nr ? set[3] : 0;
-    } else {
-      rb[i] = pos[i] < nr ? a.row_begin[row0 + pos[i]] : 0;
-      re[i] = pos[i] < nr ? a.row_end[row0 + pos[i]] : 0;
+    for (int i = 0; i < 2; ++i) {
+      const int32_t mr = warp * 16 + g + 8 * i;
+      pos[i] = mr >> hp_log2;
+      head[i] = h0 + (mr & (hp - 1));
+      if constexpr (kSets) {
+        // The row's set for this KV head: re = hi; rb = recent_begin where the set has a gap after its sinks, else
+        // 0 (a range, {lo, hi, hi, hi}, or sinks meeting the recent window: every key below hi).
+        const int32_t* set = p.ks.sets + (int64_t(row0 + pos[i]) * a.n_kv_heads + kvh) * 5;
+        rb[i] = pos[i] < nr && set[1] < set[2] ? set[2] : 0;
+        re[i] = pos[i] < nr ? set[3] : 0;
+      } else {
+        rb[i] = pos[i] < nr ? a.row_begin[row0 + pos[i]] : 0;
+        re[i] = pos[i] < nr ? a.row_end[row0 + pos[i]] : 0;
+      }
     }
   }
   int32_t w_lo = INT32_MAX, w_hi = 0, w_in_lo = max(rb[0], rb[1]), w_in_hi = min(re[0], re[1]);
@@ -124,21 +142,16 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     w_in_lo = max(w_in_lo, __shfl_xor_sync(0xffffffffu, w_in_lo, off));
     w_in_hi = min(w_in_hi, __shfl_xor_sync(0xffffffffu, w_in_hi, off));
   }
-  __syncthreads();
-  if (lane == 0) {
+  __syncthreads();  // the ranges' initial values and the mbarriers
+  if (lane == 0 && !producer) {
     if (w_lo < w_hi) {
       atomicMin(&sRange[0], w_lo);
       atomicMax(&sRange[1], w_hi);
-      atomicMin(&sGroup[wg][0], w_lo);
-      atomicMax(&sGroup[wg][1], w_hi);
     }
-    atomicMax(&sGroup[wg][2], w_in_lo);
-    atomicMin(&sGroup[wg][3], w_in_hi);
+    atomicMax(&sGroup[wg][0], w_in_lo);
+    atomicMin(&sGroup[wg][1], w_in_hi);
   }
-
-  uint32_t qa[KK][4];  // Q's A fragments (bf16)
-  load_q_fragments_bf16<D>(qa, a.q, a.n_heads, row0, nr, pos, head, t4);
-  __syncthreads();
+  __syncthreads();  // the last block-wide barrier: from here on the warpgroups meet only at the stages' mbarriers
   // The keys the block walks, by index: dense, positions [kb, ke); key sets, indices [0, ke) of the sequence
   // sink range, list, [seg3_lo, hi) of the tile's last row (which sees the most keys).
   int32_t kb = sRange[0], ke = sRange[1];
@@ -171,7 +184,73 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     kb = 0;
     ke = n_sink + n_list + max(0, hi - seg3_lo);
   }
-  const int32_t g_lo = sGroup[wg][0], g_hi = sGroup[wg][1], g_in_lo = sGroup[wg][2], g_in_hi = sGroup[wg][3];
+  const int32_t n_iter = kb < ke ? (ke - kb + kKeysV3 - 1) / kKeysV3 : 0;
+
+  if (producer) {
+    // The producer warpgroup (FlashAttention-3 §3.1's warp specialisation): gathers tile it's K and V into stage
+    // it % kStagesV3 once the consumers freed it, and publishes it on sFull when this thread's copies have landed
+    // and been fenced for the tensor cores' (async proxy) reads. A tile is published after the next one's copies
+    // are issued, so two tiles' copies are in flight.
+    regs_decrease<kProducerRegs>();
+    const int32_t ptid = tid - kConsumerThreads, pwarp = ptid >> 5;
+    // This thread copies chunk `chunk` of keys key_base + i * kRowsPerPass; its swizzled offsets are fixed.
+    const int32_t chunk = ptid % KC, key_base = ptid / KC;
+    const int ps_shift = page_shift_of(ps);
+    const int64_t slot_stride = a.kv.slot_stride();
+    const uint16_t* k_src = static_cast<const uint16_t*>(a.k_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
+    const uint16_t* v_src = static_cast<const uint16_t*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
+    const uint32_t st_off0 =
+        uint32_t(chunk / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((chunk & 7) ^ (key_base & 7)) * 16);
+    // The warp's kBasesPerWarp * kPasses keys of a tile: lane l finds the slot of key
+    // (pwarp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and
+    // each pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass).
+    const int32_t lane_key = pwarp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
+    auto lane_slot_of = [&](int32_t k0) {  // {slot or -1, position or INT32_MAX} of this lane's key of the tile
+      const int32_t v = k0 + lane_key;
+      int32_t j = INT32_MAX, slot = -1;
+      if (lane < kBasesPerWarp * kPasses && v < ke) {
+        j = !kSets ? v : v < n_sink ? set_lo + v : v < n_sink + n_list ? list[v - n_sink] : seg3_lo + (v - n_sink - n_list);
+        slot = int32_t(paged_slot(pages, ps, ps_shift, j));
+      }
+      return make_int2(slot, j);
+    };
+    int2 next_slot = lane_slot_of(kb);
+    for (int32_t it = 0; it < n_iter; ++it) {
+      const int stage = it % kStagesV3;
+      if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
+      if constexpr (kSets) {
+        if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = next_slot.y;
+      }
+      const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
+#pragma unroll
+      for (int i = 0; i < kPasses; ++i) {
+        const int32_t slot = __shfl_sync(0xffffffffu, next_slot.x, kBasesPerWarp * i + lane / KC);
+        const bool valid = slot >= 0;
+        const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
+        const uint32_t d = dst + uint32_t(i * kRowsPerPass) * 128u;
+        cp_async_16(d, k_src + off, valid ? 16 : 0);
+        cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
+      }
+      cp_async_commit();
+      if (it + 1 < n_iter) next_slot = lane_slot_of(kb + (it + 1) * kKeysV3);
+      if (it >= 1) {
+        cp_async_wait<1>();  // tile it - 1 has landed (this thread's copies) ...
+        fence_proxy_async_shared();  // ... visible to the tensor cores' reads ...
+        mbar_arrive(smem_u32(&sFull[(it - 1) % kStagesV3]));  // ... and published
+      }
+    }
+    if (n_iter > 0) {
+      cp_async_wait<0>();
+      fence_proxy_async_shared();
+      mbar_arrive(smem_u32(&sFull[(n_iter - 1) % kStagesV3]));
+    }
+    return;
+  }
+
+  regs_increase<kConsumerRegs>();
+  uint32_t qa[KK][4];  // Q's A fragments (bf16)
+  load_q_fragments_bf16<D>(qa, a.q, a.n_heads, row0, nr, pos, head, t4);
+  const int32_t g_in_lo = sGroup[wg][0], g_in_hi = sGroup[wg][1];
 
   float o[NH][32];  // O's accumulators, one m64n64 block per 64-dim half: dims 64 h + 8 (i / 4) + 2 t4 + i % 2
 #pragma unroll
@@ -180,65 +259,22 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     for (int i = 0; i < 32; ++i) o[h][i] = 0.f;
   }
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-
-  // Tile loads: this thread copies chunk `chunk` of keys key_base + i * kRowsPerPass; its swizzled offsets are fixed.
-  const int32_t chunk = tid % KC, key_base = tid / KC;
-  const int ps_shift = page_shift_of(ps);
-  const int64_t slot_stride = a.kv.slot_stride();
-  const uint16_t* k_src = static_cast<const uint16_t*>(a.k_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
-  const uint16_t* v_src = static_cast<const uint16_t*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
-  const uint32_t st_off0 =
-      uint32_t(chunk / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((chunk & 7) ^ (key_base & 7)) * 16);
-  // The warp's kBasesPerWarp * kPasses keys of a tile: lane l finds the slot of key
-  // (warp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and each
-  // pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass). The
-  // slots of the next tile to load are looked up one iteration ahead, so the page-table latency is never waited for.
-  const int32_t lane_key = warp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
-  auto lane_slot_of = [&](int32_t k0) {  // {slot or -1, position or INT32_MAX} of this lane's key of the tile
-    const int32_t v = k0 + lane_key;
-    int32_t j = INT32_MAX, slot = -1;
-    if (lane < kBasesPerWarp * kPasses && v < ke) {
-      j = !kSets ? v : v < n_sink ? set_lo + v : v < n_sink + n_list ? list[v - n_sink] : seg3_lo + (v - n_sink - n_list);
-      slot = int32_t(paged_slot(pages, ps, ps_shift, j));
-    }
-    return make_int2(slot, j);
-  };
-  auto load_tile = [&](int stage, int2 lane_slot_pos) {
-    const int32_t lane_slot = lane_slot_pos.x;
-    if constexpr (kSets) {
-      if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = lane_slot_pos.y;
-    }
-    const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
-#pragma unroll
-    for (int i = 0; i < kPasses; ++i) {
-      const int32_t slot = __shfl_sync(0xffffffffu, lane_slot, kBasesPerWarp * i + lane / KC);
-      const bool valid = slot >= 0;
-      const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
-      const uint32_t d = dst + uint32_t(i * kRowsPerPass) * 128u;
-      cp_async_16(d, k_src + off, valid ? 16 : 0);
-      cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
-    }
-  };
-
   const float smul = kSoftcap ? a.scale / a.softcap : a.scale * kLog2e;
   const float cap_l2 = a.softcap * kLog2e;
   const float emul = kSoftcap ? 1.f : smul;  // raw score -> log2 units inside the exponent
-  const int32_t n_iter = kb < ke ? (ke - kb + kKeysV3 - 1) / kKeysV3 : 0;
-#pragma unroll
-  for (int st = 0; st < kStagesV3 - 1; ++st) {
-    if (st < n_iter) load_tile(st, lane_slot_of(kb + st * kKeysV3));
-    cp_async_commit();
-  }
-  int2 next_slot = lane_slot_of(kb + (kStagesV3 - 1) * kKeysV3);  // the tile loaded in iteration 0
 
-  // A (score_tile): S = Q K^T, mask, online softmax, P's fragments; B (accumulate_tile): O += P V.
-  uint32_t pa[KP][4];  // P of the tile between A and B
-  auto score_tile = [&](int32_t k0, int st, uint32_t k_tile) {
-    float s[NT * 4];
+  // Each consumer warpgroup runs its tiles on its own, pipelined inside the group (FlashAttention-3 §3.2): tile j's
+  // S = Q K_j is issued before tile j - 1's O += P V_{j-1}, so j's softmax runs while the tensor cores do j - 1's
+  // P V; then the stage of j - 1 goes back to the producer and O is rescaled for j. P of the tile waiting for its
+  // P V lives in pa. Every tile is multiplied, also one outside the group's rows (its scores are masked to -inf,
+  // P = 0): wgmma under a condition the compiler cannot prove uniform is serialised (ptxas C7520), which costs more
+  // than the few such tiles at a causal diagonal.
+  uint32_t pa[KP][4];
+  float s[NT * 4];
+  auto issue_scores = [&](int stage) {
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) s[i] = 0.f;
-    wgmma_fence();
-    const uint64_t k_desc = wgmma_desc_sw128(k_tile, 16, 1024);
+    const uint64_t k_desc = wgmma_desc_sw128(smem_base + uint32_t(stage) * kStageBytes, 16, 1024);
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
       // K-major B: 16 dims of all 128 keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4) (the
@@ -247,9 +283,23 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
                              kk > 0 ? 1 : 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_pin(s);
-
+  };
+  auto issue_pv = [&](int stage) {
+    const uint64_t v_desc = wgmma_desc_sw128(smem_base + uint32_t(stage) * kStageBytes + kTileBytes, 16, 1024);
+#pragma unroll
+    for (int kp = 0; kp < KP; ++kp) {
+      // N-major B: keys 16 kp .. 16 kp + 15 (two 8-key atoms, 1024 B apart) of one 64-dim half (one atom wide:
+      // the descriptor's leading offset is never used).
+#pragma unroll
+      for (int h = 0; h < NH; ++h) {
+        wgmma_m64n64k16_rs<1>(o[h], pa[kp], v_desc + ((uint32_t(h) * kHalfBytes + uint32_t(kp) * 2048u) >> 4), 1);
+      }
+    }
+    wgmma_commit();
+  };
+  // Mask, online softmax of S (tile j at `stage`) into P's values in s; alpha: the rows' O rescale.
+  auto softmax = [&](int32_t j, int stage, float (&alpha)[2]) {
+    const int32_t k0 = kb + j * kKeysV3;
     // Masked where the tile is not wholly inside every range of the warpgroup's rows. Without a softcap the scores
     // stay raw and the scale (times log2 e) folds into the exponent's FMA; with one they become log2 units here.
     if constexpr (kSoftcap) {
@@ -258,7 +308,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     }
     bool full;  // every key of the tile visible to every row of the warpgroup (uniform: most tiles skip the mask)
     if constexpr (kSets) {
-      const int32_t first = sPos[st][0], final_key = sPos[st][kKeysV3 - 1];
+      const int32_t first = sPos[stage][0], final_key = sPos[stage][kKeysV3 - 1];
       full = final_key < g_in_hi && (final_key < seg3_lo || first >= g_in_lo);
     } else {
       full = k0 >= g_in_lo && k0 + kKeysV3 <= g_in_hi;
@@ -270,11 +320,11 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         for (int e = 0; e < 4; ++e) {
           const int c = nt * 8 + 2 * t4 + (e & 1);
           if constexpr (kSets) {
-            const int32_t j = sPos[st][c];
-            if (j >= re[e >> 1] || (j >= seg3_lo && j < rb[e >> 1])) s[4 * nt + e] = -INFINITY;
+            const int32_t jp = sPos[stage][c];
+            if (jp >= re[e >> 1] || (jp >= seg3_lo && jp < rb[e >> 1])) s[4 * nt + e] = -INFINITY;
           } else {
-            const int32_t j = k0 + c;
-            if (j < rb[e >> 1] || j >= re[e >> 1]) s[4 * nt + e] = -INFINITY;
+            const int32_t jp = k0 + c;
+            if (jp < rb[e >> 1] || jp >= re[e >> 1]) s[4 * nt + e] = -INFINITY;
           }
         }
       }
@@ -288,7 +338,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[i], mx * emul);  // -inf stays -inf
       const float mu = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(m[i] - mu);
+      alpha[i] = exp2f(m[i] - mu);
       m[i] = m_new;
       float sum = 0.f;
 #pragma unroll
@@ -297,17 +347,22 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         s[4 * nt + 2 * i + 1] = exp2f(fmaf(s[4 * nt + 2 * i + 1], emul, -mu));
         sum += s[4 * nt + 2 * i] + s[4 * nt + 2 * i + 1];
       }
-      l[i] = l[i] * alpha + sum;
-      // Once the running maxima settle most tiles leave them unchanged (alpha = 1): the warp then skips O's rescale.
-      if (__any_sync(0xffffffffu, alpha != 1.f)) {
+      l[i] = l[i] * alpha[i] + sum;
+    }
+  };
+  // O *= alpha (skipped by a warp whose rows' maxima did not move: most tiles once they settle), then P into pa
+  // (bf16; its fp32 sum is the denominator): keys 16 kp .. 16 kp + 15 are S's blocks 2 kp, 2 kp + 1.
+  auto rescale_and_pack = [&](const float (&alpha)[2]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      if (__any_sync(0xffffffffu, alpha[i] != 1.f)) {
 #pragma unroll
         for (int dt = 0; dt < DT; ++dt) {
-          o[dt >> 3][4 * (dt & 7) + 2 * i] *= alpha;
-          o[dt >> 3][4 * (dt & 7) + 2 * i + 1] *= alpha;
+          o[dt >> 3][4 * (dt & 7) + 2 * i] *= alpha[i];
+          o[dt >> 3][4 * (dt & 7) + 2 * i + 1] *= alpha[i];
         }
       }
     }
-    // P (bf16; its fp32 sum is the denominator) as A fragments: keys 16 kp .. 16 kp + 15 are S's blocks 2 kp, 2 kp + 1.
 #pragma unroll
     for (int kp = 0; kp < KP; ++kp) {
       pa[kp][0] = pack_bf16(s[8 * kp + 0], s[8 * kp + 1]);
@@ -316,57 +371,40 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       pa[kp][3] = pack_bf16(s[8 * kp + 6], s[8 * kp + 7]);
     }
   };
-  auto accumulate_tile = [&](uint32_t v_tile) {
+
+  if (n_iter > 0) {
+    mbar_wait(smem_u32(&sFull[0]), 0u);
     wgmma_fence();
-    const uint64_t v_desc = wgmma_desc_sw128(v_tile, 16, 1024);
-#pragma unroll
-    for (int kp = 0; kp < KP; ++kp) {
-      // N-major B: keys 16 kp .. 16 kp + 15 (two 8-key atoms, 1024 B apart) of one 64-dim half (one atom wide:
-      // the descriptor's leading offset is never used).
-#pragma unroll
-      for (int h = 0; h < NH; ++h) {
-          wgmma_m64n64k16_rs<1>(o[h], pa[kp], v_desc + ((uint32_t(h) * kHalfBytes + uint32_t(kp) * 2048u) >> 4), 1);
-      }
-    }
-    wgmma_commit();
+    issue_scores(0);
+    wgmma_wait<0>();
+    wgmma_pin(s);
+    float alpha[2];
+    softmax(0, 0, alpha);
+    rescale_and_pack(alpha);
+  }
+  for (int32_t j = 1; j < n_iter; ++j) {
+    const int stage = j % kStagesV3, prev = (j - 1) % kStagesV3;
+    mbar_wait(smem_u32(&sFull[stage]), uint32_t((j / kStagesV3) & 1));
+    wgmma_fence();  // pa and the rescaled O are written before the wgmmas below read them
+    issue_scores(stage);
+    issue_pv(prev);
+    wgmma_wait<1>();  // S_j done, P V_{j-1} may still run
+    wgmma_pin(s);
+    float alpha[2];
+    softmax(j, stage, alpha);
     wgmma_wait<0>();
 #pragma unroll
     for (int h = 0; h < NH; ++h) wgmma_pin(o[h]);
-  };
-
-  // The two warpgroups run half an iteration apart (FlashAttention-3 §3.1's ping-pong, with one barrier a tile):
-  // warpgroup 0 scores tile `it` before the iteration's barrier and accumulates it after; warpgroup 1 does both
-  // after it. So one group's softmax overlaps the other's MMAs, instead of both groups waiting for the tensor
-  // cores together and then leaving them idle together. The barrier X_it publishes tile it + 1 (warpgroup 0 scores
-  // it next) and frees the stage of tile it - 1, both groups having accumulated it, for the load of tile it + 2.
-  cp_async_wait<kStagesV3 - 2>();  // tile 0 has landed
-  fence_proxy_async_shared();
-  __syncthreads();
-  // Half steps, so that each part has one call site (one copy of its code for both groups): half step 2 it scores
-  // tile it in warpgroup 0; half step 2 it + 1 passes X_it, then scores tile it in warpgroup 1 and accumulates it
-  // in both.
-  int stage = 0;
-  for (int32_t half = 0; half < 2 * n_iter; ++half) {
-    const int32_t it = half >> 1, k0 = kb + it * kKeysV3;
-    const bool second = half & 1;
-    const int stage_of_tile = stage;
-    const uint32_t k_tile = smem_base + uint32_t(stage) * kStageBytes, v_tile = k_tile + kTileBytes;
-    const bool active = kSets ? sPos[stage][0] < g_hi : k0 < g_hi && k0 + kKeysV3 > g_lo;  // uniform over the group
-    if (second) {
-      cp_async_wait<0>();          // X_it: tile it + 1 has landed (this thread's copies) ...
-      fence_proxy_async_shared();  // ... and is visible to the tensor cores' (async proxy) reads
-      __syncthreads();
-      if (it + kStagesV3 - 1 < n_iter) {
-        load_tile((stage + kStagesV3 - 1) % kStagesV3, next_slot);
-        next_slot = lane_slot_of(k0 + kStagesV3 * kKeysV3);
-      }
-      cp_async_commit();
-      stage = (stage + 1) % kStagesV3;
-    }
-    if (active && wg == int(second)) score_tile(k0, stage_of_tile, k_tile);
-    if (active && second) accumulate_tile(v_tile);
+    mbar_arrive(smem_u32(&sEmpty[prev]));  // tile j - 1's K and V have been read
+    rescale_and_pack(alpha);
   }
-  cp_async_wait<0>();  // nothing may land in shared memory after the block exits
+  if (n_iter > 0) {
+    wgmma_fence();
+    issue_pv((n_iter - 1) % kStagesV3);
+    wgmma_wait<0>();
+#pragma unroll
+    for (int h = 0; h < NH; ++h) wgmma_pin(o[h]);
+  }
 
 #pragma unroll
   for (int i = 0; i < 2; ++i) {

@@ -84,3 +84,34 @@ __device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_
 }
 
 }  // namespace lcllm
+
+namespace lcllm {
+
+// mbarrier (PTX ISA §9.7.13.15): a shared-memory barrier object whose phase completes when `count` arrivals have
+// happened; waiters spin on the parity of the phase they wait for. The warp-specialised prefill uses one per stage
+// and direction (tile landed / tile consumed) instead of block-wide barriers.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+// Arrive (release semantics at CTA scope: this thread's earlier shared-memory writes are visible to a waiter).
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}" ::"r"(bar) : "memory");
+}
+// Wait until the phase of parity `parity` has completed (acquire semantics).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nwait_again:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_again;\n}" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+// Register reallocation between warpgroups (PTX setmaxnreg, sm_90a): a producer warpgroup gives registers back, the
+// consumers take them, so that a 384-thread block's consumers hold more than 65536 / 384 each.
+template <int N>
+__device__ __forceinline__ void regs_decrease() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N)); }
+template <int N>
+__device__ __forceinline__ void regs_increase() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N)); }
+
+}  // namespace lcllm
