@@ -271,9 +271,12 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   // than the few such tiles at a causal diagonal.
   uint32_t pa[KP][4];
   float s[NT * 4];
-  auto issue_scores = [&](int stage) {
+  auto zero_scores = [&] {  // before the wgmma_fence that orders these writes before the wgmmas (the first k-step
+                            // ignores the accumulators, but its registers must not be written behind its back)
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) s[i] = 0.f;
+  };
+  auto issue_scores = [&](int stage) {
     const uint64_t k_desc = wgmma_desc_sw128(smem_base + uint32_t(stage) * kStageBytes, 16, 1024);
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
@@ -374,6 +377,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 
   if (n_iter > 0) {
     mbar_wait(smem_u32(&sFull[0]), 0u);
+    zero_scores();
     wgmma_fence();
     issue_scores(0);
     wgmma_wait<0>();
@@ -385,7 +389,8 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   for (int32_t j = 1; j < n_iter; ++j) {
     const int stage = j % kStagesV3, prev = (j - 1) % kStagesV3;
     mbar_wait(smem_u32(&sFull[stage]), uint32_t((j / kStagesV3) & 1));
-    wgmma_fence();  // pa and the rescaled O are written before the wgmmas below read them
+    zero_scores();
+    wgmma_fence();  // pa, the rescaled O and the zeroed S are written before the wgmmas below use them
     issue_scores(stage);
     issue_pv(prev);
     wgmma_wait<1>();  // S_j done, P V_{j-1} may still run
