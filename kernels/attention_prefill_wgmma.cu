@@ -375,11 +375,19 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     }
   };
 
+  // The two consumer groups take turns at issuing (FlashAttention-3 §3.1's ping-pong): group w issues after
+  // barrier 1 + w and then lets the other group issue, so the tensor cores run one group's products while the other
+  // group runs its softmax. Group 1 opens the first turn for group 0 and leaves out the arrive after its last turn,
+  // so every arrive meets a sync: each group issues n_iter + 1 times.
+  const int my_turn = 1 + wg, their_turn = 2 - wg;
+  if (n_iter > 0 && wg == 1) named_barrier_arrive(their_turn, kConsumerThreads);
   if (n_iter > 0) {
     mbar_wait(smem_u32(&sFull[0]), 0u);
     zero_scores();
     wgmma_fence();
+    named_barrier_sync(my_turn, kConsumerThreads);
     issue_scores(0);
+    named_barrier_arrive(their_turn, kConsumerThreads);
     wgmma_wait<0>();
     wgmma_pin(s);
     float alpha[2];
@@ -391,8 +399,10 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     mbar_wait(smem_u32(&sFull[stage]), uint32_t((j / kStagesV3) & 1));
     zero_scores();
     wgmma_fence();  // pa, the rescaled O and the zeroed S are written before the wgmmas below use them
+    named_barrier_sync(my_turn, kConsumerThreads);
     issue_scores(stage);
     issue_pv(prev);
+    named_barrier_arrive(their_turn, kConsumerThreads);
     wgmma_wait<1>();  // S_j done, P V_{j-1} may still run
     wgmma_pin(s);
     float alpha[2];
@@ -405,7 +415,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   }
   if (n_iter > 0) {
     wgmma_fence();
+    named_barrier_sync(my_turn, kConsumerThreads);
     issue_pv((n_iter - 1) % kStagesV3);
+    if (wg == 0) named_barrier_arrive(their_turn, kConsumerThreads);
     wgmma_wait<0>();
 #pragma unroll
     for (int h = 0; h < NH; ++h) wgmma_pin(o[h]);

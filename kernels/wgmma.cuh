@@ -115,3 +115,16 @@ template <int N>
 __device__ __forceinline__ void regs_increase() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N)); }
 
 }  // namespace lcllm
+
+namespace lcllm {
+
+// Named barriers (PTX bar.sync / bar.arrive with an id other than 0, which __syncthreads uses): `threads` of the
+// block meet; arrive does not wait. The prefill's consumer warpgroups take turns issuing their wgmmas through two.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
+}  // namespace lcllm

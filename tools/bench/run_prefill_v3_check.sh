@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One device call for the wgmma prefill (E9 item 1): the CUDA suite, prefill TFLOP/s of this build against the
-# previous kernel (dist/bench_attention_base: an earlier commit's bench_attention_cuda, if carried) and PyTorch SDPA
+# previous kernels (dist/bench_attention_base*: earlier commits' bench_attention_cuda, if carried) and PyTorch SDPA
 # flash / cuDNN in the same call, attention-only decode (dense and hip), Llama-3.1-8B end to end (TTFT and decode,
 # full and hip) and Llama-3.2-1B, memcheck of the attention and key-set tests, racecheck of the attention tests last.
-# Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base]) and
+# Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base_NAME...]) and
 # gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz, packed after each stage.
 # QUICK=1 stops after the kernel benches. FAST=1 (a short device budget) leaves out the attention-only decode stage,
 # the 1B model and racecheck, and runs the 8B end to end at 32k and 128k only.
@@ -16,10 +16,11 @@ pack
 L="8192 32768 131072"
 { hdr "prefill and decode attention, this build" "bench_attention_cuda $L -- 131072 524288"; timeout 90 $D/bench_attention_cuda $L -- 131072 524288; } > $R/attention_prefill.jsonl 2>&1
 grep -v "^#" $R/attention_prefill.jsonl | cut -c1-160
-if [ -x $D/bench_attention_base ]; then
-  { hdr "prefill attention, base build" "bench_attention_base $L"; timeout 90 $D/bench_attention_base $L; } > $R/attention_prefill_base.jsonl 2>&1
-  grep -v "^#" $R/attention_prefill_base.jsonl | cut -c1-160
-fi
+for b in $D/bench_attention_base*; do  # earlier builds carried for an A/B in the same call (suffix: their name)
+  [ -x $b ] || continue; n=${b##*/bench_attention_}
+  { hdr "prefill attention, $n build" "bench_attention_$n $L"; timeout 90 $b $L; } > $R/attention_prefill_$n.jsonl 2>&1
+  echo "== $n"; grep -v "^#" $R/attention_prefill_$n.jsonl | cut -c1-160
+done
 { hdr "SDPA peer" "python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288"; timeout 120 python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288; } > $R/attention_sdpa.jsonl 2>&1
 grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-160
 pack
