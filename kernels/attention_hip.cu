@@ -143,6 +143,45 @@ __device__ __forceinline__ void hip_key_fragments(const KvHeadSourceT<T>& src, c
   }
 }
 
+// acc[nt] += q (bf16 hi + lo A fragments) x this lane's B fragments of k-step ks, for every n-tile.
+template <int NT, int kSteps>
+__device__ __forceinline__ void hip_mma_hi_lo(float (&acc)[NT][4], const uint32_t (&hi)[4], const uint32_t (&lo)[4],
+                                              const uint32_t (&b)[NT][kSteps][2], int ks) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    mma_bf16_16816(acc[nt], hi, b[nt][ks][0], b[nt][ks][1]);
+    mma_bf16_16816(acc[nt], lo, b[nt][ks][0], b[nt][ks][1]);
+  }
+}
+
+// D: acc[nt][e] is (row g, column 2t + e), acc[nt][2 + e] is (row g + 8, column 2t + e). The running max of each of
+// this lane's columns over the rows that see its key (causal: the row's position pa / pb >= the key's cj).
+template <int NT>
+__device__ __forceinline__ void hip_causal_max(float (&mx)[NT][2], const float (&acc)[NT][4], int32_t pa, int32_t pb,
+                                               const int32_t (&cj)[NT][2], const bool (&cok)[NT][2]) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      if (cok[nt][e] && pa >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][e]);
+      if (cok[nt][e] && pb >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][2 + e]);
+    }
+  }
+}
+
+// Each column's max over the 8 lanes that hold its rows (g): afterwards every lane of a column holds it.
+template <int NT>
+__device__ __forceinline__ void hip_column_max(float (&mx)[NT][2]) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1) mx[nt][e] = fmaxf(mx[nt][e], __shfl_xor_sync(0xffffffffu, mx[nt][e], off));
+    }
+  }
+}
+
 // score(j) of the rule for C candidate keys at once: max over rows r in [r0, r1) with query_pos[r] >= j and the
 // group's query heads of (q · k_j) * scale. Every lane returns the scores; invalid candidates score -inf.
 //
@@ -212,33 +251,13 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
       hip_split_bf16(xb.x, xb.y, hi[1], lo[1]);  // row g + 8, k 2t, 2t + 1
       hip_split_bf16(xa.z, xa.w, hi[2], lo[2]);  // row g,     k 2t + 8, 2t + 9
       hip_split_bf16(xb.z, xb.w, hi[3], lo[3]);  // row g + 8, k 2t + 8, 2t + 9
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        mma_bf16_16816(acc[nt], hi, b[nt][ks][0], b[nt][ks][1]);
-        mma_bf16_16816(acc[nt], lo, b[nt][ks][0], b[nt][ks][1]);
-      }
+      hip_mma_hi_lo<NT, kSteps>(acc, hi, lo, b, ks);
     }
-    // D: acc[nt][e] is (row g, column 2t + e), acc[nt][2 + e] is (row g + 8, column 2t + e). Causal: rows that see j.
-    const int32_t pa = oka ? p.query_pos[ra] : -1, pb = okb ? p.query_pos[rb] : -1;
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        if (cok[nt][e] && pa >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][e]);
-        if (cok[nt][e] && pb >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][2 + e]);
-      }
-    }
+    hip_causal_max<NT>(mx, acc, oka ? p.query_pos[ra] : -1, okb ? p.query_pos[rb] : -1, cj, cok);
   }
   // Max over the lanes of one column (the 8 values of g), then each key's max from lane t = (c % 8) / 2; the
   // positive scales commute with the max.
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-#pragma unroll
-      for (int off = 4; off < 32; off <<= 1) mx[nt][e] = fmaxf(mx[nt][e], __shfl_xor_sync(0xffffffffu, mx[nt][e], off));
-    }
-  }
+  hip_column_max<NT>(mx);
 #pragma unroll
   for (int c = 0; c < C; ++c) {
     const float m = __shfl_sync(0xffffffffu, mx[c / 8][c % 2], (c % 8) / 2);
@@ -325,31 +344,19 @@ __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const 
       if (ks >= steps) continue;
       const uint4 h4 = at[ks * 64], l4 = at[ks * 64 + 32];
       const uint32_t hi_a[4] = {h4.x, h4.y, h4.z, h4.w}, lo_a[4] = {l4.x, l4.y, l4.z, l4.w};
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        mma_bf16_16816(acc[nt], hi_a, b[nt][ks][0], b[nt][ks][1]);
-        mma_bf16_16816(acc[nt], lo_a, b[nt][ks][0], b[nt][ks][1]);
-      }
+      hip_mma_hi_lo<NT, kSteps>(acc, hi_a, lo_a, b, ks);
     }
     const int32_t ma = mc0 + 16 * mt + g, mb = ma + 8;
-    const int32_t pa = ma < mc1 ? p.query_pos[r0 + ma / group] : -1, pb = mb < mc1 ? p.query_pos[r0 + mb / group] : -1;
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        if (cok[nt][e] && pa >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][e]);
-        if (cok[nt][e] && pb >= cj[nt][e]) mx[nt][e] = fmaxf(mx[nt][e], acc[nt][2 + e]);
-      }
-    }
+    hip_causal_max<NT>(mx, acc, ma < mc1 ? p.query_pos[r0 + ma / group] : -1,
+                       mb < mc1 ? p.query_pos[r0 + mb / group] : -1, cj, cok);
   }
   // Max over the 8 lanes of a column (g), the column's key scale from the lane that loaded it (g = 2t + e), then
   // lanes 0-3 hold every column.
+  hip_column_max<NT>(mx);
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
-#pragma unroll
-      for (int off = 4; off < 32; off <<= 1) mx[nt][e] = fmaxf(mx[nt][e], __shfl_xor_sync(0xffffffffu, mx[nt][e], off));
       float scale = a.scale;
       if constexpr (sizeof(T) == 1) scale *= __shfl_sync(0xffffffffu, key_scale[nt], 4 * (2 * t + e));
       // -inf stays -inf even where a subnormal fp8 scale flushes the product to 0 (-inf * 0 = NaN)
