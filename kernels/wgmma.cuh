@@ -4,6 +4,7 @@
 // of the group owns accumulator rows 16w..16w+15 in the mma.sync m16n8 C layout, repeated over the N/8 column
 // blocks (d[4j + e]: rows g (e < 2) / g + 8, columns 8j + 2 (lane % 4) + e % 2), and A from registers uses the
 // m16n8k16 A layout per warp, so S's accumulators become P's A fragments without shuffles (FlashAttention-3 §3.1).
+// Also the synchronisation a warp-specialised kernel needs beside them: mbarriers, named barriers, setmaxnreg.
 #pragma once
 
 #include <cstdint>
@@ -83,9 +84,6 @@ __device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(accumulate), "n"(kTransB));
 }
 
-}  // namespace lcllm
-
-namespace lcllm {
 
 // mbarrier (PTX ISA §9.7.13.15): a shared-memory barrier object whose phase completes when `count` arrivals have
 // happened; waiters spin on the parity of the phase they wait for. The warp-specialised prefill uses one per stage
@@ -114,9 +112,6 @@ __device__ __forceinline__ void regs_decrease() { asm volatile("setmaxnreg.dec.s
 template <int N>
 __device__ __forceinline__ void regs_increase() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N)); }
 
-}  // namespace lcllm
-
-namespace lcllm {
 
 // Named barriers (PTX bar.sync / bar.arrive with an id other than 0, which __syncthreads uses): `threads` of the
 // block meet; arrive does not wait. The prefill's consumer warpgroups take turns issuing their wgmmas through two.

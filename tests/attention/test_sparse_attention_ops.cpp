@@ -14,6 +14,21 @@ using namespace lcllm;
 
 namespace {
 
+// A STREAM head group keeping `sink` first and `recent` last keys; a SELECT group keeping the top k.
+HeadGroupPolicy stream_policy(int32_t sink, int32_t recent) {
+  HeadGroupPolicy p;
+  p.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
+  p.sink = sink;
+  p.recent = recent;
+  return p;
+}
+HeadGroupPolicy select_policy(int32_t k) {
+  HeadGroupPolicy p;
+  p.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
+  p.k = k;
+  return p;
+}
+
 // One layer of paged K/V for a few sequences with scattered pages, random queries for each sequence's new tokens.
 struct OpCase {
   int32_t n_heads = 4, n_kv_heads = 2, head_dim = 8, page_size = 4;
@@ -314,13 +329,8 @@ TEST_CASE("step plan key sets: STREAM sinks + window, SELECT ranges and k, SPARS
   cfg.n_kv_heads = 1;
   cfg.layers.resize(3);
   AttentionPlan plan = attention_plan_full(cfg, "t");
-  HeadGroupPolicy stream;
-  stream.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
-  stream.sink = 2;
-  stream.recent = 3;
-  HeadGroupPolicy sel;
-  sel.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
-  sel.k = 2;
+  const HeadGroupPolicy stream = stream_policy(2, 3);
+  const HeadGroupPolicy sel = select_policy(2);
   HeadGroupPolicy sparse;
   sparse.policy = AttentionPolicy::ATTENTION_POLICY_SPARSE;
   sparse.from = 0;
@@ -406,13 +416,8 @@ TEST_CASE("step plan: prefill rows may share key-set tiles under FULL, STREAM an
   hip_a.hip.recent = 4;
   HeadGroupPolicy hip_b = hip_a;
   hip_b.hip.block_size_q = 48;
-  HeadGroupPolicy stream;
-  stream.policy = AttentionPolicy::ATTENTION_POLICY_STREAM;
-  stream.sink = 2;
-  stream.recent = 3;
-  HeadGroupPolicy sel;
-  sel.policy = AttentionPolicy::ATTENTION_POLICY_SELECT;
-  sel.k = 4;
+  const HeadGroupPolicy stream = stream_policy(2, 3);
+  const HeadGroupPolicy sel = select_policy(4);
   const auto prefill = AttentionPhase::ATTENTION_PHASE_PREFILL;
   attention_plan_set(plan, 0, prefill, 0, 1, hip_a);   // HIP heads with query blocks of 32 and 48 rows
   attention_plan_set(plan, 0, prefill, 1, 2, hip_b);
