@@ -42,7 +42,7 @@ constexpr int kConsumerThreads = 256;  // two consumer warpgroups of 64 M rows e
 constexpr int kProducerThreads = 128;  // one producer warpgroup: the K / V gathers
 constexpr int kThreadsV3 = kConsumerThreads + kProducerThreads;
 constexpr int kKeysV3 = 128;      // keys per tile: N of S = Q K^T
-constexpr int kStagesV3 = 3;  // >= 3: the producer publishes a tile one tile late (the stages' protocol below)
+constexpr int kStagesV3 = 3;
 constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [128 keys][128 B]
 // Registers per thread after setmaxnreg: 128 x 56 + 256 x 224 = 64512 <= 65536 (the launch gives 168 each).
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;
@@ -81,7 +81,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   __shared__ int32_t sRange[2];   // the block's key range: union over its rows
   __shared__ int32_t sGroup[2][2];  // per consumer warpgroup: the intersection of its rows' ranges (lo, hi)
   __shared__ int32_t sPos[kSets ? kStagesV3 : 1][kKeysV3];  // key sets: each staged key's position (INT32_MAX: none)
-  __shared__ __align__(8) uint64_t sFull[kStagesV3];   // stage landed: the producer's 128 threads arrive
+  // stage landed: each producer thread arrives when its copies land (and, with key sets, once more after writing
+  // the stage's positions)
+  __shared__ __align__(8) uint64_t sFull[kStagesV3];
   __shared__ __align__(8) uint64_t sEmpty[kStagesV3];  // stage consumed: the consumers' 256 threads arrive
 
   const AttentionCommon& a = p.a;
@@ -99,7 +101,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     sRange[1] = 0;
 #pragma unroll
     for (int st = 0; st < kStagesV3; ++st) {
-      mbar_init(smem_u32(&sFull[st]), kProducerThreads);
+      mbar_init(smem_u32(&sFull[st]), kSets ? 2 * kProducerThreads : kProducerThreads);
       mbar_init(smem_u32(&sEmpty[st]), kConsumerThreads);
     }
   }
@@ -188,9 +190,10 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 
   if (producer) {
     // The producer warpgroup (FlashAttention-3 §3.1's warp specialisation): gathers tile it's K and V into stage
-    // it % kStagesV3 once the consumers freed it, and publishes it on sFull when this thread's copies have landed
-    // and been fenced for the tensor cores' (async proxy) reads. A tile is published after the next one's copies
-    // are issued, so two tiles' copies are in flight.
+    // it % kStagesV3 once the consumers freed it; the stage's sFull phase completes when every producer thread's
+    // copies have landed (cp.async.mbarrier.arrive), so the producer runs ahead by as many tiles as there are
+    // stages. (Version 8 published a tile only after issuing the next one and waiting for its own copies: ncu showed
+    // the consumers waiting on sFull while the producer waited on sEmpty.)
     regs_decrease<kProducerRegs>();
     const int32_t ptid = tid - kConsumerThreads, pwarp = ptid >> 5;
     // This thread copies chunk `chunk` of keys key_base + i * kRowsPerPass; its swizzled offsets are fixed.
@@ -220,6 +223,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
       if constexpr (kSets) {
         if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = next_slot.y;
+        mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
       }
       const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
 #pragma unroll
@@ -231,19 +235,10 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         cp_async_16(d, k_src + off, valid ? 16 : 0);
         cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
       }
-      cp_async_commit();
+      mbar_arrive_on_cp_async(smem_u32(&sFull[stage]));
       if (it + 1 < n_iter) next_slot = lane_slot_of(kb + (it + 1) * kKeysV3);
-      if (it >= 1) {
-        cp_async_wait<1>();  // tile it - 1 has landed (this thread's copies) ...
-        fence_proxy_async_shared();  // ... visible to the tensor cores' reads ...
-        mbar_arrive(smem_u32(&sFull[(it - 1) % kStagesV3]));  // ... and published
-      }
     }
-    if (n_iter > 0) {
-      cp_async_wait<0>();
-      fence_proxy_async_shared();
-      mbar_arrive(smem_u32(&sFull[(n_iter - 1) % kStagesV3]));
-    }
+    cp_async_wait<0>();  // nothing lands after this thread is gone
     return;
   }
 
@@ -383,6 +378,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   if (n_iter > 0 && wg == 1) named_barrier_arrive(their_turn, kConsumerThreads);
   if (n_iter > 0) {
     mbar_wait(smem_u32(&sFull[0]), 0u);
+    fence_proxy_async_shared();  // the landed cp.async writes (generic proxy) before this thread's wgmma reads
     zero_scores();
     wgmma_fence();
     named_barrier_sync(my_turn, kConsumerThreads);
@@ -397,6 +393,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   for (int32_t j = 1; j < n_iter; ++j) {
     const int stage = j % kStagesV3, prev = (j - 1) % kStagesV3;
     mbar_wait(smem_u32(&sFull[stage]), uint32_t((j / kStagesV3) & 1));
+    fence_proxy_async_shared();
     zero_scores();
     wgmma_fence();  // pa, the rescaled O and the zeroed S are written before the wgmmas below use them
     named_barrier_sync(my_turn, kConsumerThreads);

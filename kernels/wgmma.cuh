@@ -29,8 +29,9 @@ template <int N>
 __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 }
-// Shared-memory writes of the generic proxy (st.shared, cp.async) made visible to wgmma's async-proxy reads; each
-// writing thread runs it after its writes land and before the barrier that publishes them.
+// Shared-memory writes of the generic proxy (st.shared, cp.async) made visible to wgmma's async-proxy reads: run by
+// a writing thread after its writes land and before the barrier that publishes them, or by a reading thread after
+// the barrier (an mbarrier wait) that showed it the writes and before its wgmmas.
 __device__ __forceinline__ void fence_proxy_async_shared() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
 // Pins accumulator registers after a wait so the compiler keeps every use of them behind it.
@@ -94,6 +95,11 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
 // Arrive (release semantics at CTA scope: this thread's earlier shared-memory writes are visible to a waiter).
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}" ::"r"(bar) : "memory");
+}
+// An arrival that happens when every cp.async this thread issued before it has landed (.noinc: it is one of the
+// barrier's `count` arrivals, not an extra one the thread announces).
+__device__ __forceinline__ void mbar_arrive_on_cp_async(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
 }
 // Wait until the phase of parity `parity` has completed (acquire semantics).
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
