@@ -8,14 +8,18 @@
 // Block = (query row, KV head, key split), 4 warps; warp w takes the split's 16-key tiles w, w + 4, ... and keeps its
 // own online softmax (log2 domain). Per tile a warp
 //   1. copies the tile's K and V (16 keys x head_dim, paged) into its own shared-memory ring with cp.async (S
-//      stages; S - 1 tiles in flight): bf16 straight into swizzled tiles; fp8 as raw bytes plus the 4-byte words
-//      holding each key's scale pair,
-//   2. fp8 only: converts the bytes to fp16 times the key's power-of-two scale (exact: e4m3 values have 4
-//      significant bits) into a swizzled K and V tile,
-//   3. runs S = Q K^T with q split into hi + lo of the MMA's type (two MMAs; q exact to ~2^-17 in bf16, ~2^-22 in
-//      fp16), masks, softmax, and O += P V with P in that type (p <= 1) and V through ldmatrix.trans.
+//      stages; S - 1 tiles in flight), swizzled; fp8 also copies the 4-byte words holding each key's scale pair,
+//   2. runs S = Q K^T with q split into hi + lo of the MMA's type (two MMAs; q exact to ~2^-17 in bf16, ~2^-22 in
+//      fp16), masks, softmax, and O += P V with P in that type (p <= 1).
+// bf16 operands come through ldmatrix (V with .trans). fp8 operands are converted in registers, straight from the
+// raw bytes (e4m3 -> fp16 is exact), with no converted tile in shared memory: the head dims are permuted so that
+// each thread's K fragments of a key are D/4 contiguous bytes (Q takes the same permutation: a dot product does not
+// care about the order of its terms), and O's dims so that a thread's V fragments of a key are D/8 contiguous bytes
+// (a byte permute pairs two keys' bytes for one dim); O is written back in the cache's order. The per-key
+// power-of-two scales multiply S's columns (K) and P's columns (V) in fp32 instead of every element.
 // The warps' (o, max, sum) merge in shared memory into the same unnormalised partials the merge kernel reads.
-// fp16 tiles bound |K|, |V| by 65504 (an activation that large is far outside what real models write).
+// fp8's fp16 P * V-scale bounds |V| by ~57k (kFp8PBias; an activation that large is far outside what real models
+// write).
 #include <atomic>
 
 #include <cuda_fp16.h>
@@ -33,22 +37,36 @@ constexpr int kTcThreads = 128;
 constexpr int kTcWarps = kTcThreads / 32;
 constexpr int kTcKeys = 16;   // keys per warp tile: two n-tiles of S, one k-chunk of P V
 
-// Ring stages per warp: fp8 4 (3 tiles in flight, 12 KB per warp at head_dim 128), bf16 3 (2 tiles, 16 KB).
+// Ring stages per warp: fp8 4 (3 tiles in flight, 16 KB per warp at head_dim 128), bf16 3 (2 tiles, 24 KB).
 template <class T>
 constexpr int tc_stages() { return sizeof(T) == 1 ? 4 : 3; }
-// Per-warp shared memory. fp8: raw ring [S][K|V][16][D] bytes, scale words [S][16] uint32, scale pairs [16] uint16
-// (padded to 64 bytes), then the fp16 K and V tiles [16][D] each. bf16: the ring's stages are the swizzled tiles.
+// Per-warp shared memory: the ring [S][K|V][16][D] of T, swizzled; fp8 adds scale words [S][16] uint32 and scale
+// pairs [16] uint16 (padded to 64 bytes).
 template <class T>
 constexpr size_t tc_raw_bytes(int D) { return size_t(tc_stages<T>()) * 2 * kTcKeys * D * sizeof(T); }
 template <class T>
 constexpr size_t tc_warp_bytes(int D) {
-  return sizeof(T) == 2 ? tc_raw_bytes<T>(D)
-                        : tc_raw_bytes<T>(D) + size_t(tc_stages<T>()) * kTcKeys * 4 + 64 + 2 * size_t(kTcKeys) * D * 2;
+  return sizeof(T) == 2 ? tc_raw_bytes<T>(D) : tc_raw_bytes<T>(D) + size_t(tc_stages<T>()) * kTcKeys * 4 + 64;
+}
+// fp8 P is scaled by 2^8 on top of the V scale (and O by 2^-8 at the end) so that P * scale stays a normal fp16
+// for V scales down to 2^-22; |P * scale * 2^8| <= 65504 holds for scales up to 2^7 (|V| <= 57k).
+constexpr float kFp8PBias = 256.f;
+
+// fp8 ring: byte offset of 16-byte chunk c of key kk in a [16][D] K or V tile. Keys sit in 128-byte lines (one at
+// D = 128, two at D = 64) whose chunks are XOR-swizzled by the line so that the fragment reads below (K: a key's
+// D/4 bytes per thread; V: D/8 bytes of four keys 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9) are free of bank conflicts.
+template <int D>
+__device__ __forceinline__ uint32_t fp8_chunk_offset(int32_t kk, int32_t c) {
+  if constexpr (D == 128) {
+    return uint32_t(kk * 128 + 16 * (c ^ (kk & 7)));
+  } else {
+    return uint32_t((kk >> 1) * 128 + 16 * (((kk & 1) * 4 + c) ^ (kk & 6)));
+  }
 }
 template <class T>
 constexpr size_t tc_smem_bytes(int D) { return kTcWarps * tc_warp_bytes<T>(D); }
 
-// fp16 (fp8 caches: tiles converted exactly) or bf16 (bf16 caches) operands.
+// fp16 (fp8 caches: e4m3 converts exactly) or bf16 (bf16 caches) operands.
 template <bool kF16>
 __device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
 
@@ -76,17 +94,18 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
   }
 }
 
-// Two e4m3 bytes times a power-of-two scale -> fp16x2 (exact within fp16's range).
-__device__ __forceinline__ uint32_t fp8x2_scaled_f16x2(uint16_t w, __half2 scale) {
+// Two e4m3 bytes (the low one -> the low half) -> fp16x2, exact.
+__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t w16) {
   uint32_t h;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(w));
-  const __half2 v = __hmul2(*reinterpret_cast<const __half2*>(&h), scale);
-  return *reinterpret_cast<const uint32_t*>(&v);
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(w16)));
+  return h;
 }
+// Bytes (a.b[i], b.b[i], a.b[i+1], b.b[i+1]) for i = 0 (sel 0x5140) or 2 (sel 0x7362): two keys' bytes of one dim.
+__device__ __forceinline__ uint32_t byte_perm(uint32_t a, uint32_t b, uint32_t sel) { return __byte_perm(a, b, sel); }
 
 }  // namespace
 
-// T: uint8_t (fp8 cache: fp16 tiles and MMAs) or uint16_t (bf16 cache: the ring's stages are the tiles, bf16 MMAs).
+// T: uint8_t (fp8 cache: fp16 fragments and MMAs) or uint16_t (bf16 cache: bf16 MMAs through ldmatrix).
 template <int D, bool kKeySets, class T>
 __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeParams p) {
   constexpr bool kFp8 = sizeof(T) == 1;
@@ -95,7 +114,6 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   constexpr int DT = D / 8;           // n-tiles of O
   constexpr int kChunks16 = D * int(sizeof(T)) / 16;  // 16-byte pieces per key row
   constexpr int kPieces = kTcKeys * kChunks16 / 32;   // 16-byte pieces of K (and of V) per lane per tile
-  constexpr uint32_t kTileBytes = kTcKeys * D * 2;  // one fp16 tile
   const AttentionCommon& a = p.a;
   extern __shared__ __align__(128) unsigned char smem_tc[];
 
@@ -118,7 +136,6 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   unsigned char* raw = wbase;                                                        // [S][2][16][D] of T
   uint32_t* scale_words = reinterpret_cast<uint32_t*>(wbase + tc_raw_bytes<T>(D));   // fp8: [S][16]
   uint16_t* scale_pairs = reinterpret_cast<uint16_t*>(scale_words + kTcStages * kTcKeys);  // fp8: [16]
-  unsigned char* tiles = wbase + tc_raw_bytes<T>(D) + kTcStages * kTcKeys * 4 + 64;  // fp8: fp16 K [16][D], V [16][D]
 
   // Q fragments (A operand: M rows g / g + 8 = heads h0 + g (+ 8), dims 16kk + 8 (e >> 1) + 2 t4), hi + lo in the
   // MMA's type (fp16 for fp8 caches, bf16 for bf16).
@@ -128,7 +145,8 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int32_t head = g + 8 * (e & 1);
-      const int32_t dim = 16 * kk + 8 * (e >> 1) + 2 * t4;
+      // fp8: the MMA's k index 2 t4 (+8) of step kk is head dim (D/4) t4 + 4 kk (+2), the order of the K fragments.
+      const int32_t dim = kFp8 ? (D / 4) * t4 + 4 * kk + 2 * (e >> 1) : 16 * kk + 8 * (e >> 1) + 2 * t4;
       float2 x = make_float2(0.f, 0.f);
       if (head < group) x = *reinterpret_cast<const float2*>(a.q + (int64_t(r) * a.n_heads + h0 + head) * D + dim);
       x.x *= qmul;
@@ -159,8 +177,9 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       const bool ok = t < n_tiles && j < end;
       const int64_t slot = ok ? src.slot(kKeySets ? keys.position(j) : keys.lo + j) : 0;
       const int64_t off = slot * src.slot_stride + (16 / int(sizeof(T))) * c;
-      // fp8: raw rows; bf16: straight into the swizzled tile (chunk c of row kk at c ^ (kk & 7)).
-      const uint32_t dst = smem_u32(st_raw + size_t(kk) * D * sizeof(T) + 16 * (kFp8 ? c : (c ^ (kk & 7))));
+      // Swizzled: bf16 chunk c of row kk at c ^ (kk & 7) (ldmatrix's order), fp8 by fp8_chunk_offset.
+      const uint32_t dst = smem_u32(st_raw + (kFp8 ? fp8_chunk_offset<D>(kk, c)
+                                                   : uint32_t(kk * D * int(sizeof(T)) + 16 * (c ^ (kk & 7)))));
       cp_async_16(dst, src.k + off, ok ? 16 : 0);
       cp_async_16(dst + kTcKeys * D * sizeof(T), src.v + off, ok ? 16 : 0);
     }
@@ -175,10 +194,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
     }
   };
 
-  uint32_t k_off[4], v_off[4];  // ldmatrix addresses in the swizzled tiles (attention_common.cuh)
-  swizzled_kv_ldmatrix_offsets<D>(lane, kTileBytes, k_off, v_off);
+  uint32_t k_off[4], v_off[4];  // bf16: ldmatrix addresses in the swizzled tiles (attention_common.cuh)
+  swizzled_kv_ldmatrix_offsets<D>(lane, kTcKeys * D * 2, k_off, v_off);
 
-  float o[DT][4];
+  float o[DT][4];  // fp8: n index 2 t4 (+1) of tile dt is head dim (2 t4 (+1)) * DT + dt (the V fragments' order)
 #pragma unroll
   for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
@@ -190,51 +209,65 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   }
   for (int32_t t = 0; t < n_tiles; ++t) {
     const int stage = t % kTcStages;
-    __syncwarp();  // bf16: every lane's ldmatrix reads of the stage about to be refilled are done
+    __syncwarp();  // every lane's reads of the stage about to be refilled (and of the scale pairs) are done
     issue((t + kTcStages - 1) % kTcStages, t + kTcStages - 1);
     cp_async_commit();
     cp_async_wait<kTcStages - 1>();  // tile t's copies (this lane's) have landed
-    const uint32_t tiles_u32 = kFp8 ? smem_u32(tiles) : smem_u32(raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T));
-    // 1. fp8: each key's scale pair, from its lane's word.
-    if (kFp8 && lane < kTcKeys) {
+    const unsigned char* st_k = raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T);  // [16][D] of T, swizzled
+    const unsigned char* st_v = st_k + kTcKeys * D * sizeof(T);
+    if (kFp8 && lane < kTcKeys) {  // fp8: each key's scale pair, from its lane's word
       const uint32_t w = scale_words[stage * kTcKeys + lane];
       scale_pairs[lane] = uint16_t(((parity >> stage) & 1u) ? (w >> 16) : (w & 0xffffu));
     }
-    __syncwarp();  // scale pairs and every lane's raw bytes visible to the warp; last tile's ldmatrix reads done
-    // 2. fp8: raw e4m3 -> scaled fp16 tiles; a lane converts the pieces it copied.
-    const unsigned char* st_raw = raw + size_t(stage) * 2 * kTcKeys * D;
-#pragma unroll
-    for (int i = 0; i < (kFp8 ? kPieces : 0); ++i) {
-      const int32_t piece = lane + 32 * i, kk = piece / kChunks16, c = piece % kChunks16;
-      const uint32_t pair = scale_pairs[kk];
-      const __half2 ksc = __float2half2_rn(fp8_scale_of(pair & 0xffu));
-      const __half2 vsc = __float2half2_rn(fp8_scale_of(pair >> 8));
-#pragma unroll
-      for (int kv = 0; kv < 2; ++kv) {
-        const uint4 x = *reinterpret_cast<const uint4*>(st_raw + kv * kTcKeys * D + kk * D + 16 * c);
-        const __half2 sc = kv == 0 ? ksc : vsc;
-        const uint4 lo = make_uint4(fp8x2_scaled_f16x2(uint16_t(x.x), sc), fp8x2_scaled_f16x2(uint16_t(x.x >> 16), sc),
-                                    fp8x2_scaled_f16x2(uint16_t(x.y), sc), fp8x2_scaled_f16x2(uint16_t(x.y >> 16), sc));
-        const uint4 hi = make_uint4(fp8x2_scaled_f16x2(uint16_t(x.z), sc), fp8x2_scaled_f16x2(uint16_t(x.z >> 16), sc),
-                                    fp8x2_scaled_f16x2(uint16_t(x.w), sc), fp8x2_scaled_f16x2(uint16_t(x.w >> 16), sc));
-        unsigned char* tile = tiles + kv * kTileBytes + size_t(kk) * D * 2;
-        *reinterpret_cast<uint4*>(tile + (((2 * c) ^ (kk & 7)) * 16)) = lo;
-        *reinterpret_cast<uint4*>(tile + (((2 * c + 1) ^ (kk & 7)) * 16)) = hi;
-      }
-    }
-    __syncwarp();
-    // 3. S = Q K^T (hi + lo), 16 rows x 16 keys.
+    __syncwarp();  // every lane's copies and the scale pairs visible to the warp
+
+    // 1. S = Q K^T (hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
     float s[2][4];
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+    float ksc[4], vsc[4];  // fp8: scales of this thread's columns' keys 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9
+    if constexpr (kFp8) {
 #pragma unroll
-    for (int kk = 0; kk < KK; ++kk) {
-      uint32_t b[4];
-      ldmatrix_x4(b, tiles_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
-      mma_16816<kFp8>(s[0], qa[kk], b[0], b[1]);
-      mma_16816<kFp8>(s[1], qa[kk], b[2], b[3]);
-      mma_16816<kFp8>(s[0], ql[kk], b[0], b[1]);
-      mma_16816<kFp8>(s[1], ql[kk], b[2], b[3]);
+      for (int c = 0; c < 4; ++c) {
+        const uint32_t pair = scale_pairs[2 * t4 + (c & 1) + 8 * (c >> 1)];
+        ksc[c] = fp8_scale_of(pair & 0xffu);
+        vsc[c] = fp8_scale_of(pair >> 8) * kFp8PBias;
+      }
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        // Key 8 nt + g's head dims [(D/4) t4, + D/4): word kk holds the B fragments of k-step kk.
+        uint32_t kw[KK];
+#pragma unroll
+        for (int c = 0; c < KK / 4; ++c) {
+          const uint4 x = *reinterpret_cast<const uint4*>(st_k + fp8_chunk_offset<D>(8 * nt + g, (KK / 4) * t4 + c));
+          kw[4 * c] = x.x;
+          kw[4 * c + 1] = x.y;
+          kw[4 * c + 2] = x.z;
+          kw[4 * c + 3] = x.w;
+        }
+#pragma unroll
+        for (int kk = 0; kk < KK; ++kk) {
+          const uint32_t b0 = fp8x2_to_f16x2(kw[kk]), b1 = fp8x2_to_f16x2(kw[kk] >> 16);
+          mma_16816<true>(s[nt], qa[kk], b0, b1);
+          mma_16816<true>(s[nt], ql[kk], b0, b1);
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[nt][e] *= ksc[2 * nt + (e & 1)];
+      }
+    } else {
+      const uint32_t tile_u32 = smem_u32(st_k);
+#pragma unroll
+      for (int kk = 0; kk < KK; ++kk) {
+        uint32_t b[4];
+        ldmatrix_x4(b, tile_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
+        mma_16816<false>(s[0], qa[kk], b[0], b[1]);
+        mma_16816<false>(s[1], qa[kk], b[2], b[3]);
+        mma_16816<false>(s[0], ql[kk], b[0], b[1]);
+        mma_16816<false>(s[1], ql[kk], b[2], b[3]);
+      }
     }
     const int32_t k0 = first_tile + t * kTileStep;
 #pragma unroll
@@ -247,6 +280,7 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
         s[nt][e] = x;
       }
     }
+    // 2. Online softmax (log2 domain).
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       float mx = fmaxf(fmaxf(s[0][2 * i], s[0][2 * i + 1]), fmaxf(s[1][2 * i], s[1][2 * i + 1]));
@@ -254,13 +288,13 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[i], mx);
       const float mu = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(m[i] - mu);
+      const float alpha = exp2_ftz(m[i] - mu);
       m[i] = m_new;
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
-        s[nt][2 * i] = exp2f(s[nt][2 * i] - mu);
-        s[nt][2 * i + 1] = exp2f(s[nt][2 * i + 1] - mu);
+        s[nt][2 * i] = exp2_ftz(s[nt][2 * i] - mu);
+        s[nt][2 * i + 1] = exp2_ftz(s[nt][2 * i + 1] - mu);
         sum += s[nt][2 * i] + s[nt][2 * i + 1];
       }
       l[i] = l[i] * alpha + sum;
@@ -270,18 +304,57 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
         o[dt][2 * i + 1] *= alpha;
       }
     }
-    // 4. O += P V (P in the MMA's type: p <= 1).
+    // 3. O += P V (P in the MMA's type: p <= 1; fp8: times the key's V scale and kFp8PBias).
+    if constexpr (kFp8) {
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[nt][e] *= vsc[2 * nt + (e & 1)];
+      }
+    }
     uint32_t pa[4];
     pa[0] = pack_pair<kFp8>(s[0][0], s[0][1]);
     pa[1] = pack_pair<kFp8>(s[0][2], s[0][3]);
     pa[2] = pack_pair<kFp8>(s[1][0], s[1][1]);
     pa[3] = pack_pair<kFp8>(s[1][2], s[1][3]);
+    if constexpr (kFp8) {
+      // Keys 2 t4 + {0, 1, 8, 9}: head dims [g DT, + DT) — dims g DT + dt for every n-tile dt of O.
+      constexpr int kWords = DT / 4;
+      uint32_t vw[4][kWords];
 #pragma unroll
-    for (int dp = 0; dp < DT / 2; ++dp) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, tiles_u32 + v_off[dp & 3] + uint32_t((dp >> 2) * 128));
-      mma_16816<kFp8>(o[2 * dp], pa, b[0], b[1]);
-      mma_16816<kFp8>(o[2 * dp + 1], pa, b[2], b[3]);
+      for (int c = 0; c < 4; ++c) {
+        const int32_t key = 2 * t4 + (c & 1) + 8 * (c >> 1);
+        if constexpr (kWords == 4) {
+          const uint4 x = *reinterpret_cast<const uint4*>(st_v + fp8_chunk_offset<D>(key, g));
+          vw[c][0] = x.x;
+          vw[c][1] = x.y;
+          vw[c][2] = x.z;
+          vw[c][3] = x.w;
+        } else {
+          const uint2 x = *reinterpret_cast<const uint2*>(st_v + fp8_chunk_offset<D>(key, g >> 1) + 8 * (g & 1));
+          vw[c][0] = x.x;
+          vw[c][1] = x.y;
+        }
+      }
+#pragma unroll
+      for (int w = 0; w < kWords; ++w) {
+        // Dims 4 w .. 4 w + 3 of the slice: pairs (key 2 t4, 2 t4 + 1) -> b0, (2 t4 + 8, 2 t4 + 9) -> b1.
+        const uint32_t lo01 = byte_perm(vw[0][w], vw[1][w], 0x5140), hi01 = byte_perm(vw[0][w], vw[1][w], 0x7362);
+        const uint32_t lo89 = byte_perm(vw[2][w], vw[3][w], 0x5140), hi89 = byte_perm(vw[2][w], vw[3][w], 0x7362);
+        mma_16816<true>(o[4 * w], pa, fp8x2_to_f16x2(lo01), fp8x2_to_f16x2(lo89));
+        mma_16816<true>(o[4 * w + 1], pa, fp8x2_to_f16x2(lo01 >> 16), fp8x2_to_f16x2(lo89 >> 16));
+        mma_16816<true>(o[4 * w + 2], pa, fp8x2_to_f16x2(hi01), fp8x2_to_f16x2(hi89));
+        mma_16816<true>(o[4 * w + 3], pa, fp8x2_to_f16x2(hi01 >> 16), fp8x2_to_f16x2(hi89 >> 16));
+      }
+    } else {
+      const uint32_t tile_u32 = smem_u32(st_k);
+#pragma unroll
+      for (int dp = 0; dp < DT / 2; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, tile_u32 + v_off[dp & 3] + uint32_t((dp >> 2) * 128));
+        mma_16816<false>(o[2 * dp], pa, b[0], b[1]);
+        mma_16816<false>(o[2 * dp + 1], pa, b[2], b[3]);
+      }
     }
   }
   cp_async_wait<0>();
@@ -300,10 +373,15 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       sM[warp * 16 + row] = m[i];
       sL[warp * 16 + row] = l[i];
     }
+    float* o_row = sO + (size_t(warp) * 16 + row) * D;  // [D] in the cache's dim order
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
-      *reinterpret_cast<float2*>(sO + (size_t(warp) * 16 + row) * D + 8 * dt + 2 * t4) =
-          make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
+      if constexpr (kFp8) {
+        o_row[(2 * t4) * DT + dt] = o[dt][2 * i] * (1.f / kFp8PBias);
+        o_row[(2 * t4 + 1) * DT + dt] = o[dt][2 * i + 1] * (1.f / kFp8PBias);
+      } else {
+        *reinterpret_cast<float2*>(o_row + 8 * dt + 2 * t4) = make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
+      }
     }
   }
   __syncthreads();

@@ -336,13 +336,13 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[i], mx * emul);  // -inf stays -inf
       const float mu = m_new == -INFINITY ? 0.f : m_new;
-      alpha[i] = exp2f(m[i] - mu);
+      alpha[i] = exp2_ftz(m[i] - mu);
       m[i] = m_new;
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        s[4 * nt + 2 * i] = exp2f(fmaf(s[4 * nt + 2 * i], emul, -mu));
-        s[4 * nt + 2 * i + 1] = exp2f(fmaf(s[4 * nt + 2 * i + 1], emul, -mu));
+        s[4 * nt + 2 * i] = exp2_ftz(fmaf(s[4 * nt + 2 * i], emul, -mu));
+        s[4 * nt + 2 * i + 1] = exp2_ftz(fmaf(s[4 * nt + 2 * i + 1], emul, -mu));
         sum += s[4 * nt + 2 * i] + s[4 * nt + 2 * i + 1];
       }
       l[i] = l[i] * alpha[i] + sum;
