@@ -222,15 +222,9 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
     __syncwarp();  // every lane's copies and the scale pairs visible to the warp
 
     // 1. S = Q K^T (hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
-    // Four partial sums per n-tile (q hi / lo x even / odd k-steps): chains of KK / 2 dependent MMAs instead of one
-    // of 2 KK, whose latency a warp could not hide with two warps per scheduler (ncu, fp8 at 128k: 61% of cycles
-    // with no eligible warp).
-    float s[2][4], sp[2][4][4];
+    float s[2][4];
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) sp[nt][c][0] = sp[nt][c][1] = sp[nt][c][2] = sp[nt][c][3] = 0.f;
-    }
+    for (int nt = 0; nt < 2; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
     float ksc[4], vsc[4];  // fp8: scales of this thread's columns' keys 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9
     if constexpr (kFp8) {
 #pragma unroll
@@ -254,9 +248,14 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
 #pragma unroll
         for (int kk = 0; kk < KK; ++kk) {
           const uint32_t b0 = fp8x2_to_f16x2(kw[kk]), b1 = fp8x2_to_f16x2(kw[kk] >> 16);
-          mma_16816<true>(sp[nt][kk & 1], qa[kk], b0, b1);
-          mma_16816<true>(sp[nt][2 + (kk & 1)], ql[kk], b0, b1);
+          mma_16816<true>(s[nt], qa[kk], b0, b1);
+          mma_16816<true>(s[nt], ql[kk], b0, b1);
         }
+      }
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[nt][e] *= ksc[2 * nt + (e & 1)];
       }
     } else {
       const uint32_t tile_u32 = smem_u32(st_k);
@@ -264,18 +263,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       for (int kk = 0; kk < KK; ++kk) {
         uint32_t b[4];
         ldmatrix_x4(b, tile_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
-        mma_16816<false>(sp[0][kk & 1], qa[kk], b[0], b[1]);
-        mma_16816<false>(sp[1][kk & 1], qa[kk], b[2], b[3]);
-        mma_16816<false>(sp[0][2 + (kk & 1)], ql[kk], b[0], b[1]);
-        mma_16816<false>(sp[1][2 + (kk & 1)], ql[kk], b[2], b[3]);
-      }
-    }
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[nt][e] = (sp[nt][0][e] + sp[nt][1][e]) + (sp[nt][2][e] + sp[nt][3][e]);
-        if constexpr (kFp8) s[nt][e] *= ksc[2 * nt + (e & 1)];
+        mma_16816<false>(s[0], qa[kk], b[0], b[1]);
+        mma_16816<false>(s[1], qa[kk], b[2], b[3]);
+        mma_16816<false>(s[0], ql[kk], b[0], b[1]);
+        mma_16816<false>(s[1], ql[kk], b[2], b[3]);
       }
     }
     const int32_t k0 = first_tile + t * kTileStep;
@@ -307,12 +298,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
         sum += s[nt][2 * i] + s[nt][2 * i + 1];
       }
       l[i] = l[i] * alpha + sum;
-      if (__any_sync(0xffffffffu, alpha != 1.f)) {  // skipped once the rows' maxima settle: most tiles
 #pragma unroll
-        for (int dt = 0; dt < DT; ++dt) {
-          o[dt][2 * i] *= alpha;
-          o[dt][2 * i + 1] *= alpha;
-        }
+      for (int dt = 0; dt < DT; ++dt) {
+        o[dt][2 * i] *= alpha;
+        o[dt][2 * i + 1] *= alpha;
       }
     }
     // 3. O += P V (P in the MMA's type: p <= 1; fp8: times the key's V scale and kFp8PBias).
