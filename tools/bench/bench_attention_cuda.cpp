@@ -1,9 +1,9 @@
 // Attention kernel timings of the CUDA backend: causal GQA prefill TFLOP/s and decode effective GB/s (K+V bytes
-// read / time), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128, bf16 KV, page size 16,
-// shuffled pages). Prints one JSON object per line; the kernel name says which version ran (earlier versions are
-// numbered programs in tools/bench/dev/).
+// read / time, fp8: with the scale pairs), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128,
+// bf16 KV or with --fp8 an fp8 e4m3 KV cache, page size 16, shuffled pages). Prints one JSON object per line; the
+// kernel name says which version ran (earlier versions are numbered programs in tools/bench/dev/).
 // Peer: tools/bench/attention_sdpa.py in the same run.
-//   bench_attention_cuda [prefill_len ...] -- [decode_len ...]
+//   bench_attention_cuda [--fp8] [prefill_len ...] -- [decode_len ...]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -92,11 +92,13 @@ Timing time_attention(CudaBackend& be, Tensor out, const Tensor& q, const Setup&
 
 int main(int argc, char** argv) {
   std::vector<int32_t> prefill = {4096, 8192}, decode = {32768, 131072};
-  if (argc > 1) {
+  const bool fp8 = argc > 1 && std::strcmp(argv[1], "--fp8") == 0;
+  const KvDtype dtype = fp8 ? KvDtype::KV_DTYPE_FP8_E4M3 : KvDtype::KV_DTYPE_BF16;
+  if (argc > 1 + int(fp8)) {
     prefill.clear();
     decode.clear();
     bool dec = false;
-    for (int i = 1; i < argc; ++i) {
+    for (int i = 1 + int(fp8); i < argc; ++i) {
       if (std::strcmp(argv[i], "--") == 0) {
         dec = true;
         continue;
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
   for (int32_t l : decode) max_len = std::max(max_len, l);
   std::mt19937 g(1234);
   CudaBackend be(0, 0.9f);
+  be.kv_set_dtype(dtype);
   const int32_t n_pages = (max_len + kPageSize - 1) / kPageSize;
   be.kv_reserve(1, n_pages, kPageSize, kKvHeads, kHeadDim);
   {
@@ -132,10 +135,15 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const std::string prefill_name =
-      attention_prefill_v3_applies(kHeadDim, KvDtype::KV_DTYPE_BF16) ? "lcllm_prefill_v3" : "lcllm_prefill_v2";
-  const bool tc = attention_decode_tc_applies(kHeads, kKvHeads, kHeadDim, KvDtype::KV_DTYPE_BF16, false);
-  const std::string decode_name = tc ? "lcllm_decode_tc" : "lcllm_decode_v2";
+  const bool v3 = attention_prefill_v3_applies(kHeadDim, dtype);
+  const bool tc = attention_decode_tc_applies(kHeads, kKvHeads, kHeadDim, dtype, false);
+  // Whole names (tools/bench/run_prefill_v3_check.sh finds "lcllm_decode_tc_fp8" in a build that knows --fp8).
+  const std::string prefill_name = fp8 ? (v3 ? "lcllm_prefill_v3_fp8" : "lcllm_prefill_v2_fp8")
+                                       : (v3 ? "lcllm_prefill_v3" : "lcllm_prefill_v2");
+  const std::string decode_name = fp8 ? (tc ? "lcllm_decode_tc_fp8" : "lcllm_decode_v2_fp8")
+                                      : (tc ? "lcllm_decode_tc" : "lcllm_decode_v2");
+  // Bytes of one key's K and V for one KV head: bf16 2 x 2 x head_dim; fp8 2 x head_dim plus its 2-byte scale pair.
+  const double kv_bytes_per_key_head = fp8 ? 2.0 * kHeadDim + 2.0 : 4.0 * kHeadDim;
   for (int32_t len : prefill) {
     const Setup s = make_setup(len, len, g);
     Tensor q = be.alloc({len, kHeads, kHeadDim}), out = be.alloc({len, kHeads, kHeadDim});
@@ -161,7 +169,7 @@ int main(int argc, char** argv) {
     be.from_host(q, host.data(), q.numel());
     const Timing tm = time_attention(be, out, q, s, 20);
     const double ms = tm.ms;
-    const double bytes = 2.0 * len * kKvHeads * kHeadDim * 2;
+    const double bytes = double(len) * kKvHeads * kv_bytes_per_key_head;
     std::printf(
         "{\"kernel\":\"%s\",\"card\":\"%s\",\"context\":%d,\"ms\":%.4f,\"gbps\":%.1f,\"ms_b2b\":%.4f,"
         "\"gbps_b2b\":%.1f}\n",

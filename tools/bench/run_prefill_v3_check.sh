@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call for the wgmma prefill (E9 item 1): the CUDA suite, prefill TFLOP/s of this build against the
 # previous kernels (dist/bench_attention_base*: earlier commits' bench_attention_cuda, if carried) and PyTorch SDPA
-# flash / cuDNN in the same call, attention-only decode (dense and hip), Llama-3.1-8B end to end (TTFT and decode,
+# flash / cuDNN in the same call, fp8 KV decode attention of the builds that know --fp8, attention-only decode (dense and hip), Llama-3.1-8B end to end (TTFT and decode,
 # full and hip) and Llama-3.2-1B, memcheck of the attention and key-set tests, racecheck of the attention tests last.
 # Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base_NAME...]) and
 # gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz, packed after each stage.
@@ -21,6 +21,12 @@ for b in $D/bench_attention_base*; do  # earlier builds carried for an A/B in th
   [ -x $b ] || continue; n=${b##*/bench_attention_}
   { hdr "prefill attention, $n build" "bench_attention_$n $L"; timeout 90 $b $L; } > $R/attention_prefill_$n.jsonl 2>&1
   echo "== $n"; grep -v "^#" $R/attention_prefill_$n.jsonl | cut -c1-160
+done
+# fp8 KV decode, attention only, this build and every carried build that knows --fp8 (bf16 decode is above).
+for b in $D/bench_attention_cuda $D/bench_attention_base*; do
+  [ -x $b ] && grep -q lcllm_decode_tc_fp8 $b || continue; n=${b##*/bench_attention_}
+  { hdr "fp8 decode attention, $n build" "bench_attention_$n --fp8 -- 131072 524288"; timeout 60 $b --fp8 -- 131072 524288; } > $R/attention_decode_fp8_$n.jsonl 2>&1
+  echo "== fp8 $n"; grep -v "^#" $R/attention_decode_fp8_$n.jsonl | cut -c1-160
 done
 if [ -z "${SKIP_SDPA:-}" ]; then  # SKIP_SDPA=1: a short device budget; the peer was timed in an earlier call
   { hdr "SDPA peer" "python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288"; timeout 120 python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288; } > $R/attention_sdpa.jsonl 2>&1
