@@ -135,10 +135,30 @@ int bench(const BenchArgs& a) {
     for (auto& t : ids) t = token(rng);
     return ids;
   };
-  {  // warm-up: kernels loaded, cuBLAS heuristics cached, allocator grown
+  // Every policy's plan: the first is the engine's own, the others run on the same engine (weights loaded once);
+  // plans the backend cannot run stop here.
+  std::vector<AttentionPlan> plans;  // [policies]
+  for (const std::string& policy : policies) plans.push_back(policy == policies[0] ? engine->plan() : engine->plan_for(policy));
+  // A prompt prefilled under `plan` in --chunk-size steps (as `run` and `serve` feed one), returning once the last
+  // token's logits are on the host: the time to first token.
+  auto prefill_seconds = [&](std::span<const int32_t> ids, const AttentionPlan& plan) {
     const int32_t seq = engine->create_sequence();
-    engine->feed(seq, random_tokens(std::min<int64_t>(ctx, 256)), false);
+    auto t0 = Clock::now();
+    for (size_t begin = 0; begin < ids.size(); begin += size_t(a.chunk_size)) {
+      SequenceChunk chunk;
+      chunk.seq = seq;
+      chunk.tokens = ids.subspan(begin, std::min(ids.size() - begin, size_t(a.chunk_size)));
+      chunk.phase = AttentionPhase::ATTENTION_PHASE_PREFILL;
+      chunk.want_logits = begin + chunk.tokens.size() == ids.size();
+      chunk.plan = &plan;
+      engine->step(std::span<const SequenceChunk>(&chunk, 1), &plan);
+    }
+    const double s = seconds_since(t0);
     engine->free_sequence(seq);
+    return s;
+  };
+  for (const AttentionPlan& plan : plans) {  // warm-up: kernels loaded, cuBLAS heuristics cached, allocator grown
+    prefill_seconds(random_tokens(std::min<int64_t>(ctx, 256)), plan);
   }
 
   std::printf("%s on %s (%s): weights %s, KV reserved %s (%s) for %lld tokens\n", a.model.c_str(),
@@ -147,21 +167,28 @@ int bench(const BenchArgs& a) {
               kv_dtype_name(engine->kv_dtype()), static_cast<long long>(ctx));
   if (copy_gbps > 0) std::printf("measured: copy %.0f GB/s, bf16 GEMM %.0f TFLOP/s\n", copy_gbps, gemm_tflops);
 
+  // Prefill: the same random prompt of each length under every policy. The floor is the dense model's FLOPs at
+  // the measured GEMM rate (a sparse plan's attention does less, so it can pass 100%).
   nlohmann::ordered_json prefill = nlohmann::ordered_json::array();
-  std::printf("%10s %14s %10s %10s %9s\n", "prefill", "tokens/s", "TTFT s", "floor s", "of floor");
-  for (int64_t n : prefill_lengths) {
-    std::vector<int32_t> ids = random_tokens(n);
-    const int32_t seq = engine->create_sequence();
-    auto t0 = Clock::now();
-    engine->feed(seq, ids, false);  // returns once the last token's logits are on the host: time to first token
-    const double s = seconds_since(t0);
-    engine->free_sequence(seq);
-    const double flops = prefill_flops(c, 0, n);
-    const double floor_s = gemm_tflops > 0 ? flops / (gemm_tflops * 1e12) : 0;
-    std::printf("%10lld %14.0f %10.3f %10.3f %8.0f%%\n", static_cast<long long>(n), double(n) / s, s, floor_s,
-                floor_s > 0 ? 100 * floor_s / s : 0.0);
-    prefill.push_back({{"tokens", n}, {"seconds", s}, {"tokens_per_s", double(n) / s}, {"ttft_s", s},
-                       {"flops", flops}, {"floor_s", floor_s}, {"fraction_of_floor", floor_s > 0 ? floor_s / s : 0}});
+  std::printf("%-12s %10s %14s %10s %10s %9s %9s\n", "policy", "prefill", "tokens/s", "TTFT s", "floor s", "of floor",
+              "vs full");
+  std::vector<std::vector<int32_t>> prompts;  // [prefill lengths]
+  for (int64_t n : prefill_lengths) prompts.push_back(random_tokens(n));
+  std::map<int64_t, double> full_ttft;  // prompt tokens -> TTFT of the FULL plan, when it is one of the policies
+  for (size_t pi = 0; pi < policies.size(); ++pi) {
+    for (size_t li = 0; li < prefill_lengths.size(); ++li) {
+      const int64_t n = prefill_lengths[li];
+      const double s = prefill_seconds(prompts[li], plans[pi]);
+      const double flops = prefill_flops(c, 0, n);
+      const double floor_s = gemm_tflops > 0 ? flops / (gemm_tflops * 1e12) : 0;
+      if (attention_plan_is_full(plans[pi])) full_ttft[n] = s;
+      const double speedup = full_ttft.count(n) ? full_ttft[n] / s : 0;
+      std::printf("%-12s %10lld %14.0f %10.3f %10.3f %8.0f%% %8.2fx\n", policies[pi].c_str(), static_cast<long long>(n),
+                  double(n) / s, s, floor_s, floor_s > 0 ? 100 * floor_s / s : 0.0, speedup);
+      prefill.push_back({{"policy", policies[pi]}, {"tokens", n}, {"seconds", s}, {"tokens_per_s", double(n) / s},
+                         {"ttft_s", s}, {"flops", flops}, {"floor_s", floor_s},
+                         {"fraction_of_floor", floor_s > 0 ? floor_s / s : 0}, {"speedup_vs_full", speedup}});
+    }
   }
   out["prefill"] = prefill;
 
@@ -169,9 +196,9 @@ int bench(const BenchArgs& a) {
   std::printf("%-12s %10s %12s %12s %10s %9s %9s\n", "policy", "decode at", "ms/token", "KV read/tok", "floor ms",
               "of floor", "vs full");
   std::map<int64_t, double> full_ms;  // context -> ms/token of the FULL plan, when it is one of the policies
-  for (const std::string& policy : policies) {
-    // Every policy decodes on the same engine (weights loaded once); plans the backend cannot run stop here.
-    const AttentionPlan plan = policy == policies[0] ? engine->plan() : engine->plan_for(policy);
+  for (size_t pi = 0; pi < policies.size(); ++pi) {
+    const std::string& policy = policies[pi];
+    const AttentionPlan& plan = plans[pi];
     for (int64_t n : decode_lengths) {
       const int32_t seq = engine->create_sequence();
       engine->extend_uncomputed(seq, int32_t(n - 1));
@@ -220,15 +247,19 @@ int bench(const BenchArgs& a) {
     p.x_label = "context tokens";
     p.y_label = "ms per token";
     p.log_x = true;
-    plot::Series measured{"lcllm " + engine->options().device, {}, {}}, floor{"floor", {}, {}};
-    for (const auto& d : decode) {
-      measured.x.push_back(d["context"].get<double>());
-      measured.y.push_back(d["ms_per_token"].get<double>());
-      floor.x.push_back(d["context"].get<double>());
-      floor.y.push_back(d["floor_ms"].get<double>());
+    for (const std::string& policy : policies) {  // one line per policy, and each policy's floor
+      plot::Series measured{"lcllm " + engine->options().device + " " + policy, {}, {}},
+          floor{"floor " + policy, {}, {}};
+      for (const auto& d : decode) {
+        if (d["policy"].get<std::string>() != policy) continue;
+        measured.x.push_back(d["context"].get<double>());
+        measured.y.push_back(d["ms_per_token"].get<double>());
+        floor.x.push_back(d["context"].get<double>());
+        floor.y.push_back(d["floor_ms"].get<double>());
+      }
+      p.series.push_back(measured);
+      if (copy_gbps > 0) p.series.push_back(floor);
     }
-    p.series.push_back(measured);
-    if (copy_gbps > 0) p.series.push_back(floor);
     plot::write_line_plot_png(p, a.plot_prefix + "_decode.png");
   }
   return 0;

@@ -89,6 +89,11 @@ mkdir -p "$tmp/trunc" && cp "$model/config.json" "$tmp/trunc/"
 head -c 100 "$model/model.safetensors" >"$tmp/trunc/model.safetensors"
 check "truncated safetensors: exit 2" 2 "model.safetensors" -- "$bin" run "$tmp/trunc" --prompt-ids 1 --quiet
 
+# bench: every policy prefills the same prompt and decodes (a row per policy in both tables and in the JSON).
+check "bench: every policy prefills and decodes" 0 "^streaming +64 " -- \
+  "$bin" bench "$model" --device cpu --policy full,streaming --prefill 64 --decode 64 --decode-steps 1 --json "$tmp/bench.json" -q
+check "bench JSON: a prefill and a decode row of streaming" 0 "^2$" -- grep -c '"policy": "streaming"' "$tmp/bench.json"
+
 # eval niah / ruler / longbench on the embedded model (random weights: scores ~0; the pipeline is what is checked).
 check "eval niah: comparison table per policy" 0 "\| streaming \|" -- \
   "$bin" eval niah "$model" --lengths 256 --depths 0,100 --policy full,streaming --out "$tmp/niah" --device cpu -q

@@ -23,12 +23,14 @@ def main():
         models[name] = {"lcllm": ours, "transformers": peer}
         hf_pre = {p["tokens"]: p for p in peer.get("prefill", [])}
         hf_dec = {d["context"]: d for d in peer.get("decode", [])}
+        # A bench run with several policies has a row per policy; the policy joins the model's name past `full`.
+        label = lambda r: name if r.get("policy", "full") == "full" else f"{name} {r['policy']}"
         for p in ours["prefill"]:
             h = hf_pre.get(p["tokens"], {})
-            rows.append(("prefill", name, p["tokens"], p, h))
+            rows.append(("prefill", label(p), p["tokens"], p, h))
         for d in ours["decode"]:
             h = hf_dec.get(d["context"], {})
-            rows.append(("decode", name, d["context"], d, h))
+            rows.append(("decode", label(d), d["context"], d, h))
     first = next(iter(models.values()))["lcllm"] if models else {}
     lines = [f"card: {first.get('card', '?')}; copy {first.get('copy_gbps', 0):.0f} GB/s, bf16 GEMM "
              f"{first.get('gemm_tflops', 0):.0f} TFLOP/s (measured by each lcllm bench run; first shown)", "",
