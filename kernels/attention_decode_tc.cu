@@ -100,8 +100,6 @@ __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t w16) {
   asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(w16)));
   return h;
 }
-// Bytes (a.b[i], b.b[i], a.b[i+1], b.b[i+1]) for i = 0 (sel 0x5140) or 2 (sel 0x7362): two keys' bytes of one dim.
-__device__ __forceinline__ uint32_t byte_perm(uint32_t a, uint32_t b, uint32_t sel) { return __byte_perm(a, b, sel); }
 
 }  // namespace
 
@@ -338,9 +336,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       }
 #pragma unroll
       for (int w = 0; w < kWords; ++w) {
-        // Dims 4 w .. 4 w + 3 of the slice: pairs (key 2 t4, 2 t4 + 1) -> b0, (2 t4 + 8, 2 t4 + 9) -> b1.
-        const uint32_t lo01 = byte_perm(vw[0][w], vw[1][w], 0x5140), hi01 = byte_perm(vw[0][w], vw[1][w], 0x7362);
-        const uint32_t lo89 = byte_perm(vw[2][w], vw[3][w], 0x5140), hi89 = byte_perm(vw[2][w], vw[3][w], 0x7362);
+        // Dims 4 w .. 4 w + 3 of the slice: pairs (key 2 t4, 2 t4 + 1) -> b0, (2 t4 + 8, 2 t4 + 9) -> b1. __byte_perm
+        // selector 0x5140 gives (a.b0, b.b0, a.b1, b.b1) and 0x7362 (a.b2, b.b2, a.b3, b.b3): two keys' bytes per dim.
+        const uint32_t lo01 = __byte_perm(vw[0][w], vw[1][w], 0x5140), hi01 = __byte_perm(vw[0][w], vw[1][w], 0x7362);
+        const uint32_t lo89 = __byte_perm(vw[2][w], vw[3][w], 0x5140), hi89 = __byte_perm(vw[2][w], vw[3][w], 0x7362);
         mma_16816<true>(o[4 * w], pa, fp8x2_to_f16x2(lo01), fp8x2_to_f16x2(lo89));
         mma_16816<true>(o[4 * w + 1], pa, fp8x2_to_f16x2(lo01 >> 16), fp8x2_to_f16x2(lo89 >> 16));
         mma_16816<true>(o[4 * w + 2], pa, fp8x2_to_f16x2(hi01), fp8x2_to_f16x2(hi89));

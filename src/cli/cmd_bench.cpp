@@ -150,7 +150,6 @@ int bench(const BenchArgs& a) {
       chunk.tokens = ids.subspan(begin, std::min(ids.size() - begin, size_t(a.chunk_size)));
       chunk.phase = AttentionPhase::ATTENTION_PHASE_PREFILL;
       chunk.want_logits = begin + chunk.tokens.size() == ids.size();
-      chunk.plan = &plan;
       engine->step(std::span<const SequenceChunk>(&chunk, 1), &plan);
     }
     const double s = seconds_since(t0);

@@ -90,7 +90,7 @@ head -c 100 "$model/model.safetensors" >"$tmp/trunc/model.safetensors"
 check "truncated safetensors: exit 2" 2 "model.safetensors" -- "$bin" run "$tmp/trunc" --prompt-ids 1 --quiet
 
 # bench: every policy prefills the same prompt and decodes (a row per policy in both tables and in the JSON).
-check "bench: every policy prefills and decodes" 0 "^streaming +64 " -- \
+check "bench: runs with two policies (a streaming row)" 0 "^streaming +64 " -- \
   "$bin" bench "$model" --device cpu --policy full,streaming --prefill 64 --decode 64 --decode-steps 1 --json "$tmp/bench.json" -q
 check "bench JSON: a prefill and a decode row of streaming" 0 "^2$" -- grep -c '"policy": "streaming"' "$tmp/bench.json"
 

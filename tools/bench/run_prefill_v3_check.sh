@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One device call for the wgmma prefill (E9 item 1): the CUDA suite, prefill TFLOP/s of this build against the
 # previous kernels (dist/bench_attention_base*: earlier commits' bench_attention_cuda, if carried) and PyTorch SDPA
-# flash / cuDNN in the same call, fp8 KV decode attention of the builds that know --fp8, attention-only decode (dense and hip), Llama-3.1-8B end to end (TTFT and decode,
-# full and hip) and Llama-3.2-1B, memcheck of the attention and key-set tests, racecheck of the attention tests last.
+# flash / cuDNN in the same call, fp8 KV decode attention of the builds that know --fp8, attention-only decode
+# (dense and hip), Llama-3.1-8B end to end (TTFT and decode, full and hip) and Llama-3.2-1B, memcheck of the attention and key-set tests, racecheck of the attention tests last.
 # Carry gpu_carry/dist.tar.xz (tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz [/tmp/bench_attention_base_NAME...]) and
 # gpu_carry/commit.txt ("NEW over BASE"); everything comes back as $OUT/r.tar.xz, packed after each stage.
 # QUICK=1 stops after the kernel benches. FAST=1 (a short device budget) leaves out the attention-only decode stage,
