@@ -105,7 +105,8 @@ __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t w16) {
 
 // T: uint8_t (fp8 cache: fp16 fragments and MMAs) or uint16_t (bf16 cache: bf16 MMAs through ldmatrix).
 template <int D, bool kKeySets, class T>
-__global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeParams p) {
+// fp8: at least 3 blocks per SM (<= 168 registers; 12 warps to hide the loads' latency instead of 8).
+__global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_attention_decode_tc(DecodeParams p) {
   constexpr bool kFp8 = sizeof(T) == 1;
   constexpr int kTcStages = tc_stages<T>();
   constexpr int KK = D / 16;          // k-steps of Q K^T
@@ -135,8 +136,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
   uint32_t* scale_words = reinterpret_cast<uint32_t*>(wbase + tc_raw_bytes<T>(D));   // fp8: [S][16]
   uint16_t* scale_pairs = reinterpret_cast<uint16_t*>(scale_words + kTcStages * kTcKeys);  // fp8: [16]
 
-  // Q fragments (A operand: M rows g / g + 8 = heads h0 + g (+ 8), dims 16kk + 8 (e >> 1) + 2 t4), hi + lo in the
-  // MMA's type (fp16 for fp8 caches, bf16 for bf16).
+  // Q fragments (A operand: M rows g / g + 8 = heads h0 + g (+ 8), dims 16kk + 8 (e >> 1) + 2 t4) in the MMA's type:
+  // bf16 caches hi + lo (q exact to ~2^-17, as the bf16 keys deserve); fp8 caches fp16 alone (q to 2^-11 against
+  // keys that e4m3 holds to 2^-4: a lo part would add nothing the keys kept, and costs 32 registers and a third of
+  // the MMAs — without it the kernel fits 3 blocks per SM).
   uint32_t qa[KK][4], ql[KK][4];
 #pragma unroll
   for (int kk = 0; kk < KK; ++kk) {
@@ -150,13 +153,10 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       x.x *= qmul;
       x.y *= qmul;
       qa[kk][e] = pack_pair<kFp8>(x.x, x.y);
-      float2 hf;
-      if constexpr (kFp8) {
-        hf = __half22float2(*reinterpret_cast<const __half2*>(&qa[kk][e]));
-      } else {
-        hf = bf2_to_f2(qa[kk][e]);
+      if constexpr (!kFp8) {
+        const float2 hf = bf2_to_f2(qa[kk][e]);
+        ql[kk][e] = pack_bf16(x.x - hf.x, x.y - hf.y);
       }
-      ql[kk][e] = pack_pair<kFp8>(x.x - hf.x, x.y - hf.y);
     }
   }
 
@@ -219,10 +219,16 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
     }
     __syncwarp();  // every lane's copies and the scale pairs visible to the warp
 
-    // 1. S = Q K^T (hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
-    float s[2][4];
+    // 1. S = Q K^T (bf16: hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
+    // Partial sums per n-tile (even / odd k-steps, x q hi / lo for bf16): chains of KK / 2 dependent MMAs instead of
+    // one of 2 KK, whose latency a warp could not hide with two warps per scheduler (ncu, fp8 at 128k: 61% of cycles
+    // with no eligible warp).
+    float s[2][4], sp[2][4][4];
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+    for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sp[nt][c][0] = sp[nt][c][1] = sp[nt][c][2] = sp[nt][c][3] = 0.f;
+    }
     float ksc[4], vsc[4];  // fp8: scales of this thread's columns' keys 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9
     if constexpr (kFp8) {
 #pragma unroll
@@ -246,14 +252,8 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
 #pragma unroll
         for (int kk = 0; kk < KK; ++kk) {
           const uint32_t b0 = fp8x2_to_f16x2(kw[kk]), b1 = fp8x2_to_f16x2(kw[kk] >> 16);
-          mma_16816<true>(s[nt], qa[kk], b0, b1);
-          mma_16816<true>(s[nt], ql[kk], b0, b1);
+          mma_16816<true>(sp[nt][kk & 1], qa[kk], b0, b1);
         }
-      }
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[nt][e] *= ksc[2 * nt + (e & 1)];
       }
     } else {
       const uint32_t tile_u32 = smem_u32(st_k);
@@ -261,10 +261,21 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
       for (int kk = 0; kk < KK; ++kk) {
         uint32_t b[4];
         ldmatrix_x4(b, tile_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
-        mma_16816<false>(s[0], qa[kk], b[0], b[1]);
-        mma_16816<false>(s[1], qa[kk], b[2], b[3]);
-        mma_16816<false>(s[0], ql[kk], b[0], b[1]);
-        mma_16816<false>(s[1], ql[kk], b[2], b[3]);
+        mma_16816<false>(sp[0][kk & 1], qa[kk], b[0], b[1]);
+        mma_16816<false>(sp[1][kk & 1], qa[kk], b[2], b[3]);
+        mma_16816<false>(sp[0][2 + (kk & 1)], ql[kk], b[0], b[1]);
+        mma_16816<false>(sp[1][2 + (kk & 1)], ql[kk], b[2], b[3]);
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if constexpr (kFp8) {
+          s[nt][e] = (sp[nt][0][e] + sp[nt][1][e]) * ksc[2 * nt + (e & 1)];
+        } else {
+          s[nt][e] = (sp[nt][0][e] + sp[nt][1][e]) + (sp[nt][2][e] + sp[nt][3][e]);
+        }
       }
     }
     const int32_t k0 = first_tile + t * kTileStep;
@@ -296,10 +307,12 @@ __global__ void __launch_bounds__(kTcThreads) kernel_attention_decode_tc(DecodeP
         sum += s[nt][2 * i] + s[nt][2 * i + 1];
       }
       l[i] = l[i] * alpha + sum;
+      if (__any_sync(0xffffffffu, alpha != 1.f)) {  // skipped once the rows' maxima settle: most tiles
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        o[dt][2 * i] *= alpha;
-        o[dt][2 * i + 1] *= alpha;
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt][2 * i] *= alpha;
+          o[dt][2 * i + 1] *= alpha;
+        }
       }
     }
     // 3. O += P V (P in the MMA's type: p <= 1; fp8: times the key's V scale and kFp8PBias).
@@ -422,6 +435,8 @@ void launch_tc_instance(const DecodeParams& p, cudaStream_t stream, int* occupan
   const uint64_t bit = uint64_t(1) << (device & 63);
   if ((configured.load() & bit) == 0) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    // All of L1 as shared memory: the occupancy the registers allow (fp8: 3 x 67 KB) needs it.
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
     configured.fetch_or(bit);
   }
   if (occupancy != nullptr) {

@@ -11,6 +11,8 @@
 #   hylra      k = B, DP over the calibrated profile  (HyLRA)
 #   retrieval  calibrated retrieval heads FULL, the others sink 64 + recent (B - 64)  (DuoAttention)
 #   hip        k = B / 2 blocks of 2 + sink 64 + recent (B / 2 - 64), prefill and decode  (HiP)
+# HAYSTACK=FILE uses that haystack instead of writing one (a machine without Debian's common-licenses, e.g. the GPU
+# machine, gets the same bytes from here).
 # Writes OUT_DIR/plans/*.json, OUT_DIR/calibration.log and OUT_DIR/niah/ (comparison.md, summary.csv, heat maps).
 set -euo pipefail
 model=${1:?usage: $0 MODEL.gguf OUT_DIR LENGTH [SAMPLES] [DEPTHS] [DEVICE]}
@@ -24,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 budget=$((len / 8))
 if (( budget < 256 )); then echo "error: LENGTH must be >= 2048 (the budget LENGTH/8 must hold sink 64 + a window)" >&2; exit 1; fi
 mkdir -p "$out/plans"
-"$here/make_license_haystack.sh" "$out/haystack.txt"
+if [[ -n ${HAYSTACK:-} ]]; then cp "$HAYSTACK" "$out/haystack.txt"; else "$here/make_license_haystack.sh" "$out/haystack.txt"; fi
 
 # Calibration probes: 2048 tokens of natural text; the plans' k is measured at the same share (k / LENGTH).
 "$lcllm" calibrate "$model" --haystack "$out/haystack.txt" --context 2048 --probes 4 --k "$budget" \
