@@ -45,6 +45,9 @@ HeatmapLayout heatmap_layout(const Heatmap& h) {
   const int32_t rows = int32_t(h.row_labels.size()), cols = int32_t(h.col_labels.size());
   HeatmapLayout l{};
   l.cell_w = std::clamp(720 / cols, 6, 64);
+  // Wider cells when that lets every column label show (up to a 1,400-pixel grid); else labels are thinned.
+  const int32_t label_w = max_text_width(h.col_labels, kLabelScale) + 6;
+  if (label_w > l.cell_w && int64_t(label_w) * cols <= 1400) l.cell_w = label_w;
   l.cell_h = std::clamp(480 / rows, 6, 40);
   // Left: vertical y label, then row labels.
   l.left = kPad + (h.y_label.empty() ? 0 : text_height(kLabelScale) + kPad) +

@@ -205,5 +205,18 @@ check "run: missing --prompt-file: exit 2" 2 "cannot read --prompt-file" -- "$bi
 printf '\n# only a comment\n' >"$tmp/keys"
 check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serve "$model" --port 0 --api-key-file "$tmp/keys"
 
+# The retained-probability heat map tool of docs/EVALUATION.md (built beside lcllm): reads the committed comparisons,
+# names the file and the rule when a table is missing or a value is not a percentage.
+heat="$(dirname "$bin")/retained_heatmap"
+if [[ -x "$heat" ]]; then
+  runs="$root/bench/results/real_models_gpu_h100_2026-12-06"
+  check "retained_heatmap: two runs" 0 "6 policies x 2 runs" -- "$heat" "$tmp/r.png" "t" "a=$runs/gemma_16384/niah/comparison.md" "b=$runs/gemma_ruler_32k/comparison.md"
+  check "retained_heatmap writes a PNG" 0 "^png$" -- python3 -c "import sys; print('png' if open(sys.argv[1], 'rb').read(8) == b'\\x89PNG\\r\\n\\x1a\\n' else 'not png')" "$tmp/r.png"
+  printf 'Answer probability retained relative to full (%%)\n\n| policy | 4096 | all |\n|---|---:|---:|\n| full | 100.0 | 100.0 |\n| hip | 96.4 | n/a |\n' >"$tmp/bad.md"
+  check "retained_heatmap: a value that is not a percentage: exit 1" 1 "bad.md: policy 'hip' has retained 'n/a'" -- "$heat" "$tmp/r.png" t "x=$tmp/bad.md"
+  check "retained_heatmap: no retained table: exit 1" 1 "no \"Answer probability retained" -- "$heat" "$tmp/r.png" t "x=$root/README.md"
+  check "retained_heatmap: not LABEL=PATH: exit 1" 1 "is not LABEL=PATH" -- "$heat" "$tmp/r.png" t "$tmp/bad.md"
+fi
+
 echo "$pass passed, $fail failed"
 [[ "$fail" -eq 0 ]]

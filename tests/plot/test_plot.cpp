@@ -221,6 +221,33 @@ TEST_CASE("heat map cells carry the colour of their value; NaN is grey", "[plot]
   CHECK(colormap_viridis(0.0f) != colormap_viridis(1.0f));
 }
 
+TEST_CASE("heat map columns widen so every label shows, up to a 1,400-pixel grid", "[plot]") {
+  Heatmap h;
+  h.row_labels = {"full", "hip"};
+  h.col_labels = {"1k", "2k", "4k", "8k", "16k", "32k", "64k", "128k", "256k"};
+  h.values.assign(h.row_labels.size() * h.col_labels.size(), 0.5f);
+  const int32_t narrow = heatmap_layout(h).cell_w;
+  CHECK(narrow == 64);  // 720 / 9 columns, at most 64: short labels fit
+  h.col_labels = {"G 4k", "G 16k", "G 32k", "GR 16k", "GR 32k", "S 2k", "S 4k", "S 8k", "SR 8k"};
+  const int32_t wide = heatmap_layout(h).cell_w;
+  CHECK(wide > 64);       // six-character labels need more
+  CHECK(wide * 9 <= 1400);
+  // Every label is drawn: each column's label area below the grid holds some ink (non-white pixels).
+  const Canvas c = render_heatmap(h);
+  const HeatmapLayout l = heatmap_layout(h);
+  const int32_t label_top = l.top + int32_t(h.row_labels.size()) * l.cell_h + 2;
+  for (size_t col = 0; col < h.col_labels.size(); ++col) {
+    bool ink = false;
+    for (int32_t x = l.left + int32_t(col) * wide; x < l.left + int32_t(col + 1) * wide; ++x) {
+      for (int32_t y = label_top; y < label_top + 20; ++y) ink = ink || !(c.pixel(x, y) == kWhite);
+    }
+    CHECK(ink);
+  }
+  h.col_labels.assign(40, "GR 32k");  // 40 wide labels exceed the grid limit: thinned instead
+  h.values.assign(h.row_labels.size() * h.col_labels.size(), 0.5f);
+  CHECK(heatmap_layout(h).cell_w == 18);
+}
+
 TEST_CASE("heat map and line plot reject malformed input with a clear error", "[plot]") {
   Heatmap h;
   h.row_labels = {"a"};
