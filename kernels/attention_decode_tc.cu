@@ -168,24 +168,27 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
   auto issue = [&](int stage, int32_t t) {
     const int32_t k0 = first_tile + t * kTileStep;
     unsigned char* st_raw = raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T);
+    // Each of the tile's 16 keys is looked up once, by lane kk & 15 (position, block table, slot), and the lanes
+    // copying its pieces read the slot by shuffle: the lookups were a third of the fp8 kernel's stall samples when
+    // every piece repeated them (ncu, 128k). A slot index fits 32 bits: 2^31 slots of even 128 bytes exceed any GPU.
+    const int32_t my_key = k0 + (lane & (kTcKeys - 1));
+    const bool my_ok = t < n_tiles && my_key < end;
+    const int32_t my_slot = my_ok ? int32_t(src.slot(kKeySets ? keys.position(my_key) : keys.lo + my_key)) : 0;
 #pragma unroll
     for (int i = 0; i < kPieces; ++i) {
       const int32_t piece = lane + 32 * i, kk = piece / kChunks16, c = piece % kChunks16;
-      const int32_t j = k0 + kk;
-      const bool ok = t < n_tiles && j < end;
-      const int64_t slot = ok ? src.slot(kKeySets ? keys.position(j) : keys.lo + j) : 0;
-      const int64_t off = slot * src.slot_stride + (16 / int(sizeof(T))) * c;
+      const bool ok = t < n_tiles && k0 + kk < end;
+      const int32_t slot = __shfl_sync(0xffffffffu, my_slot, kk);
+      const int64_t off = int64_t(slot) * src.slot_stride + (16 / int(sizeof(T))) * c;
       // Swizzled: bf16 chunk c of row kk at c ^ (kk & 7) (ldmatrix's order), fp8 by fp8_chunk_offset.
       const uint32_t dst = smem_u32(st_raw + (kFp8 ? fp8_chunk_offset<D>(kk, c)
                                                    : uint32_t(kk * D * int(sizeof(T)) + 16 * (c ^ (kk & 7)))));
       cp_async_16(dst, src.k + off, ok ? 16 : 0);
       cp_async_16(dst + kTcKeys * D * sizeof(T), src.v + off, ok ? 16 : 0);
     }
-    if (kFp8 && lane < kTcKeys) {
-      const int32_t j = k0 + lane;
-      const bool ok = t < n_tiles && j < end;
-      const int64_t slot = ok ? src.slot(kKeySets ? keys.position(j) : keys.lo + j) : 0;
-      const uintptr_t sp = reinterpret_cast<uintptr_t>(src.scale + slot * src.scale_stride);
+    if (kFp8 && lane < kTcKeys) {  // this lane's key is my_key
+      const bool ok = my_ok;
+      const uintptr_t sp = reinterpret_cast<uintptr_t>(src.scale + int64_t(my_slot) * src.scale_stride);
       parity = (parity & ~(1u << stage)) | (uint32_t((sp >> 1) & 1) << stage);
       cp_async_4(smem_u32(scale_words + stage * kTcKeys + lane), reinterpret_cast<const void*>(sp & ~uintptr_t(3)),
                  ok ? 4 : 0);
