@@ -143,7 +143,7 @@ int run_niah(const NiahArgs& a) {
   std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
   size_t resumed = 0;
   for (const auto& c : cells) resumed += c.resumed ? 1 : 0;
-  std::fprintf(stderr, "%zu cells (%zu resumed); results in %s (summary.csv, comparison.md, heatmap_*.png)\n",
+  std::fprintf(stderr, "%zu cells (%zu resumed); results in %s (summary.csv, comparison.md, heatmap_*.png, retained.png)\n",
                cells.size(), resumed, o.out_dir.c_str());
   return 0;
 }
@@ -167,7 +167,7 @@ int run_ruler(const RulerArgs& a) {
   progress.finish();
   std::ifstream md(o.out_dir + "/comparison.md");
   std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
-  std::fprintf(stderr, "%zu samples; results in %s (summary.csv, comparison.md, <policy>/<task>/len_*.jsonl)\n",
+  std::fprintf(stderr, "%zu samples; results in %s (summary.csv, comparison.md, retained.png, <policy>/<task>/len_*.jsonl)\n",
                results.size(), o.out_dir.c_str());
   return 0;
 }

@@ -31,4 +31,11 @@ std::string answer_likelihood_markdown(const std::vector<AnswerLikelihood>& reco
                                        const std::vector<std::string>& policies, const std::vector<int32_t>& lengths,
                                        const std::string& full_policy = "full");
 
+// The retained share in [0, 1] of each policy (rows, in order) per length and over all lengths (columns: lengths,
+// then "all"), row-major [policies, lengths + 1]; NaN where no prompt of the cell was scored under both. Empty when
+// no record of `full_policy` was scored (nothing to compare with).
+std::vector<float> answer_retained_grid(const std::vector<AnswerLikelihood>& records,
+                                        const std::vector<std::string>& policies, const std::vector<int32_t>& lengths,
+                                        const std::string& full_policy = "full");
+
 }  // namespace lcllm

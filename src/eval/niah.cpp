@@ -127,16 +127,20 @@ std::string niah_comparison_markdown(const std::vector<NiahCell>& cells, const s
     row.push_back(all_n ? format_fixed(100.0 * all_sum / all_n, 1) : "-");
     rows.push_back(row);
   }
+  std::string md = "NIAH accuracy (%): the needle's value found in the answer (RULER's string match), by prompt length "
+                   "in tokens, mean over depths and samples.\n\n" +
+                   markdown_table(header, rows);
+  const std::string ll = answer_likelihood_markdown(niah_likelihood_records(cells), policies, lengths);
+  return ll.empty() ? md : md + "\n" + ll;
+}
+
+std::vector<AnswerLikelihood> niah_likelihood_records(const std::vector<NiahCell>& cells) {
   std::vector<AnswerLikelihood> likelihood;
   for (const auto& c : cells) {
     likelihood.push_back({c.policy, c.length, std::to_string(c.depth) + "/" + std::to_string(c.sample),
                           c.value_logprob, c.value_tokens});
   }
-  std::string md = "NIAH accuracy (%): the needle's value found in the answer (RULER's string match), by prompt length "
-                   "in tokens, mean over depths and samples.\n\n" +
-                   markdown_table(header, rows);
-  const std::string ll = answer_likelihood_markdown(likelihood, policies, lengths);
-  return ll.empty() ? md : md + "\n" + ll;
+  return likelihood;
 }
 
 std::vector<float> niah_grid(const std::vector<NiahCell>& cells, const std::string& policy,
@@ -264,6 +268,11 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
     for (const auto& label : labels) {
       niah_write_heatmap(o.out_dir + "/heatmap_" + label + ".png", "NIAH: " + session.model_name() + ", " + label,
                          niah_grid(cells, label, o.depths, o.lengths), o.depths, o.lengths);
+    }
+    const std::vector<float> kept = answer_retained_grid(niah_likelihood_records(cells), labels, o.lengths);
+    if (!kept.empty() && labels.size() > 1) {
+      eval_write_retained_heatmap(o.out_dir + "/retained.png", "NIAH: " + session.model_name() +
+                                  ", answer probability retained vs full", kept, labels, o.lengths);
     }
   }
   return cells;

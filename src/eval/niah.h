@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/answer_likelihood.h"
 #include "eval/eval_session.h"
 
 namespace lcllm {
@@ -62,6 +63,8 @@ std::optional<NiahCell> niah_load_cell(const std::string& path, const nlohmann::
 std::string niah_summary_csv(const std::vector<NiahCell>& cells);
 std::string niah_comparison_markdown(const std::vector<NiahCell>& cells, const std::vector<std::string>& policies,
                                      const std::vector<int32_t>& lengths);
+// The cells' teacher-forced answer scores, a prompt named by its depth and sample (eval/answer_likelihood.h).
+std::vector<AnswerLikelihood> niah_likelihood_records(const std::vector<NiahCell>& cells);
 // Mean score per (depth, length) for one policy: [depths.size()][lengths.size()] row-major, NaN where no cell.
 std::vector<float> niah_grid(const std::vector<NiahCell>& cells, const std::string& policy,
                              const std::vector<int32_t>& depths, const std::vector<int32_t>& lengths);

@@ -24,4 +24,19 @@ void niah_write_heatmap(const std::string& path, const std::string& title, const
   plot::write_heatmap_png(h, path);
 }
 
+void eval_write_retained_heatmap(const std::string& path, const std::string& title, const std::vector<float>& grid,
+                                 const std::vector<std::string>& policies, const std::vector<int32_t>& lengths) {
+  plot::Heatmap h;
+  h.title = title;
+  h.x_label = "prompt length (tokens)";
+  h.y_label = "policy";
+  h.row_labels = policies;
+  for (int32_t l : lengths) h.col_labels.push_back(eval_length_label(l));
+  h.col_labels.push_back("all");
+  h.values = grid;
+  h.vmin = 0;
+  h.vmax = 1;
+  plot::write_heatmap_png(h, path);
+}
+
 }  // namespace lcllm

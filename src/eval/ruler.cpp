@@ -9,6 +9,7 @@
 #include "eval/generation.h"
 #include "eval/haystack.h"
 #include "eval/metrics.h"
+#include "eval/niah_plot.h"
 #include "eval/result_io.h"
 #include "lcllm/error.h"
 
@@ -94,12 +95,16 @@ std::string ruler_comparison_markdown(const std::vector<RulerResult>& results, c
     rows.push_back(row);
   }
   std::string md = "RULER string_match_all (%) per task, mean over lengths and samples.\n\n" + markdown_table(header, rows);
+  const std::string ll = answer_likelihood_markdown(ruler_likelihood_records(results), policies, lengths);
+  return ll.empty() ? md : md + "\n" + ll;
+}
+
+std::vector<AnswerLikelihood> ruler_likelihood_records(const std::vector<RulerResult>& results) {
   std::vector<AnswerLikelihood> likelihood;
   for (const auto& r : results) {
     likelihood.push_back({r.policy, r.length, r.task + "/" + std::to_string(r.index), r.answer_logprob, r.answer_tokens});
   }
-  const std::string ll = answer_likelihood_markdown(likelihood, policies, lengths);
-  return ll.empty() ? md : md + "\n" + ll;
+  return likelihood;
 }
 
 std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOptions& o,
@@ -239,6 +244,11 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
   for (const auto& p : session.policies()) labels.push_back(p.label);
   eval_write_file(o.out_dir + "/summary.csv", ruler_summary_csv(results));
   eval_write_file(o.out_dir + "/comparison.md", ruler_comparison_markdown(results, labels, o.tasks, o.lengths));
+  const std::vector<float> kept = answer_retained_grid(ruler_likelihood_records(results), labels, o.lengths);
+  if (!kept.empty() && labels.size() > 1) {
+    eval_write_retained_heatmap(o.out_dir + "/retained.png", "RULER: " + session.model_name() +
+                                ", answer probability retained vs full", kept, labels, o.lengths);
+  }
   return results;
 }
 

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/answer_likelihood.h"
 #include "eval/eval_session.h"
 #include "eval/tasks.h"
 
@@ -54,6 +55,8 @@ std::string ruler_summary_csv(const std::vector<RulerResult>& results);
 // (eval/answer_likelihood.h).
 std::string ruler_comparison_markdown(const std::vector<RulerResult>& results, const std::vector<std::string>& policies,
                                       const std::vector<std::string>& tasks, const std::vector<int32_t>& lengths);
+// The results' teacher-forced answer scores, a prompt named by its task and index.
+std::vector<AnswerLikelihood> ruler_likelihood_records(const std::vector<RulerResult>& results);
 
 std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOptions& options,
                                    const std::function<void(const std::string&, size_t, size_t)>& progress = {});

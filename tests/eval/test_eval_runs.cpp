@@ -114,6 +114,15 @@ TEST_CASE("niah aggregates: summary rows, comparison table, heat-map grid with N
   CHECK(md.find("| streaming | -1.000 | - | -1.000 |") != std::string::npos);
   CHECK(md.find("| streaming | 47.2 | - | 47.2 |") != std::string::npos);
   CHECK(md.find("| full | 100.0 | 100.0 | 100.0 |") != std::string::npos);
+  // The retained heat map's grid: [policies][lengths + "all"], NaN where full and the policy share no prompt.
+  const auto kept = answer_retained_grid(niah_likelihood_records(cells), {"full", "streaming"}, {256, 512});
+  REQUIRE(kept.size() == 6);
+  CHECK(kept[0] == Approx(1.0));
+  CHECK(kept[2] == Approx(1.0));
+  CHECK(kept[3] == Approx(std::exp(-0.75)));
+  CHECK(std::isnan(kept[4]));
+  CHECK(kept[5] == Approx(std::exp(-0.75)));
+  CHECK(answer_retained_grid(niah_likelihood_records(cells), {"streaming"}, {256}, "hylra").empty());  // no reference
   auto grid = niah_grid(cells, "full", {0, 100}, {256, 512});  // [depth][length]
   REQUIRE(grid.size() == 4);
   CHECK(grid[0] == Approx(0.5));
@@ -146,6 +155,7 @@ TEST_CASE("eval niah end to end: cells, summary, heat maps; a second run resumes
   CHECK((*j)["value_logprob"].get<double>() < 0);
   CHECK(fs::file_size(o.out_dir + "/heatmap_full.png") > 100);
   CHECK(fs::exists(o.out_dir + "/heatmap_streaming.png"));
+  CHECK(fs::file_size(o.out_dir + "/retained.png") > 100);  // policies x lengths: streaming against full
   CHECK(line_count(o.out_dir + "/summary.csv") == 1 + 2 * 2 * 2);
   CHECK(slurp(o.out_dir + "/comparison.md").find("| streaming |") != std::string::npos);
   CHECK(slurp(o.out_dir + "/comparison.md").find("retained relative to full") != std::string::npos);
@@ -183,6 +193,7 @@ TEST_CASE("eval ruler end to end: per-sample JSONL, summary, resume keeps matchi
   const std::string csv = slurp(o.out_dir + "/summary.csv");
   CHECK(csv.find("policy,task,context_length,samples,string_match_all,string_match_part,exact_match") == 0);
   CHECK(csv.find("full,vt,384,2,") != std::string::npos);
+  CHECK(!fs::exists(o.out_dir + "/retained.png"));  // full alone: nothing to compare
   auto again = ruler_run(session, o);
   for (const auto& x : again) CHECK(x.resumed);
   CHECK(line_count(file) == 2);
