@@ -273,6 +273,8 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
     if (!kept.empty() && labels.size() > 1) {
       eval_write_retained_heatmap(o.out_dir + "/retained.png", "NIAH: " + session.model_name() +
                                   ", answer probability retained vs full", kept, labels, o.lengths);
+    } else {
+      eval_remove_file(o.out_dir + "/retained.png");  // an earlier run's picture would not match comparison.md
     }
   }
   return cells;

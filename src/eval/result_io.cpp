@@ -13,6 +13,12 @@ namespace lcllm {
 
 namespace fs = std::filesystem;
 
+void eval_remove_file(const std::string& path) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  if (ec) throw Error(ErrorKind::ERROR_KIND_IO, "cannot remove '" + path + "': " + ec.message());
+}
+
 void eval_write_file(const std::string& path, const std::string& content) {
   std::error_code ec;
   const fs::path p(path);

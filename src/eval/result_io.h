@@ -11,6 +11,8 @@ namespace lcllm {
 
 // Writes `content` to `path` (parent directories created) via PATH.tmp + rename. Throws ERROR_KIND_IO.
 void eval_write_file(const std::string& path, const std::string& content);
+// Removes `path` if it exists (an output this run does not write); a file that cannot be removed is an ERROR_KIND_IO.
+void eval_remove_file(const std::string& path);
 // Appends one line (a '\n' is added) and flushes. Throws ERROR_KIND_IO.
 void eval_append_line(const std::string& path, const std::string& line);
 // The parsed JSON object in `path`, or nullopt when the file is missing or is not valid JSON (a cell to redo).

@@ -248,6 +248,8 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
   if (!kept.empty() && labels.size() > 1) {
     eval_write_retained_heatmap(o.out_dir + "/retained.png", "RULER: " + session.model_name() +
                                 ", answer probability retained vs full", kept, labels, o.lengths);
+  } else {
+    eval_remove_file(o.out_dir + "/retained.png");  // an earlier run's picture would not match comparison.md
   }
   return results;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CLI behaviour a user relies on: run/info on the embedded model, --version, --help documenting every flag,
-# and bad input giving one clear line with exit code 2.   usage: test_cli.sh LCLLM_BINARY
+# and bad input giving one clear line with exit code 2.   usage: test_cli.sh LCLLM_BINARY [RETAINED_HEATMAP_BINARY]
 set -uo pipefail
 bin="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -207,8 +207,10 @@ check "serve: empty key file: exit 2" 2 "holds no key" -- timeout 20 "$bin" serv
 
 # The retained-probability heat map tool of docs/EVALUATION.md (built beside lcllm): reads the committed comparisons,
 # names the file and the rule when a table is missing or a value is not a percentage.
-heat="$(dirname "$bin")/retained_heatmap"
-if [[ -x "$heat" ]]; then
+heat="${2:-$(dirname "$bin")/retained_heatmap}"
+if [[ ! -x "$heat" ]]; then
+  echo "SKIP retained_heatmap checks: $heat is not built"
+else
   runs="$root/bench/results/real_models_gpu_h100_2026-12-06"
   check "retained_heatmap: two runs" 0 "6 policies x 2 runs" -- "$heat" "$tmp/r.png" "t" "a=$runs/gemma_16384/niah/comparison.md" "b=$runs/gemma_ruler_32k/comparison.md"
   check "retained_heatmap writes a PNG" 0 "^png$" -- python3 -c "import sys; print('png' if open(sys.argv[1], 'rb').read(8) == b'\\x89PNG\\r\\n\\x1a\\n' else 'not png')" "$tmp/r.png"
@@ -216,6 +218,12 @@ if [[ -x "$heat" ]]; then
   check "retained_heatmap: a value that is not a percentage: exit 1" 1 "bad.md: policy 'hip' has retained 'n/a'" -- "$heat" "$tmp/r.png" t "x=$tmp/bad.md"
   check "retained_heatmap: no retained table: exit 1" 1 "no \"Answer probability retained" -- "$heat" "$tmp/r.png" t "x=$root/README.md"
   check "retained_heatmap: not LABEL=PATH: exit 1" 1 "is not LABEL=PATH" -- "$heat" "$tmp/r.png" t "$tmp/bad.md"
+  # A policy that shares no scored prompt with full has "-" (no data): a grey cell, not an error.
+  printf 'Answer probability retained relative to full (%%)\n\n| policy | 4096 | all |\n|---|---:|---:|\n| full | 100.0 | 100.0 |\n| hip | - | - |\n' >"$tmp/dash.md"
+  check "retained_heatmap: a '-' cell is no data" 0 "2 policies x 1 runs" -- "$heat" "$tmp/r.png" t "x=$tmp/dash.md"
+  # --alias applies to every run, wherever it stands among them.
+  check "retained_heatmap: --alias after a run still renames it" 0 "6 policies x 2 runs" -- "$heat" "$tmp/r.png" t \
+    "a=$runs/gemma_16384/niah/comparison.md" --alias hip=HiP "b=$runs/gemma_ruler_32k/comparison.md"
 fi
 
 echo "$pass passed, $fail failed"

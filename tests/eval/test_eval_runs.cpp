@@ -182,6 +182,7 @@ TEST_CASE("eval ruler end to end: per-sample JSONL, summary, resume keeps matchi
   o.max_new_tokens = 3;
   o.out_dir = temp_dir("ruler");
   o.engine = cpu();
+  eval_write_file(o.out_dir + "/retained.png", "an earlier run's picture");  // removed: it would not match
   auto r = ruler_run(session, o);
   CHECK(r.size() == 4);
   const std::string file = ruler_file_path(o.out_dir, "full", "vt", 384);
@@ -193,7 +194,7 @@ TEST_CASE("eval ruler end to end: per-sample JSONL, summary, resume keeps matchi
   const std::string csv = slurp(o.out_dir + "/summary.csv");
   CHECK(csv.find("policy,task,context_length,samples,string_match_all,string_match_part,exact_match") == 0);
   CHECK(csv.find("full,vt,384,2,") != std::string::npos);
-  CHECK(!fs::exists(o.out_dir + "/retained.png"));  // full alone: nothing to compare
+  CHECK(!fs::exists(o.out_dir + "/retained.png"));  // full alone: nothing to compare, and the stale one is gone
   auto again = ruler_run(session, o);
   for (const auto& x : again) CHECK(x.resumed);
   CHECK(line_count(file) == 2);

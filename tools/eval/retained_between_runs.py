@@ -38,10 +38,17 @@ def main():
             same = all(ref[k].get(f) == run[k].get(f) for f in ("needle", "expected_answer", "prompt_tokens", "value_tokens"))
             if not same:
                 sys.exit(f"error: {p}/{k} is not the same prompt in both runs")
+        scored = lambda d, k: d[k].get("value_logprob") is not None and (d[k].get("value_tokens") or 0) > 0
+        skipped = len(keys)
+        keys = [k for k in keys if scored(ref, k) and scored(run, k)]  # an unscored cell has a null log-prob
+        skipped -= len(keys)
+        if not keys:
+            sys.exit(f"error: no prompt of {p} was scored in both runs")
         kept = [min(1.0, math.exp((run[k]["value_logprob"] - ref[k]["value_logprob"]) / run[k]["value_tokens"])) for k in keys]
         lp = lambda d: sum(d[k]["value_logprob"] / d[k]["value_tokens"] for k in keys) / len(keys)
         found = lambda d: sum(d[k]["score"] > 0 for k in keys)
-        print(f"| {p} | {len(keys)} | {found(ref)} / {found(run)} | {lp(ref):.3f} / {lp(run):.3f} | {100 * sum(kept) / len(kept):.1f}% |")
+        note = f" ({skipped} unscored left out)" if skipped else ""
+        print(f"| {p} | {len(keys)}{note} | {found(ref)} / {found(run)} | {lp(ref):.3f} / {lp(run):.3f} | {100 * sum(kept) / len(kept):.1f}% |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 // evaluation run (columns), read from the "retained relative to full" table `lcllm eval niah|ruler` writes into its
 // comparison.md (its "all" column). A cell a run lacks is grey.
 //   retained_heatmap OUT.png TITLE [--alias NAME=POLICY ...] LABEL=RUN/comparison.md [LABEL=...]
-// --alias files a run's plan name under a policy row (e.g. hip_r1=hip: a variant run under the preset's name).
+// --alias files a run's plan name under a policy row (e.g. hip_r1=hip: a variant run under the preset's name); it
+// applies to every run wherever it stands. A "-" cell (no prompt scored under both) is grey.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -50,6 +51,10 @@ std::vector<std::pair<std::string, float>> read_retained(const std::string& path
     if (cells.size() < 2 || cells[0] == "policy" || cells[1].rfind("---", 0) == 0 || cells[1].rfind(":--", 0) == 0) {
       continue;  // header and separator
     }
+    if (cells.back() == "-") {  // the policy shares no scored prompt with full: no data
+      rows.emplace_back(cells[0], NAN);
+      continue;
+    }
     size_t used = 0;
     float v = 0.f;
     try {
@@ -57,7 +62,7 @@ std::vector<std::pair<std::string, float>> read_retained(const std::string& path
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || !std::isfinite(v) || v < 0.f || v > 100.f) {
+    if (used == 0 || used != cells.back().size() || !std::isfinite(v) || v < 0.f || v > 100.f) {
       throw std::runtime_error(path + ": policy '" + cells[0] + "' has retained '" + cells.back() +
                                "', not a percentage in [0, 100]");
     }
@@ -84,7 +89,7 @@ int main(int argc, char** argv) {
     h.x_label = "run";
     h.y_label = "policy";
     std::vector<std::vector<std::pair<std::string, float>>> runs;
-    std::vector<std::pair<std::string, std::string>> aliases;  // (plan name, row)
+    std::vector<std::pair<std::string, std::string>> aliases, run_args;  // (plan name, row), (label, path)
     for (int i = 3; i < argc; ++i) {
       const bool alias = std::string(argv[i]) == "--alias";
       if (alias && ++i == argc) throw std::runtime_error("--alias needs NAME=POLICY");
@@ -94,12 +99,12 @@ int main(int argc, char** argv) {
         throw std::runtime_error("'" + arg + "' is not " + (alias ? "NAME=POLICY" : "LABEL=PATH") +
                                  " (e.g. --alias hip_r1=hip, gemma-16k=runs/gemma_16k/niah/comparison.md)");
       }
-      if (alias) {
-        aliases.emplace_back(arg.substr(0, eq), arg.substr(eq + 1));
-        continue;
-      }
-      h.col_labels.push_back(arg.substr(0, eq));
-      runs.push_back(read_retained(arg.substr(eq + 1)));
+      (alias ? aliases : run_args).emplace_back(arg.substr(0, eq), arg.substr(eq + 1));
+    }
+    if (run_args.empty()) throw std::runtime_error("no LABEL=PATH run given");
+    for (const auto& [label, path] : run_args) {
+      h.col_labels.push_back(label);
+      runs.push_back(read_retained(path));
       for (auto& [policy, value] : runs.back()) {
         for (const auto& [name, row] : aliases) policy = policy == name ? row : policy;
       }

@@ -49,3 +49,4 @@ for len in 16384 32768; do
     --haystack "$HAYSTACK" --batch-size 4 --policy "full,$P/hip.json,$P/hip_dec_bk1.json" -o $R/gemma_hip_bk1_$len -q
 done
 for d in $R/gemma_hip_bk1_*; do [ -f $d/comparison.md ] && { echo "== $d"; head -14 $d/comparison.md; }; done
+pack  # also when every stage was done earlier (a resumed call)
