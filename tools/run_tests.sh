@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds lcllm and runs every test: the Catch2 suites and the CLI checks through CTest (tests labelled gpu are
-# skipped when no GPU is present), then each libFuzzer target for FUZZ_SECONDS (default 60). Ends with one
-# summary line "tests: N passed, M failed" (CTest suites + fuzz targets).
+# skipped when no GPU is present), the Catch2 suites again under ASan + UBSan (tools/run_sanitized_tests.sh, a
+# CPU-only build in build-asan/; SANITIZE=0 leaves them out), then each libFuzzer target for FUZZ_SECONDS (default
+# 60). Ends with one summary line "tests: N passed, M failed" (CTest suites + the sanitized run + fuzz targets).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
@@ -34,13 +35,19 @@ total=${total:-0}
 failed=${failed:-1}
 [ "$ctest_rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
 
+sanitized_ran=0 sanitized_failed=0
+if [ "${SANITIZE:-1}" != 0 ]; then
+  sanitized_ran=1
+  bash tools/run_sanitized_tests.sh || sanitized_failed=1
+fi
+
 fuzz_targets=$(ls tests/fuzz/fuzz_*.cpp 2>/dev/null | wc -l)
 if bash tools/run_fuzz.sh "${FUZZ_SECONDS:-60}"; then
   fuzz_failed=0
 else
   fuzz_failed=1
 fi
-passed=$((total - failed + fuzz_targets - fuzz_failed))
-failed=$((failed + fuzz_failed))
+passed=$((total - failed + sanitized_ran - sanitized_failed + fuzz_targets - fuzz_failed))
+failed=$((failed + sanitized_failed + fuzz_failed))
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
