@@ -269,13 +269,8 @@ std::vector<NiahCell> niah_run(const EvalSession& session, const NiahOptions& o,
       niah_write_heatmap(o.out_dir + "/heatmap_" + label + ".png", "NIAH: " + session.model_name() + ", " + label,
                          niah_grid(cells, label, o.depths, o.lengths), o.depths, o.lengths);
     }
-    const std::vector<float> kept = answer_retained_grid(niah_likelihood_records(cells), labels, o.lengths);
-    if (!kept.empty() && labels.size() > 1) {
-      eval_write_retained_heatmap(o.out_dir + "/retained.png", "NIAH: " + session.model_name() +
-                                  ", answer probability retained vs full", kept, labels, o.lengths);
-    } else {
-      eval_remove_file(o.out_dir + "/retained.png");  // an earlier run's picture would not match comparison.md
-    }
+    eval_write_retained_heatmap(o.out_dir, "NIAH: " + session.model_name(), niah_likelihood_records(cells), labels,
+                                o.lengths);
   }
   return cells;
 }

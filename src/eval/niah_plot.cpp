@@ -1,5 +1,8 @@
 #include "eval/niah_plot.h"
 
+#include <utility>
+
+#include "eval/result_io.h"
 #include "plot/heatmap.h"
 
 namespace lcllm {
@@ -24,16 +27,23 @@ void niah_write_heatmap(const std::string& path, const std::string& title, const
   plot::write_heatmap_png(h, path);
 }
 
-void eval_write_retained_heatmap(const std::string& path, const std::string& title, const std::vector<float>& grid,
-                                 const std::vector<std::string>& policies, const std::vector<int32_t>& lengths) {
+void eval_write_retained_heatmap(const std::string& out_dir, const std::string& title,
+                                 const std::vector<AnswerLikelihood>& records, const std::vector<std::string>& policies,
+                                 const std::vector<int32_t>& lengths) {
+  const std::string path = out_dir + "/retained.png";
+  std::vector<float> grid = answer_retained_grid(records, policies, lengths);
+  if (grid.empty() || policies.size() < 2) {
+    eval_remove_file(path);
+    return;
+  }
   plot::Heatmap h;
-  h.title = title;
+  h.title = title + ", answer probability retained vs full";
   h.x_label = "prompt length (tokens)";
   h.y_label = "policy";
   h.row_labels = policies;
   for (int32_t l : lengths) h.col_labels.push_back(eval_length_label(l));
   h.col_labels.push_back("all");
-  h.values = grid;
+  h.values = std::move(grid);
   h.vmin = 0;
   h.vmax = 1;
   plot::write_heatmap_png(h, path);

@@ -244,13 +244,8 @@ std::vector<RulerResult> ruler_run(const EvalSession& session, const RulerOption
   for (const auto& p : session.policies()) labels.push_back(p.label);
   eval_write_file(o.out_dir + "/summary.csv", ruler_summary_csv(results));
   eval_write_file(o.out_dir + "/comparison.md", ruler_comparison_markdown(results, labels, o.tasks, o.lengths));
-  const std::vector<float> kept = answer_retained_grid(ruler_likelihood_records(results), labels, o.lengths);
-  if (!kept.empty() && labels.size() > 1) {
-    eval_write_retained_heatmap(o.out_dir + "/retained.png", "RULER: " + session.model_name() +
-                                ", answer probability retained vs full", kept, labels, o.lengths);
-  } else {
-    eval_remove_file(o.out_dir + "/retained.png");  // an earlier run's picture would not match comparison.md
-  }
+  eval_write_retained_heatmap(o.out_dir, "RULER: " + session.model_name(), ruler_likelihood_records(results), labels,
+                              o.lengths);
   return results;
 }
 
