@@ -187,11 +187,10 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
       cp_async_16(dst + kTcKeys * D * sizeof(T), src.v + off, ok ? 16 : 0);
     }
     if (kFp8 && lane < kTcKeys) {  // this lane's key is my_key
-      const bool ok = my_ok;
       const uintptr_t sp = reinterpret_cast<uintptr_t>(src.scale + int64_t(my_slot) * src.scale_stride);
       parity = (parity & ~(1u << stage)) | (uint32_t((sp >> 1) & 1) << stage);
       cp_async_4(smem_u32(scale_words + stage * kTcKeys + lane), reinterpret_cast<const void*>(sp & ~uintptr_t(3)),
-                 ok ? 4 : 0);
+                 my_ok ? 4 : 0);
     }
   };
 

@@ -1,6 +1,7 @@
 // `lcllm eval niah|ruler|longbench MODEL`: long-context evaluation (docs/EVALUATION.md). The harness lives in
 // src/eval; this file parses flags, shows progress and prints where the results went.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -143,8 +144,8 @@ int run_niah(const NiahArgs& a) {
   std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
   size_t resumed = 0;
   for (const auto& c : cells) resumed += c.resumed ? 1 : 0;
-  std::fprintf(stderr, "%zu cells (%zu resumed); results in %s (summary.csv, comparison.md, heatmap_*.png, retained.png)\n",
-               cells.size(), resumed, o.out_dir.c_str());
+  std::fprintf(stderr, "%zu cells (%zu resumed); results in %s (summary.csv, comparison.md, heatmap_*.png%s)\n",
+               cells.size(), resumed, o.out_dir.c_str(), std::filesystem::exists(o.out_dir + "/retained.png") ? ", retained.png" : "");
   return 0;
 }
 
@@ -167,8 +168,8 @@ int run_ruler(const RulerArgs& a) {
   progress.finish();
   std::ifstream md(o.out_dir + "/comparison.md");
   std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
-  std::fprintf(stderr, "%zu samples; results in %s (summary.csv, comparison.md, retained.png, <policy>/<task>/len_*.jsonl)\n",
-               results.size(), o.out_dir.c_str());
+  std::fprintf(stderr, "%zu samples; results in %s (summary.csv, comparison.md%s, <policy>/<task>/len_*.jsonl)\n",
+               results.size(), o.out_dir.c_str(), std::filesystem::exists(o.out_dir + "/retained.png") ? ", retained.png" : "");
   return 0;
 }
 

@@ -24,7 +24,8 @@ struct Mean {
     sum += v;
     ++n;
   }
-  std::string cell(double scale, int digits) const { return n ? format_fixed(scale * sum / n, digits) : "-"; }
+  double mean() const { return n ? sum / n : std::nan(""); }
+  std::string cell(double scale, int digits) const { return n ? format_fixed(scale * mean(), digits) : "-"; }
 };
 
 // Per policy: the mean log-prob per token and the mean retained share per length, then over all lengths (the last
@@ -98,7 +99,7 @@ std::vector<float> answer_retained_grid(const std::vector<AnswerLikelihood>& rec
   if (!m.full_found) return {};
   std::vector<float> grid;
   for (const auto& row : m.retained) {
-    for (const Mean& cell : row) grid.push_back(cell.n ? float(cell.sum / cell.n) : NAN);
+    for (const Mean& cell : row) grid.push_back(float(cell.mean()));
   }
   return grid;
 }

@@ -62,7 +62,7 @@ std::vector<std::pair<std::string, float>> read_retained(const std::string& path
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != cells.back().size() || !std::isfinite(v) || v < 0.f || v > 100.f) {
+    if (used != cells.back().size() || !std::isfinite(v) || v < 0.f || v > 100.f) {  // whole cell, a percentage
       throw std::runtime_error(path + ": policy '" + cells[0] + "' has retained '" + cells.back() +
                                "', not a percentage in [0, 100]");
     }
