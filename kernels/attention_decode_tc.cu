@@ -44,9 +44,14 @@ constexpr int tc_stages() { return sizeof(T) == 1 ? 4 : 3; }
 // pairs [16] uint16 (padded to 64 bytes).
 template <class T>
 constexpr size_t tc_raw_bytes(int D) { return size_t(tc_stages<T>()) * 2 * kTcKeys * D * sizeof(T); }
+// Rounded up to 128 bytes: a warp's ring starts on a 128-byte line, else each 128-byte cp.async row of a misaligned
+// ring costs two shared-memory wavefronts (ncu, fp8 at 128k: 47% excess wavefronts on the copies, all from the odd
+// warps, whose rings started 64 bytes into a line).
 template <class T>
 constexpr size_t tc_warp_bytes(int D) {
-  return sizeof(T) == 2 ? tc_raw_bytes<T>(D) : tc_raw_bytes<T>(D) + size_t(tc_stages<T>()) * kTcKeys * 4 + 64;
+  const size_t bytes =
+      sizeof(T) == 2 ? tc_raw_bytes<T>(D) : tc_raw_bytes<T>(D) + size_t(tc_stages<T>()) * kTcKeys * 4 + 64;
+  return (bytes + 127) / 128 * 128;
 }
 // fp8 P is scaled by 2^8 on top of the V scale (and O by 2^-8 at the end) so that P * scale stays a normal fp16
 // for V scales down to 2^-22; |P * scale * 2^8| <= 65504 holds for scales up to 2^7 (|V| <= 57k).
@@ -65,6 +70,17 @@ __device__ __forceinline__ uint32_t fp8_chunk_offset(int32_t kk, int32_t c) {
 }
 template <class T>
 constexpr size_t tc_smem_bytes(int D) { return kTcWarps * tc_warp_bytes<T>(D); }
+// The warps' merge buffer sO [4 warps][16 rows][row stride] floats. A warp's writes would otherwise hit one bank
+// 32 times (fp8: a store's lanes hold dims (2 t4 + e) DT + dt, all one bank at a row stride of D; ncu at 128k: 3.1M
+// excess wavefronts, ~12% of the kernel). fp8: rows padded to D + 4 floats (g spreads over banks 4 apart) and each
+// D/4-dim quarter shifted by one float (t4 fills the gaps); bf16 (float2 stores at dims 8 dt + 2 t4): rows padded
+// to D + 8, so a half-warp's 16 float2 land in 32 distinct banks.
+template <class T>
+__host__ __device__ constexpr int32_t tc_merge_row_stride(int D) { return D + (sizeof(T) == 1 ? 4 : 8); }
+template <class T, int D>
+__device__ __forceinline__ int32_t tc_merge_index(int32_t warp_row, int32_t dim) {
+  return warp_row * tc_merge_row_stride<T>(D) + dim + (sizeof(T) == 1 ? dim / (D / 4) : 0);
+}
 
 // fp16 (fp8 caches: e4m3 converts exactly) or bf16 (bf16 caches) operands.
 template <bool kF16>
@@ -374,7 +390,9 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
   cp_async_wait<0>();
   __syncthreads();  // every warp is done with its ring: the merge reuses the memory
 
-  // Merge the 4 warps: sM, sL [4][16], sO [4][16][D] floats.
+  // Merge the 4 warps: sM, sL [4][16], sO [4][16][tc_merge_row_stride] floats.
+  static_assert(size_t(kTcWarps) * 16 * (2 + tc_merge_row_stride<T>(D)) * sizeof(float) <= tc_smem_bytes<T>(D),
+                "the merge fits in the rings' memory");
   float* sM = reinterpret_cast<float*>(smem_tc);
   float* sL = sM + kTcWarps * 16;
   float* sO = sL + kTcWarps * 16;
@@ -387,14 +405,16 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
       sM[warp * 16 + row] = m[i];
       sL[warp * 16 + row] = l[i];
     }
-    float* o_row = sO + (size_t(warp) * 16 + row) * D;  // [D] in the cache's dim order
+    if (row >= group) continue;  // M rows past the GQA group hold nothing the merge reads
+    const int32_t wr = warp * 16 + row;
 #pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {
+    for (int dt = 0; dt < DT; ++dt) {  // the cache's dim order, through tc_merge_index
       if constexpr (kFp8) {
-        o_row[(2 * t4) * DT + dt] = o[dt][2 * i] * (1.f / kFp8PBias);
-        o_row[(2 * t4 + 1) * DT + dt] = o[dt][2 * i + 1] * (1.f / kFp8PBias);
+        sO[tc_merge_index<T, D>(wr, (2 * t4) * DT + dt)] = o[dt][2 * i] * (1.f / kFp8PBias);
+        sO[tc_merge_index<T, D>(wr, (2 * t4 + 1) * DT + dt)] = o[dt][2 * i + 1] * (1.f / kFp8PBias);
       } else {
-        *reinterpret_cast<float2*>(o_row + 8 * dt + 2 * t4) = make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
+        *reinterpret_cast<float2*>(sO + tc_merge_index<T, D>(wr, 8 * dt + 2 * t4)) =
+            make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
       }
     }
   }
@@ -410,7 +430,7 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
       for (int w = 0; w < kTcWarps; ++w) {
         const float mw = sM[w * 16 + row];
         const float wt = mw == -INFINITY ? 0.f : exp2f(mw - mx);
-        acc += wt * sO[(size_t(w) * 16 + row) * D + d];
+        acc += wt * sO[tc_merge_index<T, D>(w * 16 + row, d)];
         sum += wt * sL[w * 16 + row];
       }
     }
