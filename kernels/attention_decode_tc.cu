@@ -9,24 +9,24 @@
 // own online softmax (log2 domain). Per tile a warp
 //   1. copies the tile's K and V (16 keys x head_dim, paged) into its own shared-memory ring with cp.async (S
 //      stages; S - 1 tiles in flight), swizzled; fp8 also copies the 4-byte words holding each key's scale pair,
-//   2. runs S = Q K^T with q split into hi + lo of the MMA's type (two MMAs; q exact to ~2^-17 in bf16, ~2^-22 in
-//      fp16), masks, softmax, and O += P V with P in that type (p <= 1).
-// bf16 operands come through ldmatrix (V with .trans). fp8 operands are converted in registers, straight from the
-// raw bytes (e4m3 -> fp16 is exact), with no converted tile in shared memory: the head dims are permuted so that
-// each thread's K fragments of a key are D/4 contiguous bytes (Q takes the same permutation: a dot product does not
-// care about the order of its terms), and O's dims so that a thread's V fragments of a key are D/8 contiguous bytes
-// (a byte permute pairs two keys' bytes for one dim); O is written back in the cache's order. The per-key
-// power-of-two scales multiply S's columns (K) and P's columns (V) in fp32 instead of every element.
+//   2. multiplies, masks and runs the softmax in one of two layouts:
+//      bf16 (Bf16HeadMajorDecode, below): the group's heads are the M rows, S = Q K^T with q as bf16 hi + lo (q exact
+//      to ~2^-17), O += P V, K and V fragments through ldmatrix;
+//      fp8 (Fp8KeyMajorDecode, attention_decode_tc_fp8.cuh): the tile's keys are the M rows, S^T = K Q^T and
+//      O^T += V^T P^T with the heads as N, operands converted in registers from the raw e4m3 bytes (exact in fp16)
+//      and the per-key power-of-two scales applied to S's and P's rows in fp32.
 // The warps' (o, max, sum) merge in shared memory into the same unnormalised partials the merge kernel reads.
 // fp8's fp16 P * V-scale bounds |V| by ~57k (kFp8PBias; an activation that large is far outside what real models
 // write).
 #include <atomic>
+#include <type_traits>
 
 #include <cuda_fp16.h>
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
 #include "kernels/attention_decode_keys.cuh"
+#include "kernels/attention_decode_tc_fp8.cuh"
 #include "kernels/cuda_check.h"
 
 namespace lcllm {
@@ -41,7 +41,7 @@ constexpr int kTcKeys = 16;   // keys per warp tile: two n-tiles of S, one k-chu
 template <class T>
 constexpr int tc_stages() { return sizeof(T) == 1 ? 4 : 3; }
 // Per-warp shared memory: the ring [S][K|V][16][D] of T, swizzled; fp8 adds scale words [S][16] uint32 and scale
-// pairs [16] uint16 (padded to 64 bytes).
+// pairs [2][16] uint16 (64 bytes).
 template <class T>
 constexpr size_t tc_raw_bytes(int D) { return size_t(tc_stages<T>()) * 2 * kTcKeys * D * sizeof(T); }
 // Rounded up to 128 bytes: a warp's ring starts on a 128-byte line, else each 128-byte cp.async row of a misaligned
@@ -53,86 +53,169 @@ constexpr size_t tc_warp_bytes(int D) {
       sizeof(T) == 2 ? tc_raw_bytes<T>(D) : tc_raw_bytes<T>(D) + size_t(tc_stages<T>()) * kTcKeys * 4 + 64;
   return (bytes + 127) / 128 * 128;
 }
-// fp8 P is scaled by 2^8 on top of the V scale (and O by 2^-8 at the end) so that P * scale stays a normal fp16
-// for V scales down to 2^-22; |P * scale * 2^8| <= 65504 holds for scales up to 2^7 (|V| <= 57k).
-constexpr float kFp8PBias = 256.f;
-
-// fp8 ring: byte offset of 16-byte chunk c of key kk in a [16][D] K or V tile. Keys sit in 128-byte lines (one at
-// D = 128, two at D = 64) whose chunks are XOR-swizzled by the line so that the fragment reads below (K: a key's
-// D/4 bytes per thread; V: D/8 bytes of four keys 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9) are free of bank conflicts.
-template <int D>
-__device__ __forceinline__ uint32_t fp8_chunk_offset(int32_t kk, int32_t c) {
-  if constexpr (D == 128) {
-    return uint32_t(kk * 128 + 16 * (c ^ (kk & 7)));
-  } else {
-    return uint32_t((kk >> 1) * 128 + 16 * (((kk & 1) * 4 + c) ^ (kk & 6)));
-  }
-}
 template <class T>
 constexpr size_t tc_smem_bytes(int D) { return kTcWarps * tc_warp_bytes<T>(D); }
-// The warps' merge buffer sO [4 warps][16 rows][row stride] floats. A warp's writes would otherwise hit one bank
-// 32 times (fp8: a store's lanes hold dims (2 t4 + e) DT + dt, all one bank at a row stride of D; ncu at 128k: 3.1M
-// excess wavefronts, ~12% of the kernel). fp8: rows padded to D + 4 floats (g spreads over banks 4 apart) and each
-// D/4-dim quarter shifted by one float (t4 fills the gaps); bf16 (float2 stores at dims 8 dt + 2 t4): rows padded
-// to D + 8, so a half-warp's 16 float2 land in 32 distinct banks.
-template <class T>
-__host__ __device__ constexpr int32_t tc_merge_row_stride(int D) { return D + (sizeof(T) == 1 ? 4 : 8); }
+// The bf16 path's merge buffer, [4 warps][16 rows][D + 8] floats: a thread stores float2 (dims 8 dt + 2 t4, + 1), so
+// a half-warp's 16 float2 land in 32 distinct banks.
+template <int D>
+__device__ __forceinline__ int32_t bf16_merge_index(int32_t row, int32_t dim) { return row * (D + 8) + dim; }
+
+// One warp's state over its tiles for a bf16 cache, head-major: the GQA group's heads are the M rows of
+// mma.m16n8k16 (rows g, g + 8 of thread (g, t4)), S = Q K^T with q as bf16 hi + lo (q exact to ~2^-17, as the bf16
+// keys deserve), O += P V; K and V fragments come through ldmatrix (V with .trans) from the swizzled ring.
+template <int D>
+struct Bf16HeadMajorDecode {
+  static constexpr int KK = D / 16;  // k-steps of Q K^T
+  static constexpr int DT = D / 8;   // n-tiles of O
+
+  uint32_t qa[KK][4], ql[KK][4];  // Q's A fragments, hi and lo: heads g (+ 8), dims 16 kk + 8 (e >> 1) + 2 t4
+  uint32_t k_off[4], v_off[4];    // ldmatrix addresses in the swizzled tiles (attention_common.cuh)
+  float o[DT][4];                 // O: heads g (+ 8 in [2], [3]), dims 8 dt + 2 t4 (+ 1)
+  float m[2], l[2];               // per row: running max (log2 units), this thread's share of the denominator
+
+  __device__ __forceinline__ void init(const float* q, int32_t group, float qmul, int32_t g, int32_t t4,
+                                       int32_t lane) {
+#pragma unroll
+    for (int kk = 0; kk < KK; ++kk) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int32_t head = g + 8 * (e & 1);
+        float2 x = make_float2(0.f, 0.f);
+        if (head < group) x = *reinterpret_cast<const float2*>(q + int64_t(head) * D + 16 * kk + 8 * (e >> 1) + 2 * t4);
+        x.x *= qmul;
+        x.y *= qmul;
+        qa[kk][e] = pack_bf16(x.x, x.y);
+        const float2 hf = bf2_to_f2(qa[kk][e]);
+        ql[kk][e] = pack_bf16(x.x - hf.x, x.y - hf.y);
+      }
+    }
+    swizzled_kv_ldmatrix_offsets<D>(lane, kTcKeys * D * 2, k_off, v_off);
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.f;
+  }
+
+  // One 16-key tile at st_k (K, then V at + 16 D bf16), ldmatrix-swizzled; keys k0 + i at or past `end` masked.
+  __device__ __forceinline__ void tile(const unsigned char* st_k, int32_t k0, int32_t end, float softcap, int32_t t4) {
+    // 1. S = Q K^T (hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
+    // Partial sums per n-tile (even / odd k-steps x q hi / lo): chains of KK / 2 dependent MMAs instead of 2 KK.
+    float s[2][4], sp[2][4][4];
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sp[nt][c][0] = sp[nt][c][1] = sp[nt][c][2] = sp[nt][c][3] = 0.f;
+    }
+    const uint32_t tile_u32 = smem_u32(st_k);
+#pragma unroll
+    for (int kk = 0; kk < KK; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, tile_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
+      mma_bf16_16816(sp[0][kk & 1], qa[kk], b[0], b[1]);
+      mma_bf16_16816(sp[1][kk & 1], qa[kk], b[2], b[3]);
+      mma_bf16_16816(sp[0][2 + (kk & 1)], ql[kk], b[0], b[1]);
+      mma_bf16_16816(sp[1][2 + (kk & 1)], ql[kk], b[2], b[3]);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = (sp[nt][0][e] + sp[nt][1][e]) + (sp[nt][2][e] + sp[nt][3][e]);
+        if (softcap > 0.f) x = softcap * tanhf(x / softcap) * kLog2e;
+        if (k0 + nt * 8 + 2 * t4 + (e & 1) >= end) x = -INFINITY;
+        s[nt][e] = x;
+      }
+    }
+    // 2. Online softmax (log2 domain).
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float mx = fmaxf(fmaxf(s[0][2 * i], s[0][2 * i + 1]), fmaxf(s[1][2 * i], s[1][2 * i + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m[i], mx);
+      const float mu = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2_ftz(m[i] - mu);
+      m[i] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        s[nt][2 * i] = exp2_ftz(s[nt][2 * i] - mu);
+        s[nt][2 * i + 1] = exp2_ftz(s[nt][2 * i + 1] - mu);
+        sum += s[nt][2 * i] + s[nt][2 * i + 1];
+      }
+      l[i] = l[i] * alpha + sum;
+      if (__any_sync(0xffffffffu, alpha != 1.f)) {  // skipped once the rows' maxima settle: most tiles
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt][2 * i] *= alpha;
+          o[dt][2 * i + 1] *= alpha;
+        }
+      }
+    }
+    // 3. O += P V (P in bf16: p <= 1).
+    uint32_t pa[4];
+    pa[0] = pack_bf16(s[0][0], s[0][1]);
+    pa[1] = pack_bf16(s[0][2], s[0][3]);
+    pa[2] = pack_bf16(s[1][0], s[1][1]);
+    pa[3] = pack_bf16(s[1][2], s[1][3]);
+#pragma unroll
+    for (int dp = 0; dp < DT / 2; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, tile_u32 + v_off[dp & 3] + uint32_t((dp >> 2) * 128));
+      mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
+      mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
+    }
+  }
+
+  // The warp's unnormalised partials: sM, sL [4 warps][16], sO through bf16_merge_index; rows past `group` are not
+  // stored (the merge never reads them).
+  __device__ __forceinline__ void write_merge(float* sM, float* sL, float* sO, int32_t warp, int32_t group, int32_t g,
+                                              int32_t t4) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+      const int32_t row = g + 8 * i;
+      if (t4 == 0) {
+        sM[warp * 16 + row] = m[i];
+        sL[warp * 16 + row] = l[i];
+      }
+      if (row >= group) continue;
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) {
+        *reinterpret_cast<float2*>(sO + bf16_merge_index<D>(warp * 16 + row, 8 * dt + 2 * t4)) =
+            make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
+      }
+    }
+  }
+};
+
 template <class T, int D>
-__device__ __forceinline__ int32_t tc_merge_index(int32_t warp_row, int32_t dim) {
-  return warp_row * tc_merge_row_stride<T>(D) + dim + (sizeof(T) == 1 ? dim / (D / 4) : 0);
-}
-
-// fp16 (fp8 caches: e4m3 converts exactly) or bf16 (bf16 caches) operands.
-template <bool kF16>
-__device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
-
-__device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
-  const __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-template <>
-__device__ __forceinline__ uint32_t pack_pair<true>(float lo, float hi) { return pack_f16(lo, hi); }
-template <>
-__device__ __forceinline__ uint32_t pack_pair<false>(float lo, float hi) { return pack_bf16(lo, hi); }
-
-// D = A * B + D, A 16x16 (row), B 16x8 (col) of fp16 (kF16) or bf16, D 16x8 fp32.
-template <bool kF16>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (kF16) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+__device__ __forceinline__ int32_t tc_merge_index(int32_t row, int32_t dim) {
+  if constexpr (sizeof(T) == 1) {
+    return fp8_merge_index<D>(row, dim);
   } else {
-    mma_bf16_16816(d, a, b0, b1);
+    return bf16_merge_index<D>(row, dim);
   }
 }
-
-// Two e4m3 bytes (the low one -> the low half) -> fp16x2, exact.
-__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t w16) {
-  uint32_t h;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(w16)));
-  return h;
-}
+template <class T, int D>
+constexpr int32_t tc_merge_row_stride() { return sizeof(T) == 1 ? fp8_merge_stride<D>() : D + 8; }
 
 }  // namespace
 
-// T: uint8_t (fp8 cache: fp16 fragments and MMAs) or uint16_t (bf16 cache: bf16 MMAs through ldmatrix).
-template <int D, bool kKeySets, class T>
-// fp8: at least 3 blocks per SM (<= 168 registers; 12 warps to hide the loads' latency instead of 8).
+// T: uint8_t (fp8 cache: Fp8KeyMajorDecode, attention_decode_tc_fp8.cuh) or uint16_t (bf16: Bf16HeadMajorDecode).
+// NG: fp8's 8-head column blocks (1 for GQA groups up to 8, 2 up to 16); bf16 takes 1.
+template <int D, bool kKeySets, class T, int NG>
+// fp8: at least 3 blocks per SM (<= 168 registers; 12 warps to hide the loads' latency instead of 4).
 __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_attention_decode_tc(DecodeParams p) {
   constexpr bool kFp8 = sizeof(T) == 1;
   constexpr int kTcStages = tc_stages<T>();
-  constexpr int KK = D / 16;          // k-steps of Q K^T
-  constexpr int DT = D / 8;           // n-tiles of O
   constexpr int kChunks16 = D * int(sizeof(T)) / 16;  // 16-byte pieces per key row
   constexpr int kPieces = kTcKeys * kChunks16 / 32;   // 16-byte pieces of K (and of V) per lane per tile
   const AttentionCommon& a = p.a;
   extern __shared__ __align__(128) unsigned char smem_tc[];
 
-  const int32_t group = a.n_heads / a.n_kv_heads;  // <= 16
+  const int32_t group = a.n_heads / a.n_kv_heads;  // <= 8 NG
   const int32_t kvh = int32_t(blockIdx.x % unsigned(a.n_kv_heads));
   const int32_t ri = int32_t(blockIdx.x / unsigned(a.n_kv_heads));  // row of this launch
   const int32_t r = p.ks.rows != nullptr ? p.ks.rows[ri] : ri;      // row of q / out
@@ -144,36 +227,20 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
   const int32_t begin = split * p.split_len;
   const int32_t end = min(keys.n, begin + p.split_len);
   const KvHeadSourceT<T> src = kv_head_source<T>(a, a.row_seq[r], kvh);
-  const bool capped = a.softcap > 0.f;
-  const float qmul = capped ? a.scale : a.scale * kLog2e;
+  const float softcap = a.softcap;
+  const float qmul = softcap > 0.f ? a.scale : a.scale * kLog2e;
 
   unsigned char* wbase = smem_tc + size_t(warp) * tc_warp_bytes<T>(D);
   unsigned char* raw = wbase;                                                        // [S][2][16][D] of T
   uint32_t* scale_words = reinterpret_cast<uint32_t*>(wbase + tc_raw_bytes<T>(D));   // fp8: [S][16]
-  uint16_t* scale_pairs = reinterpret_cast<uint16_t*>(scale_words + kTcStages * kTcKeys);  // fp8: [16]
+  uint16_t* scale_pairs = reinterpret_cast<uint16_t*>(scale_words + kTcStages * kTcKeys);  // fp8: [2][16]
 
-  // Q fragments (A operand: M rows g / g + 8 = heads h0 + g (+ 8), dims 16kk + 8 (e >> 1) + 2 t4) in the MMA's type:
-  // bf16 caches hi + lo (q exact to ~2^-17, as the bf16 keys deserve); fp8 caches fp16 alone (q to 2^-11 against
-  // keys that e4m3 holds to 2^-4: a lo part would add nothing the keys kept, and costs 32 registers and a third of
-  // the MMAs — without it the kernel fits 3 blocks per SM).
-  uint32_t qa[KK][4], ql[KK][4];
-#pragma unroll
-  for (int kk = 0; kk < KK; ++kk) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int32_t head = g + 8 * (e & 1);
-      // fp8: the MMA's k index 2 t4 (+8) of step kk is head dim (D/4) t4 + 4 kk (+2), the order of the K fragments.
-      const int32_t dim = kFp8 ? (D / 4) * t4 + 4 * kk + 2 * (e >> 1) : 16 * kk + 8 * (e >> 1) + 2 * t4;
-      float2 x = make_float2(0.f, 0.f);
-      if (head < group) x = *reinterpret_cast<const float2*>(a.q + (int64_t(r) * a.n_heads + h0 + head) * D + dim);
-      x.x *= qmul;
-      x.y *= qmul;
-      qa[kk][e] = pack_pair<kFp8>(x.x, x.y);
-      if constexpr (!kFp8) {
-        const float2 hf = bf2_to_f2(qa[kk][e]);
-        ql[kk][e] = pack_bf16(x.x - hf.x, x.y - hf.y);
-      }
-    }
+  std::conditional_t<kFp8, Fp8KeyMajorDecode<D, NG>, Bf16HeadMajorDecode<D>> acc;
+  const float* q_group = a.q + (int64_t(r) * a.n_heads + h0) * D;  // [group][D]
+  if constexpr (kFp8) {
+    acc.init(q_group, group, qmul, g, t4);
+  } else {
+    acc.init(q_group, group, qmul, g, t4, lane);
   }
 
   // This warp's tiles: logical keys [begin + 16 (warp + 4 i), + 16).
@@ -210,232 +277,80 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
     }
   };
 
-  uint32_t k_off[4], v_off[4];  // bf16: ldmatrix addresses in the swizzled tiles (attention_common.cuh)
-  swizzled_kv_ldmatrix_offsets<D>(lane, kTcKeys * D * 2, k_off, v_off);
-
-  float o[DT][4];  // fp8: n index 2 t4 (+1) of tile dt is head dim (2 t4 (+1)) * DT + dt (the V fragments' order)
-#pragma unroll
-  for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-
-#pragma unroll
-  for (int st = 0; st < kTcStages - 1; ++st) {
-    issue(st, st);
+  if constexpr (kFp8) {
+    // fp8 takes its tiles two at a time (Fp8KeyMajorDecode::tile_pair): the ring's 4 stages are two pairs, one
+    // landing while the other is multiplied. Scale pairs of the two tiles: scale_pairs[0, 16) and [16, 32).
+    static_assert(kTcStages == 4, "two pairs of stages");
+    issue(0, 0);
+    issue(1, 1);
     cp_async_commit();
-  }
-  for (int32_t t = 0; t < n_tiles; ++t) {
-    const int stage = t % kTcStages;
-    __syncwarp();  // every lane's reads of the stage about to be refilled (and of the scale pairs) are done
-    issue((t + kTcStages - 1) % kTcStages, t + kTcStages - 1);
-    cp_async_commit();
-    cp_async_wait<kTcStages - 1>();  // tile t's copies (this lane's) have landed
-    const unsigned char* st_k = raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T);  // [16][D] of T, swizzled
-    const unsigned char* st_v = st_k + kTcKeys * D * sizeof(T);
-    if (kFp8 && lane < kTcKeys) {  // fp8: each key's scale pair, from its lane's word
-      const uint32_t w = scale_words[stage * kTcKeys + lane];
-      scale_pairs[lane] = uint16_t(((parity >> stage) & 1u) ? (w >> 16) : (w & 0xffffu));
-    }
-    __syncwarp();  // every lane's copies and the scale pairs visible to the warp
-
-    // 1. S = Q K^T (bf16: hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
-    // Partial sums per n-tile (even / odd k-steps, x q hi / lo for bf16): chains of KK / 2 dependent MMAs instead of
-    // one of 2 KK, whose latency a warp could not hide with two warps per scheduler (ncu, fp8 at 128k: 61% of cycles
-    // with no eligible warp).
-    float s[2][4], sp[2][4][4];
+    for (int32_t t = 0; t < n_tiles; t += 2) {
+      const int stage = t % kTcStages;
+      __syncwarp();  // every lane's reads of the pair about to be refilled (and of the scale pairs) are done
+      issue((stage + 2) % kTcStages, t + 2);
+      issue((stage + 3) % kTcStages, t + 3);
+      cp_async_commit();
+      cp_async_wait<1>();  // tiles t and t + 1 (this lane's copies) have landed
+      if (lane < kTcKeys) {  // each key's scale pair, from its lane's word (the lane that copied it knows the half)
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) sp[nt][c][0] = sp[nt][c][1] = sp[nt][c][2] = sp[nt][c][3] = 0.f;
-    }
-    float ksc[4], vsc[4];  // fp8: scales of this thread's columns' keys 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9
-    if constexpr (kFp8) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const uint32_t pair = scale_pairs[2 * t4 + (c & 1) + 8 * (c >> 1)];
-        ksc[c] = fp8_scale_of(pair & 0xffu);
-        vsc[c] = fp8_scale_of(pair >> 8) * kFp8PBias;
-      }
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-        // Key 8 nt + g's head dims [(D/4) t4, + D/4): word kk holds the B fragments of k-step kk.
-        uint32_t kw[KK];
-#pragma unroll
-        for (int c = 0; c < KK / 4; ++c) {
-          const uint4 x = *reinterpret_cast<const uint4*>(st_k + fp8_chunk_offset<D>(8 * nt + g, (KK / 4) * t4 + c));
-          kw[4 * c] = x.x;
-          kw[4 * c + 1] = x.y;
-          kw[4 * c + 2] = x.z;
-          kw[4 * c + 3] = x.w;
-        }
-#pragma unroll
-        for (int kk = 0; kk < KK; ++kk) {
-          const uint32_t b0 = fp8x2_to_f16x2(kw[kk]), b1 = fp8x2_to_f16x2(kw[kk] >> 16);
-          mma_16816<true>(sp[nt][kk & 1], qa[kk], b0, b1);
+        for (int u = 0; u < 2; ++u) {
+          const uint32_t w = scale_words[(stage + u) * kTcKeys + lane];
+          scale_pairs[u * kTcKeys + lane] = uint16_t(((parity >> (stage + u)) & 1u) ? (w >> 16) : (w & 0xffffu));
         }
       }
-    } else {
-      const uint32_t tile_u32 = smem_u32(st_k);
-#pragma unroll
-      for (int kk = 0; kk < KK; ++kk) {
-        uint32_t b[4];
-        ldmatrix_x4(b, tile_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
-        mma_16816<false>(sp[0][kk & 1], qa[kk], b[0], b[1]);
-        mma_16816<false>(sp[1][kk & 1], qa[kk], b[2], b[3]);
-        mma_16816<false>(sp[0][2 + (kk & 1)], ql[kk], b[0], b[1]);
-        mma_16816<false>(sp[1][2 + (kk & 1)], ql[kk], b[2], b[3]);
-      }
+      __syncwarp();  // every lane's copies and the scale pairs visible to the warp
+      const unsigned char* st_k0 = raw + size_t(stage) * 2 * kTcKeys * D;  // [16][D] e4m3, then V
+      const unsigned char* st_k1 = st_k0 + 2 * kTcKeys * D;
+      const unsigned char* const st_k[2] = {st_k0, st_k1};
+      const unsigned char* const st_v[2] = {st_k0 + kTcKeys * D, st_k1 + kTcKeys * D};
+      const uint16_t* const pairs[2] = {scale_pairs, scale_pairs + kTcKeys};
+      const int32_t k0[2] = {first_tile + t * kTileStep, first_tile + (t + 1) * kTileStep};
+      acc.tile_pair(st_k, st_v, pairs, k0, end, softcap, g, t4);
     }
+  } else {
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        if constexpr (kFp8) {
-          s[nt][e] = (sp[nt][0][e] + sp[nt][1][e]) * ksc[2 * nt + (e & 1)];
-        } else {
-          s[nt][e] = (sp[nt][0][e] + sp[nt][1][e]) + (sp[nt][2][e] + sp[nt][3][e]);
-        }
-      }
+    for (int st = 0; st < kTcStages - 1; ++st) {
+      issue(st, st);
+      cp_async_commit();
     }
-    const int32_t k0 = first_tile + t * kTileStep;
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[nt][e];
-        if (capped) x = a.softcap * tanhf(x / a.softcap) * kLog2e;
-        if (k0 + nt * 8 + 2 * t4 + (e & 1) >= end) x = -INFINITY;
-        s[nt][e] = x;
-      }
-    }
-    // 2. Online softmax (log2 domain).
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      float mx = fmaxf(fmaxf(s[0][2 * i], s[0][2 * i + 1]), fmaxf(s[1][2 * i], s[1][2 * i + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[i], mx);
-      const float mu = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2_ftz(m[i] - mu);
-      m[i] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-        s[nt][2 * i] = exp2_ftz(s[nt][2 * i] - mu);
-        s[nt][2 * i + 1] = exp2_ftz(s[nt][2 * i + 1] - mu);
-        sum += s[nt][2 * i] + s[nt][2 * i + 1];
-      }
-      l[i] = l[i] * alpha + sum;
-      if (__any_sync(0xffffffffu, alpha != 1.f)) {  // skipped once the rows' maxima settle: most tiles
-#pragma unroll
-        for (int dt = 0; dt < DT; ++dt) {
-          o[dt][2 * i] *= alpha;
-          o[dt][2 * i + 1] *= alpha;
-        }
-      }
-    }
-    // 3. O += P V (P in the MMA's type: p <= 1; fp8: times the key's V scale and kFp8PBias).
-    if constexpr (kFp8) {
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[nt][e] *= vsc[2 * nt + (e & 1)];
-      }
-    }
-    uint32_t pa[4];
-    pa[0] = pack_pair<kFp8>(s[0][0], s[0][1]);
-    pa[1] = pack_pair<kFp8>(s[0][2], s[0][3]);
-    pa[2] = pack_pair<kFp8>(s[1][0], s[1][1]);
-    pa[3] = pack_pair<kFp8>(s[1][2], s[1][3]);
-    if constexpr (kFp8) {
-      // Keys 2 t4 + {0, 1, 8, 9}: head dims [g DT, + DT) — dims g DT + dt for every n-tile dt of O.
-      constexpr int kWords = DT / 4;
-      uint32_t vw[4][kWords];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int32_t key = 2 * t4 + (c & 1) + 8 * (c >> 1);
-        if constexpr (kWords == 4) {
-          const uint4 x = *reinterpret_cast<const uint4*>(st_v + fp8_chunk_offset<D>(key, g));
-          vw[c][0] = x.x;
-          vw[c][1] = x.y;
-          vw[c][2] = x.z;
-          vw[c][3] = x.w;
-        } else {
-          const uint2 x = *reinterpret_cast<const uint2*>(st_v + fp8_chunk_offset<D>(key, g >> 1) + 8 * (g & 1));
-          vw[c][0] = x.x;
-          vw[c][1] = x.y;
-        }
-      }
-#pragma unroll
-      for (int w = 0; w < kWords; ++w) {
-        // Dims 4 w .. 4 w + 3 of the slice: pairs (key 2 t4, 2 t4 + 1) -> b0, (2 t4 + 8, 2 t4 + 9) -> b1. __byte_perm
-        // selector 0x5140 gives (a.b0, b.b0, a.b1, b.b1) and 0x7362 (a.b2, b.b2, a.b3, b.b3): two keys' bytes per dim.
-        const uint32_t lo01 = __byte_perm(vw[0][w], vw[1][w], 0x5140), hi01 = __byte_perm(vw[0][w], vw[1][w], 0x7362);
-        const uint32_t lo89 = __byte_perm(vw[2][w], vw[3][w], 0x5140), hi89 = __byte_perm(vw[2][w], vw[3][w], 0x7362);
-        mma_16816<true>(o[4 * w], pa, fp8x2_to_f16x2(lo01), fp8x2_to_f16x2(lo89));
-        mma_16816<true>(o[4 * w + 1], pa, fp8x2_to_f16x2(lo01 >> 16), fp8x2_to_f16x2(lo89 >> 16));
-        mma_16816<true>(o[4 * w + 2], pa, fp8x2_to_f16x2(hi01), fp8x2_to_f16x2(hi89));
-        mma_16816<true>(o[4 * w + 3], pa, fp8x2_to_f16x2(hi01 >> 16), fp8x2_to_f16x2(hi89 >> 16));
-      }
-    } else {
-      const uint32_t tile_u32 = smem_u32(st_k);
-#pragma unroll
-      for (int dp = 0; dp < DT / 2; ++dp) {
-        uint32_t b[4];
-        ldmatrix_x4_trans(b, tile_u32 + v_off[dp & 3] + uint32_t((dp >> 2) * 128));
-        mma_16816<false>(o[2 * dp], pa, b[0], b[1]);
-        mma_16816<false>(o[2 * dp + 1], pa, b[2], b[3]);
-      }
+    for (int32_t t = 0; t < n_tiles; ++t) {
+      const int stage = t % kTcStages;
+      __syncwarp();  // every lane's reads of the stage about to be refilled are done
+      issue((t + kTcStages - 1) % kTcStages, t + kTcStages - 1);
+      cp_async_commit();
+      cp_async_wait<kTcStages - 1>();  // tile t's copies (this lane's) have landed
+      __syncwarp();                    // every lane's copies visible to the warp
+      acc.tile(raw + size_t(stage) * 2 * kTcKeys * D * sizeof(T), first_tile + t * kTileStep, end, softcap, t4);
     }
   }
   cp_async_wait<0>();
   __syncthreads();  // every warp is done with its ring: the merge reuses the memory
 
   // Merge the 4 warps: sM, sL [4][16], sO [4][16][tc_merge_row_stride] floats.
-  static_assert(size_t(kTcWarps) * 16 * (2 + tc_merge_row_stride<T>(D)) * sizeof(float) <= tc_smem_bytes<T>(D),
+  static_assert(size_t(kTcWarps) * 16 * (2 + tc_merge_row_stride<T, D>()) * sizeof(float) <= tc_smem_bytes<T>(D),
                 "the merge fits in the rings' memory");
   float* sM = reinterpret_cast<float*>(smem_tc);
   float* sL = sM + kTcWarps * 16;
   float* sO = sL + kTcWarps * 16;
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    const int32_t row = g + 8 * i;
-    if (t4 == 0) {
-      sM[warp * 16 + row] = m[i];
-      sL[warp * 16 + row] = l[i];
-    }
-    if (row >= group) continue;  // M rows past the GQA group hold nothing the merge reads
-    const int32_t wr = warp * 16 + row;
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {  // the cache's dim order, through tc_merge_index
-      if constexpr (kFp8) {
-        sO[tc_merge_index<T, D>(wr, (2 * t4) * DT + dt)] = o[dt][2 * i] * (1.f / kFp8PBias);
-        sO[tc_merge_index<T, D>(wr, (2 * t4 + 1) * DT + dt)] = o[dt][2 * i + 1] * (1.f / kFp8PBias);
-      } else {
-        *reinterpret_cast<float2*>(sO + tc_merge_index<T, D>(wr, 8 * dt + 2 * t4)) =
-            make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
-      }
-    }
-  }
+  acc.write_merge(sM, sL, sO, warp, group, g, t4);
   __syncthreads();
   for (int32_t e = threadIdx.x; e < group * D; e += kTcThreads) {
     const int32_t row = e / D, d = e % D;
     float mx = -INFINITY;
 #pragma unroll
     for (int w = 0; w < kTcWarps; ++w) mx = fmaxf(mx, sM[w * 16 + row]);
-    float acc = 0.f, sum = 0.f;
+    float acc_o = 0.f, sum = 0.f;
     if (mx != -INFINITY) {
 #pragma unroll
       for (int w = 0; w < kTcWarps; ++w) {
         const float mw = sM[w * 16 + row];
         const float wt = mw == -INFINITY ? 0.f : exp2f(mw - mx);
-        acc += wt * sO[tc_merge_index<T, D>(w * 16 + row, d)];
+        acc_o += wt * sO[tc_merge_index<T, D>(w * 16 + row, d)];
         sum += wt * sL[w * 16 + row];
       }
     }
     const int64_t part = (int64_t(ri) * a.n_heads + h0 + row) * p.n_splits + split;
-    p.part_o[part * D + d] = acc;
+    p.part_o[part * D + d] = acc_o;
     if (d == 0) {
       p.part_ml[2 * part] = mx;
       p.part_ml[2 * part + 1] = sum;
@@ -447,9 +362,9 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
 
 namespace {
 
-template <int D, bool kKeySets, class T>
+template <int D, bool kKeySets, class T, int NG>
 void launch_tc_instance(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
-  auto kernel = kernel_attention_decode_tc<D, kKeySets, T>;
+  auto kernel = kernel_attention_decode_tc<D, kKeySets, T, NG>;
   constexpr size_t smem = tc_smem_bytes<T>(D);
   static std::atomic<uint64_t> configured{0};
   int device = 0;
@@ -471,12 +386,21 @@ void launch_tc_instance(const DecodeParams& p, cudaStream_t stream, int* occupan
   CUDA_CHECK_LAUNCH();
 }
 
+// fp8 takes one 8-head column block for GQA groups up to 8 and two up to 16 (Fp8KeyMajorDecode); bf16 has no blocks.
+template <int D, bool kKeySets, class T>
+void launch_tc_group(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
+  if constexpr (sizeof(T) == 1) {
+    if (p.a.n_heads > 8 * p.a.n_kv_heads) return launch_tc_instance<D, kKeySets, T, 2>(p, stream, occupancy);
+  }
+  launch_tc_instance<D, kKeySets, T, 1>(p, stream, occupancy);
+}
+
 template <int D, class T>
 void launch_tc_d(const DecodeParams& p, cudaStream_t stream, int* occupancy) {
   if (p.ks.sets != nullptr) {
-    launch_tc_instance<D, true, T>(p, stream, occupancy);
+    launch_tc_group<D, true, T>(p, stream, occupancy);
   } else {
-    launch_tc_instance<D, false, T>(p, stream, occupancy);
+    launch_tc_group<D, false, T>(p, stream, occupancy);
   }
 }
 
@@ -515,15 +439,19 @@ int attention_decode_tc_occupancy(int32_t head_dim, KvDtype dtype) {
   std::atomic<int>& slot = cache[device & 63][di][ti];
   if (const int c = slot.load(); c > 0) return c;
   int occ = 1 << 30;
-  for (const bool sets : {false, true}) {  // both instances plan the same splits
-    DecodeParams p{};
-    p.a.head_dim = head_dim;
-    p.a.kv.dtype = dtype;
-    int32_t dummy = 0;
-    if (sets) p.ks.sets = &dummy;
-    int o = 0;
-    launch_tc(p, nullptr, &o);
-    occ = std::min(occ, o);
+  for (const bool sets : {false, true}) {  // every instance plans the same splits
+    for (const int32_t group : {1, 16}) {   // fp8's one and two 8-head blocks
+      DecodeParams p{};
+      p.a.head_dim = head_dim;
+      p.a.kv.dtype = dtype;
+      p.a.n_heads = group;
+      p.a.n_kv_heads = 1;
+      int32_t dummy = 0;
+      if (sets) p.ks.sets = &dummy;
+      int o = 0;
+      launch_tc(p, nullptr, &o);
+      occ = std::min(occ, o);
+    }
   }
   slot.store(std::max(occ, 1));
   return std::max(occ, 1);

@@ -209,5 +209,9 @@ TEST_CASE("cuda attention over an fp8 KV cache matches the CPU's exact emulation
       {"fp8 d256 gqa2 window 8 + softcap 30", 4, 2, 256, 16, {77}, {77}, 8, 30.f, 6.f, f8},
       {"fp8 decode d128 gqa4 ragged", 2, 4, 128, 16, {1, 15, 16, 17, 1000, 4097}, {1, 1, 1, 1, 1, 1}, 0, 0.f, 1.f, f8},
       {"fp8 decode d64 gqa8 window 256", 3, 8, 64, 16, {3000, 100}, {1, 1}, 256, 0.f, 1.f, f8},
+      // The tensor-core decode's fp8 path puts up to 8 heads on N: a group of 16 takes two blocks, 3 pads one.
+      {"fp8 decode d128 gqa16 softcap 30 ragged (two 8-head blocks)", 2, 16, 128, 16, {33, 700, 2049}, {1, 1, 1}, 0,
+       30.f, 6.f, f8},
+      {"fp8 decode d128 gqa3 (SmolLM2's group)", 3, 3, 128, 16, {1, 511, 3000}, {1, 1, 1}, 0, 0.f, 1.f, f8},
   });
 }
