@@ -3,7 +3,7 @@
 Causal GQA prefill (32 query heads, 8 KV heads, head_dim 128, bf16) in TFLOP/s and decode (1 query) in effective
 GB/s (K+V bytes / time), plus the card's device-to-device copy rate (read + write bytes / time), the decode floor.
 Median of CUDA-event timings after warm-up. One JSON object per line.
-    python3 tools/bench/attention_sdpa.py --prefill 8192 32768 --decode 32768 131072 524288
+    python3 tools/bench/attention_sdpa.py --prefill 8192 32768 --decode 32768 131072 524288 [--head-dim 64]
 """
 import argparse
 import json
@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-H, HKV, D = 32, 8, 128
+H, HKV = 32, 8
+D = 128  # --head-dim
 
 
 def b2b_ms(fn, reps):
@@ -47,7 +48,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prefill", type=int, nargs="*", default=[4096, 8192])
     ap.add_argument("--decode", type=int, nargs="*", default=[32768, 131072])
+    ap.add_argument("--head-dim", type=int, default=128, help="64: Llama-3.2-1B, 128: Llama-3.1-8B")
     args = ap.parse_args()
+    global D
+    D = args.head_dim
     name = torch.cuda.get_device_name(0)
     src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
@@ -66,7 +70,7 @@ def main():
                     fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
                     ms = median_ms(fn, 10)
                     mb = b2b_ms(fn, 10)
-                print(json.dumps({"kernel": label + "_prefill", "card": name, "tokens": n, "ms": round(ms, 3),
+                print(json.dumps({"kernel": label + "_prefill", "card": name, "head_dim": D, "tokens": n, "ms": round(ms, 3),
                                   "tflops": round(flops / ms / 1e9, 2), "ms_b2b": round(mb, 3),
                                   "tflops_b2b": round(flops / mb / 1e9, 2)}), flush=True)
             except RuntimeError as e:
@@ -82,7 +86,7 @@ def main():
                     fn = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
                     ms = median_ms(fn, 50)
                     mb = b2b_ms(fn, 50)
-                print(json.dumps({"kernel": label + "_decode", "card": name, "context": n, "ms": round(ms, 4),
+                print(json.dumps({"kernel": label + "_decode", "card": name, "head_dim": D, "context": n, "ms": round(ms, 4),
                                   "gbps": round(nbytes / ms / 1e6, 1), "ms_b2b": round(mb, 4),
                                   "gbps_b2b": round(nbytes / mb / 1e6, 1)}), flush=True)
             except RuntimeError as e:
