@@ -278,19 +278,24 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
   };
 
   if constexpr (kFp8) {
-    // fp8 takes its tiles two at a time (Fp8KeyMajorDecode::tile_pair): the ring's 4 stages are two pairs, one
-    // landing while the other is multiplied. Scale pairs of the two tiles: scale_pairs[0, 16) and [16, 32).
-    static_assert(kTcStages == 4, "two pairs of stages");
-    issue(0, 0);
-    issue(1, 1);
-    cp_async_commit();
+    // fp8 takes its tiles two at a time (Fp8KeyMajorDecode::tile_pair): the ring's stages are pairs, all but one
+    // landing while one is multiplied. Scale pairs of the two tiles: scale_pairs[0, 16) and [16, 32).
+    constexpr int kPairs = kTcStages / 2;
+    static_assert(kTcStages % 2 == 0, "the ring holds whole pairs");
+#pragma unroll
+    for (int pr = 0; pr < kPairs - 1; ++pr) {
+      issue(2 * pr, 2 * pr);
+      issue(2 * pr + 1, 2 * pr + 1);
+      cp_async_commit();
+    }
     for (int32_t t = 0; t < n_tiles; t += 2) {
       const int stage = t % kTcStages;
       __syncwarp();  // every lane's reads of the pair about to be refilled (and of the scale pairs) are done
-      issue((stage + 2) % kTcStages, t + 2);
-      issue((stage + 3) % kTcStages, t + 3);
+      const int refill = (stage + kTcStages - 2) % kTcStages;  // the pair multiplied in the previous step
+      issue(refill, t + kTcStages - 2);
+      issue(refill + 1, t + kTcStages - 1);
       cp_async_commit();
-      cp_async_wait<1>();  // tiles t and t + 1 (this lane's copies) have landed
+      cp_async_wait<kPairs - 1>();  // tiles t and t + 1 (this lane's copies) have landed
       if (lane < kTcKeys) {  // each key's scale pair, from its lane's word (the lane that copied it knows the half)
 #pragma unroll
         for (int u = 0; u < 2; ++u) {
