@@ -142,7 +142,7 @@ void launch_attention_decode(const DecodeParams& p, cudaStream_t stream);
 // plan_attention_decode picks it where it applies (DecodeParams::tensor_cores) and plans for its occupancy.
 bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype,
                                  bool stores_scores);
-int attention_decode_tc_occupancy(int32_t head_dim, KvDtype dtype);
+int attention_decode_tc_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype);
 void launch_attention_decode_tc(const DecodeParams& p, cudaStream_t stream);
 
 }  // namespace lcllm

@@ -656,7 +656,7 @@ DecodePlan plan_attention_decode(int32_t n_rows, int32_t n_heads, int32_t n_kv_h
   // Each kernel is planned at its own occupancy (a SELECT layer's v2 launch at v2's four blocks per SM, not at the
   // tensor-core kernel's two).
   const int64_t target = int64_t(cuda_sm_count()) *
-                         (tc ? attention_decode_tc_occupancy(head_dim, dtype)
+                         (tc ? attention_decode_tc_occupancy(n_heads, n_kv_heads, head_dim, dtype)
                              : v2 ? decode_v2_occupancy(n_heads, n_kv_heads, head_dim, dtype) : 4);
   // 64-key splits at least: a streaming head's ~320 keys or a 2048-key selection spread over several blocks, whose
   // latency (page lookups, the first loads) then overlaps; long rows get far longer splits anyway.

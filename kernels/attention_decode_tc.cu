@@ -2,15 +2,17 @@
 //
 // Why: on the CUDA cores a decode step costs ~head_dim x group FMAs per key for q·k and as many for p·v, whatever
 // the bytes per key; that work, not HBM, bounds the CUDA-core split-KV kernel (H200, Llama-3.1-8B shape: bf16 at
-// 2.5 TB/s, fp8 at 1.1 TB/s). Here the GQA group's query heads are the M rows of mma.m16n8k16 (up to 16 heads), so
-// one MMA does a 16-dim slice of q·k for 8 keys and every head at once (end to end at 512k: 31.9 -> 21.7 ms/token).
+// 2.5 TB/s, fp8 at 1.1 TB/s). Here one mma.m16n8k16 does a 16-dim slice of q·k for 8 or 16 keys and every head of
+// the GQA group at once (bf16: up to 16 heads as the M rows; fp8: up to 8 heads per N block), end to end at 512k
+// 31.9 -> 21.7 ms/token on the H200 when it came.
 //
 // Block = (query row, KV head, key split), 4 warps; warp w takes the split's 16-key tiles w, w + 4, ... and keeps its
 // own online softmax (log2 domain). Per tile a warp
 //   1. copies the tile's K and V (16 keys x head_dim, paged) into its own shared-memory ring with cp.async (S
-//      stages; S - 1 tiles in flight), swizzled; fp8 also copies the 4-byte words holding each key's scale pair,
+//      stages: bf16 S - 1 tiles in flight while one is multiplied, fp8 S - 2 while a pair is), swizzled; fp8 also
+//      copies the 4-byte words holding each key's scale pair,
 //   2. multiplies, masks and runs the softmax in one of two layouts:
-//      bf16 (Bf16HeadMajorDecode, below): the group's heads are the M rows, S = Q K^T with q as bf16 hi + lo (q exact
+//      bf16 (Bf16HeadMajorDecode, attention_decode_tc_bf16.cuh): the group's heads are the M rows, S = Q K^T with q as bf16 hi + lo (q exact
 //      to ~2^-17), O += P V, K and V fragments through ldmatrix;
 //      fp8 (Fp8KeyMajorDecode, attention_decode_tc_fp8.cuh): the tile's keys are the M rows, S^T = K Q^T and
 //      O^T += V^T P^T with the heads as N, operands converted in registers from the raw e4m3 bytes (exact in fp16)
@@ -26,6 +28,7 @@
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
 #include "kernels/attention_decode_keys.cuh"
+#include "kernels/attention_decode_tc_bf16.cuh"
 #include "kernels/attention_decode_tc_fp8.cuh"
 #include "kernels/cuda_check.h"
 
@@ -35,9 +38,10 @@ namespace {
 
 constexpr int kTcThreads = 128;
 constexpr int kTcWarps = kTcThreads / 32;
-constexpr int kTcKeys = 16;   // keys per warp tile: two n-tiles of S, one k-chunk of P V
+constexpr int kTcKeys = 16;   // keys per warp tile (one ring stage): one k-chunk of P V; S's two n-tiles (bf16) or M rows (fp8)
 
-// Ring stages per warp: fp8 4 (3 tiles in flight, 16 KB per warp at head_dim 128), bf16 3 (2 tiles, 24 KB).
+// Ring stages per warp: fp8 4, two pairs (one in flight while one is multiplied; 16 KB per warp at head_dim 128),
+// bf16 3 (2 tiles in flight; 24 KB).
 template <class T>
 constexpr int tc_stages() { return sizeof(T) == 1 ? 4 : 3; }
 // Per-warp shared memory: the ring [S][K|V][16][D] of T, swizzled; fp8 adds scale words [S][16] uint32 and scale
@@ -55,141 +59,6 @@ constexpr size_t tc_warp_bytes(int D) {
 }
 template <class T>
 constexpr size_t tc_smem_bytes(int D) { return kTcWarps * tc_warp_bytes<T>(D); }
-// The bf16 path's merge buffer, [4 warps][16 rows][D + 8] floats: a thread stores float2 (dims 8 dt + 2 t4, + 1), so
-// a half-warp's 16 float2 land in 32 distinct banks.
-template <int D>
-__device__ __forceinline__ int32_t bf16_merge_index(int32_t row, int32_t dim) { return row * (D + 8) + dim; }
-
-// One warp's state over its tiles for a bf16 cache, head-major: the GQA group's heads are the M rows of
-// mma.m16n8k16 (rows g, g + 8 of thread (g, t4)), S = Q K^T with q as bf16 hi + lo (q exact to ~2^-17, as the bf16
-// keys deserve), O += P V; K and V fragments come through ldmatrix (V with .trans) from the swizzled ring.
-template <int D>
-struct Bf16HeadMajorDecode {
-  static constexpr int KK = D / 16;  // k-steps of Q K^T
-  static constexpr int DT = D / 8;   // n-tiles of O
-
-  uint32_t qa[KK][4], ql[KK][4];  // Q's A fragments, hi and lo: heads g (+ 8), dims 16 kk + 8 (e >> 1) + 2 t4
-  uint32_t k_off[4], v_off[4];    // ldmatrix addresses in the swizzled tiles (attention_common.cuh)
-  float o[DT][4];                 // O: heads g (+ 8 in [2], [3]), dims 8 dt + 2 t4 (+ 1)
-  float m[2], l[2];               // per row: running max (log2 units), this thread's share of the denominator
-
-  __device__ __forceinline__ void init(const float* q, int32_t group, float qmul, int32_t g, int32_t t4,
-                                       int32_t lane) {
-#pragma unroll
-    for (int kk = 0; kk < KK; ++kk) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int32_t head = g + 8 * (e & 1);
-        float2 x = make_float2(0.f, 0.f);
-        if (head < group) x = *reinterpret_cast<const float2*>(q + int64_t(head) * D + 16 * kk + 8 * (e >> 1) + 2 * t4);
-        x.x *= qmul;
-        x.y *= qmul;
-        qa[kk][e] = pack_bf16(x.x, x.y);
-        const float2 hf = bf2_to_f2(qa[kk][e]);
-        ql[kk][e] = pack_bf16(x.x - hf.x, x.y - hf.y);
-      }
-    }
-    swizzled_kv_ldmatrix_offsets<D>(lane, kTcKeys * D * 2, k_off, v_off);
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
-    m[0] = m[1] = -INFINITY;
-    l[0] = l[1] = 0.f;
-  }
-
-  // One 16-key tile at st_k (K, then V at + 16 D bf16), ldmatrix-swizzled; keys k0 + i at or past `end` masked.
-  __device__ __forceinline__ void tile(const unsigned char* st_k, int32_t k0, int32_t end, float softcap, int32_t t4) {
-    // 1. S = Q K^T (hi + lo), 16 rows x 16 keys; column 2 t4 + (e & 1) of n-tile nt is key 8 nt + 2 t4 + (e & 1).
-    // Partial sums per n-tile (even / odd k-steps x q hi / lo): chains of KK / 2 dependent MMAs instead of 2 KK.
-    float s[2][4], sp[2][4][4];
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) sp[nt][c][0] = sp[nt][c][1] = sp[nt][c][2] = sp[nt][c][3] = 0.f;
-    }
-    const uint32_t tile_u32 = smem_u32(st_k);
-#pragma unroll
-    for (int kk = 0; kk < KK; ++kk) {
-      uint32_t b[4];
-      ldmatrix_x4(b, tile_u32 + k_off[kk & 3] + uint32_t((kk >> 2) * 128));
-      mma_bf16_16816(sp[0][kk & 1], qa[kk], b[0], b[1]);
-      mma_bf16_16816(sp[1][kk & 1], qa[kk], b[2], b[3]);
-      mma_bf16_16816(sp[0][2 + (kk & 1)], ql[kk], b[0], b[1]);
-      mma_bf16_16816(sp[1][2 + (kk & 1)], ql[kk], b[2], b[3]);
-    }
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = (sp[nt][0][e] + sp[nt][1][e]) + (sp[nt][2][e] + sp[nt][3][e]);
-        if (softcap > 0.f) x = softcap * tanhf(x / softcap) * kLog2e;
-        if (k0 + nt * 8 + 2 * t4 + (e & 1) >= end) x = -INFINITY;
-        s[nt][e] = x;
-      }
-    }
-    // 2. Online softmax (log2 domain).
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      float mx = fmaxf(fmaxf(s[0][2 * i], s[0][2 * i + 1]), fmaxf(s[1][2 * i], s[1][2 * i + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[i], mx);
-      const float mu = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2_ftz(m[i] - mu);
-      m[i] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-        s[nt][2 * i] = exp2_ftz(s[nt][2 * i] - mu);
-        s[nt][2 * i + 1] = exp2_ftz(s[nt][2 * i + 1] - mu);
-        sum += s[nt][2 * i] + s[nt][2 * i + 1];
-      }
-      l[i] = l[i] * alpha + sum;
-      if (__any_sync(0xffffffffu, alpha != 1.f)) {  // skipped once the rows' maxima settle: most tiles
-#pragma unroll
-        for (int dt = 0; dt < DT; ++dt) {
-          o[dt][2 * i] *= alpha;
-          o[dt][2 * i + 1] *= alpha;
-        }
-      }
-    }
-    // 3. O += P V (P in bf16: p <= 1).
-    uint32_t pa[4];
-    pa[0] = pack_bf16(s[0][0], s[0][1]);
-    pa[1] = pack_bf16(s[0][2], s[0][3]);
-    pa[2] = pack_bf16(s[1][0], s[1][1]);
-    pa[3] = pack_bf16(s[1][2], s[1][3]);
-#pragma unroll
-    for (int dp = 0; dp < DT / 2; ++dp) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, tile_u32 + v_off[dp & 3] + uint32_t((dp >> 2) * 128));
-      mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
-      mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
-    }
-  }
-
-  // The warp's unnormalised partials: sM, sL [4 warps][16], sO through bf16_merge_index; rows past `group` are not
-  // stored (the merge never reads them).
-  __device__ __forceinline__ void write_merge(float* sM, float* sL, float* sO, int32_t warp, int32_t group, int32_t g,
-                                              int32_t t4) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-      const int32_t row = g + 8 * i;
-      if (t4 == 0) {
-        sM[warp * 16 + row] = m[i];
-        sL[warp * 16 + row] = l[i];
-      }
-      if (row >= group) continue;
-#pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        *reinterpret_cast<float2*>(sO + bf16_merge_index<D>(warp * 16 + row, 8 * dt + 2 * t4)) =
-            make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
-      }
-    }
-  }
-};
-
 template <class T, int D>
 __device__ __forceinline__ int32_t tc_merge_index(int32_t row, int32_t dim) {
   if constexpr (sizeof(T) == 1) {
@@ -206,8 +75,9 @@ constexpr int32_t tc_merge_row_stride() { return sizeof(T) == 1 ? fp8_merge_stri
 // T: uint8_t (fp8 cache: Fp8KeyMajorDecode, attention_decode_tc_fp8.cuh) or uint16_t (bf16: Bf16HeadMajorDecode).
 // NG: fp8's 8-head column blocks (1 for GQA groups up to 8, 2 up to 16); bf16 takes 1.
 template <int D, bool kKeySets, class T, int NG>
-// fp8: at least 3 blocks per SM (<= 168 registers; 12 warps to hide the loads' latency instead of 4).
-__global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_attention_decode_tc(DecodeParams p) {
+// fp8: at least 3 blocks per SM (<= 168 registers: 12 warps to hide the loads' latency instead of 8); with two 8-head
+// blocks (NG 2, groups over 8) 2, which its registers need to run without spilling.
+__global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2) : 1) kernel_attention_decode_tc(DecodeParams p) {
   constexpr bool kFp8 = sizeof(T) == 1;
   constexpr int kTcStages = tc_stages<T>();
   constexpr int kChunks16 = D * int(sizeof(T)) / 16;  // 16-byte pieces per key row
@@ -215,7 +85,7 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
   const AttentionCommon& a = p.a;
   extern __shared__ __align__(128) unsigned char smem_tc[];
 
-  const int32_t group = a.n_heads / a.n_kv_heads;  // <= 8 NG
+  const int32_t group = a.n_heads / a.n_kv_heads;  // <= 16 (fp8: <= 8 NG)
   const int32_t kvh = int32_t(blockIdx.x % unsigned(a.n_kv_heads));
   const int32_t ri = int32_t(blockIdx.x / unsigned(a.n_kv_heads));  // row of this launch
   const int32_t r = p.ks.rows != nullptr ? p.ks.rows[ri] : ri;      // row of q / out
@@ -240,7 +110,7 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
   if constexpr (kFp8) {
     acc.init(q_group, group, qmul, g, t4);
   } else {
-    acc.init(q_group, group, qmul, g, t4, lane);
+    acc.init(q_group, group, qmul, g, t4, lane, kTcKeys * D * 2);
   }
 
   // This warp's tiles: logical keys [begin + 16 (warp + 4 i), + 16).
@@ -306,10 +176,10 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? 3 : 1) kernel_att
       __syncwarp();  // every lane's copies and the scale pairs visible to the warp
       const unsigned char* st_k0 = raw + size_t(stage) * 2 * kTcKeys * D;  // [16][D] e4m3, then V
       const unsigned char* st_k1 = st_k0 + 2 * kTcKeys * D;
-      const unsigned char* const st_k[2] = {st_k0, st_k1};
-      const unsigned char* const st_v[2] = {st_k0 + kTcKeys * D, st_k1 + kTcKeys * D};
-      const uint16_t* const pairs[2] = {scale_pairs, scale_pairs + kTcKeys};
-      const int32_t k0[2] = {first_tile + t * kTileStep, first_tile + (t + 1) * kTileStep};
+      const unsigned char* const st_k[2] = {st_k0, st_k1};  // [tile of the pair] -> [16][D] e4m3
+      const unsigned char* const st_v[2] = {st_k0 + kTcKeys * D, st_k1 + kTcKeys * D};  // [tile] -> [16][D] e4m3
+      const uint16_t* const pairs[2] = {scale_pairs, scale_pairs + kTcKeys};  // [tile] -> [16] scale pairs
+      const int32_t k0[2] = {first_tile + t * kTileStep, first_tile + (t + 1) * kTileStep};  // [tile]: first key
       acc.tile_pair(st_k, st_v, pairs, k0, end, softcap, g, t4);
     }
   } else {
@@ -436,27 +306,27 @@ bool attention_decode_tc_applies(int32_t n_heads, int32_t n_kv_heads, int32_t he
   return dtype_ok && !stores_scores && group <= 16 && (head_dim == 64 || head_dim == 128);
 }
 
-int attention_decode_tc_occupancy(int32_t head_dim, KvDtype dtype) {
-  static std::atomic<int> cache[64][2][2] = {};
+int attention_decode_tc_occupancy(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, KvDtype dtype) {
+  // [device][head_dim 64 / 128][bf16 / fp8][one / two 8-head blocks (fp8 groups over 8)]
+  static std::atomic<int> cache[64][2][2][2] = {};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
-  const int di = head_dim == 64 ? 0 : 1, ti = dtype == KvDtype::KV_DTYPE_FP8_E4M3 ? 1 : 0;
-  std::atomic<int>& slot = cache[device & 63][di][ti];
+  const bool fp8 = dtype == KvDtype::KV_DTYPE_FP8_E4M3;
+  const bool two_blocks = fp8 && n_heads > 8 * n_kv_heads;
+  std::atomic<int>& slot = cache[device & 63][head_dim == 64 ? 0 : 1][fp8 ? 1 : 0][two_blocks ? 1 : 0];
   if (const int c = slot.load(); c > 0) return c;
   int occ = 1 << 30;
-  for (const bool sets : {false, true}) {  // every instance plans the same splits
-    for (const int32_t group : {1, 16}) {   // fp8's one and two 8-head blocks
-      DecodeParams p{};
-      p.a.head_dim = head_dim;
-      p.a.kv.dtype = dtype;
-      p.a.n_heads = group;
-      p.a.n_kv_heads = 1;
-      int32_t dummy = 0;
-      if (sets) p.ks.sets = &dummy;
-      int o = 0;
-      launch_tc(p, nullptr, &o);
-      occ = std::min(occ, o);
-    }
+  for (const bool sets : {false, true}) {  // the range and key-set instances plan the same splits
+    DecodeParams p{};
+    p.a.head_dim = head_dim;
+    p.a.kv.dtype = dtype;
+    p.a.n_heads = n_heads;  // picks the instance (launch_tc_group); nothing else is read before the query returns
+    p.a.n_kv_heads = n_kv_heads;
+    int32_t dummy = 0;
+    if (sets) p.ks.sets = &dummy;
+    int o = 0;
+    launch_tc(p, nullptr, &o);
+    occ = std::min(occ, o);
   }
   slot.store(std::max(occ, 1));
   return std::max(occ, 1);

@@ -3,8 +3,8 @@
 //
 // Why key-major: the GQA group is 1-8 heads (Llama-3.1-8B: 4). Head-major, S = Q K^T puts the heads on the MMA's
 // 16 M rows and wastes 12 of them at a group of 4; key-major, S^T = K Q^T puts the tile's 16 keys on M and the heads
-// on N (8 wide), and O^T += V^T P^T puts 16 head dims on M. Per 16-key tile that is 2 KK + D / 16 MMAs for up to 8
-// heads instead of 4 KK + D / 8 (16 instead of 32 at head_dim 128), the same conversions, and half the accumulator
+// on N (8 wide), and O^T += V^T P^T puts 16 head dims on M. Per 16-key tile that is KK + D / 16 MMAs for up to 8
+// heads instead of 2 KK + D / 8 (16 instead of 32 at head_dim 128), the same conversions, and half the accumulator
 // registers. P^T goes from S^T's accumulator layout to the B operand with two movmatrix.trans per 8 heads.
 //
 // The fp8 operands are converted in registers from the raw bytes of the warp's ring (e4m3 -> fp16 is exact):
@@ -93,7 +93,7 @@ struct Fp8KeyMajorDecode {
   float m[NG][2];          // per head: running max of the scores (log2 units)
   float l[NG][2];          // per head: this thread's share of the softmax denominator (summed over g at the end)
 
-  // q: the query row's [n_heads][D] floats from the group's first head; heads past `group` are zero.
+  // q: the query row's [group][D] floats (from the group's first head); B-fragment heads past `group` are zero.
   __device__ __forceinline__ void init(const float* q, int32_t group, float qmul, int32_t g, int32_t t4) {
 #pragma unroll
     for (int ng = 0; ng < NG; ++ng) {
@@ -148,6 +148,7 @@ struct Fp8KeyMajorDecode {
       }
 #pragma unroll
       for (int kk = 0; kk < KK; ++kk) {
+        // K's A fragments of k-step kk: (key g, dims +0 +1), (key g + 8, +0 +1), (key g, +2 +3), (key g + 8, +2 +3)
         const uint32_t ka[4] = {fp8x2_to_f16x2(kw[0][kk]), fp8x2_to_f16x2(kw[1][kk]), fp8x2_to_f16x2(kw[0][kk] >> 16),
                                 fp8x2_to_f16x2(kw[1][kk] >> 16)};
 #pragma unroll
@@ -179,7 +180,7 @@ struct Fp8KeyMajorDecode {
     uint32_t pb[2][NG][2];  // P^T's B fragments of tile u: keys 2 t4, 2 t4 + 1 (+ 8 in [1]), head 8 ng + g
 #pragma unroll
     for (int ng = 0; ng < NG; ++ng) {
-      float alpha[2];
+      float alpha[2];  // [j]: the O rescale of head 8 ng + 2 t4 + j
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         float mx = fmaxf(fmaxf(s[0][ng][j], s[0][ng][2 + j]), fmaxf(s[1][ng][j], s[1][ng][2 + j]));
@@ -218,7 +219,7 @@ struct Fp8KeyMajorDecode {
     // 3. O^T += V^T P^T, tile by tile. Keys 2 t4 + {0, 1, 8, 9}: head dims [(D/8) g, + D/8).
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
-      uint32_t vw[4][kWords];
+      uint32_t vw[4][kWords];  // [key 2 t4 + {0, 1, 8, 9}][word]: head dims (D/8) g + 4 w .. + 3 as e4m3
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         const int32_t key = 2 * t4 + (c & 1) + 8 * (c >> 1);
@@ -241,6 +242,8 @@ struct Fp8KeyMajorDecode {
         // bytes per dim.
         const uint32_t lo01 = __byte_perm(vw[0][w], vw[1][w], 0x5140), hi01 = __byte_perm(vw[0][w], vw[1][w], 0x7362);
         const uint32_t lo89 = __byte_perm(vw[2][w], vw[3][w], 0x5140), hi89 = __byte_perm(vw[2][w], vw[3][w], 0x7362);
+        // V^T's A fragments of m-tile 2 w (va_hi: 2 w + 1): (dim row g, keys 2 t4 +0 +1), (row g + 8, same keys),
+        // (row g, keys 2 t4 + 8, + 9), (row g + 8, same keys)
         const uint32_t va_lo[4] = {fp8x2_to_f16x2(lo01), fp8x2_to_f16x2(lo01 >> 16), fp8x2_to_f16x2(lo89),
                                    fp8x2_to_f16x2(lo89 >> 16)};
         const uint32_t va_hi[4] = {fp8x2_to_f16x2(hi01), fp8x2_to_f16x2(hi01 >> 16), fp8x2_to_f16x2(hi89),

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 H, HKV = 32, 8
-D = 128  # --head-dim
 
 
 def b2b_ms(fn, reps):
@@ -50,7 +49,6 @@ def main():
     ap.add_argument("--decode", type=int, nargs="*", default=[32768, 131072])
     ap.add_argument("--head-dim", type=int, default=128, help="64: Llama-3.2-1B, 128: Llama-3.1-8B")
     args = ap.parse_args()
-    global D
     D = args.head_dim
     name = torch.cuda.get_device_name(0)
     src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")

@@ -5,6 +5,7 @@
 // Peer: tools/bench/attention_sdpa.py in the same run.
 //   bench_attention_cuda [--fp8] [--head-dim N] [prefill_len ...] -- [decode_len ...]
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -94,30 +95,43 @@ Timing time_attention(CudaBackend& be, Tensor out, const Tensor& q, const Setup&
 int main(int argc, char** argv) {
   std::vector<int32_t> prefill = {4096, 8192}, decode = {32768, 131072};
   bool fp8 = false, lengths_given = false, dec = false;
+  // A whole number in [lo, hi], or -1.
+  auto parse_int = [](const char* text, long lo, long hi) -> int32_t {
+    char* rest = nullptr;
+    errno = 0;
+    const long v = std::strtol(text, &rest, 10);
+    return errno == 0 && rest != text && *rest == '\0' && v >= lo && v <= hi ? int32_t(v) : -1;
+  };
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--fp8") == 0) {
       fp8 = true;
     } else if (std::strcmp(argv[i], "--head-dim") == 0) {
-      g_head_dim = i + 1 < argc ? std::atoi(argv[++i]) : 0;
-      if (g_head_dim <= 0 || g_head_dim > 256 || g_head_dim % 8 != 0) {
+      g_head_dim = i + 1 < argc ? parse_int(argv[++i], 8, 256) : -1;
+      if (g_head_dim < 0 || g_head_dim % 8 != 0) {
         std::fprintf(stderr, "error: --head-dim takes a multiple of 8 in [8, 256]\n");
         return 2;
       }
     } else if (std::strcmp(argv[i], "--") == 0) {
       dec = true;
     } else {
-      if (!lengths_given) prefill.clear(), decode.clear();
+      if (!lengths_given) {
+        prefill.clear();
+        decode.clear();
+      }
       lengths_given = true;
-      const int32_t len = std::atoi(argv[i]);
-      if (len <= 0) {
-        std::fprintf(stderr, "error: '%s' is not a length (usage: bench_attention_cuda [--fp8] [--head-dim N] "
-                             "[prefill_len ...] -- [decode_len ...])\n", argv[i]);
+      const int32_t len = parse_int(argv[i], 1, 1 << 24);
+      if (len < 0) {
+        std::fprintf(stderr, "error: '%s' is not a length in [1, 16777216] (usage: bench_attention_cuda [--fp8] "
+                             "[--head-dim N] [prefill_len ...] -- [decode_len ...])\n", argv[i]);
         return 2;
       }
       (dec ? decode : prefill).push_back(len);
     }
   }
-  if (dec && !lengths_given) prefill.clear(), decode.clear();
+  if (dec && !lengths_given) {
+    prefill.clear();
+    decode.clear();
+  }
   const KvDtype dtype = fp8 ? KvDtype::KV_DTYPE_FP8_E4M3 : KvDtype::KV_DTYPE_BF16;
   int32_t max_len = 0;
   for (int32_t l : prefill) max_len = std::max(max_len, l);

@@ -21,9 +21,9 @@ P="8192 32768 131072" DEC="32768 131072 524288 1048576"
 if [[ $part == kernels ]]; then
 { hdr "attention kernels, bf16" "bench_attention_cuda $P -- $DEC"; timeout 120 $D/bench_attention_cuda $P -- $DEC; } > $R/attention_bf16.jsonl 2>&1
 { hdr "decode attention, fp8 KV" "bench_attention_cuda --fp8 -- $DEC"; timeout 60 $D/bench_attention_cuda --fp8 -- $DEC; } > $R/attention_fp8.jsonl 2>&1
-grep -hv "^#" $R/attention_bf16.jsonl $R/attention_fp8.jsonl | cut -c1-150; pack
+grep -hv "^#" $R/attention_bf16.jsonl $R/attention_fp8.jsonl | cut -c1-200; pack
 { hdr "SDPA peer" "python3 tools/bench/attention_sdpa.py --prefill $P --decode $DEC"; timeout 150 python3 tools/bench/attention_sdpa.py --prefill $P --decode $DEC; } > $R/attention_sdpa.jsonl 2>&1
-grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-150; pack
+grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-200; pack
 { hdr "attention only, all layers: full vs hip" "bench_sparse_attention $M8 32k,128k,512k full,hip 5; bench_sparse_attention $M1 1m full,hip 5";
   timeout 90 $D/bench_sparse_attention $M8 32k,128k,512k full,hip 5; timeout 60 $D/bench_sparse_attention $M1 1m full,hip 5; } > $R/attention_hip.jsonl 2>&1
 grep -v "^#" $R/attention_hip.jsonl | grep -o '"context": [0-9]*, "policy": "[^"]*".*"attention_ms_per_step": [0-9.]*' | sed 's/"layers.*attention_ms/ ms/'; pack

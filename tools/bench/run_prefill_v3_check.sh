@@ -16,21 +16,21 @@ grep -E "FAILED|failed|passed" $R/gpu_tests.log | tail -4
 pack
 L="8192 32768 131072"
 { hdr "prefill and decode attention, this build" "bench_attention_cuda $L -- 131072 524288"; timeout 90 $D/bench_attention_cuda $L -- 131072 524288; } > $R/attention_prefill.jsonl 2>&1
-grep -v "^#" $R/attention_prefill.jsonl | cut -c1-160
+grep -v "^#" $R/attention_prefill.jsonl | cut -c1-200
 for b in $D/bench_attention_base*; do  # earlier builds carried for an A/B in the same call (suffix: their name)
   [ -x $b ] || continue; n=${b##*/bench_attention_}
   { hdr "prefill attention, $n build" "bench_attention_$n $L"; timeout 90 $b $L; } > $R/attention_prefill_$n.jsonl 2>&1
-  echo "== $n"; grep -v "^#" $R/attention_prefill_$n.jsonl | cut -c1-160
+  echo "== $n"; grep -v "^#" $R/attention_prefill_$n.jsonl | cut -c1-200
 done
 # fp8 KV decode, attention only, this build and every carried build that knows --fp8 (bf16 decode is above).
 for b in $D/bench_attention_cuda $D/bench_attention_base*; do
   [ -x $b ] && grep -q lcllm_decode_tc_fp8 $b || continue; n=${b##*/bench_attention_}
   { hdr "fp8 decode attention, $n build" "bench_attention_$n --fp8 -- 131072 524288"; timeout 60 $b --fp8 -- 131072 524288; } > $R/attention_decode_fp8_$n.jsonl 2>&1
-  echo "== fp8 $n"; grep -v "^#" $R/attention_decode_fp8_$n.jsonl | cut -c1-160
+  echo "== fp8 $n"; grep -v "^#" $R/attention_decode_fp8_$n.jsonl | cut -c1-200
 done
 if [ -z "${SKIP_SDPA:-}" ]; then  # SKIP_SDPA=1: a short device budget; the peer was timed in an earlier call
   { hdr "SDPA peer" "python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288"; timeout 120 python3 tools/bench/attention_sdpa.py --prefill $L --decode 131072 524288; } > $R/attention_sdpa.jsonl 2>&1
-  grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-160
+  grep -v "^#" $R/attention_sdpa.jsonl | cut -c1-200
 fi
 pack
 P="full,hip"
