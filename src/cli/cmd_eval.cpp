@@ -123,6 +123,25 @@ class PassProgress {
   std::unique_ptr<ProgressBar> bar_;
 };
 
+// niah and ruler: the session's KV dtype and haystack from the flags, and a log line naming what it reads.
+void prepare_haystack_session(EvalSession& session, const CommonArgs& c, const char* task) {
+  session.use_kv_cache_dtype(c.kv_cache_dtype);
+  if (!c.haystack.empty()) session.use_haystack(c.haystack);
+  spdlog::info("eval {}: {} ({}), task text: {}", task, session.model_name(), session.config().model_type,
+               session.text().source);
+}
+
+// The run's comparison.md (accuracy and retained-probability tables) on stdout.
+void print_comparison(const std::string& out_dir) {
+  std::ifstream md(out_dir + "/comparison.md");
+  std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
+}
+
+// ", retained.png" where the run wrote one (more than one policy), for the closing line's file list.
+const char* retained_png_note(const std::string& out_dir) {
+  return std::filesystem::exists(out_dir + "/retained.png") ? ", retained.png" : "";
+}
+
 int run_niah(const NiahArgs& a) {
   NiahOptions o;
   for (const auto& l : eval_split_list(a.lengths)) o.lengths.push_back(eval_parse_length(l, "--lengths"));
@@ -133,19 +152,15 @@ int run_niah(const NiahArgs& a) {
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   EvalSession session(a.c.model, eval_split_list(a.c.policy), a.c.tokenizer);
-  session.use_kv_cache_dtype(a.c.kv_cache_dtype);
-  if (!a.c.haystack.empty()) session.use_haystack(a.c.haystack);
-  spdlog::info("eval niah: {} ({}), task text: {}", session.model_name(), session.config().model_type,
-               session.text().source);
+  prepare_haystack_session(session, a.c, "niah");
   PassProgress progress("niah", !a.c.quiet);
   auto cells = niah_run(session, o, std::ref(progress));
   progress.finish();
-  std::ifstream md(o.out_dir + "/comparison.md");
-  std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
+  print_comparison(o.out_dir);
   size_t resumed = 0;
   for (const auto& c : cells) resumed += c.resumed ? 1 : 0;
   std::fprintf(stderr, "%zu cells (%zu resumed); results in %s (summary.csv, comparison.md, heatmap_*.png%s)\n",
-               cells.size(), resumed, o.out_dir.c_str(), std::filesystem::exists(o.out_dir + "/retained.png") ? ", retained.png" : "");
+               cells.size(), resumed, o.out_dir.c_str(), retained_png_note(o.out_dir));
   return 0;
 }
 
@@ -159,17 +174,13 @@ int run_ruler(const RulerArgs& a) {
   o.out_dir = a.c.out;
   o.engine = engine_settings(a.c, nullptr);
   EvalSession session(a.c.model, eval_split_list(a.c.policy), a.c.tokenizer);
-  session.use_kv_cache_dtype(a.c.kv_cache_dtype);
-  if (!a.c.haystack.empty()) session.use_haystack(a.c.haystack);
-  spdlog::info("eval ruler: {} ({}), task text: {}", session.model_name(), session.config().model_type,
-               session.text().source);
+  prepare_haystack_session(session, a.c, "ruler");
   PassProgress progress("ruler", !a.c.quiet);
   auto results = ruler_run(session, o, std::ref(progress));
   progress.finish();
-  std::ifstream md(o.out_dir + "/comparison.md");
-  std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
+  print_comparison(o.out_dir);
   std::fprintf(stderr, "%zu samples; results in %s (summary.csv, comparison.md%s, <policy>/<task>/len_*.jsonl)\n",
-               results.size(), o.out_dir.c_str(), std::filesystem::exists(o.out_dir + "/retained.png") ? ", retained.png" : "");
+               results.size(), o.out_dir.c_str(), retained_png_note(o.out_dir));
   return 0;
 }
 
