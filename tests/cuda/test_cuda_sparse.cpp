@@ -200,6 +200,7 @@ TEST_CASE("cuda attention over key sets matches CPU: ranges, sink + recent, sele
       {2, 4, 128, 16, {1, 17, 300, 1000}, {1, 1, 1, 1}, 0, 0.f},      // decode batch, 1 key, page boundaries
       {8, 4, 128, 64, {5000}, {1}, 0, 0.f},                          // Llama-3.1-8B group
       {1, 16, 64, 16, {777, 33}, {1, 1}, 0, 0.f},                    // GQA 16
+      {2, 16, 128, 16, {1500, 40}, {1, 1}, 0, 30.f},                 // GQA 16 at 128: fp8's two 8-head blocks, softcap
       {4, 1, 64, 16, {500, 129}, {1, 1}, 0, 0.f},                    // MHA
       {2, 2, 256, 16, {640, 70}, {1, 1}, 100, 50.f},                 // head_dim 256, window, softcap (Gemma)
       {2, 4, 16, 7, {300, 45}, {1, 1}, 0, 0.f},                      // v1 kernel (head_dim 16), odd page size
