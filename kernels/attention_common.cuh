@@ -134,10 +134,15 @@ __device__ __forceinline__ int64_t paged_slot(const int32_t* pages, int32_t ps, 
   return int64_t(pages[pg]) * ps + in_page;
 }
 
-// fp8 KV (kv/kv_quant.h): two e4m3 values packed in 16 bits -> two floats (exact; the hardware's e4m3x2 -> f16x2).
-__device__ __forceinline__ float2 fp8x2_to_f2(uint16_t w) {
+// fp8 KV (kv/kv_quant.h): two e4m3 bytes in the low 16 bits of w16 (the low byte -> the low half) -> fp16x2, exact.
+__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t w16) {
   uint32_t h;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(w));
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(w16)));
+  return h;
+}
+// The same pair as two floats (exact).
+__device__ __forceinline__ float2 fp8x2_to_f2(uint16_t w) {
+  const uint32_t h = fp8x2_to_f16x2(w);
   float lo, hi;
   asm("cvt.f32.f16 %0, %1;" : "=f"(lo) : "h"(uint16_t(h & 0xffff)));
   asm("cvt.f32.f16 %0, %1;" : "=f"(hi) : "h"(uint16_t(h >> 16)));

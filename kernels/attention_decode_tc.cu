@@ -12,8 +12,8 @@
 //      stages: bf16 S - 1 tiles in flight while one is multiplied, fp8 S - 2 while a pair is), swizzled; fp8 also
 //      copies the 4-byte words holding each key's scale pair,
 //   2. multiplies, masks and runs the softmax in one of two layouts:
-//      bf16 (Bf16HeadMajorDecode, attention_decode_tc_bf16.cuh): the group's heads are the M rows, S = Q K^T with q as bf16 hi + lo (q exact
-//      to ~2^-17), O += P V, K and V fragments through ldmatrix;
+//      bf16 (Bf16HeadMajorDecode, attention_decode_tc_bf16.cuh): the group's heads are the M rows, S = Q K^T with q
+//      as bf16 hi + lo (q exact to ~2^-17), O += P V, K and V fragments through ldmatrix;
 //      fp8 (Fp8KeyMajorDecode, attention_decode_tc_fp8.cuh): the tile's keys are the M rows, S^T = K Q^T and
 //      O^T += V^T P^T with the heads as N, operands converted in registers from the raw e4m3 bytes (exact in fp16)
 //      and the per-key power-of-two scales applied to S's and P's rows in fp32.
@@ -22,8 +22,6 @@
 // write).
 #include <atomic>
 #include <type_traits>
-
-#include <cuda_fp16.h>
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
@@ -38,7 +36,8 @@ namespace {
 
 constexpr int kTcThreads = 128;
 constexpr int kTcWarps = kTcThreads / 32;
-constexpr int kTcKeys = 16;   // keys per warp tile (one ring stage): one k-chunk of P V; S's two n-tiles (bf16) or M rows (fp8)
+// Keys per warp tile (one ring stage): one k-chunk of P V; S's two n-tiles (bf16) or its M rows (fp8).
+constexpr int kTcKeys = 16;
 
 // Ring stages per warp: fp8 4, two pairs (one in flight while one is multiplied; 16 KB per warp at head_dim 128),
 // bf16 3 (2 tiles in flight; 24 KB).
@@ -68,7 +67,7 @@ __device__ __forceinline__ int32_t tc_merge_index(int32_t row, int32_t dim) {
   }
 }
 template <class T, int D>
-constexpr int32_t tc_merge_row_stride() { return sizeof(T) == 1 ? fp8_merge_stride<D>() : D + 8; }
+constexpr int32_t tc_merge_row_stride() { return sizeof(T) == 1 ? fp8_merge_stride<D>() : bf16_merge_stride<D>(); }
 
 }  // namespace
 
@@ -77,7 +76,8 @@ constexpr int32_t tc_merge_row_stride() { return sizeof(T) == 1 ? fp8_merge_stri
 template <int D, bool kKeySets, class T, int NG>
 // fp8: at least 3 blocks per SM (<= 168 registers: 12 warps to hide the loads' latency instead of 8); with two 8-head
 // blocks (NG 2, groups over 8) 2, which its registers need to run without spilling.
-__global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2) : 1) kernel_attention_decode_tc(DecodeParams p) {
+__global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2) : 1)
+    kernel_attention_decode_tc(DecodeParams p) {
   constexpr bool kFp8 = sizeof(T) == 1;
   constexpr int kTcStages = tc_stages<T>();
   constexpr int kChunks16 = D * int(sizeof(T)) / 16;  // 16-byte pieces per key row

@@ -13,7 +13,11 @@ namespace lcllm {
 // The bf16 path's merge buffer, [4 warps][16 rows][D + 8] floats: a thread stores float2 (dims 8 dt + 2 t4, + 1), so
 // a half-warp's 16 float2 land in 32 distinct banks.
 template <int D>
-__device__ __forceinline__ int32_t bf16_merge_index(int32_t row, int32_t dim) { return row * (D + 8) + dim; }
+constexpr int32_t bf16_merge_stride() { return D + 8; }
+template <int D>
+__device__ __forceinline__ int32_t bf16_merge_index(int32_t row, int32_t dim) {
+  return row * bf16_merge_stride<D>() + dim;
+}
 
 // One warp's state over its tiles for a bf16 cache, head-major: the GQA group's heads are the M rows of
 // mma.m16n8k16 (rows g, g + 8 of thread (g, t4)), S = Q K^T with q as bf16 hi + lo (q exact to ~2^-17, as the bf16

@@ -53,13 +53,6 @@ __device__ __forceinline__ int32_t fp8_merge_index(int32_t row, int32_t dim) {
   return row * fp8_merge_stride<D>() + dim + 2 * (dim / (D / 8));
 }
 
-// Two e4m3 bytes (the low one -> the low half) -> fp16x2, exact.
-__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t w16) {
-  uint32_t h;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(w16)));
-  return h;
-}
-
 __device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
   const __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
@@ -119,9 +112,10 @@ struct Fp8KeyMajorDecode {
   // rescale and vote are paid once per 32 keys. st_k[u], st_v[u]: [16][D] e4m3 (fp8_chunk_offset's swizzle);
   // pairs[u]: [16] (K exponent | V exponent << 8); keys k0[u] + i at or past `end` are masked. softcap > 0: scores
   // pass through softcap * tanh(s / softcap).
-  __device__ __forceinline__ void tile_pair(const unsigned char* const (&st_k)[2], const unsigned char* const (&st_v)[2],
-                                            const uint16_t* const (&pairs)[2], const int32_t (&k0)[2], int32_t end,
-                                            float softcap, int32_t g, int32_t t4) {
+  __device__ __forceinline__ void tile_pair(const unsigned char* const (&st_k)[2],
+                                            const unsigned char* const (&st_v)[2], const uint16_t* const (&pairs)[2],
+                                            const int32_t (&k0)[2], int32_t end, float softcap, int32_t g,
+                                            int32_t t4) {
     // 1. S^T = K Q^T: rows keys g and g + 8 of each tile (two partial sums per tile and block, even / odd k-steps).
     float sp[2][NG][2][4];
 #pragma unroll

@@ -1,7 +1,7 @@
 // Attention kernel timings of the CUDA backend: causal GQA prefill TFLOP/s and decode effective GB/s (K+V bytes
 // read / time, fp8: with the scale pairs), shapes of ARCHITECTURE.md §6 (32 query heads, 8 KV heads, head_dim 128 or
-// --head-dim, bf16 KV or with --fp8 an fp8 e4m3 KV cache, page size 16, shuffled pages). Prints one JSON object per line; the
-// kernel name says which version ran (earlier versions are numbered programs in tools/bench/dev/).
+// --head-dim, bf16 KV or with --fp8 an fp8 e4m3 KV cache, page size 16, shuffled pages). Prints one JSON object per
+// line; the kernel name says which version ran (earlier versions are numbered programs in tools/bench/dev/).
 // Peer: tools/bench/attention_sdpa.py in the same run.
 //   bench_attention_cuda [--fp8] [--head-dim N] [prefill_len ...] -- [decode_len ...]
 #include <algorithm>
