@@ -42,7 +42,7 @@ __device__ __forceinline__ uint32_t fp8_chunk_offset(int32_t kk, int32_t c) {
   }
 }
 
-// The warps' merge buffer of the fp8 path, [4 warps][16 heads][kFp8MergeStride] floats in the cache's dim order: a
+// The warps' merge buffer of the fp8 path, [4 warps][16 heads][fp8_merge_stride] floats in the cache's dim order: a
 // thread stores float2 (dims (D/8) g + 2 mt, + 1) of heads 2 t4 + j, so dim d sits at d + 2 (d / (D/8)) and rows are
 // D + 36 floats apart (164 at D = 128, 100 at D = 64; both 4 mod 32). A half-warp's 16 float2 then land on 32
 // distinct banks (bank pairs 8 t4 + (D/8 + 2) g mod 32), and the skew never runs into the next row.
