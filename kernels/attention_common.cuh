@@ -154,6 +154,24 @@ __device__ __forceinline__ float fp8_scale_of(uint32_t exponent_byte) {
   return __uint_as_float(exponent_byte != 0 ? exponent_byte << 23 : 0x00400000u);
 }
 
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+  return v;
+}
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1,%2,%3,%4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w));
+}
+
+// 8 fp8 values (one 8-byte chunk of a K or V row) times their scale -> 8 bf16 (exact: e4m3 values have 4
+// significant bits and the scale is a power of two). The prefill kernels stage fp8 tiles as bf16 through this.
+__device__ __forceinline__ uint4 fp8x8_to_bf16x8(uint2 raw, float scale) {
+  const float2 a = fp8x2_to_f2(uint16_t(raw.x)), b = fp8x2_to_f2(uint16_t(raw.x >> 16));
+  const float2 c = fp8x2_to_f2(uint16_t(raw.y)), d = fp8x2_to_f2(uint16_t(raw.y >> 16));
+  return make_uint4(pack_bf16(a.x * scale, a.y * scale), pack_bf16(b.x * scale, b.y * scale),
+                    pack_bf16(c.x * scale, c.y * scale), pack_bf16(d.x * scale, d.y * scale));
+}
+
 // Two stored K/V elements -> two floats: bf16 (uint16_t) or fp8 e4m3 (uint8_t) pairs, unscaled.
 __device__ __forceinline__ float2 kv_pair_to_f2(const uint16_t* p) {
   return bf2_to_f2(*reinterpret_cast<const uint32_t*>(p));

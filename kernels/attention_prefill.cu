@@ -193,19 +193,6 @@ int32_t heads_per_pack_log2(int32_t group) {
 
 }  // namespace
 
-// 8 fp8 values (one 8-byte chunk of a K or V row) times their scale -> 8 bf16 (exact: e4m3 values have 4
-// significant bits and the scale is a power of two).
-__device__ __forceinline__ uint4 fp8x8_to_bf16x8(uint2 raw, float scale) {
-  const float2 a = fp8x2_to_f2(uint16_t(raw.x)), b = fp8x2_to_f2(uint16_t(raw.x >> 16));
-  const float2 c = fp8x2_to_f2(uint16_t(raw.y)), d = fp8x2_to_f2(uint16_t(raw.y >> 16));
-  return make_uint4(pack_bf16(a.x * scale, a.y * scale), pack_bf16(b.x * scale, b.y * scale),
-                    pack_bf16(c.x * scale, c.y * scale), pack_bf16(d.x * scale, d.y * scale));
-}
-
-__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
-  asm volatile("st.shared.v4.u32 [%0], {%1,%2,%3,%4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w));
-}
-
 // T = uint8_t: an fp8 cache. Its tiles are loaded through registers (8 bytes per chunk), scaled and converted to the
 // same bf16 shared-memory tiles, so the tensor-core part is unchanged; the loads are then synchronous, not cp.async.
 template <int D, int kMinBlocks, class T>

@@ -1,4 +1,5 @@
-// Prefill attention v3 (E9 item 1): FlashAttention on Hopper's warpgroup MMA, head_dim 64 / 128 over a bf16 cache.
+// Prefill attention v3 (E9 item 1): FlashAttention on Hopper's warpgroup MMA, head_dim 64 / 128 over a bf16 or an
+// fp8 cache.
 //
 // The block is v2's (attention_prefill.cu): 128 M rows packed as (query position, query head) pairs of one KV
 // head's GQA group, walking the union of its rows' key ranges over the paged cache with cp.async stages. What
@@ -20,8 +21,11 @@
 // (wgmma.cuh), which the cp.async gather writes directly: chunk c of key k at ((c % 8) ^ (k % 8)).
 // Every tile of the block's key range is multiplied by both consumer groups; the per-element mask runs only on tiles
 // not wholly inside every one of the group's rows' ranges (a tile outside all of them is masked to P = 0).
-// Not here (v2 serves them): fp8 caches (their tiles are converted through registers) and head_dim 256 (S, O and
-// Q's fragments would not fit the registers of a 64-row warpgroup).
+// An fp8 cache (e4m3 with a power-of-two scale per key and head, kv/kv_quant.h) changes only the producer: it copies
+// each tile's bytes as stored into a landing area one tile ahead (cp.async), converts them with each key's scale to
+// bf16 (exact) into the same swizzled stage the consumers read, and arrives on the stage's mbarrier after its stores
+// (version 9, docs/KERNEL_NOTES.md).
+// Not here (v2 serves it): head_dim 256 (S, O and Q's fragments would not fit the registers of a 64-row warpgroup).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -44,12 +48,18 @@ constexpr int kThreadsV3 = kConsumerThreads + kProducerThreads;
 constexpr int kKeysV3 = 128;      // keys per tile: N of S = Q K^T
 constexpr int kStagesV3 = 3;
 constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [128 keys][128 B]
-// Registers per thread after setmaxnreg: 128 x 56 + 256 x 224 = 64512 <= 65536 (the launch gives 168 each).
+// Registers per thread after setmaxnreg: 128 x 56 + 256 x 224 = 64512, what the launch gave (168 each): an increase
+// past the block's own registers would wait forever. The consumers spill at 216 or fewer (ptxas -v).
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;
 
 constexpr uint32_t v3_tile_bytes(int head_dim) { return uint32_t(kKeysV3) * uint32_t(head_dim) * 2; }
-// + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel.
-constexpr size_t v3_smem_bytes(int head_dim) { return size_t(kStagesV3) * 2 * v3_tile_bytes(head_dim) + 1024; }
+// fp8: one tile's K and V as stored, the producer's landing area (kKeysV3 keys x head_dim bytes, twice).
+constexpr uint32_t v3_raw_bytes(int head_dim, bool fp8) { return fp8 ? 2u * kKeysV3 * uint32_t(head_dim) : 0u; }
+// + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel. d 128 fp8: 230,400 bytes
+// of the 232,448 a block may opt into.
+constexpr size_t v3_smem_bytes(int head_dim, bool fp8) {
+  return size_t(kStagesV3) * 2 * v3_tile_bytes(head_dim) + v3_raw_bytes(head_dim, fp8) + 1024;
+}
 
 }  // namespace
 
@@ -60,10 +70,12 @@ constexpr size_t v3_smem_bytes(int head_dim) { return size_t(kStagesV3) * 2 * v3
 // [seg3_lo, hi) with seg3_lo past both and at least the smallest recent_begin of the tile's gapped rows. Row r
 // sees the key at position j iff j < hi_r and not seg3_lo <= j < recent_begin_r (gapped rows only). That is the
 // row's own set when its list is the last row's list cut at hi_r (HiP's rows of one query block) or empty.
-template <int D, bool kSoftcap, bool kSets>
+// T: the stored K/V element, uint16_t (bf16) or uint8_t (fp8 e4m3).
+template <int D, class T, bool kSoftcap, bool kSets>
 __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int KC = D / 8;             // 16-byte chunks per K/V row
+  constexpr bool kFp8 = sizeof(T) == 1;
+  constexpr int KC = D * int(sizeof(T)) / 16;  // 16-byte chunks per stored K/V row (a producer thread copies one)
   constexpr int KK = D / 16;            // k-steps of Q K^T
   constexpr int NT = kKeysV3 / 8;       // 8-key column blocks of S
   constexpr int DT = D / 8;             // 8-dim column blocks of O
@@ -78,11 +90,14 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   extern __shared__ unsigned char smem_raw[];
   // [stage][K | V][D / 64 halves][kKeysV3 keys][64 dims], 128-byte swizzled atoms, 1024-byte aligned
   const uint32_t smem_base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+  // fp8 only, after the stages: [K | V][kPasses][kProducerThreads][16 bytes], the next tile's bytes as stored, each
+  // producer thread's chunks in its own slots (it alone writes and reads them)
+  const uint32_t raw_base = smem_base + uint32_t(kStagesV3) * kStageBytes;
   __shared__ int32_t sRange[2];   // the block's key range: union over its rows
   __shared__ int32_t sGroup[2][2];  // per consumer warpgroup: the intersection of its rows' ranges (lo, hi)
   __shared__ int32_t sPos[kSets ? kStagesV3 : 1][kKeysV3];  // key sets: each staged key's position (INT32_MAX: none)
-  // stage landed: each producer thread arrives when its copies land (and, with key sets, once more after writing
-  // the stage's positions)
+  // stage landed: each producer thread arrives when its copies land or, fp8, after storing its converted rows (and,
+  // with key sets, once more after writing the stage's positions)
   __shared__ __align__(8) uint64_t sFull[kStagesV3];
   __shared__ __align__(8) uint64_t sEmpty[kStagesV3];  // stage consumed: the consumers' 256 threads arrive
 
@@ -200,43 +215,114 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     const int32_t chunk = ptid % KC, key_base = ptid / KC;
     const int ps_shift = page_shift_of(ps);
     const int64_t slot_stride = a.kv.slot_stride();
-    const uint16_t* k_src = static_cast<const uint16_t*>(a.k_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
-    const uint16_t* v_src = static_cast<const uint16_t*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * 8;
-    const uint32_t st_off0 =
-        uint32_t(chunk / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((chunk & 7) ^ (key_base & 7)) * 16);
+    const T* k_src = static_cast<const T*>(a.k_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * (16 / sizeof(T));
+    const T* v_src = static_cast<const T*>(a.v_pool) + a.kv.offset(0, a.kv_index[kvh]) + chunk * (16 / sizeof(T));
+    // [slot][kv head] K's exponent byte | V's << 8 (fp8 only)
+    const uint16_t* scale_src = kFp8 ? a.kv_scale + a.kv_index[kvh] : nullptr;
+    // The stage offset of bf16 chunk c of this thread's first key: 64-dim half c / 8, swizzled within its atom row.
+    auto stage_offset = [&](int32_t c) {
+      return uint32_t(c / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((c & 7) ^ (key_base & 7)) * 16);
+    };
+    // fp8: a 16-byte chunk of a stored row becomes bf16 chunks 2 chunk and 2 chunk + 1. Threads whose chunk lies in
+    // the second 64-dim half (D 128) store them in the other order: a quarter-warp's first stores then fall on
+    // distinct 16-byte bank groups (chunk and chunk + 4 would otherwise meet in both halves' atom rows).
+    const bool swap_order = kFp8 && (chunk & 4) != 0;
+    const uint32_t st_off0 = stage_offset(kFp8 ? 2 * chunk + int32_t(swap_order) : chunk);
+    const uint32_t st_off1 = stage_offset(2 * chunk + 1 - int32_t(swap_order));  // fp8 only
     // The warp's kBasesPerWarp * kPasses keys of a tile: lane l finds the slot of key
     // (pwarp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and
-    // each pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass).
+    // each pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass);
+    // fp8: the lane also loads its key's scale word.
     const int32_t lane_key = pwarp * kBasesPerWarp + lane % kBasesPerWarp + kRowsPerPass * (lane / kBasesPerWarp);
-    auto lane_slot_of = [&](int32_t k0) {  // {slot or -1, position or INT32_MAX} of this lane's key of the tile
+    auto lane_slot_of = [&](int32_t k0) {  // {slot or -1, position or INT32_MAX, fp8 scale word} of the lane's key
       const int32_t v = k0 + lane_key;
-      int32_t j = INT32_MAX, slot = -1;
+      int32_t j = INT32_MAX, slot = -1, scale_word = 0;
       if (lane < kBasesPerWarp * kPasses && v < ke) {
         j = !kSets ? v : v < n_sink ? set_lo + v : v < n_sink + n_list ? list[v - n_sink] : seg3_lo + (v - n_sink - n_list);
         slot = int32_t(paged_slot(pages, ps, ps_shift, j));
+        if constexpr (kFp8) scale_word = scale_src[int64_t(slot) * a.kv.n_heads];
       }
-      return make_int2(slot, j);
+      return make_int3(slot, j, scale_word);
     };
-    int2 next_slot = lane_slot_of(kb);
-    for (int32_t it = 0; it < n_iter; ++it) {
-      const int stage = it % kStagesV3;
-      if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
-      if constexpr (kSets) {
-        if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = next_slot.y;
-        mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
-      }
-      const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes + st_off0;
+    // fp8: this thread's raw slots, [K | V][pass] (kRawKvBytes, kRawPassBytes apart), and their copy of passes
+    // [p0, p1) of the tile whose lane_slot_of is `keys`.
+    constexpr uint32_t kRawPassBytes = kProducerThreads * 16, kRawKvBytes = kPasses * kRawPassBytes;
+    const uint32_t raw_k = raw_base + uint32_t(ptid) * 16u;
+    auto copy_raw = [&](const int3& keys, int p0, int p1) {
 #pragma unroll
-      for (int i = 0; i < kPasses; ++i) {
-        const int32_t slot = __shfl_sync(0xffffffffu, next_slot.x, kBasesPerWarp * i + lane / KC);
+      for (int i = p0; i < p1; ++i) {
+        const int32_t slot = __shfl_sync(0xffffffffu, keys.x, kBasesPerWarp * i + lane / KC);
         const bool valid = slot >= 0;
         const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
-        const uint32_t d = dst + uint32_t(i * kRowsPerPass) * 128u;
-        cp_async_16(d, k_src + off, valid ? 16 : 0);
-        cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
+        cp_async_16(raw_k + uint32_t(i) * kRawPassBytes, k_src + off, valid ? 16 : 0);
+        cp_async_16(raw_k + kRawKvBytes + uint32_t(i) * kRawPassBytes, v_src + off, valid ? 16 : 0);
       }
-      mbar_arrive_on_cp_async(smem_u32(&sFull[stage]));
-      if (it + 1 < n_iter) next_slot = lane_slot_of(kb + (it + 1) * kKeysV3);
+    };
+    int3 cur = lane_slot_of(kb);  // tile it's keys
+    if constexpr (kFp8) {
+      if (n_iter > 0) copy_raw(cur, 0, kPasses);
+      cp_async_commit();
+    }
+    for (int32_t it = 0; it < n_iter; ++it) {
+      const int stage = it % kStagesV3;
+      const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes;
+      if constexpr (kFp8) {
+        const int3 nxt = lane_slot_of(kb + (it + 1) * kKeysV3);  // past the range: no keys
+        // Tile it's bytes landed in the raw area during tile it - 1 (cp.async: this thread's own chunks, so its own
+        // wait suffices). kBatch passes at a time: read the chunks, convert them with their keys' scales into the
+        // stage, then copy tile it + 1's chunks into the same slots, so the copies have a whole tile to land.
+        constexpr int kBatch = kPasses < 2 ? kPasses : 2;  // ptxas: a batch of 4 spills at 56 registers
+        static_assert(kPasses % kBatch == 0, "whole batches");
+        cp_async_wait<0>();
+        if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
+        if constexpr (kSets) {
+          if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = cur.y;
+          mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
+        }
+#pragma unroll
+        for (int b = 0; b < kPasses / kBatch; ++b) {
+#pragma unroll
+          for (int i = b * kBatch; i < (b + 1) * kBatch; ++i) {
+            const uint4 kr = ld_shared_v4(raw_k + uint32_t(i) * kRawPassBytes);
+            const uint4 vr = ld_shared_v4(raw_k + kRawKvBytes + uint32_t(i) * kRawPassBytes);
+            const uint32_t sw = uint32_t(__shfl_sync(0xffffffffu, cur.z, kBasesPerWarp * i + lane / KC));
+            const float ksc = fp8_scale_of(sw & 0xffu), vsc = fp8_scale_of(sw >> 8);
+            const uint2 k_first = swap_order ? make_uint2(kr.z, kr.w) : make_uint2(kr.x, kr.y);
+            const uint2 k_second = swap_order ? make_uint2(kr.x, kr.y) : make_uint2(kr.z, kr.w);
+            const uint2 v_first = swap_order ? make_uint2(vr.z, vr.w) : make_uint2(vr.x, vr.y);
+            const uint2 v_second = swap_order ? make_uint2(vr.x, vr.y) : make_uint2(vr.z, vr.w);
+            const uint32_t row = dst + uint32_t(i * kRowsPerPass) * 128u;
+            st_shared_v4(row + st_off0, fp8x8_to_bf16x8(k_first, ksc));
+            st_shared_v4(row + st_off1, fp8x8_to_bf16x8(k_second, ksc));
+            st_shared_v4(row + kTileBytes + st_off0, fp8x8_to_bf16x8(v_first, vsc));
+            st_shared_v4(row + kTileBytes + st_off1, fp8x8_to_bf16x8(v_second, vsc));
+          }
+          if (it + 1 < n_iter) copy_raw(nxt, b * kBatch, (b + 1) * kBatch);
+        }
+        cp_async_commit();
+        // The converted tile: stored before the arrival (release). The consumers fence the async proxy after their
+        // wait as for cp.async's writes; this thread's own fence orders its generic stores for the wgmmas as well.
+        fence_proxy_async_shared();
+        mbar_arrive(smem_u32(&sFull[stage]));
+        cur = nxt;
+      } else {
+        if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
+        if constexpr (kSets) {
+          if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = cur.y;
+          mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
+        }
+#pragma unroll
+        for (int i = 0; i < kPasses; ++i) {
+          const int32_t slot = __shfl_sync(0xffffffffu, cur.x, kBasesPerWarp * i + lane / KC);
+          const bool valid = slot >= 0;
+          const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
+          const uint32_t d = dst + st_off0 + uint32_t(i * kRowsPerPass) * 128u;
+          cp_async_16(d, k_src + off, valid ? 16 : 0);
+          cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
+        }
+        mbar_arrive_on_cp_async(smem_u32(&sFull[stage]));
+        if (it + 1 < n_iter) cur = lane_slot_of(kb + (it + 1) * kKeysV3);
+      }
     }
     cp_async_wait<0>();  // nothing lands after this thread is gone
     return;
@@ -440,37 +526,49 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 
 namespace {
 
-template <int D, bool kSoftcap, bool kSets>
+template <int D, class T, bool kSoftcap, bool kSets>
 void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const uint64_t bit = uint64_t(1) << (device & 63);
-  const size_t smem = v3_smem_bytes(D);
+  const size_t smem = v3_smem_bytes(D, sizeof(T) == 1);
   if ((configured.load() & bit) == 0) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D, kSoftcap, kSets>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    int(smem)));
+    CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D, T, kSoftcap, kSets>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
   const dim3 grid(unsigned(p.a.n_heads >> hp_log2), unsigned(p.n_tiles));
-  kernel_attention_prefill_v3<D, kSoftcap, kSets><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
+  kernel_attention_prefill_v3<D, T, kSoftcap, kSets><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
 
-template <int D>
+template <int D, class T>
 void launch_prefill_v3_dim(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
   const bool capped = p.a.softcap > 0.f;
   if (p.ks.sets != nullptr) {
-    capped ? launch_prefill_v3_d<D, true, true>(p, hp_log2, stream) : launch_prefill_v3_d<D, false, true>(p, hp_log2, stream);
+    capped ? launch_prefill_v3_d<D, T, true, true>(p, hp_log2, stream)
+           : launch_prefill_v3_d<D, T, false, true>(p, hp_log2, stream);
   } else {
-    capped ? launch_prefill_v3_d<D, true, false>(p, hp_log2, stream) : launch_prefill_v3_d<D, false, false>(p, hp_log2, stream);
+    capped ? launch_prefill_v3_d<D, T, true, false>(p, hp_log2, stream)
+           : launch_prefill_v3_d<D, T, false, false>(p, hp_log2, stream);
+  }
+}
+
+template <class T>
+void launch_prefill_v3_dtype(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
+  if (p.a.head_dim == 64) {
+    launch_prefill_v3_dim<64, T>(p, hp_log2, stream);
+  } else {
+    launch_prefill_v3_dim<128, T>(p, hp_log2, stream);
   }
 }
 
 }  // namespace
 
 bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
-  if ((head_dim != 64 && head_dim != 128) || dtype != KvDtype::KV_DTYPE_BF16) return false;
+  if (head_dim != 64 && head_dim != 128) return false;
+  if (dtype != KvDtype::KV_DTYPE_BF16 && dtype != KvDtype::KV_DTYPE_FP8_E4M3) return false;
   // wgmma exists on sm_90a only; the answer is cached per device ordinal (0: unknown, 1: yes, 2: no).
   static std::atomic<uint8_t> known[64] = {};
   int device = 0;
@@ -485,10 +583,10 @@ bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
 }
 
 void launch_attention_prefill_v3(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
-  if (p.a.head_dim == 64) {
-    launch_prefill_v3_dim<64>(p, hp_log2, stream);
+  if (p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    launch_prefill_v3_dtype<uint8_t>(p, hp_log2, stream);
   } else {
-    launch_prefill_v3_dim<128>(p, hp_log2, stream);
+    launch_prefill_v3_dtype<uint16_t>(p, hp_log2, stream);
   }
 }
 

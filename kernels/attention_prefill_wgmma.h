@@ -1,4 +1,4 @@
-// Prefill attention v3: wgmma (Hopper) flash attention for head_dim 64 / 128 over a bf16 cache
+// Prefill attention v3: wgmma (Hopper) flash attention for head_dim 64 / 128 over a bf16 or fp8 cache
 // (attention_prefill_wgmma.cu). launch_attention_prefill (attention.h) picks it where it applies; the tiles are v2's
 // (attention_prefill_tile_rows), packed 2^hp_log2 query heads of one KV head per block.
 #pragma once

@@ -202,6 +202,9 @@ TEST_CASE("cuda attention over an fp8 KV cache matches the CPU's exact emulation
   check_cases({
       {"fp8 d128 gqa4 ps16 ragged", 2, 4, 128, 16, {1, 16, 17, 300}, {1, 16, 5, 40}, 0, 0.f, 1.f, f8},
       {"fp8 d64 mha ps5 ragged", 3, 1, 64, 5, {33, 129, 5}, {33, 7, 5}, 0, 0.f, 1.f, f8},
+      // Many tiles per block: the wgmma prefill's producer converts each stage more than once around its ring.
+      {"fp8 d128 gqa8 ps16 long prefill", 2, 8, 128, 16, {2600, 900}, {700, 900}, 0, 0.f, 1.f, f8},
+      {"fp8 d64 gqa4 ps16 long prefill + softcap", 2, 4, 64, 16, {1900}, {1000}, 0, 30.f, 6.f, f8},
       {"fp8 d256 gqa8 ps16", 2, 8, 256, 16, {50, 200}, {50, 3}, 0, 0.f, 1.f, f8},
       {"fp8 d80 gqa2 ps7 (v1 kernels)", 2, 2, 80, 7, {45, 3}, {20, 3}, 0, 0.f, 1.f, f8},
       {"fp8 d64 gqa16 ps3 (odd heads x slots: scale pairs in both word halves)", 1, 16, 64, 3, {70}, {10}, 0, 0.f, 1.f, f8},

@@ -291,11 +291,15 @@ TEST_CASE("cuda key-set prefill tiles (HiP query blocks, streaming, ranges) matc
       {3, 1, 128, 16, {700}, {700}, 8, 4, 20, 2, 32},                   // MHA: tiles cut at every query block
       {3, 8, 128, 16, {520}, {520}, 64, 100, 50, 8, 96},                // group 8, sink not a block multiple
   };
-  for (const Shape& s : shapes) {
-    PagedCase c(s.kv_heads, s.group, s.head_dim, s.page_size, s.kv_len, s.q_len, 2.f);
-    const double err = tiled_key_sets_vs_cpu(c, s.bq, s.sink, s.recent, s.block_k, s.k);
-    INFO("seed " << seed_used() << " head_dim " << s.head_dim << " group " << s.group << " bq " << s.bq);
-    CHECK(err <= 1e-2);
+  // fp8: the wgmma kernel's producer converts the tiles (kernels/attention_prefill_wgmma.cu); bf16 copies them.
+  for (const KvDtype dtype : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
+    for (const Shape& s : shapes) {
+      PagedCase c(s.kv_heads, s.group, s.head_dim, s.page_size, s.kv_len, s.q_len, 2.f, dtype);
+      const double err = tiled_key_sets_vs_cpu(c, s.bq, s.sink, s.recent, s.block_k, s.k);
+      INFO("seed " << seed_used() << " head_dim " << s.head_dim << " group " << s.group << " bq " << s.bq << " kv "
+                   << kv_dtype_name(dtype));
+      CHECK(err <= 1e-2);
+    }
   }
 }
 

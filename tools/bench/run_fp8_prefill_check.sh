@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One device call for prefill over an fp8 KV cache on the wgmma kernel (version 9, docs/KERNEL_NOTES.md): the fp8,
+# attention and key-set CUDA tests, memcheck (and racecheck) of the fp8 prefill tests, prefill attention TFLOP/s at
+# 8k / 32k / 128k with bf16 and fp8 caches for this build and fp8 for the carried base, and Llama-3.1-8B's time to
+# first token at 32k / 128k with fp8 KV for this build and the base and bf16 KV for this build. QUICK=1 (a short
+# device budget): head_dim 128 only, policy full only, no racecheck, no whole suite. Results: $OUT/fp8p/, r.tar.xz.
+#   bash tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz /tmp/bench_attention_base_NAME /tmp/lcllm_base_NAME
+#   [QUICK=1] bash tools/bench/run_fp8_prefill_check.sh NAME       (on the device; carry gpu_carry/)
+name=${1:?usage: $0 BASE_NAME (the carried dist/bench_attention_base_NAME and dist/lcllm_base_NAME)}
+source tools/bench/gpu_dist_env.sh
+R=$OUT/fp8p; mkdir -p $R; M=configs/models/llama-3.1-8b.json
+pack() { tar -C $OUT -cJf $OUT/r.tar.xz fp8p; }
+{ hdr "CUDA tests: fp8, attention, key sets" "test_cuda [fp8],[attention],[keysets]";
+  timeout 150 $D/test_cuda "[fp8],[attention],[keysets]" --durations yes; echo "exit code: $?"; } > $R/tests.log 2>&1
+grep -E "FAILED|failed|passed|exit code" $R/tests.log | tail -3
+grep -q "^exit code: 0" $R/tests.log || { pack; exit 1; }  # no timings of a broken build
+dims="128 64"; policies=full,hip; [ -n "$QUICK" ] && dims=128 && policies=full
+for d in $dims; do
+  for run in "bench_attention_cuda" "bench_attention_cuda --fp8" "bench_attention_base_$name --fp8"; do
+    set -- $run
+    { hdr "prefill attention d $d $2 ($1)" "$1 $2 --head-dim $d 8192 32768 131072 --";
+      timeout 100 $D/$1 $2 --head-dim $d 8192 32768 131072 --; } > $R/attn_$1_d$d$2.jsonl 2>&1
+    grep -v "^#" $R/attn_$1_d$d$2.jsonl | cut -c1-150
+  done
+done
+pack
+for run in "lcllm fp8" "lcllm_base_$name fp8" "lcllm bf16"; do
+  set -- $run
+  { hdr "Llama-3.1-8B TTFT, $2 KV ($1)" "$1 bench $M --device cuda --policy $policies --prefill 32k,128k --decode 4k --decode-steps 4 --kv-cache-dtype $2";
+    timeout 150 $D/$1 bench $M --device cuda --policy $policies --prefill 32k,128k --decode 4k --decode-steps 4 --kv-cache-dtype $2 --json $R/e2e_$1_$2.json -q; } > $R/e2e_$1_$2.log 2>&1
+  echo "== $1 $2"; grep -E "^(full|hip) " $R/e2e_$1_$2.log | head -4
+  pack
+done
+kinds="memcheck racecheck"; [ -n "$QUICK" ] && kinds=memcheck
+for kind in $kinds; do
+  { hdr "$kind fp8 prefill" "compute-sanitizer --tool $kind test_cuda (fp8 attention, key-set prefill tiles)";
+    timeout 120 compute-sanitizer --tool $kind --error-exitcode 99 $D/test_cuda \
+      "cuda attention over an fp8 KV cache*,cuda key-set prefill tiles*"
+    echo "exit code: $?"; } > $R/${kind}.log 2>&1
+  echo "== $kind"; tail -2 $R/${kind}.log
+  pack
+done
+if [ -z "$QUICK" ]; then
+  { hdr "CUDA suite" "test_cuda"; timeout 200 $D/test_cuda; echo "exit code: $?"; } > $R/suite.log 2>&1; tail -2 $R/suite.log
+fi
+pack
