@@ -3,7 +3,9 @@
 # attention and key-set CUDA tests, memcheck (and racecheck) of the fp8 prefill tests, prefill attention TFLOP/s at
 # 8k / 32k / 128k with bf16 and fp8 caches for this build and fp8 for the carried base, and Llama-3.1-8B's time to
 # first token at 32k / 128k with fp8 KV for this build and the base and bf16 KV for this build. QUICK=1 (a short
-# device budget): head_dim 128 only, policy full only, no racecheck, no whole suite. Results: $OUT/fp8p/, r.tar.xz.
+# device budget): head_dim 128 only, policy full only, no racecheck, no whole suite. NCU=1 adds an ncu of the fp8
+# kernel at 32k with the pipe and instruction sections and per-instruction stall samples (which unit the producer's
+# conversion waits on; KERNEL_NOTES "Version 9"). Results: $OUT/fp8p/, r.tar.xz.
 #   bash tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz /tmp/bench_attention_base_NAME /tmp/lcllm_base_NAME
 #   [QUICK=1] bash tools/bench/run_fp8_prefill_check.sh NAME       (on the device; carry gpu_carry/)
 name=${1:?usage: $0 BASE_NAME (the carried dist/bench_attention_base_NAME and dist/lcllm_base_NAME)}
@@ -40,6 +42,16 @@ for kind in $kinds; do
   echo "== $kind"; tail -2 $R/${kind}.log
   pack
 done
+if [ -n "$NCU" ]; then
+  S="--section SpeedOfLight --section ComputeWorkloadAnalysis --section InstructionStats --section WarpStateStats --section SchedulerStats --section SourceCounters"
+  { hdr "ncu prefill v3 fp8 32k" "ncu -k regex:prefill_v3 -s 1 -c 1 $S --import-source yes bench_attention_cuda --fp8 32768 --";
+    timeout 150 ncu -k regex:prefill_v3 -s 1 -c 1 $S --import-source yes -o $R/fp8_32k $D/bench_attention_cuda --fp8 32768 --; } > $R/ncu_run.log 2>&1
+  ncu --import $R/fp8_32k.ncu-rep --page details --print-details all > $R/ncu_details.txt 2>&1
+  ncu --import $R/fp8_32k.ncu-rep --page source --csv --print-source sass > $R/ncu_sass.csv 2>/dev/null; xz -f $R/ncu_sass.csv
+  rm -f $R/fp8_32k.ncu-rep
+  grep -E "Pipe|pipe|Issued Warp|No Eligible|Stall" $R/ncu_details.txt | head -30
+  pack
+fi
 if [ -z "$QUICK" ]; then
   { hdr "CUDA suite" "test_cuda"; timeout 200 $D/test_cuda; echo "exit code: $?"; } > $R/suite.log 2>&1; tail -2 $R/suite.log
 fi
