@@ -157,6 +157,8 @@ TEST_CASE("cuda attention matches CPU: ragged batches, page boundaries, head_dim
       {"d64 gqa2 prefill 600 ps7, two sequences", 2, 2, 64, 7, {600, 131}, {600, 131}},
       {"d128 gqa8 chunk 257 rows after 700 keys", 1, 8, 128, 16, {957}, {257}},
       {"d128 mha prefill 300 ps3", 2, 1, 128, 3, {300}, {300}},
+      // Gemma's head_dim over many tiles (64 keys a tile, a ring of two stages where the wgmma kernel takes it).
+      {"d256 gqa4 prefill 1100 + a chunk of 300 after 900 keys", 2, 4, 256, 16, {1100, 1200}, {1100, 300}},
   });
 }
 
@@ -206,6 +208,7 @@ TEST_CASE("cuda attention over an fp8 KV cache matches the CPU's exact emulation
       {"fp8 d128 gqa8 ps16 long prefill", 2, 8, 128, 16, {2600, 900}, {700, 900}, 0, 0.f, 1.f, f8},
       {"fp8 d64 gqa4 ps16 long prefill + softcap", 2, 4, 64, 16, {1900}, {1000}, 0, 30.f, 6.f, f8},
       {"fp8 d256 gqa8 ps16", 2, 8, 256, 16, {50, 200}, {50, 3}, 0, 0.f, 1.f, f8},
+      {"fp8 d256 gqa2 ps16 long prefill + softcap", 2, 2, 256, 16, {1300}, {800}, 0, 30.f, 6.f, f8},
       {"fp8 d80 gqa2 ps7 (v1 kernels)", 2, 2, 80, 7, {45, 3}, {20, 3}, 0, 0.f, 1.f, f8},
       {"fp8 d64 gqa16 ps3 (odd heads x slots: scale pairs in both word halves)", 1, 16, 64, 3, {70}, {10}, 0, 0.f, 1.f, f8},
       {"fp8 d128 gqa8 window 64", 2, 8, 128, 16, {500, 64, 65}, {100, 64, 1}, 64, 0.f, 1.f, f8},

@@ -290,6 +290,7 @@ TEST_CASE("cuda key-set prefill tiles (HiP query blocks, streaming, ranges) matc
       {3, 2, 64, 7, {900, 400, 1}, {300, 400, 1}, 16, 16, 100, 4, 64},  // a chunk, a prompt, a decode row; odd pages
       {3, 1, 128, 16, {700}, {700}, 8, 4, 20, 2, 32},                   // MHA: tiles cut at every query block
       {3, 8, 128, 16, {520}, {520}, 64, 100, 50, 8, 96},                // group 8, sink not a block multiple
+      {2, 2, 256, 16, {900}, {900}, 32, 64, 128, 2, 128},               // Gemma's head_dim
   };
   // fp8: the wgmma kernel's producer converts the tiles (kernels/attention_prefill_wgmma.cu); bf16 copies them.
   for (const KvDtype dtype : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
