@@ -324,7 +324,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         if (it + 1 < n_iter) cur = lane_slot_of(kb + (it + 1) * kKeysV3);
       }
     }
-    cp_async_wait<0>();  // nothing lands after this thread is gone
+    // fp8: the last (empty) group. bf16 copies are never committed (their mbarrier arrivals track them), so this
+    // does not wait for them; the block cannot end before the consumers' sFull waits saw every one land.
+    cp_async_wait<0>();
     return;
   }
 
