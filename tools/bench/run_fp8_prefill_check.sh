@@ -3,7 +3,9 @@
 # attention and key-set CUDA tests, memcheck (and racecheck) of the fp8 prefill tests, prefill attention TFLOP/s at
 # 8k / 32k / 128k with bf16 and fp8 caches for this build and fp8 for the carried base, and Llama-3.1-8B's time to
 # first token at 32k / 128k with fp8 KV for this build and the base and bf16 KV for this build. QUICK=1 (a short
-# device budget): head_dim 128 only, policy full only, no racecheck, no whole suite. NCU=1 adds an ncu of the fp8
+# device budget): head_dim 128 only, policy full only, no racecheck, no whole suite; otherwise head_dim 128, 64 and
+# 256 (v10's patch, bench/results/prefill_v10_d256_unrun_2026-12-06/, once applied). SDPA=1 adds the PyTorch SDPA
+# peer at each head_dim. NCU=1 adds an ncu of the fp8
 # kernel at 32k with the pipe and instruction sections and per-instruction stall samples (which unit the producer's
 # conversion waits on; KERNEL_NOTES "Version 9"). Results: $OUT/fp8p/, r.tar.xz.
 #   bash tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz /tmp/bench_attention_base_NAME /tmp/lcllm_base_NAME
@@ -16,8 +18,13 @@ pack() { tar -C $OUT -cJf $OUT/r.tar.xz fp8p; }
   timeout 150 $D/test_cuda "[fp8],[attention],[keysets]" --durations yes; echo "exit code: $?"; } > $R/tests.log 2>&1
 grep -E "FAILED|failed|passed|exit code" $R/tests.log | tail -3
 grep -q "^exit code: 0" $R/tests.log || { pack; exit 1; }  # no timings of a broken build
-dims="128 64"; policies=full,hip; [ -n "$QUICK" ] && dims=128 && policies=full
+dims="128 64 256"; policies=full,hip; [ -n "$QUICK" ] && dims=128 && policies=full
 for d in $dims; do
+  if [ -n "$SDPA" ]; then  # the peer: PyTorch SDPA flash and cuDNN at the same shapes
+    { hdr "SDPA peer d $d" "python3 tools/bench/attention_sdpa.py --head-dim $d --prefill 8192 32768 131072 --decode 131072";
+      timeout 150 python3 tools/bench/attention_sdpa.py --head-dim $d --prefill 8192 32768 131072 --decode 131072; } > $R/sdpa_d$d.jsonl 2>&1
+    grep -v "^#" $R/sdpa_d$d.jsonl | grep prefill | cut -c1-150
+  fi
   for run in "bench_attention_cuda" "bench_attention_cuda --fp8" "bench_attention_base_$name --fp8"; do
     set -- $run
     { hdr "prefill attention d $d $2 ($1)" "$1 $2 --head-dim $d 8192 32768 131072 --";
