@@ -244,19 +244,24 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       }
       return make_int3(slot, j, scale_word);
     };
-    // fp8: this thread's raw slots, [K | V][pass] (kRawKvBytes, kRawPassBytes apart), and their copy of passes
-    // [p0, p1) of the tile whose lane_slot_of is `keys`.
-    constexpr uint32_t kRawPassBytes = kProducerThreads * 16, kRawKvBytes = kPasses * kRawPassBytes;
-    const uint32_t raw_k = raw_base + uint32_t(ptid) * 16u;
-    auto copy_raw = [&](const int3& keys, int p0, int p1) {
+    // This thread's cp.async of its chunk of passes [p0, p1) of the tile whose lane_slot_of is `keys`: pass i's K
+    // chunk to k_dst_of(i), its V chunk v_bytes further (zeros past the range). bf16 copies into the stage, fp8 into
+    // its own raw slots, [K | V][pass] (kRawKvBytes, kRawPassBytes apart).
+    auto copy_passes = [&](const int3& keys, int p0, int p1, auto k_dst_of, uint32_t v_bytes) {
 #pragma unroll
       for (int i = p0; i < p1; ++i) {
         const int32_t slot = __shfl_sync(0xffffffffu, keys.x, kBasesPerWarp * i + lane / KC);
         const bool valid = slot >= 0;
         const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
-        cp_async_16(raw_k + uint32_t(i) * kRawPassBytes, k_src + off, valid ? 16 : 0);
-        cp_async_16(raw_k + kRawKvBytes + uint32_t(i) * kRawPassBytes, v_src + off, valid ? 16 : 0);
+        const uint32_t d = k_dst_of(i);
+        cp_async_16(d, k_src + off, valid ? 16 : 0);
+        cp_async_16(d + v_bytes, v_src + off, valid ? 16 : 0);
       }
+    };
+    constexpr uint32_t kRawPassBytes = kProducerThreads * 16, kRawKvBytes = kPasses * kRawPassBytes;
+    const uint32_t raw_k = raw_base + uint32_t(ptid) * 16u;
+    auto copy_raw = [&](const int3& keys, int p0, int p1) {
+      copy_passes(keys, p0, p1, [&](int i) { return raw_k + uint32_t(i) * kRawPassBytes; }, kRawKvBytes);
     };
     int3 cur = lane_slot_of(kb);  // tile it's keys
     if constexpr (kFp8) {
@@ -266,19 +271,21 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     for (int32_t it = 0; it < n_iter; ++it) {
       const int stage = it % kStagesV3;
       const uint32_t dst = smem_base + uint32_t(stage) * kStageBytes;
+      // fp8: tile it + 1's keys, whose bytes this iteration copies (past the range: no keys).
+      const int3 nxt = kFp8 ? lane_slot_of(kb + (it + 1) * kKeysV3) : cur;
+      // fp8: tile it's bytes landed in the raw area during tile it - 1 (cp.async: this thread's own chunks, so its
+      // own wait suffices).
+      if constexpr (kFp8) cp_async_wait<0>();
+      if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
+      if constexpr (kSets) {
+        if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = cur.y;
+        mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
+      }
       if constexpr (kFp8) {
-        const int3 nxt = lane_slot_of(kb + (it + 1) * kKeysV3);  // past the range: no keys
-        // Tile it's bytes landed in the raw area during tile it - 1 (cp.async: this thread's own chunks, so its own
-        // wait suffices). kBatch passes at a time: read the chunks, convert them with their keys' scales into the
-        // stage, then copy tile it + 1's chunks into the same slots, so the copies have a whole tile to land.
+        // kBatch passes at a time: read the chunks, convert them with their keys' scales into the stage, then copy
+        // tile it + 1's chunks into the same slots, so the copies have a whole tile to land.
         constexpr int kBatch = kPasses < 2 ? kPasses : 2;  // ptxas: a batch of 4 spills at 56 registers
         static_assert(kPasses % kBatch == 0, "whole batches");
-        cp_async_wait<0>();
-        if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
-        if constexpr (kSets) {
-          if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = cur.y;
-          mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
-        }
 #pragma unroll
         for (int b = 0; b < kPasses / kBatch; ++b) {
 #pragma unroll
@@ -306,20 +313,8 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         mbar_arrive(smem_u32(&sFull[stage]));
         cur = nxt;
       } else {
-        if (it >= kStagesV3) mbar_wait(smem_u32(&sEmpty[stage]), uint32_t((it / kStagesV3 - 1) & 1));
-        if constexpr (kSets) {
-          if (lane < kBasesPerWarp * kPasses) sPos[stage][lane_key] = cur.y;
-          mbar_arrive(smem_u32(&sFull[stage]));  // the positions (release: written before the arrival)
-        }
-#pragma unroll
-        for (int i = 0; i < kPasses; ++i) {
-          const int32_t slot = __shfl_sync(0xffffffffu, cur.x, kBasesPerWarp * i + lane / KC);
-          const bool valid = slot >= 0;
-          const int64_t off = int64_t(valid ? slot : 0) * slot_stride;
-          const uint32_t d = dst + st_off0 + uint32_t(i * kRowsPerPass) * 128u;
-          cp_async_16(d, k_src + off, valid ? 16 : 0);
-          cp_async_16(d + kTileBytes, v_src + off, valid ? 16 : 0);
-        }
+        copy_passes(cur, 0, kPasses, [&](int i) { return dst + st_off0 + uint32_t(i * kRowsPerPass) * 128u; },
+                    kTileBytes);
         mbar_arrive_on_cp_async(smem_u32(&sFull[stage]));
         if (it + 1 < n_iter) cur = lane_slot_of(kb + (it + 1) * kKeysV3);
       }
