@@ -7,13 +7,16 @@
 # 256 (v10's patch, bench/results/prefill_v10_d256_unrun_2026-12-06/, once applied). SDPA=1 adds the PyTorch SDPA
 # peer at each head_dim. NCU=1 adds an ncu of the fp8
 # kernel at 32k with the pipe and instruction sections and per-instruction stall samples (which unit the producer's
-# conversion waits on; KERNEL_NOTES "Version 9"). Results: $OUT/fp8p/, r.tar.xz.
+# conversion waits on; KERNEL_NOTES "Version 9"). ONLY=kernels stops after the TFLOP/s; ONLY=rest skips the tests and
+# TFLOP/s and runs the rest (two calls of < 600 s for the full run). MODEL=config and E2E_RUNS="BINARY DTYPE;..." pick
+# the end-to-end runs (default Llama-3.1-8B: this build fp8, the base fp8, this build bf16). Results: $OUT/fp8p/, r.tar.xz.
 #   bash tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz /tmp/bench_attention_base_NAME /tmp/lcllm_base_NAME
 #   [QUICK=1] bash tools/bench/run_fp8_prefill_check.sh NAME       (on the device; carry gpu_carry/)
 name=${1:?usage: $0 BASE_NAME (the carried dist/bench_attention_base_NAME and dist/lcllm_base_NAME)}
 source tools/bench/gpu_dist_env.sh
-R=$OUT/fp8p; mkdir -p $R; M=configs/models/llama-3.1-8b.json
+R=$OUT/fp8p; mkdir -p $R; M=${MODEL:-configs/models/llama-3.1-8b.json}
 pack() { tar -C $OUT -cJf $OUT/r.tar.xz fp8p; }
+if [ "$ONLY" != rest ]; then
 { hdr "CUDA tests: fp8, attention, key sets" "test_cuda [fp8],[attention],[keysets]";
   timeout 150 $D/test_cuda "[fp8],[attention],[keysets]" --durations yes; echo "exit code: $?"; } > $R/tests.log 2>&1
 grep -E "FAILED|failed|passed|exit code" $R/tests.log | tail -3
@@ -25,19 +28,24 @@ for d in $dims; do
       timeout 150 python3 tools/bench/attention_sdpa.py --head-dim $d --prefill 8192 32768 131072 --decode 131072; } > $R/sdpa_d$d.jsonl 2>&1
     grep -v "^#" $R/sdpa_d$d.jsonl | grep prefill | cut -c1-150
   fi
-  for run in "bench_attention_cuda" "bench_attention_cuda --fp8" "bench_attention_base_$name --fp8"; do
+  runs=("bench_attention_cuda" "bench_attention_cuda --fp8" "bench_attention_base_$name --fp8")
+  [ $d = 256 ] && runs+=("bench_attention_base_$name")  # v10: bf16 at d 256 leaves v2 too
+  for run in "${runs[@]}"; do
     set -- $run
     { hdr "prefill attention d $d $2 ($1)" "$1 $2 --head-dim $d 8192 32768 131072 --";
       timeout 100 $D/$1 $2 --head-dim $d 8192 32768 131072 --; } > $R/attn_$1_d$d$2.jsonl 2>&1
     grep -v "^#" $R/attn_$1_d$d$2.jsonl | cut -c1-150
   done
 done
+fi
 pack
-for run in "lcllm fp8" "lcllm_base_$name fp8" "lcllm bf16"; do
+[ "$ONLY" = kernels ] && exit 0
+IFS=';' read -ra e2e_runs <<< "${E2E_RUNS:-lcllm fp8;lcllm_base_$name fp8;lcllm bf16}"
+for run in "${e2e_runs[@]}"; do
   set -- $run
   { hdr "Llama-3.1-8B TTFT, $2 KV ($1)" "$1 bench $M --device cuda --policy $policies --prefill 32k,128k --decode 4k --decode-steps 4 --kv-cache-dtype $2";
-    timeout 150 $D/$1 bench $M --device cuda --policy $policies --prefill 32k,128k --decode 4k --decode-steps 4 --kv-cache-dtype $2 --json $R/e2e_$1_$2.json -q; } > $R/e2e_$1_$2.log 2>&1
-  echo "== $1 $2"; grep -E "^(full|hip) " $R/e2e_$1_$2.log | head -4
+    timeout 150 $D/$1 bench $M --device cuda --policy $policies --prefill 32k,128k --decode 4k --decode-steps 4 --kv-cache-dtype $2 --json $R/e2e_$(basename $M .json)_$1_$2.json -q; } > $R/e2e_$(basename $M .json)_$1_$2.log 2>&1
+  echo "== $1 $2"; grep -E "^(full|hip) " $R/e2e_$(basename $M .json)_$1_$2.log | head -4
   pack
 done
 kinds="memcheck racecheck"; [ -n "$QUICK" ] && kinds=memcheck
