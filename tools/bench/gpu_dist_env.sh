@@ -3,7 +3,7 @@
 # starts with (card, date, commit, command).
 tar -xJf gpu_carry/dist.tar.xz -C /tmp && D=/tmp/dist && export LD_LIBRARY_PATH=$D:/usr/local/cuda/lib64
 export PATH=$PATH:/usr/local/cuda/bin
-ldd $D/lcllm $D/test_cuda | grep "not found"
+ldd $D/* 2>/dev/null | grep "not found"
 card=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
 commit=$(cat gpu_carry/commit.txt)
 hdr() { echo "# $1"; echo "# card: $card"; echo "# date: $(date -u +%FT%TZ)"; echo "# commit: $commit"; echo "# command: $2"; }

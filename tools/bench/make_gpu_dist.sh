@@ -2,14 +2,14 @@
 # Packs what a GPU machine without Debian packages needs to run the CUDA build: the binaries of ./build and the
 # shared libraries they load from outside the CUDA toolkit, as one xz archive (the device call carries <= 64 MiB).
 #   tools/bench/make_gpu_dist.sh OUT.tar.xz [extra files...]
-#   DIST_SKIP="bench_attention_cuda" tools/bench/make_gpu_dist.sh OUT.tar.xz   (leave those binaries out)
+#   DIST_SKIP="bench_attention_cuda lcllm" tools/bench/make_gpu_dist.sh OUT.tar.xz   (leave those binaries out)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(realpath -m "$1"); shift
 dist=build/dist
 rm -rf "$dist"; mkdir -p "$dist"
-bins=(build/lcllm build/tests/test_cuda)
-for b in build/bench_attention_cuda build/bench_sparse_attention "$@"; do
+bins=()
+for b in build/lcllm build/tests/test_cuda build/bench_attention_cuda build/bench_sparse_attention "$@"; do
   [[ " ${DIST_SKIP:-} " == *" $(basename "$b") "* ]] && continue
   [ -f "$b" ] && bins+=("$b")
 done
