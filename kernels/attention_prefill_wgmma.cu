@@ -25,7 +25,8 @@
 // each tile's bytes as stored into a landing area one tile ahead (cp.async), converts them with each key's scale to
 // bf16 (exact) into the same swizzled stage the consumers read, and arrives on the stage's mbarrier after its stores
 // (version 9, docs/KERNEL_NOTES.md).
-// Not here (v2 serves it): head_dim 256 (S, O and Q's fragments would not fit the registers of a 64-row warpgroup).
+// Head_dim 256 (Gemma) takes 64-key tiles, two stages and Q from shared memory: S, O and Q's fragments together would
+// not fit the registers of a 64-row warpgroup (version 10, docs/KERNEL_NOTES.md).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -45,20 +46,28 @@ namespace {
 constexpr int kConsumerThreads = 256;  // two consumer warpgroups of 64 M rows each
 constexpr int kProducerThreads = 128;  // one producer warpgroup: the K / V gathers
 constexpr int kThreadsV3 = kConsumerThreads + kProducerThreads;
-constexpr int kKeysV3 = 128;      // keys per tile: N of S = Q K^T
-constexpr int kStagesV3 = 3;
-constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [128 keys][128 B]
+// Keys per tile (N of S = Q K^T) and ring stages: head_dim 256 takes 64-key tiles and two stages, with Q in shared
+// memory, so that O (128 fp32 a thread), S and P fit a consumer's 224 registers and the stages, Q and (fp8) the
+// landing area fit 227 KB.
+constexpr int v3_keys(int head_dim) { return head_dim == 256 ? 64 : 128; }
+constexpr int v3_stages(int head_dim) { return head_dim == 256 ? 2 : 3; }
+constexpr bool v3_q_in_smem(int head_dim) { return head_dim == 256; }
 // Registers per thread after setmaxnreg: 128 x 56 + 256 x 224 = 64512, what the launch gave (168 each): an increase
 // past the block's own registers would wait forever. The consumers spill at 216 or fewer (ptxas -v).
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;
 
-constexpr uint32_t v3_tile_bytes(int head_dim) { return uint32_t(kKeysV3) * uint32_t(head_dim) * 2; }
-// fp8: one tile's K and V as stored, the producer's landing area (kKeysV3 keys x head_dim bytes, twice).
-constexpr uint32_t v3_raw_bytes(int head_dim, bool fp8) { return fp8 ? 2u * kKeysV3 * uint32_t(head_dim) : 0u; }
-// + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel. d 128 fp8: 230,400 bytes
-// of the 232,448 a block may opt into.
+constexpr uint32_t v3_tile_bytes(int head_dim) { return uint32_t(v3_keys(head_dim)) * uint32_t(head_dim) * 2; }
+// fp8: one tile's K and V as stored, the producer's landing area (tile keys x head_dim bytes, twice).
+constexpr uint32_t v3_raw_bytes(int head_dim, bool fp8) {
+  return fp8 ? 2u * uint32_t(v3_keys(head_dim)) * uint32_t(head_dim) : 0u;
+}
+// Q's 128 M rows as bf16 where they live in shared memory (head_dim 256).
+constexpr uint32_t v3_q_bytes(int head_dim) { return v3_q_in_smem(head_dim) ? 128u * uint32_t(head_dim) * 2u : 0u; }
+// + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel. d 128 fp8 and d 256 fp8:
+// 230,400 bytes of the 232,448 a block may opt into.
 constexpr size_t v3_smem_bytes(int head_dim, bool fp8) {
-  return size_t(kStagesV3) * 2 * v3_tile_bytes(head_dim) + v3_raw_bytes(head_dim, fp8) + 1024;
+  return size_t(v3_stages(head_dim)) * 2 * v3_tile_bytes(head_dim) + v3_raw_bytes(head_dim, fp8) +
+         v3_q_bytes(head_dim) + 1024;
 }
 
 }  // namespace
@@ -75,6 +84,10 @@ template <int D, class T, bool kSoftcap, bool kSets>
 __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool kFp8 = sizeof(T) == 1;
+  constexpr int kKeysV3 = v3_keys(D), kStagesV3 = v3_stages(D);
+  constexpr bool kQs = v3_q_in_smem(D);  // Q's A operand from shared memory (descriptors), not registers
+  constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [kKeysV3 keys][128 B]
+  constexpr uint32_t kQHalfBytes = 128 * 128;     // one 64-dim half of Q: [128 M rows][128 B]
   constexpr int KC = D * int(sizeof(T)) / 16;  // 16-byte chunks per stored K/V row (a producer thread copies one)
   constexpr int KK = D / 16;            // k-steps of Q K^T
   constexpr int NT = kKeysV3 / 8;       // 8-key column blocks of S
@@ -86,13 +99,18 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   constexpr int kBasesPerWarp = 32 / KC;  // a producer warp's keys of one pass
   static_assert(kBasesPerWarp * kPasses <= 32, "one lane finds the slot of each of a warp's keys");
   constexpr uint32_t kTileBytes = v3_tile_bytes(D), kStageBytes = 2 * kTileBytes;
-  static_assert(kRowsPerPass % 8 == 0 && kKeysV3 % kRowsPerPass == 0, "a thread's keys share their swizzle row");
+  // A thread's keys key_base + i * kRowsPerPass share their swizzle row (kRowsPerPass a multiple of 8), or with 4
+  // rows a pass (bf16 at d 256) alternate between two (key_base < 4, so the odd passes' row is key_base ^ 4).
+  static_assert((kRowsPerPass % 8 == 0 || kRowsPerPass == 4) && kKeysV3 % kRowsPerPass == 0, "swizzle rows");
+  constexpr int32_t kOddPassXor = kRowsPerPass % 8;
   extern __shared__ unsigned char smem_raw[];
   // [stage][K | V][D / 64 halves][kKeysV3 keys][64 dims], 128-byte swizzled atoms, 1024-byte aligned
   const uint32_t smem_base = (smem_u32(smem_raw) + 1023u) & ~1023u;
   // fp8 only, after the stages: [K | V][kPasses][kProducerThreads][16 bytes], the next tile's bytes as stored, each
   // producer thread's chunks in its own slots (it alone writes and reads them)
   const uint32_t raw_base = smem_base + uint32_t(kStagesV3) * kStageBytes;
+  // d 256 only, after the landing area: [D / 64 halves][128 M rows][64 dims] bf16, swizzled like the tiles
+  const uint32_t q_base = raw_base + v3_raw_bytes(D, kFp8);
   __shared__ int32_t sRange[2];   // the block's key range: union over its rows
   __shared__ int32_t sGroup[2][2];  // per consumer warpgroup: the intersection of its rows' ranges (lo, hi)
   __shared__ int32_t sPos[kSets ? kStagesV3 : 1][kKeysV3];  // key sets: each staged key's position (INT32_MAX: none)
@@ -220,15 +238,18 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     // [slot][kv head] K's exponent byte | V's << 8 (fp8 only)
     const uint16_t* scale_src = kFp8 ? a.kv_scale + a.kv_index[kvh] : nullptr;
     // The stage offset of bf16 chunk c of this thread's first key: 64-dim half c / 8, swizzled within its atom row.
-    auto stage_offset = [&](int32_t c) {
-      return uint32_t(c / 8) * kHalfBytes + uint32_t(key_base) * 128u + uint32_t(((c & 7) ^ (key_base & 7)) * 16);
+    auto stage_offset = [&](int32_t c, int32_t row_xor) {
+      return uint32_t(c / 8) * kHalfBytes + uint32_t(key_base) * 128u +
+             uint32_t(((c & 7) ^ ((key_base ^ row_xor) & 7)) * 16);
     };
     // fp8: a 16-byte chunk of a stored row becomes bf16 chunks 2 chunk and 2 chunk + 1. Threads whose chunk lies in
     // the second 64-dim half (D 128) store them in the other order: a quarter-warp's first stores then fall on
     // distinct 16-byte bank groups (chunk and chunk + 4 would otherwise meet in both halves' atom rows).
     const bool swap_order = kFp8 && (chunk & 4) != 0;
-    const uint32_t st_off0 = stage_offset(kFp8 ? 2 * chunk + int32_t(swap_order) : chunk);
-    const uint32_t st_off1 = stage_offset(2 * chunk + 1 - int32_t(swap_order));  // fp8 only
+    const int32_t c0 = kFp8 ? 2 * chunk + int32_t(swap_order) : chunk, c1 = 2 * chunk + 1 - int32_t(swap_order);
+    // [pass parity]: the offsets of the even and the odd passes' keys (equal unless kOddPassXor)
+    const uint32_t st_off0[2] = {stage_offset(c0, 0), stage_offset(c0, kOddPassXor)};
+    const uint32_t st_off1[2] = {stage_offset(c1, 0), stage_offset(c1, kOddPassXor)};  // fp8 only
     // The warp's kBasesPerWarp * kPasses keys of a tile: lane l finds the slot of key
     // (pwarp * kBasesPerWarp + l % kBasesPerWarp) + kRowsPerPass * (l / kBasesPerWarp) (-1: past the range), and
     // each pass takes its key's slot by a shuffle (one page-table load per lane and tile instead of one per pass);
@@ -299,10 +320,10 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
             const uint2 v_first = swap_order ? make_uint2(vr.z, vr.w) : make_uint2(vr.x, vr.y);
             const uint2 v_second = swap_order ? make_uint2(vr.x, vr.y) : make_uint2(vr.z, vr.w);
             const uint32_t row = dst + uint32_t(i * kRowsPerPass) * 128u;
-            st_shared_v4(row + st_off0, fp8x8_to_bf16x8(k_first, ksc));
-            st_shared_v4(row + st_off1, fp8x8_to_bf16x8(k_second, ksc));
-            st_shared_v4(row + kTileBytes + st_off0, fp8x8_to_bf16x8(v_first, vsc));
-            st_shared_v4(row + kTileBytes + st_off1, fp8x8_to_bf16x8(v_second, vsc));
+            st_shared_v4(row + st_off0[i & 1], fp8x8_to_bf16x8(k_first, ksc));
+            st_shared_v4(row + st_off1[i & 1], fp8x8_to_bf16x8(k_second, ksc));
+            st_shared_v4(row + kTileBytes + st_off0[i & 1], fp8x8_to_bf16x8(v_first, vsc));
+            st_shared_v4(row + kTileBytes + st_off1[i & 1], fp8x8_to_bf16x8(v_second, vsc));
           }
           if (it + 1 < n_iter) copy_raw(nxt, b * kBatch, (b + 1) * kBatch);
         }
@@ -313,8 +334,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
         mbar_arrive(smem_u32(&sFull[stage]));
         cur = nxt;
       } else {
-        copy_passes(cur, 0, kPasses, [&](int i) { return dst + st_off0 + uint32_t(i * kRowsPerPass) * 128u; },
-                    kTileBytes);
+        copy_passes(
+            cur, 0, kPasses, [&](int i) { return dst + st_off0[i & 1] + uint32_t(i * kRowsPerPass) * 128u; },
+            kTileBytes);
         mbar_arrive_on_cp_async(smem_u32(&sFull[stage]));
         if (it + 1 < n_iter) cur = lane_slot_of(kb + (it + 1) * kKeysV3);
       }
@@ -326,8 +348,29 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   }
 
   regs_increase<kConsumerRegs>();
-  uint32_t qa[KK][4];  // Q's A fragments (bf16)
-  load_q_fragments_bf16<D>(qa, a.q, a.n_heads, row0, nr, pos, head, t4);
+  uint32_t qa[kQs ? 1 : KK][4];  // Q's A fragments (bf16), d <= 128
+  if constexpr (kQs) {
+    // d 256: the consumers write Q's 128 M rows as bf16 into shared memory, 16-byte chunk c of row r at half c / 8,
+    // chunk (c % 8) ^ (r % 8) (the tiles' swizzle), zeros past the tile's rows; each warpgroup's wgmmas then read
+    // its 64 rows through a descriptor.
+    constexpr int kChunks = D / 8;
+#pragma unroll 4
+    for (int32_t idx = tid; idx < 128 * kChunks; idx += kConsumerThreads) {
+      const int32_t r = idx / kChunks, c = idx % kChunks, rp = r >> hp_log2, rh = h0 + (r & (hp - 1));
+      uint4 packed = make_uint4(0, 0, 0, 0);
+      if (rp < nr) {
+        const float4* src = reinterpret_cast<const float4*>(a.q + (int64_t(row0 + rp) * a.n_heads + rh) * D + c * 8);
+        const float4 x = src[0], y = src[1];
+        packed = make_uint4(pack_bf16(x.x, x.y), pack_bf16(x.z, x.w), pack_bf16(y.x, y.y), pack_bf16(y.z, y.w));
+      }
+      st_shared_v4(q_base + uint32_t(c / 8) * kQHalfBytes + uint32_t(r) * 128u + uint32_t(((c & 7) ^ (r & 7)) * 16),
+                   packed);
+    }
+    fence_proxy_async_shared();  // the generic stores before the wgmmas' async-proxy reads
+    named_barrier_sync(3, kConsumerThreads);
+  } else {
+    load_q_fragments_bf16<D>(qa, a.q, a.n_heads, row0, nr, pos, head, t4);
+  }
   const int32_t g_in_lo = sGroup[wg][0], g_in_hi = sGroup[wg][1];
 
   float o[NH][32];  // O's accumulators, one m64n64 block per 64-dim half: dims 64 h + 8 (i / 4) + 2 t4 + i % 2
@@ -358,10 +401,17 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     const uint64_t k_desc = wgmma_desc_sw128(smem_base + uint32_t(stage) * kStageBytes, 16, 1024);
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
-      // K-major B: 16 dims of all 128 keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4) (the
-      // descriptor's address field counts 16-byte units).
-      wgmma_m64n128k16_rs<0>(s, qa[kk], k_desc + ((uint32_t(kk >> 2) * kHalfBytes + uint32_t(kk & 3) * 32u) >> 4),
-                             kk > 0 ? 1 : 0);
+      // K-major B: 16 dims of all the tile's keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4)
+      // (the descriptor's address field counts 16-byte units). Q (d 256) is the same K-major layout, this
+      // warpgroup's 64 rows 8 KB into each half.
+      const uint64_t b = k_desc + ((uint32_t(kk >> 2) * kHalfBytes + uint32_t(kk & 3) * 32u) >> 4);
+      if constexpr (kQs) {
+        const uint64_t q_desc = wgmma_desc_sw128(q_base + uint32_t(wg) * 64u * 128u, 16, 1024);
+        wgmma_m64n64k16_ss(s, q_desc + ((uint32_t(kk >> 2) * kQHalfBytes + uint32_t(kk & 3) * 32u) >> 4), b,
+                           kk > 0 ? 1 : 0);
+      } else {
+        wgmma_m64n128k16_rs<0>(s, qa[kk], b, kk > 0 ? 1 : 0);
+      }
     }
     wgmma_commit();
   };
@@ -556,15 +606,17 @@ template <class T>
 void launch_prefill_v3_dtype(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {
   if (p.a.head_dim == 64) {
     launch_prefill_v3_dim<64, T>(p, hp_log2, stream);
-  } else {
+  } else if (p.a.head_dim == 128) {
     launch_prefill_v3_dim<128, T>(p, hp_log2, stream);
+  } else {
+    launch_prefill_v3_dim<256, T>(p, hp_log2, stream);
   }
 }
 
 }  // namespace
 
 bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
-  if (head_dim != 64 && head_dim != 128) return false;
+  if (head_dim != 64 && head_dim != 128 && head_dim != 256) return false;
   if (dtype != KvDtype::KV_DTYPE_BF16 && dtype != KvDtype::KV_DTYPE_FP8_E4M3) return false;
   // wgmma exists on sm_90a only; the answer is cached per device ordinal (0: unknown, 1: yes, 2: no).
   static std::atomic<uint8_t> known[64] = {};

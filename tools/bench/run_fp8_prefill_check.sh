@@ -16,12 +16,12 @@ name=${1:?usage: $0 BASE_NAME (the carried dist/bench_attention_base_NAME and di
 source tools/bench/gpu_dist_env.sh
 R=$OUT/fp8p; mkdir -p $R; M=${MODEL:-configs/models/llama-3.1-8b.json}
 pack() { tar -C $OUT -cJf $OUT/r.tar.xz fp8p; }
+dims=${DIMS:-128 64 256}; policies=${POLICIES:-full,hip}; [ -n "$QUICK" ] && dims=128 && policies=full
 if [ -z "$ONLY" ] || [ "$ONLY" = kernels ]; then
 { hdr "CUDA tests: fp8, attention, key sets" "test_cuda [fp8],[attention],[keysets]";
   timeout 150 $D/test_cuda "[fp8],[attention],[keysets]" --durations yes; echo "exit code: $?"; } > $R/tests.log 2>&1
 grep -E "FAILED|failed|passed|exit code" $R/tests.log | tail -3
 grep -q "^exit code: 0" $R/tests.log || { pack; exit 1; }  # no timings of a broken build
-dims=${DIMS:-128 64 256}; policies=${POLICIES:-full,hip}; [ -n "$QUICK" ] && dims=128 && policies=full
 for d in $dims; do
   if [ -n "$SDPA" ]; then  # the peer: PyTorch SDPA flash and cuDNN at the same shapes
     { hdr "SDPA peer d $d" "python3 tools/bench/attention_sdpa.py --head-dim $d --prefill 8192 32768 131072 --decode 131072";
