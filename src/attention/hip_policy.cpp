@@ -1,6 +1,7 @@
 #include "attention/hip_policy.h"
 
 #include <algorithm>
+#include <climits>
 
 #include "lcllm/error.h"
 
@@ -14,6 +15,7 @@ struct Mask {
   int32_t block_size, all_from;
   int32_t request = -1;                  // index into this step's requests, or -1: from the cache
   const HipCachedMask* cached = nullptr;
+  int32_t shift = 0;                     // a cached mask's forward dilation in blocks (hip_dilate_forward)
 };
 
 }  // namespace
@@ -50,7 +52,8 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       const int32_t pos = batch.query_pos[size_t(qs)];
       if (decode_one && cache && cache->valid && cache->params == p && pos >= cache->computed_at &&
           pos - cache->computed_at < p.refresh_every) {
-        masks.push_back({qs, qe, h, cache->params.block_size_k, cache->all_from, -1, cache});
+        const int32_t bs = cache->params.block_size_k;
+        masks.push_back({qs, qe, h, bs, cache->all_from, -1, cache, hip_reuse_shift_blocks(pos - cache->computed_at, bs)});
         continue;
       }
       const int32_t bq = decode_one ? 1 : p.block_size_q;
@@ -111,7 +114,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       const size_t i = size_t(m.request);
       out.blocks.insert(out.blocks.end(), fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
     } else {
-      out.blocks.insert(out.blocks.end(), m.cached->blocks.begin(), m.cached->blocks.end());
+      hip_dilate_forward(m.cached->blocks, m.shift, out.blocks);
     }
     out.indptr.push_back(int64_t(out.blocks.size()));
     if (keep_on_device) out.on_device.push_back(m.request);  // -1 for a cached mask (its blocks are on the host)
@@ -120,6 +123,19 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     for (int32_t r = m.row_begin; r < m.row_end; ++r) out.mask_of[size_t(int64_t(r) * H + m.kv_head)] = int32_t(mi);
   }
   return out;
+}
+
+int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k) {
+  return steps_since <= 0 ? 0 : int32_t((int64_t(steps_since) + block_size_k - 1) / block_size_k);
+}
+
+void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out) {
+  int64_t next = INT64_MIN;  // first block not yet emitted
+  for (const int32_t b : blocks) {
+    const int64_t last = int64_t(b) + shift;  // the list's consumers clip blocks past the mask's all_from
+    for (int64_t x = std::max<int64_t>(b, next); x <= last && x <= INT32_MAX; ++x) out.push_back(int32_t(x));
+    next = std::max(next, last + 1);
+  }
 }
 
 void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, int32_t slot,

@@ -2,7 +2,8 @@
 // KV head) keeps. Prefill: the rows of each sequence are cut into query blocks of block_size_q rows, and each
 // block gets one mask per KV head from Backend::attention_hip_blocks. Decode: the sequence's single row uses the
 // mask cached in its SequencePolicyState while its position is within refresh_every - 1 of the one it was computed
-// for (and no other step, of any policy, ran on the sequence since; nor did the group's parameters change).
+// for (and no other step, of any policy, ran on the sequence since; nor did the group's parameters change),
+// dilated forward by the steps it has aged (hip_dilate_forward).
 //
 // What a HIP row at position pos attends: [0, sink) ∪ the mask's blocks ∪ [all_from, pos] ∪ (pos - recent, pos],
 // within what FULL sees. The search covers the keys [sink, first_pos - recent + 1) of the query block (sinks and
@@ -31,6 +32,18 @@ struct HipLayerMasks {
   std::vector<int32_t> on_device;   // [n_masks] or empty: backend.h HipMaskLists::on_device
   HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of, on_device}; }
 };
+
+// A decode mask reused steps_since steps after the position it was computed for also keeps, after each of its
+// blocks, the next ceil(steps_since / block_size_k) blocks. Generation moves attention forward: a head that copies
+// a span out of the context (an induction head reading a passkey back) attends at step t + d to the key d positions
+// after the one it read at step t, which a mask of 2-key blocks estimated at step t no longer covers. Without this
+// a mask reused for 8 steps kept ~37% of full attention's answer probability on Gemma 3 270M at 4k–32k
+// (bench/results/kv_dtype_hip_refresh_gemma_gpu_h100_2026-12-06/). InfiniteHiP (arXiv 2502.08910) refreshes its
+// finest pruning stage more often than its coarse ones for the same reason; this keeps one search per refresh.
+// A mask of k keys grows to at most k * (1 + shift) keys (the step plan's HiP slot stride allows for it).
+int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k);
+// Appends to out the ascending, distinct union of [b, b + shift] over the ascending blocks.
+void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out);
 
 // The host rule for HiP's lists (selection slot `slot`): item i with sets[i].list == slot and a mask gets the keys
 // of its mask's blocks and the keys from its all_from on, clipped to [sets[i].lo, sets[i].hi), ascending and

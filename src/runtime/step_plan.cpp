@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 
+#include "attention/hip_policy.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -110,9 +111,11 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
         }
         if (g.policy == P::ATTENTION_POLICY_HIP) {
           any_hip = true;
-          // A HIP list is the mask's blocks (<= k keys) and the keys from the mask's all_from to the row: at most
-          // recent plus the rows of the query block, or plus the steps a cached decode mask has aged.
-          hip_list_max = std::max<int64_t>(hip_list_max, int64_t(g.hip.k) + g.hip.recent +
+          // A HIP list is the mask's blocks (<= k keys, or k * (1 + shift) for a cached decode mask dilated
+          // forward by the steps it has aged: hip_policy.h) and the keys from the mask's all_from to the row: at
+          // most recent plus the rows of the query block, or plus the steps a cached decode mask has aged.
+          const int64_t shift = hip_reuse_shift_blocks(g.hip.refresh_every - 1, g.hip.block_size_k);
+          hip_list_max = std::max<int64_t>(hip_list_max, int64_t(g.hip.k) * (1 + shift) + g.hip.recent +
                                                              std::max(g.hip.block_size_q, g.hip.refresh_every));
         }
       }

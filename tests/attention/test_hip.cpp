@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "attention/hip_mask.h"
+#include "attention/hip_policy.h"
 #include "backend/cpu/cpu_backend.h"
 
 using namespace lcllm;
@@ -203,5 +204,45 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
     INFO("request " << i);
     CHECK(got == want);
     CHECK(got.size() == size_t(rq.k / rq.block_size_k));
+  }
+}
+
+TEST_CASE("A reused HiP decode mask is dilated forward by the steps it has aged", "[attention][hip]") {
+  // ceil(steps / block_size): a mask computed for position p serves p + d with the next ceil(d / bs) blocks too.
+  CHECK(hip_reuse_shift_blocks(0, 2) == 0);
+  CHECK(hip_reuse_shift_blocks(1, 2) == 1);
+  CHECK(hip_reuse_shift_blocks(2, 2) == 1);
+  CHECK(hip_reuse_shift_blocks(3, 2) == 2);
+  CHECK(hip_reuse_shift_blocks(7, 2) == 4);
+  CHECK(hip_reuse_shift_blocks(7, 64) == 1);
+  CHECK(hip_reuse_shift_blocks(5, 1) == 5);
+  std::vector<int32_t> out;
+  hip_dilate_forward(std::vector<int32_t>{3, 4, 9, 20}, 0, out);
+  CHECK(out == std::vector<int32_t>{3, 4, 9, 20});  // fresh: unchanged
+  out.clear();
+  // Overlapping runs merge, ascending and distinct: [3,5] ∪ [4,6] ∪ [9,11] ∪ [10,12] ∪ [20,22].
+  hip_dilate_forward(std::vector<int32_t>{3, 4, 9, 10, 20}, 2, out);
+  CHECK(out == std::vector<int32_t>{3, 4, 5, 6, 9, 10, 11, 12, 20, 21, 22});
+  // Against a brute-force union on random ascending masks; appends after what out already holds.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<int32_t> blocks;
+    for (int32_t b = 0; b < 200; ++b) {
+      if (rng() % 5 == 0) blocks.push_back(b);
+    }
+    const int32_t shift = int32_t(rng() % 6);
+    std::vector<int32_t> want{-1};
+    for (int32_t x = 0; x < 210; ++x) {
+      for (const int32_t b : blocks) {
+        if (x >= b && x <= b + shift) {
+          want.push_back(x);
+          break;
+        }
+      }
+    }
+    std::vector<int32_t> got{-1};
+    hip_dilate_forward(blocks, shift, got);
+    REQUIRE(got == want);
+    REQUIRE(got.size() - 1 <= blocks.size() * size_t(1 + shift));  // the step plan's stride allows k * (1 + shift)
   }
 }
