@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# One device call for prefill over an fp8 KV cache on the wgmma kernel (version 9, docs/KERNEL_NOTES.md): the fp8,
-# attention and key-set CUDA tests, memcheck (and racecheck) of the fp8 prefill tests, prefill attention TFLOP/s at
-# 8k / 32k / 128k with bf16 and fp8 caches for this build and fp8 for the carried base, and Llama-3.1-8B's time to
-# first token at 32k / 128k with fp8 KV for this build and the base and bf16 KV for this build. QUICK=1 (a short
-# device budget): head_dim 128 only, policy full only, no racecheck, no whole suite; otherwise head_dim 128, 64 and
-# 256 (v10's patch, bench/results/prefill_v10_d256_unrun_2026-12-06/, once applied). SDPA=1 adds the PyTorch SDPA
-# peer at each head_dim. NCU=1 adds an ncu of the fp8
+# One device call for prefill on the wgmma kernel over bf16 and fp8 KV caches (versions 9 and 10,
+# docs/KERNEL_NOTES.md): the fp8, attention and key-set CUDA tests; prefill attention TFLOP/s at 8k / 32k / 128k with
+# bf16 and fp8 caches for this build and fp8 for the carried base (at head_dim 256 also the base's bf16); time to
+# first token at 32k / 128k; memcheck and racecheck of the fp8, key-set and ragged-batch prefill tests (racecheck:
+# SAN_S seconds, default 300; 120 s stopped it inside the fp8 case in session 18); the whole suite.
+# QUICK=1 (a short device budget): head_dim 128 only, policy full only, no racecheck, no whole suite; otherwise
+# DIMS (default "128 64 256"). SDPA=1 adds the PyTorch SDPA peer at each head_dim. NCU=1 adds an ncu of the fp8
 # kernel at 32k with the pipe and instruction sections and per-instruction stall samples (which unit the producer's
-# conversion waits on; KERNEL_NOTES "Version 9"). ONLY=kernels stops after the TFLOP/s; ONLY=rest skips the tests and
-# TFLOP/s and runs the rest, ONLY=e2e only the end-to-end runs, ONLY=checks only the sanitizers, ncu and suite. MODEL=config and E2E_RUNS="BINARY DTYPE;..." pick
-# the end-to-end runs (default Llama-3.1-8B: this build fp8, the base fp8, this build bf16). Results: $OUT/fp8p/, r.tar.xz.
+# conversion waits on; KERNEL_NOTES "Version 9").
+# Stages (two calls of < 600 s for the full run): ONLY=kernels stops after the TFLOP/s; ONLY=rest skips the tests
+# and TFLOP/s and runs the rest; ONLY=e2e only the end-to-end runs; ONLY=checks only the sanitizers, ncu and suite.
+# MODEL=config, POLICIES and E2E_RUNS="BINARY DTYPE;..." pick the end-to-end runs (default Llama-3.1-8B, full,hip:
+# this build fp8, the base fp8, this build bf16). Results: $OUT/fp8p/, r.tar.xz.
 #   bash tools/bench/make_gpu_dist.sh gpu_carry/dist.tar.xz /tmp/bench_attention_base_NAME /tmp/lcllm_base_NAME
 #   [QUICK=1] bash tools/bench/run_fp8_prefill_check.sh NAME       (on the device; carry gpu_carry/)
 name=${1:?usage: $0 BASE_NAME (the carried dist/bench_attention_base_NAME and dist/lcllm_base_NAME)}
@@ -53,8 +55,8 @@ fi
 [ "$ONLY" = e2e ] && exit 0
 kinds="memcheck racecheck"; [ -n "$QUICK" ] && kinds=memcheck
 for kind in $kinds; do
-  { hdr "$kind fp8 prefill" "compute-sanitizer --tool $kind test_cuda (fp8 attention, key-set prefill tiles)";
-    timeout 120 compute-sanitizer --tool $kind --error-exitcode 99 $D/test_cuda \
+  { hdr "$kind prefill" "compute-sanitizer --tool $kind test_cuda (fp8 attention, key-set prefill tiles, ragged batches)";
+    timeout ${SAN_S:-300} compute-sanitizer --tool $kind --error-exitcode 99 $D/test_cuda \
       "cuda attention over an fp8 KV cache*,cuda key-set prefill tiles*,cuda attention matches CPU: ragged batches*"
     echo "exit code: $?"; } > $R/${kind}.log 2>&1
   echo "== $kind"; tail -2 $R/${kind}.log
