@@ -5,8 +5,9 @@
 // object per (context, policy): ms per step (median of single replays between two events, the mean of back-to-back
 // replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL. HiP layers
 // estimate their masks on the GPU as forward_step does (every step with refresh_every 1, the preset's default; a plan
-// with refresh_every > 1 times its steps that reuse the cached masks); such steps run eagerly (their "replay"
-// numbers are eager steps too).
+// with refresh_every > 1 times its steps that reuse the cached masks, aged to their largest dilation, then its
+// searching steps, and prints a second line with the mean over one refresh period); such steps run eagerly (their
+// "replay" numbers are eager steps too).
 //   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
 //   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
 // Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
@@ -122,8 +123,14 @@ int main(int argc, char** argv) {
       std::vector<int32_t> hip_positions;
       // The sequence's cached HiP decode masks, as the engine keeps them. The position does not move between timed
       // steps, so a plan with refresh_every > 1 times its cached steps (the mask search runs once, in warm-up) and
-      // refresh_every 1 times a search every step.
+      // refresh_every 1 times a search every step. The cached masks are aged to refresh_every - 1 steps before the
+      // timed steps (age_masks): a reused mask is dilated forward by its age (hip_policy.h hip_dilate_forward), so
+      // these are the cached steps' worst case, the largest lists.
       SequencePolicyState policy_state;
+      auto age_masks = [&] {
+        for (HipCachedMask& m : policy_state.hip)
+          if (m.valid) m.computed_at = std::min(m.computed_at, len - 1 - (m.params.refresh_every - 1));
+      };
       // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
       bool graphs = !hip;
       auto run_step = [&] {
@@ -157,11 +164,18 @@ int main(int argc, char** argv) {
       cudaEvent_t a, b;
       CUDA_CHECK(cudaEventCreate(&a));
       CUDA_CHECK(cudaEventCreate(&b));
-      auto time_steps = [&] {
+      // search: every timed step searches its masks anew (the cached ones dropped first, host state only): the
+      // refreshing step of a plan with refresh_every > 1.
+      auto drop_masks = [&] {
+        for (HipCachedMask& m : policy_state.hip) m.valid = false;
+      };
+      auto time_steps = [&](bool search) {
         for (int w = 0; w < 3; ++w) run_step();
         be.synchronize();
+        age_masks();
         std::vector<double> single;
         for (int r = 0; r < reps; ++r) {
+          if (search) drop_masks();
           CUDA_CHECK(cudaEventRecord(a, be.stream()));
           run_step();
           CUDA_CHECK(cudaEventRecord(b, be.stream()));
@@ -171,7 +185,10 @@ int main(int argc, char** argv) {
           single.push_back(ms);
         }
         CUDA_CHECK(cudaEventRecord(a, be.stream()));
-        for (int r = 0; r < reps; ++r) run_step();
+        for (int r = 0; r < reps; ++r) {
+          if (search) drop_masks();
+          run_step();
+        }
         CUDA_CHECK(cudaEventRecord(b, be.stream()));
         CUDA_CHECK(cudaEventSynchronize(b));
         float b2b = 0;
@@ -179,12 +196,27 @@ int main(int argc, char** argv) {
         std::sort(single.begin(), single.end());
         return StepTiming{single[single.size() / 2], double(b2b) / reps};
       };
-      const StepTiming t = time_steps();
+      const StepTiming t = time_steps(false);
       graphs = false;
-      const StepTiming eager = time_steps();
+      const StepTiming eager = time_steps(false);
+      // A plan that reuses its masks: the refreshing step too, and the mean over one refresh period (one search
+      // step and refresh_every - 1 cached steps at their oldest), which is what decode pays per token.
+      int32_t refresh_every = 1;
+      for (const LayerPlan& layer : plan.layers)
+        for (const HeadGroupPolicy& g : layer.decode)
+          if (g.policy == AttentionPolicy::ATTENTION_POLICY_HIP)
+            refresh_every = std::max(refresh_every, g.hip.refresh_every);
+      const StepTiming searching = refresh_every > 1 ? time_steps(true) : t;
+      const double period_ms = (searching.b2b_ms + (refresh_every - 1) * t.b2b_ms) / refresh_every;
       CUDA_CHECK(cudaEventDestroy(a));
       CUDA_CHECK(cudaEventDestroy(b));
       if (attention_plan_is_full(plan)) full_ms = t.b2b_ms;
+      else if (refresh_every > 1)
+        std::printf("{\"card\": \"%s\", \"model\": \"%s\", \"context\": %d, \"policy\": \"%s\", \"refresh_every\": %d, "
+                    "\"search_step_ms_b2b\": %.4f, \"cached_step_ms_b2b\": %.4f, \"mean_ms_per_step\": %.4f, "
+                    "\"speedup_vs_full_mean\": %.2f}\n",
+                    prop.name, argv[1], len, policy.c_str(), refresh_every, searching.b2b_ms, t.b2b_ms, period_ms,
+                    full_ms > 0 ? full_ms / period_ms : 0.0);
       const double kv = decode_kv_bytes_read(plan, c, len, be.kv_storage_dtype());
       int32_t sparse_layers = 0, select_layers = 0;
       for (const StepLayerPlan& lp : step.layers) {

@@ -4,6 +4,7 @@
 # cache (4 depths x SAMPLES prompts per cell; SAMPLES=4 took 195 s on an H100). Compare the runs with tools/eval/retained_between_runs.py. Needs
 # /tmp/models/gemma-3-270m-q4_k_m.gguf on the device (the upload of tools/eval/run_real_models_gpu.sh) and carries
 # gpu_carry/ (dist.tar.xz, commit.txt, haystack.txt); everything comes back as $OUT/r.tar.xz.
+# DTYPES picks the KV dtypes (default "bf16 fp8"; DTYPES=bf16 for the policies alone).
 #   SAMPLES=4 bash tools/eval/run_kv_dtype_gpu.sh
 source tools/bench/gpu_dist_env.sh
 samples=${SAMPLES:-4}
@@ -15,7 +16,7 @@ for len in 4096 16384 32768; do
     n=hip; [ $r = 8 ] && n=hip_refresh8
     echo "{\"name\": \"$n\", \"preset\": \"hip\", \"params\": {\"k\": $((b / 2)), \"block_size_k\": 2, \"sink\": 64, \"recent\": $((b / 2 - 64)), \"refresh_every\": $r}}" > $P/$n.json
   done
-  for dt in bf16 fp8; do
+  for dt in ${DTYPES:-bf16 fp8}; do
     { hdr "gemma $len $dt" "lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --kv-cache-dtype $dt --policy full,hip,hip_refresh8";
       timeout 200 $D/lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --haystack $H \
         --batch-size 4 --kv-cache-dtype $dt --policy "full,$P/hip.json,$P/hip_refresh8.json" -o $R/gemma_${len}_$dt -q; echo "exit code: $?"; } > $R/gemma_${len}_$dt.log 2>&1
