@@ -686,12 +686,19 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
     i_begin = 0;
     i_end = min(p.device_count[on_device], p.device_stride);
   }
+  // A reused mask's block b stands for blocks [b, b + shift]; a block's run starts after the previous block's run
+  // ends (the runs of ascending blocks end ascending), so the union is ascending and distinct.
+  const int64_t shift = p.shift ? p.shift[m] : 0;
+  int64_t prev_end = -(int64_t(1) << 62);  // the block after the previous chunk's last run
   for (int64_t i0 = i_begin; i0 < i_end; i0 += 32) {
     const int64_t i = i0 + lane;
+    const int64_t b = i < i_end ? int64_t(blocks[i]) : 0;
+    const int64_t before = __shfl_up_sync(0xffffffffu, b, 1);
+    const int64_t run_from = lane == 0 ? max(b, prev_end) : max(b, before + shift + 1);
+    prev_end = __shfl_sync(0xffffffffu, b, min(31, int32_t(i_end - 1 - i0))) + shift + 1;
     int32_t first = 0, len = 0;
     if (i < i_end) {
-      const int64_t b = blocks[i];
-      const int64_t a = max(b * bs, int64_t(lo)), e = min((b + 1) * bs, int64_t(tail));
+      const int64_t a = max(run_from * bs, int64_t(lo)), e = min((b + shift + 1) * bs, int64_t(tail));
       if (e > a) first = int32_t(a), len = int32_t(e - a);
     }
     int32_t inc = len;  // inclusive scan over the warp's blocks
@@ -807,22 +814,32 @@ void launch_shape(const HipMaskParams& p, size_t smem, int size, cudaStream_t st
 
 // Few requests (a decode step) run the decode shape in clusters; many, the prefill shape one CTA each.
 template <class T, int kPairs>
-void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
+void prepare_typed(HipMaskParams& p) {
   const size_t cluster_smem = hip_mask_cluster_smem_bytes(p.max_keep);
   const bool few = int64_t(p.n_requests) * 2 <= int64_t(cuda_sm_count()) &&
                    cluster_smem + 64 <= size_t(cuda_smem_optin_bytes());
   if (few) {
     const int size = hip_cluster_size<T, kPairs, HipDecodeShape>(p, cluster_smem);
-    if (size > 1) return launch_shape<T, kPairs, HipDecodeShape>(p, cluster_smem, size, stream);
+    if (size > 1) {
+      p.cluster_size = size, p.q_stage_rows = 0, p.smem_bytes = cluster_smem;
+      return;
+    }
   }
   // One CTA per request: the sort buffers, then as many staged query rows (M rows of 16, head_dim x bf16 hi + lo
   // each) as the request with the most rows needs and shared memory holds (none: the unstaged scoring loop).
-  HipMaskParams staged = p;
+  hip_mask_configure<T, kPairs, HipPrefillShape>();
   const int64_t row_bytes = int64_t(p.a.head_dim) * 4, base = int64_t(hip_query_stage_offset(p.max_keep));
   const int64_t want = (int64_t(p.max_rows) * (p.a.n_heads / p.a.n_kv_heads) + 15) / 16 * 16;
   const int64_t room = (int64_t(cuda_smem_optin_bytes()) - 64 - base) / row_bytes / 16 * 16;  // - static smem
-  staged.q_stage_rows = int32_t(std::max<int64_t>(0, std::min(want, room)));
-  launch_shape<T, kPairs, HipPrefillShape>(staged, size_t(base + staged.q_stage_rows * row_bytes), 1, stream);
+  p.cluster_size = 1;
+  p.q_stage_rows = int32_t(std::max<int64_t>(0, std::min(want, room)));
+  p.smem_bytes = size_t(base + p.q_stage_rows * row_bytes);
+}
+
+template <class T, int kPairs>
+void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
+  if (p.cluster_size > 1) return launch_shape<T, kPairs, HipDecodeShape>(p, p.smem_bytes, p.cluster_size, stream);
+  launch_shape<T, kPairs, HipPrefillShape>(p, p.smem_bytes, 1, stream);
 }
 
 }  // namespace
@@ -842,10 +859,23 @@ size_t hip_mask_cluster_smem_bytes(int32_t max_keep) {
   return hip_mask_smem_bytes(max_keep) + size_t(pow2_at_least(2 * max_keep)) * sizeof(uint64_t);
 }
 
-void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
-  if (p.n_requests == 0) return;
+void prepare_attention_hip_mask(HipMaskParams& p) {
   if (p.max_keep < 1 || p.max_keep > kHipMaxKeep || p.a.head_dim > kAttentionMaxHeadDim || p.a.head_dim % 16 != 0) {
     std::fprintf(stderr, "lcllm: HiP mask: keep %d or head_dim %d out of range\n", p.max_keep, p.a.head_dim);
+    std::abort();
+  }
+  const bool fp8 = p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3, wide = p.a.head_dim > 128;
+  if (fp8) {
+    wide ? prepare_typed<uint8_t, kMaxPairsPerLane>(p) : prepare_typed<uint8_t, 2>(p);
+  } else {
+    wide ? prepare_typed<uint16_t, kMaxPairsPerLane>(p) : prepare_typed<uint16_t, 2>(p);
+  }
+}
+
+void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream) {
+  if (p.n_requests == 0) return;
+  if (p.cluster_size < 1) {
+    std::fprintf(stderr, "lcllm: HiP mask launched without prepare_attention_hip_mask\n");
     std::abort();
   }
   const bool fp8 = p.a.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3, wide = p.a.head_dim > 128;

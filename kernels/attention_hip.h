@@ -32,12 +32,16 @@ struct HipMaskParams {
   int32_t n_requests;
   int32_t max_keep;              // the largest k / block_size_k of the requests (<= kHipMaxKeep)
   int32_t max_rows;              // the most query rows (row_end - row_begin) of a request
-  int32_t q_stage_rows;          // set by the launch: (row, head) pairs of staged query fragments a CTA holds
+  // Set by prepare_attention_hip_mask, on the host before the launch is enqueued (so that a recorded step's graph
+  // capture makes no occupancy query, and the launch's shape is part of its parameters):
+  int32_t cluster_size;          // CTAs per request: > 1 the decode shape in clusters, 1 the prefill shape
+  int32_t q_stage_rows;          // prefill shape: (row, head) pairs of staged query fragments a CTA holds
+  size_t smem_bytes;             // dynamic shared memory per CTA
 };
 
 // HiP's lists into a selection slot (backend.h Backend::selection_write_hip; the host rule is hip_expand_lists):
-// one warp per item writes its mask's block keys below the tail and then [tail, hi), tail = max(lo, min(hi,
-// all_from)), ascending. Lists are cut at `stride` (the step plan sizes the slot so that none is).
+// one warp per item writes its mask's block keys below the tail (each block dilated forward by the mask's shift)
+// and then [tail, hi), tail = max(lo, min(hi, all_from)), ascending. Lists are cut at `stride` (the step plan sizes the slot so that none is).
 struct HipListParams {
   const int64_t* indptr;       // [n_masks + 1]
   const int32_t* blocks;       // [nnz] ascending per mask
@@ -48,6 +52,8 @@ struct HipListParams {
   const int32_t* device_blocks;  // [requests, device_stride] a HiP search's output (HipMaskParams::out_blocks)
   const int32_t* device_count;   // [requests] (HipMaskParams::out_count)
   int32_t device_stride;
+  const int32_t* shift;        // [n_masks] or null: a reused mask's forward dilation in blocks (hip_dilate_forward:
+                               // block b stands for blocks [b, b + shift])
   const int32_t* sets;         // [n_items, 5] the layer's KeySet fields (lo, sink_end, recent_begin, hi, list)
   int32_t* out_positions;      // [n_items, stride] the slot's lists
   int32_t* out_count;          // [n_items]
@@ -60,6 +66,9 @@ void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream);
 // CTAs per request (decode; launch_attention_hip_mask falls back to one CTA where that does not fit).
 size_t hip_mask_smem_bytes(int32_t max_keep);
 size_t hip_mask_cluster_smem_bytes(int32_t max_keep);
+// Chooses the launch's shape (cluster_size, q_stage_rows, smem_bytes) for the current device: host work only (the
+// kernel's attribute opt-ins and occupancy queries, once per shape), to be called before the launch is enqueued.
+void prepare_attention_hip_mask(HipMaskParams& p);
 void launch_attention_hip_mask(const HipMaskParams& p, cudaStream_t stream);
 
 }  // namespace lcllm

@@ -114,9 +114,12 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       const size_t i = size_t(m.request);
       out.blocks.insert(out.blocks.end(), fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
     } else {
-      hip_dilate_forward(m.cached->blocks, m.shift, out.blocks);
+      // The blocks as computed; the consumer dilates them (a decode step's upload keeps its size from step to step,
+      // so a recorded step's graph is replayed).
+      out.blocks.insert(out.blocks.end(), m.cached->blocks.begin(), m.cached->blocks.end());
     }
     out.indptr.push_back(int64_t(out.blocks.size()));
+    out.shift.push_back(m.shift);
     if (keep_on_device) out.on_device.push_back(m.request);  // -1 for a cached mask (its blocks are on the host)
     out.block_size.push_back(m.block_size);
     out.all_from.push_back(m.all_from);
@@ -143,8 +146,10 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
   LCLLM_ASSERT(masks.mask_of.empty() || masks.mask_of.size() == sets.size(), "one mask index per item");
   LCLLM_ASSERT(std::all_of(masks.on_device.begin(), masks.on_device.end(), [](int32_t r) { return r < 0; }),
                "HiP masks kept on a device cannot be expanded on the host");
+  LCLLM_ASSERT(masks.shift.empty() || masks.shift.size() == masks.block_size.size(), "one shift per mask");
   indptr.assign(sets.size() + 1, 0);
   positions.clear();
+  std::vector<int32_t> dilated;
   for (size_t item = 0; item < sets.size(); ++item) {
     const KeySet& s = sets[item];
     const int32_t m = masks.mask_of.empty() ? -1 : masks.mask_of[item];
@@ -153,8 +158,12 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
       // distinct. Block b = keys [b * bs, (b + 1) * bs) (64-bit: bs may be huge).
       const int64_t bs = masks.block_size[size_t(m)];
       const int32_t tail = std::max(s.lo, std::min(s.hi, masks.all_from[size_t(m)]));
-      for (int64_t i = masks.indptr[size_t(m)]; i < masks.indptr[size_t(m) + 1]; ++i) {
-        const int64_t b = masks.blocks[size_t(i)];
+      const std::span<const int32_t> mine =
+          masks.blocks.subspan(size_t(masks.indptr[size_t(m)]), size_t(masks.indptr[size_t(m) + 1] - masks.indptr[size_t(m)]));
+      dilated.clear();
+      hip_dilate_forward(mine, masks.shift.empty() ? 0 : masks.shift[size_t(m)], dilated);
+      for (const int32_t block : dilated) {
+        const int64_t b = block;
         const int64_t end = std::min<int64_t>((b + 1) * bs, tail);
         for (int64_t j = std::max<int64_t>(b * bs, s.lo); j < end; ++j) positions.push_back(int32_t(j));
       }

@@ -30,7 +30,8 @@ struct HipLayerMasks {
   std::vector<int32_t> all_from;    // [n_masks] keys >= all_from are kept
   std::vector<int32_t> mask_of;     // [n_rows * n_kv_heads] the (row, head)'s mask, -1: not HIP
   std::vector<int32_t> on_device;   // [n_masks] or empty: backend.h HipMaskLists::on_device
-  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of, on_device}; }
+  std::vector<int32_t> shift;       // [n_masks] or empty: backend.h HipMaskLists::shift
+  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of, on_device, shift}; }
 };
 
 // A decode mask reused steps_since steps after the position it was computed for also keeps, after each of its
@@ -46,8 +47,9 @@ int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k);
 void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out);
 
 // The host rule for HiP's lists (selection slot `slot`): item i with sets[i].list == slot and a mask gets the keys
-// of its mask's blocks and the keys from its all_from on, clipped to [sets[i].lo, sets[i].hi), ascending and
-// distinct; every other item an empty list. indptr [n_items + 1], positions [nnz].
+// of its mask's blocks (dilated forward by the mask's shift) and the keys from its all_from on, clipped to
+// [sets[i].lo, sets[i].hi), ascending and distinct; every other item an empty list. indptr [n_items + 1],
+// positions [nnz].
 void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, int32_t slot,
                       std::vector<int64_t>& indptr, std::vector<int32_t>& positions);
 

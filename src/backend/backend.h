@@ -95,6 +95,10 @@ struct HipMaskLists {
   // [n_masks] or empty: -1, or the index of the layer's attention_hip_blocks_device request whose blocks the mask is
   // (they stay where the backend computed them; the mask's CSR range is then empty).
   std::span<const int32_t> on_device;
+  // [n_masks] or empty (all 0): a reused decode mask's forward dilation in blocks: each of its blocks b stands for
+  // the blocks [b, b + shift] (attention/hip_policy.h hip_dilate_forward). The backend dilates, so a reused mask
+  // uploads the blocks it was computed with, the same count every step.
+  std::span<const int32_t> shift;
 };
 
 // One layer's work for Backend::attention_key_sets; the pointers were returned by Backend::step_upload (host memory

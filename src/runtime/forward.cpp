@@ -80,12 +80,11 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   }
   const StepPlan step = step_plan_compile(seq_plans, c, in.attention, in.phases);
   if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
-  bool hip_step = false;
-  for (const StepLayerPlan& lp : step.layers) hip_step = hip_step || lp.hip;
 
   // Decode steps (one row per sequence) may be replayed as one recorded graph by the backend, sparse ones too:
-  // their key sets and selections live in fixed-size step buffers. HiP's host-written lists keep it eager.
-  bool decode_only = !hip_step;
+  // their key sets and selections live in fixed-size step buffers, and HiP's masks are staged uploads or stay on
+  // the device. (A HiP search whose blocks a sequence caches for later steps ends the recording: the backend syncs.)
+  bool decode_only = true;
   for (size_t s = 0; decode_only && s + 1 < in.attention.query_start.size(); ++s) {
     decode_only = in.attention.query_start[s + 1] - in.attention.query_start[s] == 1;
   }

@@ -246,3 +246,46 @@ TEST_CASE("A reused HiP decode mask is dilated forward by the steps it has aged"
     REQUIRE(got.size() - 1 <= blocks.size() * size_t(1 + shift));  // the step plan's stride allows k * (1 + shift)
   }
 }
+
+TEST_CASE("hip_expand_lists dilates each mask by its shift: the lists of the pre-dilated blocks", "[attention][hip]") {
+  // Backends get a reused mask's blocks as computed plus its shift (backend.h HipMaskLists::shift) and dilate
+  // them; the host rule must give what expanding the dilated blocks gives.
+  std::mt19937 rng(11);
+  HipLayerMasks raw, dilated;
+  raw.indptr = dilated.indptr = {0};
+  const int32_t n_masks = 12;
+  for (int32_t m = 0; m < n_masks; ++m) {
+    const int32_t bs = 1 + int32_t(rng() % 4), shift = m % 4 == 0 ? 0 : int32_t(rng() % 5);
+    std::vector<int32_t> blocks;
+    for (int32_t b = 0; b * bs < 400; ++b) {
+      if (rng() % 6 == 0) blocks.push_back(b);
+    }
+    raw.blocks.insert(raw.blocks.end(), blocks.begin(), blocks.end());
+    raw.indptr.push_back(int64_t(raw.blocks.size()));
+    raw.shift.push_back(shift);
+    hip_dilate_forward(blocks, shift, dilated.blocks);
+    dilated.indptr.push_back(int64_t(dilated.blocks.size()));
+    const int32_t all_from = 300 + int32_t(rng() % 100);
+    for (HipLayerMasks* x : {&raw, &dilated}) {
+      x->block_size.push_back(bs);
+      x->all_from.push_back(all_from);
+    }
+  }
+  std::vector<KeySet> sets;
+  for (int32_t i = 0; i < 60; ++i) {
+    const int32_t lo = int32_t(rng() % 100), hi = lo + int32_t(rng() % 350);
+    sets.push_back(KeySet{lo, lo, lo, hi, i % 7 == 0 ? 0 : 1});
+    raw.mask_of.push_back(i % 9 == 0 ? -1 : int32_t(rng() % n_masks));
+  }
+  dilated.mask_of = raw.mask_of;
+  std::vector<int64_t> want_indptr, got_indptr;
+  std::vector<int32_t> want, got;
+  hip_expand_lists(dilated.view(), sets, 1, want_indptr, want);
+  hip_expand_lists(raw.view(), sets, 1, got_indptr, got);
+  CHECK(got_indptr == want_indptr);
+  CHECK(got == want);
+  // The shifts mattered: without them the lists are shorter.
+  raw.shift.clear();
+  hip_expand_lists(raw.view(), sets, 1, got_indptr, got);
+  CHECK(got.size() < want.size());
+}

@@ -868,6 +868,47 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
   }
 }
 
+TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (masks searched every step; reused and dilated)",
+          "[cuda][sparse][hip][sparse_graphs]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  for (const int32_t refresh : {1, 4}) {
+    const AttentionPlan plan = attention_preset_resolve(
+        "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 0},
+                {"refresh_every", refresh}}, c);
+    auto run = [&](bool graphs, StepGraphStats& stats) {
+      auto be = std::make_unique<CudaBackend>(0, 0.9f);
+      be->set_graphs_enabled(graphs);
+      CudaBackend* gpu = be.get();
+      EngineOptions o;
+      o.model_path = dir;
+      o.context_tokens = 512;
+      o.max_step_tokens = 160;
+      o.plan = plan;
+      auto engine = Engine::load(o, std::move(be));
+      const std::vector<float> logits = run_prefill_decode(*engine, f);
+      stats = gpu->graph_stats();
+      return logits;
+    };
+    StepGraphStats with_stats, without_stats;
+    const std::vector<float> a = run(true, with_stats), b = run(false, without_stats);
+    INFO("refresh_every " << refresh << ": " << with_stats.replays << " replays, " << with_stats.captures
+                          << " captures, " << with_stats.eager << " eager");
+    REQUIRE(a.size() == b.size());
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    // Decode steps were recorded: with refresh 1 the masks stay on the device (every step a graph); with refresh
+    // 4 the steps that reuse a mask replay, and the searching ones (their blocks come to the host) run eagerly.
+    const int64_t n_decode = int64_t(f.continuation.size());
+    CHECK(with_stats.replays + with_stats.captures >= (refresh == 1 ? n_decode : n_decode / 2));
+    CHECK(with_stats.replays > 0);
+    if (refresh > 1) CHECK(with_stats.eager > 0);
+    CHECK(without_stats.replays + without_stats.captures == 0);
+  }
+}
+
 TEST_CASE("cuda: hip with budgets below the context runs end to end; rows with exact masks and most rows agree with the CPU",
           "[cuda][sparse][hip]") {
   LCLLM_REQUIRE_GPU();
@@ -927,6 +968,7 @@ TEST_CASE("cuda HiP lists expanded on the device equal the host rule (hip_expand
     masks.indptr.push_back(int64_t(masks.blocks.size()));
     masks.block_size.push_back(bs);
     masks.all_from.push_back(pos(rng()));
+    masks.shift.push_back(m % 3 == 0 ? 0 : pick(rng()) % 6);  // reused masks dilate forward (hip_dilate_forward)
   }
   std::vector<KeySet> sets;
   for (int32_t i = 0; i < n_items; ++i) {

@@ -6,8 +6,8 @@
 // replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL. HiP layers
 // estimate their masks on the GPU as forward_step does (every step with refresh_every 1, the preset's default; a plan
 // with refresh_every > 1 times its steps that reuse the cached masks, aged to their largest dilation, then its
-// searching steps, and prints a second line with the mean over one refresh period); such steps run eagerly (their
-// "replay" numbers are eager steps too).
+// searching steps, which bring their masks to the host and so run eagerly, and prints a second line with the mean
+// over one refresh period).
 //   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
 //   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
 // Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
@@ -116,8 +116,6 @@ int main(int argc, char** argv) {
     for (const std::string& policy : policies) {
       const AttentionPlan plan = attention_plan_resolve(policy, c);
       const StepPlan step = step_plan_compile(plan, c, batch, phase);
-      bool hip = false;
-      for (const StepLayerPlan& lp : step.layers) hip = hip || lp.hip;
       const AttentionPlan* seq_plans[1] = {&plan};
       std::vector<int64_t> hip_indptr;
       std::vector<int32_t> hip_positions;
@@ -132,7 +130,8 @@ int main(int argc, char** argv) {
           if (m.valid) m.computed_at = std::min(m.computed_at, len - 1 - (m.params.refresh_every - 1));
       };
       // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
-      bool graphs = !hip;
+      // A HiP step whose search the sequence caches for later steps syncs, and so runs eagerly from there.
+      bool graphs = true;
       auto run_step = [&] {
         if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
         be.step_begin(graphs);

@@ -37,6 +37,15 @@ P zeroed() {
   return p;
 }
 
+// A device-to-device copy as an enqueued op (recorded into a step's graph like a kernel): moves staged bytes into a
+// buffer that outlives the staging ring's next wrap (step_upload, the HiP search's requests).
+struct DeviceCopyParams {
+  void* dst;
+  const void* src;
+  size_t bytes;
+};
+void launch_device_copy(const DeviceCopyParams& p, cudaStream_t stream);
+
 // device: CUDA device ordinal. gpu_memory_fraction (0, 1]: share of the card's total memory the process may hold
 // once the KV pool is reserved (kv_reserve throws ERROR_KIND_OUT_OF_MEMORY beyond it). Throws lcllm::Error
 // (ERROR_KIND_INVALID_ARGUMENT) when there is no such device or the fraction is out of range.

@@ -1,8 +1,12 @@
 // HiP on the GPU (E9 item 3, arXiv 2406.09827 §3.1): the masks are estimated by kernels/attention_hip.cu. Masks no
 // later step reuses (prefill; decode with refresh_every 1) stay on the device and selection_write_hip expands them
 // into the step's selection slot there; decode masks cached for later steps come back to the host as block lists,
-// where hip_policy.cpp keeps them per sequence. The attention itself then runs the key-set kernels.
+// where hip_policy.cpp keeps them per sequence, and the steps that reuse them upload them again (the device dilates
+// them). The attention itself then runs the key-set kernels. Every upload goes through the staging ring and every
+// launch through enqueue, so a decode step whose masks stay on the device or come from the cache is recorded and
+// replayed as a CUDA graph; only a search whose blocks the host must keep ends the recording (a synchronisation).
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -15,7 +19,6 @@ namespace lcllm {
 
 HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                        const AttentionParams& params, std::span<const HipBlockRequest> requests) {
-  LCLLM_ASSERT(!recording_, "HiP mask estimation inside a recorded step (its requests are uploaded per layer)");
   if (head_dim_ % 16 != 0) {  // the search's tensor-core scores take K in 16-dim MMA steps (kernels/attention_hip.cu)
     throw Error(ErrorKind::ERROR_KIND_UNSUPPORTED,
                 "HiP on the cuda backend needs head_dim a multiple of 16; this model's is " +
@@ -48,23 +51,27 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
                     " KiB of shared memory per block; this GPU allows " + std::to_string(cuda_smem_optin_bytes() >> 10) +
                     " KiB (raise block_size_k or lower k)");
   }
-  // The requests and positions go to their own scratch (not the staging ring: attention_rows staged its arrays
-  // there first, and a later reservation may wrap the ring under them). Pageable copies: the host vectors may go.
+  // The requests and positions go through the staging ring into their own scratch (as step_upload's data): staged
+  // before attention_rows, whose own staging may wrap the ring (after waiting for the stream, so the copy is done).
   const size_t n_req = requests.size();
-  const size_t req_bytes = packed.size() * sizeof(int32_t), pos_bytes = batch.query_pos.size() * sizeof(int32_t);
-  auto* inputs = static_cast<int32_t*>(scratch(req_bytes + pos_bytes, kScratchHipInputs));  // [requests | query_pos]
-  CUDA_CHECK(cudaMemcpyAsync(inputs, packed.data(), req_bytes, cudaMemcpyHostToDevice, stream_));
-  CUDA_CHECK(cudaMemcpyAsync(inputs + packed.size(), batch.query_pos.data(), pos_bytes, cudaMemcpyHostToDevice, stream_));
+  packed.insert(packed.end(), batch.query_pos.begin(), batch.query_pos.end());  // [requests | query_pos]
+  auto* inputs = static_cast<int32_t*>(scratch(packed.size() * sizeof(int32_t), kScratchHipInputs));
+  auto copy = zeroed<DeviceCopyParams>();
+  copy.dst = inputs;
+  copy.src = stage(std::span<const int32_t>(packed));
+  copy.bytes = packed.size() * sizeof(int32_t);
+  enqueue(launch_device_copy, copy);
   const CudaAttentionRows rows = attention_rows(q, q, layer, batch, params, false, false);
   auto p = zeroed<HipMaskParams>();
   p.a = rows.a;
   p.requests = inputs;
-  p.query_pos = inputs + packed.size();
+  p.query_pos = inputs + n_req * kHipRequestInts;
   p.out_blocks = static_cast<int32_t*>(scratch(n_req * size_t(max_keep) * sizeof(int32_t), kScratchHipBlocks));
   p.out_count = static_cast<int32_t*>(scratch(n_req * sizeof(int32_t), kScratchHipCount));
   p.n_requests = int32_t(n_req);
   p.max_keep = max_keep;
   p.max_rows = max_rows;
+  prepare_attention_hip_mask(p);  // the launch's shape, chosen here: a graph capture makes no occupancy query
   enqueue(launch_attention_hip_mask, p);
   return {p.out_blocks, p.out_count, max_keep, int32_t(n_req)};
 }
@@ -77,6 +84,7 @@ void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Att
   hip_device_ = {};
   if (requests.empty()) return;
   const HipDeviceMasks d = hip_search(q, layer, batch, params, requests);
+  flush_recorded();  // the host waits for the blocks: the rest of a recorded step runs eagerly
   const size_t n_req = requests.size();
   std::vector<int32_t> counts(n_req), all(n_req * size_t(d.stride));  // [n_requests], [n_requests, max_keep]
   CUDA_CHECK(cudaMemcpyAsync(counts.data(), d.count, counts.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
@@ -101,38 +109,45 @@ bool CudaBackend::attention_hip_blocks_device(const Tensor& q, int32_t layer, co
 bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) {
   LCLLM_ASSERT(slot >= 0 && slot < sel_slots_, "selection slot not reserved");
   LCLLM_ASSERT(masks.mask_of.size() == size_t(sel_items_), "HiP masks do not match the slot");
-  LCLLM_ASSERT(!recording_, "HiP lists inside a recorded step");
   LCLLM_ASSERT(masks.indptr.size() == masks.block_size.size() + 1 && masks.all_from.size() == masks.block_size.size(),
                "malformed HiP masks");
-  // One upload of the masks: [indptr int64 | blocks | block_size | all_from | mask_of] (pageable copies: the caller's
-  // vectors may go once this returns).
-  const size_t b_indptr = masks.indptr.size_bytes(), b_blocks = masks.blocks.size_bytes(),
-               b_small = masks.block_size.size_bytes(), b_items = masks.mask_of.size_bytes();
-  auto* base = static_cast<unsigned char*>(
-      scratch(b_indptr + b_blocks + 3 * b_small + b_items + 16, kScratchHipLists));  // + on_device [n_masks]
-  unsigned char* at = base;
-  auto put = [&](const void* src, size_t bytes) {
-    unsigned char* dst = at;
-    if (bytes > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
-    at += bytes;
-    return dst;
+  LCLLM_ASSERT(masks.shift.empty() || masks.shift.size() == masks.block_size.size(), "one shift per mask");
+  // One staged upload of the masks, int32 words: [indptr (int64 as two words) | blocks | block_size | all_from |
+  // mask_of | on_device | shift]. Staged, so a recorded step copies it when its graph runs.
+  const size_t n_masks = masks.block_size.size();
+  std::vector<int32_t> pack;
+  pack.reserve(2 * masks.indptr.size() + masks.blocks.size() + 4 * n_masks + masks.mask_of.size());
+  auto put = [&pack](const void* src, size_t bytes) {
+    const size_t at = pack.size();
+    pack.resize(at + bytes / sizeof(int32_t));
+    if (bytes > 0) std::memcpy(pack.data() + at, src, bytes);
+    return at;
   };
+  const size_t o_indptr = put(masks.indptr.data(), masks.indptr.size_bytes());
+  const size_t o_blocks = put(masks.blocks.data(), masks.blocks.size_bytes());
+  const size_t o_size = put(masks.block_size.data(), masks.block_size.size_bytes());
+  const size_t o_from = put(masks.all_from.data(), masks.all_from.size_bytes());
+  const size_t o_items = put(masks.mask_of.data(), masks.mask_of.size_bytes());
+  const size_t o_device = put(masks.on_device.data(), masks.on_device.size_bytes());
+  const size_t o_shift = put(masks.shift.data(), masks.shift.size_bytes());
+  const int32_t* dev = stage(std::span<const int32_t>(pack));  // 256-byte aligned: the int64 indptr comes first
   auto p = zeroed<HipListParams>();
-  p.indptr = reinterpret_cast<const int64_t*>(put(masks.indptr.data(), b_indptr));
-  p.blocks = reinterpret_cast<const int32_t*>(put(masks.blocks.data(), b_blocks));
-  p.block_size = reinterpret_cast<const int32_t*>(put(masks.block_size.data(), b_small));
-  p.all_from = reinterpret_cast<const int32_t*>(put(masks.all_from.data(), b_small));
-  p.mask_of = reinterpret_cast<const int32_t*>(put(masks.mask_of.data(), b_items));
+  p.indptr = reinterpret_cast<const int64_t*>(dev + o_indptr);
+  p.blocks = dev + o_blocks;
+  p.block_size = dev + o_size;
+  p.all_from = dev + o_from;
+  p.mask_of = dev + o_items;
   if (!masks.on_device.empty()) {  // masks left on the device by this layer's attention_hip_blocks_device
-    LCLLM_ASSERT(masks.on_device.size() == masks.block_size.size(), "one on_device entry per mask");
+    LCLLM_ASSERT(masks.on_device.size() == n_masks, "one on_device entry per mask");
     for (int32_t r : masks.on_device) {
       LCLLM_ASSERT(r < hip_device_.n_requests, "a HiP mask names a search request this layer did not run");
     }
-    p.on_device = reinterpret_cast<const int32_t*>(put(masks.on_device.data(), masks.on_device.size_bytes()));
+    p.on_device = dev + o_device;
     p.device_blocks = hip_device_.blocks;
     p.device_count = hip_device_.count;
     p.device_stride = hip_device_.stride;
   }
+  if (!masks.shift.empty()) p.shift = dev + o_shift;
   p.sets = reinterpret_cast<const int32_t*>(sets);
   const size_t items = size_t(sel_items_);
   p.out_positions = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * size_t(sel_stride_);

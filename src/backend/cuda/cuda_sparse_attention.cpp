@@ -22,18 +22,9 @@ constexpr size_t kMaxSelectScoreBytes = size_t(8) << 30;
 
 }  // namespace
 
-namespace {
-
-struct DeviceCopyParams {
-  void* dst;
-  const void* src;
-  size_t bytes;
-};
 void launch_device_copy(const DeviceCopyParams& p, cudaStream_t stream) {
   CUDA_CHECK(cudaMemcpyAsync(p.dst, p.src, p.bytes, cudaMemcpyDeviceToDevice, stream));
 }
-
-}  // namespace
 
 const int32_t* CudaBackend::step_upload(std::span<const int32_t> data) {
   // The staging ring may wrap (after waiting for the stream) while later layers stage their rows, so the step's
