@@ -724,6 +724,75 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
   }
 }
 
+// The same lists with one CTA per item, for launches of few items (a decode step's rows x KV heads): the warp per
+// item above walks its mask's blocks 32 at a time, one dependent chunk after another (about 19 us for 256 blocks at
+// 1M on the H100, as long as the attention that reads the list; bench/results/hip_decode_graphs_h100_2026-12-06/).
+// Here each thread takes one block of a tile of 256, its run's length follows from the block before it (read from
+// memory, not shuffled), and a block-wide scan places the runs.
+__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists_cta(HipListParams p) {
+  __shared__ int32_t warp_total[kHipWarps];
+  const int32_t tid = int32_t(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  const int64_t item = blockIdx.x;
+  const int32_t* s = p.sets + item * 5;
+  const int32_t lo = s[0], hi = s[3], list = s[4], m = p.mask_of[item];
+  int32_t* out = p.out_positions + item * p.stride;
+  if (list != p.slot || m < 0) {
+    if (tid == 0) p.out_count[item] = 0;
+    return;
+  }
+  const int64_t bs = p.block_size[m];
+  const int32_t tail = max(lo, min(hi, p.all_from[m]));
+  const int64_t shift = p.shift ? p.shift[m] : 0;
+  const int32_t on_device = p.on_device ? p.on_device[m] : -1;
+  const int32_t* blocks = p.blocks + p.indptr[m];
+  int64_t n = p.indptr[m + 1] - p.indptr[m];
+  if (on_device >= 0) {
+    blocks = p.device_blocks + int64_t(on_device) * p.device_stride;
+    n = min(p.device_count[on_device], p.device_stride);
+  }
+  int32_t base = 0;  // positions written so far (the same in every thread)
+  for (int64_t i0 = 0; i0 < n; i0 += kHipThreads) {
+    const int64_t i = i0 + tid;
+    int32_t first = 0, len = 0;
+    if (i < n) {
+      // Block b stands for [b, b + shift]; its run starts after the previous block's run ends.
+      const int64_t b = blocks[i];
+      const int64_t run_from = i > 0 ? max(b, int64_t(blocks[i - 1]) + shift + 1) : b;
+      const int64_t a = max(run_from * bs, int64_t(lo)), e = min((b + shift + 1) * bs, int64_t(tail));
+      if (e > a) first = int32_t(a), len = int32_t(e - a);
+    }
+    int32_t inc = len;  // inclusive scan: within the warp, then over the warps' totals
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int32_t t = __shfl_up_sync(0xffffffffu, inc, off);
+      if (lane >= off) inc += t;
+    }
+    if (lane == 31) warp_total[warp] = inc;
+    __syncthreads();
+    int32_t before = 0, total = 0;
+#pragma unroll
+    for (int w = 0; w < kHipWarps; ++w) {
+      before += w < warp ? warp_total[w] : 0;
+      total += warp_total[w];
+    }
+    const int32_t start = base + before + inc - len;
+    for (int32_t t = 0; t < len; ++t) {
+      if (start + t < p.stride) out[start + t] = first + t;
+    }
+    base += total;
+    __syncthreads();  // warp_total is rewritten by the next tile
+  }
+  for (int32_t j = tail + tid; j < hi; j += kHipThreads) {
+    const int32_t at = base + (j - tail);
+    if (at < p.stride) out[at] = j;
+  }
+  base += max(0, hi - tail);
+  if (tid == 0) {
+    p.out_count[item] = min(base, p.stride);
+    if (base > p.stride) atomicExch(p.overflow, 1);
+  }
+}
+
 int current_device() {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
@@ -846,6 +915,13 @@ void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
 
 void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
   if (p.n_items == 0) return;
+  // Few items (a decode step): a CTA each, so every SM's share of the work is one short scan; many (prefill rows):
+  // a warp each.
+  if (int64_t(p.n_items) <= 4 * int64_t(cuda_sm_count())) {
+    kernel_attention_hip_lists_cta<<<unsigned(p.n_items), kHipThreads, 0, stream>>>(p);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   const int64_t blocks = (int64_t(p.n_items) + kHipWarps - 1) / kHipWarps;
   kernel_attention_hip_lists<<<unsigned(blocks), kHipThreads, 0, stream>>>(p);
   CUDA_CHECK_LAUNCH();

@@ -44,9 +44,10 @@ struct HipParams {
   int32_t block_size_k = 2;    // key block granularity the hierarchy stops at
   int32_t sink = 64;           // always-kept leading tokens
   int32_t recent = 256;        // always-kept sliding window
-  // decode: recompute the mask every N steps. 1 (every step) by default: a mask estimated for one decode query
-  // and reused misses what the next tokens need (copying a 7-digit value on Gemma 3 270M at 4k, 8x budget: refresh
-  // 8 found 1 of 4 values and kept 34% of full's value probability, refresh 1 found 3 of 4 and kept 85%).
+  // decode: recompute the mask every N steps (a reused mask is dilated forward by the steps it has aged,
+  // hip_policy.h). 1 (every step) by default: even dilated, a reused mask loses more of the answer the longer the
+  // context (Gemma 3 270M, 8x budget, 32 prompts on the GPU: refresh 8 keeps 91 / 86 / 80% of full's answer
+  // probability at 4k / 16k / 32k, refresh 1 95 / 98 / 99%; docs/POLICIES.md "Decode refresh").
   int32_t refresh_every = 1;
   bool operator==(const HipParams&) const = default;
 };

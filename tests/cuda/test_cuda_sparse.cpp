@@ -956,44 +956,48 @@ TEST_CASE("cuda HiP lists expanded on the device equal the host rule (hip_expand
   INFO("seed " << seed_used());
   CudaBackend gpu(0, 0.9f);
   std::uniform_int_distribution<int32_t> pos(0, 1000), pick(0, 99);
-  HipLayerMasks masks;
-  masks.any = true;
-  masks.indptr = {0};
-  const int32_t n_masks = 24, n_items = 300, slot = 1;
-  for (int32_t m = 0; m < n_masks; ++m) {
-    const int32_t bs = std::vector<int32_t>{1, 2, 4, 16, 64}[size_t(m % 5)];
-    for (int32_t b = 0; b * bs < 1000; ++b) {
-      if (pick(rng()) < 20) masks.blocks.push_back(b);  // ascending
+  // 300 items: a CTA per item (a decode step's launch); 3000: a warp per item (prefill's).
+  for (const int32_t n_items : {300, 3000}) {
+    INFO(n_items << " items");
+    HipLayerMasks masks;
+    masks.any = true;
+    masks.indptr = {0};
+    const int32_t n_masks = 24, slot = 1;
+    for (int32_t m = 0; m < n_masks; ++m) {
+      const int32_t bs = std::vector<int32_t>{1, 2, 4, 16, 64}[size_t(m % 5)];
+      for (int32_t b = 0; b * bs < 1000; ++b) {
+        if (pick(rng()) < 20) masks.blocks.push_back(b);  // ascending
+      }
+      masks.indptr.push_back(int64_t(masks.blocks.size()));
+      masks.block_size.push_back(bs);
+      masks.all_from.push_back(pos(rng()));
+      masks.shift.push_back(m % 3 == 0 ? 0 : pick(rng()) % 6);  // reused masks dilate forward (hip_dilate_forward)
     }
-    masks.indptr.push_back(int64_t(masks.blocks.size()));
-    masks.block_size.push_back(bs);
-    masks.all_from.push_back(pos(rng()));
-    masks.shift.push_back(m % 3 == 0 ? 0 : pick(rng()) % 6);  // reused masks dilate forward (hip_dilate_forward)
+    std::vector<KeySet> sets;
+    for (int32_t i = 0; i < n_items; ++i) {
+      int32_t lo = pos(rng()), hi = pos(rng());
+      if (lo > hi) std::swap(lo, hi);
+      const int32_t kind = pick(rng());
+      sets.push_back(KeySet{lo, lo, lo, hi, kind < 80 ? slot : (kind < 90 ? 0 : -1)});  // most read the HiP slot
+      masks.mask_of.push_back(kind % 10 == 0 ? -1 : pick(rng()) % n_masks);
+    }
+    std::vector<int64_t> want_indptr, got_indptr;
+    std::vector<int32_t> want, got;
+    hip_expand_lists(masks.view(), sets, slot, want_indptr, want);
+    int32_t stride = 1;
+    for (size_t i = 0; i + 1 < want_indptr.size(); ++i) stride = std::max<int32_t>(stride, int32_t(want_indptr[i + 1] - want_indptr[i]));
+    gpu.selection_reserve(2, n_items, stride);
+    std::vector<int32_t> raw(sets.size() * 5);
+    std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
+    const auto* dev_sets = reinterpret_cast<const KeySet*>(gpu.step_upload(raw));
+    REQUIRE(gpu.selection_write_hip(slot, masks.view(), dev_sets));
+    gpu.selection_read(slot, got_indptr, got);
+    CHECK(got_indptr == want_indptr);
+    CHECK(got == want);
+    CHECK(want.size() > size_t(n_items) * 3);  // the lists were not trivially empty
+    // A slot one position too short for the longest list: the list is cut, and the next read says so.
+    gpu.selection_reserve(2, n_items, stride - 1);
+    REQUIRE(gpu.selection_write_hip(slot, masks.view(), dev_sets));
+    CHECK_THROWS_WITH(gpu.selection_read(slot, got_indptr, got), Catch::Contains("longer than the step's selection slot"));
   }
-  std::vector<KeySet> sets;
-  for (int32_t i = 0; i < n_items; ++i) {
-    int32_t lo = pos(rng()), hi = pos(rng());
-    if (lo > hi) std::swap(lo, hi);
-    const int32_t kind = pick(rng());
-    sets.push_back(KeySet{lo, lo, lo, hi, kind < 80 ? slot : (kind < 90 ? 0 : -1)});  // most read the HiP slot
-    masks.mask_of.push_back(kind % 10 == 0 ? -1 : pick(rng()) % n_masks);
-  }
-  std::vector<int64_t> want_indptr, got_indptr;
-  std::vector<int32_t> want, got;
-  hip_expand_lists(masks.view(), sets, slot, want_indptr, want);
-  int32_t stride = 1;
-  for (size_t i = 0; i + 1 < want_indptr.size(); ++i) stride = std::max<int32_t>(stride, int32_t(want_indptr[i + 1] - want_indptr[i]));
-  gpu.selection_reserve(2, n_items, stride);
-  std::vector<int32_t> raw(sets.size() * 5);
-  std::memcpy(raw.data(), sets.data(), raw.size() * sizeof(int32_t));
-  const auto* dev_sets = reinterpret_cast<const KeySet*>(gpu.step_upload(raw));
-  REQUIRE(gpu.selection_write_hip(slot, masks.view(), dev_sets));
-  gpu.selection_read(slot, got_indptr, got);
-  CHECK(got_indptr == want_indptr);
-  CHECK(got == want);
-  CHECK(want.size() > 1000);  // the lists were not trivially empty
-  // A slot one position too short for the longest list: the list is cut, and the next read says so.
-  gpu.selection_reserve(2, n_items, stride - 1);
-  REQUIRE(gpu.selection_write_hip(slot, masks.view(), dev_sets));
-  CHECK_THROWS_WITH(gpu.selection_read(slot, got_indptr, got), Catch::Contains("longer than the step's selection slot"));
 }

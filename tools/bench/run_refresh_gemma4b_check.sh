@@ -11,6 +11,7 @@
 # Carry gpu_carry/ (dist.tar.xz from tools/bench/make_gpu_dist.sh with lcllm, test_cuda, bench_sparse_attention
 # and optionally bench_base; commit.txt). Results: $OUT/r.tar.xz (packed after each stage, so a call cut short keeps
 # what ran).
+# E2E=0 skips stage 2 (a kernel change: tests, the attention-only benches and memcheck only).
 #   bash tools/bench/run_refresh_gemma4b_check.sh
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
@@ -26,12 +27,14 @@ for b in bench_sparse_attention bench_base; do
   echo "== $b"; grep -v "^#" $R/attention_$b.jsonl | sed 's/"card": "[^"]*", "model": "configs.models.//; s/configs.policies.//; s/"layers.*"attention_ms_per_step_b2b"/ b2b/; s/, "kv_bytes_read.*//' | cut -c1-220
   pack
 done
+if [ "${E2E:-1}" != 0 ]; then
 { hdr "lcllm end to end, gemma-3-4b-text" "lcllm bench $G4 --device cuda --policy full --prefill 32k,128k --decode 32k --decode-steps 8";
   timeout 120 $D/lcllm bench $G4 --device cuda --policy full --prefill 32k,128k --decode 32k --decode-steps 8 --json $R/lcllm_gemma-3-4b-text.json -q; echo "exit code: $?"; } > $R/lcllm_gemma-3-4b-text.log 2>&1
 tail -6 $R/lcllm_gemma-3-4b-text.log; pack
 { hdr "transformers end to end, gemma-3-4b-text" "python3 tools/bench/e2e_transformers.py $G4 --prefill 32k,128k --decode 32k --decode-steps 8";
   timeout 140 python3 tools/bench/e2e_transformers.py $G4 --prefill 32k,128k --decode 32k --decode-steps 8 --json $R/hf_gemma-3-4b-text.json 2>&1 | grep -v Warning; echo "exit code: $?"; } > $R/hf_gemma-3-4b-text.log 2>&1
 tail -6 $R/hf_gemma-3-4b-text.log; pack
+fi
 { hdr "memcheck" "compute-sanitizer --tool memcheck test_cuda [hip]"; timeout 90 compute-sanitizer --tool memcheck --error-exitcode 99 $D/test_cuda "[hip]"; echo "exit code: $?"; } > $R/memcheck.log 2>&1
 tail -2 $R/memcheck.log; pack
 [ -n "${RACE:-}" ] || exit 0
