@@ -677,14 +677,20 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
   const int64_t bs = p.block_size[m];
   const int32_t tail = max(lo, min(hi, p.all_from[m]));
   int32_t base = 0;  // positions written so far
-  // The mask's blocks: from the host's upload, or where this layer's search left them on the device.
+  // The mask's blocks: from the host's upload, where this layer's search left them on the device, or the row of
+  // the cached masks a sequence keeps.
   const int32_t on_device = p.on_device ? p.on_device[m] : -1;
+  const int32_t cache_row = p.cache_row ? p.cache_row[m] : -1;
   const int32_t* blocks = p.blocks;
   int64_t i_begin = p.indptr[m], i_end = p.indptr[m + 1];
   if (on_device >= 0) {
     blocks = p.device_blocks + int64_t(on_device) * p.device_stride;
     i_begin = 0;
     i_end = min(p.device_count[on_device], p.device_stride);
+  } else if (cache_row >= 0) {
+    blocks = p.cache_blocks + int64_t(cache_row) * p.cache_stride;
+    i_begin = 0;
+    i_end = min(p.cache_count[cache_row], p.cache_stride);
   }
   // A reused mask's block b stands for blocks [b, b + shift]; a block's run starts after the previous block's run
   // ends (the runs of ascending blocks end ascending), so the union is ascending and distinct.
@@ -744,11 +750,15 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists_cta(Hi
   const int32_t tail = max(lo, min(hi, p.all_from[m]));
   const int64_t shift = p.shift ? p.shift[m] : 0;
   const int32_t on_device = p.on_device ? p.on_device[m] : -1;
+  const int32_t cache_row = p.cache_row ? p.cache_row[m] : -1;
   const int32_t* blocks = p.blocks + p.indptr[m];
   int64_t n = p.indptr[m + 1] - p.indptr[m];
   if (on_device >= 0) {
     blocks = p.device_blocks + int64_t(on_device) * p.device_stride;
     n = min(p.device_count[on_device], p.device_stride);
+  } else if (cache_row >= 0) {
+    blocks = p.cache_blocks + int64_t(cache_row) * p.cache_stride;
+    n = min(p.cache_count[cache_row], p.cache_stride);
   }
   int32_t base = 0;  // positions written so far (the same in every thread)
   for (int64_t i0 = 0; i0 < n; i0 += kHipThreads) {
@@ -791,6 +801,16 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists_cta(Hi
     p.out_count[item] = min(base, p.stride);
     if (base > p.stride) atomicExch(p.overflow, 1);
   }
+}
+
+__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_cache_copy(HipCacheCopyParams p) {
+  const int32_t* pair = p.pairs + 2 * int64_t(blockIdx.x);
+  const int32_t req = pair[0], row = pair[1];
+  const int32_t n = min(p.src_count[req], min(p.src_stride, p.dst_stride));
+  const int32_t* src = p.src_blocks + int64_t(req) * p.src_stride;
+  int32_t* dst = p.dst_blocks + int64_t(row) * p.dst_stride;
+  for (int32_t i = int32_t(threadIdx.x); i < n; i += kHipThreads) dst[i] = src[i];
+  if (threadIdx.x == 0) p.dst_count[row] = n;
 }
 
 int current_device() {
@@ -912,6 +932,12 @@ void launch_typed(const HipMaskParams& p, cudaStream_t stream) {
 }
 
 }  // namespace
+
+void launch_attention_hip_cache_copy(const HipCacheCopyParams& p, cudaStream_t stream) {
+  if (p.n_pairs == 0) return;
+  kernel_attention_hip_cache_copy<<<unsigned(p.n_pairs), kHipThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
 
 void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
   if (p.n_items == 0) return;

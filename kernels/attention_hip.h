@@ -54,6 +54,10 @@ struct HipListParams {
   int32_t device_stride;
   const int32_t* shift;        // [n_masks] or null: a reused mask's forward dilation in blocks (hip_dilate_forward:
                                // block b stands for blocks [b, b + shift])
+  const int32_t* cache_row;    // [n_masks] or null: >= 0: the mask's blocks are row cache_row[m] of the cache
+  const int32_t* cache_blocks; // [rows, cache_stride] the backend's cached decode masks (HipCacheCopyParams::dst_*)
+  const int32_t* cache_count;  // [rows]
+  int32_t cache_stride;
   const int32_t* sets;         // [n_items, 5] the layer's KeySet fields (lo, sink_end, recent_begin, hi, list)
   int32_t* out_positions;      // [n_items, stride] the slot's lists
   int32_t* out_count;          // [n_items]
@@ -61,6 +65,18 @@ struct HipListParams {
   int32_t n_items, stride, slot;
 };
 void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream);
+
+// Copies search requests' blocks into cached-mask rows (Backend::hip_cache_keep): pair i = (request, row) copies
+// src row `request` (count src_count[request]) into dst row `row`. One CTA per pair.
+struct HipCacheCopyParams {
+  const int32_t* pairs;        // [n_pairs, 2] (request, row)
+  const int32_t* src_blocks;   // [requests, src_stride] a search's output (HipMaskParams::out_blocks)
+  const int32_t* src_count;    // [requests]
+  int32_t* dst_blocks;         // [rows, dst_stride]
+  int32_t* dst_count;          // [rows]
+  int32_t src_stride, dst_stride, n_pairs;
+};
+void launch_attention_hip_cache_copy(const HipCacheCopyParams& p, cudaStream_t stream);
 
 // Dynamic shared memory one block needs for masks of up to max_keep blocks: alone, and in a cluster of several
 // CTAs per request (decode; launch_attention_hip_mask falls back to one CTA where that does not fit).

@@ -33,6 +33,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
   std::vector<HipBlockRequest> requests;
   std::vector<HipCachedMask*> store;  // [requests] where a fresh decode mask is cached, or null
   std::vector<HipParams> store_params;  // [requests] the parameters of each request's group
+  std::vector<int32_t> request_seq;     // [requests] the batch's sequence index of each request
   for (size_t s = 0; s < n_seq; ++s) {
     const int32_t qs = batch.query_start[s], qe = batch.query_start[s + 1];
     if (qs == qe) continue;
@@ -82,24 +83,50 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
         // A mask computed for one position is reused only while pos - computed_at < refresh_every: with 1, never.
         store.push_back(decode_one && p.refresh_every > 1 ? cache : nullptr);
         store_params.push_back(p);
+        request_seq.push_back(int32_t(s));
       }
     }
   }
   if (!out.any) return out;
-  // Blocks no later step needs stay on the device: no round trip to the host per layer.
-  const bool keep_on_device = !requests.empty() &&
-                              std::none_of(store.begin(), store.end(), [](const HipCachedMask* c) { return c; }) &&
+  // Blocks stay on the device: no round trip to the host per layer. Those a later step reuses stay there too when
+  // the backend keeps per-sequence masks and the batch names its sequences (the engine's always does).
+  const bool any_store = std::any_of(store.begin(), store.end(), [](const HipCachedMask* c) { return c; });
+  const bool device_cache = be.supports_hip_cache() && batch.seq_ids.size() == n_seq;
+  const bool keep_on_device = !requests.empty() && (!any_store || device_cache) &&
                               be.attention_hip_blocks_device(q, layer, batch, params, requests);
   HipBlocks fresh;
+  std::vector<int32_t> kept_rows;  // [requests] the backend row of a stored request (device cache)
   if (keep_on_device) {
     fresh.indptr.assign(requests.size() + 1, 0);
+    if (any_store) {
+      std::vector<HipCacheKeep> keeps;
+      std::vector<int32_t> keep_of(requests.size(), -1);
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (!store[i]) continue;
+        keep_of[i] = int32_t(keeps.size());
+        keeps.push_back({batch.seq_ids[size_t(request_seq[i])], layer, requests[i].kv_head, int32_t(i)});
+      }
+      std::vector<int32_t> rows;
+      be.hip_cache_keep(keeps, rows);
+      LCLLM_ASSERT(rows.size() == keeps.size(), "one cache row per kept mask");
+      kept_rows.assign(requests.size(), -1);
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (keep_of[i] >= 0) kept_rows[i] = rows[size_t(keep_of[i])];
+      }
+    }
   } else if (!requests.empty()) {
     be.attention_hip_blocks(q, layer, batch, params, requests, fresh);
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!store[i]) continue;
     HipCachedMask& c = *store[i];
-    c.blocks.assign(fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
+    if (keep_on_device) {
+      c.blocks.clear();
+      c.device_row = kept_rows[i];
+    } else {
+      c.blocks.assign(fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
+      c.device_row = -1;
+    }
     c.all_from = requests[i].hi;
     c.computed_at = batch.query_pos[size_t(requests[i].row_begin)];
     c.params = store_params[i];
@@ -113,14 +140,15 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     if (m.request >= 0) {
       const size_t i = size_t(m.request);
       out.blocks.insert(out.blocks.end(), fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
-    } else {
+    } else if (m.cached->device_row < 0) {
       // The blocks as computed; the consumer dilates them (a decode step's upload keeps its size from step to step,
       // so a recorded step's graph is replayed).
       out.blocks.insert(out.blocks.end(), m.cached->blocks.begin(), m.cached->blocks.end());
     }
     out.indptr.push_back(int64_t(out.blocks.size()));
     out.shift.push_back(m.shift);
-    if (keep_on_device) out.on_device.push_back(m.request);  // -1 for a cached mask (its blocks are on the host)
+    out.cache_row.push_back(m.request < 0 ? m.cached->device_row : -1);
+    if (keep_on_device) out.on_device.push_back(m.request);  // -1 for a cached mask
     out.block_size.push_back(m.block_size);
     out.all_from.push_back(m.all_from);
     for (int32_t r = m.row_begin; r < m.row_end; ++r) out.mask_of[size_t(int64_t(r) * H + m.kv_head)] = int32_t(mi);
@@ -147,6 +175,8 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
   LCLLM_ASSERT(std::all_of(masks.on_device.begin(), masks.on_device.end(), [](int32_t r) { return r < 0; }),
                "HiP masks kept on a device cannot be expanded on the host");
   LCLLM_ASSERT(masks.shift.empty() || masks.shift.size() == masks.block_size.size(), "one shift per mask");
+  LCLLM_ASSERT(std::all_of(masks.cache_row.begin(), masks.cache_row.end(), [](int32_t r) { return r < 0; }),
+               "HiP masks cached on a device cannot be expanded on the host");
   indptr.assign(sets.size() + 1, 0);
   positions.clear();
   std::vector<int32_t> dilated;

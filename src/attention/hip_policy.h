@@ -31,7 +31,8 @@ struct HipLayerMasks {
   std::vector<int32_t> mask_of;     // [n_rows * n_kv_heads] the (row, head)'s mask, -1: not HIP
   std::vector<int32_t> on_device;   // [n_masks] or empty: backend.h HipMaskLists::on_device
   std::vector<int32_t> shift;       // [n_masks] or empty: backend.h HipMaskLists::shift
-  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of, on_device, shift}; }
+  std::vector<int32_t> cache_row;   // [n_masks] or empty: backend.h HipMaskLists::cache_row
+  HipMaskLists view() const { return {indptr, blocks, block_size, all_from, mask_of, on_device, shift, cache_row}; }
 };
 
 // A decode mask reused steps_since steps after the position it was computed for also keeps, after each of its
@@ -54,8 +55,9 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
                       std::vector<int64_t>& indptr, std::vector<int32_t>& positions);
 
 // seq_plans: [n_seq] each sequence's plan (all for the same model). seq_state: [n_seq] (entries may be null) or
-// empty: without state, decode masks are recomputed every step. Masks that no later step reuses (prefill, and decode
-// with refresh_every 1) stay on the device where the backend allows (on_device); the others come to the host.
+// empty: without state, decode masks are recomputed every step. Masks stay on the device where the backend allows
+// (on_device); those later steps reuse are kept there too (Backend::hip_cache_keep, when the batch names its
+// sequences' ids), else they come to the host.
 HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
                                   int32_t layer,
                                   const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,

@@ -13,7 +13,8 @@
 namespace lcllm {
 
 struct HipCachedMask {
-  std::vector<int32_t> blocks;  // ascending key-block indices chosen when the mask was computed
+  std::vector<int32_t> blocks;  // ascending key-block indices chosen when the mask was computed (host-kept masks)
+  int32_t device_row = -1;      // >= 0: the blocks live on the backend instead (Backend::hip_cache_keep's row)
   int32_t all_from = 0;         // keys >= all_from were not searched: every one of them is attended
   int32_t computed_at = 0;      // the query position it was computed for: it serves positions up to
                                 // computed_at + refresh_every - 1 (so its list stays within the step's slot stride)

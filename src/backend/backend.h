@@ -99,6 +99,15 @@ struct HipMaskLists {
   // the blocks [b, b + shift] (attention/hip_policy.h hip_dilate_forward). The backend dilates, so a reused mask
   // uploads the blocks it was computed with, the same count every step.
   std::span<const int32_t> shift;
+  // [n_masks] or empty: -1, or the row of the backend's cached decode masks (Backend::hip_cache_keep) whose blocks
+  // the mask is (its CSR range is then empty).
+  std::span<const int32_t> cache_row;
+};
+
+// One decode mask a sequence keeps on the backend for later steps: search request `request` of this layer's
+// attention_hip_blocks_device becomes the cached mask of (seq, layer, kv_head).
+struct HipCacheKeep {
+  int32_t seq = 0, layer = 0, kv_head = 0, request = 0;
 };
 
 // One layer's work for Backend::attention_key_sets; the pointers were returned by Backend::step_upload (host memory
@@ -293,6 +302,18 @@ class Backend {
     (void)q, (void)layer, (void)batch, (void)params, (void)requests;
     return false;
   }
+
+  // HiP decode masks that outlive a step, kept where the kernels run (ARCHITECTURE.md §3: per-sequence state as
+  // device tensors): a step that searches for a mask later steps reuse copies the search's blocks into the
+  // sequence's rows, and the steps that reuse it name the row (HipMaskLists::cache_row); nothing comes back to the
+  // host, so those steps can be recorded too. False: the caller keeps host lists (attention_hip_blocks).
+  virtual bool supports_hip_cache() const { return false; }
+  // rows[i] = the row now holding keeps[i]'s blocks; a sequence's rows stay its own until hip_cache_release.
+  virtual void hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vector<int32_t>& rows) {
+    (void)keeps, (void)rows;
+    throw_unsupported("hip_cache_keep");
+  }
+  virtual void hip_cache_release(int32_t seq) { (void)seq; }
 
   // ---- windowed KV heads (retrieval / streaming heads; src/kv/kv_window.h) ----
   virtual bool supports_kv_window() const { return false; }

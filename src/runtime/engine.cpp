@@ -249,6 +249,7 @@ void Engine::cache_prompt(int32_t seq, std::span<const int32_t> prompt, const At
 void Engine::free_sequence(int32_t seq) {
   kv_->free_sequence(seq);  // throws for an unknown id, before anything else changes
   backend_->kv_window_release(seq);
+  backend_->hip_cache_release(seq);
   policy_state_.erase(seq);
 }
 
@@ -262,6 +263,9 @@ int32_t Engine::fork_sequence(int32_t seq) {
   }
   auto it = policy_state_.find(seq);
   policy_state_[fork] = it == policy_state_.end() ? SequencePolicyState{} : it->second;
+  // A fork searches its HiP decode masks anew: a mask the backend keeps belongs to the original's rows, which the
+  // original overwrites at its next search (forks come after the prompt's prefill, which had invalidated them anyway).
+  for (HipCachedMask& m : policy_state_[fork].hip) m.valid = false;
   return fork;
 }
 

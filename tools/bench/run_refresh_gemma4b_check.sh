@@ -11,7 +11,9 @@
 # Carry gpu_carry/ (dist.tar.xz from tools/bench/make_gpu_dist.sh with lcllm, test_cuda, bench_sparse_attention
 # and optionally bench_base; commit.txt). Results: $OUT/r.tar.xz (packed after each stage, so a call cut short keeps
 # what ran).
-# E2E=0 skips stage 2 (a kernel change: tests, the attention-only benches and memcheck only).
+# E2E=0 skips stage 2 (a kernel change: tests, the attention-only benches and memcheck only). DECODE_E2E=1 adds
+# lcllm bench decode (positions advancing, 32 steps) of full, hip and hip-refresh8 for Llama-3.1-8B at 32k / 128k
+# and Llama-3.2-1B at 1M after stage 1.
 #   bash tools/bench/run_refresh_gemma4b_check.sh
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
@@ -27,6 +29,15 @@ for b in bench_sparse_attention bench_base; do
   echo "== $b"; grep -v "^#" $R/attention_$b.jsonl | sed 's/"card": "[^"]*", "model": "configs.models.//; s/configs.policies.//; s/"layers.*"attention_ms_per_step_b2b"/ b2b/; s/, "kv_bytes_read.*//' | cut -c1-220
   pack
 done
+if [ -n "${DECODE_E2E:-}" ]; then
+  P3="full,hip,configs/policies/hip-refresh8.json"
+  { hdr "lcllm decode end to end, 8B: $P3" "lcllm bench $M8 --device cuda --policy $P3 --prefill 4k --decode 32k,128k --decode-steps 32";
+    timeout 200 $D/lcllm bench $M8 --device cuda --policy $P3 --prefill 4k --decode 32k,128k --decode-steps 32 --json $R/e2e_8b.json -q; echo "exit code: $?"; } > $R/e2e_8b.log 2>&1
+  tail -8 $R/e2e_8b.log
+  { hdr "lcllm decode end to end, 1B at 1M: $P3" "lcllm bench $M1 --device cuda --policy $P3 --prefill 4k --decode 1m --decode-steps 32";
+    timeout 200 $D/lcllm bench $M1 --device cuda --policy $P3 --prefill 4k --decode 1m --decode-steps 32 --json $R/e2e_1b.json -q; echo "exit code: $?"; } > $R/e2e_1b.log 2>&1
+  tail -5 $R/e2e_1b.log; pack
+fi
 if [ "${E2E:-1}" != 0 ]; then
 { hdr "lcllm end to end, gemma-3-4b-text" "lcllm bench $G4 --device cuda --policy full --prefill 32k,128k --decode 32k --decode-steps 8";
   timeout 120 $D/lcllm bench $G4 --device cuda --policy full --prefill 32k,128k --decode 32k --decode-steps 8 --json $R/lcllm_gemma-3-4b-text.json -q; echo "exit code: $?"; } > $R/lcllm_gemma-3-4b-text.log 2>&1

@@ -100,6 +100,8 @@ CudaBackend::~CudaBackend() {
   for (auto& [key, p] : rope_tables_) cudaFree(p);
   cudaFree(kv_pool_);
   cudaFree(kv_ring_);
+  cudaFree(hip_cache_blocks_);
+  cudaFree(hip_cache_count_);
   cudaFree(staging_dev_);
   cudaFreeHost(staging_host_);
   cublasDestroy(cublas_);

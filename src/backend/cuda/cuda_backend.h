@@ -141,6 +141,9 @@ class CudaBackend final : public Backend {
   bool attention_hip_blocks_device(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, std::span<const HipBlockRequest> requests) override;
   bool selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) override;
+  bool supports_hip_cache() const override { return true; }
+  void hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vector<int32_t>& rows) override;
+  void hip_cache_release(int32_t seq) override;
 
   // Decode steps as CUDA graphs (cuda_step_graphs.cpp). Between step_begin(true) and step_end() no op launches:
   // each records its launch (closure) and its launch parameters (the step's signature); step_end replays the cached
@@ -275,6 +278,15 @@ class CudaBackend final : public Backend {
   HipDeviceMasks hip_search(const Tensor& q, int32_t layer, const AttentionBatch& batch, const AttentionParams& params,
                             std::span<const HipBlockRequest> requests);
   HipDeviceMasks hip_device_;  // the last search's output, for selection_write_hip's on_device masks
+  // HiP decode masks sequences keep for later steps (hip_cache_keep): n_layers x n_kv_heads rows per sequence, each
+  // of hip_cache_stride_ blocks; both grow (rows copied, graphs dropped) when a sequence or a larger mask needs it.
+  int32_t* hip_cache_blocks_ = nullptr;  // [hip_cache_rows_, hip_cache_stride_]
+  int32_t* hip_cache_count_ = nullptr;   // [hip_cache_rows_]
+  int32_t hip_cache_rows_ = 0, hip_cache_stride_ = 0;
+  int32_t hip_cache_next_ = 0;                   // rows handed out so far (the next new sequence's first row)
+  std::map<int32_t, int32_t> hip_cache_base_;    // sequence id -> its first row
+  std::vector<int32_t> hip_cache_free_;          // first rows of released sequences
+  void hip_cache_resize(int32_t rows, int32_t stride);  // keeps every row's blocks and count
   bool hip_overflow_armed_ = false;  // the flag in scratch slot 14 is initialised
   const void* converted_src_ = nullptr;  // fp32 input whose bf16 copy sits in scratch slot 0
   int64_t converted_n_ = 0;

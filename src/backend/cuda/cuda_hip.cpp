@@ -113,7 +113,7 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
                "malformed HiP masks");
   LCLLM_ASSERT(masks.shift.empty() || masks.shift.size() == masks.block_size.size(), "one shift per mask");
   // One staged upload of the masks, int32 words: [indptr (int64 as two words) | blocks | block_size | all_from |
-  // mask_of | on_device | shift]. Staged, so a recorded step copies it when its graph runs.
+  // mask_of | on_device | shift | cache_row]. Staged, so a recorded step copies it when its graph runs.
   const size_t n_masks = masks.block_size.size();
   std::vector<int32_t> pack;
   pack.reserve(2 * masks.indptr.size() + masks.blocks.size() + 4 * n_masks + masks.mask_of.size());
@@ -130,6 +130,7 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
   const size_t o_items = put(masks.mask_of.data(), masks.mask_of.size_bytes());
   const size_t o_device = put(masks.on_device.data(), masks.on_device.size_bytes());
   const size_t o_shift = put(masks.shift.data(), masks.shift.size_bytes());
+  const size_t o_cache = put(masks.cache_row.data(), masks.cache_row.size_bytes());
   const int32_t* dev = stage(std::span<const int32_t>(pack));  // 256-byte aligned: the int64 indptr comes first
   auto p = zeroed<HipListParams>();
   p.indptr = reinterpret_cast<const int64_t*>(dev + o_indptr);
@@ -148,6 +149,14 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
     p.device_stride = hip_device_.stride;
   }
   if (!masks.shift.empty()) p.shift = dev + o_shift;
+  if (!masks.cache_row.empty()) {  // masks a sequence keeps from an earlier step (hip_cache_keep)
+    LCLLM_ASSERT(masks.cache_row.size() == n_masks, "one cache_row entry per mask");
+    for (int32_t r : masks.cache_row) LCLLM_ASSERT(r < hip_cache_rows_, "a HiP mask names a cache row that does not exist");
+    p.cache_row = dev + o_cache;
+    p.cache_blocks = hip_cache_blocks_;
+    p.cache_count = hip_cache_count_;
+    p.cache_stride = hip_cache_stride_;
+  }
   p.sets = reinterpret_cast<const int32_t*>(sets);
   const size_t items = size_t(sel_items_);
   p.out_positions = static_cast<int32_t*>(scratch(0, kScratchSelPositions)) + size_t(slot) * items * size_t(sel_stride_);
@@ -162,6 +171,84 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
   p.slot = slot;
   enqueue(launch_attention_hip_lists, p);
   return true;
+}
+
+void CudaBackend::hip_cache_resize(int32_t rows, int32_t stride) {
+  flush_recorded();  // recorded launches and captured graphs hold the old pointers
+  graphs_.clear();
+  int32_t* blocks = nullptr;
+  int32_t* count = nullptr;
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&blocks), std::max<size_t>(size_t(rows) * size_t(stride) * sizeof(int32_t), 4)));
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&count), std::max<size_t>(size_t(rows) * sizeof(int32_t), 4)));
+  CUDA_CHECK(cudaMemsetAsync(count, 0, size_t(rows) * sizeof(int32_t), stream_));
+  if (hip_cache_rows_ > 0) {
+    CUDA_CHECK(cudaMemcpy2DAsync(blocks, size_t(stride) * sizeof(int32_t), hip_cache_blocks_,
+                                 size_t(hip_cache_stride_) * sizeof(int32_t), size_t(hip_cache_stride_) * sizeof(int32_t),
+                                 size_t(hip_cache_rows_), cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(count, hip_cache_count_, size_t(hip_cache_rows_) * sizeof(int32_t),
+                               cudaMemcpyDeviceToDevice, stream_));
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // earlier work may still read the old rows
+  cudaFree(hip_cache_blocks_);
+  cudaFree(hip_cache_count_);
+  hip_cache_blocks_ = blocks;
+  hip_cache_count_ = count;
+  hip_cache_rows_ = rows;
+  hip_cache_stride_ = stride;
+}
+
+void CudaBackend::hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vector<int32_t>& rows) {
+  rows.clear();
+  if (keeps.empty()) return;
+  LCLLM_ASSERT(hip_device_.n_requests > 0, "hip_cache_keep without this layer's attention_hip_blocks_device");
+  const int32_t per_seq = n_layers_ * n_kv_heads_;
+  // Rows for every sequence first, then one resize at most (a resize waits for the stream and drops graphs).
+  int32_t need_rows = hip_cache_next_;
+  for (const HipCacheKeep& k : keeps) {
+    LCLLM_ASSERT(k.layer >= 0 && k.layer < n_layers_ && k.kv_head >= 0 && k.kv_head < n_kv_heads_ && k.request >= 0 &&
+                     k.request < hip_device_.n_requests,
+                 "malformed HiP cache keep");
+    if (hip_cache_base_.count(k.seq) != 0) continue;
+    int32_t base = 0;
+    if (!hip_cache_free_.empty()) {
+      base = hip_cache_free_.back();
+      hip_cache_free_.pop_back();
+    } else {
+      base = hip_cache_next_;
+      hip_cache_next_ += per_seq;
+      need_rows = hip_cache_next_;
+    }
+    hip_cache_base_[k.seq] = base;
+  }
+  const int32_t need_stride = std::max(hip_cache_stride_, hip_device_.stride);
+  if (need_rows > hip_cache_rows_ || need_stride > hip_cache_stride_) {
+    // Rows double (a server adds sequences one by one); the stride is the largest mask kept so far.
+    hip_cache_resize(std::max(need_rows, 2 * hip_cache_rows_), need_stride);
+  }
+  std::vector<int32_t> pairs;  // [n, 2] (request, row)
+  for (const HipCacheKeep& k : keeps) {
+    const int32_t row = hip_cache_base_.at(k.seq) + k.layer * n_kv_heads_ + k.kv_head;
+    rows.push_back(row);
+    pairs.push_back(k.request);
+    pairs.push_back(row);
+  }
+  auto p = zeroed<HipCacheCopyParams>();
+  p.pairs = stage(std::span<const int32_t>(pairs));
+  p.src_blocks = hip_device_.blocks;
+  p.src_count = hip_device_.count;
+  p.src_stride = hip_device_.stride;
+  p.dst_blocks = hip_cache_blocks_;
+  p.dst_count = hip_cache_count_;
+  p.dst_stride = hip_cache_stride_;
+  p.n_pairs = int32_t(keeps.size());
+  enqueue(launch_attention_hip_cache_copy, p);
+}
+
+void CudaBackend::hip_cache_release(int32_t seq) {
+  auto it = hip_cache_base_.find(seq);
+  if (it == hip_cache_base_.end()) return;
+  hip_cache_free_.push_back(it->second);
+  hip_cache_base_.erase(it);
 }
 
 void CudaBackend::check_hip_overflow() {
