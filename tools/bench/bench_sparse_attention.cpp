@@ -6,8 +6,8 @@
 // replays, and the median of eager steps), the K/V bytes the plan reads, and the speedup over FULL. HiP layers
 // estimate their masks on the GPU as forward_step does (every step with refresh_every 1, the preset's default; a plan
 // with refresh_every > 1 times its steps that reuse the cached masks, aged to their largest dilation, then its
-// searching steps, which bring their masks to the host and so run eagerly, and prints a second line with the mean
-// over one refresh period).
+// searching steps, and prints a second line with the mean over one refresh period). Every step is recorded and
+// replayed as the engine's are (the reused masks stay on the device, Backend::hip_cache_keep).
 //   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
 //   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
 // Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
     batch.query_pos = query_pos;
     batch.kv_len = kv_len;
     batch.pages = &csr;
+    // The sequence's id, as the engine's steps carry it: HiP keeps reused decode masks per sequence on the device.
+    const std::vector<int32_t> seq_ids{0};
+    batch.seq_ids = seq_ids;
     const AttentionPhase phase[1] = {AttentionPhase::ATTENTION_PHASE_DECODE};
     Tensor q = be.alloc({1, c.n_heads, c.head_dim}), out = be.alloc({1, c.n_heads, c.head_dim});
     {
@@ -130,7 +133,6 @@ int main(int argc, char** argv) {
           if (m.valid) m.computed_at = std::min(m.computed_at, len - 1 - (m.params.refresh_every - 1));
       };
       // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
-      // A HiP step whose search the sequence caches for later steps syncs, and so runs eagerly from there.
       bool graphs = true;
       auto run_step = [&] {
         if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
