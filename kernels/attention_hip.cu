@@ -663,141 +663,98 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   if (tid == 0) p.out_count[req] = keep;
 }
 
-__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipListParams p) {
-  const int32_t lane = int32_t(threadIdx.x) & 31;
-  const int64_t item = int64_t(blockIdx.x) * kHipWarps + (int32_t(threadIdx.x) >> 5);
-  if (item >= p.n_items) return;  // whole warps
-  const int32_t* s = p.sets + item * 5;
-  const int32_t lo = s[0], hi = s[3], list = s[4], m = p.mask_of[item];
-  int32_t* out = p.out_positions + item * p.stride;
-  if (list != p.slot || m < 0) {
-    if (lane == 0) p.out_count[item] = 0;
-    return;
-  }
-  const int64_t bs = p.block_size[m];
-  const int32_t tail = max(lo, min(hi, p.all_from[m]));
-  int32_t base = 0;  // positions written so far
-  // The mask's blocks: from the host's upload, where this layer's search left them on the device, or the row of
-  // the cached masks a sequence keeps.
+// Where mask m's blocks are: the host's upload (its CSR range), the rows this layer's search left on the device, or
+// the row of the cached decode masks a sequence keeps (hip_cache_keep).
+struct HipMaskBlocks {
+  const int32_t* blocks;
+  int64_t n;
+};
+__device__ __forceinline__ HipMaskBlocks hip_mask_blocks(const HipListParams& p, int32_t m) {
   const int32_t on_device = p.on_device ? p.on_device[m] : -1;
   const int32_t cache_row = p.cache_row ? p.cache_row[m] : -1;
-  const int32_t* blocks = p.blocks;
-  int64_t i_begin = p.indptr[m], i_end = p.indptr[m + 1];
   if (on_device >= 0) {
-    blocks = p.device_blocks + int64_t(on_device) * p.device_stride;
-    i_begin = 0;
-    i_end = min(p.device_count[on_device], p.device_stride);
-  } else if (cache_row >= 0) {
-    blocks = p.cache_blocks + int64_t(cache_row) * p.cache_stride;
-    i_begin = 0;
-    i_end = min(p.cache_count[cache_row], p.cache_stride);
+    return {p.device_blocks + int64_t(on_device) * p.device_stride, min(p.device_count[on_device], p.device_stride)};
   }
-  // A reused mask's block b stands for blocks [b, b + shift]; a block's run starts after the previous block's run
-  // ends (the runs of ascending blocks end ascending), so the union is ascending and distinct.
-  const int64_t shift = p.shift ? p.shift[m] : 0;
-  int64_t prev_end = -(int64_t(1) << 62);  // the block after the previous chunk's last run
-  for (int64_t i0 = i_begin; i0 < i_end; i0 += 32) {
-    const int64_t i = i0 + lane;
-    const int64_t b = i < i_end ? int64_t(blocks[i]) : 0;
-    const int64_t before = __shfl_up_sync(0xffffffffu, b, 1);
-    const int64_t run_from = lane == 0 ? max(b, prev_end) : max(b, before + shift + 1);
-    prev_end = __shfl_sync(0xffffffffu, b, min(31, int32_t(i_end - 1 - i0))) + shift + 1;
-    int32_t first = 0, len = 0;
-    if (i < i_end) {
-      const int64_t a = max(run_from * bs, int64_t(lo)), e = min((b + shift + 1) * bs, int64_t(tail));
-      if (e > a) first = int32_t(a), len = int32_t(e - a);
-    }
-    int32_t inc = len;  // inclusive scan over the warp's blocks
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const int32_t t = __shfl_up_sync(0xffffffffu, inc, off);
-      if (lane >= off) inc += t;
-    }
-    const int32_t start = base + inc - len;
-    for (int32_t t = 0; t < len; ++t) {
-      if (start + t < p.stride) out[start + t] = first + t;
-    }
-    base += __shfl_sync(0xffffffffu, inc, 31);
+  if (cache_row >= 0) {
+    return {p.cache_blocks + int64_t(cache_row) * p.cache_stride, min(p.cache_count[cache_row], p.cache_stride)};
   }
-  for (int32_t j = tail + lane; j < hi; j += 32) {
-    const int32_t at = base + (j - tail);
-    if (at < p.stride) out[at] = j;
-  }
-  base += max(0, hi - tail);
-  if (lane == 0) {
-    p.out_count[item] = min(base, p.stride);
-    if (base > p.stride) atomicExch(p.overflow, 1);
-  }
+  return {p.blocks + p.indptr[m], p.indptr[m + 1] - p.indptr[m]};
 }
 
-// The same lists with one CTA per item, for launches of few items (a decode step's rows x KV heads): the warp per
-// item above walks its mask's blocks 32 at a time, one dependent chunk after another (about 19 us for 256 blocks at
-// 1M on the H100, as long as the attention that reads the list; bench/results/hip_decode_graphs_h100_2026-12-06/).
-// Here each thread takes one block of a tile of 256, its run's length follows from the block before it (read from
-// memory, not shuffled), and a block-wide scan places the runs.
-__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists_cta(HipListParams p) {
-  __shared__ int32_t warp_total[kHipWarps];
-  const int32_t tid = int32_t(threadIdx.x), lane = tid & 31, warp = tid >> 5;
-  const int64_t item = blockIdx.x;
-  const int32_t* s = p.sets + item * 5;
-  const int32_t lo = s[0], hi = s[3], list = s[4], m = p.mask_of[item];
-  int32_t* out = p.out_positions + item * p.stride;
-  if (list != p.slot || m < 0) {
-    if (tid == 0) p.out_count[item] = 0;
-    return;
-  }
-  const int64_t bs = p.block_size[m];
-  const int32_t tail = max(lo, min(hi, p.all_from[m]));
-  const int64_t shift = p.shift ? p.shift[m] : 0;
-  const int32_t on_device = p.on_device ? p.on_device[m] : -1;
-  const int32_t cache_row = p.cache_row ? p.cache_row[m] : -1;
-  const int32_t* blocks = p.blocks + p.indptr[m];
-  int64_t n = p.indptr[m + 1] - p.indptr[m];
-  if (on_device >= 0) {
-    blocks = p.device_blocks + int64_t(on_device) * p.device_stride;
-    n = min(p.device_count[on_device], p.device_stride);
-  } else if (cache_row >= 0) {
-    blocks = p.cache_blocks + int64_t(cache_row) * p.cache_stride;
-    n = min(p.cache_count[cache_row], p.cache_stride);
-  }
-  int32_t base = 0;  // positions written so far (the same in every thread)
-  for (int64_t i0 = 0; i0 < n; i0 += kHipThreads) {
-    const int64_t i = i0 + tid;
-    int32_t first = 0, len = 0;
-    if (i < n) {
-      // Block b stands for [b, b + shift]; its run starts after the previous block's run ends.
-      const int64_t b = blocks[i];
-      const int64_t run_from = i > 0 ? max(b, int64_t(blocks[i - 1]) + shift + 1) : b;
-      const int64_t a = max(run_from * bs, int64_t(lo)), e = min((b + shift + 1) * bs, int64_t(tail));
-      if (e > a) first = int32_t(a), len = int32_t(e - a);
-    }
-    int32_t inc = len;  // inclusive scan: within the warp, then over the warps' totals
+// Exclusive prefix sum of x over a group of kGroup threads (a warp, or the whole CTA), and the group's total.
+template <int kGroup>
+__device__ __forceinline__ void hip_group_scan(int32_t x, int32_t* warp_total, int32_t& before, int32_t& total) {
+  const int32_t lane = int32_t(threadIdx.x) & 31, warp = int32_t(threadIdx.x) >> 5;
+  int32_t inc = x;
 #pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const int32_t t = __shfl_up_sync(0xffffffffu, inc, off);
-      if (lane >= off) inc += t;
-    }
+  for (int off = 1; off < 32; off <<= 1) {
+    const int32_t t = __shfl_up_sync(0xffffffffu, inc, off);
+    if (lane >= off) inc += t;
+  }
+  if constexpr (kGroup == 32) {
+    before = inc - x;
+    total = __shfl_sync(0xffffffffu, inc, 31);
+  } else {
+    static_assert(kGroup == kHipThreads, "a group is a warp or the CTA");
+    __syncthreads();  // the previous call's reads of warp_total are done
     if (lane == 31) warp_total[warp] = inc;
     __syncthreads();
-    int32_t before = 0, total = 0;
+    before = inc - x;
+    total = 0;
 #pragma unroll
     for (int w = 0; w < kHipWarps; ++w) {
       before += w < warp ? warp_total[w] : 0;
       total += warp_total[w];
     }
-    const int32_t start = base + before + inc - len;
+  }
+}
+
+// kGroup threads per item: a warp for launches of many items (prefill rows), the CTA for few (a decode step's rows
+// x KV heads, where a warp walking 256 blocks 32 at a time took about 19 us at 1M on the H100, as long as the
+// attention reading the list: bench/results/hip_decode_graphs_h100_2026-12-06/). Each thread takes one block of a
+// tile of kGroup: a reused mask's block b stands for blocks [b, b + shift], and its run starts after the previous
+// block's run ends (read from memory; the runs of ascending blocks end ascending), so the union is ascending and
+// distinct; the group's scan places the runs, then [tail, hi) follows.
+template <int kGroup>
+__global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipListParams p) {
+  __shared__ int32_t warp_total[kHipWarps];
+  const int32_t rank = int32_t(threadIdx.x) % kGroup;
+  const int64_t item = int64_t(blockIdx.x) * (kHipThreads / kGroup) + int32_t(threadIdx.x) / kGroup;
+  if (item >= p.n_items) return;  // whole groups (a CTA group's item always exists)
+  const int32_t* s = p.sets + item * 5;
+  const int32_t lo = s[0], hi = s[3], list = s[4], m = p.mask_of[item];
+  int32_t* out = p.out_positions + item * p.stride;
+  if (list != p.slot || m < 0) {
+    if (rank == 0) p.out_count[item] = 0;
+    return;
+  }
+  const int64_t bs = p.block_size[m];
+  const int32_t tail = max(lo, min(hi, p.all_from[m]));
+  const int64_t shift = p.shift ? p.shift[m] : 0;
+  const HipMaskBlocks mb = hip_mask_blocks(p, m);
+  int32_t base = 0;  // positions written so far (the same in every thread of the group)
+  for (int64_t i0 = 0; i0 < mb.n; i0 += kGroup) {
+    const int64_t i = i0 + rank;
+    int32_t first = 0, len = 0;
+    if (i < mb.n) {
+      const int64_t b = mb.blocks[i];
+      const int64_t run_from = i > 0 ? max(b, int64_t(mb.blocks[i - 1]) + shift + 1) : b;
+      const int64_t a = max(run_from * bs, int64_t(lo)), e = min((b + shift + 1) * bs, int64_t(tail));
+      if (e > a) first = int32_t(a), len = int32_t(e - a);
+    }
+    int32_t before = 0, total = 0;
+    hip_group_scan<kGroup>(len, warp_total, before, total);
     for (int32_t t = 0; t < len; ++t) {
-      if (start + t < p.stride) out[start + t] = first + t;
+      if (base + before + t < p.stride) out[base + before + t] = first + t;
     }
     base += total;
-    __syncthreads();  // warp_total is rewritten by the next tile
   }
-  for (int32_t j = tail + tid; j < hi; j += kHipThreads) {
+  for (int32_t j = tail + rank; j < hi; j += kGroup) {
     const int32_t at = base + (j - tail);
     if (at < p.stride) out[at] = j;
   }
   base += max(0, hi - tail);
-  if (tid == 0) {
+  if (rank == 0) {
     p.out_count[item] = min(base, p.stride);
     if (base > p.stride) atomicExch(p.overflow, 1);
   }
@@ -944,12 +901,12 @@ void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream) {
   // Few items (a decode step): a CTA each, so every SM's share of the work is one short scan; many (prefill rows):
   // a warp each.
   if (int64_t(p.n_items) <= 4 * int64_t(cuda_sm_count())) {
-    kernel_attention_hip_lists_cta<<<unsigned(p.n_items), kHipThreads, 0, stream>>>(p);
+    kernel_attention_hip_lists<kHipThreads><<<unsigned(p.n_items), kHipThreads, 0, stream>>>(p);
     CUDA_CHECK_LAUNCH();
     return;
   }
   const int64_t blocks = (int64_t(p.n_items) + kHipWarps - 1) / kHipWarps;
-  kernel_attention_hip_lists<<<unsigned(blocks), kHipThreads, 0, stream>>>(p);
+  kernel_attention_hip_lists<32><<<unsigned(blocks), kHipThreads, 0, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
