@@ -7,7 +7,9 @@
 // estimate their masks on the GPU as forward_step does (every step with refresh_every 1, the preset's default; a plan
 // with refresh_every > 1 times its steps that reuse the cached masks, aged to their largest dilation, then its
 // searching steps, and prints a second line with the mean over one refresh period). Every step is recorded and
-// replayed as the engine's are (the reused masks stay on the device, Backend::hip_cache_keep).
+// replayed as the engine's are (the reused masks stay on the device, Backend::hip_cache_keep), and ends with a
+// synchronisation as the engine's do; "graphs" counts [replays, captures, eager steps] of the timed steps (a
+// recorded step that had to capture or run eagerly shows there).
 //   bench_sparse_attention MODEL_CONFIG CONTEXTS POLICIES [REPS]
 //   e.g. bench_sparse_attention configs/models/llama-3.1-8b.json 32k,128k,512k full,tidal,hylra,streaming,PLAN.json
 // Peer: tools/bench/attention_sdpa.py (PyTorch SDPA flash / cuDNN, one layer) in the same device call.
@@ -67,6 +69,7 @@ void fill_kv(CudaBackend& be, const ModelConfig& c, int32_t len, std::mt19937& g
 
 struct StepTiming {
   double median_ms, b2b_ms;
+  int64_t replays, captures, eager;  // how the timed steps ran (StepGraphStats over them): printed as "graphs"
 };
 
 }  // namespace
@@ -161,6 +164,9 @@ int main(int argc, char** argv) {
           be.attention_key_sets(out, q, l, layer_batch, params, step_plan_layer_keys(step, l, data));
         }
         be.step_end();
+        // As the engine's steps end (it reads the logits): the staging ring starts empty again, so every step stages
+        // its uploads at the same offsets and a recorded step replays its graph instead of capturing a new one.
+        be.synchronize();
       };
       cudaEvent_t a, b;
       CUDA_CHECK(cudaEventCreate(&a));
@@ -172,8 +178,8 @@ int main(int argc, char** argv) {
       };
       auto time_steps = [&](bool search) {
         for (int w = 0; w < 3; ++w) run_step();
-        be.synchronize();
         age_masks();
+        const StepGraphStats before = be.graph_stats();
         std::vector<double> single;
         for (int r = 0; r < reps; ++r) {
           if (search) drop_masks();
@@ -195,11 +201,14 @@ int main(int argc, char** argv) {
         float b2b = 0;
         CUDA_CHECK(cudaEventElapsedTime(&b2b, a, b));
         std::sort(single.begin(), single.end());
-        return StepTiming{single[single.size() / 2], double(b2b) / reps};
+        const StepGraphStats after = be.graph_stats();
+        return StepTiming{single[single.size() / 2], double(b2b) / reps, after.replays - before.replays,
+                          after.captures - before.captures, after.eager - before.eager};
       };
       const StepTiming t = time_steps(false);
       graphs = false;
       const StepTiming eager = time_steps(false);
+      graphs = true;
       // A plan that reuses its masks: the refreshing step too, and the mean over one refresh period (one search
       // step and refresh_every - 1 cached steps at their oldest), which is what decode pays per token.
       int32_t refresh_every = 1;
@@ -215,9 +224,10 @@ int main(int argc, char** argv) {
       else if (refresh_every > 1)
         std::printf("{\"card\": \"%s\", \"model\": \"%s\", \"context\": %d, \"policy\": \"%s\", \"refresh_every\": %d, "
                     "\"search_step_ms_b2b\": %.4f, \"cached_step_ms_b2b\": %.4f, \"mean_ms_per_step\": %.4f, "
-                    "\"speedup_vs_full_mean\": %.2f}\n",
+                    "\"speedup_vs_full_mean\": %.2f, \"search_graphs\": [%lld, %lld, %lld]}\n",
                     prop.name, argv[1], len, policy.c_str(), refresh_every, searching.b2b_ms, t.b2b_ms, period_ms,
-                    full_ms > 0 ? full_ms / period_ms : 0.0);
+                    full_ms > 0 ? full_ms / period_ms : 0.0, (long long)searching.replays,
+                    (long long)searching.captures, (long long)searching.eager);
       const double kv = decode_kv_bytes_read(plan, c, len, be.kv_storage_dtype());
       int32_t sparse_layers = 0, select_layers = 0;
       for (const StepLayerPlan& lp : step.layers) {
@@ -227,9 +237,10 @@ int main(int argc, char** argv) {
       std::printf("{\"card\": \"%s\", \"model\": \"%s\", \"context\": %d, \"policy\": \"%s\", \"layers\": %d, "
                   "\"key_set_layers\": %d, \"select_layers\": %d, \"attention_ms_per_step\": %.4f, "
                   "\"attention_ms_per_step_b2b\": %.4f, \"eager_ms_per_step\": %.4f, \"kv_bytes_read\": %.0f, "
-                  "\"effective_gbps\": %.1f, \"speedup_vs_full_b2b\": %.2f}\n",
+                  "\"effective_gbps\": %.1f, \"speedup_vs_full_b2b\": %.2f, \"graphs\": [%lld, %lld, %lld]}\n",
                   prop.name, argv[1], len, policy.c_str(), c.n_layers, sparse_layers, select_layers, t.median_ms,
-                  t.b2b_ms, eager.median_ms, kv, kv / (t.b2b_ms * 1e-3) / 1e9, full_ms > 0 ? full_ms / t.b2b_ms : 0.0);
+                  t.b2b_ms, eager.median_ms, kv, kv / (t.b2b_ms * 1e-3) / 1e9, full_ms > 0 ? full_ms / t.b2b_ms : 0.0,
+                  (long long)t.replays, (long long)t.captures, (long long)t.eager);
       std::fflush(stdout);
     }
   }

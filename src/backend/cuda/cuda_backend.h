@@ -141,7 +141,9 @@ class CudaBackend final : public Backend {
   bool attention_hip_blocks_device(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                    const AttentionParams& params, std::span<const HipBlockRequest> requests) override;
   bool selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) override;
-  bool supports_hip_cache() const override { return true; }
+  bool supports_hip_cache() const override { return hip_cache_enabled_; }
+  // Off: HiP keeps reused decode masks on the host, as before the cache (tests compare the two paths).
+  void set_hip_cache_enabled(bool on) { hip_cache_enabled_ = on; }
   void hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vector<int32_t>& rows) override;
   void hip_cache_release(int32_t seq) override;
 
@@ -280,6 +282,7 @@ class CudaBackend final : public Backend {
   HipDeviceMasks hip_device_;  // the last search's output, for selection_write_hip's on_device masks
   // HiP decode masks sequences keep for later steps (hip_cache_keep): n_layers x n_kv_heads rows per sequence, each
   // of hip_cache_stride_ blocks; both grow (rows copied, graphs dropped) when a sequence or a larger mask needs it.
+  bool hip_cache_enabled_ = true;
   int32_t* hip_cache_blocks_ = nullptr;  // [hip_cache_rows_, hip_cache_stride_]
   int32_t* hip_cache_count_ = nullptr;   // [hip_cache_rows_]
   int32_t hip_cache_rows_ = 0, hip_cache_stride_ = 0;

@@ -176,10 +176,25 @@ bool CudaBackend::selection_write_hip(int32_t slot, const HipMaskLists& masks, c
 void CudaBackend::hip_cache_resize(int32_t rows, int32_t stride) {
   flush_recorded();  // recorded launches and captured graphs hold the old pointers
   graphs_.clear();
-  int32_t* blocks = nullptr;
+  // Out of memory is an error the server reports for the step's requests, not an abort.
+  auto allocate = [](size_t bytes) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, std::max<size_t>(bytes, 4)) != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw Error(ErrorKind::ERROR_KIND_OUT_OF_MEMORY,
+                  "GPU out of memory for HiP's cached decode masks (" + std::to_string(bytes >> 20) +
+                      " MiB); lower --gpu-memory-fraction or the batch size");
+    }
+    return static_cast<int32_t*>(p);
+  };
+  int32_t* blocks = allocate(size_t(rows) * size_t(stride) * sizeof(int32_t));
   int32_t* count = nullptr;
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&blocks), std::max<size_t>(size_t(rows) * size_t(stride) * sizeof(int32_t), 4)));
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&count), std::max<size_t>(size_t(rows) * sizeof(int32_t), 4)));
+  try {
+    count = allocate(size_t(rows) * sizeof(int32_t));
+  } catch (...) {
+    cudaFree(blocks);
+    throw;
+  }
   CUDA_CHECK(cudaMemsetAsync(count, 0, size_t(rows) * sizeof(int32_t), stream_));
   if (hip_cache_rows_ > 0) {
     CUDA_CHECK(cudaMemcpy2DAsync(blocks, size_t(stride) * sizeof(int32_t), hip_cache_blocks_,
@@ -222,8 +237,10 @@ void CudaBackend::hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vecto
   }
   const int32_t need_stride = std::max(hip_cache_stride_, hip_device_.stride);
   if (need_rows > hip_cache_rows_ || need_stride > hip_cache_stride_) {
-    // Rows double (a server adds sequences one by one); the stride is the largest mask kept so far.
-    hip_cache_resize(std::max(need_rows, 2 * hip_cache_rows_), need_stride);
+    // Rows double when short (a server adds sequences one by one); the stride is the largest search's keep so far.
+    // n_layers x n_kv_heads x keep x 4 bytes per sequence: 256 KiB for Llama-3.1-8B's hip preset.
+    hip_cache_resize(need_rows > hip_cache_rows_ ? std::max(need_rows, 2 * hip_cache_rows_) : hip_cache_rows_,
+                     need_stride);
   }
   std::vector<int32_t> pairs;  // [n, 2] (request, row)
   for (const HipCacheKeep& k : keeps) {
