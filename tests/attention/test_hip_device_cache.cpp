@@ -1,0 +1,172 @@
+// HiP's reused decode masks kept on the backend (Backend::hip_cache_keep, ARCHITECTURE.md §3) against masks kept
+// on the host: a backend that emulates the device cache on the CPU (its rows are host vectors) must give the same
+// logits, bit for bit, as the CPU backend itself — so the policy code names the right row for every (sequence,
+// layer, KV head), keeps masks exactly on the steps that search, releases a freed sequence's rows and lets a fork
+// search anew. The CUDA backend's rows are checked against the same host rule in tests/cuda.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "attention/attention_presets.h"
+#include "attention/hip_policy.h"
+#include "delegating_backend.h"
+#include "policy_test_util.h"
+#include "runtime/engine.h"
+
+using namespace lcllm;
+using namespace policy_test;
+
+namespace {
+
+// The CPU backend plus a device-style HiP cache: searches leave their blocks "on the device" (last_search), kept
+// masks live in rows, and selection_write_hip resolves both before expanding on the host.
+// What the backend saw; outlives the engine that owns the backend.
+struct CacheRecord {
+  std::vector<HipCacheKeep> keeps;  // every hip_cache_keep, in order
+  std::vector<int32_t> released;    // every hip_cache_release
+  int64_t reused_masks = 0;         // masks a step read from a row
+};
+
+class CacheEmulatingBackend final : public DelegatingBackend {
+ public:
+  explicit CacheEmulatingBackend(CacheRecord& record) : rec_(record) {}
+  std::string name() const override { return "hip-cache-emulating"; }
+  bool attention_hip_blocks_device(const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
+                                   std::span<const HipBlockRequest> r) override {
+    cpu.attention_hip_blocks(q, l, b, p, r, last_search_);
+    return true;
+  }
+  bool supports_hip_cache() const override { return true; }
+  void hip_cache_keep(std::span<const HipCacheKeep> k, std::vector<int32_t>& rows) override {
+    rows.clear();
+    for (const HipCacheKeep& x : k) {
+      const auto key = std::make_tuple(x.seq, x.layer, x.kv_head);
+      auto it = row_of_.find(key);
+      if (it == row_of_.end()) it = row_of_.emplace(key, int32_t(rows_.size())).first, rows_.emplace_back();
+      rows_[size_t(it->second)].assign(last_search_.blocks.begin() + last_search_.indptr[size_t(x.request)],
+                                       last_search_.blocks.begin() + last_search_.indptr[size_t(x.request) + 1]);
+      rows.push_back(it->second);
+      rec_.keeps.push_back(x);
+    }
+  }
+  void hip_cache_release(int32_t seq) override {
+    rec_.released.push_back(seq);
+    for (auto it = row_of_.begin(); it != row_of_.end();) {
+      if (std::get<0>(it->first) == seq) {
+        rows_[size_t(it->second)] = {-7};  // poisoned: a row read after its release gives other lists
+        it = row_of_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  bool selection_write_hip(int32_t slot, const HipMaskLists& masks, const KeySet* sets) override {
+    HipLayerMasks host;  // every mask's blocks on the host
+    host.indptr = {0};
+    for (size_t m = 0; m + 1 < masks.indptr.size(); ++m) {
+      const int32_t dev = masks.on_device.empty() ? -1 : masks.on_device[m];
+      const int32_t row = masks.cache_row.empty() ? -1 : masks.cache_row[m];
+      if (dev >= 0) {
+        host.blocks.insert(host.blocks.end(), last_search_.blocks.begin() + last_search_.indptr[size_t(dev)],
+                           last_search_.blocks.begin() + last_search_.indptr[size_t(dev) + 1]);
+      } else if (row >= 0) {
+        REQUIRE(size_t(row) < rows_.size());
+        host.blocks.insert(host.blocks.end(), rows_[size_t(row)].begin(), rows_[size_t(row)].end());
+        ++rec_.reused_masks;
+      } else {
+        host.blocks.insert(host.blocks.end(), masks.blocks.begin() + masks.indptr[m],
+                           masks.blocks.begin() + masks.indptr[m + 1]);
+      }
+      host.indptr.push_back(int64_t(host.blocks.size()));
+    }
+    host.block_size.assign(masks.block_size.begin(), masks.block_size.end());
+    host.all_from.assign(masks.all_from.begin(), masks.all_from.end());
+    host.mask_of.assign(masks.mask_of.begin(), masks.mask_of.end());
+    host.shift.assign(masks.shift.begin(), masks.shift.end());
+    const std::vector<KeySet> set_list(sets, sets + host.mask_of.size());
+    std::vector<int64_t> indptr;
+    std::vector<int32_t> positions;
+    hip_expand_lists(host.view(), set_list, slot, indptr, positions);
+    cpu.selection_write(slot, indptr, positions);
+    return true;
+  }
+
+ private:
+  CacheRecord& rec_;
+  HipBlocks last_search_;
+  std::map<std::tuple<int32_t, int32_t, int32_t>, int32_t> row_of_;
+  std::vector<std::vector<int32_t>> rows_;
+};
+
+}  // namespace
+
+TEST_CASE("HiP decode masks kept on the backend give the host-kept masks' logits (batches, frees, forks)",
+          "[attention][hip]") {
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  const AttentionPlan plan = attention_preset_resolve(
+      "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 1},
+              {"refresh_every", 3}}, c);
+  const std::vector<int32_t> prompt_a(f.prompt.begin(), f.prompt.end());
+  const std::vector<int32_t> prompt_b(f.prompt.rbegin(), f.prompt.rend());
+  // Two sequences decoded in one batch; then A is freed, C (whose id may be A's) prefills and decodes with B, and a
+  // fork of C decodes beside them.
+  auto run = [&](std::unique_ptr<Backend> be) {
+    EngineOptions o;
+    o.model_path = dir;
+    o.context_tokens = 512;
+    o.max_step_tokens = 160;
+    o.plan = plan;
+    auto engine = Engine::load(o, std::move(be));
+    std::vector<float> all;
+    auto decode = [&](const std::vector<int32_t>& seqs, int32_t steps) {
+      for (int32_t s = 0; s < steps; ++s) {
+        std::vector<SequenceChunk> chunks;
+        std::vector<int32_t> toks(seqs.size());
+        for (size_t i = 0; i < seqs.size(); ++i) {
+          toks[i] = (f.continuation[size_t(s) % f.continuation.size()] + int32_t(i)) % c.vocab_size;
+          SequenceChunk ch;
+          ch.seq = seqs[i];
+          ch.tokens = std::span<const int32_t>(&toks[i], 1);
+          ch.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
+          chunks.push_back(ch);
+        }
+        const std::vector<float> logits = engine->step(chunks);
+        all.insert(all.end(), logits.begin(), logits.end());
+      }
+    };
+    const int32_t a = engine->create_sequence(), b = engine->create_sequence();
+    engine->feed(a, prompt_a, false);
+    engine->feed(b, prompt_b, false);
+    decode({a, b}, 7);
+    engine->free_sequence(a);
+    const int32_t cs = engine->create_sequence();
+    engine->feed(cs, prompt_a, false);
+    decode({b, cs}, 5);
+    const int32_t fork = engine->fork_sequence(cs);
+    decode({b, cs, fork}, 5);
+    return std::make_pair(all, std::vector<int32_t>{a, b, cs, fork});
+  };
+  CacheRecord rec;
+  const auto [on, ids] = run(std::make_unique<CacheEmulatingBackend>(rec));
+  const auto [off, ids_off] = run(std::make_unique<CpuBackend>(2));
+  REQUIRE(on.size() == off.size());
+  REQUIRE(!on.empty());
+  CHECK(std::memcmp(on.data(), off.data(), on.size() * sizeof(float)) == 0);
+  // The cache was used as the refresh rule says (refresh 3: a sequence searches at its decode steps 0, 3, 6, ...).
+  // A decodes 7 steps (3 searches), B 17 (6), C 10 (4), the fork 5 (2: it searches anew at its first step); every
+  // search keeps one mask per HIP layer and KV head, every other step reads one.
+  const int64_t per_step = int64_t(c.n_layers - 1) * c.n_kv_heads;
+  CHECK(int64_t(rec.keeps.size()) == (3 + 6 + 4 + 2) * per_step);
+  CHECK(rec.reused_masks == ((7 - 3) + (17 - 6) + (10 - 4) + (5 - 2)) * per_step);
+  CHECK(std::count(rec.released.begin(), rec.released.end(), ids[0]) == 1);
+  // Every keep names a live (sequence, layer, head) of a HIP layer.
+  for (const HipCacheKeep& k : rec.keeps) {
+    CHECK(k.layer >= 1);
+    CHECK(k.kv_head < c.n_kv_heads);
+  }
+}
