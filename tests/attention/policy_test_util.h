@@ -39,14 +39,65 @@ inline Fixture load_fixture(const std::string& dir) {
                  j.at("greedy_ids").get<std::vector<int32_t>>()};
 }
 
-inline std::unique_ptr<lcllm::Engine> load_engine(const std::string& dir, const lcllm::AttentionPlan& plan) {
+// backend: null for the CPU backend (2 threads), or one the test built (a spy, a CUDA backend with its switches).
+inline std::unique_ptr<lcllm::Engine> load_engine(const std::string& dir, const lcllm::AttentionPlan& plan,
+                                                  std::unique_ptr<lcllm::Backend> backend = nullptr) {
   lcllm::EngineOptions o;
   o.model_path = dir;
   o.threads = 2;
   o.context_tokens = 512;
   o.max_step_tokens = 160;
   o.plan = plan;
-  return lcllm::Engine::load(o);
+  return lcllm::Engine::load(o, std::move(backend));
+}
+
+// HiP with budgets far below a fixture's context (masks of 4 blocks of 2 keys), so that masks matter.
+inline lcllm::AttentionPlan small_hip_plan(const lcllm::ModelConfig& c, int32_t dense_layers, int32_t refresh_every) {
+  return lcllm::attention_preset_resolve("hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2},
+                                                 {"recent", 4}, {"dense_layers", dense_layers},
+                                                 {"refresh_every", refresh_every}}, c);
+}
+
+// Sequences that come and go around HiP's per-sequence decode state: A (the prompt) and B (the prompt reversed)
+// decode 7 steps in one batch; A is freed and C (whose id may be A's) prefills the prompt and decodes 5 steps with
+// B; then a fork of C decodes 5 steps beside B and C. Decode tokens are the continuation's, offset per sequence.
+// Returns every decode step's logits and the ids {A, B, C, fork}.
+struct BatchRun {
+  std::vector<float> logits;
+  std::vector<int32_t> ids;
+};
+inline BatchRun run_batch_free_fork(lcllm::Engine& engine, const Fixture& f, int32_t vocab_size) {
+  BatchRun out;
+  auto decode = [&](const std::vector<int32_t>& seqs, int32_t steps) {
+    for (int32_t s = 0; s < steps; ++s) {
+      std::vector<lcllm::SequenceChunk> chunks;
+      std::vector<int32_t> toks(seqs.size());
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        toks[i] = (f.continuation[size_t(s) % f.continuation.size()] + int32_t(i)) % vocab_size;
+        lcllm::SequenceChunk ch;
+        ch.seq = seqs[i];
+        ch.tokens = std::span<const int32_t>(&toks[i], 1);
+        ch.phase = lcllm::AttentionPhase::ATTENTION_PHASE_DECODE;
+        chunks.push_back(ch);
+      }
+      const std::vector<float> logits = engine.step(chunks);
+      out.logits.insert(out.logits.end(), logits.begin(), logits.end());
+    }
+  };
+  const std::vector<int32_t> prompt_a(f.prompt.begin(), f.prompt.end());
+  const std::vector<int32_t> prompt_b(f.prompt.rbegin(), f.prompt.rend());
+  const int32_t a = engine.create_sequence(), b = engine.create_sequence();
+  engine.feed(a, prompt_a, false);
+  engine.feed(b, prompt_b, false);
+  decode({a, b}, 7);
+  engine.free_sequence(a);
+  const int32_t cs = engine.create_sequence();
+  engine.feed(cs, prompt_a, false);
+  decode({b, cs}, 5);
+  const int32_t fork = engine.fork_sequence(cs);
+  decode({b, cs, fork}, 5);
+  out.ids = {a, b, cs, fork};
+  return out;
 }
 
 // Logits of every prompt position (prefill, in chunks of `chunk`) followed by one row per continuation token,

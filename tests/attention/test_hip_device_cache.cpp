@@ -10,11 +10,9 @@
 #include <map>
 #include <tuple>
 
-#include "attention/attention_presets.h"
 #include "attention/hip_policy.h"
 #include "delegating_backend.h"
 #include "policy_test_util.h"
-#include "runtime/engine.h"
 
 using namespace lcllm;
 using namespace policy_test;
@@ -108,62 +106,21 @@ TEST_CASE("HiP decode masks kept on the backend give the host-kept masks' logits
   const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
   const Fixture f = load_fixture(dir);
   const ModelConfig c = model_config_load(dir);
-  const AttentionPlan plan = attention_preset_resolve(
-      "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 1},
-              {"refresh_every", 3}}, c);
-  const std::vector<int32_t> prompt_a(f.prompt.begin(), f.prompt.end());
-  const std::vector<int32_t> prompt_b(f.prompt.rbegin(), f.prompt.rend());
-  // Two sequences decoded in one batch; then A is freed, C (whose id may be A's) prefills and decodes with B, and a
-  // fork of C decodes beside them.
-  auto run = [&](std::unique_ptr<Backend> be) {
-    EngineOptions o;
-    o.model_path = dir;
-    o.context_tokens = 512;
-    o.max_step_tokens = 160;
-    o.plan = plan;
-    auto engine = Engine::load(o, std::move(be));
-    std::vector<float> all;
-    auto decode = [&](const std::vector<int32_t>& seqs, int32_t steps) {
-      for (int32_t s = 0; s < steps; ++s) {
-        std::vector<SequenceChunk> chunks;
-        std::vector<int32_t> toks(seqs.size());
-        for (size_t i = 0; i < seqs.size(); ++i) {
-          toks[i] = (f.continuation[size_t(s) % f.continuation.size()] + int32_t(i)) % c.vocab_size;
-          SequenceChunk ch;
-          ch.seq = seqs[i];
-          ch.tokens = std::span<const int32_t>(&toks[i], 1);
-          ch.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
-          chunks.push_back(ch);
-        }
-        const std::vector<float> logits = engine->step(chunks);
-        all.insert(all.end(), logits.begin(), logits.end());
-      }
-    };
-    const int32_t a = engine->create_sequence(), b = engine->create_sequence();
-    engine->feed(a, prompt_a, false);
-    engine->feed(b, prompt_b, false);
-    decode({a, b}, 7);
-    engine->free_sequence(a);
-    const int32_t cs = engine->create_sequence();
-    engine->feed(cs, prompt_a, false);
-    decode({b, cs}, 5);
-    const int32_t fork = engine->fork_sequence(cs);
-    decode({b, cs, fork}, 5);
-    return std::make_pair(all, std::vector<int32_t>{a, b, cs, fork});
-  };
+  const AttentionPlan plan = small_hip_plan(c, 1, 3);
   CacheRecord rec;
-  const auto [on, ids] = run(std::make_unique<CacheEmulatingBackend>(rec));
-  const auto [off, ids_off] = run(std::make_unique<CpuBackend>(2));
-  REQUIRE(on.size() == off.size());
-  REQUIRE(!on.empty());
-  CHECK(std::memcmp(on.data(), off.data(), on.size() * sizeof(float)) == 0);
+  const BatchRun on = run_batch_free_fork(*load_engine(dir, plan, std::make_unique<CacheEmulatingBackend>(rec)), f,
+                                          c.vocab_size);
+  const BatchRun off = run_batch_free_fork(*load_engine(dir, plan), f, c.vocab_size);
+  REQUIRE(on.logits.size() == off.logits.size());
+  REQUIRE(!on.logits.empty());
+  CHECK(std::memcmp(on.logits.data(), off.logits.data(), on.logits.size() * sizeof(float)) == 0);
   // The cache was used as the refresh rule says (refresh 3: a sequence searches at its decode steps 0, 3, 6, ...).
-  // A decodes 7 steps (3 searches), B 17 (6), C 10 (4), the fork 5 (2: it searches anew at its first step); every
-  // search keeps one mask per HIP layer and KV head, every other step reads one.
+  // In run_batch_free_fork A decodes 7 steps (3 searches), B 17 (6), C 10 (4), the fork 5 (2: it searches anew at
+  // its first step); every search keeps one mask per HIP layer and KV head, every other step reads one.
   const int64_t per_step = int64_t(c.n_layers - 1) * c.n_kv_heads;
   CHECK(int64_t(rec.keeps.size()) == (3 + 6 + 4 + 2) * per_step);
   CHECK(rec.reused_masks == ((7 - 3) + (17 - 6) + (10 - 4) + (5 - 2)) * per_step);
-  CHECK(std::count(rec.released.begin(), rec.released.end(), ids[0]) == 1);
+  CHECK(std::count(rec.released.begin(), rec.released.end(), on.ids[0]) == 1);
   // Every keep names a live (sequence, layer, head) of a HIP layer.
   for (const HipCacheKeep& k : rec.keeps) {
     CHECK(k.layer >= 1);

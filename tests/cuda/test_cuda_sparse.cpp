@@ -910,19 +910,12 @@ TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (m
   const Fixture f = load_fixture(dir);
   const ModelConfig c = model_config_load(dir);
   for (const int32_t refresh : {1, 4}) {
-    const AttentionPlan plan = attention_preset_resolve(
-        "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 0},
-                {"refresh_every", refresh}}, c);
+    const AttentionPlan plan = small_hip_plan(c, 0, refresh);
     auto run = [&](bool graphs, StepGraphStats& stats) {
       auto be = std::make_unique<CudaBackend>(0, 0.9f);
       be->set_graphs_enabled(graphs);
       CudaBackend* gpu = be.get();
-      EngineOptions o;
-      o.model_path = dir;
-      o.context_tokens = 512;
-      o.max_step_tokens = 160;
-      o.plan = plan;
-      auto engine = Engine::load(o, std::move(be));
+      auto engine = load_engine(dir, plan, std::move(be));
       const std::vector<float> logits = run_prefill_decode(*engine, f);
       stats = gpu->graph_stats();
       return logits;
@@ -953,50 +946,13 @@ TEST_CASE("cuda: HiP decode masks kept on the device give the bits of masks kept
   const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
   const Fixture f = load_fixture(dir);
   const ModelConfig c = model_config_load(dir);
-  const AttentionPlan plan = attention_preset_resolve(
-      "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 0},
-              {"refresh_every", 3}}, c);
-  const std::vector<int32_t> prompt_a(f.prompt.begin(), f.prompt.end());
-  const std::vector<int32_t> prompt_b(f.prompt.rbegin(), f.prompt.rend());
-  // Two sequences decoded in one batch; then A is freed, C (whose id may be A's) prefills and decodes with B, and a
-  // fork of C decodes beside them. The same kernels read the same blocks either way: the logits must be equal.
+  const AttentionPlan plan = small_hip_plan(c, 0, 3);
+  // run_batch_free_fork: a batch, a free with id reuse and a fork. The same kernels read the same blocks whether the
+  // reused masks stay in the device's cache rows or come from the host: the logits must be equal.
   auto run = [&](bool device_cache) {
     auto be = std::make_unique<CudaBackend>(0, 0.9f);
     be->set_hip_cache_enabled(device_cache);
-    EngineOptions o;
-    o.model_path = dir;
-    o.context_tokens = 512;
-    o.max_step_tokens = 160;
-    o.plan = plan;
-    auto engine = Engine::load(o, std::move(be));
-    std::vector<float> all;
-    auto decode = [&](const std::vector<int32_t>& seqs, int32_t steps) {
-      for (int32_t s = 0; s < steps; ++s) {
-        std::vector<SequenceChunk> chunks;
-        std::vector<int32_t> toks(seqs.size());
-        for (size_t i = 0; i < seqs.size(); ++i) {
-          toks[i] = (f.continuation[size_t(s) % f.continuation.size()] + int32_t(i)) % c.vocab_size;
-          SequenceChunk ch;
-          ch.seq = seqs[i];
-          ch.tokens = std::span<const int32_t>(&toks[i], 1);
-          ch.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
-          chunks.push_back(ch);
-        }
-        const std::vector<float> logits = engine->step(chunks);
-        all.insert(all.end(), logits.begin(), logits.end());
-      }
-    };
-    const int32_t a = engine->create_sequence(), b = engine->create_sequence();
-    engine->feed(a, prompt_a, false);
-    engine->feed(b, prompt_b, false);
-    decode({a, b}, 7);
-    engine->free_sequence(a);
-    const int32_t cs = engine->create_sequence();
-    engine->feed(cs, prompt_a, false);
-    decode({b, cs}, 5);
-    const int32_t fork = engine->fork_sequence(cs);
-    decode({b, cs, fork}, 5);
-    return all;
+    return run_batch_free_fork(*load_engine(dir, plan, std::move(be)), f, c.vocab_size).logits;
   };
   const std::vector<float> on = run(true), off = run(false);
   REQUIRE(on.size() == off.size());
@@ -1014,9 +970,7 @@ TEST_CASE("cuda: hip with budgets below the context runs end to end; rows with e
   // refresh 4: the GPU keeps the reused decode masks in its cache rows, the CPU on the host.
   for (const int32_t refresh : {1, 4}) {
     INFO("refresh_every " << refresh);
-    const AttentionPlan plan = attention_preset_resolve(
-        "hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2}, {"recent", 4}, {"dense_layers", 0},
-                {"refresh_every", refresh}}, c);
+    const AttentionPlan plan = small_hip_plan(c, 0, refresh);
     const std::vector<float> got = run_prefill_decode(*gpu_engine(dir, plan), f);
     EngineOptions o;
     o.model_path = dir;
