@@ -95,34 +95,27 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
   const bool keep_on_device = !requests.empty() && (!any_store || device_cache) &&
                               be.attention_hip_blocks_device(q, layer, batch, params, requests);
   HipBlocks fresh;
-  std::vector<int32_t> kept_rows;  // [requests] the backend row of a stored request (device cache)
+  std::vector<int32_t> kept_rows;  // the backend rows of the stored requests, in request order (device cache)
   if (keep_on_device) {
     fresh.indptr.assign(requests.size() + 1, 0);
     if (any_store) {
       std::vector<HipCacheKeep> keeps;
-      std::vector<int32_t> keep_of(requests.size(), -1);
       for (size_t i = 0; i < requests.size(); ++i) {
-        if (!store[i]) continue;
-        keep_of[i] = int32_t(keeps.size());
-        keeps.push_back({batch.seq_ids[size_t(request_seq[i])], layer, requests[i].kv_head, int32_t(i)});
+        if (store[i]) keeps.push_back({batch.seq_ids[size_t(request_seq[i])], layer, requests[i].kv_head, int32_t(i)});
       }
-      std::vector<int32_t> rows;
-      be.hip_cache_keep(keeps, rows);
-      LCLLM_ASSERT(rows.size() == keeps.size(), "one cache row per kept mask");
-      kept_rows.assign(requests.size(), -1);
-      for (size_t i = 0; i < requests.size(); ++i) {
-        if (keep_of[i] >= 0) kept_rows[i] = rows[size_t(keep_of[i])];
-      }
+      be.hip_cache_keep(keeps, kept_rows);
+      LCLLM_ASSERT(kept_rows.size() == keeps.size(), "one cache row per kept mask");
     }
   } else if (!requests.empty()) {
     be.attention_hip_blocks(q, layer, batch, params, requests, fresh);
   }
+  size_t next_row = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!store[i]) continue;
     HipCachedMask& c = *store[i];
     if (keep_on_device) {
       c.blocks.clear();
-      c.device_row = kept_rows[i];
+      c.device_row = kept_rows[next_row++];
     } else {
       c.blocks.assign(fresh.blocks.begin() + fresh.indptr[i], fresh.blocks.begin() + fresh.indptr[i + 1]);
       c.device_row = -1;
