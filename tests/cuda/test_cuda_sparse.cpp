@@ -830,7 +830,9 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
 
       // The same search with its blocks left on the device (attention_hip_blocks_device), expanded into a slot by
       // selection_write_hip, equals the host rule over the CPU's blocks. One mask per request; every (row, head) of a
-      // request points at it (later requests of the same rows win) and reads keys [0, pos] through the slot.
+      // request points at it (the first request of the same rows wins: every shape's first budget is sparse, so the
+      // forward dilation below has gaps to fill; a budget keeping every block, shape 0's last, would leave none) and
+      // reads keys [0, pos] through the slot.
       const int32_t n_rows = c.query_start.back(), slot = 1;
       HipLayerMasks host, dev;
       host.indptr.assign(1, 0);
@@ -842,7 +844,10 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
         host.block_size.push_back(reqs[i].block_size_k);
         host.all_from.push_back(reqs[i].hi);
         dev.on_device.push_back(int32_t(i));
-        for (int32_t r = reqs[i].row_begin; r < reqs[i].row_end; ++r) host.mask_of[size_t(r * c.n_kv_heads + reqs[i].kv_head)] = int32_t(i);
+        for (int32_t r = reqs[i].row_begin; r < reqs[i].row_end; ++r) {
+          int32_t& m = host.mask_of[size_t(r * c.n_kv_heads + reqs[i].kv_head)];
+          if (m < 0) m = int32_t(i);
+        }
       }
       dev.block_size = host.block_size;
       dev.all_from = host.all_from;
