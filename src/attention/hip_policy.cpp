@@ -153,6 +153,11 @@ int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k) {
   return steps_since <= 0 ? 0 : int32_t((int64_t(steps_since) + block_size_k - 1) / block_size_k);
 }
 
+int64_t hip_list_bound(const HipParams& p) {
+  const int64_t shift = hip_reuse_shift_blocks(p.refresh_every - 1, p.block_size_k);
+  return int64_t(p.k) * (1 + shift) + p.recent + std::max(p.block_size_q, p.refresh_every);
+}
+
 void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out) {
   int64_t next = INT64_MIN;  // first block not yet emitted
   for (const int32_t b : blocks) {

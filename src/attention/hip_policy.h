@@ -44,6 +44,11 @@ struct HipLayerMasks {
 // finest pruning stage more often than its coarse ones for the same reason; this keeps one search per refresh.
 // A mask of k keys grows to at most k * (1 + shift) keys (the step plan's HiP slot stride allows for it).
 int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k);
+// The longest list a HIP item of these parameters can get (hip_expand_lists, the lists kernel): its mask's blocks
+// (<= k keys, or k * (1 + shift) for a cached decode mask dilated forward by the steps it has aged) and the keys from
+// the mask's all_from to the row (at most recent plus the rows of a query block, or plus the steps a cached decode
+// mask has aged). The step plan sizes the HiP slot by it and bounds each item's key set with it.
+int64_t hip_list_bound(const HipParams& p);
 // Appends to out the ascending, distinct union of [b, b + shift] over the ascending blocks.
 void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out);
 

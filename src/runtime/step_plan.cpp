@@ -111,12 +111,7 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
         }
         if (g.policy == P::ATTENTION_POLICY_HIP) {
           any_hip = true;
-          // A HIP list is the mask's blocks (<= k keys, or k * (1 + shift) for a cached decode mask dilated
-          // forward by the steps it has aged: hip_policy.h) and the keys from the mask's all_from to the row: at
-          // most recent plus the rows of the query block, or plus the steps a cached decode mask has aged.
-          const int64_t shift = hip_reuse_shift_blocks(g.hip.refresh_every - 1, g.hip.block_size_k);
-          hip_list_max = std::max<int64_t>(hip_list_max, int64_t(g.hip.k) * (1 + shift) + g.hip.recent +
-                                                             std::max(g.hip.block_size_q, g.hip.refresh_every));
+          hip_list_max = std::max<int64_t>(hip_list_max, hip_list_bound(g.hip));
         }
       }
     }
@@ -213,6 +208,14 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
           case P::ATTENTION_POLICY_HIP:
             set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);
             lp.hip = true;
+            // Sinks, the part of the list between them and the recent keys (at most hip_list_bound), recent keys.
+            // The decode kernels split max_keys over the GPU: bounded by the whole context, a cached step's ~3k
+            // keys per KV head fell into the first 3 of 33 splits of ~1k keys, so 24 of 264 CTAs did all the work,
+            // 16 tiles each one after another (ncu, 8B 32k: 37 us per layer, SMs busy 10k of 59k cycles;
+            // docs/KERNEL_NOTES.md 6h).
+            bound = int32_t((set.sink_end - set.lo) +
+                            std::min<int64_t>(set.recent_begin - set.sink_end, hip_list_bound(g.hip)) +
+                            (set.hi - set.recent_begin));
             break;
         }
         if (set.list < 0 && set.sink_end == set.recent_begin) set = range_set(v);  // no gap: a plain range

@@ -1,12 +1,14 @@
 // The backend seam the policies run on (CPU reference): attention over key sets (ranges, sink + recent, a
 // selection slot's list), top-k key selection into a slot by summed group attention mass; and the key sets the
 // step plan compiles for STREAM / SELECT / SPARSE rows.
+#include <algorithm>
 #include <limits>
 #include <numeric>
 #include <random>
 
 #include <catch2/catch.hpp>
 
+#include "attention/hip_policy.h"
 #include "backend/cpu/cpu_backend.h"
 #include "runtime/step_plan.h"
 
@@ -438,4 +440,63 @@ TEST_CASE("step plan: prefill rows may share key-set tiles under FULL, STREAM an
   CHECK(sp.layers[2].prefill_tile_align == 0);
   CHECK(sp.layers[3].prefill_tile_align == 0);
   CHECK(step_plan_layer_keys(sp, 0, sp.data.data()).prefill_tile_align == 16);
+}
+
+TEST_CASE("step plan: a HIP set's key bound is its sinks, at most hip_list_bound listed keys and its recent keys (not "
+          "the context), and covers the longest list a dilated mask gives",
+          "[attention][ops][step_plan]") {
+  ModelConfig cfg;
+  cfg.n_layers = 1;
+  cfg.n_kv_heads = 1;
+  cfg.layers.resize(1);
+  AttentionPlan plan = attention_plan_full(cfg, "t");
+  HeadGroupPolicy hip;
+  hip.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
+  hip.hip.k = 16;
+  hip.hip.block_size_k = 2;
+  hip.hip.block_size_q = 8;
+  hip.hip.sink = 2;
+  hip.hip.recent = 4;
+  hip.hip.refresh_every = 5;
+  attention_plan_set(plan, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, hip);
+  REQUIRE(attention_plan_problems(plan, cfg).empty());
+  const int64_t list_bound = hip_list_bound(hip.hip);
+  const int32_t shift = hip_reuse_shift_blocks(hip.hip.refresh_every - 1, hip.hip.block_size_k);
+  CHECK(shift == 2);
+  CHECK(list_bound == 16 * (1 + 2) + 4 + 8);  // dilated blocks + recent + max(block_size_q, refresh_every)
+  const std::vector<AttentionPhase> phase{AttentionPhase::ATTENTION_PHASE_DECODE};
+  for (const int32_t len : {20, 1000, 100000}) {
+    INFO("context " << len);
+    const int32_t pos = len - 1;
+    const std::vector<int32_t> start{0, 1}, qpos{pos}, kv_len{len};
+    const StepPlan sp = step_plan_compile(plan, cfg, AttentionBatch{start, qpos, kv_len, nullptr}, phase);
+    const KeySet s = step_plan_sets(sp, 0)[0];
+    REQUIRE(s.list == sp.hip_slot);
+    const int32_t sink = s.sink_end - s.lo, recent = s.hi - s.recent_begin, gap = s.recent_begin - s.sink_end;
+    CHECK(sp.layers[0].max_keys == sink + std::min<int64_t>(gap, list_bound) + recent);
+    if (len == 100000) CHECK(sp.layers[0].max_keys == 2 + list_bound + 4);  // not the context
+    // The longest list of a mask searched refresh_every - 1 steps ago: k / block_size_k blocks spaced so that each
+    // one's dilation adds its whole shift, then the keys from the search's all_from on (hip_expand_lists).
+    const int32_t searched_at = pos - (hip.hip.refresh_every - 1);
+    const int32_t all_from = std::max(hip.hip.sink, searched_at - hip.hip.recent + 1);
+    HipLayerMasks m;
+    m.any = true;
+    m.indptr = {0};
+    for (int32_t b = hip.hip.sink / 2; int32_t(m.blocks.size()) < 16 / 2 && (b + 1) * 2 <= all_from; b += shift + 1) {
+      m.blocks.push_back(b);
+    }
+    m.indptr.push_back(int64_t(m.blocks.size()));
+    m.block_size = {2};
+    m.all_from = {all_from};
+    m.mask_of = {0};
+    m.shift = {shift};
+    std::vector<int64_t> indptr;
+    std::vector<int32_t> positions;
+    hip_expand_lists(m.view(), std::span<const KeySet>(&s, 1), s.list, indptr, positions);
+    CHECK(int64_t(positions.size()) <= sp.slot_stride);
+    const int64_t listed = std::count_if(positions.begin(), positions.end(),
+                                         [&](int32_t p) { return p >= s.sink_end && p < s.recent_begin; });
+    if (len == 100000) CHECK(listed == 8 * 3 * 2 + (s.recent_begin - all_from));  // the worst case was built
+    CHECK(sink + listed + recent <= sp.layers[0].max_keys);
+  }
 }

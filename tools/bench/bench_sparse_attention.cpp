@@ -213,9 +213,9 @@ int main(int argc, char** argv) {
       // step and refresh_every - 1 cached steps at their oldest), which is what decode pays per token.
       int32_t refresh_every = 1;
       for (const LayerPlan& layer : plan.layers)
-        for (const HeadGroupPolicy& g : layer.decode)
-          if (g.policy == AttentionPolicy::ATTENTION_POLICY_HIP)
-            refresh_every = std::max(refresh_every, g.hip.refresh_every);
+        for (const HeadGroupPolicy& group : layer.decode)
+          if (group.policy == AttentionPolicy::ATTENTION_POLICY_HIP)
+            refresh_every = std::max(refresh_every, group.hip.refresh_every);
       const StepTiming searching = refresh_every > 1 ? time_steps(true) : t;
       const double period_ms = (searching.b2b_ms + (refresh_every - 1) * t.b2b_ms) / refresh_every;
       CUDA_CHECK(cudaEventDestroy(a));

@@ -10,6 +10,8 @@ source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
 M8=configs/models/llama-3.1-8b.json
+{ hdr "CUDA tests: sparse, hip" "test_cuda [sparse],[hip]"; timeout 150 $D/test_cuda "[sparse],[hip]"; echo "exit code: $?"; } > $R/tests.log 2>&1
+tail -3 $R/tests.log
 MET=sm__cycles_active.avg,sm__cycles_active.min,sm__cycles_active.max,gpu__time_duration.sum,sm__cycles_elapsed.max,smsp__inst_executed.sum,smsp__inst_executed.max,sm__ctas_launched.max,sm__ctas_launched.min
 for plan in tools/bench/plans/streaming-3k.json configs/policies/hip-all-layers.json configs/policies/hip-all-layers-refresh8.json; do
   n=$(basename $plan .json)
