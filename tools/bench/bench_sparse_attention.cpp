@@ -131,9 +131,15 @@ int main(int argc, char** argv) {
       // timed steps (age_masks): a reused mask is dilated forward by its age (hip_policy.h hip_dilate_forward), so
       // these are the cached steps' worst case, the largest lists.
       SequencePolicyState policy_state;
+      // A mask computed age steps earlier also had its all_from (the first unsearched key) age steps earlier, so its
+      // tail of attended keys is age keys longer: both move back together.
       auto age_masks = [&] {
-        for (HipCachedMask& m : policy_state.hip)
-          if (m.valid) m.computed_at = std::min(m.computed_at, len - 1 - (m.params.refresh_every - 1));
+        for (HipCachedMask& m : policy_state.hip) {
+          if (!m.valid) continue;
+          const int32_t aged_at = std::min(m.computed_at, len - 1 - (m.params.refresh_every - 1));
+          m.all_from = std::max(0, m.all_from - (m.computed_at - aged_at));
+          m.computed_at = aged_at;
+        }
       };
       // As forward_step runs a decode step: recorded once, then replayed as a CUDA graph (graphs = false: eager).
       bool graphs = true;
