@@ -30,6 +30,19 @@ HeadGroupPolicy select_policy(int32_t k) {
   p.k = k;
   return p;
 }
+// A HIP group: k keys in blocks of block_size_k per query block of block_size_q, sinks, recent keys, decode refresh.
+HeadGroupPolicy hip_policy(int32_t k, int32_t block_size_k, int32_t block_size_q, int32_t sink, int32_t recent,
+                           int32_t refresh_every = 1) {
+  HeadGroupPolicy p;
+  p.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
+  p.hip.k = k;
+  p.hip.block_size_k = block_size_k;
+  p.hip.block_size_q = block_size_q;
+  p.hip.sink = sink;
+  p.hip.recent = recent;
+  p.hip.refresh_every = refresh_every;
+  return p;
+}
 
 // One layer of paged K/V for a few sequences with scattered pages, random queries for each sequence's new tokens.
 struct OpCase {
@@ -409,13 +422,7 @@ TEST_CASE("step plan: prefill rows may share key-set tiles under FULL, STREAM an
   cfg.n_kv_heads = 2;
   cfg.layers.resize(4);
   AttentionPlan plan = attention_plan_full(cfg, "t");
-  HeadGroupPolicy hip_a;
-  hip_a.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
-  hip_a.hip.k = 8;
-  hip_a.hip.block_size_k = 2;
-  hip_a.hip.block_size_q = 32;
-  hip_a.hip.sink = 2;
-  hip_a.hip.recent = 4;
+  const HeadGroupPolicy hip_a = hip_policy(8, 2, 32, 2, 4);
   HeadGroupPolicy hip_b = hip_a;
   hip_b.hip.block_size_q = 48;
   const HeadGroupPolicy stream = stream_policy(2, 3);
@@ -450,14 +457,7 @@ TEST_CASE("step plan: a HIP set's key bound is its sinks, at most hip_list_bound
   cfg.n_kv_heads = 1;
   cfg.layers.resize(1);
   AttentionPlan plan = attention_plan_full(cfg, "t");
-  HeadGroupPolicy hip;
-  hip.policy = AttentionPolicy::ATTENTION_POLICY_HIP;
-  hip.hip.k = 16;
-  hip.hip.block_size_k = 2;
-  hip.hip.block_size_q = 8;
-  hip.hip.sink = 2;
-  hip.hip.recent = 4;
-  hip.hip.refresh_every = 5;
+  const HeadGroupPolicy hip = hip_policy(16, 2, 8, 2, 4, /*refresh_every=*/5);
   attention_plan_set(plan, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, hip);
   REQUIRE(attention_plan_problems(plan, cfg).empty());
   const int64_t list_bound = hip_list_bound(hip.hip);
