@@ -9,7 +9,16 @@ namespace lcllm {
 
 std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, bool descent,
                                        const std::function<float(int32_t)>& score) {
+  return hip_select_blocks_staged(lo, hi, k, block_size_k, descent, score, {}, -1, nullptr);
+}
+
+std::vector<int32_t> hip_select_blocks_staged(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, bool descent,
+                                              const std::function<float(int32_t)>& score,
+                                              const std::vector<HipPiece>& start, int32_t stage_round,
+                                              std::vector<HipPiece>* stage) {
   LCLLM_ASSERT(block_size_k >= 1 && k >= block_size_k, "HiP: k must hold at least one block");
+  LCLLM_ASSERT(stage_round < 0 || stage != nullptr, "HiP: a stage round needs somewhere to store the stage");
+  if (stage != nullptr) stage->clear();
   std::vector<int32_t> out;
   if (hi <= lo) return out;
   const int32_t first = lo / block_size_k, end = (hi - 1) / block_size_k + 1;  // candidate blocks [first, end)
@@ -23,13 +32,28 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     int32_t begin, end;  // blocks [begin, end)
     float score = 0;
   };
-  // Step 1: `keep` chunks of nearly equal size (the first n_blocks % keep get one block more).
   std::vector<Piece> kept;
-  for (int32_t i = 0, b = first; i < keep; ++i) {
-    const int32_t size = n_blocks / keep + (i < n_blocks % keep ? 1 : 0);
-    kept.push_back({b, b + size});
-    b += size;
+  if (start.empty()) {
+    // Step 1: `keep` chunks of nearly equal size (the first n_blocks % keep get one block more).
+    for (int32_t i = 0, b = first; i < keep; ++i) {
+      const int32_t size = n_blocks / keep + (i < n_blocks % keep ? 1 : 0);
+      kept.push_back({b, b + size});
+      b += size;
+    }
+  } else {
+    LCLLM_ASSERT(start.size() <= size_t(keep), "HiP: more start pieces than the budget keeps");
+    for (size_t i = 0; i < start.size(); ++i) {
+      const HipPiece& p = start[i];
+      LCLLM_ASSERT(p.begin >= first && p.begin < p.end && p.end <= end && (i == 0 || start[i - 1].end <= p.begin),
+                   "HiP: start pieces must be ascending, disjoint and inside the candidate blocks");
+      kept.push_back({p.begin, p.end});
+    }
   }
+  auto store_stage = [&](int32_t round) {
+    if (round != stage_round) return;
+    for (const Piece& p : kept) stage->push_back({p.begin, p.end});
+  };
+  store_stage(0);
   // Scores by position, each computed once: a half's descent retraces its parent's after the first step (a centre
   // is scored once anyway, so the cache is only kept for descents).
   std::vector<float> known(descent ? size_t(hi - lo) : 0);
@@ -65,7 +89,7 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     return best;
   };
   std::vector<Piece> cand;
-  for (;;) {
+  for (int32_t round = 1;; ++round) {
     bool split_any = false;
     cand.clear();
     for (const Piece& p : kept) {
@@ -87,6 +111,7 @@ std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_
     cand.resize(std::min(cand.size(), size_t(keep)));
     std::sort(cand.begin(), cand.end(), [](const Piece& a, const Piece& b) { return a.begin < b.begin; });
     kept = cand;
+    store_stage(round);
   }
   for (const Piece& p : kept) out.push_back(p.begin);
   return out;

@@ -30,4 +30,22 @@ namespace lcllm {
 std::vector<int32_t> hip_select_blocks(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, bool descent,
                                        const std::function<float(int32_t)>& score);
 
+// A piece of the search: key blocks [begin, end).
+struct HipPiece {
+  int32_t begin = 0, end = 0;
+  bool operator==(const HipPiece&) const = default;
+};
+
+// The same search with its stages exposed, the building block of stage-wise refresh (InfiniteHiP, arXiv 2502.08910
+// §4, refreshes its coarse pruning stages more rarely than its fine ones; not yet used by a policy):
+//   - start, when not empty, replaces step 1's chunks: pieces an earlier search kept after some round (ascending,
+//     disjoint, at most k / block_size_k, inside the candidate blocks of [lo, hi)); the rounds then go on from them;
+//   - stage_round >= 0 stores in *stage the pieces kept after that many rounds (0: step 1's chunks, or start), left
+//     empty when the search is exact (every block kept) or ends before that round.
+// Resuming from the stage of round R of the same [lo, hi) gives exactly hip_select_blocks's blocks.
+std::vector<int32_t> hip_select_blocks_staged(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, bool descent,
+                                              const std::function<float(int32_t)>& score,
+                                              const std::vector<HipPiece>& start, int32_t stage_round,
+                                              std::vector<HipPiece>* stage);
+
 }  // namespace lcllm

@@ -2,6 +2,7 @@
 // mask's recall of the exact top-k keys on random and on structured attention, against stated floors
 // (docs/POLICIES.md §6). The CPU op attention_hip_blocks is checked against the pure function.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <random>
 
@@ -102,6 +103,58 @@ TEST_CASE("HiP keeps every block when the budget covers the keys, and never more
   for (const bool descent : {false, true}) {
     const auto peak = hip_select_blocks(0, 4096, 16, 2, descent, [](int32_t j) { return -float(std::abs(j - 3001)); });
     CHECK(std::find(peak.begin(), peak.end(), 3001 / 2) != peak.end());
+  }
+}
+
+TEST_CASE("HiP stages: resuming from the pieces a search kept after round R gives its blocks; start pieces bound the "
+          "result",
+          "[attention][hip]") {
+  std::mt19937 g(11);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> noise(6000);
+  for (float& x : noise) x = u(g);
+  // Structured scores (a few peaks that decay with distance) plus noise: the rounds' choices depend on every level.
+  auto score = [&](int32_t j) {
+    const float peaks = std::max({-std::abs(j - 1234) / 50.f, -std::abs(j - 4321) / 80.f, -std::abs(j - 5555) / 20.f});
+    return peaks + 0.3f * noise[size_t(j)];
+  };
+  const std::array<std::array<int32_t, 4>, 3> cases = {{{0, 6000, 64, 2}, {17, 5999, 128, 4}, {64, 4096, 16, 1}}};
+  for (const bool descent : {false, true}) {
+    for (const auto& [lo, hi, k, bs] : cases) {
+      INFO("descent " << descent << ", keys [" << lo << ", " << hi << "), k " << k << ", blocks of " << bs);
+      const std::vector<int32_t> full = hip_select_blocks(lo, hi, k, bs, descent, score);
+      const int32_t keep = k / bs;
+      int32_t rounds_seen = 0;
+      for (int32_t r = 0; r < 16; ++r) {
+        std::vector<HipPiece> stage;
+        CHECK(hip_select_blocks_staged(lo, hi, k, bs, descent, score, {}, r, &stage) == full);
+        if (stage.empty()) break;  // the search had ended before round r
+        ++rounds_seen;
+        CHECK(int32_t(stage.size()) <= keep);
+        for (size_t i = 0; i < stage.size(); ++i) {
+          CHECK(stage[i].begin < stage[i].end);
+          if (i > 0) CHECK(stage[i - 1].end <= stage[i].begin);
+        }
+        if (r == 0) {  // step 1's chunks: every candidate block, in keep pieces
+          CHECK(int32_t(stage.size()) == keep);
+          CHECK(stage.front().begin == lo / bs);
+          CHECK(stage.back().end == (hi - 1) / bs + 1);
+        }
+        CHECK(hip_select_blocks_staged(lo, hi, k, bs, descent, score, stage, -1, nullptr) == full);
+        // Every later block lies inside a piece of the stage.
+        for (const int32_t b : full) {
+          CHECK(std::any_of(stage.begin(), stage.end(), [&](const HipPiece& p) { return p.begin <= b && b < p.end; }));
+        }
+      }
+      CHECK(rounds_seen >= 3);  // the ranges are far larger than the budgets: several rounds ran
+    }
+  }
+  // Start pieces from elsewhere (a coarse stage of an earlier, shorter range): the result keeps to them.
+  const std::vector<HipPiece> start = {{10, 50}, {600, 700}, {1400, 1500}};
+  const std::vector<int32_t> got = hip_select_blocks_staged(0, 6000, 32, 2, true, score, start, -1, nullptr);
+  CHECK(got.size() == 16);
+  for (const int32_t b : got) {
+    CHECK(std::any_of(start.begin(), start.end(), [&](const HipPiece& p) { return p.begin <= b && b < p.end; }));
   }
 }
 
