@@ -43,6 +43,14 @@ HeadGroupPolicy hip_policy(int32_t k, int32_t block_size_k, int32_t block_size_q
   p.hip.refresh_every = refresh_every;
   return p;
 }
+// The shape a step plan needs: n_layers global layers of n_kv_heads KV heads.
+ModelConfig plan_config(int32_t n_layers, int32_t n_kv_heads) {
+  ModelConfig cfg;
+  cfg.n_layers = n_layers;
+  cfg.n_kv_heads = n_kv_heads;
+  cfg.layers.resize(size_t(n_layers));
+  return cfg;
+}
 
 // One layer of paged K/V for a few sequences with scattered pages, random queries for each sequence's new tokens.
 struct OpCase {
@@ -339,10 +347,7 @@ TEST_CASE("SELECT breaks ties toward the lowest position", "[attention][ops]") {
 
 TEST_CASE("step plan key sets: STREAM sinks + window, SELECT ranges and k, SPARSE lists, clipped to the window",
           "[attention][ops][step_plan]") {
-  ModelConfig cfg;
-  cfg.n_layers = 3;
-  cfg.n_kv_heads = 1;
-  cfg.layers.resize(3);
+  ModelConfig cfg = plan_config(3, 1);
   AttentionPlan plan = attention_plan_full(cfg, "t");
   const HeadGroupPolicy stream = stream_policy(2, 3);
   const HeadGroupPolicy sel = select_policy(2);
@@ -417,10 +422,7 @@ TEST_CASE("step plan key sets: STREAM sinks + window, SELECT ranges and k, SPARS
 
 TEST_CASE("step plan: prefill rows may share key-set tiles under FULL, STREAM and HIP, within HiP's query blocks",
           "[attention][ops][step_plan]") {
-  ModelConfig cfg;
-  cfg.n_layers = 4;
-  cfg.n_kv_heads = 2;
-  cfg.layers.resize(4);
+  ModelConfig cfg = plan_config(4, 2);
   AttentionPlan plan = attention_plan_full(cfg, "t");
   const HeadGroupPolicy hip_a = hip_policy(8, 2, 32, 2, 4);
   HeadGroupPolicy hip_b = hip_a;
@@ -452,10 +454,7 @@ TEST_CASE("step plan: prefill rows may share key-set tiles under FULL, STREAM an
 TEST_CASE("step plan: a HIP set's key bound is its sinks, at most hip_list_bound listed keys and its recent keys (not "
           "the context), and covers the longest list a dilated mask gives",
           "[attention][ops][step_plan]") {
-  ModelConfig cfg;
-  cfg.n_layers = 1;
-  cfg.n_kv_heads = 1;
-  cfg.layers.resize(1);
+  ModelConfig cfg = plan_config(1, 1);
   AttentionPlan plan = attention_plan_full(cfg, "t");
   const HeadGroupPolicy hip = hip_policy(16, 2, 8, 2, 4, /*refresh_every=*/5);
   attention_plan_set(plan, 0, AttentionPhase::ATTENTION_PHASE_DECODE, 0, 1, hip);
