@@ -209,10 +209,11 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
             set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);
             lp.hip = true;
             // Sinks, the part of the list between them and the recent keys (at most hip_list_bound), recent keys.
-            // The decode kernels split max_keys over the GPU: bounded by the whole context, a cached step's ~3k
-            // keys per KV head fell into the first 3 of 33 splits of ~1k keys, so 24 of 264 CTAs did all the work,
-            // 16 tiles each one after another (ncu, 8B 32k: 37 us per layer, SMs busy 10k of 59k cycles;
-            // docs/KERNEL_NOTES.md 6h).
+            // The decode kernels split max_keys over the GPU: bounded by the whole context (8B, 32k), a cached
+            // step's ~3k keys per KV head fell into the first 3 of 32 splits of 1,024 keys, so 24 of 256 CTAs did
+            // all the work, 16 tiles per warp one after another (ncu: 37 us per layer, SM active cycles 9.9k at the
+            // least and 51k at the most of 59k; docs/KERNEL_NOTES.md 6h). hip_list_bound counts the recent keys too
+            // (it sizes the slot, whose lists carry them): an over-estimate by `recent`, which is harmless.
             bound = int32_t((set.sink_end - set.lo) +
                             std::min<int64_t>(set.recent_begin - set.sink_end, hip_list_bound(g.hip)) +
                             (set.hi - set.recent_begin));
