@@ -389,9 +389,11 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   const int32_t* rq = p.requests + int64_t(req) * kHipRequestInts;
   const int32_t r0 = rq[0], r1 = rq[1], kvh = rq[2], lo = rq[3], hi = rq[4], k = rq[5], bs = rq[6];
   const bool descent = rq[7] != 0;
+  const int32_t start_row = rq[8], start_shift = rq[9], stage_round = rq[10];
   int32_t* out = p.out_blocks + int64_t(req) * p.max_keep;
   const int32_t tid = int32_t(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const bool writer = rank == 0;  // the CTA that writes the request's output
+  if (writer && tid == 0 && p.stage_count) p.stage_count[req] = 0;  // until the stage round is reached
   if (hi <= lo) {
     if (writer && tid == 0) p.out_count[req] = 0;
     return;
@@ -416,10 +418,28 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
                                                                        // more than one CTA only; slot_of then holds
                                                                        // the ranks of this CTA's own candidates)
   __shared__ int32_t split_any;
+  __shared__ int32_t start_bad;
 
+  // Resume from a cached coarse stage (hip_dilate_pieces: each end aged start_shift blocks, up to the next piece and
+  // the candidate end) when it is usable (hip_start_usable); every CTA of a cluster reads the same row, so all decide
+  // alike.
+  bool from_start = start_row >= 0 && p.start_pieces != nullptr && p.start_count[start_row] == keep;
+  if (from_start) {
+    const int32_t* sp = p.start_pieces + int64_t(start_row) * 2 * p.start_stride;  // [keep] (begin, end)
+    if (tid == 0) start_bad = 0;
+    __syncthreads();
+    for (int32_t i = tid; i < keep; i += kThreads) {
+      const int32_t b = sp[2 * i], e = sp[2 * i + 1], next = i + 1 < keep ? sp[2 * i + 2] : end;
+      if (b < first || b >= e || e > end || e > next) atomicOr(&start_bad, 1);
+      kb[i] = b;
+      ke[i] = int32_t(max(int64_t(e), min(int64_t(e) + start_shift, int64_t(next))));
+    }
+    __syncthreads();
+    from_start = start_bad == 0;
+  }
   // Step 1: keep chunks, the first n_blocks % keep one block longer.
   const int32_t base = n_blocks / keep, extra = n_blocks % keep;
-  for (int32_t i = tid; i < keep; i += kThreads) {
+  for (int32_t i = tid; !from_start && i < keep; i += kThreads) {
     kb[i] = first + i * base + min(i, extra);
     ke[i] = kb[i] + base + (i < extra ? 1 : 0);
   }
@@ -435,6 +455,11 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   for (int32_t round = 0;; ++round) {
     if (tid == 0) split_any = 0;
     __syncthreads();
+    if (round == stage_round && writer && p.stage_out) {  // kb / ke: the pieces after `round` rounds
+      int32_t* so = p.stage_out + int64_t(req) * 2 * p.max_keep;
+      for (int32_t i = tid; i < keep; i += kThreads) so[2 * i] = kb[i], so[2 * i + 1] = ke[i];
+      if (tid == 0) p.stage_count[req] = keep;
+    }
     // Step 2: halves of every piece longer than one block.
     for (int32_t i = tid; i < keep; i += kThreads) {
       const int32_t b = kb[i], e = ke[i];
@@ -761,13 +786,19 @@ __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_lists(HipLis
 }
 
 __global__ void __launch_bounds__(kHipThreads) kernel_attention_hip_cache_copy(HipCacheCopyParams p) {
-  const int32_t* pair = p.pairs + 2 * int64_t(blockIdx.x);
+  const int32_t* pair = p.pairs + 3 * int64_t(blockIdx.x);
   const int32_t req = pair[0], row = pair[1];
   const int32_t n = min(p.src_count[req], min(p.src_stride, p.dst_stride));
   const int32_t* src = p.src_blocks + int64_t(req) * p.src_stride;
   int32_t* dst = p.dst_blocks + int64_t(row) * p.dst_stride;
   for (int32_t i = int32_t(threadIdx.x); i < n; i += kHipThreads) dst[i] = src[i];
   if (threadIdx.x == 0) p.dst_count[row] = n;
+  if (pair[2] == 0 || p.src_stage == nullptr) return;
+  const int32_t ns = min(p.src_stage_count[req], min(p.src_stride, p.dst_stride));  // pieces
+  const int32_t* ss = p.src_stage + int64_t(req) * 2 * p.src_stride;
+  int32_t* ds = p.dst_stage + int64_t(row) * 2 * p.dst_stride;
+  for (int32_t i = int32_t(threadIdx.x); i < 2 * ns; i += kHipThreads) ds[i] = ss[i];
+  if (threadIdx.x == 0) p.dst_stage_count[row] = ns;
 }
 
 int current_device() {

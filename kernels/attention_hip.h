@@ -20,7 +20,9 @@
 
 namespace lcllm {
 
-constexpr int32_t kHipRequestInts = 8;    // row_begin, row_end, kv_head, lo, hi, k, block_size_k, descent (0/1)
+// row_begin, row_end, kv_head, lo, hi, k, block_size_k, descent (0/1), start_row (-1: step 1's chunks), start_shift,
+// stage_round (-1: none): backend.h HipBlockRequest.
+constexpr int32_t kHipRequestInts = 11;
 constexpr int32_t kHipMaxKeep = 4096;     // k / block_size_k per request (shared memory bounds the sort)
 
 struct HipMaskParams {
@@ -29,6 +31,16 @@ struct HipMaskParams {
   const int32_t* query_pos;      // [n_rows] position of every query row
   int32_t* out_blocks;           // [n_requests, max_keep] ascending block indices
   int32_t* out_count;            // [n_requests] blocks kept
+  // Stage-wise refresh (InfiniteHiP §4; src/attention/hip_mask.h hip_select_blocks_staged). A request with
+  // start_row >= 0 starts from that row's pieces, each end aged start_shift blocks (hip_dilate_pieces), when the row
+  // holds exactly keep of them, ascending, disjoint and inside its candidate blocks (else from step 1's chunks).
+  const int32_t* start_pieces;   // [rows, 2 * start_stride] (begin, end) block pairs, or null
+  const int32_t* start_count;    // [rows] pieces of each row
+  int32_t start_stride;          // pieces per row
+  // A request with stage_round >= 0 stores the pieces kept after that many rounds (count 0: the search was exact
+  // or ended before). Null when no request stores one.
+  int32_t* stage_out;            // [n_requests, 2 * max_keep] (begin, end) block pairs
+  int32_t* stage_count;          // [n_requests]
   int32_t n_requests;
   int32_t max_keep;              // the largest k / block_size_k of the requests (<= kHipMaxKeep)
   int32_t max_rows;              // the most query rows (row_end - row_begin) of a request
@@ -66,14 +78,19 @@ struct HipListParams {
 };
 void launch_attention_hip_lists(const HipListParams& p, cudaStream_t stream);
 
-// Copies search requests' blocks into cached-mask rows (Backend::hip_cache_keep): pair i = (request, row) copies
-// src row `request` (count src_count[request]) into dst row `row`. One CTA per pair.
+// Copies search requests' blocks into cached-mask rows (Backend::hip_cache_keep): entry i = (request, row, stage)
+// copies src row `request` (count src_count[request]) into dst row `row`, and with stage != 0 also the request's
+// stored stage into the row's stage. One CTA per entry.
 struct HipCacheCopyParams {
-  const int32_t* pairs;        // [n_pairs, 2] (request, row)
+  const int32_t* pairs;        // [n_pairs, 3] (request, row, stage)
   const int32_t* src_blocks;   // [requests, src_stride] a search's output (HipMaskParams::out_blocks)
   const int32_t* src_count;    // [requests]
   int32_t* dst_blocks;         // [rows, dst_stride]
   int32_t* dst_count;          // [rows]
+  const int32_t* src_stage;    // [requests, 2 * src_stride] (HipMaskParams::stage_out), or null
+  const int32_t* src_stage_count;  // [requests]
+  int32_t* dst_stage;          // [rows, 2 * dst_stride] (begin, end) pairs
+  int32_t* dst_stage_count;    // [rows]
   int32_t src_stride, dst_stride, n_pairs;
 };
 void launch_attention_hip_cache_copy(const HipCacheCopyParams& p, cudaStream_t stream);

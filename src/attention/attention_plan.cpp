@@ -50,7 +50,11 @@ std::string attention_group_describe(const HeadGroupPolicy& g) {
       const HipParams& h = g.hip;
       return name + "{" + kv("k", h.k) + ", " + kv("block_size_q", h.block_size_q) + ", " +
              kv("block_size_k", h.block_size_k) + ", " + kv("sink", h.sink) + ", " + kv("recent", h.recent) + ", " +
-             kv("refresh_every", h.refresh_every) + "}";
+             kv("refresh_every", h.refresh_every) +
+             (h.coarse_refresh_every > 0 ? ", " + kv("coarse_refresh_every", h.coarse_refresh_every) + ", " +
+                                               kv("coarse_piece_keys", h.coarse_piece_keys)
+                                         : std::string()) +
+             "}";
     }
   }
   return name;
@@ -201,6 +205,11 @@ std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, cons
             positive("block_size_q", p.block_size_q);
             positive("block_size_k", p.block_size_k);
             positive("refresh_every", p.refresh_every);
+            positive("coarse_piece_keys", p.coarse_piece_keys);
+            if (p.coarse_refresh_every != 0 && p.coarse_refresh_every <= p.refresh_every) {
+              problems.push_back(at + ".coarse_refresh_every = " + std::to_string(p.coarse_refresh_every) +
+                                 " must be 0 (off) or more than refresh_every = " + std::to_string(p.refresh_every));
+            }
             if (p.sink < 0) problems.push_back(at + ".sink = " + std::to_string(p.sink) + " must be >= 0");
             if (p.recent < 0) problems.push_back(at + ".recent = " + std::to_string(p.recent) + " must be >= 0");
             if (p.block_size_k >= 1 && p.k >= 1 && p.k % p.block_size_k != 0) {

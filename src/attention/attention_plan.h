@@ -10,7 +10,7 @@
 //                   (a reuse chain: the indices travel on unchanged)
 //   STREAM{sink, recent}
 //                   attend to [0, sink) ∪ (pos - recent, pos] (StreamingLLM)
-//   HIP{k, block_size_q, block_size_k, sink, recent, refresh_every}
+//   HIP{k, block_size_q, block_size_k, sink, recent, refresh_every, coarse_refresh_every, coarse_piece_keys}
 //                   HiP (arXiv 2406.09827): per query block and KV head, a hierarchical search keeps k/block_size_k
 //                   key blocks; the rows attend to those blocks ∪ [0, sink) ∪ (pos - recent, pos] (hip_mask.h)
 //
@@ -49,6 +49,12 @@ struct HipParams {
   // context (Gemma 3 270M, 8x budget, 32 prompts on the GPU: refresh 8 keeps 91 / 86 / 80% of full's answer
   // probability at 4k / 16k / 32k, refresh 1 95 / 98 / 99%; docs/POLICIES.md "Decode refresh").
   int32_t refresh_every = 1;
+  // decode, stage-wise refresh (InfiniteHiP, arXiv 2502.08910 §4: coarse pruning stages refreshed more rarely than
+  // fine ones): 0 (off), or every this many steps (> refresh_every) a search runs from the start and keeps its
+  // pieces once they are at most coarse_piece_keys keys long (its coarse stage); the searches in between start from
+  // those pieces over the coarse search's keys and attend every key after them (hip_policy.h).
+  int32_t coarse_refresh_every = 0;
+  int32_t coarse_piece_keys = 64;
   bool operator==(const HipParams&) const = default;
 };
 

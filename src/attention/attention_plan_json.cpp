@@ -51,6 +51,10 @@ nlohmann::ordered_json policy_to_json(const HeadGroupPolicy& g) {
       j["sink"] = g.hip.sink;
       j["recent"] = g.hip.recent;
       j["refresh_every"] = g.hip.refresh_every;
+      if (g.hip.coarse_refresh_every > 0) {
+        j["coarse_refresh_every"] = g.hip.coarse_refresh_every;
+        j["coarse_piece_keys"] = g.hip.coarse_piece_keys;
+      }
       break;
   }
   return j;
@@ -102,7 +106,9 @@ bool policy_from_json(const nlohmann::json& j, const std::string& at, HeadGroupP
     case AttentionPolicy::ATTENTION_POLICY_HIP:
       params = {{"k", &g.hip.k, false},           {"block_size_q", &g.hip.block_size_q, false},
                 {"block_size_k", &g.hip.block_size_k, false}, {"sink", &g.hip.sink, false},
-                {"recent", &g.hip.recent, false}, {"refresh_every", &g.hip.refresh_every, false}};
+                {"recent", &g.hip.recent, false}, {"refresh_every", &g.hip.refresh_every, false},
+                {"coarse_refresh_every", &g.hip.coarse_refresh_every, false},
+                {"coarse_piece_keys", &g.hip.coarse_piece_keys, false}};
       break;
   }
   std::vector<std::string> valid;

@@ -292,6 +292,8 @@ AttentionPlan attention_preset_build(const std::string& name, const nlohmann::js
     r.read("sink", p.hip.sink, 0);
     r.read("recent", p.hip.recent, 0);
     r.read("refresh_every", p.hip.refresh_every, 1);
+    r.read("coarse_refresh_every", p.hip.coarse_refresh_every, 0);
+    r.read("coarse_piece_keys", p.hip.coarse_piece_keys, 1);
     r.read("dense_layers", p.dense_layers, 0);
     r.finish();
     if (p.hip.k % p.hip.block_size_k != 0) {

@@ -117,4 +117,37 @@ std::vector<int32_t> hip_select_blocks_staged(int32_t lo, int32_t hi, int32_t k,
   return out;
 }
 
+int32_t hip_stage_round(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, int32_t piece_keys) {
+  if (hi <= lo || block_size_k < 1 || k < block_size_k) return -1;
+  const int32_t n_blocks = (hi - 1) / block_size_k + 1 - lo / block_size_k, keep = k / block_size_k;
+  const int32_t target = piece_keys / block_size_k;  // blocks
+  if (n_blocks <= keep || target < 1) return -1;
+  int32_t longest = n_blocks / keep + (n_blocks % keep != 0 ? 1 : 0);  // step 1's longest chunk
+  int32_t round = 0;
+  while (longest > target) {
+    longest -= longest / 2;  // the longer half: [mid, end) with mid = begin + size / 2
+    ++round;
+  }
+  return round > 0 ? round : -1;
+}
+
+bool hip_start_usable(const std::vector<HipPiece>& start, int32_t lo, int32_t hi, int32_t k, int32_t block_size_k) {
+  if (hi <= lo || block_size_k < 1 || k < block_size_k || start.size() != size_t(k / block_size_k)) return false;
+  const int32_t first = lo / block_size_k, end = (hi - 1) / block_size_k + 1;
+  for (size_t i = 0; i < start.size(); ++i) {
+    const HipPiece& p = start[i];
+    if (p.begin < first || p.begin >= p.end || p.end > end || (i > 0 && start[i - 1].end > p.begin)) return false;
+  }
+  return true;
+}
+
+std::vector<HipPiece> hip_dilate_pieces(const std::vector<HipPiece>& pieces, int32_t shift, int32_t end_block) {
+  std::vector<HipPiece> out = pieces;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int64_t limit = i + 1 < out.size() ? out[i + 1].begin : end_block;
+    out[i].end = int32_t(std::max<int64_t>(out[i].end, std::min<int64_t>(int64_t(out[i].end) + shift, limit)));
+  }
+  return out;
+}
+
 }  // namespace lcllm

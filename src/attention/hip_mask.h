@@ -37,7 +37,7 @@ struct HipPiece {
 };
 
 // The same search with its stages exposed, the building block of stage-wise refresh (InfiniteHiP, arXiv 2502.08910
-// §4, refreshes its coarse pruning stages more rarely than its fine ones; not yet used by a policy):
+// §4, refreshes its coarse pruning stages more rarely than its fine ones; attention/hip_policy.h uses it):
 //   - start, when not empty, replaces step 1's chunks: pieces an earlier search kept after some round (ascending,
 //     disjoint, at most k / block_size_k, inside the candidate blocks of [lo, hi)); the rounds then go on from them;
 //   - stage_round >= 0 stores in *stage the pieces kept after that many rounds (0: step 1's chunks, or start), left
@@ -47,5 +47,21 @@ std::vector<int32_t> hip_select_blocks_staged(int32_t lo, int32_t hi, int32_t k,
                                               const std::function<float(int32_t)>& score,
                                               const std::vector<HipPiece>& start, int32_t stage_round,
                                               std::vector<HipPiece>* stage);
+
+// The round after which every piece of a search over [lo, hi) is at most piece_keys keys long (pieces halve each
+// round, the longer half taking the odd block), or -1 when that stage is not worth keeping: the search is exact
+// (every block kept), its first chunks are already that short (round 0: the resumed search would do every round),
+// or piece_keys is shorter than a block.
+int32_t hip_stage_round(int32_t lo, int32_t hi, int32_t k, int32_t block_size_k, int32_t piece_keys);
+
+// Whether start can resume a search over [lo, hi) of budget k: exactly k / block_size_k pieces, ascending, disjoint,
+// non-empty and inside the candidate blocks (a backend ignores any other start and searches from step 1's chunks).
+bool hip_start_usable(const std::vector<HipPiece>& start, int32_t lo, int32_t hi, int32_t k, int32_t block_size_k);
+
+// Start pieces aged `shift` blocks: each piece's end moves forward by shift blocks, stopping at the next piece's
+// begin and at end_block (the search's candidate end), so the pieces stay ascending and disjoint. A coarse stage
+// reused d steps after it was searched covers the keys generation has moved onto since (hip_policy.h
+// hip_reuse_shift_blocks: the same forward dilation as a reused mask's). The kernel applies the same rule.
+std::vector<HipPiece> hip_dilate_pieces(const std::vector<HipPiece>& pieces, int32_t shift, int32_t end_block);
 
 }  // namespace lcllm

@@ -34,6 +34,9 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
   std::vector<HipCachedMask*> store;  // [requests] where a fresh decode mask is cached, or null
   std::vector<HipParams> store_params;  // [requests] the parameters of each request's group
   std::vector<int32_t> request_seq;     // [requests] the batch's sequence index of each request
+  std::vector<uint8_t> resumed;         // [requests] 1: the search starts from its group's cached coarse stage
+  // Where a stage lives follows where masks are kept: on the backend when it keeps them for the batch's sequences.
+  const bool device_cache = be.supports_hip_cache() && batch.seq_ids.size() == n_seq;
   for (size_t s = 0; s < n_seq; ++s) {
     const int32_t qs = batch.query_start[s], qe = batch.query_start[s + 1];
     if (qs == qe) continue;
@@ -46,7 +49,7 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       HipCachedMask* cache = state ? &state->hip[size_t(layer) * size_t(H) + size_t(h)] : nullptr;
       const bool decode_one = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1;
       // Any step but one decode row (new prefill keys, under whatever policy) makes the next decode step search again.
-      if (!decode_one && cache) cache->valid = false;
+      if (!decode_one && cache) cache->valid = cache->stage_valid = false;
       if (g.policy != AttentionPolicy::ATTENTION_POLICY_HIP) continue;
       out.any = true;
       const HipParams& p = g.hip;
@@ -78,12 +81,30 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
         // a prefill mask serves 32 rows and its descent costs the GPU search several times more for no measured
         // gain (docs/EVALUATION.md).
         rq.descent = decode_one;
-        masks.push_back({rb, re, h, p.block_size_k, hi, int32_t(requests.size()), nullptr});
+        // Stage-wise refresh (InfiniteHiP §4): a search from step 1 every coarse_refresh_every steps keeps its coarse
+        // stage; the searches in between resume from it (aged like a reused mask: hip_dilate_pieces) over the keys
+        // it searched, [lo, stage_hi), and every key from stage_hi on is attended (all_from), so no key that arrived
+        // since is left out. Both intervals 1 (or coarse off) is the plain search every refresh.
+        const bool staged = decode_one && cache && p.coarse_refresh_every > 0;
+        const bool resume = staged && cache->stage_valid && cache->params == p && cache->stage_lo == lo &&
+                            pos >= cache->stage_at && pos - cache->stage_at < p.coarse_refresh_every &&
+                            cache->stage_on_device == device_cache;
+        if (resume) {
+          rq.hi = cache->stage_hi;
+          if (device_cache) rq.start_row = cache->device_row;
+          else rq.start = cache->stage;
+          rq.start_shift = hip_reuse_shift_blocks(pos - cache->stage_at, p.block_size_k);
+        } else if (staged) {
+          rq.stage_round = hip_stage_round(lo, hi, p.k, p.block_size_k, p.coarse_piece_keys);
+        }
+        masks.push_back({rb, re, h, p.block_size_k, rq.hi, int32_t(requests.size()), nullptr});
         requests.push_back(rq);
-        // A mask computed for one position is reused only while pos - computed_at < refresh_every: with 1, never.
-        store.push_back(decode_one && p.refresh_every > 1 ? cache : nullptr);
+        // A mask computed for one position is reused only while pos - computed_at < refresh_every: with 1, never
+        // (then only a coarse stage is kept).
+        store.push_back(decode_one && (p.refresh_every > 1 || staged) ? cache : nullptr);
         store_params.push_back(p);
         request_seq.push_back(int32_t(s));
+        resumed.push_back(resume ? 1 : 0);
       }
     }
   }
@@ -91,7 +112,6 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
   // Blocks stay on the device: no round trip to the host per layer. Those a later step reuses stay there too when
   // the backend keeps per-sequence masks and the batch names its sequences (the engine's always does).
   const bool any_store = std::any_of(store.begin(), store.end(), [](const HipCachedMask* c) { return c; });
-  const bool device_cache = be.supports_hip_cache() && batch.seq_ids.size() == n_seq;
   const bool keep_on_device = !requests.empty() && (!any_store || device_cache) &&
                               be.attention_hip_blocks_device(q, layer, batch, params, requests);
   HipBlocks fresh;
@@ -101,7 +121,10 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     if (any_store) {
       std::vector<HipCacheKeep> keeps;
       for (size_t i = 0; i < requests.size(); ++i) {
-        if (store[i]) keeps.push_back({batch.seq_ids[size_t(request_seq[i])], layer, requests[i].kv_head, int32_t(i)});
+        if (store[i]) {
+          keeps.push_back({batch.seq_ids[size_t(request_seq[i])], layer, requests[i].kv_head, int32_t(i),
+                           requests[i].stage_round >= 0});
+        }
       }
       be.hip_cache_keep(keeps, kept_rows);
       LCLLM_ASSERT(kept_rows.size() == keeps.size(), "one cache row per kept mask");
@@ -124,6 +147,24 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
     c.computed_at = batch.query_pos[size_t(requests[i].row_begin)];
     c.params = store_params[i];
     c.valid = true;
+    if (resumed[i]) continue;  // the stage it resumed from stays
+    // A search from step 1: its stage (if it kept one, and the backend returned it) replaces the old one.
+    const HipBlockRequest& rq = requests[i];
+    c.stage_valid = false;
+    c.stage.clear();
+    if (rq.stage_round < 0) continue;
+    if (keep_on_device) {
+      c.stage_on_device = true;
+    } else if (!fresh.stage_indptr.empty() && fresh.stage_indptr[i + 1] > fresh.stage_indptr[i]) {
+      c.stage.assign(fresh.stage.begin() + fresh.stage_indptr[i], fresh.stage.begin() + fresh.stage_indptr[i + 1]);
+      c.stage_on_device = false;
+    } else {
+      continue;  // no stage came back: the next refresh searches from step 1 again
+    }
+    c.stage_lo = rq.lo;
+    c.stage_hi = rq.hi;
+    c.stage_at = c.computed_at;
+    c.stage_valid = true;
   }
   // One entry per mask; its (row, head)s point at it.
   out.indptr.assign(1, 0);
@@ -155,7 +196,10 @@ int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k) {
 
 int64_t hip_list_bound(const HipParams& p) {
   const int64_t shift = hip_reuse_shift_blocks(p.refresh_every - 1, p.block_size_k);
-  return int64_t(p.k) * (1 + shift) + p.recent + std::max(p.block_size_q, p.refresh_every);
+  // A search resumed from a coarse stage up to coarse_refresh_every - 1 steps old attends every key from that
+  // stage's end on: its tail is that much longer.
+  const int64_t tail = int64_t(p.refresh_every) + (p.coarse_refresh_every > 0 ? p.coarse_refresh_every - 1 : 0);
+  return int64_t(p.k) * (1 + shift) + p.recent + std::max<int64_t>(p.block_size_q, tail);
 }
 
 void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attention/attention_plan.h"
+#include "attention/hip_mask.h"
 
 namespace lcllm {
 
@@ -20,6 +21,13 @@ struct HipCachedMask {
                                 // computed_at + refresh_every - 1 (so its list stays within the step's slot stride)
   HipParams params;             // the parameters it was computed with (another plan's HIP group searches again)
   bool valid = false;
+  // The coarse stage (HipParams::coarse_refresh_every): the pieces a search from step 1 over [stage_lo, stage_hi),
+  // computed for position stage_at, kept after its first rounds; later searches resume from them until
+  // stage_at + coarse_refresh_every - 1.
+  std::vector<HipPiece> stage;  // host-kept stages
+  bool stage_on_device = false; // the stage lives on the backend instead, as device_row's stage
+  int32_t stage_lo = 0, stage_hi = 0, stage_at = 0;
+  bool stage_valid = false;
 };
 
 struct SequencePolicyState {

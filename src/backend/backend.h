@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/hip_mask.h"
 #include "backend/tensor.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
@@ -108,6 +109,7 @@ struct HipMaskLists {
 // attention_hip_blocks_device becomes the cached mask of (seq, layer, kv_head).
 struct HipCacheKeep {
   int32_t seq = 0, layer = 0, kv_head = 0, request = 0;
+  bool stage = false;  // also keep the request's coarse stage (HipBlockRequest::stage_round) as the row's stage
 };
 
 // One layer's work for Backend::attention_key_sets; the pointers were returned by Backend::step_upload (host memory
@@ -139,6 +141,10 @@ struct LayerKeySets {
 struct HipBlocks {
   std::vector<int64_t> indptr;  // [n_requests + 1]
   std::vector<int32_t> blocks;  // [nnz] ascending per request
+  // The coarse stage of each request with stage_round >= 0 (hip_select_blocks_staged's *stage; empty when the
+  // search ended before that round or was exact), CSR like the blocks; empty when no request asked for one.
+  std::vector<int64_t> stage_indptr;  // [n_requests + 1] or empty
+  std::vector<HipPiece> stage;        // [n_stage_pieces]
 };
 
 // One HiP mask estimate (arXiv 2406.09827 §3.1; src/attention/hip_mask.h): query rows [row_begin, row_end) of one
@@ -149,6 +155,16 @@ struct HipBlockRequest {
   int32_t lo = 0, hi = 0;
   int32_t k = 0, block_size_k = 1;
   bool descent = false;  // the descent representative (hip_mask.h), else the centre
+  // Stage-wise refresh (hip_mask.h hip_select_blocks_staged; attention/hip_policy.h): the search starts from the
+  // pieces of an earlier search's coarse stage, each aged start_shift blocks (hip_dilate_pieces), instead of step 1's
+  // chunks — given on the host (start) or, on a backend that keeps HiP masks (hip_cache_keep), as the stage kept in
+  // cache row start_row; and stores its own pieces after stage_round rounds (-1: none) in HipBlocks::stage, or for
+  // hip_cache_keep with stage set. A start that is not the budget's keep pieces inside [lo, hi) is ignored (the
+  // search starts from step 1's chunks).
+  std::vector<HipPiece> start;
+  int32_t start_row = -1;
+  int32_t start_shift = 0;
+  int32_t stage_round = -1;
 };
 
 class Backend {
@@ -285,8 +301,9 @@ class Backend {
     (void)slot, (void)indptr, (void)positions;
     throw_unsupported("selection_read");
   }
-  // HiP block selection: for every request, hip_select_blocks over its keys with score(j) = the largest scaled
-  // logit q·k_j over the request's rows that may see j (query_pos >= j) and the query heads of its KV head.
+  // HiP block selection: for every request, hip_select_blocks_staged over its keys (from its start pieces, storing
+  // its stage: HipBlockRequest) with score(j) = the largest scaled logit q·k_j over the request's rows that may see j
+  // (query_pos >= j) and the query heads of its KV head.
   // q [n, n_heads, head_dim]
   virtual void attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
                                     const AttentionParams& params, std::span<const HipBlockRequest> requests,
@@ -306,7 +323,9 @@ class Backend {
   // HiP decode masks that outlive a step, kept where the kernels run (ARCHITECTURE.md §3: per-sequence state as
   // device tensors): a step that searches for a mask later steps reuse copies the search's blocks into the
   // sequence's rows, and the steps that reuse it name the row (HipMaskLists::cache_row); nothing comes back to the
-  // host, so those steps can be recorded too. False: the caller keeps host lists (attention_hip_blocks).
+  // host, so those steps can be recorded too. A keep with stage set also keeps the request's coarse stage as the
+  // row's stage, which a later search names as its start (HipBlockRequest::start_row); a row's stage stays until
+  // another keep of it with stage set. False: the caller keeps host lists (attention_hip_blocks).
   virtual bool supports_hip_cache() const { return false; }
   // rows[i] = the row now holding keeps[i]'s blocks; a sequence's rows stay its own until hip_cache_release.
   virtual void hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vector<int32_t>& rows) {

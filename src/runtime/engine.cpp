@@ -204,7 +204,8 @@ uint64_t plan_salt(const AttentionPlan& plan) {
         if (g.policy == AttentionPolicy::ATTENTION_POLICY_FULL) continue;
         for (int64_t v : {int64_t(g.k), int64_t(g.from), int64_t(g.sink), int64_t(g.recent), int64_t(g.hip.k),
                           int64_t(g.hip.block_size_q), int64_t(g.hip.block_size_k), int64_t(g.hip.sink),
-                          int64_t(g.hip.recent), int64_t(g.hip.refresh_every)}) {
+                          int64_t(g.hip.recent), int64_t(g.hip.refresh_every),
+                          int64_t(g.hip.coarse_refresh_every), int64_t(g.hip.coarse_piece_keys)}) {
           mix(v);
         }
       }
@@ -265,7 +266,7 @@ int32_t Engine::fork_sequence(int32_t seq) {
   policy_state_[fork] = it == policy_state_.end() ? SequencePolicyState{} : it->second;
   // A fork searches its HiP decode masks anew: a mask the backend keeps belongs to the original's rows, which the
   // original overwrites at its next search (forks come after the prompt's prefill, which had invalidated them anyway).
-  for (HipCachedMask& m : policy_state_[fork].hip) m.valid = false;
+  for (HipCachedMask& m : policy_state_[fork].hip) m.valid = m.stage_valid = false;
   return fork;
 }
 

@@ -51,11 +51,15 @@ inline std::unique_ptr<lcllm::Engine> load_engine(const std::string& dir, const 
   return lcllm::Engine::load(o, std::move(backend));
 }
 
-// HiP with budgets far below a fixture's context (masks of 4 blocks of 2 keys), so that masks matter.
-inline lcllm::AttentionPlan small_hip_plan(const lcllm::ModelConfig& c, int32_t dense_layers, int32_t refresh_every) {
+// HiP with budgets far below a fixture's context (masks of 4 blocks of 2 keys), so that masks matter; optionally
+// with stage-wise refresh (coarse stages of pieces of at most 4 keys, kept every coarse_refresh_every steps).
+inline lcllm::AttentionPlan small_hip_plan(const lcllm::ModelConfig& c, int32_t dense_layers, int32_t refresh_every,
+                                           int32_t coarse_refresh_every = 0) {
   return lcllm::attention_preset_resolve("hip", {{"k", 8}, {"block_size_k", 2}, {"block_size_q", 8}, {"sink", 2},
                                                  {"recent", 4}, {"dense_layers", dense_layers},
-                                                 {"refresh_every", refresh_every}}, c);
+                                                 {"refresh_every", refresh_every},
+                                                 {"coarse_refresh_every", coarse_refresh_every},
+                                                 {"coarse_piece_keys", 4}}, c);
 }
 
 // Sequences that come and go around HiP's per-sequence decode state: A (the prompt) and B (the prompt reversed)
@@ -164,6 +168,9 @@ inline std::vector<lcllm::AttentionPlan> covering_plans(const lcllm::ModelConfig
     plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 4},
                                                      {"block_size_q", 16}, {"recent", 8}}, c));
     plans.back().name = "hip k 512 refresh 4";
+    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 2},
+                                                     {"coarse_refresh_every", 5}, {"block_size_q", 16}, {"recent", 8}}, c));
+    plans.back().name = "hip k 512 refresh 2, coarse stage every 5";
   }
   // Retrieval with every head scored 0: all heads stream (windowed KV) with a window covering the context.
   nlohmann::json zero = nlohmann::json::array();

@@ -230,11 +230,25 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
   AttentionParams params;
   params.scale = 0.5f;
   std::vector<HipBlockRequest> reqs(2);
-  reqs[0] = {0, 3, 1, 4, 60, 8, 2};
-  reqs[1] = {2, 3, 0, 0, 64, 16, 4, /*descent=*/true};
+  auto request = [](int32_t row_begin, int32_t row_end, int32_t kv_head, int32_t lo, int32_t hi, int32_t budget, int32_t bs,
+                    bool descent) {
+    HipBlockRequest r;
+    r.row_begin = row_begin, r.row_end = row_end, r.kv_head = kv_head, r.lo = lo, r.hi = hi, r.k = budget;
+    r.block_size_k = bs, r.descent = descent;
+    return r;
+  };
+  reqs[0] = request(0, 3, 1, 4, 60, 8, 2, false);
+  reqs[1] = request(2, 3, 0, 0, 64, 16, 4, /*descent=*/true);
+  // Stage-wise refresh: request 2 stores its stage after round 1; request 3 resumes from a stage aged 1 block.
+  reqs.push_back(reqs[1]);
+  reqs[2].stage_round = 1;
+  reqs.push_back(reqs[1]);
+  reqs[3].start = {{0, 2}, {5, 7}, {8, 10}, {13, 15}};
+  reqs[3].start_shift = 1;
   HipBlocks blocks;
   be.attention_hip_blocks(qt, 0, batch, params, reqs, blocks);
-  REQUIRE(blocks.indptr.size() == 3);
+  REQUIRE(blocks.indptr.size() == 5);
+  REQUIRE(blocks.stage_indptr.size() == 5);
   for (size_t i = 0; i < reqs.size(); ++i) {
     const HipBlockRequest& rq = reqs[i];
     auto score = [&](int32_t j) {
@@ -251,13 +265,71 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
       }
       return best;
     };
-    const auto want = hip_select_blocks(rq.lo, rq.hi, rq.k, rq.block_size_k, rq.descent, score);
+    // The start as the search uses it: each end one block on, stopping at the next piece (the last at block 16).
+    const std::vector<HipPiece> aged = i == 3 ? std::vector<HipPiece>{{0, 3}, {5, 8}, {8, 11}, {13, 16}}
+                                              : std::vector<HipPiece>{};
+    CHECK(hip_dilate_pieces(rq.start, rq.start_shift, 16) == aged);
+    std::vector<HipPiece> want_stage;
+    const auto want = hip_select_blocks_staged(rq.lo, rq.hi, rq.k, rq.block_size_k, rq.descent, score, aged,
+                                               rq.stage_round, rq.stage_round >= 0 ? &want_stage : nullptr);
     const std::vector<int32_t> got(blocks.blocks.begin() + blocks.indptr[i],
                                    blocks.blocks.begin() + blocks.indptr[i + 1]);
+    const std::vector<HipPiece> got_stage(blocks.stage.begin() + blocks.stage_indptr[i],
+                                          blocks.stage.begin() + blocks.stage_indptr[i + 1]);
     INFO("request " << i);
     CHECK(got == want);
     CHECK(got.size() == size_t(rq.k / rq.block_size_k));
+    CHECK(got_stage == want_stage);
+    if (i == 2) CHECK(got_stage.size() == 4);  // after round 1: 4 pieces of 2 blocks
   }
+  // The resumed search kept to its start: every block inside an aged piece (the 4 pieces hold 12 of 16 blocks).
+  for (int64_t j = blocks.indptr[3]; j < blocks.indptr[4]; ++j) {
+    const int32_t b = blocks.blocks[size_t(j)];
+    CHECK(((b >= 0 && b < 3) || (b >= 5 && b < 11) || (b >= 13 && b < 16)));
+  }
+}
+
+TEST_CASE("HiP stage helpers: the round pieces first fit, aged start pieces, usable starts", "[attention][hip]") {
+  // hip_stage_round: the halvings of step 1's longest chunk (the longer half each time) down to piece_keys, and
+  // against the rule itself: after that round every piece is at most piece_keys keys.
+  auto score = [](int32_t j) { return float((j * 7919) % 1000); };
+  // lo, hi, k, block size, piece keys, the round: 3000 blocks in chunks of <= 94 -> 47, 24, 12, 6, 3; 1496 in
+  // <= 47 -> 24, 12; 4032 in 252 -> 126, 63, 32, 16, 8, 4, 2, 1; 500 in 125 -> 63, 32, 16, 8, 4, 2.
+  const std::array<std::array<int32_t, 6>, 4> cases = {
+      {{0, 6000, 64, 2, 8, 5}, {17, 5999, 128, 4, 64, 2}, {64, 4096, 16, 1, 1, 8}, {0, 1000, 8, 2, 4, 6}}};
+  for (const auto& [lo, hi, k, bs, piece_keys, want_round] : cases) {
+    INFO("keys [" << lo << ", " << hi << "), k " << k << ", blocks of " << bs << ", pieces of " << piece_keys);
+    const int32_t r = hip_stage_round(lo, hi, k, bs, piece_keys);
+    REQUIRE(r == want_round);
+    auto longest = [&](int32_t round) {
+      std::vector<HipPiece> stage;
+      hip_select_blocks_staged(lo, hi, k, bs, false, score, {}, round, &stage);
+      int32_t most = 0;
+      for (const HipPiece& p : stage) most = std::max(most, p.end - p.begin);
+      return most;
+    };
+    CHECK(longest(r) * bs <= piece_keys);
+    CHECK(longest(r) > 0);  // the search reached that round
+    CHECK(longest(0) * bs > piece_keys);
+  }
+  CHECK(hip_stage_round(0, 100, 128, 2, 8) == -1);     // exact: every block kept
+  CHECK(hip_stage_round(0, 1000, 8, 2, 1000) == -1);   // step 1's chunks are already that short
+  CHECK(hip_stage_round(0, 1000, 8, 2, 1) == -1);      // pieces shorter than a block
+  CHECK(hip_stage_round(0, 1000, 8, 2, 2) == 7);       // 125 blocks per chunk -> 63, 32, 16, 8, 4, 2, 1
+
+  const std::vector<HipPiece> pieces = {{10, 12}, {13, 20}, {30, 31}};
+  CHECK(hip_dilate_pieces(pieces, 0, 32) == pieces);
+  CHECK(hip_dilate_pieces(pieces, 2, 32) == std::vector<HipPiece>{{10, 13}, {13, 22}, {30, 32}});
+  CHECK(hip_dilate_pieces(pieces, 5, 40) == std::vector<HipPiece>{{10, 13}, {13, 25}, {30, 36}});
+
+  // [0, 64) in blocks of 2: candidate blocks [0, 32); k 6 keeps 3 pieces.
+  CHECK(hip_start_usable(pieces, 0, 64, 6, 2));
+  CHECK_FALSE(hip_start_usable(pieces, 0, 64, 8, 2));                            // keep 4, 3 pieces
+  CHECK_FALSE(hip_start_usable(pieces, 0, 60, 6, 2));                            // block 30 is past the end (30)
+  CHECK_FALSE(hip_start_usable(pieces, 22, 64, 6, 2));                           // block 10 is below lo's (11)
+  CHECK_FALSE(hip_start_usable({{10, 14}, {13, 20}, {30, 31}}, 0, 64, 6, 2));    // overlap
+  CHECK_FALSE(hip_start_usable({{10, 10}, {13, 20}, {30, 31}}, 0, 64, 6, 2));    // empty piece
+  CHECK_FALSE(hip_start_usable(pieces, 5, 5, 6, 2));                             // no keys
 }
 
 TEST_CASE("A reused HiP decode mask is dilated forward by the steps it has aged", "[attention][hip]") {

@@ -26,6 +26,8 @@ struct CacheRecord {
   std::vector<HipCacheKeep> keeps;  // every hip_cache_keep, in order
   std::vector<int32_t> released;    // every hip_cache_release
   int64_t reused_masks = 0;         // masks a step read from a row
+  int64_t stages_kept = 0;          // keeps that also kept a coarse stage
+  int64_t resumed = 0;              // searches that started from a row's stage
 };
 
 class CacheEmulatingBackend final : public DelegatingBackend {
@@ -34,7 +36,16 @@ class CacheEmulatingBackend final : public DelegatingBackend {
   std::string name() const override { return "hip-cache-emulating"; }
   bool attention_hip_blocks_device(const Tensor& q, int32_t l, const AttentionBatch& b, const AttentionParams& p,
                                    std::span<const HipBlockRequest> r) override {
-    cpu.attention_hip_blocks(q, l, b, p, r, last_search_);
+    // A start named by its row becomes the row's kept stage (the host rule then ages it).
+    std::vector<HipBlockRequest> with_start(r.begin(), r.end());
+    for (HipBlockRequest& x : with_start) {
+      REQUIRE(x.start.empty());  // on a caching backend starts are rows
+      if (x.start_row < 0) continue;
+      REQUIRE(size_t(x.start_row) < stages_.size());
+      x.start = stages_[size_t(x.start_row)];
+      ++rec_.resumed;
+    }
+    cpu.attention_hip_blocks(q, l, b, p, with_start, last_search_);
     return true;
   }
   bool supports_hip_cache() const override { return true; }
@@ -43,9 +54,19 @@ class CacheEmulatingBackend final : public DelegatingBackend {
     for (const HipCacheKeep& x : k) {
       const auto key = std::make_tuple(x.seq, x.layer, x.kv_head);
       auto it = row_of_.find(key);
-      if (it == row_of_.end()) it = row_of_.emplace(key, int32_t(rows_.size())).first, rows_.emplace_back();
+      if (it == row_of_.end()) {
+        it = row_of_.emplace(key, int32_t(rows_.size())).first;
+        rows_.emplace_back();
+        stages_.emplace_back();
+      }
       rows_[size_t(it->second)].assign(last_search_.blocks.begin() + last_search_.indptr[size_t(x.request)],
                                        last_search_.blocks.begin() + last_search_.indptr[size_t(x.request) + 1]);
+      if (x.stage) {
+        REQUIRE(!last_search_.stage_indptr.empty());
+        stages_[size_t(it->second)].assign(last_search_.stage.begin() + last_search_.stage_indptr[size_t(x.request)],
+                                           last_search_.stage.begin() + last_search_.stage_indptr[size_t(x.request) + 1]);
+        ++rec_.stages_kept;
+      }
       rows.push_back(it->second);
       rec_.keeps.push_back(x);
     }
@@ -55,6 +76,7 @@ class CacheEmulatingBackend final : public DelegatingBackend {
     for (auto it = row_of_.begin(); it != row_of_.end();) {
       if (std::get<0>(it->first) == seq) {
         rows_[size_t(it->second)] = {-7};  // poisoned: a row read after its release gives other lists
+        stages_[size_t(it->second)] = {{0, 1}};  // and an unusable start
         it = row_of_.erase(it);
       } else {
         ++it;
@@ -97,6 +119,7 @@ class CacheEmulatingBackend final : public DelegatingBackend {
   HipBlocks last_search_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, int32_t> row_of_;
   std::vector<std::vector<int32_t>> rows_;
+  std::vector<std::vector<HipPiece>> stages_;  // [rows] each row's kept coarse stage
 };
 
 }  // namespace
@@ -126,4 +149,28 @@ TEST_CASE("HiP decode masks kept on the backend give the host-kept masks' logits
     CHECK(k.layer >= 1);
     CHECK(k.kv_head < c.n_kv_heads);
   }
+}
+
+TEST_CASE("HiP coarse stages kept on the backend give the host-kept stages' logits (batches, frees, forks)",
+          "[attention][hip]") {
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  // Masks every 2 steps, resumed from a coarse stage kept every 5 (a step's searches are either kind).
+  const AttentionPlan plan = small_hip_plan(c, 1, 2, 5);
+  CacheRecord rec;
+  const BatchRun on = run_batch_free_fork(*load_engine(dir, plan, std::make_unique<CacheEmulatingBackend>(rec)), f,
+                                          c.vocab_size);
+  const BatchRun off = run_batch_free_fork(*load_engine(dir, plan), f, c.vocab_size);
+  REQUIRE(on.logits.size() == off.logits.size());
+  REQUIRE(!on.logits.empty());
+  CHECK(std::memcmp(on.logits.data(), off.logits.data(), on.logits.size() * sizeof(float)) == 0);
+  // Per sequence, searches at decode steps 0, 2, 4, ..; coarse (keeping a stage) at 0, 6, 12, .. (the first search
+  // at least 5 steps after the last coarse one), resumed at the others. A decodes 7 steps (searches 0 2 4 6: 2
+  // coarse), B 17 (0..16: 9 searches, coarse 0 6 12), C 10 (5 searches, coarse 0 6), the fork 5 (3 searches, coarse
+  // at its first step and none after).
+  const int64_t per_step = int64_t(c.n_layers - 1) * c.n_kv_heads;
+  CHECK(int64_t(rec.keeps.size()) == (4 + 9 + 5 + 3) * per_step);
+  CHECK(rec.stages_kept == (2 + 3 + 2 + 1) * per_step);
+  CHECK(rec.resumed == ((4 - 2) + (9 - 3) + (5 - 2) + (3 - 1)) * per_step);
 }

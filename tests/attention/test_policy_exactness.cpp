@@ -5,6 +5,8 @@
 
 #include "attention/attention_plan_json.h"
 #include "attention/attention_presets.h"
+#include "attention/hip_mask.h"
+#include "attention/hip_policy.h"
 #include "backend/cpu/cpu_backend.h"
 #include "delegating_backend.h"
 #include "io/safetensors.h"
@@ -70,6 +72,7 @@ class SpyBackend final : public DelegatingBackend {
   std::vector<std::vector<std::vector<int32_t>>> key_lists;  // [layer][item] keys of the last attention_key_sets
   std::vector<std::vector<std::vector<int32_t>>> selected;   // [layer][item] the last selection the layer made
   std::vector<HipBlockRequest> hip_requests;                 // every attention_hip_blocks request
+  std::vector<std::vector<HipPiece>> hip_stages;             // [hip_requests] the stage each stored (or empty)
   int32_t n_kv_heads = 0;
 
   std::string name() const override { return "spy"; }
@@ -110,6 +113,12 @@ class SpyBackend final : public DelegatingBackend {
                             std::span<const HipBlockRequest> r, HipBlocks& out) override {
     hip_requests.insert(hip_requests.end(), r.begin(), r.end());
     cpu.attention_hip_blocks(q, l, b, p, r, out);
+    for (size_t i = 0; i < r.size(); ++i) {
+      hip_stages.emplace_back();
+      if (!out.stage_indptr.empty()) {
+        hip_stages.back().assign(out.stage.begin() + out.stage_indptr[i], out.stage.begin() + out.stage_indptr[i + 1]);
+      }
+    }
   }
 };
 
@@ -237,4 +246,87 @@ TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence
   be->hip_requests.clear();
   e->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, DECODE);  // step 13 of seq: cached (from step 11)
   CHECK(be->hip_requests.empty());
+}
+
+TEST_CASE("HiP stage-wise refresh: a coarse search every N steps keeps its stage; the searches between resume from it",
+          "[attention][hip]") {
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  // Masks every 2 steps, coarse stages every 6 (pieces of <= 4 keys): over [2, pos - 7) the search keeps 8 of ~48
+  // blocks of 2, in chunks of 6 blocks, so the stage is round 2 (6 -> 3 -> 2 blocks).
+  const HipParams hp = [&] {
+    HipParams p;
+    p.k = 16, p.block_size_q = 32, p.block_size_k = 2, p.sink = 2, p.recent = 8, p.refresh_every = 2;
+    p.coarse_refresh_every = 6, p.coarse_piece_keys = 4;
+    return p;
+  }();
+  const AttentionPlan plan = attention_preset_resolve(
+      "hip", {{"k", hp.k}, {"dense_layers", 1}, {"block_size_q", hp.block_size_q}, {"block_size_k", hp.block_size_k},
+              {"sink", hp.sink}, {"recent", hp.recent}, {"refresh_every", hp.refresh_every},
+              {"coarse_refresh_every", hp.coarse_refresh_every}, {"coarse_piece_keys", hp.coarse_piece_keys}}, c);
+  EngineOptions o;
+  o.model_path = dir;
+  o.context_tokens = 512;
+  o.max_step_tokens = 160;
+  o.plan = plan;
+  auto spy = std::make_unique<SpyBackend>();
+  SpyBackend* be = spy.get();
+  auto e = Engine::load(o, std::move(spy));
+  const int32_t seq = e->create_sequence();
+  e->feed(seq, f.prompt, false);
+  for (const auto& r : be->hip_requests) {  // prefill: plain searches
+    CHECK(r.stage_round == -1);
+    CHECK(r.start.empty());
+  }
+  be->hip_requests.clear();
+  be->hip_stages.clear();
+  // 12 decode steps at positions 104..115: masks searched at steps 0, 2, .., 10; from step 1's chunks (keeping the
+  // stage) at 0 and 6, resumed from that stage at 2, 4, 8, 10.
+  const int32_t first_pos = int32_t(f.prompt.size());
+  const size_t per_step = size_t(c.n_layers - 1) * size_t(c.n_kv_heads);
+  int32_t searches = 0;
+  for (int32_t i = 0; i < 12; ++i) {
+    const size_t before = be->hip_requests.size();
+    const int32_t tok = f.continuation[size_t(i)];
+    e->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, DECODE);
+    const size_t made = be->hip_requests.size() - before;
+    INFO("decode step " << i);
+    if (i % 2 == 1) {
+      CHECK(made == 0);  // the mask of the step before serves
+      continue;
+    }
+    REQUIRE(made == per_step);
+    ++searches;
+    const int32_t pos = first_pos + i, coarse_pos = first_pos + (i / 6) * 6;
+    for (size_t j = before; j < before + made; ++j) {
+      const HipBlockRequest& r = be->hip_requests[j];
+      CHECK(r.lo == hp.sink);
+      CHECK(r.hi == coarse_pos - hp.recent + 1);  // a resumed search covers the coarse search's keys only
+      if (pos == coarse_pos) {
+        CHECK(r.start.empty());
+        CHECK(r.stage_round == hip_stage_round(r.lo, r.hi, hp.k, hp.block_size_k, hp.coarse_piece_keys));
+        CHECK(r.stage_round == 2);
+        CHECK(be->hip_stages[j].size() == size_t(hp.k / hp.block_size_k));
+      } else {
+        CHECK(r.stage_round == -1);
+        // The stage the coarse search of the same (layer, head) stored, aged by the steps since.
+        const size_t coarse = j - size_t((pos - coarse_pos) / 2) * per_step;
+        CHECK(r.start == be->hip_stages[coarse]);
+        CHECK(r.start_shift == hip_reuse_shift_blocks(pos - coarse_pos, hp.block_size_k));
+        CHECK(hip_start_usable(r.start, r.lo, r.hi, r.k, r.block_size_k));
+      }
+    }
+  }
+  CHECK(searches == 6);
+  // A prefill step (new keys) drops the stage with the mask: the next decode search starts from step 1.
+  e->feed(seq, std::span<const int32_t>(f.prompt.data(), 3), false);
+  be->hip_requests.clear();
+  const int32_t tok = f.continuation[0];
+  e->feed(seq, std::span<const int32_t>(&tok, 1), false, 0, DECODE);
+  REQUIRE(be->hip_requests.size() == per_step);
+  for (const auto& r : be->hip_requests) {
+    CHECK(r.start.empty());
+    CHECK(r.stage_round >= 0);
+  }
 }

@@ -907,6 +907,75 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
   }
 }
 
+TEST_CASE("cuda HiP stage-wise refresh: the stage kept on the device and searches resumed from it (aged) equal the CPU "
+          "rule's, prefill and decode shapes, bf16 and fp8",
+          "[cuda][sparse][hip]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  for (const KvDtype dt : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
+    // Sequence 0: 64 prefill rows in query blocks of 16 (centre keys; one CTA per request); sequence 1: one decode
+    // row (descent; clusters). k 64 in blocks of 2 over ~3k keys: chunks of ~45 blocks, the stage of pieces of at most
+    // 16 keys is round 3.
+    PagedCase c(2, 4, 128, 16, {3000, 1777}, {64, 1}, 1.f, dt, /*integers=*/true);
+    AttentionParams params;
+    params.scale = 1.0f / std::sqrt(128.f);
+    const int32_t k = 64, bs = 2, piece_keys = 16, sink = 4, recent = 32;
+    std::vector<HipBlockRequest> reqs;
+    for (int32_t s = 0; s < 2; ++s) {
+      const int32_t q0 = c.query_start[size_t(s)], q1 = c.query_start[size_t(s + 1)], bq = q1 - q0 == 1 ? 1 : 16;
+      for (int32_t rb = q0; rb < q1; rb += bq) {
+        for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+          HipBlockRequest r;
+          r.row_begin = rb;
+          r.row_end = std::min(q1, rb + bq);
+          r.kv_head = h;
+          r.lo = sink;
+          r.hi = std::max(r.lo, std::min(c.query_pos[size_t(rb)] - recent + 1, c.kv_len[size_t(s)]));
+          r.k = k;
+          r.block_size_k = bs;
+          r.descent = bq == 1;
+          r.stage_round = hip_stage_round(r.lo, r.hi, k, bs, piece_keys);
+          REQUIRE(r.stage_round >= 1);
+          reqs.push_back(r);
+        }
+      }
+    }
+    INFO(reqs.size() << " requests" << (dt == KvDtype::KV_DTYPE_FP8_E4M3 ? ", fp8" : ", bf16"));
+    HipBlocks want;
+    c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, reqs, want);
+    REQUIRE(want.stage_indptr.size() == reqs.size() + 1);
+    // The device search keeps each request's stage in its cache row (request i = sequence i's row of head h).
+    REQUIRE(c.gpu.attention_hip_blocks_device(c.q.gpu, 0, c.batch(), params, reqs));
+    std::vector<HipCacheKeep> keeps;
+    for (size_t i = 0; i < reqs.size(); ++i) keeps.push_back({int32_t(i), 0, reqs[i].kv_head, int32_t(i), true});
+    std::vector<int32_t> rows;
+    c.gpu.hip_cache_keep(keeps, rows);
+    REQUIRE(rows.size() == reqs.size());
+    // Resumed searches (no stage of their own): from the CPU's stage on the CPU, from the kept row on the GPU. Fresh
+    // (shift 0) they give the plain search's blocks; aged 3 blocks they give the CPU rule's over the aged pieces,
+    // which is another mask for some requests (the aging is not vacuous).
+    for (const int32_t shift : {0, 3}) {
+      INFO("start aged " << shift << " blocks");
+      std::vector<HipBlockRequest> cpu_reqs = reqs, gpu_reqs = reqs;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        cpu_reqs[i].stage_round = gpu_reqs[i].stage_round = -1;
+        cpu_reqs[i].start_shift = gpu_reqs[i].start_shift = shift;
+        cpu_reqs[i].start.assign(want.stage.begin() + want.stage_indptr[i], want.stage.begin() + want.stage_indptr[i + 1]);
+        REQUIRE(cpu_reqs[i].start.size() == size_t(k / bs));
+        gpu_reqs[i].start_row = rows[i];
+      }
+      HipBlocks cpu_got, gpu_got;
+      c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, cpu_reqs, cpu_got);
+      c.gpu.attention_hip_blocks(c.q.gpu, 0, c.batch(), params, gpu_reqs, gpu_got);
+      CHECK(gpu_got.indptr == cpu_got.indptr);
+      CHECK(gpu_got.blocks == cpu_got.blocks);
+      if (shift == 0) CHECK(cpu_got.blocks == want.blocks);
+      else CHECK(cpu_got.blocks != want.blocks);
+    }
+    for (size_t i = 0; i < reqs.size(); ++i) c.gpu.hip_cache_release(int32_t(i));
+  }
+}
+
 TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (masks searched every step; reused and dilated)",
           "[cuda][sparse][hip][sparse_graphs]") {
   LCLLM_REQUIRE_GPU();
@@ -914,8 +983,10 @@ TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (m
   const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
   const Fixture f = load_fixture(dir);
   const ModelConfig c = model_config_load(dir);
-  for (const int32_t refresh : {1, 4}) {
-    const AttentionPlan plan = small_hip_plan(c, 0, refresh);
+  // (refresh_every, coarse_refresh_every): masks every step; reused for 4; every 2 steps resumed from a coarse stage
+  // kept every 6 (stage-wise refresh).
+  for (const auto& [refresh, coarse] : {std::pair{1, 0}, std::pair{4, 0}, std::pair{2, 6}}) {
+    const AttentionPlan plan = small_hip_plan(c, 0, refresh, coarse);
     auto run = [&](bool graphs, StepGraphStats& stats) {
       auto be = std::make_unique<CudaBackend>(0, 0.9f);
       be->set_graphs_enabled(graphs);
@@ -927,7 +998,7 @@ TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (m
     };
     StepGraphStats with_stats, without_stats;
     const std::vector<float> a = run(true, with_stats), b = run(false, without_stats);
-    INFO("refresh_every " << refresh << ": " << with_stats.replays << " replays, " << with_stats.captures
+    INFO("refresh_every " << refresh << ", coarse " << coarse << ": " << with_stats.replays << " replays, " << with_stats.captures
                           << " captures, " << with_stats.eager << " eager");
     REQUIRE(a.size() == b.size());
     CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
@@ -938,8 +1009,9 @@ TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (m
     CHECK(with_stats.replays + with_stats.captures + with_stats.eager == n_decode);
     CHECK(with_stats.replays >= n_decode / 2);
     CHECK(with_stats.eager <= 1);
-    // One graph for the searching steps and one for the reusing ones (their shifts are data, not shape).
-    CHECK(with_stats.captures <= 3);
+    // One graph for the searching steps and one for the reusing ones (their shifts are data, not shape); with
+    // coarse stages, searches that keep a stage and searches that resume from one are two shapes.
+    CHECK(with_stats.captures <= (coarse > 0 ? 4 : 3));
     CHECK(without_stats.replays + without_stats.captures == 0);
   }
 }

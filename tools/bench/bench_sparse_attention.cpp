@@ -133,8 +133,12 @@ int main(int argc, char** argv) {
       SequencePolicyState policy_state;
       // A mask computed age steps earlier also had its all_from (the first unsearched key) age steps earlier, so its
       // tail of attended keys is age keys longer: both move back together.
+      // A coarse stage (stage-wise refresh) is aged to coarse_refresh_every - 1 steps as well, its start pieces then
+      // dilated the most; its stage_hi stays (its pieces were searched over [lo, stage_hi)), so a resumed search's
+      // tail is up to coarse_refresh_every - 1 keys shorter than at its oldest (~1% of a 3k-key list).
       auto age_masks = [&] {
         for (HipCachedMask& m : policy_state.hip) {
+          if (m.stage_valid) m.stage_at = std::min(m.stage_at, len - 1 - (m.params.coarse_refresh_every - 1));
           if (!m.valid) continue;
           const int32_t aged_at = std::min(m.computed_at, len - 1 - (m.params.refresh_every - 1));
           m.all_from = std::max(0, m.all_from - (m.computed_at - aged_at));
@@ -178,17 +182,25 @@ int main(int argc, char** argv) {
       CUDA_CHECK(cudaEventCreate(&a));
       CUDA_CHECK(cudaEventCreate(&b));
       // search: every timed step searches its masks anew (the cached ones dropped first, host state only): the
-      // refreshing step of a plan with refresh_every > 1.
-      auto drop_masks = [&] {
-        for (HipCachedMask& m : policy_state.hip) m.valid = false;
+      // refreshing step of a plan with refresh_every > 1; with coarse stages, either from step 1 (the stages dropped
+      // too: a coarse search, which keeps a stage) or resumed from the kept (aged) stages.
+      enum class Search { kNone, kFromStart, kResumed };
+      auto drop_masks = [&](Search kind) {
+        for (HipCachedMask& m : policy_state.hip) {
+          m.valid = false;
+          if (kind == Search::kFromStart) m.stage_valid = false;
+        }
       };
-      auto time_steps = [&](bool search) {
-        for (int w = 0; w < 3; ++w) run_step();
+      auto time_steps = [&](Search search) {
+        for (int w = 0; w < 3; ++w) {
+          if (search != Search::kNone) drop_masks(search);
+          run_step();
+        }
         age_masks();
         const StepGraphStats before = be.graph_stats();
         std::vector<double> single;
         for (int r = 0; r < reps; ++r) {
-          if (search) drop_masks();
+          if (search != Search::kNone) drop_masks(search);
           CUDA_CHECK(cudaEventRecord(a, be.stream()));
           run_step();
           CUDA_CHECK(cudaEventRecord(b, be.stream()));
@@ -199,7 +211,7 @@ int main(int argc, char** argv) {
         }
         CUDA_CHECK(cudaEventRecord(a, be.stream()));
         for (int r = 0; r < reps; ++r) {
-          if (search) drop_masks();
+          if (search != Search::kNone) drop_masks(search);
           run_step();
         }
         CUDA_CHECK(cudaEventRecord(b, be.stream()));
@@ -211,29 +223,42 @@ int main(int argc, char** argv) {
         return StepTiming{single[single.size() / 2], double(b2b) / reps, after.replays - before.replays,
                           after.captures - before.captures, after.eager - before.eager};
       };
-      const StepTiming t = time_steps(false);
+      const StepTiming t = time_steps(Search::kNone);
       graphs = false;
-      const StepTiming eager = time_steps(false);
+      const StepTiming eager = time_steps(Search::kNone);
       graphs = true;
       // A plan that reuses its masks: the refreshing step too, and the mean over one refresh period (one search
-      // step and refresh_every - 1 cached steps at their oldest), which is what decode pays per token.
-      int32_t refresh_every = 1;
+      // step and refresh_every - 1 cached steps at their oldest), which is what decode pays per token. With coarse
+      // stages the period is the coarse one: searches every refresh_every steps, the first from step 1 and the
+      // others resumed, until one is at least coarse_refresh_every steps after the first (hip_policy.cpp): P =
+      // ceil(C / R) * R steps holding ceil(C / R) searches.
+      int32_t refresh_every = 1, coarse_every = 0;
       for (const LayerPlan& layer : plan.layers)
         for (const HeadGroupPolicy& group : layer.decode)
-          if (group.policy == AttentionPolicy::ATTENTION_POLICY_HIP)
+          if (group.policy == AttentionPolicy::ATTENTION_POLICY_HIP) {
             refresh_every = std::max(refresh_every, group.hip.refresh_every);
-      const StepTiming searching = refresh_every > 1 ? time_steps(true) : t;
-      const double period_ms = (searching.b2b_ms + (refresh_every - 1) * t.b2b_ms) / refresh_every;
+            coarse_every = std::max(coarse_every, group.hip.coarse_refresh_every);
+          }
+      const StepTiming searching = refresh_every > 1 || coarse_every > 0 ? time_steps(Search::kFromStart) : t;
+      const StepTiming resumed = coarse_every > 0 ? time_steps(Search::kResumed) : searching;
+      const int32_t searches = coarse_every > 0 ? (coarse_every + refresh_every - 1) / refresh_every : 1;
+      const int32_t period = searches * refresh_every;
+      const double period_ms =
+          (searching.b2b_ms + (searches - 1) * resumed.b2b_ms + (period - searches) * t.b2b_ms) / period;
       CUDA_CHECK(cudaEventDestroy(a));
       CUDA_CHECK(cudaEventDestroy(b));
       if (attention_plan_is_full(plan)) full_ms = t.b2b_ms;
-      else if (refresh_every > 1)
+      else if (refresh_every > 1 || coarse_every > 0)
         std::printf("{\"card\": \"%s\", \"model\": \"%s\", \"context\": %d, \"policy\": \"%s\", \"refresh_every\": %d, "
-                    "\"search_step_ms_b2b\": %.4f, \"cached_step_ms_b2b\": %.4f, \"mean_ms_per_step\": %.4f, "
-                    "\"speedup_vs_full_mean\": %.2f, \"search_graphs\": [%lld, %lld, %lld]}\n",
-                    prop.name, argv[1], len, policy.c_str(), refresh_every, searching.b2b_ms, t.b2b_ms, period_ms,
+                    "\"coarse_refresh_every\": %d, \"search_step_ms_b2b\": %.4f, \"resumed_search_step_ms_b2b\": %.4f, "
+                    "\"cached_step_ms_b2b\": %.4f, \"mean_ms_per_step\": %.4f, "
+                    "\"speedup_vs_full_mean\": %.2f, \"search_graphs\": [%lld, %lld, %lld], "
+                    "\"resumed_graphs\": [%lld, %lld, %lld]}\n",
+                    prop.name, argv[1], len, policy.c_str(), refresh_every, coarse_every, searching.b2b_ms,
+                    coarse_every > 0 ? resumed.b2b_ms : 0.0, t.b2b_ms, period_ms,
                     full_ms > 0 ? full_ms / period_ms : 0.0, (long long)searching.replays,
-                    (long long)searching.captures, (long long)searching.eager);
+                    (long long)searching.captures, (long long)searching.eager, (long long)resumed.replays,
+                    (long long)resumed.captures, (long long)resumed.eager);
       const double kv = decode_kv_bytes_read(plan, c, len, be.kv_storage_dtype());
       int32_t sparse_layers = 0, select_layers = 0;
       for (const StepLayerPlan& lp : step.layers) {

@@ -159,6 +159,7 @@ void CpuBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Atte
   const float* qd = static_cast<const float*>(q.data);
   const std::vector<int32_t> row_seq = cpu_row_sequences(batch);
   std::vector<std::vector<int32_t>> lists(requests.size());  // [n_requests] block indices
+  std::vector<std::vector<HipPiece>> stages(requests.size());  // [n_requests] coarse stage pieces
   pool_.parallel_for(int64_t(requests.size()), [&](int64_t b, int64_t e, int32_t) {
     for (int64_t i = b; i < e; ++i) {
       const HipBlockRequest& rq = requests[size_t(i)];
@@ -179,14 +180,27 @@ void CpuBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Atte
         }
         return best;
       };
-      lists[size_t(i)] = hip_select_blocks(rq.lo, rq.hi, rq.k, rq.block_size_k, rq.descent, score);
+      // Stage-wise refresh: resume from the request's (aged) start pieces where they fit the search.
+      std::vector<HipPiece> start;
+      if (hip_start_usable(rq.start, rq.lo, rq.hi, rq.k, rq.block_size_k)) {
+        start = hip_dilate_pieces(rq.start, rq.start_shift, (rq.hi - 1) / rq.block_size_k + 1);
+      }
+      lists[size_t(i)] = hip_select_blocks_staged(rq.lo, rq.hi, rq.k, rq.block_size_k, rq.descent, score, start,
+                                                  rq.stage_round, rq.stage_round >= 0 ? &stages[size_t(i)] : nullptr);
     }
   });
   blocks.indptr.assign(requests.size() + 1, 0);
   blocks.blocks.clear();
+  blocks.stage_indptr.clear();
+  blocks.stage.clear();
+  const bool any_stage = std::any_of(requests.begin(), requests.end(), [](const HipBlockRequest& r) { return r.stage_round >= 0; });
+  if (any_stage) blocks.stage_indptr.assign(requests.size() + 1, 0);
   for (size_t i = 0; i < lists.size(); ++i) {
     blocks.blocks.insert(blocks.blocks.end(), lists[i].begin(), lists[i].end());
     blocks.indptr[i + 1] = int64_t(blocks.blocks.size());
+    if (!any_stage) continue;
+    blocks.stage.insert(blocks.stage.end(), stages[i].begin(), stages[i].end());
+    blocks.stage_indptr[i + 1] = int64_t(blocks.stage.size());
   }
 }
 

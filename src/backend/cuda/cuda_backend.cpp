@@ -102,6 +102,8 @@ CudaBackend::~CudaBackend() {
   cudaFree(kv_ring_);
   cudaFree(hip_cache_blocks_);
   cudaFree(hip_cache_count_);
+  cudaFree(hip_cache_stage_);
+  cudaFree(hip_cache_stage_count_);
   cudaFree(staging_dev_);
   cudaFreeHost(staging_host_);
   cublasDestroy(cublas_);

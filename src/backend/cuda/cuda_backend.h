@@ -61,6 +61,8 @@ bool cuda_device_available();
 struct HipDeviceMasks {
   const int32_t* blocks = nullptr;  // [n_requests, stride] ascending block indices
   const int32_t* count = nullptr;   // [n_requests] blocks kept
+  const int32_t* stage = nullptr;        // [n_requests, 2 * stride] coarse stages (begin, end), or null: none asked
+  const int32_t* stage_count = nullptr;  // [n_requests] pieces of each
   int32_t stride = 0;
   int32_t n_requests = 0;
 };
@@ -267,12 +269,12 @@ class CudaBackend final : public Backend {
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
   // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
   // 9 the step's uploaded plan data (step_upload), 10-12 HiP masks (blocks; counts; requests and query positions),
-  // 13 HiP's masks uploaded for list expansion, 14 its overflow flag.
+  // 13 HiP's masks uploaded for list expansion, 14 its overflow flag, 15 HiP coarse stages (pieces; counts).
   static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
   static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
                        kScratchLse = 8, kScratchStepData = 9, kScratchHipBlocks = 10, kScratchHipCount = 11, kScratchHipInputs = 12,
-                       kScratchHipLists = 13, kScratchHipOverflow = 14;
-  static constexpr int kScratchSlots = 15;
+                       kScratchHipLists = 13, kScratchHipOverflow = 14, kScratchHipStage = 15;
+  static constexpr int kScratchSlots = 16;
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   // Throws when a HiP list written since the last check was cut at the slot's stride (call after a synchronise).
   void check_hip_overflow();
@@ -285,6 +287,8 @@ class CudaBackend final : public Backend {
   bool hip_cache_enabled_ = true;
   int32_t* hip_cache_blocks_ = nullptr;  // [hip_cache_rows_, hip_cache_stride_]
   int32_t* hip_cache_count_ = nullptr;   // [hip_cache_rows_]
+  int32_t* hip_cache_stage_ = nullptr;        // [hip_cache_rows_, 2 * hip_cache_stride_] coarse stages (begin, end)
+  int32_t* hip_cache_stage_count_ = nullptr;  // [hip_cache_rows_] pieces of each (0: none)
   int32_t hip_cache_rows_ = 0, hip_cache_stride_ = 0;
   int32_t hip_cache_next_ = 0;                   // rows handed out so far (the next new sequence's first row)
   std::map<int32_t, int32_t> hip_cache_base_;    // sequence id -> its first row

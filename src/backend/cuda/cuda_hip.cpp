@@ -27,6 +27,7 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
   std::vector<int32_t> packed;  // [n_requests, kHipRequestInts]
   packed.reserve(requests.size() * kHipRequestInts);
   int32_t max_keep = 1, max_rows = 1;
+  bool any_stage = false;
   const int32_t n_rows = batch.query_start.empty() ? 0 : batch.query_start.back();
   for (const HipBlockRequest& r : requests) {
     LCLLM_ASSERT(r.row_begin >= 0 && r.row_begin < r.row_end && r.row_end <= n_rows && r.kv_head >= 0 &&
@@ -40,8 +41,12 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
     }
     max_keep = std::max(max_keep, keep);
     max_rows = std::max(max_rows, r.row_end - r.row_begin);
-    const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end, r.kv_head,      r.lo,
-                                        r.hi,        r.k,       r.block_size_k, r.descent ? 1 : 0};
+    // A start names a row of the cache (host start pieces are not uploaded: that search starts from step 1's
+    // chunks, and the policy keeps no stage from attention_hip_blocks, which returns none).
+    LCLLM_ASSERT(r.start_row < hip_cache_rows_, "a HiP request starts from a cache row that does not exist");
+    any_stage |= r.stage_round >= 0;
+    const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end,   r.kv_head,       r.lo,         r.hi, r.k,
+                                        r.block_size_k, r.descent ? 1 : 0, r.start_row, r.start_shift, r.stage_round};
     packed.insert(packed.end(), f, f + kHipRequestInts);
   }
   const size_t smem = hip_mask_smem_bytes(max_keep);
@@ -68,12 +73,22 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
   p.query_pos = inputs + n_req * kHipRequestInts;
   p.out_blocks = static_cast<int32_t*>(scratch(n_req * size_t(max_keep) * sizeof(int32_t), kScratchHipBlocks));
   p.out_count = static_cast<int32_t*>(scratch(n_req * sizeof(int32_t), kScratchHipCount));
+  if (hip_cache_rows_ > 0) {  // stages kept by earlier searches (hip_cache_keep)
+    p.start_pieces = hip_cache_stage_;
+    p.start_count = hip_cache_stage_count_;
+    p.start_stride = hip_cache_stride_;
+  }
+  if (any_stage) {
+    auto* stage = static_cast<int32_t*>(scratch(n_req * size_t(2 * max_keep + 1) * sizeof(int32_t), kScratchHipStage));
+    p.stage_out = stage;                                    // [n_req, 2 * max_keep]
+    p.stage_count = stage + n_req * size_t(2 * max_keep);  // [n_req]
+  }
   p.n_requests = int32_t(n_req);
   p.max_keep = max_keep;
   p.max_rows = max_rows;
   prepare_attention_hip_mask(p);  // the launch's shape, chosen here: a graph capture makes no occupancy query
   enqueue(launch_attention_hip_mask, p);
-  return {p.out_blocks, p.out_count, max_keep, int32_t(n_req)};
+  return {p.out_blocks, p.out_count, p.stage_out, p.stage_count, max_keep, int32_t(n_req)};
 }
 
 void CudaBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const AttentionBatch& batch,
@@ -187,27 +202,39 @@ void CudaBackend::hip_cache_resize(int32_t rows, int32_t stride) {
     }
     return static_cast<int32_t*>(p);
   };
-  int32_t* blocks = allocate(size_t(rows) * size_t(stride) * sizeof(int32_t));
-  int32_t* count = nullptr;
+  // [rows, stride] blocks, [rows] counts, [rows, 2 * stride] stage pieces, [rows] stage counts
+  const size_t sizes[4] = {size_t(rows) * size_t(stride), size_t(rows), size_t(rows) * size_t(2 * stride), size_t(rows)};
+  int32_t* fresh[4] = {};
   try {
-    count = allocate(size_t(rows) * sizeof(int32_t));
+    for (int i = 0; i < 4; ++i) fresh[i] = allocate(sizes[i] * sizeof(int32_t));
   } catch (...) {
-    cudaFree(blocks);
+    for (int32_t* f : fresh) cudaFree(f);
     throw;
   }
-  CUDA_CHECK(cudaMemsetAsync(count, 0, size_t(rows) * sizeof(int32_t), stream_));
+  CUDA_CHECK(cudaMemsetAsync(fresh[1], 0, size_t(rows) * sizeof(int32_t), stream_));
+  CUDA_CHECK(cudaMemsetAsync(fresh[3], 0, size_t(rows) * sizeof(int32_t), stream_));
   if (hip_cache_rows_ > 0) {
-    CUDA_CHECK(cudaMemcpy2DAsync(blocks, size_t(stride) * sizeof(int32_t), hip_cache_blocks_,
+    CUDA_CHECK(cudaMemcpy2DAsync(fresh[0], size_t(stride) * sizeof(int32_t), hip_cache_blocks_,
                                  size_t(hip_cache_stride_) * sizeof(int32_t), size_t(hip_cache_stride_) * sizeof(int32_t),
                                  size_t(hip_cache_rows_), cudaMemcpyDeviceToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(count, hip_cache_count_, size_t(hip_cache_rows_) * sizeof(int32_t),
+    CUDA_CHECK(cudaMemcpyAsync(fresh[1], hip_cache_count_, size_t(hip_cache_rows_) * sizeof(int32_t),
+                               cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemcpy2DAsync(fresh[2], size_t(2 * stride) * sizeof(int32_t), hip_cache_stage_,
+                                 size_t(2 * hip_cache_stride_) * sizeof(int32_t),
+                                 size_t(2 * hip_cache_stride_) * sizeof(int32_t), size_t(hip_cache_rows_),
+                                 cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(fresh[3], hip_cache_stage_count_, size_t(hip_cache_rows_) * sizeof(int32_t),
                                cudaMemcpyDeviceToDevice, stream_));
   }
   CUDA_CHECK(cudaStreamSynchronize(stream_));  // earlier work may still read the old rows
   cudaFree(hip_cache_blocks_);
   cudaFree(hip_cache_count_);
-  hip_cache_blocks_ = blocks;
-  hip_cache_count_ = count;
+  cudaFree(hip_cache_stage_);
+  cudaFree(hip_cache_stage_count_);
+  hip_cache_blocks_ = fresh[0];
+  hip_cache_count_ = fresh[1];
+  hip_cache_stage_ = fresh[2];
+  hip_cache_stage_count_ = fresh[3];
   hip_cache_rows_ = rows;
   hip_cache_stride_ = stride;
 }
@@ -242,12 +269,13 @@ void CudaBackend::hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vecto
     hip_cache_resize(need_rows > hip_cache_rows_ ? std::max(need_rows, 2 * hip_cache_rows_) : hip_cache_rows_,
                      need_stride);
   }
-  std::vector<int32_t> pairs;  // [n, 2] (request, row)
+  std::vector<int32_t> pairs;  // [n, 3] (request, row, stage)
   for (const HipCacheKeep& k : keeps) {
     const int32_t row = hip_cache_base_.at(k.seq) + k.layer * n_kv_heads_ + k.kv_head;
     rows.push_back(row);
     pairs.push_back(k.request);
     pairs.push_back(row);
+    pairs.push_back(k.stage ? 1 : 0);
   }
   auto p = zeroed<HipCacheCopyParams>();
   p.pairs = stage(std::span<const int32_t>(pairs));
@@ -257,6 +285,10 @@ void CudaBackend::hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vecto
   p.dst_blocks = hip_cache_blocks_;
   p.dst_count = hip_cache_count_;
   p.dst_stride = hip_cache_stride_;
+  p.src_stage = hip_device_.stage;
+  p.src_stage_count = hip_device_.stage_count;
+  p.dst_stage = hip_cache_stage_;
+  p.dst_stage_count = hip_cache_stage_count_;
   p.n_pairs = int32_t(keeps.size());
   enqueue(launch_attention_hip_cache_copy, p);
 }
