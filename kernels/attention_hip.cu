@@ -455,9 +455,15 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   for (int32_t round = 0;; ++round) {
     if (tid == 0) split_any = 0;
     __syncthreads();
-    if (round == stage_round && writer && p.stage_out) {  // kb / ke: the pieces after `round` rounds
+    if (round == stage_round && writer && p.stage_out) {
+      // kb / ke: the pieces after `round` rounds, in the order the last sort left them (by score): stored ascending
+      // (a piece's place is the number of pieces before it; they are disjoint), as a start must be.
       int32_t* so = p.stage_out + int64_t(req) * 2 * p.max_keep;
-      for (int32_t i = tid; i < keep; i += kThreads) so[2 * i] = kb[i], so[2 * i + 1] = ke[i];
+      for (int32_t i = tid; i < keep; i += kThreads) {
+        int32_t at = 0;
+        for (int32_t j = 0; j < keep; ++j) at += kb[j] < kb[i] ? 1 : 0;
+        so[2 * at] = kb[i], so[2 * at + 1] = ke[i];
+      }
       if (tid == 0) p.stage_count[req] = keep;
     }
     // Step 2: halves of every piece longer than one block.
