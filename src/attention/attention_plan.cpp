@@ -54,6 +54,7 @@ std::string attention_group_describe(const HeadGroupPolicy& g) {
              (h.coarse_refresh_every > 0 ? ", " + kv("coarse_refresh_every", h.coarse_refresh_every) + ", " +
                                                kv("coarse_piece_keys", h.coarse_piece_keys)
                                          : std::string()) +
+             (h.dense_below > 0 ? ", " + kv("dense_below", h.dense_below) : std::string()) +
              "}";
     }
   }
@@ -206,6 +207,7 @@ std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, cons
             positive("block_size_k", p.block_size_k);
             positive("refresh_every", p.refresh_every);
             positive("coarse_piece_keys", p.coarse_piece_keys);
+            if (p.dense_below < 0) problems.push_back(at + ".dense_below = " + std::to_string(p.dense_below) + " must be >= 0");
             if (p.coarse_refresh_every != 0 && p.coarse_refresh_every <= p.refresh_every) {
               problems.push_back(at + ".coarse_refresh_every = " + std::to_string(p.coarse_refresh_every) +
                                  " must be 0 (off) or more than refresh_every = " + std::to_string(p.refresh_every));

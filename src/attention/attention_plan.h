@@ -10,7 +10,8 @@
 //                   (a reuse chain: the indices travel on unchanged)
 //   STREAM{sink, recent}
 //                   attend to [0, sink) ∪ (pos - recent, pos] (StreamingLLM)
-//   HIP{k, block_size_q, block_size_k, sink, recent, refresh_every, coarse_refresh_every, coarse_piece_keys}
+//   HIP{k, block_size_q, block_size_k, sink, recent, refresh_every, coarse_refresh_every, coarse_piece_keys,
+//       dense_below}
 //                   HiP (arXiv 2406.09827): per query block and KV head, a hierarchical search keeps k/block_size_k
 //                   key blocks; the rows attend to those blocks ∪ [0, sink) ∪ (pos - recent, pos] (hip_mask.h)
 //
@@ -55,6 +56,10 @@ struct HipParams {
   // those pieces over the coarse search's keys and attend every key after them (hip_policy.h).
   int32_t coarse_refresh_every = 0;
   int32_t coarse_piece_keys = 64;
+  // > 0: a query block (a decode row) whose first row sees at most this many keys attends every key it sees, as
+  // FULL, without a search: below a context that depends on the phase and the GPU, the search's fixed cost exceeds
+  // what dense attention costs (docs/POLICIES.md "Where hip pays off"). 0: always sparse.
+  int32_t dense_below = 0;
   bool operator==(const HipParams&) const = default;
 };
 

@@ -193,9 +193,13 @@ AttentionPlan attention_preset_hip(const ModelConfig& c, const HipPresetParams& 
   AttentionPlan plan = attention_plan_full(c, "hip");
   HeadGroupPolicy g = make_policy(AttentionPolicy::ATTENTION_POLICY_HIP);
   g.hip = p.hip;
+  HeadGroupPolicy prefill = g, decode = g;
+  prefill.hip.dense_below = p.prefill_dense_below;
+  decode.hip.dense_below = p.decode_dense_below;
   for (int32_t l = std::max(p.dense_layers, 0); l < c.n_layers; ++l) {
     if (c.layers[size_t(l)].sliding_window > 0) continue;  // local layers keep FULL (already window-bounded)
-    for (AttentionPhase ph : {PREFILL, DECODE}) attention_plan_set(plan, l, ph, 0, c.n_kv_heads, g);
+    attention_plan_set(plan, l, PREFILL, 0, c.n_kv_heads, prefill);
+    attention_plan_set(plan, l, DECODE, 0, c.n_kv_heads, decode);
   }
   return plan;
 }
@@ -295,7 +299,13 @@ AttentionPlan attention_preset_build(const std::string& name, const nlohmann::js
     r.read("coarse_refresh_every", p.hip.coarse_refresh_every, 0);
     r.read("coarse_piece_keys", p.hip.coarse_piece_keys, 1);
     r.read("dense_layers", p.dense_layers, 0);
+    r.read("prefill_dense_below", p.prefill_dense_below, 0);
+    r.read("decode_dense_below", p.decode_dense_below, 0);
     r.finish();
+    if (p.hip.coarse_refresh_every != 0 && p.hip.coarse_refresh_every <= p.hip.refresh_every) {
+      problems.push_back("preset 'hip': params.coarse_refresh_every = " + std::to_string(p.hip.coarse_refresh_every) +
+                         " must be 0 (off) or more than refresh_every = " + std::to_string(p.hip.refresh_every));
+    }
     if (p.hip.k % p.hip.block_size_k != 0) {
       problems.push_back("preset 'hip': params.k = " + std::to_string(p.hip.k) + " must be a multiple of block_size_k = " +
                          std::to_string(p.hip.block_size_k));

@@ -56,6 +56,8 @@ struct RetrievalParams {
 struct HipPresetParams {
   HipParams hip;
   int32_t dense_layers = 3;
+  // HipParams::dense_below of the prefill and the decode groups (0: always sparse).
+  int32_t prefill_dense_below = 0, decode_dense_below = 0;
 };
 
 AttentionPlan attention_preset_streaming(const ModelConfig& config, const StreamingParams& params);

@@ -51,12 +51,12 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       // Any step but one decode row (new prefill keys, under whatever policy) makes the next decode step search again.
       if (!decode_one && cache) cache->valid = cache->stage_valid = false;
       if (g.policy != AttentionPolicy::ATTENTION_POLICY_HIP) continue;
-      out.any = true;
       const HipParams& p = g.hip;
       const int32_t pos = batch.query_pos[size_t(qs)];
       if (decode_one && cache && cache->valid && cache->params == p && pos >= cache->computed_at &&
           pos - cache->computed_at < p.refresh_every) {
         const int32_t bs = cache->params.block_size_k;
+        out.any = true;
         masks.push_back({qs, qe, h, bs, cache->all_from, -1, cache, hip_reuse_shift_blocks(pos - cache->computed_at, bs)});
         continue;
       }
@@ -64,6 +64,9 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       for (int32_t rb = qs; rb < qe; rb += bq) {
         const int32_t re = std::min(qe, rb + bq);
         const int32_t first = batch.query_pos[size_t(rb)];
+        // A short context attends densely (the step plan gave these rows FULL's sets): no search, no mask.
+        if (hip_attends_densely(p, first)) continue;
+        out.any = true;
         const int32_t window_lo = attention_visible_keys(first, batch.kv_len[s], params.sliding_window).lo;
         const int32_t lo = std::max(window_lo, p.sink);
         const int32_t hi = std::max(lo, std::min(first - p.recent + 1, batch.kv_len[s]));

@@ -49,6 +49,11 @@ int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k);
 // the mask's all_from to the row (at most recent plus the rows of a query block, or plus the steps a cached decode
 // mask has aged). The step plan sizes the HiP slot by it and bounds each item's key set with it.
 int64_t hip_list_bound(const HipParams& p);
+// Whether a query block (a decode row) whose first row is at position first_pos attends densely instead
+// (HipParams::dense_below). The step plan (its key sets) and attention_layer_hip (its searches) both ask.
+inline bool hip_attends_densely(const HipParams& p, int32_t first_pos) {
+  return p.dense_below > 0 && int64_t(first_pos) + 1 <= p.dense_below;
+}
 // Appends to out the ascending, distinct union of [b, b + shift] over the ascending blocks.
 void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out);
 

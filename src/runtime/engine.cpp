@@ -205,7 +205,8 @@ uint64_t plan_salt(const AttentionPlan& plan) {
         for (int64_t v : {int64_t(g.k), int64_t(g.from), int64_t(g.sink), int64_t(g.recent), int64_t(g.hip.k),
                           int64_t(g.hip.block_size_q), int64_t(g.hip.block_size_k), int64_t(g.hip.sink),
                           int64_t(g.hip.recent), int64_t(g.hip.refresh_every),
-                          int64_t(g.hip.coarse_refresh_every), int64_t(g.hip.coarse_piece_keys)}) {
+                          int64_t(g.hip.coarse_refresh_every), int64_t(g.hip.coarse_piece_keys),
+                          int64_t(g.hip.dense_below)}) {
           mix(v);
         }
       }

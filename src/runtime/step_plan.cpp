@@ -205,7 +205,12 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
             bound = (set.sink_end - set.lo) + std::min(set.recent_begin - set.sink_end, k_root) + (set.hi - set.recent_begin);
             break;
           }
-          case P::ATTENTION_POLICY_HIP:
+          case P::ATTENTION_POLICY_HIP: {
+            // The query block's first row decides whether it attends densely (hip_attends_densely; as
+            // attention_layer_hip cuts blocks: one row alone in a one-row decode step, else block_size_q rows).
+            const int32_t qs = batch.query_start[size_t(s)], qe = batch.query_start[size_t(s) + 1];
+            const int32_t bq = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1 ? 1 : g.hip.block_size_q;
+            if (hip_attends_densely(g.hip, batch.query_pos[size_t(qs + (r - qs) / bq * bq)])) break;  // FULL's set
             set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);
             lp.hip = true;
             // Sinks, the part of the list between them and the recent keys (at most hip_list_bound), recent keys.
@@ -218,6 +223,7 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
                             std::min<int64_t>(set.recent_begin - set.sink_end, hip_list_bound(g.hip)) +
                             (set.hi - set.recent_begin));
             break;
+          }
         }
         if (set.list < 0 && set.sink_end == set.recent_begin) set = range_set(v);  // no gap: a plain range
         const bool full_range = is_range(set) && set.lo == v.lo && set.hi == v.hi;

@@ -1016,6 +1016,31 @@ TEST_CASE("cuda: HiP decode steps replayed from CUDA graphs equal eager steps (m
   }
 }
 
+TEST_CASE("cuda: hip with dense_below covering the context gives FULL's bits; under a partial threshold the dense "
+          "rows agree with FULL",
+          "[cuda][sparse][hip]") {
+  LCLLM_REQUIRE_GPU();
+  using namespace policy_test;
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  const std::vector<float> ref = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
+  nlohmann::json params = {{"k", 8},  {"block_size_k", 2}, {"block_size_q", 32}, {"sink", 2}, {"recent", 4},
+                           {"dense_layers", 0}, {"prefill_dense_below", 1024}, {"decode_dense_below", 1024}};
+  // Every layer's sets are FULL's ranges: the step runs the dense kernels, as FULL does.
+  const std::vector<float> all = run_prefill_decode(*gpu_engine(dir, attention_preset_resolve("hip", params, c)), f);
+  REQUIRE(all.size() == ref.size());
+  CHECK(std::memcmp(all.data(), ref.data(), all.size() * sizeof(float)) == 0);
+  // Prefill blocks starting at 0 and 32 dense, 64 and 96 sparse (the key-set kernel walks rows 0-63 over FULL's
+  // ranges: the same keys, other tiles); the sparse rows move.
+  params["prefill_dense_below"] = 64;
+  params["decode_dense_below"] = 0;
+  const std::vector<float> part = run_prefill_decode(*gpu_engine(dir, attention_preset_resolve("hip", params, c)), f);
+  CHECK(count_nonfinite(part) == 0);
+  CHECK(worst_row_error(part, ref, c.vocab_size, 0, 64) <= 2e-2);
+  CHECK(worst_row_error(part, ref, c.vocab_size, 64, f.prompt.size()) > 5e-2);
+}
+
 TEST_CASE("cuda: HiP decode masks kept on the device give the bits of masks kept on the host (batches, frees, forks)",
           "[cuda][sparse][hip]") {
   LCLLM_REQUIRE_GPU();
