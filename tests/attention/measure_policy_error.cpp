@@ -128,7 +128,8 @@ TEST_CASE("measure: small-budget policies vs FULL on the parity fixtures", "[.me
     for (int k : {32, 64}) {
       // HiP from layer 0 (the preset keeps layers 0-2 dense, which would leave these 2-3 layer models exact).
       cases.push_back({"hip k=" + std::to_string(k) + " sink=4 recent=16 dense_layers=0", "hip",
-                       {{"k", k}, {"sink", 4}, {"recent", 16}, {"dense_layers", 0}, {"block_size_q", 16}}});
+                       {{"k", k}, {"sink", 4}, {"recent", 16}, {"dense_layers", 0}, {"block_size_q", 16},
+                        {"prefill_dense_below", 0}, {"decode_dense_below", 0}}});
       // HyLRA on its fallback profile, dense_layers=0 so the 2-layer fixtures select at layer 0 and reuse at 1.
       cases.push_back({"hylra k=" + std::to_string(k) + " dense_layers=0 (fallback profile)", "hylra",
                        {{"k", k}, {"dense_layers", 0}, {"context", 4 * k}}});

@@ -35,7 +35,7 @@ TEST_CASE("sparse plans stop with a clear error on a backend without sparse atte
       attention_preset_resolve("streaming", nlohmann::json::object(), c),
       attention_preset_resolve("tidal", {{"select_layer", 0}}, c),
       attention_preset_resolve("hylra", {{"dense_layers", 0}}, c),
-      attention_preset_resolve("hip", {{"dense_layers", 0}}, c),
+      attention_preset_resolve("hip", {{"dense_layers", 0}, {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c),
       attention_preset_resolve("retrieval", {{"scores", zero}}, c),
   };
   for (const AttentionPlan& plan : plans) {

@@ -57,7 +57,7 @@ TEST_CASE("a small budget changes the output (the exactness test is not vacuous)
   const std::vector<float> s = run_prefill_decode(*load_engine(dir, stream), f);
   CHECK(worst_row_error(s, ref, c.vocab_size, 0, n_prompt) > 1e-3);
   const auto hip = attention_preset_resolve(
-      "hip", {{"k", 8}, {"dense_layers", 0}, {"sink", 0}, {"recent", 4}, {"block_size_q", 8}}, c);
+      "hip", {{"k", 8}, {"dense_layers", 0}, {"sink", 0}, {"recent", 4}, {"block_size_q", 8}, {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c);
   const std::vector<float> h = run_prefill_decode(*load_engine(dir, hip), f);
   CHECK(worst_row_error(h, ref, c.vocab_size, 0, n_prompt) > 1e-3);
   CHECK(worst_row_error(h, ref, c.vocab_size, n_prompt, n_all) > 1e-3);
@@ -206,7 +206,8 @@ TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence
   const Fixture f = load_fixture(dir);
   const ModelConfig c = model_config_load(dir);
   const AttentionPlan plan = attention_preset_resolve(
-      "hip", {{"k", 16}, {"dense_layers", 1}, {"block_size_q", 32}, {"refresh_every", 5}, {"recent", 8}}, c);
+      "hip", {{"k", 16}, {"dense_layers", 1}, {"block_size_q", 32}, {"refresh_every", 5}, {"recent", 8}, {"prefill_dense_below", 0}, {"decode_dense_below", 0}},
+      c);
   EngineOptions o;
   o.model_path = dir;
   o.context_tokens = 512;
@@ -264,7 +265,8 @@ TEST_CASE("HiP stage-wise refresh: a coarse search every N steps keeps its stage
   const AttentionPlan plan = attention_preset_resolve(
       "hip", {{"k", hp.k}, {"dense_layers", 1}, {"block_size_q", hp.block_size_q}, {"block_size_k", hp.block_size_k},
               {"sink", hp.sink}, {"recent", hp.recent}, {"refresh_every", hp.refresh_every},
-              {"coarse_refresh_every", hp.coarse_refresh_every}, {"coarse_piece_keys", hp.coarse_piece_keys}}, c);
+              {"coarse_refresh_every", hp.coarse_refresh_every}, {"coarse_piece_keys", hp.coarse_piece_keys},
+              {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c);
   EngineOptions o;
   o.model_path = dir;
   o.context_tokens = 512;

@@ -42,7 +42,8 @@ for kind in ("tidal", "retrieval"):
 json.dump({"name": "streaming", "preset": "streaming", "params": {"sink": 64, "recent": budget - 64}},
           open(f"{d}/streaming.json", "w"), indent=1)
 json.dump({"name": "hip", "preset": "hip",
-           "params": {"k": budget // 2, "block_size_k": 2, "sink": 64, "recent": budget // 2 - 64}},
+           "params": {"k": budget // 2, "block_size_k": 2, "sink": 64, "recent": budget // 2 - 64,
+                      "prefill_dense_below": 0, "decode_dense_below": 0}},  # the sparse rule at every length
           open(f"{d}/hip.json", "w"), indent=1)
 PY
 p="$out/plans"

@@ -14,7 +14,7 @@ for len in 4096 16384 32768; do
   b=$((len / 8)) P=$R/plans_$len; mkdir -p $P  # the 8x budget of tools/eval/real_model_policies.sh
   for r in 1 8; do
     n=hip; [ $r = 8 ] && n=hip_refresh8
-    echo "{\"name\": \"$n\", \"preset\": \"hip\", \"params\": {\"k\": $((b / 2)), \"block_size_k\": 2, \"sink\": 64, \"recent\": $((b / 2 - 64)), \"refresh_every\": $r}}" > $P/$n.json
+    echo "{\"name\": \"$n\", \"preset\": \"hip\", \"params\": {\"k\": $((b / 2)), \"block_size_k\": 2, \"sink\": 64, \"recent\": $((b / 2 - 64)), \"refresh_every\": $r, \"prefill_dense_below\": 0, \"decode_dense_below\": 0}}" > $P/$n.json
   done
   for dt in ${DTYPES:-bf16 fp8}; do
     { hdr "gemma $len $dt" "lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --kv-cache-dtype $dt --policy full,hip,hip_refresh8";

@@ -44,7 +44,7 @@ for d in $R/*/niah $R/gemma_ruler_* $R/smollm2_ruler_*; do [ -f $d/comparison.md
 for len in 16384 32768; do
   b=$((len / 8)) P=$R/gemma_$len/plans
   l="{\"phase\": \"decode\", \"policy\": {\"type\": \"HIP\", \"k\": $((b / 2)), \"block_size_q\": 32, \"block_size_k\": 1, \"sink\": 64, \"recent\": $((b / 2 - 64)), \"refresh_every\": 1}"
-  [ -d $P ] && echo "{\"name\": \"hip_dec_bk1\", \"preset\": \"hip\", \"params\": {\"k\": $((b / 2)), \"block_size_k\": 2, \"sink\": 64, \"recent\": $((b / 2 - 64))}, \"layers\": [{\"layers\": 5, ${l:1}}, {\"layers\": 11, ${l:1}}, {\"layers\": 17, ${l:1}}]}" > $P/hip_dec_bk1.json
+  [ -d $P ] && echo "{\"name\": \"hip_dec_bk1\", \"preset\": \"hip\", \"params\": {\"k\": $((b / 2)), \"block_size_k\": 2, \"sink\": 64, \"recent\": $((b / 2 - 64)), \"prefill_dense_below\": 0, \"decode_dense_below\": 0}, \"layers\": [{\"layers\": 5, ${l:1}}, {\"layers\": 11, ${l:1}}, {\"layers\": 17, ${l:1}}]}" > $P/hip_dec_bk1.json
   stage gemma_hip_bk1_$len 200 $LCLLM eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples "$samples" \
     --haystack "$HAYSTACK" --batch-size 4 --policy "full,$P/hip.json,$P/hip_dec_bk1.json" -o $R/gemma_hip_bk1_$len -q
 done
