@@ -122,6 +122,18 @@ class CacheEmulatingBackend final : public DelegatingBackend {
   std::vector<std::vector<HipPiece>> stages_;  // [rows] each row's kept coarse stage
 };
 
+// run_batch_free_fork with the emulated device cache (recorded in rec) and on the plain CPU backend (host-kept
+// masks and stages): the logits must be equal, bit for bit. Returns the cached run.
+BatchRun run_cached_and_host(const std::string& dir, const AttentionPlan& plan, const Fixture& f, int32_t vocab_size,
+                             CacheRecord& rec) {
+  BatchRun on = run_batch_free_fork(*load_engine(dir, plan, std::make_unique<CacheEmulatingBackend>(rec)), f, vocab_size);
+  const BatchRun off = run_batch_free_fork(*load_engine(dir, plan), f, vocab_size);
+  REQUIRE(on.logits.size() == off.logits.size());
+  REQUIRE(!on.logits.empty());
+  CHECK(std::memcmp(on.logits.data(), off.logits.data(), on.logits.size() * sizeof(float)) == 0);
+  return on;
+}
+
 }  // namespace
 
 TEST_CASE("HiP decode masks kept on the backend give the host-kept masks' logits (batches, frees, forks)",
@@ -131,12 +143,7 @@ TEST_CASE("HiP decode masks kept on the backend give the host-kept masks' logits
   const ModelConfig c = model_config_load(dir);
   const AttentionPlan plan = small_hip_plan(c, 1, 3);
   CacheRecord rec;
-  const BatchRun on = run_batch_free_fork(*load_engine(dir, plan, std::make_unique<CacheEmulatingBackend>(rec)), f,
-                                          c.vocab_size);
-  const BatchRun off = run_batch_free_fork(*load_engine(dir, plan), f, c.vocab_size);
-  REQUIRE(on.logits.size() == off.logits.size());
-  REQUIRE(!on.logits.empty());
-  CHECK(std::memcmp(on.logits.data(), off.logits.data(), on.logits.size() * sizeof(float)) == 0);
+  const BatchRun on = run_cached_and_host(dir, plan, f, c.vocab_size, rec);
   // The cache was used as the refresh rule says (refresh 3: a sequence searches at its decode steps 0, 3, 6, ...).
   // In run_batch_free_fork A decodes 7 steps (3 searches), B 17 (6), C 10 (4), the fork 5 (2: it searches anew at
   // its first step); every search keeps one mask per HIP layer and KV head, every other step reads one.
@@ -159,12 +166,7 @@ TEST_CASE("HiP coarse stages kept on the backend give the host-kept stages' logi
   // Masks every 2 steps, resumed from a coarse stage kept every 5 (a step's searches are either kind).
   const AttentionPlan plan = small_hip_plan(c, 1, 2, 5);
   CacheRecord rec;
-  const BatchRun on = run_batch_free_fork(*load_engine(dir, plan, std::make_unique<CacheEmulatingBackend>(rec)), f,
-                                          c.vocab_size);
-  const BatchRun off = run_batch_free_fork(*load_engine(dir, plan), f, c.vocab_size);
-  REQUIRE(on.logits.size() == off.logits.size());
-  REQUIRE(!on.logits.empty());
-  CHECK(std::memcmp(on.logits.data(), off.logits.data(), on.logits.size() * sizeof(float)) == 0);
+  const BatchRun on = run_cached_and_host(dir, plan, f, c.vocab_size, rec);
   // Per sequence, searches at decode steps 0, 2, 4, ..; coarse (keeping a stage) at 0, 6, 12, .. (the first search
   // at least 5 steps after the last coarse one), resumed at the others. A decodes 7 steps (searches 0 2 4 6: 2
   // coarse), B 17 (0..16: 9 searches, coarse 0 6 12), C 10 (5 searches, coarse 0 6), the fork 5 (3 searches, coarse

@@ -57,7 +57,10 @@ TEST_CASE("a small budget changes the output (the exactness test is not vacuous)
   const std::vector<float> s = run_prefill_decode(*load_engine(dir, stream), f);
   CHECK(worst_row_error(s, ref, c.vocab_size, 0, n_prompt) > 1e-3);
   const auto hip = attention_preset_resolve(
-      "hip", {{"k", 8}, {"dense_layers", 0}, {"sink", 0}, {"recent", 4}, {"block_size_q", 8}, {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c);
+      "hip",
+      {{"k", 8}, {"dense_layers", 0}, {"sink", 0}, {"recent", 4}, {"block_size_q", 8}, {"prefill_dense_below", 0},
+       {"decode_dense_below", 0}},
+      c);
   const std::vector<float> h = run_prefill_decode(*load_engine(dir, hip), f);
   CHECK(worst_row_error(h, ref, c.vocab_size, 0, n_prompt) > 1e-3);
   CHECK(worst_row_error(h, ref, c.vocab_size, n_prompt, n_all) > 1e-3);
@@ -121,6 +124,18 @@ class SpyBackend final : public DelegatingBackend {
     }
   }
 };
+
+// An engine over the fixture on a SpyBackend (be: the backend it owns), the step sizes of the HiP tests.
+std::unique_ptr<Engine> spy_engine(const std::string& dir, const AttentionPlan& plan, SpyBackend*& be) {
+  EngineOptions o;
+  o.model_path = dir;
+  o.context_tokens = 512;
+  o.max_step_tokens = 160;
+  o.plan = plan;
+  auto spy = std::make_unique<SpyBackend>();
+  be = spy.get();
+  return Engine::load(o, std::move(spy));
+}
 
 // Prefills the prompt, then runs one DECODE step on the first continuation token through forward_step on `be`.
 void prefill_and_decode_once(SpyBackend& be, const std::string& dir, const Fixture& f, const AttentionPlan& plan) {
@@ -206,16 +221,12 @@ TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence
   const Fixture f = load_fixture(dir);
   const ModelConfig c = model_config_load(dir);
   const AttentionPlan plan = attention_preset_resolve(
-      "hip", {{"k", 16}, {"dense_layers", 1}, {"block_size_q", 32}, {"refresh_every", 5}, {"recent", 8}, {"prefill_dense_below", 0}, {"decode_dense_below", 0}},
+      "hip",
+      {{"k", 16}, {"dense_layers", 1}, {"block_size_q", 32}, {"refresh_every", 5}, {"recent", 8}, {"prefill_dense_below", 0},
+       {"decode_dense_below", 0}},
       c);
-  EngineOptions o;
-  o.model_path = dir;
-  o.context_tokens = 512;
-  o.max_step_tokens = 160;
-  o.plan = plan;
-  auto spy = std::make_unique<SpyBackend>();
-  SpyBackend* be = spy.get();
-  auto e = Engine::load(o, std::move(spy));
+  SpyBackend* be = nullptr;
+  auto e = spy_engine(dir, plan, be);
   const int32_t seq = e->create_sequence();
   e->feed(seq, f.prompt, false);
   // Prefill: HIP layers 1..L-1, ceil(prompt / 32) query blocks per KV head.
@@ -267,14 +278,8 @@ TEST_CASE("HiP stage-wise refresh: a coarse search every N steps keeps its stage
               {"sink", hp.sink}, {"recent", hp.recent}, {"refresh_every", hp.refresh_every},
               {"coarse_refresh_every", hp.coarse_refresh_every}, {"coarse_piece_keys", hp.coarse_piece_keys},
               {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c);
-  EngineOptions o;
-  o.model_path = dir;
-  o.context_tokens = 512;
-  o.max_step_tokens = 160;
-  o.plan = plan;
-  auto spy = std::make_unique<SpyBackend>();
-  SpyBackend* be = spy.get();
-  auto e = Engine::load(o, std::move(spy));
+  SpyBackend* be = nullptr;
+  auto e = spy_engine(dir, plan, be);
   const int32_t seq = e->create_sequence();
   e->feed(seq, f.prompt, false);
   for (const auto& r : be->hip_requests) {  // prefill: plain searches
@@ -344,14 +349,8 @@ TEST_CASE("HiP dense_below: query blocks and decode rows under the threshold att
   const nlohmann::json params = {{"k", 8},  {"block_size_k", 2}, {"block_size_q", 32}, {"sink", 2}, {"recent", 4},
                                  {"dense_layers", 0}, {"prefill_dense_below", 64}, {"decode_dense_below", 110}};
   const AttentionPlan plan = attention_preset_resolve("hip", params, c);
-  EngineOptions o;
-  o.model_path = dir;
-  o.context_tokens = 512;
-  o.max_step_tokens = 160;
-  o.plan = plan;
-  auto spy = std::make_unique<SpyBackend>();
-  SpyBackend* be = spy.get();
-  auto e = Engine::load(o, std::move(spy));
+  SpyBackend* be = nullptr;
+  auto e = spy_engine(dir, plan, be);
   const int32_t seq = e->create_sequence();
   e->feed(seq, f.prompt, false);
   const size_t per_block = size_t(c.n_layers) * size_t(c.n_kv_heads);
