@@ -22,10 +22,11 @@ for l in sys.stdin:
     except Exception: print(l.strip()[:160]); continue
     print(d['card'][:12], d['model'].split('/')[-1][:12], d['context'], d['policy'].split('/')[-1][:26], d.get('attention_ms_per_step_b2b', ''), 'search', d.get('search_step_ms_b2b', ''), 'resumed', d.get('resumed_search_step_ms_b2b', ''), 'cached', d.get('cached_step_ms_b2b', ''), 'mean', d.get('mean_ms_per_step', ''), d.get('speedup_vs_full_b2b', d.get('speedup_vs_full_mean')))"
 pack
-{ hdr "lcllm end to end, 8B: full, hip" "lcllm bench $M8 --device cuda --policy full,hip --prefill 32k,128k --decode 32k,128k --decode-steps 16";
-  timeout 200 $D/lcllm bench $M8 --device cuda --policy full,hip --prefill 32k,128k --decode 32k,128k --decode-steps 16 --json $R/e2e_8b.json -q; echo "exit code: $?"; } > $R/e2e_8b.log 2>&1
-tail -12 $R/e2e_8b.log; pack
-P1="full,hip,$CP/hip-refresh8.json,$PL/hip-r1-c8.json"
+P8="full,hip,$CP/hip-stages.json"
+{ hdr "lcllm end to end, 8B: $P8" "lcllm bench $M8 --device cuda --policy $P8 --prefill 32k,128k --decode 32k,128k --decode-steps 16";
+  timeout 240 $D/lcllm bench $M8 --device cuda --policy $P8 --prefill 32k,128k --decode 32k,128k --decode-steps 16 --json $R/e2e_8b.json -q; echo "exit code: $?"; } > $R/e2e_8b.log 2>&1
+tail -16 $R/e2e_8b.log; pack
+P1="full,hip,$CP/hip-refresh8.json,$CP/hip-stages.json"
 { hdr "lcllm decode end to end, 1B at 1M: $P1" "lcllm bench $M1 --device cuda --policy $P1 --prefill 4k --decode 1m --decode-steps 32";
   timeout 150 $D/lcllm bench $M1 --device cuda --policy $P1 --prefill 4k --decode 1m --decode-steps 32 --json $R/e2e_1b.json -q; echo "exit code: $?"; } > $R/e2e_1b.log 2>&1
 tail -6 $R/e2e_1b.log; pack
