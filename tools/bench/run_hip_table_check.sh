@@ -2,7 +2,8 @@
 # One device call for the HiP decode table on the card it lands on (session 21: meant for an H200): the sparse / HiP
 # CUDA tests, attention-only decode (bench_sparse_attention) of the plain, refreshed and stage-wise-refreshed HiP
 # plans at 8B 32k / 128k / 512k and 1B 1M, lcllm bench end to end (8B TTFT and decode at 32k / 128k with the hip
-# preset, which attends densely below 32k prompt / 128k decode keys; 1B decode at 1M), then the whole CUDA suite.
+# preset, which attends densely below 32k prompt / 128k decode keys; 1B decode at 1M), memcheck of the stage test,
+# then the whole CUDA suite.
 # Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt.
 #   bash tools/bench/run_hip_table_check.sh
 source tools/bench/gpu_dist_env.sh
@@ -30,5 +31,8 @@ P1="full,hip,$CP/hip-refresh8.json,$CP/hip-stages.json"
 { hdr "lcllm decode end to end, 1B at 1M: $P1" "lcllm bench $M1 --device cuda --policy $P1 --prefill 4k --decode 1m --decode-steps 32";
   timeout 150 $D/lcllm bench $M1 --device cuda --policy $P1 --prefill 4k --decode 1m --decode-steps 32 --json $R/e2e_1b.json -q; echo "exit code: $?"; } > $R/e2e_1b.log 2>&1
 tail -6 $R/e2e_1b.log; pack
-{ hdr "CUDA tests: the whole suite" "test_cuda"; timeout 240 $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
+{ hdr "memcheck: the stage-wise refresh test" "compute-sanitizer --tool memcheck test_cuda 'cuda HiP stage-wise*'";
+  timeout 90 compute-sanitizer --tool memcheck $D/test_cuda "cuda HiP stage-wise*"; echo "exit code: $?"; } > $R/memcheck_stages.log 2>&1
+tail -3 $R/memcheck_stages.log; pack
+{ hdr "CUDA tests: the whole suite" "test_cuda"; timeout 200 $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
 tail -3 $R/tests_all.log; pack
