@@ -208,6 +208,11 @@ std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, cons
             positive("refresh_every", p.refresh_every);
             positive("coarse_piece_keys", p.coarse_piece_keys);
             if (p.dense_below < 0) problems.push_back(at + ".dense_below = " + std::to_string(p.dense_below) + " must be >= 0");
+            if (p.coarse_refresh_every > 0 && p.coarse_piece_keys < p.block_size_k) {
+              problems.push_back(at + ".coarse_piece_keys = " + std::to_string(p.coarse_piece_keys) +
+                                 " must be at least block_size_k = " + std::to_string(p.block_size_k) +
+                                 " (a coarse stage's pieces are whole blocks)");
+            }
             if (p.coarse_refresh_every != 0 && p.coarse_refresh_every <= p.refresh_every) {
               problems.push_back(at + ".coarse_refresh_every = " + std::to_string(p.coarse_refresh_every) +
                                  " must be 0 (off) or more than refresh_every = " + std::to_string(p.refresh_every));

@@ -60,8 +60,9 @@ bool hip_start_usable(const std::vector<HipPiece>& start, int32_t lo, int32_t hi
 
 // Start pieces aged `shift` blocks: each piece's end moves forward by shift blocks, stopping at the next piece's
 // begin and at end_block (the search's candidate end), so the pieces stay ascending and disjoint. A coarse stage
-// reused d steps after it was searched covers the keys generation has moved onto since (hip_policy.h
-// hip_reuse_shift_blocks: the same forward dilation as a reused mask's). The kernel applies the same rule.
+// reused d steps after it was searched then also covers the keys just after its pieces that attention drifts onto
+// as generation goes on (hip_policy.h hip_reuse_shift_blocks: the same forward dilation as a reused mask's); keys
+// past the coarse search's range are attended anyway (all_from). The kernel applies the same rule.
 std::vector<HipPiece> hip_dilate_pieces(const std::vector<HipPiece>& pieces, int32_t shift, int32_t end_block);
 
 }  // namespace lcllm

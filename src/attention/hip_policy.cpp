@@ -102,9 +102,9 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
         }
         masks.push_back({rb, re, h, p.block_size_k, rq.hi, int32_t(requests.size()), nullptr});
         requests.push_back(rq);
-        // A mask computed for one position is reused only while pos - computed_at < refresh_every: with 1, never
-        // (then only a coarse stage is kept).
-        store.push_back(decode_one && (p.refresh_every > 1 || staged) ? cache : nullptr);
+        // A mask computed for one position is reused only while pos - computed_at < refresh_every: with 1, never;
+        // a search from step 1 under stage-wise refresh is kept for its stage (a resumed one leaves the stage).
+        store.push_back(decode_one && (p.refresh_every > 1 || (staged && !resume)) ? cache : nullptr);
         store_params.push_back(p);
         request_seq.push_back(int32_t(s));
         resumed.push_back(resume ? 1 : 0);

@@ -158,8 +158,8 @@ struct HipBlockRequest {
   // Stage-wise refresh (hip_mask.h hip_select_blocks_staged; attention/hip_policy.h): the search starts from the
   // pieces of an earlier search's coarse stage, each aged start_shift blocks (hip_dilate_pieces), instead of step 1's
   // chunks — given on the host (start) or, on a backend that keeps HiP masks (hip_cache_keep), as the stage kept in
-  // cache row start_row; and stores its own pieces after stage_round rounds (-1: none) in HipBlocks::stage, or for
-  // hip_cache_keep with stage set. A start that is not the budget's keep pieces inside [lo, hi) is ignored (the
+  // cache row start_row; and stores its own pieces after stage_round rounds (-1: none) in HipBlocks::stage (a backend
+  // may return none there: the CUDA backend keeps stages in its cache rows only), or for hip_cache_keep with stage set. A start that is not the budget's keep pieces inside [lo, hi) is ignored (the
   // search starts from step 1's chunks).
   std::vector<HipPiece> start;
   int32_t start_row = -1;

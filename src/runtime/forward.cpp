@@ -122,16 +122,19 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     params.softcap = c.attn_logit_softcap;
     params.sliding_window = lc.sliding_window;
     const AttentionBatch layer_batch = step_plan_layer_batch(step, l, in.attention, step_data);
-    if (step.layers[size_t(l)].dense) {
+    const StepLayerPlan& lp = step.layers[size_t(l)];
+    // HiP's masks (and its per-sequence state: a multi-row step drops the cached decode masks even where its rows
+    // attend densely under dense_below, as the step plan then makes the whole layer).
+    HipLayerMasks masks;
+    if (lp.hip) masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, in.policy_state);
+    if (lp.dense) {
+      LCLLM_ASSERT(!masks.any, "a dense layer has no HiP masks");
       be.attention(attn, q, l, layer_batch, params);
     } else {
-      const StepLayerPlan& lp = step.layers[size_t(l)];
       const LayerKeySets keys = step_plan_layer_keys(step, l, step_data);
-      if (lp.hip) {
-        const HipLayerMasks masks =
-            attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, in.policy_state);
+      if (masks.any) {
         // Lists expanded where the kernels run when the backend can (the GPU); else on the host.
-        if (masks.any && !be.selection_write_hip(step.hip_slot, masks.view(), keys.sets)) {
+        if (!be.selection_write_hip(step.hip_slot, masks.view(), keys.sets)) {
           step_plan_hip_lists(step, l, masks, hip_indptr, hip_positions);
           be.selection_write(step.hip_slot, hip_indptr, hip_positions);
         }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "attention/hip_policy.h"
 #include "runtime/step_plan.h"
 
 namespace lcllm {
@@ -64,9 +65,10 @@ double decode_kv_bytes_read(const AttentionPlan& plan, const ModelConfig& c, int
       const int32_t window = c.layers[size_t(l)].sliding_window;
       for (const HeadGroupPolicy& g : groups) {
         const double heads = double(g.kv_head_end - g.kv_head_begin);
-        const int64_t per_head = g.policy == AttentionPolicy::ATTENTION_POLICY_HIP
-                                     ? std::min<int64_t>(context, int64_t(g.hip.sink) + g.hip.recent + g.hip.k)
-                                     : (window > 0 ? std::min<int64_t>(context, window) : context);
+        // (a HIP group below its dense_below attends the whole context, as FULL: hip_attends_densely)
+        const bool sparse = g.policy == AttentionPolicy::ATTENTION_POLICY_HIP && !hip_attends_densely(g.hip, pos);
+        const int64_t per_head = sparse ? std::min<int64_t>(context, int64_t(g.hip.sink) + g.hip.recent + g.hip.k)
+                                        : (window > 0 ? std::min<int64_t>(context, window) : context);
         keys += double(per_head) * heads;
       }
       continue;

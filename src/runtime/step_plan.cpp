@@ -210,9 +210,9 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
             // attention_layer_hip cuts blocks: one row alone in a one-row decode step, else block_size_q rows).
             const int32_t qs = batch.query_start[size_t(s)], qe = batch.query_start[size_t(s) + 1];
             const int32_t bq = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1 ? 1 : g.hip.block_size_q;
+            lp.hip = true;  // forward_step runs attention_layer_hip (it keeps the sequences' HiP state) even when dense
             if (hip_attends_densely(g.hip, batch.query_pos[size_t(qs + (r - qs) / bq * bq)])) break;  // FULL's set
             set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);
-            lp.hip = true;
             // Sinks, the part of the list between them and the recent keys (at most hip_list_bound), recent keys.
             // The decode kernels split max_keys over the GPU: bounded by the whole context (8B, 32k), a cached
             // step's ~3k keys per KV head fell into the first 3 of 32 splits of 1,024 keys, so 24 of 256 CTAs did

@@ -33,7 +33,8 @@ struct StepLayerPlan {
   int32_t work_keys = 0;         // largest mean, over one row's KV heads, of the sets' key counts
   size_t select_k_at = kNone;    // int32 offset of the layer's select k [n_rows * n_kv_heads], or kNone
   int32_t select_slot = -1;      // slot the layer's SELECT items write
-  bool hip = false;              // some item is HIP: the host writes slot hip_slot before the layer's attention
+  bool hip = false;              // some item's group is HIP (dense under dense_below or not): forward_step runs
+                                 // attention_layer_hip, whose masks fill slot hip_slot before the layer's attention
   size_t row_begin_at = 0;       // int32 offsets of the layer's [n_rows] visible ranges (shared by equal windows)
   size_t row_end_at = 0;
   int32_t window = 0;            // the layer's sliding window (0: none)

@@ -245,10 +245,12 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
   reqs.push_back(reqs[1]);
   reqs[3].start = {{0, 2}, {5, 7}, {8, 10}, {13, 15}};
   reqs[3].start_shift = 1;
+  reqs.push_back(reqs[1]);  // request 4: an unusable start (3 pieces for a budget of 4) is ignored
+  reqs[4].start = {{0, 2}, {5, 7}, {8, 10}};
   HipBlocks blocks;
   be.attention_hip_blocks(qt, 0, batch, params, reqs, blocks);
-  REQUIRE(blocks.indptr.size() == 5);
-  REQUIRE(blocks.stage_indptr.size() == 5);
+  REQUIRE(blocks.indptr.size() == 6);
+  REQUIRE(blocks.stage_indptr.size() == 6);
   for (size_t i = 0; i < reqs.size(); ++i) {
     const HipBlockRequest& rq = reqs[i];
     auto score = [&](int32_t j) {
@@ -268,7 +270,7 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
     // The start as the search uses it: each end one block on, stopping at the next piece (the last at block 16).
     const std::vector<HipPiece> aged = i == 3 ? std::vector<HipPiece>{{0, 3}, {5, 8}, {8, 11}, {13, 16}}
                                               : std::vector<HipPiece>{};
-    CHECK(hip_dilate_pieces(rq.start, rq.start_shift, 16) == aged);
+    if (i == 3) CHECK(hip_dilate_pieces(rq.start, rq.start_shift, 16) == aged);
     std::vector<HipPiece> want_stage;
     const auto want = hip_select_blocks_staged(rq.lo, rq.hi, rq.k, rq.block_size_k, rq.descent, score, aged,
                                                rq.stage_round, rq.stage_round >= 0 ? &want_stage : nullptr);
@@ -281,6 +283,7 @@ TEST_CASE("CPU attention_hip_blocks equals hip_select_blocks over the group's ca
     CHECK(got.size() == size_t(rq.k / rq.block_size_k));
     CHECK(got_stage == want_stage);
     if (i == 2) CHECK(got_stage.size() == 4);  // after round 1: 4 pieces of 2 blocks
+    if (i == 4) CHECK(got == std::vector<int32_t>(blocks.blocks.begin() + blocks.indptr[1], blocks.blocks.begin() + blocks.indptr[2]));
   }
   // The resumed search kept to its start: every block inside an aged piece (the 4 pieces hold 12 of 16 blocks).
   for (int64_t j = blocks.indptr[3]; j < blocks.indptr[4]; ++j) {

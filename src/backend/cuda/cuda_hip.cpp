@@ -41,9 +41,11 @@ HipDeviceMasks CudaBackend::hip_search(const Tensor& q, int32_t layer, const Att
     }
     max_keep = std::max(max_keep, keep);
     max_rows = std::max(max_rows, r.row_end - r.row_begin);
-    // A start names a row of the cache (host start pieces are not uploaded: that search starts from step 1's
-    // chunks, and the policy keeps no stage from attention_hip_blocks, which returns none).
+    // A start names a row of the cache. attention_hip_blocks (the host-kept path: tests, batches without sequence
+    // ids) returns no stages, so the policy never has host start pieces for this backend: without the device cache
+    // every refresh searches from step 1 (stage-wise refresh needs the cache rows).
     LCLLM_ASSERT(r.start_row < hip_cache_rows_, "a HiP request starts from a cache row that does not exist");
+    LCLLM_ASSERT(r.start.empty(), "HiP start pieces on the host: the cuda backend resumes from cache rows only");
     any_stage |= r.stage_round >= 0;
     const int32_t f[kHipRequestInts] = {r.row_begin, r.row_end,   r.kv_head,       r.lo,         r.hi, r.k,
                                         r.block_size_k, r.descent ? 1 : 0, r.start_row, r.start_shift, r.stage_round};
@@ -265,7 +267,8 @@ void CudaBackend::hip_cache_keep(std::span<const HipCacheKeep> keeps, std::vecto
   const int32_t need_stride = std::max(hip_cache_stride_, hip_device_.stride);
   if (need_rows > hip_cache_rows_ || need_stride > hip_cache_stride_) {
     // Rows double when short (a server adds sequences one by one); the stride is the largest search's keep so far.
-    // n_layers x n_kv_heads x keep x 4 bytes per sequence: 256 KiB for Llama-3.1-8B's hip preset.
+    // n_layers x n_kv_heads x keep x 12 bytes (blocks, and a coarse stage's (begin, end) pairs) per sequence:
+    // 768 KiB for Llama-3.1-8B's hip preset.
     hip_cache_resize(need_rows > hip_cache_rows_ ? std::max(need_rows, 2 * hip_cache_rows_) : hip_cache_rows_,
                      need_stride);
   }
