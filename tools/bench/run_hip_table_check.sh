@@ -14,6 +14,9 @@ PL=tools/bench/plans CP=configs/policies
 P="full,hip,$CP/hip-refresh8.json,$PL/hip-r1-c8.json,$CP/hip-all-layers-refresh8.json,$PL/hip-all-layers-r1-c8.json,$PL/hip-all-layers-r8-c32.json"
 { hdr "CUDA tests: sparse, hip" "test_cuda [sparse],[hip]"; timeout 200 $D/test_cuda "[sparse],[hip]"; echo "exit code: $?"; } > $R/tests.log 2>&1
 tail -3 $R/tests.log; pack
+{ hdr "memcheck: the stage-wise refresh test" "compute-sanitizer --tool memcheck test_cuda 'cuda HiP stage-wise*'";
+  timeout 90 compute-sanitizer --tool memcheck $D/test_cuda "cuda HiP stage-wise*"; echo "exit code: $?"; } > $R/memcheck_stages.log 2>&1
+tail -3 $R/memcheck_stages.log; pack
 C8=32k,128k,512k
 # QUICK=1 (a short call): fewer plans and lengths.
 [ -n "$QUICK" ] && P="full,hip,$PL/hip-r1-c8.json,$PL/hip-all-layers-r8-c32.json" C8=32k,128k
@@ -35,9 +38,6 @@ P1="full,hip,$CP/hip-refresh8.json,$CP/hip-stages.json"
 [ -z "$QUICK" ] && { hdr "lcllm decode end to end, 1B at 1M: $P1" "lcllm bench $M1 --device cuda --policy $P1 --prefill 4k --decode 1m --decode-steps 32";
   timeout 150 $D/lcllm bench $M1 --device cuda --policy $P1 --prefill 4k --decode 1m --decode-steps 32 --json $R/e2e_1b.json -q; echo "exit code: $?"; } > $R/e2e_1b.log 2>&1
 [ -z "$QUICK" ] && tail -6 $R/e2e_1b.log; pack
-{ hdr "memcheck: the stage-wise refresh test" "compute-sanitizer --tool memcheck test_cuda 'cuda HiP stage-wise*'";
-  timeout 90 compute-sanitizer --tool memcheck $D/test_cuda "cuda HiP stage-wise*"; echo "exit code: $?"; } > $R/memcheck_stages.log 2>&1
-tail -3 $R/memcheck_stages.log; pack
 if [ -n "$ALL_TESTS" ]; then
   { hdr "CUDA tests: the whole suite" "test_cuda"; timeout 200 $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
   tail -3 $R/tests_all.log; pack
