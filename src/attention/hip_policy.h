@@ -47,7 +47,8 @@ int32_t hip_reuse_shift_blocks(int32_t steps_since, int32_t block_size_k);
 // The longest list a HIP item of these parameters can get (hip_expand_lists, the lists kernel): its mask's blocks
 // (<= k keys, or k * (1 + shift) for a cached decode mask dilated forward by the steps it has aged) and the keys from
 // the mask's all_from to the row (at most recent plus the rows of a query block, or plus the steps a cached decode
-// mask has aged). The step plan sizes the HiP slot by it and bounds each item's key set with it.
+// mask has aged, and coarse_refresh_every - 1 more when its search resumed from a coarse stage, whose end is its
+// all_from). The step plan sizes the HiP slot by it and bounds each item's key set with it.
 int64_t hip_list_bound(const HipParams& p);
 // Whether a query block (a decode row) whose first row is at position first_pos attends densely instead
 // (HipParams::dense_below). The step plan (its key sets) and attention_layer_hip (its searches) both ask.
