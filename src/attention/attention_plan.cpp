@@ -134,6 +134,19 @@ bool provides_selection(const HeadGroupPolicy* g) {
 
 }  // namespace
 
+void hip_refresh_problems(const HipParams& p, const std::string& at, std::vector<std::string>& problems) {
+  if (p.dense_below < 0) problems.push_back(at + ".dense_below = " + std::to_string(p.dense_below) + " must be >= 0");
+  if (p.coarse_refresh_every > 0 && p.coarse_piece_keys < p.block_size_k) {
+    problems.push_back(at + ".coarse_piece_keys = " + std::to_string(p.coarse_piece_keys) +
+                       " must be at least block_size_k = " + std::to_string(p.block_size_k) +
+                       " (a coarse stage's pieces are whole blocks)");
+  }
+  if (p.coarse_refresh_every != 0 && p.coarse_refresh_every <= p.refresh_every) {
+    problems.push_back(at + ".coarse_refresh_every = " + std::to_string(p.coarse_refresh_every) +
+                       " must be 0 (off) or more than refresh_every = " + std::to_string(p.refresh_every));
+  }
+}
+
 std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, const ModelConfig& config) {
   std::vector<std::string> problems;
   if (plan.layers.size() != size_t(config.n_layers)) {
@@ -207,16 +220,7 @@ std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, cons
             positive("block_size_k", p.block_size_k);
             positive("refresh_every", p.refresh_every);
             positive("coarse_piece_keys", p.coarse_piece_keys);
-            if (p.dense_below < 0) problems.push_back(at + ".dense_below = " + std::to_string(p.dense_below) + " must be >= 0");
-            if (p.coarse_refresh_every > 0 && p.coarse_piece_keys < p.block_size_k) {
-              problems.push_back(at + ".coarse_piece_keys = " + std::to_string(p.coarse_piece_keys) +
-                                 " must be at least block_size_k = " + std::to_string(p.block_size_k) +
-                                 " (a coarse stage's pieces are whole blocks)");
-            }
-            if (p.coarse_refresh_every != 0 && p.coarse_refresh_every <= p.refresh_every) {
-              problems.push_back(at + ".coarse_refresh_every = " + std::to_string(p.coarse_refresh_every) +
-                                 " must be 0 (off) or more than refresh_every = " + std::to_string(p.refresh_every));
-            }
+            hip_refresh_problems(p, at, problems);
             if (p.sink < 0) problems.push_back(at + ".sink = " + std::to_string(p.sink) + " must be >= 0");
             if (p.recent < 0) problems.push_back(at + ".recent = " + std::to_string(p.recent) + " must be >= 0");
             if (p.block_size_k >= 1 && p.k >= 1 && p.k % p.block_size_k != 0) {

@@ -112,6 +112,9 @@ const HeadGroupPolicy& attention_plan_group(const AttentionPlan& plan, int32_t l
 bool attention_plan_is_full(const AttentionPlan& plan);
 // Semantic problems of a plan for a model ("layer 3, decode, kv heads 0-1: SPARSE.from = 5 ..."), empty if valid.
 std::vector<std::string> attention_plan_problems(const AttentionPlan& plan, const ModelConfig& config);
+// The checks of a HIP group's stage-wise refresh and dense threshold (shared by attention_plan_problems and the hip
+// preset's reader): problems are appended as "<at>.<key> = <value> must ...".
+void hip_refresh_problems(const HipParams& p, const std::string& at, std::vector<std::string>& problems);
 // Throws ERROR_KIND_INVALID_ARGUMENT listing every problem (`source` names the file or preset).
 void attention_plan_validate(const AttentionPlan& plan, const ModelConfig& config, const std::string& source);
 

@@ -302,14 +302,7 @@ AttentionPlan attention_preset_build(const std::string& name, const nlohmann::js
     r.read("prefill_dense_below", p.prefill_dense_below, 0);
     r.read("decode_dense_below", p.decode_dense_below, 0);
     r.finish();
-    if (p.hip.coarse_refresh_every > 0 && p.hip.coarse_piece_keys < p.hip.block_size_k) {
-      problems.push_back("preset 'hip': params.coarse_piece_keys = " + std::to_string(p.hip.coarse_piece_keys) +
-                         " must be at least block_size_k = " + std::to_string(p.hip.block_size_k));
-    }
-    if (p.hip.coarse_refresh_every != 0 && p.hip.coarse_refresh_every <= p.hip.refresh_every) {
-      problems.push_back("preset 'hip': params.coarse_refresh_every = " + std::to_string(p.hip.coarse_refresh_every) +
-                         " must be 0 (off) or more than refresh_every = " + std::to_string(p.hip.refresh_every));
-    }
+    hip_refresh_problems(p.hip, "preset 'hip': params", problems);
     if (p.hip.k % p.hip.block_size_k != 0) {
       problems.push_back("preset 'hip': params.k = " + std::to_string(p.hip.k) + " must be a multiple of block_size_k = " +
                          std::to_string(p.hip.block_size_k));

@@ -159,8 +159,9 @@ struct HipBlockRequest {
   // pieces of an earlier search's coarse stage, each aged start_shift blocks (hip_dilate_pieces), instead of step 1's
   // chunks — given on the host (start) or, on a backend that keeps HiP masks (hip_cache_keep), as the stage kept in
   // cache row start_row; and stores its own pieces after stage_round rounds (-1: none) in HipBlocks::stage (a backend
-  // may return none there: the CUDA backend keeps stages in its cache rows only), or for hip_cache_keep with stage set. A start that is not the budget's keep pieces inside [lo, hi) is ignored (the
-  // search starts from step 1's chunks).
+  // may return none there: the CUDA backend keeps stages in its cache rows only), or for hip_cache_keep with stage
+  // set. A start that is not the budget's keep pieces inside [lo, hi) is ignored (the search starts from step 1's
+  // chunks).
   std::vector<HipPiece> start;
   int32_t start_row = -1;
   int32_t start_shift = 0;

@@ -59,7 +59,8 @@ inline lcllm::AttentionPlan small_hip_plan(const lcllm::ModelConfig& c, int32_t 
                                                  {"recent", 4}, {"dense_layers", dense_layers},
                                                  {"refresh_every", refresh_every},
                                                  {"coarse_refresh_every", coarse_refresh_every},
-                                                 {"coarse_piece_keys", 4}, {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c);
+                                                 {"coarse_piece_keys", 4}, {"prefill_dense_below", 0},
+                                                 {"decode_dense_below", 0}}, c);
 }
 
 // Sequences that come and go around HiP's per-sequence decode state: A (the prompt) and B (the prompt reversed)
@@ -163,13 +164,18 @@ inline std::vector<lcllm::AttentionPlan> covering_plans(const lcllm::ModelConfig
   // HiP (both phases): k covers the context, so every block is kept; once without sink/window, once with the
   // defaults and a mask refresh every 4 decode steps (cached masks must still see every new key).
   if (with_hip) {
+    // (dense thresholds 0: the sparse rule at the fixtures' lengths, which the preset would otherwise attend densely)
     plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"sink", 0}, {"recent", 0},
-                                                                    {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c));
+                                                     {"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c));
     plans.back().name = "hip k 512, no sink/window";
-    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 4}, {"prefill_dense_below", 0}, {"decode_dense_below", 0},
+    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 4},
+                                                     {"prefill_dense_below", 0}, {"decode_dense_below", 0},
                                                      {"block_size_q", 16}, {"recent", 8}}, c));
     plans.back().name = "hip k 512 refresh 4";
-    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 2}, {"prefill_dense_below", 0}, {"decode_dense_below", 0},
+    // Stage-wise refresh on: k covers the context, so every search is exact and keeps no stage — this checks the
+    // plan's longer list bound and the refresh bookkeeping, not a resumed search (the HiP spy tests check those).
+    plans.push_back(lcllm::attention_preset_resolve("hip", {{"k", 512}, {"dense_layers", 0}, {"refresh_every", 2},
+                                                     {"prefill_dense_below", 0}, {"decode_dense_below", 0},
                                                      {"coarse_refresh_every", 5}, {"block_size_q", 16}, {"recent", 8}}, c));
     plans.back().name = "hip k 512 refresh 2, coarse stage every 5";
   }

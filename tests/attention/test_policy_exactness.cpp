@@ -319,7 +319,8 @@ TEST_CASE("HiP stage-wise refresh: a coarse search every N steps keeps its stage
         CHECK(r.stage_round == -1);
         // Its row attends every key from the coarse search's end on (all_from = stage_hi: keys that arrived since
         // the coarse search were never searched), the sinks, and the mask's blocks.
-        const int32_t layer = 1 + int32_t((j - before) / size_t(c.n_kv_heads)), head = int32_t((j - before) % size_t(c.n_kv_heads));
+        const int32_t layer = 1 + int32_t((j - before) / size_t(c.n_kv_heads));
+        const int32_t head = int32_t((j - before) % size_t(c.n_kv_heads));
         const std::vector<int32_t>& keys = be->key_lists[size_t(layer)].at(size_t(head));
         for (int32_t key = r.hi; key <= pos; ++key) CHECK(std::binary_search(keys.begin(), keys.end(), key));
         for (int32_t key = 0; key < hp.sink; ++key) CHECK(std::binary_search(keys.begin(), keys.end(), key));

@@ -193,7 +193,8 @@ void CpuBackend::attention_hip_blocks(const Tensor& q, int32_t layer, const Atte
   blocks.blocks.clear();
   blocks.stage_indptr.clear();
   blocks.stage.clear();
-  const bool any_stage = std::any_of(requests.begin(), requests.end(), [](const HipBlockRequest& r) { return r.stage_round >= 0; });
+  const bool any_stage =
+      std::any_of(requests.begin(), requests.end(), [](const HipBlockRequest& r) { return r.stage_round >= 0; });
   if (any_stage) blocks.stage_indptr.assign(requests.size() + 1, 0);
   for (size_t i = 0; i < lists.size(); ++i) {
     blocks.blocks.insert(blocks.blocks.end(), lists[i].begin(), lists[i].end());

@@ -205,7 +205,8 @@ void CudaBackend::hip_cache_resize(int32_t rows, int32_t stride) {
     return static_cast<int32_t*>(p);
   };
   // [rows, stride] blocks, [rows] counts, [rows, 2 * stride] stage pieces, [rows] stage counts
-  const size_t sizes[4] = {size_t(rows) * size_t(stride), size_t(rows), size_t(rows) * size_t(2 * stride), size_t(rows)};
+  const size_t sizes[4] = {size_t(rows) * size_t(stride), size_t(rows), size_t(rows) * size_t(2 * stride),
+                           size_t(rows)};
   int32_t* fresh[4] = {};
   try {
     for (int i = 0; i < 4; ++i) fresh[i] = allocate(sizes[i] * sizeof(int32_t));
