@@ -12,6 +12,7 @@
 #include <set>
 
 #include "attention/attention_presets.h"
+#include "attention/hip_mask.h"
 #include "attention/hip_policy.h"
 #include "kernels/device_info.h"
 #include "runtime/engine.h"
@@ -957,23 +958,77 @@ TEST_CASE("cuda HiP stage-wise refresh: the stage kept on the device and searche
     // Resumed searches (no stage of their own): from the CPU's stage on the CPU, from the kept row on the GPU. Fresh
     // (shift 0) they give the plain search's blocks; aged 3 blocks they give the CPU rule's over the aged pieces,
     // which is another mask for some requests (the aging is not vacuous).
-    for (const int32_t shift : {0, 3}) {
-      INFO("start aged " << shift << " blocks");
-      std::vector<HipBlockRequest> cpu_reqs = reqs, gpu_reqs = reqs;
-      for (size_t i = 0; i < reqs.size(); ++i) {
-        cpu_reqs[i].stage_round = gpu_reqs[i].stage_round = -1;
-        cpu_reqs[i].start_shift = gpu_reqs[i].start_shift = shift;
-        cpu_reqs[i].start.assign(want.stage.begin() + want.stage_indptr[i], want.stage.begin() + want.stage_indptr[i + 1]);
-        REQUIRE(cpu_reqs[i].start.size() == size_t(k / bs));
-        gpu_reqs[i].start_row = rows[i];
+    auto check_resumed = [&](const char* when) {
+      for (const int32_t shift : {0, 3}) {
+        INFO(when << ", start aged " << shift << " blocks");
+        std::vector<HipBlockRequest> cpu_reqs = reqs, gpu_reqs = reqs;
+        for (size_t i = 0; i < reqs.size(); ++i) {
+          cpu_reqs[i].stage_round = gpu_reqs[i].stage_round = -1;
+          cpu_reqs[i].start_shift = gpu_reqs[i].start_shift = shift;
+          cpu_reqs[i].start.assign(want.stage.begin() + want.stage_indptr[i], want.stage.begin() + want.stage_indptr[i + 1]);
+          REQUIRE(cpu_reqs[i].start.size() == size_t(k / bs));
+          gpu_reqs[i].start_row = rows[i];
+        }
+        HipBlocks cpu_got, gpu_got;
+        c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, cpu_reqs, cpu_got);
+        c.gpu.attention_hip_blocks(c.q.gpu, 0, c.batch(), params, gpu_reqs, gpu_got);
+        CHECK(gpu_got.indptr == cpu_got.indptr);
+        CHECK(gpu_got.blocks == cpu_got.blocks);
+        if (shift == 0) CHECK(cpu_got.blocks == want.blocks);
+        else CHECK(cpu_got.blocks != want.blocks);
       }
-      HipBlocks cpu_got, gpu_got;
+    };
+    check_resumed("kept");
+    // A larger search kept for other sequences grows the cache (twice the rows, a longer stride: hip_cache_resize
+    // copies every row into the new layout); the rows kept above still hold their stages.
+    {
+      std::vector<HipBlockRequest> larger = reqs;
+      for (HipBlockRequest& r : larger) {
+        r.k = 2 * k;
+        r.stage_round = hip_stage_round(r.lo, r.hi, r.k, bs, piece_keys);
+      }
+      REQUIRE(c.gpu.attention_hip_blocks_device(c.q.gpu, 0, c.batch(), params, larger));
+      std::vector<HipCacheKeep> more;
+      for (size_t i = 0; i < larger.size(); ++i) more.push_back({int32_t(100 + i), 0, larger[i].kv_head, int32_t(i), true});
+      std::vector<int32_t> more_rows;
+      c.gpu.hip_cache_keep(more, more_rows);
+      REQUIRE(*std::min_element(more_rows.begin(), more_rows.end()) > *std::max_element(rows.begin(), rows.end()));
+      for (size_t i = 0; i < larger.size(); ++i) c.gpu.hip_cache_release(int32_t(100 + i));
+    }
+    check_resumed("after the cache grew");
+    // A start row that does not fit the request is ignored and the search runs from step 1's chunks, on both backends:
+    // a budget of another size (the row holds k / bs pieces, the request wants 2k / bs) and a range that ends before
+    // the stage's last pieces (out of range). Either equals the plain search of the same request.
+    for (const bool other_budget : {true, false}) {
+      INFO((other_budget ? "start of another budget" : "start pieces past hi"));
+      std::vector<HipBlockRequest> plain = reqs;
+      for (HipBlockRequest& r : plain) {
+        r.stage_round = -1;
+        if (other_budget) r.k = 2 * k;
+        else r.hi = r.lo + (r.hi - r.lo) / 2;
+      }
+      std::vector<HipBlockRequest> cpu_reqs = plain, gpu_reqs = plain;
+      int32_t unusable = 0;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        cpu_reqs[i].start.assign(want.stage.begin() + want.stage_indptr[i], want.stage.begin() + want.stage_indptr[i + 1]);
+        gpu_reqs[i].start_row = rows[i];
+        unusable += hip_start_usable(cpu_reqs[i].start, plain[i].lo, plain[i].hi, plain[i].k, bs) ? 0 : 1;
+      }
+      // Every start of another budget is unusable; past hi, most are (a request whose kept pieces all lie in the
+      // first half resumes from them on both backends).
+      if (other_budget) CHECK(unusable == int32_t(reqs.size()));
+      else CHECK(unusable * 2 > int32_t(reqs.size()));
+      HipBlocks plain_got, cpu_got, gpu_got;
+      c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, plain, plain_got);
       c.cpu.attention_hip_blocks(c.q.cpu, 0, c.batch(), params, cpu_reqs, cpu_got);
       c.gpu.attention_hip_blocks(c.q.gpu, 0, c.batch(), params, gpu_reqs, gpu_got);
       CHECK(gpu_got.indptr == cpu_got.indptr);
       CHECK(gpu_got.blocks == cpu_got.blocks);
-      if (shift == 0) CHECK(cpu_got.blocks == want.blocks);
-      else CHECK(cpu_got.blocks != want.blocks);
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        if (hip_start_usable(cpu_reqs[i].start, plain[i].lo, plain[i].hi, plain[i].k, bs)) continue;
+        CHECK(std::vector<int32_t>(cpu_got.blocks.begin() + cpu_got.indptr[i], cpu_got.blocks.begin() + cpu_got.indptr[i + 1]) ==
+              std::vector<int32_t>(plain_got.blocks.begin() + plain_got.indptr[i], plain_got.blocks.begin() + plain_got.indptr[i + 1]));
+      }
     }
     for (size_t i = 0; i < reqs.size(); ++i) c.gpu.hip_cache_release(int32_t(i));
   }
