@@ -58,8 +58,9 @@ struct HipPresetParams {
   int32_t dense_layers = 3;
   // HipParams::dense_below of the prefill and the decode groups (0: always sparse): below them the search costs
   // more than the dense attention it saves (H100 / H200, Llama-3.1-8B shape: HiP's TTFT equals dense's at 32k, and
-  // a decode step searching every layer's masks is slower than dense up to 128k; docs/POLICIES.md).
-  int32_t prefill_dense_below = 32768, decode_dense_below = 131072;
+  // a decode step searching every layer's masks is slower than dense up to ~174k keys on the H100, ~300k on the
+  // H200; docs/POLICIES.md "Where hip pays off").
+  int32_t prefill_dense_below = 32768, decode_dense_below = 196608;
 };
 
 AttentionPlan attention_preset_streaming(const ModelConfig& config, const StreamingParams& params);

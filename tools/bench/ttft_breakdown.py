@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Sums the per-launch GPU durations ncu measured for one `lcllm bench --prefill LEN` run of one policy
+(tools/bench/run_ttft_breakdown.sh) by kind of kernel. The bench runs its copy / GEMM rate measurements, then a
+256-token warm-up prefill (one embedding launch), then the prefill (one embedding launch per chunk), then the decode:
+the prefill is every launch from the second embedding launch up to the first decode attention or GEMV launch.
+  ttft_breakdown.py NCU.csv [NCU.csv ...] [--json OUT.json]
+  ttft_breakdown.py --reduce NCU.csv OUT.csv   (keeps the four columns this script reads, every launch; NCU.csv may be .xz)"""
+import csv
+import json
+import lzma
+import sys
+
+KINDS = [  # (kind, substrings of the kernel name), first match wins
+    ("hip mask search", ["attention_hip_mask"]),
+    ("hip lists / cache", ["attention_hip_lists", "attention_hip_cache"]),
+    ("attention (prefill)", ["attention_prefill", "prefill_wgmma"]),
+    ("GEMM (cuBLAS)", ["nvjet", "gemm", "cutlass", "xmma"]),
+    ("rope + KV write", ["rope", "kv_write"]),
+    ("norms, GLU, residual adds", ["rmsnorm", "glu", "kernel_add"]),
+    ("fp32 -> bf16 conversions (GEMM inputs)", ["kernel_convert"]),
+]
+DECODE = ["attention_decode", "gemv"]
+
+
+def launches(path):
+    opener = lzma.open if path.endswith(".xz") else open
+    with opener(path, "rt", newline="") as f:
+        rows = list(csv.reader(f))
+    head = next(i for i, r in enumerate(rows) if r[:2] == ["ID", "Process ID"])
+    names = rows[head]
+    name_col, dur_col = names.index("Kernel Name"), names.index("gpu__time_duration.sum")
+    for r in rows[head + 1:]:
+        if len(r) != len(names) or not r[0].isdigit():
+            continue  # the repeated header, the units row, the bench's own printout
+        yield r[name_col], float(r[dur_col].replace(",", "")) * 1e-9
+
+
+def breakdown(path):
+    sums, counts, embeds = {}, {}, 0
+    for name, sec in launches(path):
+        embeds += 1 if "embed" in name else 0
+        if embeds < 2:
+            continue
+        if any(d in name for d in DECODE):
+            break
+        kind = next((k for k, subs in KINDS if any(s in name for s in subs)), "other")
+        sums[kind] = sums.get(kind, 0.0) + sec
+        counts[kind] = counts.get(kind, 0) + 1
+    return sums, counts
+
+
+def reduce(path, out_path):
+    with open(path, newline="") as f, open(out_path, "w", newline="") as g:
+        w = csv.writer(g)
+        w.writerow(["ID", "Process ID", "Kernel Name", "gpu__time_duration.sum"])
+        for i, (name, sec) in enumerate(launches(path)):
+            w.writerow([i, 0, name, round(sec * 1e9)])
+
+
+def main(argv):
+    if argv[:1] == ["--reduce"]:
+        reduce(argv[1], argv[2])
+        return
+    out = None
+    if "--json" in argv:
+        i = argv.index("--json")
+        out, argv = argv[i + 1], argv[:i] + argv[i + 2:]
+    result = {}
+    for path in argv:
+        sums, counts = breakdown(path)
+        total = sum(sums.values())
+        print(f"{path}: {total:.3f} s of kernels in the prefill")
+        for kind, sec in sorted(sums.items(), key=lambda kv: -kv[1]):
+            print(f"  {kind:40s} {sec:8.3f} s  {100 * sec / total:5.1f}%  {counts[kind]:6d} launches")
+        result[path] = {"total_s": total, "seconds": sums, "launches": counts}
+    if out:
+        with open(out, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
