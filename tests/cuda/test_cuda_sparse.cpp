@@ -586,7 +586,7 @@ TEST_CASE("cuda reproduces the CPU's greedy tokens for every decode preset on mo
   for (const std::string preset : {"full", "tidal", "hylra", "streaming"}) {
     plans.push_back(attention_plan_resolve(preset, c));
   }
-  // hip sparse at this length (its preset attends densely below 32k prompt / 128k decode keys)
+  // hip sparse at this length (its preset attends densely below 32k prompt / 192k decode keys)
   plans.push_back(attention_preset_resolve("hip", {{"prefill_dense_below", 0}, {"decode_dense_below", 0}}, c));
   plans.back().name = "hip";
   plans.push_back(attention_preset_resolve("retrieval", {{"scores", half}}, c));
