@@ -1,10 +1,10 @@
 // HiP on the GPU (E9 item 3, arXiv 2406.09827 §3.1): the masks are estimated by kernels/attention_hip.cu and stay on
-// the device: selection_write_hip expands a step's masks into its selection slot there (kernels/attention_hip_lists.cu),
-// and the decode masks a sequence reuses in later steps are copied into its rows of the HiP cache (hip_cache_keep),
-// from which the reusing steps' lists are expanded (and dilated forward). The attention itself then runs the key-set
-// kernels. Every upload goes through the staging ring and every launch through enqueue, so decode steps are recorded
-// and replayed as CUDA graphs. attention_hip_blocks (the blocks on the host: tests, and batches that do not name their sequences) ends
-// a recording, since the host waits for the copy.
+// the device: selection_write_hip expands a step's masks into its selection slot there
+// (kernels/attention_hip_lists.cu), and the decode masks a sequence reuses in later steps are copied into its rows of
+// the HiP cache (hip_cache_keep), from which the reusing steps' lists are expanded (and dilated forward). The attention
+// itself then runs the key-set kernels. Every upload goes through the staging ring and every launch through enqueue, so
+// decode steps are recorded and replayed as CUDA graphs. attention_hip_blocks (the blocks on the host: tests, and
+// batches that do not name their sequences) ends a recording, since the host waits for the copy.
 #include <algorithm>
 #include <cstring>
 #include <vector>
