@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Where a long prefill's time goes, measured: every kernel of `lcllm bench --prefill LEN` (Llama-3.1-8B shape,
-# POLICIES, default full and hip) timed alone under ncu (gpu__time_duration, one row per launch), summed by kernel
-# name on the host with tools/bench/ttft_breakdown.py. The bench's own copy / GEMM rate measurements and its one-step
-# decode run in the same process; the script drops every launch before the prefill's first embedding kernel and from
-# the first decode kernel on. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results come back as $OUT/r.tar.xz.
-#   [LEN=128k] [POLICIES=full,hip] bash tools/bench/run_ttft_breakdown.sh
+# Where a long prefill's time goes, measured: every kernel of `lcllm bench --prefill LEN` (Llama-3.1-8B shape, each
+# of POLICIES, default full and hip) timed alone under ncu (gpu__time_duration, one row per launch), summed by kernel
+# name on the host with tools/bench/ttft_breakdown.py. The bench's own copy / GEMM rate measurements, its 256-token
+# warm-up prefill and its one-step decode run in the same process; ttft_breakdown.py keeps the launches from the
+# second embedding kernel (the prefill's first chunk) up to the first decode kernel. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results come back as $OUT/r.tar.xz.
+#   [LEN=128k] [POLICIES="full hip"] [NCU_TIMEOUT=420] bash tools/bench/run_ttft_breakdown.sh
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 LEN=${LEN:-128k} M8=configs/models/llama-3.1-8b.json

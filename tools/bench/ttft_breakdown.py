@@ -3,7 +3,7 @@
 (tools/bench/run_ttft_breakdown.sh) by kind of kernel. The bench runs its copy / GEMM rate measurements, then a
 256-token warm-up prefill (one embedding launch), then the prefill (one embedding launch per chunk), then the decode:
 the prefill is every launch from the second embedding launch up to the first decode attention or GEMV launch.
-  ttft_breakdown.py NCU.csv [NCU.csv ...] [--json OUT.json]
+  ttft_breakdown.py NCU.csv [NCU.csv ...] [--json OUT.json] [--by-name]   (--by-name: also each kernel name's sum)
   ttft_breakdown.py --reduce NCU.csv OUT.csv   (keeps the four columns this script reads, every launch; NCU.csv may be .xz)"""
 import csv
 import json
@@ -35,22 +35,32 @@ def launches(path):
         yield r[name_col], float(r[dur_col].replace(",", "")) * 1e-9
 
 
-def breakdown(path):
-    sums, counts, embeds = {}, {}, 0
+def prefill_launches(path):
+    embeds = 0
     for name, sec in launches(path):
         embeds += 1 if "embed" in name else 0
         if embeds < 2:
             continue
         if any(d in name for d in DECODE):
-            break
-        kind = next((k for k, subs in KINDS if any(s in name for s in subs)), "other")
-        sums[kind] = sums.get(kind, 0.0) + sec
-        counts[kind] = counts.get(kind, 0) + 1
+            return
+        yield name, sec
+
+
+def add(sums, counts, key, sec):
+    sums[key] = sums.get(key, 0.0) + sec
+    counts[key] = counts.get(key, 0) + 1
+
+
+def breakdown(path, by_name=False):
+    sums, counts = {}, {}
+    for name, sec in prefill_launches(path):
+        key = name[:100] if by_name else next((k for k, subs in KINDS if any(s in name for s in subs)), "other")
+        add(sums, counts, key, sec)
     return sums, counts
 
 
 def reduce(path, out_path):
-    with open(path, newline="") as f, open(out_path, "w", newline="") as g:
+    with open(out_path, "w", newline="") as g:
         w = csv.writer(g)
         w.writerow(["ID", "Process ID", "Kernel Name", "gpu__time_duration.sum"])
         for i, (name, sec) in enumerate(launches(path)):
@@ -61,6 +71,8 @@ def main(argv):
     if argv[:1] == ["--reduce"]:
         reduce(argv[1], argv[2])
         return
+    by_name = "--by-name" in argv
+    argv = [a for a in argv if a != "--by-name"]
     out = None
     if "--json" in argv:
         i = argv.index("--json")
@@ -73,6 +85,11 @@ def main(argv):
         for kind, sec in sorted(sums.items(), key=lambda kv: -kv[1]):
             print(f"  {kind:40s} {sec:8.3f} s  {100 * sec / total:5.1f}%  {counts[kind]:6d} launches")
         result[path] = {"total_s": total, "seconds": sums, "launches": counts}
+        if by_name:
+            names, name_counts = breakdown(path, by_name=True)
+            for name, sec in sorted(names.items(), key=lambda kv: -kv[1]):
+                print(f"    {sec:8.3f} s {name_counts[name]:6d}  {name}")
+            result[path]["by_name"] = {"seconds": names, "launches": name_counts}
     if out:
         with open(out, "w") as f:
             json.dump(result, f, indent=1)
