@@ -55,6 +55,7 @@ std::string attention_group_describe(const HeadGroupPolicy& g) {
                                                kv("coarse_piece_keys", h.coarse_piece_keys)
                                          : std::string()) +
              (h.dense_below > 0 ? ", " + kv("dense_below", h.dense_below) : std::string()) +
+             (h.dense_tail > 0 ? ", " + kv("dense_tail", h.dense_tail) : std::string()) +
              "}";
     }
   }
@@ -136,6 +137,7 @@ bool provides_selection(const HeadGroupPolicy* g) {
 
 void hip_refresh_problems(const HipParams& p, const std::string& at, std::vector<std::string>& problems) {
   if (p.dense_below < 0) problems.push_back(at + ".dense_below = " + std::to_string(p.dense_below) + " must be >= 0");
+  if (p.dense_tail < 0) problems.push_back(at + ".dense_tail = " + std::to_string(p.dense_tail) + " must be >= 0");
   if (p.coarse_refresh_every > 0 && p.coarse_piece_keys < p.block_size_k) {
     problems.push_back(at + ".coarse_piece_keys = " + std::to_string(p.coarse_piece_keys) +
                        " must be at least block_size_k = " + std::to_string(p.block_size_k) +

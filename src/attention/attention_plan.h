@@ -11,7 +11,7 @@
 //   STREAM{sink, recent}
 //                   attend to [0, sink) ∪ (pos - recent, pos] (StreamingLLM)
 //   HIP{k, block_size_q, block_size_k, sink, recent, refresh_every, coarse_refresh_every, coarse_piece_keys,
-//       dense_below}
+//       dense_below, dense_tail}
 //                   HiP (arXiv 2406.09827): per query block and KV head, a hierarchical search keeps k/block_size_k
 //                   key blocks; the rows attend to those blocks ∪ [0, sink) ∪ (pos - recent, pos] (hip_mask.h)
 //
@@ -60,6 +60,14 @@ struct HipParams {
   // FULL, without a search: below a context that depends on the phase and the GPU, the search's fixed cost exceeds
   // what dense attention costs (docs/POLICIES.md "Where hip pays off"). 0: always sparse.
   int32_t dense_below = 0;
+  // prefill, > 0: in the step that ends a prompt (its last row's logits are sampled), the query blocks holding the
+  // prompt's last dense_tail rows attend every key they see, as FULL, without a search. The end of a prompt is
+  // where the question usually is (needle and QA tasks, a chat's last turn): its last row computes the first answer
+  // token, and its rows' keys and values, in every later layer, are what decode's recent window reads first.
+  // SnapKV (arXiv 2404.14469: its observation window) and MInference (arXiv 2407.02490: its pattern estimate from
+  // the last 64 queries) lean on the same last queries of a prompt. Cost: dense_tail rows x the context, once per
+  // prompt.
+  int32_t dense_tail = 0;
   bool operator==(const HipParams&) const = default;
 };
 

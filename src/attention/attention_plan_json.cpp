@@ -52,6 +52,7 @@ nlohmann::ordered_json policy_to_json(const HeadGroupPolicy& g) {
       j["recent"] = g.hip.recent;
       j["refresh_every"] = g.hip.refresh_every;
       if (g.hip.dense_below > 0) j["dense_below"] = g.hip.dense_below;
+      if (g.hip.dense_tail > 0) j["dense_tail"] = g.hip.dense_tail;
       if (g.hip.coarse_refresh_every > 0) {
         j["coarse_refresh_every"] = g.hip.coarse_refresh_every;
         j["coarse_piece_keys"] = g.hip.coarse_piece_keys;
@@ -109,7 +110,8 @@ bool policy_from_json(const nlohmann::json& j, const std::string& at, HeadGroupP
                 {"block_size_k", &g.hip.block_size_k, false}, {"sink", &g.hip.sink, false},
                 {"recent", &g.hip.recent, false}, {"refresh_every", &g.hip.refresh_every, false},
                 {"coarse_refresh_every", &g.hip.coarse_refresh_every, false},
-                {"coarse_piece_keys", &g.hip.coarse_piece_keys, false}, {"dense_below", &g.hip.dense_below, false}};
+                {"coarse_piece_keys", &g.hip.coarse_piece_keys, false}, {"dense_below", &g.hip.dense_below, false},
+                {"dense_tail", &g.hip.dense_tail, false}};
       break;
   }
   std::vector<std::string> valid;

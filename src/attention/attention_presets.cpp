@@ -195,6 +195,8 @@ AttentionPlan attention_preset_hip(const ModelConfig& c, const HipPresetParams& 
   g.hip = p.hip;
   HeadGroupPolicy prefill = g, decode = g;
   prefill.hip.dense_below = p.prefill_dense_below;
+  prefill.hip.dense_tail = p.dense_tail;
+  decode.hip.dense_tail = 0;  // one decode row: no prompt ends in a decode step
   decode.hip.dense_below = p.decode_dense_below;
   for (int32_t l = std::max(p.dense_layers, 0); l < c.n_layers; ++l) {
     if (c.layers[size_t(l)].sliding_window > 0) continue;  // local layers keep FULL (already window-bounded)
@@ -301,6 +303,7 @@ AttentionPlan attention_preset_build(const std::string& name, const nlohmann::js
     r.read("dense_layers", p.dense_layers, 0);
     r.read("prefill_dense_below", p.prefill_dense_below, 0);
     r.read("decode_dense_below", p.decode_dense_below, 0);
+    r.read("dense_tail", p.dense_tail, 0);
     r.finish();
     hip_refresh_problems(p.hip, "preset 'hip': params", problems);
     if (p.hip.k % p.hip.block_size_k != 0) {

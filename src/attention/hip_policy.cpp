@@ -22,13 +22,15 @@ struct Mask {
 
 HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
                                   int32_t layer, const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
-                                  const AttentionParams& params, std::span<SequencePolicyState* const> seq_state) {
+                                  const AttentionParams& params, std::span<SequencePolicyState* const> seq_state,
+                                  std::span<const uint8_t> seq_ends_prompt) {
   HipLayerMasks out;
   const size_t n_seq = batch.kv_len.size();
   LCLLM_ASSERT(seq_plans.size() == n_seq, "one plan per sequence");
   const int32_t H = seq_plans.empty() ? 0 : seq_plans[0]->n_kv_heads;
   const int64_t n_rows = batch.query_start[n_seq];
   LCLLM_ASSERT(seq_state.empty() || seq_state.size() == n_seq, "one policy state per sequence");
+  LCLLM_ASSERT(seq_ends_prompt.empty() || seq_ends_prompt.size() == n_seq, "one prompt-end flag per sequence");
   std::vector<Mask> masks;
   std::vector<HipBlockRequest> requests;
   std::vector<HipCachedMask*> store;  // [requests] where a fresh decode mask is cached, or null
@@ -64,8 +66,10 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
       for (int32_t rb = qs; rb < qe; rb += bq) {
         const int32_t re = std::min(qe, rb + bq);
         const int32_t first = batch.query_pos[size_t(rb)];
-        // A short context attends densely (the step plan gave these rows FULL's sets): no search, no mask.
-        if (hip_attends_densely(p, first)) continue;
+        // A short context, or the end of a prompt, attends densely (the step plan gave these rows FULL's sets): no
+        // search, no mask.
+        const bool ends_prompt = !decode_one && !seq_ends_prompt.empty() && seq_ends_prompt[s];
+        if (hip_block_attends_densely(p, first, re, qe, ends_prompt)) continue;
         out.any = true;
         const int32_t window_lo = attention_visible_keys(first, batch.kv_len[s], params.sliding_window).lo;
         const int32_t lo = std::max(window_lo, p.sink);

@@ -55,6 +55,14 @@ int64_t hip_list_bound(const HipParams& p);
 inline bool hip_attends_densely(const HipParams& p, int32_t first_pos) {
   return p.dense_below > 0 && int64_t(first_pos) + 1 <= p.dense_below;
 }
+// Whether the query block of a sequence's rows [.., block_end) in a step whose rows of that sequence end at seq_end
+// attends densely: hip_attends_densely, or the step ends the sequence's prompt and the block holds one of its last
+// dense_tail rows (HipParams::dense_tail). Rows are the step's row indices. The step plan and attention_layer_hip
+// both ask.
+inline bool hip_block_attends_densely(const HipParams& p, int32_t first_pos, int32_t block_end, int32_t seq_end,
+                                      bool ends_prompt) {
+  return hip_attends_densely(p, first_pos) || (ends_prompt && p.dense_tail > 0 && block_end > seq_end - p.dense_tail);
+}
 // Appends to out the ascending, distinct union of [b, b + shift] over the ascending blocks.
 void hip_dilate_forward(std::span<const int32_t> blocks, int32_t shift, std::vector<int32_t>& out);
 
@@ -66,12 +74,14 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
                       std::vector<int64_t>& indptr, std::vector<int32_t>& positions);
 
 // seq_plans: [n_seq] each sequence's plan (all for the same model). seq_state: [n_seq] (entries may be null) or
-// empty: without state, decode masks are recomputed every step. Masks stay on the device where the backend allows
+// empty: without state, decode masks are recomputed every step. seq_ends_prompt: [n_seq] 1 where the step's rows
+// of the sequence end its prompt (StepPlan::seq_ends_prompt), or empty: none does. Masks stay on the device where the backend allows
 // (on_device); those later steps reuse are kept there too (Backend::hip_cache_keep, when the batch names its
 // sequences' ids), else they come to the host.
 HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
                                   int32_t layer,
                                   const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,
-                                  const AttentionParams& params, std::span<SequencePolicyState* const> seq_state);
+                                  const AttentionParams& params, std::span<SequencePolicyState* const> seq_state,
+                                  std::span<const uint8_t> seq_ends_prompt = {});
 
 }  // namespace lcllm

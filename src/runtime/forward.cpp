@@ -78,7 +78,7 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     LCLLM_ASSERT(in.plans.size() == n_seq, "one plan per sequence");
     for (size_t s = 0; s < n_seq; ++s) if (in.plans[s]) seq_plans[s] = in.plans[s];
   }
-  const StepPlan step = step_plan_compile(seq_plans, c, in.attention, in.phases);
+  const StepPlan step = step_plan_compile(seq_plans, c, in.attention, in.phases, in.logit_rows);
   if (step.n_slots > 0) be.selection_reserve(step.n_slots, step.n_rows * step.n_kv_heads, step.slot_stride);
 
   // Decode steps (one row per sequence) may be replayed as one recorded graph by the backend, sparse ones too:
@@ -126,7 +126,8 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     // HiP's masks (and its per-sequence state: a multi-row step drops the cached decode masks even where its rows
     // attend densely under dense_below, as the step plan then makes the whole layer).
     HipLayerMasks masks;
-    if (lp.hip) masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, in.policy_state);
+    if (lp.hip) masks = attention_layer_hip(be, q, seq_plans, l, layer_batch, step.row_phase, params, in.policy_state,
+                                          step.seq_ends_prompt);
     if (lp.dense) {
       LCLLM_ASSERT(!masks.any, "a dense layer has no HiP masks");
       be.attention(attn, q, l, layer_batch, params);

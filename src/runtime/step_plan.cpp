@@ -56,13 +56,14 @@ std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, st
 }
 
 StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
-                           std::span<const AttentionPhase> seq_phase) {
+                           std::span<const AttentionPhase> seq_phase, std::span<const int32_t> logit_rows) {
   const std::vector<const AttentionPlan*> seq_plans(batch.kv_len.size(), &plan);  // [n_seq]
-  return step_plan_compile(seq_plans, config, batch, seq_phase);
+  return step_plan_compile(seq_plans, config, batch, seq_phase, logit_rows);
 }
 
 StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, const ModelConfig& config,
-                           const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase) {
+                           const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase,
+                           std::span<const int32_t> logit_rows) {
   using P = AttentionPolicy;
   const int32_t H = config.n_kv_heads, n_layers = config.n_layers;
   const size_t n_seq = batch.kv_len.size();
@@ -74,6 +75,19 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
   StepPlan sp;
   sp.row_phase = attention_row_phases(batch, seq_phase);
   sp.n_rows = int32_t(sp.row_phase.size());
+  sp.seq_ends_prompt.assign(n_seq, 0);
+  {
+    std::vector<uint8_t> is_logit_row(size_t(sp.n_rows), 0);  // [n_rows]
+    for (const int32_t r : logit_rows) {
+      LCLLM_ASSERT(r >= 0 && r < sp.n_rows, "a logit row is outside the step's rows");
+      is_logit_row[size_t(r)] = 1;
+    }
+    for (size_t s = 0; s < n_seq; ++s) {
+      const int32_t qs = batch.query_start[s], qe = batch.query_start[s + 1];
+      sp.seq_ends_prompt[s] = qe > qs && sp.row_phase[size_t(qs)] == AttentionPhase::ATTENTION_PHASE_PREFILL &&
+                              is_logit_row[size_t(qe - 1)];
+    }
+  }
   sp.n_kv_heads = H;
   sp.layers.resize(size_t(n_layers));
   const int64_t n_items = int64_t(sp.n_rows) * H;
@@ -206,12 +220,17 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
             break;
           }
           case P::ATTENTION_POLICY_HIP: {
-            // The query block's first row decides whether it attends densely (hip_attends_densely; as
+            // The query block decides whether it attends densely (hip_block_attends_densely; as
             // attention_layer_hip cuts blocks: one row alone in a one-row decode step, else block_size_q rows).
             const int32_t qs = batch.query_start[size_t(s)], qe = batch.query_start[size_t(s) + 1];
-            const int32_t bq = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1 ? 1 : g.hip.block_size_q;
+            const bool decode_one = phase == AttentionPhase::ATTENTION_PHASE_DECODE && qe - qs == 1;
+            const int32_t bq = decode_one ? 1 : g.hip.block_size_q;
+            const int32_t block_begin = qs + (r - qs) / bq * bq, block_end = std::min(qe, block_begin + bq);
             lp.hip = true;  // forward_step runs attention_layer_hip (it keeps the sequences' HiP state) even when dense
-            if (hip_attends_densely(g.hip, batch.query_pos[size_t(qs + (r - qs) / bq * bq)])) break;  // FULL's set
+            if (hip_block_attends_densely(g.hip, batch.query_pos[size_t(block_begin)], block_end, qe,
+                                          !decode_one && sp.seq_ends_prompt[size_t(s)])) {
+              break;  // FULL's set
+            }
             set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);
             // Sinks, the part of the list between them and the recent keys (at most hip_list_bound), recent keys.
             // The decode kernels split max_keys over the GPU: bounded by the whole context (8B, 32k), a cached

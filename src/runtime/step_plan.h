@@ -47,6 +47,8 @@ struct StepLayerPlan {
 struct StepPlan {
   int32_t n_rows = 0, n_kv_heads = 0;
   std::vector<AttentionPhase> row_phase;  // [n_rows]
+  std::vector<uint8_t> seq_ends_prompt;   // [n_seq] 1: a prefill sequence whose last row this step is a logit row
+                                          // (its prompt ends here: HipParams::dense_tail)
   std::vector<StepLayerPlan> layers;      // [n_layers]
   std::vector<int32_t> data;              // every layer's KeySets (5 int32 each) and select k, uploaded once
   int32_t n_slots = 0;                    // selection slots the step needs: one per selecting layer (+ HiP's)
@@ -66,12 +68,14 @@ std::vector<AttentionPhase> attention_row_phases(const AttentionBatch& batch, st
 
 // Compiles the sequences' plans ([n_seq], one each; sequences of one step may run different plans, E11 item 1)
 // for the step described by `batch` (rows, positions, kv lengths) and the sequences' phases. Every plan must be
-// valid for `config` (attention_plan_validate).
+// valid for `config` (attention_plan_validate). logit_rows: the rows whose logits the step returns (a prefill
+// sequence whose last row is one ends its prompt in this step); empty: no prompt ends.
 StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, const ModelConfig& config,
-                           const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase);
+                           const AttentionBatch& batch, std::span<const AttentionPhase> seq_phase,
+                           std::span<const int32_t> logit_rows = {});
 // Every sequence runs `plan`.
 StepPlan step_plan_compile(const AttentionPlan& plan, const ModelConfig& config, const AttentionBatch& batch,
-                           std::span<const AttentionPhase> seq_phase);
+                           std::span<const AttentionPhase> seq_phase, std::span<const int32_t> logit_rows = {});
 
 // `base` with its `uploaded` pointers set to layer `layer`'s rows and block tables inside the step's uploaded data
 // (`step_data` = Backend::step_upload(step.data)).

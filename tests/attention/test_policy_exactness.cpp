@@ -59,7 +59,7 @@ TEST_CASE("a small budget changes the output (the exactness test is not vacuous)
   const auto hip = attention_preset_resolve(
       "hip",
       {{"k", 8}, {"dense_layers", 0}, {"sink", 0}, {"recent", 4}, {"block_size_q", 8}, {"prefill_dense_below", 0},
-       {"decode_dense_below", 0}},
+       {"decode_dense_below", 0}, {"dense_tail", 0}},
       c);
   const std::vector<float> h = run_prefill_decode(*load_engine(dir, hip), f);
   CHECK(worst_row_error(h, ref, c.vocab_size, 0, n_prompt) > 1e-3);
@@ -223,7 +223,7 @@ TEST_CASE("HiP: prefill masks per query block; decode masks live in the sequence
   const AttentionPlan plan = attention_preset_resolve(
       "hip",
       {{"k", 16}, {"dense_layers", 1}, {"block_size_q", 32}, {"refresh_every", 5}, {"recent", 8}, {"prefill_dense_below", 0},
-       {"decode_dense_below", 0}},
+       {"decode_dense_below", 0}, {"dense_tail", 0}},
       c);
   SpyBackend* be = nullptr;
   auto e = spy_engine(dir, plan, be);
@@ -354,7 +354,8 @@ TEST_CASE("HiP dense_below: query blocks and decode rows under the threshold att
   // at positions 0 and 32 see at most 64 keys (dense), 64 and 96 search; decode rows up to position 109 see at
   // most 110 keys (dense), later ones search.
   const nlohmann::json params = {{"k", 8},  {"block_size_k", 2}, {"block_size_q", 32}, {"sink", 2}, {"recent", 4},
-                                 {"dense_layers", 0}, {"prefill_dense_below", 64}, {"decode_dense_below", 110}};
+                                 {"dense_layers", 0}, {"prefill_dense_below", 64}, {"decode_dense_below", 110},
+                                 {"dense_tail", 0}};
   const AttentionPlan plan = attention_preset_resolve("hip", params, c);
   SpyBackend* be = nullptr;
   auto e = spy_engine(dir, plan, be);
@@ -386,3 +387,60 @@ TEST_CASE("HiP dense_below: query blocks and decode rows under the threshold att
   CHECK(worst_row_error(all, ref, c.vocab_size, 0, n_all) <= 1e-6);
 }
 
+
+TEST_CASE("HiP dense_tail: the query blocks holding a prompt's last rows attend as FULL, only in the step that ends it",
+          "[attention][hip]") {
+  const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
+  const Fixture f = load_fixture(dir);
+  const ModelConfig c = model_config_load(dir);
+  const int32_t n = int32_t(f.prompt.size()), tail = 40;
+  REQUIRE(n > 96);
+  const nlohmann::json params = {{"k", 8},  {"block_size_k", 2}, {"block_size_q", 32}, {"sink", 2}, {"recent", 4},
+                                 {"dense_layers", 0}, {"prefill_dense_below", 0}, {"decode_dense_below", 0},
+                                 {"dense_tail", tail}};
+  const AttentionPlan plan = attention_preset_resolve("hip", params, c);
+  CHECK(attention_plan_group(plan, 0, PREFILL, 0).hip.dense_tail == tail);
+  CHECK(attention_plan_group(plan, 0, DECODE, 0).hip.dense_tail == 0);
+  const size_t per_block = size_t(c.n_layers) * size_t(c.n_kv_heads);
+  // Query blocks [b, min(b + 32, n)); those ending after n - tail hold a tail row.
+  auto searched_blocks = [&](int32_t first_row) {
+    size_t count = 0;
+    for (int32_t b = first_row; b < n; b += 32) count += std::min(b + 32, n) <= n - tail ? 1 : 0;
+    return count;
+  };
+  SpyBackend* be = nullptr;
+  auto e = spy_engine(dir, plan, be);
+  const int32_t seq = e->create_sequence();
+  e->feed(seq, f.prompt, false);  // one step, its last row's logits returned: it ends the prompt
+  REQUIRE(be->hip_requests.size() == searched_blocks(0) * per_block);
+  for (const auto& r : be->hip_requests) CHECK(r.row_end <= n - tail);
+  // The tail rows of the last layer attended to every key they see; the rows before it did not.
+  const auto& lists = be->key_lists[size_t(c.n_layers - 1)];
+  for (int32_t r = 0; r < n; ++r) {
+    const bool in_tail = std::min((r / 32 + 1) * 32, n) > n - tail;
+    const std::vector<int32_t>& keys = lists[size_t(r) * size_t(c.n_kv_heads)];
+    INFO("row " << r);
+    if (in_tail) CHECK(keys.size() == size_t(r + 1));
+    else if (r >= 32) CHECK(keys.size() < size_t(r + 1));
+  }
+  // Fed in chunks of 64 rows, only the last chunk ends the prompt: the first chunk's blocks all search.
+  be->hip_requests.clear();
+  const int32_t chunked = e->create_sequence();
+  e->feed(chunked, f.prompt, false, 64);
+  size_t last_chunk_searched = 0;
+  for (int32_t b = 64; b < n; b += 32) last_chunk_searched += std::min(b + 32, n) <= n - tail ? 1 : 0;
+  CHECK(be->hip_requests.size() == (2 + last_chunk_searched) * per_block);
+  // A tail covering the prompt makes its prefill FULL's exactly, while decode rows still search.
+  auto full = load_engine(dir, attention_plan_full(c));
+  const std::vector<float> ref = run_prefill_decode(*full, f);
+  nlohmann::json covering = params;
+  covering["dense_tail"] = 1024;
+  const std::vector<float> got = run_prefill_decode(*load_engine(dir, attention_preset_resolve("hip", covering, c)), f);
+  const size_t n_all = size_t(n) + f.continuation.size();
+  CHECK(worst_row_error(got, ref, c.vocab_size, 0, size_t(n)) <= 1e-6);
+  CHECK(worst_row_error(got, ref, c.vocab_size, size_t(n), n_all) > 1e-3);
+  // Without the tail the prompt's last rows differ from FULL's (the test above is not vacuous).
+  covering["dense_tail"] = 0;
+  const std::vector<float> none = run_prefill_decode(*load_engine(dir, attention_preset_resolve("hip", covering, c)), f);
+  CHECK(worst_row_error(none, ref, c.vocab_size, size_t(n) - 1, size_t(n)) > 1e-3);
+}
