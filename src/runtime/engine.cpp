@@ -206,7 +206,7 @@ uint64_t plan_salt(const AttentionPlan& plan) {
                           int64_t(g.hip.block_size_q), int64_t(g.hip.block_size_k), int64_t(g.hip.sink),
                           int64_t(g.hip.recent), int64_t(g.hip.refresh_every),
                           int64_t(g.hip.coarse_refresh_every), int64_t(g.hip.coarse_piece_keys),
-                          int64_t(g.hip.dense_below)}) {
+                          int64_t(g.hip.dense_below), int64_t(g.hip.dense_tail)}) {
           mix(v);
         }
       }
@@ -218,8 +218,9 @@ uint64_t plan_salt(const AttentionPlan& plan) {
 
 }  // namespace
 
-// HiP's prefill cuts query blocks from the start of each chunk, so what a page holds depends on how its prompt was
-// chunked, not only on its tokens: such plans are not prefix-cached.
+// HiP's prefill cuts query blocks from the start of each chunk, and its dense_tail rows depend on where the prompt
+// ends, so what a page holds depends on how its prompt was chunked and how long it was, not only on its tokens: such
+// plans are not prefix-cached.
 static bool prefill_is_chunk_dependent(const AttentionPlan& plan) {
   for (const LayerPlan& l : plan.layers) {
     for (const HeadGroupPolicy& g : l.prefill) {
