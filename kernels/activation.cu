@@ -1,5 +1,7 @@
 #include "kernels/activation.h"
 
+#include <cuda_bf16.h>
+
 #include "kernels/cuda_check.h"
 
 namespace lcllm {
@@ -29,7 +31,10 @@ __device__ float activate(float x, GluActivation act) {
 
 __global__ void kernel_glu(GluParams p) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < p.n) p.out[i] = activate(p.gate[i], p.act) * p.up[i];
+  if (i >= p.n) return;
+  const float o = activate(p.gate[i], p.act) * p.up[i];
+  p.out[i] = o;
+  if (p.out_bf16) reinterpret_cast<__nv_bfloat16*>(p.out_bf16)[i] = __float2bfloat16_rn(o);
 }
 
 __global__ void kernel_softcap(SoftcapParams p) {

@@ -9,8 +9,11 @@ namespace lcllm {
 
 enum class GluActivation : int32_t { GLU_SILU = 0, GLU_GELU_TANH = 1, GLU_GELU = 2 };
 
+// out_bf16, when set, also receives out rounded to bf16: the down projection's GEMM input, so that GEMM skips its
+// conversion kernel.
 struct GluParams {
   float* out;          // [n] (may equal gate or up)
+  uint16_t* out_bf16;  // [n] bf16 copy of out, or null
   const float* gate;   // [n]
   const float* up;     // [n]
   int64_t n;

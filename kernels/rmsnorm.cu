@@ -33,9 +33,12 @@ __global__ void __launch_bounds__(kMaxThreads) kernel_rmsnorm(RmsnormParams p) {
   float ss = 0.f;
   for (int32_t j = threadIdx.x; j < p.d; j += blockDim.x) ss += x[j] * x[j];
   const float inv = 1.0f / sqrtf(block_sum(ss, warp_sums) / float(p.d) + p.eps);
+  auto* out_bf16 = p.out_bf16 ? reinterpret_cast<__nv_bfloat16*>(p.out_bf16) + r * p.d : nullptr;
   for (int32_t j = threadIdx.x; j < p.d; j += blockDim.x) {
     const float w = p.one_plus ? 1.0f + p.w[j] : p.w[j];
-    out[j] = x[j] * inv * w;
+    const float o = x[j] * inv * w;
+    out[j] = o;
+    if (out_bf16) out_bf16[j] = __float2bfloat16_rn(o);
   }
 }
 

@@ -6,9 +6,11 @@
 
 namespace lcllm {
 
+// out_bf16, when set, also receives out rounded to bf16 (the next GEMM's input, as add_rmsnorm's below).
 struct RmsnormParams {
-  float* out;        // [rows, d]
-  const float* x;    // [rows, d], may equal out
+  float* out;          // [rows, d]
+  uint16_t* out_bf16;  // [rows, d] bf16 copy of out, or null
+  const float* x;      // [rows, d], may equal out
   const float* w;    // [d] fp32 (1-D weights stay fp32 on the device)
   int64_t rows;
   int32_t d;

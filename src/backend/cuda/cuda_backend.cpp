@@ -15,6 +15,7 @@
 #include "kernels/convert.h"
 #include "kernels/cuda_check.h"
 #include "kernels/embed.h"
+#include "kernels/gemv.h"
 #include "kernels/kv_write.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -435,6 +436,10 @@ void CudaBackend::embed(Tensor out, const Tensor& table, std::span<const int32_t
 }
 
 void CudaBackend::rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus) {
+  rmsnorm_into(out, x, w, eps, one_plus, false);
+}
+
+void CudaBackend::rmsnorm_into(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus, bool bf16_copy) {
   forget_converted();
   expect_f32(x, "rmsnorm reads fp32");
   expect_f32(w, "norm weights are fp32 on the device");
@@ -448,7 +453,12 @@ void CudaBackend::rmsnorm(Tensor out, const Tensor& x, const Tensor& w, float ep
   p.d = int32_t(d);
   p.eps = eps;
   p.one_plus = one_plus;
+  if (bf16_copy) p.out_bf16 = static_cast<uint16_t*>(scratch(size_t(x.numel()) * sizeof(uint16_t), 0));
   enqueue(launch_rmsnorm, p);
+  if (bf16_copy) {
+    converted_src_ = out.data;
+    converted_n_ = x.numel();
+  }
 }
 
 void CudaBackend::add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) {
@@ -559,7 +569,15 @@ void CudaBackend::glu(Tensor out, const Tensor& gate, const Tensor& up, Activati
   p.gate = static_cast<const float*>(gate.data);
   p.up = static_cast<const float*>(up.data);
   p.n = out.numel();
+  // More rows than a GEMV takes: the down projection that reads out next is a GEMM, so out's bf16 copy goes where
+  // matmul() keeps its converted input and that GEMM skips its conversion kernel.
+  const bool bf16_copy = out.ndim == 2 && out.dim(0) > kGemvMaxRows;
+  if (bf16_copy) p.out_bf16 = static_cast<uint16_t*>(scratch(size_t(p.n) * sizeof(uint16_t), 0));
   enqueue(launch_glu, p);
+  if (bf16_copy) {
+    converted_src_ = out.data;
+    converted_n_ = p.n;
+  }
 }
 
 void CudaBackend::softcap(Tensor x, float cap) {

@@ -223,6 +223,11 @@ class CudaBackend final : public Backend {
   // shape (then nothing was enqueued).
   bool gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps, bool one_plus,
             bool accumulate);
+  // out = x · wᵀ (+ bias) through cuBLAS (a GEMV where that applies and not accumulating); accumulate: out += x · wᵀ
+  // in the GEMM's epilogue (no bias). Converts x to bf16 unless its copy is already in scratch slot 0.
+  void gemm(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias, bool accumulate);
+  // rmsnorm(); bf16_copy also leaves out's bf16 copy in scratch slot 0 for the GEMMs that read out next.
+  void rmsnorm_into(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus, bool bf16_copy);
   // Stages an attention call's rows and block tables (prefill tiles, row spans and score offsets on request).
   // key_rows (ascending; empty: every row) splits the rows: prefill tiles cover the other sequences' rows only, and
   // only key rows get score spans. set_tile_align > 0 also tiles the key rows of multi-row sequences in runs that
