@@ -1084,7 +1084,8 @@ TEST_CASE("cuda: hip with dense_below covering the context gives FULL's bits; un
   const ModelConfig c = model_config_load(dir);
   const std::vector<float> ref = run_prefill_decode(*gpu_engine(dir, attention_plan_full(c)), f);
   nlohmann::json params = {{"k", 8},  {"block_size_k", 2}, {"block_size_q", 32}, {"sink", 2}, {"recent", 4},
-                           {"dense_layers", 0}, {"prefill_dense_below", 1024}, {"decode_dense_below", 1024}};
+                           {"dense_layers", 0}, {"prefill_dense_below", 1024}, {"decode_dense_below", 1024},
+                           {"dense_tail", 0}};
   // Every layer's sets are FULL's ranges: the step runs the dense kernels, as FULL does.
   const std::vector<float> all = run_prefill_decode(*gpu_engine(dir, attention_preset_resolve("hip", params, c)), f);
   REQUIRE(all.size() == ref.size());

@@ -3,7 +3,7 @@
 # (Llama-3.1-8B shape, full and hip, TTFT at 32k and 128k, a short decode) for the new build and for lcllm_base (the
 # build before the change, packed into the same dist: `make_gpu_dist.sh OUT build/lcllm_base`), one after the other on
 # the same card; then (BREAKDOWN=1) the new build's 128k kernel breakdown (run_ttft_breakdown.sh's ncu pass, hip).
-# Meant first for tools/bench/dev/wip_prefill_epilogue_fusion.patch. Carry gpu_carry/dist.tar.xz and commit.txt.
+# First used for the prefill epilogue fusion (bench/results/prefill_epilogue_fusion_h100_2026-12-07/). Carry gpu_carry/dist.tar.xz and commit.txt.
 #   [BREAKDOWN=1] bash tools/bench/run_prefill_ab_check.sh
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
