@@ -2,9 +2,10 @@
 # HiP's dense_tail on a real model, on the GPU: Gemma 3 270M at 16k and 32k over the license haystack, 4 depths x
 # SAMPLES prompts per length, the 8x budget of tools/eval/real_model_policies.sh (k = L/16 in blocks of 2, sink 64,
 # recent L/16 - 64, masks every decode step, thresholds 0) without the tail (`hip`, dense_tail 0) and with the
-# preset's 64 rows (`hip_tail64`). `full` and `hip` resume from the committed cells of session 22's H100 run
+# preset's 64 rows (`hip_tail64`), and the tail with query blocks of 64 (`hip_tail64_bq64`: half the prefill
+# searches). `full` and `hip` resume from the committed cells of session 22's H100 run
 # (bench/results/niah_hip_stages_gemma3_270m_gpu_h100_2026-12-07/: same prompts, plans and haystack; a cell whose
-# parameters differ is redone), so only hip_tail64 runs. Needs /tmp/models/gemma-3-270m-q4_k_m.gguf on the device
+# parameters differ is redone), so only the tail plans run. Needs /tmp/models/gemma-3-270m-q4_k_m.gguf on the device
 # (tools/bench/gpu_upload_parts.sh) and carries gpu_carry/ (dist.tar.xz, commit.txt, haystack.txt); everything comes
 # back as $OUT/r.tar.xz.
 #   SAMPLES=8 bash tools/eval/run_hip_tail_gpu.sh
@@ -18,10 +19,11 @@ for len in 16384 32768; do
   base="\"k\": $((b / 2)), \"block_size_k\": 2, \"sink\": 64, \"recent\": $((b / 2 - 64)), \"prefill_dense_below\": 0, \"decode_dense_below\": 0"
   echo "{\"name\": \"hip\", \"preset\": \"hip\", \"params\": {$base, \"dense_tail\": 0}}" > $P/hip.json
   echo "{\"name\": \"hip_tail64\", \"preset\": \"hip\", \"params\": {$base, \"dense_tail\": 64}}" > $P/hip_tail64.json
+  echo "{\"name\": \"hip_tail64_bq64\", \"preset\": \"hip\", \"params\": {$base, \"dense_tail\": 64, \"block_size_q\": 64}}" > $P/hip_tail64_bq64.json
   cp -r $PREV/gemma_$len/full $PREV/gemma_$len/hip $O/
-  { hdr "gemma $len" "lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --policy full,hip,hip_tail64";
-    timeout 250 $D/lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --haystack $H \
-      --batch-size 4 --policy "full,$P/hip.json,$P/hip_tail64.json" -o $O -q; echo "exit code: $?"; } > $R/gemma_$len.log 2>&1
+  { hdr "gemma $len" "lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --policy full,hip,hip_tail64,hip_tail64_bq64";
+    timeout 280 $D/lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --haystack $H \
+      --batch-size 4 --policy "full,$P/hip.json,$P/hip_tail64.json,$P/hip_tail64_bq64.json" -o $O -q; echo "exit code: $?"; } > $R/gemma_$len.log 2>&1
   echo "gemma $len: $(grep -o '[0-9]* cells ([0-9]* resumed)' $R/gemma_$len.log)"; grep -A5 "| policy" $R/gemma_$len.log | head -20
   tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz
 done
