@@ -11,7 +11,7 @@ struct RmsnormParams {
   float* out;          // [rows, d]
   uint16_t* out_bf16;  // [rows, d] bf16 copy of out, or null
   const float* x;      // [rows, d], may equal out
-  const float* w;    // [d] fp32 (1-D weights stay fp32 on the device)
+  const float* w;      // [d] fp32 (1-D weights stay fp32 on the device)
   int64_t rows;
   int32_t d;
   float eps;

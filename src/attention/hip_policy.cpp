@@ -63,12 +63,12 @@ HipLayerMasks attention_layer_hip(Backend& be, const Tensor& q, std::span<const 
         continue;
       }
       const int32_t bq = decode_one ? 1 : p.block_size_q;
+      const bool ends_prompt = !seq_ends_prompt.empty() && seq_ends_prompt[s];  // (prefill sequences only)
       for (int32_t rb = qs; rb < qe; rb += bq) {
         const int32_t re = std::min(qe, rb + bq);
         const int32_t first = batch.query_pos[size_t(rb)];
         // A short context, or the end of a prompt, attends densely (the step plan gave these rows FULL's sets): no
         // search, no mask.
-        const bool ends_prompt = !decode_one && !seq_ends_prompt.empty() && seq_ends_prompt[s];
         if (hip_block_attends_densely(p, first, re, qe, ends_prompt)) continue;
         out.any = true;
         const int32_t window_lo = attention_visible_keys(first, batch.kv_len[s], params.sliding_window).lo;

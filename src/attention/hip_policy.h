@@ -75,9 +75,9 @@ void hip_expand_lists(const HipMaskLists& masks, std::span<const KeySet> sets, i
 
 // seq_plans: [n_seq] each sequence's plan (all for the same model). seq_state: [n_seq] (entries may be null) or
 // empty: without state, decode masks are recomputed every step. seq_ends_prompt: [n_seq] 1 where the step's rows
-// of the sequence end its prompt (StepPlan::seq_ends_prompt), or empty: none does. Masks stay on the device where the backend allows
-// (on_device); those later steps reuse are kept there too (Backend::hip_cache_keep, when the batch names its
-// sequences' ids), else they come to the host.
+// of the sequence end its prompt (StepPlan::seq_ends_prompt), or empty: none does. Masks stay on the device where
+// the backend allows (on_device); those later steps reuse are kept there too (Backend::hip_cache_keep, when the
+// batch names its sequences' ids), else they come to the host.
 HipLayerMasks attention_layer_hip(Backend& backend, const Tensor& q, std::span<const AttentionPlan* const> seq_plans,
                                   int32_t layer,
                                   const AttentionBatch& batch, std::span<const AttentionPhase> row_phase,

@@ -228,7 +228,7 @@ StepPlan step_plan_compile(std::span<const AttentionPlan* const> seq_plans, cons
             const int32_t block_begin = qs + (r - qs) / bq * bq, block_end = std::min(qe, block_begin + bq);
             lp.hip = true;  // forward_step runs attention_layer_hip (it keeps the sequences' HiP state) even when dense
             if (hip_block_attends_densely(g.hip, batch.query_pos[size_t(block_begin)], block_end, qe,
-                                          !decode_one && sp.seq_ends_prompt[size_t(s)])) {
+                                          sp.seq_ends_prompt[size_t(s)])) {
               break;  // FULL's set
             }
             set = sink_recent_set(v, pos, g.hip.sink, g.hip.recent, sp.hip_slot);

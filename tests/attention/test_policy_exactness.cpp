@@ -387,7 +387,6 @@ TEST_CASE("HiP dense_below: query blocks and decode rows under the threshold att
   CHECK(worst_row_error(all, ref, c.vocab_size, 0, n_all) <= 1e-6);
 }
 
-
 TEST_CASE("HiP dense_tail: the query blocks holding a prompt's last rows attend as FULL, only in the step that ends it",
           "[attention][hip]") {
   const std::string dir = std::string(LCLLM_SOURCE_DIR) + "/tests/fixtures/parity/llama3";
@@ -427,20 +426,20 @@ TEST_CASE("HiP dense_tail: the query blocks holding a prompt's last rows attend 
   be->hip_requests.clear();
   const int32_t chunked = e->create_sequence();
   e->feed(chunked, f.prompt, false, 64);
-  size_t last_chunk_searched = 0;
-  for (int32_t b = 64; b < n; b += 32) last_chunk_searched += std::min(b + 32, n) <= n - tail ? 1 : 0;
-  CHECK(be->hip_requests.size() == (2 + last_chunk_searched) * per_block);
+  CHECK(be->hip_requests.size() == (2 + searched_blocks(64)) * per_block);
   // A tail covering the prompt makes its prefill FULL's exactly, while decode rows still search.
   auto full = load_engine(dir, attention_plan_full(c));
   const std::vector<float> ref = run_prefill_decode(*full, f);
   nlohmann::json covering = params;
   covering["dense_tail"] = 1024;
-  const std::vector<float> got = run_prefill_decode(*load_engine(dir, attention_preset_resolve("hip", covering, c)), f);
+  const std::vector<float> got =
+      run_prefill_decode(*load_engine(dir, attention_preset_resolve("hip", covering, c)), f);
   const size_t n_all = size_t(n) + f.continuation.size();
   CHECK(worst_row_error(got, ref, c.vocab_size, 0, size_t(n)) <= 1e-6);
   CHECK(worst_row_error(got, ref, c.vocab_size, size_t(n), n_all) > 1e-3);
   // Without the tail the prompt's last rows differ from FULL's (the test above is not vacuous).
   covering["dense_tail"] = 0;
-  const std::vector<float> none = run_prefill_decode(*load_engine(dir, attention_preset_resolve("hip", covering, c)), f);
+  const std::vector<float> none =
+      run_prefill_decode(*load_engine(dir, attention_preset_resolve("hip", covering, c)), f);
   CHECK(worst_row_error(none, ref, c.vocab_size, size_t(n) - 1, size_t(n)) > 1e-3);
 }
