@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -302,12 +303,16 @@ __device__ __forceinline__ void hip_stage_query(const HipMaskParams& p, int32_t 
 // The centre-key scores of candidates c0 .. c0 + 8 NT - 1 (warp-wide) over the staged M rows [mc0, mc1): the running
 // max of each candidate's (q . k_centre) * scale over the rows that see the centre goes to best[c] (first chunk:
 // written; later chunks: maxed in). Candidates past n_cand or without a piece (cb < 0) are left alone.
+// first_pos: the smallest position of the request's rows. When every centre of the pass is at or before it (all but
+// the passes near the diagonal), every row sees every centre: full M tiles then skip the per-row causal test (two
+// position loads and divisions by the group per tile were a quarter of the search's stall samples at 128k;
+// bench/results/hip_prefill_search_profile_h100_2026-12-07/).
 template <class T, int kPairs, int NT>
 __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0,
                                                   int32_t group, int32_t lo, int32_t hi, int32_t bs, int32_t n_cand,
                                                   const int32_t* cb, const int32_t* ce, int32_t c0, const uint4* qs,
-                                                  int32_t mc0, int32_t mc1, bool first_chunk, int32_t lane,
-                                                  float* best) {
+                                                  int32_t mc0, int32_t mc1, bool first_chunk, int32_t first_pos,
+                                                  int32_t lane, float* best) {
   constexpr int kSteps = 4 * kPairs;
   const AttentionCommon& a = p.a;
   const int32_t steps = a.head_dim / 16, g = lane >> 2, t = lane & 3;
@@ -325,6 +330,10 @@ __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const 
     cj[nt][0] = centre(c0 + 8 * nt + 2 * t, cok[nt][0]);
     cj[nt][1] = centre(c0 + 8 * nt + 2 * t + 1, cok[nt][1]);
   }
+  bool sees_all = true;  // every row of the request sees every centre of this pass (warp-uniform below)
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) sees_all &= !kok[nt] || kj[nt] <= first_pos;
+  sees_all = __all_sync(0xffffffffu, sees_all);
   uint32_t b[NT][kSteps][2];  // [n-tile][k-step] this lane's key's B fragments
   float key_scale[NT];        // [n-tile] its fp8 scale (1 for bf16)
   hip_key_fragments<T, kSteps, NT>(src, kj, kok, steps, t, b, key_scale);
@@ -343,6 +352,14 @@ __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const 
       const uint4 h4 = at[ks * 64], l4 = at[ks * 64 + 32];
       const uint32_t hi_a[4] = {h4.x, h4.y, h4.z, h4.w}, lo_a[4] = {l4.x, l4.y, l4.z, l4.w};
       hip_mma_hi_lo<NT, kSteps>(acc, hi_a, lo_a, b, ks);
+    }
+    if (sees_all && mc0 + 16 * mt + 16 <= mc1) {  // a full tile of rows that see every centre
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        mx[nt][0] = fmaxf(mx[nt][0], fmaxf(acc[nt][0], acc[nt][2]));
+        mx[nt][1] = fmaxf(mx[nt][1], fmaxf(acc[nt][1], acc[nt][3]));
+      }
+      continue;
     }
     const int32_t ma = mc0 + 16 * mt + g, mb = ma + 8;
     hip_causal_max<NT>(mx, acc, ma < mc1 ? p.query_pos[r0 + ma / group] : -1,
@@ -450,6 +467,12 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   const int32_t n_mchunks = staged ? (m_rows + p.q_stage_rows - 1) / p.q_stage_rows : 0;
   uint4* qs = reinterpret_cast<uint4*>(smem + hip_query_stage_offset(p.max_keep));  // [M tile][k-step][hi | lo][lane]
   if (staged && n_mchunks == 1) hip_stage_query(p, r0, group, kvh, 0, m_rows, p.a.head_dim / 16, qs);
+  __shared__ int32_t first_pos;  // the smallest position of the request's rows (hip_centre_scores)
+  if (tid == 0) {
+    int32_t m = std::numeric_limits<int32_t>::max();
+    for (int32_t r = r0; r < r1; ++r) m = min(m, p.query_pos[r]);
+    first_pos = m;
+  }
   for (int32_t round = 0;; ++round) {
     if (tid == 0) split_any = 0;
     __syncthreads();
@@ -488,7 +511,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
         }
         for (int32_t c0 = warp * 8 * kStagedNT; c0 < 2 * keep; c0 += kWarps * 8 * kStagedNT) {
           hip_centre_scores<T, kPairs, kStagedNT>(p, src, r0, group, lo, hi, bs, 2 * keep, cb, ce, c0, qs, mc0, mc1,
-                                                  mc0 == 0, lane, best);
+                                                  mc0 == 0, first_pos, lane, best);
         }
       }
       __syncthreads();
@@ -655,23 +678,33 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
     // are distinct (the block is in the low bits) and empty slots are 0, below every real key; at least keep
     // candidates are real (every kept piece has a half). (Ranking all n_sort candidates in one CTA costs n_sort^2
     // compares; a prefill step's many CTAs per SM hide the sort's barriers instead.)
+    // Each thread takes whole compare-exchange pairs (pair q: elements i = q with a zero bit inserted at the stride,
+    // and i + stride), so no lane idles. A warp's 32 consecutive pairs of a substage of stride <= 32 touch the same 64
+    // elements [64 a, 64 a + 64) at every such stride, so those substages need only __syncwarp; a block barrier
+    // fences the substages of stride >= 64 (10 barriers instead of 45 for 512 candidates: the sort had been 28% of
+    // the prefill search's stall samples at 128k, bench/results/hip_prefill_search_profile_h100_2026-12-07/).
     for (int32_t i = tid; i < n_sort; i += kThreads) slot_of[i] = i;
     __syncthreads();
     for (int32_t size = 2; size <= n_sort; size <<= 1) {
       for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
-        for (int32_t i = tid; i < n_sort; i += kThreads) {
-          const int32_t other = i ^ stride;
-          if (other > i) {
-            const bool descending = (i & size) == 0;
-            const uint64_t x = key[i], y = key[other];
-            if (descending ? x < y : x > y) {
-              key[i] = y, key[other] = x;
-              const int32_t t = slot_of[i];
-              slot_of[i] = slot_of[other], slot_of[other] = t;
-            }
+        for (int32_t q = tid; q < n_sort / 2; q += kThreads) {
+          const int32_t i = ((q & ~(stride - 1)) << 1) | (q & (stride - 1)), other = i + stride;
+          const bool descending = (i & size) == 0;
+          const uint64_t x = key[i], y = key[other];
+          if (descending ? x < y : x > y) {
+            key[i] = y, key[other] = x;
+            const int32_t t = slot_of[i];
+            slot_of[i] = slot_of[other], slot_of[other] = t;
           }
         }
-        __syncthreads();
+        // The next substage's stride: half this one, or the next size's first (size itself).
+        const int32_t next = stride > 1 ? stride >> 1 : size;
+        const bool last = size == n_sort && stride == 1;  // the reads after the sort cross warps
+        if (stride <= 32 && next <= 32 && !last) {
+          __syncwarp();
+        } else {
+          __syncthreads();
+        }
       }
     }
     for (int32_t i = tid; i < keep; i += kThreads) {
