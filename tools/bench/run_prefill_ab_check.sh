@@ -5,7 +5,8 @@
 # the same card; then (BREAKDOWN=1) the new build's 128k kernel breakdown (run_ttft_breakdown.sh's ncu pass, hip).
 # First used for the prefill epilogue fusion (bench/results/prefill_epilogue_fusion_h100_2026-12-07/). Carry gpu_carry/dist.tar.xz and commit.txt.
 # POLICIES (default full,hip) compares plans instead of (or as well as) builds; a dist without lcllm_base runs only lcllm.
-#   [BREAKDOWN=1] [POLICIES=full,hip,tools/bench/plans/hip-bq64.json] bash tools/bench/run_prefill_ab_check.sh
+# BINS (default "lcllm lcllm_base") names more builds packed into the dist (e.g. an experiment's lcllm_nolo).
+#   [BREAKDOWN=1] [POLICIES=full,hip,tools/bench/plans/hip-bq64.json] [BINS="lcllm lcllm_base lcllm_nolo"] bash tools/bench/run_prefill_ab_check.sh
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
@@ -13,7 +14,7 @@ pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
 { hdr "CUDA tests: the whole suite" "test_cuda"; timeout 200 $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
 tail -3 $R/tests_all.log; pack
 P=${POLICIES:-full,hip}
-for b in lcllm lcllm_base; do
+for b in ${BINS:-lcllm lcllm_base}; do
   [ -x $D/$b ] || continue
   { hdr "$b: prefill end to end" "$b bench $M8 --device cuda --policy $P --prefill 32k,128k --decode 4k --decode-steps 8";
     timeout 300 $D/$b bench $M8 --device cuda --policy $P --prefill 32k,128k --decode 4k --decode-steps 8 --json $R/e2e_8b_$b.json -q
