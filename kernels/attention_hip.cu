@@ -268,11 +268,16 @@ __device__ __forceinline__ void hip_scores(const HipMaskParams& p, const KvHeadS
 }
 
 // Prefill's centre keys, a request's query rows staged once (HipPrefillShape): a query block's (rows x group) query
-// vectors are the M side of every round's scores, so the CTA converts them to bf16 hi + lo A fragments once per
-// request (hip_stage_query) instead of once per scored key, and each warp scores 8 * NT candidates per pass against
-// them (every MMA column a candidate, where a descent warp's kCand keys fill a few). Fragment layout in shared memory:
-// uint4 [M tile][k-step][hi | lo][lane], each lane's four A registers (rows g, g + 8 of the tile, dims as in
-// hip_scores); M rows are the request's (row, head) pairs mc0 .. mc1 - 1 of one chunk (a chunk holds what fits).
+// vectors are the M side of every round's scores, so the CTA converts them to bf16 A fragments once per request
+// (hip_stage_query) instead of once per scored key, and each warp scores 8 * NT candidates per pass against them
+// (every MMA column a candidate, where a descent warp's kCand keys fill a few). Fragment layout in shared memory:
+// uint4 [M tile][k-step][lane], each lane's four A registers (rows g, g + 8 of the tile, dims as in hip_scores); M
+// rows are the request's (row, head) pairs mc0 .. mc1 - 1 of one chunk (a chunk holds what fits).
+// Precision: q rounded to bf16 (one MMA per k-step), as the attention kernels round it and as HiP's own kernels score
+// (bf16 dot products, arXiv 2406.09827 §3.1); the decode descent keeps hi + lo (hip_scores), where it costs little.
+// The lo half had been a quarter of the 128k prefill search (8B: TTFT 5.88 -> 5.66 s on an H100,
+// bench/results/hip_prefill_search_h100_2026-12-07/). Exact on the tests' integer inputs, so the masks still equal
+// the CPU rule's there; on real data a near-tie (within 2^-9 of |q|) may go the other way.
 __device__ __forceinline__ void hip_stage_query(const HipMaskParams& p, int32_t r0, int32_t group, int32_t kvh,
                                                 int32_t mc0, int32_t mc1, int32_t steps, uint4* qs) {
   const AttentionCommon& a = p.a;
@@ -289,14 +294,12 @@ __device__ __forceinline__ void hip_stage_query(const HipMaskParams& p, int32_t 
                                      a.q + (int64_t(r0 + mb / group) * a.n_heads + kvh * group + mb % group) * hd +
                                      16 * ks + 4 * t)
                                : zero;
-    uint4 hi, lo;
-    hip_split_bf16(xa.x, xa.y, hi.x, lo.x);  // row g,     k 2t, 2t + 1
-    hip_split_bf16(xb.x, xb.y, hi.y, lo.y);  // row g + 8, k 2t, 2t + 1
-    hip_split_bf16(xa.z, xa.w, hi.z, lo.z);  // row g,     k 2t + 8, 2t + 9
-    hip_split_bf16(xb.z, xb.w, hi.w, lo.w);  // row g + 8, k 2t + 8, 2t + 9
-    uint4* at = qs + ((int64_t(mt) * steps + ks) * 2) * 32 + lane;
-    at[0] = hi;
-    at[32] = lo;
+    uint4 frag;
+    frag.x = pack_bf16(xa.x, xa.y);  // row g,     k 2t, 2t + 1
+    frag.y = pack_bf16(xb.x, xb.y);  // row g + 8, k 2t, 2t + 1
+    frag.z = pack_bf16(xa.z, xa.w);  // row g,     k 2t + 8, 2t + 9
+    frag.w = pack_bf16(xb.z, xb.w);  // row g + 8, k 2t + 8, 2t + 9
+    qs[(int64_t(mt) * steps + ks) * 32 + lane] = frag;
   }
 }
 
@@ -345,13 +348,14 @@ __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const 
     float acc[NT][4];  // [n-tile] D: (row g, col 2t), (row g, col 2t + 1), (row g + 8, col 2t), (row g + 8, col 2t + 1)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-    const uint4* at = qs + int64_t(mt) * steps * 64 + lane;
+    const uint4* at = qs + int64_t(mt) * steps * 32 + lane;
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks) {
       if (ks >= steps) continue;
-      const uint4 h4 = at[ks * 64], l4 = at[ks * 64 + 32];
-      const uint32_t hi_a[4] = {h4.x, h4.y, h4.z, h4.w}, lo_a[4] = {l4.x, l4.y, l4.z, l4.w};
-      hip_mma_hi_lo<NT, kSteps>(acc, hi_a, lo_a, b, ks);
+      const uint4 f = at[ks * 32];
+      const uint32_t a_frag[4] = {f.x, f.y, f.z, f.w};
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mma_bf16_16816(acc[nt], a_frag, b[nt][ks][0], b[nt][ks][1]);
     }
     if (sees_all && mc0 + 16 * mt + 16 <= mc1) {  // a full tile of rows that see every centre
 #pragma unroll
@@ -382,6 +386,98 @@ __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const 
       }
     }
   }
+}
+
+// One bitonic compare-exchange of keys (and their slots) held in registers: this lane's key `mine` at a position whose
+// partner (position ^ stride) is held by lane ^ stride in the same register; `low` says this lane holds the pair's
+// lower position, `descending` the pair's direction (the lower position gets the larger key). Keys swap only when
+// strictly out of order, so equal keys (empty slots) never duplicate a slot.
+__device__ __forceinline__ void hip_exchange_across_lanes(uint64_t& mine, int32_t& slot, int32_t stride, bool low,
+                                                          bool descending) {
+  const uint64_t other = __shfl_xor_sync(0xffffffffu, mine, stride);
+  const int32_t other_slot = __shfl_xor_sync(0xffffffffu, slot, stride);
+  const bool take = low == descending ? other > mine : other < mine;
+  if (take) mine = other, slot = other_slot;
+}
+
+// The bitonic substages of strides 32 .. 1 for every size in [size_first, size_last] (powers of two, >= 2) on each
+// 64-key segment [64 a, 64 a + 64) of key / slot_of, in registers: warp w takes segments w, w + warps, ...; lane l
+// holds positions l and l + 32, so stride 32 is a swap within the lane and strides 1 .. 16 are shuffles. Callers
+// fence the shared arrays before (__syncthreads) and after.
+__device__ __forceinline__ void hip_sort_segments(uint64_t* key, int32_t* slot_of, int32_t n_sort, int32_t size_first,
+                                                  int32_t size_last, int32_t lane, int32_t warp, int32_t warps) {
+  for (int32_t seg = warp; seg < n_sort / 64; seg += warps) {
+    const int32_t base = 64 * seg;
+    uint64_t k0 = key[base + lane], k1 = key[base + 32 + lane];        // positions base + lane, base + 32 + lane
+    int32_t s0 = slot_of[base + lane], s1 = slot_of[base + 32 + lane];
+    for (int32_t size = size_first; size <= size_last; size <<= 1) {
+      for (int32_t stride = min(size >> 1, 32); stride > 0; stride >>= 1) {
+        if (stride == 32) {  // size >= 64: the pair (base + lane, base + lane + 32), one direction per segment
+          const bool descending = ((base + lane) & size) == 0;
+          if (descending ? k0 < k1 : k0 > k1) {
+            const uint64_t tk = k0;
+            k0 = k1, k1 = tk;
+            const int32_t ts = s0;
+            s0 = s1, s1 = ts;
+          }
+        } else {
+          const bool low = (lane & stride) == 0;
+          const int32_t lo0 = (base + lane) & ~stride, lo1 = (base + 32 + lane) & ~stride;  // the pairs' lower positions
+          hip_exchange_across_lanes(k0, s0, stride, low, (lo0 & size) == 0);
+          hip_exchange_across_lanes(k1, s1, stride, low, (lo1 & size) == 0);
+        }
+      }
+    }
+    key[base + lane] = k0, key[base + 32 + lane] = k1;
+    slot_of[base + lane] = s0, slot_of[base + 32 + lane] = s1;
+  }
+}
+
+// The keep largest of n_sort distinct-or-zero 64-bit keys to key[0 .. keep) with their slots (slot_of: the key's
+// index before the call), in no particular order; zero keys are empty slots (at least keep keys are not). A bitonic
+// network: segments of 64 sorted in registers (hip_sort_segments), the substages of stride >= 64 through shared
+// memory with a block barrier each, strides 32 .. 1 of every larger size again in registers. When keep is half of
+// n_sort (HiP's usual 2 keep candidates, keep a power of two) the last size stops after its first substage: the
+// halves, sorted in opposite directions, form one bitonic sequence, and comparing position i with i + n_sort / 2
+// puts the larger half in front (its order does not matter: the output is written ascending by block). For 512
+// candidates that is 6 block barriers and 31 register substages instead of 45 barriered substages in shared memory
+// (the sort had been 28% of the 128k prefill search's stall samples, bench/results/hip_prefill_search_h100_2026-12-07/).
+template <int kThreads>
+__device__ __forceinline__ void hip_select_top(uint64_t* key, int32_t* slot_of, int32_t n_sort, int32_t keep,
+                                               int32_t tid) {
+  constexpr int32_t kWarps = kThreads / 32;
+  const int32_t lane = tid & 31, warp = tid >> 5;
+  for (int32_t i = tid; i < n_sort; i += kThreads) slot_of[i] = i;
+  __syncthreads();
+  const auto exchange_shared = [&](int32_t size, int32_t stride) {  // one substage: whole pairs per thread
+    for (int32_t q = tid; q < n_sort / 2; q += kThreads) {
+      const int32_t i = ((q & ~(stride - 1)) << 1) | (q & (stride - 1)), other = i + stride;
+      const bool descending = (i & size) == 0;
+      const uint64_t x = key[i], y = key[other];
+      if (descending ? x < y : x > y) {
+        key[i] = y, key[other] = x;
+        const int32_t t = slot_of[i];
+        slot_of[i] = slot_of[other], slot_of[other] = t;
+      }
+    }
+    __syncthreads();
+  };
+  if (n_sort < 64) {  // small masks: every substage through shared memory
+    for (int32_t size = 2; size <= n_sort; size <<= 1) {
+      for (int32_t stride = size >> 1; stride > 0; stride >>= 1) exchange_shared(size, stride);
+    }
+    return;
+  }
+  const bool top_half = 2 * keep == n_sort;
+  const int32_t last_full = top_half ? n_sort / 2 : n_sort;  // the last size sorted completely
+  hip_sort_segments(key, slot_of, n_sort, 2, min(last_full, 64), lane, warp, kWarps);
+  __syncthreads();
+  for (int32_t size = 128; size <= last_full; size <<= 1) {
+    for (int32_t stride = size >> 1; stride >= 64; stride >>= 1) exchange_shared(size, stride);
+    hip_sort_segments(key, slot_of, n_sort, size, size, lane, warp, kWarps);
+    __syncthreads();
+  }
+  if (top_half) exchange_shared(n_sort, n_sort / 2);
 }
 
 // One cluster of n_ctas CTAs per request (cg::this_cluster(): 1 for prefill's many requests; up to 16 for decode's
@@ -465,7 +561,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
   const int32_t group = p.a.n_heads / p.a.n_kv_heads, m_rows = (r1 - r0) * group;
   const bool staged = Shape::kStageQ && !descent && n_ctas == 1 && p.q_stage_rows > 0;
   const int32_t n_mchunks = staged ? (m_rows + p.q_stage_rows - 1) / p.q_stage_rows : 0;
-  uint4* qs = reinterpret_cast<uint4*>(smem + hip_query_stage_offset(p.max_keep));  // [M tile][k-step][hi | lo][lane]
+  uint4* qs = reinterpret_cast<uint4*>(smem + hip_query_stage_offset(p.max_keep));  // [M tile][k-step][lane]
   if (staged && n_mchunks == 1) hip_stage_query(p, r0, group, kvh, 0, m_rows, p.a.head_dim / 16, qs);
   __shared__ int32_t first_pos;  // the smallest position of the request's rows (hip_centre_scores)
   if (tid == 0) {
@@ -674,39 +770,11 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) kernel_att
       continue;
     }
     __syncthreads();
-    // Step 3 in one CTA: bitonic sort, descending; the first keep are the best pieces. The keys of real candidates
-    // are distinct (the block is in the low bits) and empty slots are 0, below every real key; at least keep
-    // candidates are real (every kept piece has a half). (Ranking all n_sort candidates in one CTA costs n_sort^2
-    // compares; a prefill step's many CTAs per SM hide the sort's barriers instead.)
-    // Each thread takes whole compare-exchange pairs (pair q: elements i = q with a zero bit inserted at the stride,
-    // and i + stride), so no lane idles. A warp's 32 consecutive pairs of a substage of stride <= 32 touch the same 64
-    // elements [64 a, 64 a + 64) at every such stride, so those substages need only __syncwarp; a block barrier
-    // fences the substages of stride >= 64 (10 barriers instead of 45 for 512 candidates: the sort had been 28% of
-    // the prefill search's stall samples at 128k, bench/results/hip_prefill_search_profile_h100_2026-12-07/).
-    for (int32_t i = tid; i < n_sort; i += kThreads) slot_of[i] = i;
-    __syncthreads();
-    for (int32_t size = 2; size <= n_sort; size <<= 1) {
-      for (int32_t stride = size >> 1; stride > 0; stride >>= 1) {
-        for (int32_t q = tid; q < n_sort / 2; q += kThreads) {
-          const int32_t i = ((q & ~(stride - 1)) << 1) | (q & (stride - 1)), other = i + stride;
-          const bool descending = (i & size) == 0;
-          const uint64_t x = key[i], y = key[other];
-          if (descending ? x < y : x > y) {
-            key[i] = y, key[other] = x;
-            const int32_t t = slot_of[i];
-            slot_of[i] = slot_of[other], slot_of[other] = t;
-          }
-        }
-        // The next substage's stride: half this one, or the next size's first (size itself).
-        const int32_t next = stride > 1 ? stride >> 1 : size;
-        const bool last = size == n_sort && stride == 1;  // the reads after the sort cross warps
-        if (stride <= 32 && next <= 32 && !last) {
-          __syncwarp();
-        } else {
-          __syncthreads();
-        }
-      }
-    }
+    // Step 3 in one CTA: the keep largest keys to the front (hip_select_top). The keys of real candidates are
+    // distinct (the block is in the low bits) and empty slots are 0, below every real key; at least keep candidates
+    // are real (every kept piece has a half). (Ranking all n_sort candidates in one CTA costs n_sort^2 compares; a
+    // prefill step's many CTAs per SM hide the sort's barriers instead.)
+    hip_select_top<kThreads>(key, slot_of, n_sort, keep, tid);
     for (int32_t i = tid; i < keep; i += kThreads) {
       kb[i] = cb[slot_of[i]];
       ke[i] = ce[slot_of[i]];
@@ -826,10 +894,10 @@ void prepare_typed(HipMaskParams& p) {
       return;
     }
   }
-  // One CTA per request: the sort buffers, then as many staged query rows (M rows of 16, head_dim x bf16 hi + lo
-  // each) as the request with the most rows needs and shared memory holds (none: the unstaged scoring loop).
+  // One CTA per request: the sort buffers, then as many staged query rows (M rows of 16, head_dim x bf16 each) as
+  // the request with the most rows needs and shared memory holds (none: the unstaged scoring loop).
   hip_mask_configure<T, kPairs, HipPrefillShape>();
-  const int64_t row_bytes = int64_t(p.a.head_dim) * 4, base = int64_t(hip_query_stage_offset(p.max_keep));
+  const int64_t row_bytes = int64_t(p.a.head_dim) * 2, base = int64_t(hip_query_stage_offset(p.max_keep));
   const int64_t want = (int64_t(p.max_rows) * (p.a.n_heads / p.a.n_kv_heads) + 15) / 16 * 16;
   const int64_t room = (int64_t(cuda_smem_optin_bytes()) - 64 - base) / row_bytes / 16 * 16;  // - static smem
   p.cluster_size = 1;

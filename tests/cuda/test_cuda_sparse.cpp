@@ -777,6 +777,9 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
         // candidates than one CTA scores per pass).
         {128, 64, {{512, 2, 16, 4, 32}, {8, 2, 16, 0, 0}}, true},
         {64, 600, {{32, 2, 2, 4, 16}}},
+        // Keeps that are not a power of two (48, 300: the one-CTA selection sorts every candidate instead of taking
+        // the larger half of a bitonic sequence), over 600 rows so that every request runs one CTA.
+        {64, 600, {{96, 2, 8, 4, 16}, {600, 2, 32, 0, 0}}},
         // Keep 2048 single-key blocks over query blocks of 64 rows x GQA 4: the sort buffers leave room for fewer
         // staged query rows than a block has, so prefill's centre scores run over two chunks of rows.
         {128, 64, {{2048, 1, 64, 0, 0}}, false, {9000, 5000}},
