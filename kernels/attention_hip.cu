@@ -309,7 +309,7 @@ __device__ __forceinline__ void hip_stage_query(const HipMaskParams& p, int32_t 
 // first_pos: the smallest position of the request's rows. When every centre of the pass is at or before it (all but
 // the passes near the diagonal), every row sees every centre: full M tiles then skip the per-row causal test (two
 // position loads and divisions by the group per tile were a quarter of the search's stall samples at 128k;
-// bench/results/hip_prefill_search_profile_h100_2026-12-07/).
+// bench/results/hip_prefill_search_h100_2026-12-07/).
 template <class T, int kPairs, int NT>
 __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0,
                                                   int32_t group, int32_t lo, int32_t hi, int32_t bs, int32_t n_cand,
