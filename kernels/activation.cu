@@ -37,6 +37,22 @@ __global__ void kernel_glu(GluParams p) {
   if (p.out_bf16) reinterpret_cast<__nv_bfloat16*>(p.out_bf16)[i] = __float2bfloat16_rn(o);
 }
 
+__global__ void kernel_glu_bf16(GluBf16Params p) {
+  const int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+  if (i >= p.n) return;
+  const uint4 g = *reinterpret_cast<const uint4*>(p.gate + i), u = *reinterpret_cast<const uint4*>(p.up + i);
+  const uint32_t gw[4] = {g.x, g.y, g.z, g.w}, uw[4] = {u.x, u.y, u.z, u.w};
+  uint32_t ow[4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 gf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&gw[k]));
+    const float2 uf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&uw[k]));
+    const __nv_bfloat162 o = __floats2bfloat162_rn(activate(gf.x, p.act) * uf.x, activate(gf.y, p.act) * uf.y);
+    ow[k] = *reinterpret_cast<const uint32_t*>(&o);
+  }
+  *reinterpret_cast<uint4*>(p.out_bf16 + i) = make_uint4(ow[0], ow[1], ow[2], ow[3]);
+}
+
 __global__ void kernel_softcap(SoftcapParams p) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < p.n) p.x[i] = p.cap * tanhf(p.x[i] / p.cap);
@@ -65,6 +81,12 @@ __global__ void kernel_gather_rows(GatherRowsParams p) {
 void launch_glu(const GluParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
   kernel_glu<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_glu_bf16(const GluBf16Params& p, cudaStream_t stream) {
+  if (p.n == 0) return;
+  kernel_glu_bf16<<<blocks_for(p.n / 8), kThreads, 0, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 

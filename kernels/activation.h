@@ -20,6 +20,17 @@ struct GluParams {
   GluActivation act;
 };
 
+// The prefill GLU over bf16 projections (CudaBackend::gated_mlp_hidden): out_bf16 = bf16(act(gate) * up), eight
+// elements per thread in 16-byte loads and stores; the fp32 output is not written (only the down projection's GEMM
+// reads it, in bf16). n % 8 == 0, 16-byte aligned buffers.
+struct GluBf16Params {
+  uint16_t* out_bf16;     // [n] bf16
+  const uint16_t* gate;   // [n] bf16
+  const uint16_t* up;     // [n] bf16
+  int64_t n;
+  GluActivation act;
+};
+
 struct SoftcapParams {
   float* x;   // [n] in place: x = cap * tanh(x / cap)
   int64_t n;
@@ -48,6 +59,7 @@ struct GatherRowsParams {
 };
 
 void launch_glu(const GluParams& p, cudaStream_t stream);
+void launch_glu_bf16(const GluBf16Params& p, cudaStream_t stream);
 void launch_softcap(const SoftcapParams& p, cudaStream_t stream);
 void launch_add(const AddParams& p, cudaStream_t stream);
 void launch_bias_add(const BiasAddParams& p, cudaStream_t stream);

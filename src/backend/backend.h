@@ -235,6 +235,20 @@ class Backend {
     rmsnorm(normed, x, norm_w, eps, one_plus);
     matmul_group(normed, targets);
   }
+  // The gated MLP's hidden activation: gate_up[0].out, gate_up[1].out = (rmsnorm(x; *norm_w) into normed when norm_w
+  // is set, else x) · W_gateᵀ, · W_upᵀ (+ biases), then out = act(gate) ⊙ up. out is read by the next matmul only
+  // (the down projection) and the gate / up outputs by nobody, so a backend may keep all three in the precision that
+  // matmul reads: the CUDA backend keeps them in bf16 for GEMM-sized rows, as a bf16 model computes them, and then
+  // leaves their fp32 tensors unwritten. x [rows, d], normed [rows, d], gate_up 2 targets, out [rows, intermediate]
+  virtual void gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float eps, bool one_plus, Tensor normed,
+                                std::span<const MatmulTarget> gate_up, Tensor out, Activation act) {
+    if (norm_w != nullptr) {
+      norm_matmul_group(x, *norm_w, eps, one_plus, normed, gate_up);
+    } else {
+      matmul_group(x, gate_up);
+    }
+    glu(out, gate_up[0].out, gate_up[1].out, act);
+  }
   // The sublayer output added to the residual stream: x += y · wᵀ (+ bias). scratch [rows, out_features].
   virtual void matmul_residual(Tensor x, const Tensor& y, const Tensor& w, const Tensor& bias, Tensor scratch) {
     matmul(scratch, y, w, bias);

@@ -149,12 +149,12 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       be.matmul(h, as_2d(attn, n, c.q_dim()), L.wo, L.bo);
       be.rmsnorm(h, h, L.post_attn_norm, c.norm_eps, c.norm_one_plus);
       be.add_rmsnorm(x, h, h, L.ffn_norm, c.norm_eps, c.norm_one_plus);
-      be.matmul_group(h, gate_up);
-    } else {  // x += o; gate, up = proj(ffn_norm(x))
+      be.gated_mlp_hidden(h, nullptr, 0.f, false, h, gate_up, gate, c.activation);
+    } else {  // x += o; gate = act(proj(ffn_norm(x))) * proj(ffn_norm(x))
       be.matmul_residual(x, as_2d(attn, n, c.q_dim()), L.wo, L.bo, h);
-      be.norm_matmul_group(x, L.ffn_norm, c.norm_eps, c.norm_one_plus, h, gate_up);
+      be.gated_mlp_hidden(x, &L.ffn_norm, c.norm_eps, c.norm_one_plus, h, gate_up, gate, c.activation);
     }
-    be.glu(gate, gate, up, c.activation);
+    // gate (the hidden activation) is read by the down projection alone (gated_mlp_hidden's contract).
     h_is_normed = false;
     if (c.ffn_sandwich_norm) {  // Gemma: x += norm(down); h = the next layer's attention norm of x
       be.matmul(h, gate, L.w_down, L.b_down);

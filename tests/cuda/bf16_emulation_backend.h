@@ -1,6 +1,7 @@
-// The CPU reference with the CUDA backend's three bf16 roundings and nothing else: weights of 2+ dims stored as
-// bf16, GEMM inputs rounded to bf16, K and V rounded to bf16 when written to the cache. Everything else is the CPU
-// reference's fp32 math. The CUDA forward must match this closely; what separates either of them from an fp32
+// The CPU reference with the CUDA backend's bf16 roundings and nothing else: weights of 2+ dims stored as bf16, GEMM
+// inputs rounded to bf16, K and V rounded to bf16 when written to the cache, and (GEMM-sized rows, more than the
+// decode GEMV's kGemvMaxRows) the MLP's gate and up projections kept in bf16 (gated_mlp_hidden). Everything else is
+// the CPU reference's fp32 math. The CUDA forward must match this closely; what separates either of them from an fp32
 // reference (transformers) is the cost of bf16 storage, not a kernel error.
 #pragma once
 #include <deque>
@@ -8,6 +9,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "io/dtype.h"
+#include "kernels/gemv.h"
 
 namespace lcllm::test {
 
@@ -59,12 +61,28 @@ class Bf16EmulationBackend final : public Backend {
     cpu_.attention(out, q, layer, batch, params);
   }
   void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override { cpu_.glu(out, gate, up, act); }
+  void gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float eps, bool one_plus, Tensor normed,
+                        std::span<const MatmulTarget> gate_up, Tensor out, Activation act) override {
+    if (norm_w != nullptr) {
+      norm_matmul_group(x, *norm_w, eps, one_plus, normed, gate_up);
+    } else {
+      matmul_group(x, gate_up);
+    }
+    if (x.numel() / x.dim(x.ndim - 1) > kGemvMaxRows) {
+      for (const MatmulTarget& t : gate_up) round_in_place(t.out);
+    }
+    glu(out, gate_up[0].out, gate_up[1].out, act);
+  }
   void softcap(Tensor x, float cap) override { cpu_.softcap(x, cap); }
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override {
     cpu_.gather_rows(out, x, rows);
   }
 
  private:
+  static void round_in_place(const Tensor& t) {
+    float* x = static_cast<float*>(t.data);
+    for (int64_t i = 0; i < t.numel(); ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
+  }
   static std::vector<float> round_copy(const Tensor& t) {
     std::vector<float> r(size_t(t.numel()));
     const float* src = static_cast<const float*>(t.data);

@@ -9,7 +9,9 @@
 # parameters differ is redone), so only the tail plans run. Needs /tmp/models/gemma-3-270m-q4_k_m.gguf on the device
 # (tools/bench/gpu_upload_parts.sh) and carries gpu_carry/ (dist.tar.xz, commit.txt, haystack.txt); everything comes
 # back as $OUT/r.tar.xz.
-#   SAMPLES=8 bash tools/eval/run_hip_tail_gpu.sh
+# FRESH=1 reruns every cell with this build (no resume from session 22's cells; the check of a new build) and
+# PLANS (default: all six) names the plans to run, e.g. PLANS="full hip_tail64 hip_tail64_decdense".
+#   [FRESH=1] [PLANS="..."] SAMPLES=8 bash tools/eval/run_hip_tail_gpu.sh
 source tools/bench/gpu_dist_env.sh
 samples=${SAMPLES:-8}
 R=/tmp/r; rm -rf $R; mkdir -p $R
@@ -23,10 +25,15 @@ for len in 16384 32768; do
   echo "{\"name\": \"hip_tail64_bq64\", \"preset\": \"hip\", \"params\": {$base, \"dense_tail\": 64, \"block_size_q\": 64}}" > $P/hip_tail64_bq64.json
   echo "{\"name\": \"hip_tail64_decdense\", \"preset\": \"hip\", \"params\": {${base/\"decode_dense_below\": 0/\"decode_dense_below\": 100000000}, \"dense_tail\": 64}}" > $P/hip_tail64_decdense.json
   echo "{\"name\": \"hip_tail256\", \"preset\": \"hip\", \"params\": {$base, \"dense_tail\": 256}}" > $P/hip_tail256.json
-  cp -r $PREV/gemma_$len/full $PREV/gemma_$len/hip $O/
-  { hdr "gemma $len" "lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --policy full,hip,hip_tail64,hip_tail64_bq64,hip_tail64_decdense,hip_tail256";
+  [ -z "$FRESH" ] && cp -r $PREV/gemma_$len/full $PREV/gemma_$len/hip $O/
+  pol=""
+  for name in ${PLANS:-full hip hip_tail64 hip_tail64_bq64 hip_tail64_decdense hip_tail256}; do
+    [ "$name" = full ] && pol="$pol,full" || pol="$pol,$P/$name.json"
+  done
+  pol=${pol#,}
+  { hdr "gemma $len" "lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --policy $pol";
     timeout 280 $D/lcllm eval niah $G --device cuda --lengths $len --depths 20,40,60,80 --samples $samples --haystack $H \
-      --batch-size 4 --policy "full,$P/hip.json,$P/hip_tail64.json,$P/hip_tail64_bq64.json,$P/hip_tail64_decdense.json,$P/hip_tail256.json" -o $O -q; echo "exit code: $?"; } > $R/gemma_$len.log 2>&1
+      --batch-size 4 --policy "$pol" -o $O -q; echo "exit code: $?"; } > $R/gemma_$len.log 2>&1
   echo "gemma $len: $(grep -o '[0-9]* cells ([0-9]* resumed)' $R/gemma_$len.log)"; grep -A7 "| policy" $R/gemma_$len.log | head -20
   tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz
 done

@@ -557,14 +557,19 @@ void CudaBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<c
   enqueue(launch_rope_kv_write, p);
 }
 
+GluActivation CudaBackend::glu_activation(Activation act) {
+  switch (act) {
+    case Activation::ACTIVATION_SILU: return GluActivation::GLU_SILU;
+    case Activation::ACTIVATION_GELU_TANH: return GluActivation::GLU_GELU_TANH;
+    case Activation::ACTIVATION_GELU: return GluActivation::GLU_GELU;
+  }
+  ::lcllm::assert_fail("act", __FILE__, __LINE__, "unknown GLU activation");
+}
+
 void CudaBackend::glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) {
   forget_converted();
   auto p = zeroed<GluParams>();
-  switch (act) {
-    case Activation::ACTIVATION_SILU: p.act = GluActivation::GLU_SILU; break;
-    case Activation::ACTIVATION_GELU_TANH: p.act = GluActivation::GLU_GELU_TANH; break;
-    case Activation::ACTIVATION_GELU: p.act = GluActivation::GLU_GELU; break;
-  }
+  p.act = glu_activation(act);
   p.out = static_cast<float*>(out.data);
   p.gate = static_cast<const float*>(gate.data);
   p.up = static_cast<const float*>(up.data);

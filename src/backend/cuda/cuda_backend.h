@@ -21,6 +21,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_step_graphs.h"
+#include "kernels/activation.h"
 #include "kernels/attention.h"
 
 struct cublasContext;  // cublas_v2.h's handle type, kept out of this header
@@ -119,6 +120,11 @@ class CudaBackend final : public Backend {
   void attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                  const AttentionParams& params) override;
   void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override;
+  // The kernels' name for a model's GLU activation.
+  static GluActivation glu_activation(Activation act);
+  // Prefill rows: gate / up GEMMs with bf16 outputs and a bf16 GLU (cuda_matmul.cpp); decode rows: the defaults.
+  void gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float eps, bool one_plus, Tensor normed,
+                        std::span<const MatmulTarget> gate_up, Tensor out, Activation act) override;
   void softcap(Tensor x, float cap) override;
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
   void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) override;
@@ -224,8 +230,10 @@ class CudaBackend final : public Backend {
   bool gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps, bool one_plus,
             bool accumulate);
   // out = x · wᵀ (+ bias) through cuBLAS (a GEMV where that applies and not accumulating); accumulate: out += x · wᵀ
-  // in the GEMM's epilogue (no bias). Converts x to bf16 unless its copy is already in scratch slot 0.
-  void gemm(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias, bool accumulate);
+  // in the GEMM's epilogue (no bias). Converts x to bf16 unless its copy is already in scratch slot 0. out_bf16: the
+  // product is written there as bf16 instead of into out (no bias, no accumulate; out only gives the shape).
+  void gemm(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias, bool accumulate,
+            uint16_t* out_bf16 = nullptr);
   // rmsnorm(); bf16_copy also leaves out's bf16 copy in scratch slot 0 for the GEMMs that read out next.
   void rmsnorm_into(Tensor out, const Tensor& x, const Tensor& w, float eps, bool one_plus, bool bf16_copy);
   // Stages an attention call's rows and block tables (prefill tiles, row spans and score offsets on request).
@@ -274,12 +282,13 @@ class CudaBackend final : public Backend {
   // Scratch slots: 0 bf16 copy of a matmul input, 1-2 decode partials (o; max, sum), 3 temporaries of small ops,
   // 4-5 the step's selection slots (positions; counts), 6-8 top-k input (scores; group mass; log2-sum-exp),
   // 9 the step's uploaded plan data (step_upload), 10-12 HiP masks (blocks; counts; requests and query positions),
-  // 13 HiP's masks uploaded for list expansion, 14 its overflow flag, 15 HiP coarse stages (pieces; counts).
+  // 13 HiP's masks uploaded for list expansion, 14 its overflow flag, 15 HiP coarse stages (pieces; counts), 16 the
+  // MLP's bf16 gate and up projections (gated_mlp_hidden).
   static constexpr int kScratchDecodeO = 1, kScratchDecodeMl = 2;
   static constexpr int kScratchSelPositions = 4, kScratchSelCount = 5, kScratchScores = 6, kScratchMass = 7,
                        kScratchLse = 8, kScratchStepData = 9, kScratchHipBlocks = 10, kScratchHipCount = 11, kScratchHipInputs = 12,
-                       kScratchHipLists = 13, kScratchHipOverflow = 14, kScratchHipStage = 15;
-  static constexpr int kScratchSlots = 16;
+                       kScratchHipLists = 13, kScratchHipOverflow = 14, kScratchHipStage = 15, kScratchGateUp = 16;
+  static constexpr int kScratchSlots = 17;
   int32_t sel_slots_ = 0, sel_items_ = 0, sel_stride_ = 0;  // shape of the step's selection slots
   // Throws when a HiP list written since the last check was cut at the slot's stride (call after a synchronise).
   void check_hip_overflow();

@@ -57,7 +57,8 @@ struct GemmExLaunch {
   const void* x;
   void* out;
   int32_t n_out, n, n_in;
-  float beta;  // as LtLaunch::beta
+  float beta;              // as LtLaunch::beta
+  cudaDataType_t out_type;  // CUDA_R_32F, or CUDA_R_16BF (gated_mlp_hidden's projections)
 };
 
 void launch_gemm_ex(const GemmExLaunch& p, cudaStream_t stream) {
@@ -65,14 +66,15 @@ void launch_gemm_ex(const GemmExLaunch& p, cudaStream_t stream) {
   const float alpha = 1.0f, beta = p.beta;
   const cublasStatus_t st =
       cublasGemmEx(p.handle, CUBLAS_OP_T, CUBLAS_OP_N, p.n_out, p.n, p.n_in, &alpha, p.w, CUDA_R_16BF, p.n_in, p.x,
-                   CUDA_R_16BF, p.n_in, &beta, p.out, CUDA_R_32F, p.n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                   CUDA_R_16BF, p.n_in, &beta, p.out, p.out_type, p.n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (st != CUBLAS_STATUS_SUCCESS) cuda_fail("cublasGemmEx", cublasGetStatusString(st), __FILE__, __LINE__);
 }
 
 // Row-major out[n, n_out] = x[n, n_in] · W[n_out, n_in]ᵀ is column-major outᵀ[n_out, n] = Wᵀ · xᵀ with W stored
 // column-major as [n_in, n_out] (transposed by the op) and x as [n_in, n]. The epilogue's bias runs along outᵀ's
-// rows, i.e. over out_features.
-bool make_plan(cublasLtContext* lt, int64_t n, int64_t n_out, int64_t n_in, bool bias, MatmulPlan& plan) {
+// rows, i.e. over out_features. out_type: CUDA_R_32F, or CUDA_R_16BF (rounded in the epilogue; no bias).
+bool make_plan(cublasLtContext* lt, int64_t n, int64_t n_out, int64_t n_in, bool bias, cudaDataType_t out_type,
+               MatmulPlan& plan) {
   check_lt(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "transa");
@@ -87,7 +89,7 @@ bool make_plan(cublasLtContext* lt, int64_t n, int64_t n_out, int64_t n_in, bool
   }
   check_lt(cublasLtMatrixLayoutCreate(&plan.w_layout, CUDA_R_16BF, uint64_t(n_in), uint64_t(n_out), n_in), "w layout");
   check_lt(cublasLtMatrixLayoutCreate(&plan.x_layout, CUDA_R_16BF, uint64_t(n_in), uint64_t(n), n_in), "x layout");
-  check_lt(cublasLtMatrixLayoutCreate(&plan.out_layout, CUDA_R_32F, uint64_t(n_out), uint64_t(n), n_out),
+  check_lt(cublasLtMatrixLayoutCreate(&plan.out_layout, out_type, uint64_t(n_out), uint64_t(n), n_out),
            "out layout");
   cublasLtMatmulPreference_t pref = nullptr;
   check_lt(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
@@ -127,9 +129,11 @@ void CudaBackend::matmul(Tensor out, const Tensor& x, const Tensor& w, const Ten
   gemm(out, x, w, bias, false);
 }
 
-void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias, bool accumulate) {
+void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias, bool accumulate,
+                       uint16_t* out_bf16) {
   LCLLM_ASSERT(w.dtype == DType::DTYPE_BF16 && w.ndim == 2, "matmul weights are 2-D bf16 on the device");
   LCLLM_ASSERT(!accumulate || bias.empty(), "an accumulating GEMM takes no bias");
+  LCLLM_ASSERT(out_bf16 == nullptr || (bias.empty() && !accumulate), "a bf16-output GEMM takes no bias or beta");
   LCLLM_ASSERT(x.dtype == DType::DTYPE_F32 && out.dtype == DType::DTYPE_F32, "matmul activations are fp32");
   const int64_t n_out = w.dim(0), n_in = w.dim(1);
   const int64_t n = x.numel() / n_in;
@@ -144,7 +148,7 @@ void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tenso
   const auto* o0 = static_cast<const char*>(out.data);
   const bool in_place = o0 < x0 + n * n_in * 4 && x0 < o0 + n * n_out * 4;
   LCLLM_ASSERT(!accumulate || !in_place, "an accumulating GEMM's output must not overlap its input");
-  if (!in_place && !accumulate) {  // (an accumulating call has tried the accumulating GEMV already)
+  if (!in_place && !accumulate && out_bf16 == nullptr) {  // (an accumulating call has tried the accumulating GEMV)
     const MatmulTarget t{out, w, bias};
     if (gemv(x, std::span<const MatmulTarget>(&t, 1), nullptr, 0.f, false, false)) return;
   }
@@ -163,14 +167,16 @@ void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tenso
   converted_n_ = n * n_in;
 
   const MatmulPlan* plan = nullptr;
-  const auto key = std::make_tuple(n, n_out, n_in, !bias.empty());
+  const cudaDataType_t out_type = out_bf16 != nullptr ? CUDA_R_16BF : CUDA_R_32F;
+  void* out_data = out_bf16 != nullptr ? static_cast<void*>(out_bf16) : out.data;
+  const auto key = std::make_tuple(n, n_out, n_in, !bias.empty(), out_bf16 != nullptr);
   auto it = matmul_plans_->by_shape.find(key);
   if (it == matmul_plans_->by_shape.end()) {
     MatmulPlan p;
-    bool ok = make_plan(cublas_lt_, n, n_out, n_in, !bias.empty(), p);
+    bool ok = make_plan(cublas_lt_, n, n_out, n_in, !bias.empty(), out_type, p);
     if (!ok && !bias.empty()) {  // no algorithm with the bias epilogue: plain GEMM + bias kernel
       destroy_plan(p);
-      ok = make_plan(cublas_lt_, n, n_out, n_in, false, p);
+      ok = make_plan(cublas_lt_, n, n_out, n_in, false, out_type, p);
     }
     if (!ok) destroy_plan(p);  // stays empty: cublasGemmEx below
     it = matmul_plans_->by_shape.emplace(key, p).first;
@@ -183,7 +189,7 @@ void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tenso
     g.plan = plan;
     g.w = w.data;
     g.x = xb;
-    g.out = out.data;
+    g.out = out_data;
     g.bias = plan->fused_bias ? static_cast<const float*>(bias.data) : nullptr;
     g.workspace = gemm_workspace_;
     g.beta = accumulate ? 1.0f : 0.0f;
@@ -193,7 +199,8 @@ void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tenso
     g.handle = cublas_;
     g.w = w.data;
     g.x = xb;
-    g.out = out.data;
+    g.out = out_data;
+    g.out_type = out_type;
     g.n_out = int32_t(n_out);
     g.n = int32_t(n);
     g.n_in = int32_t(n_in);
@@ -274,6 +281,39 @@ void CudaBackend::matmul_residual(Tensor x, const Tensor& y, const Tensor& w, co
   // x += y · wᵀ in the GEMM's epilogue (beta 1, C = D = x): no scratch round trip, no add kernel. The sum is the
   // same fp32 addition the add kernel made, of the same fp32 product.
   gemm(x, y, w, bias, true);
+}
+
+void CudaBackend::gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float eps, bool one_plus, Tensor normed,
+                                   std::span<const MatmulTarget> gate_up, Tensor out, Activation act) {
+  const int64_t d = x.dim(x.ndim - 1), n = x.numel() / d;
+  const bool bf16_path = gate_up.size() == 2 && n > kGemvMaxRows && gate_up[0].bias.empty() &&
+                         gate_up[1].bias.empty() && gate_up[0].w.dim(0) == gate_up[1].w.dim(0) &&
+                         gate_up[0].w.dim(0) % 8 == 0 && out.numel() == n * gate_up[0].w.dim(0);
+  if (!bf16_path) {  // decode rows (the GEMV reads fp32), biases: the composed ops
+    Backend::gated_mlp_hidden(x, norm_w, eps, one_plus, normed, gate_up, out, act);
+    return;
+  }
+  // Prefill: the gate and up projections written as bf16 by the GEMMs' epilogues (a bf16 model's own rounding, the
+  // fourth of tests/cuda/bf16_emulation_backend.h), the GLU reading them and writing only out's bf16 copy where the
+  // down projection's GEMM takes its input (scratch slot 0). Against fp32 projections and an fp32 GLU output this
+  // moves 0.35 of the bytes through the GLU (8B at 128k: the GLU took 0.36 s of the TTFT, docs/KERNEL_NOTES.md).
+  if (norm_w != nullptr) rmsnorm_into(normed, x, *norm_w, eps, one_plus, true);
+  const Tensor& in = norm_w != nullptr ? normed : x;
+  const int64_t ffn = gate_up[0].w.dim(0), elems = n * ffn;
+  auto* gu = static_cast<uint16_t*>(scratch(size_t(2 * elems) * sizeof(uint16_t), kScratchGateUp));  // [2][n, ffn]
+  gemm(gate_up[0].out, in, gate_up[0].w, gate_up[0].bias, false, gu);
+  gemm(gate_up[1].out, in, gate_up[1].w, gate_up[1].bias, false, gu + elems);
+  forget_converted();
+  auto p = zeroed<GluBf16Params>();
+  p.act = glu_activation(act);
+  p.gate = gu;
+  p.up = gu + elems;
+  p.n = elems;
+  // After the GEMMs are enqueued: growing slot 0 would drop the bf16 input they read (scratch() syncs first).
+  p.out_bf16 = static_cast<uint16_t*>(scratch(size_t(elems) * sizeof(uint16_t), 0));
+  enqueue(launch_glu_bf16, p);
+  converted_src_ = out.data;
+  converted_n_ = elems;
 }
 
 }  // namespace lcllm

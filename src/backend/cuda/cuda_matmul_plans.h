@@ -17,8 +17,8 @@ struct MatmulPlan {
 };
 
 struct MatmulPlans {
-  // (rows n, out_features, in_features, has bias) -> plan
-  std::map<std::tuple<int64_t, int64_t, int64_t, bool>, MatmulPlan> by_shape;
+  // (rows n, out_features, in_features, has bias, bf16 output) -> plan
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool>, MatmulPlan> by_shape;
   ~MatmulPlans() {
     for (auto& [key, p] : by_shape) {
       cublasLtMatmulDescDestroy(p.desc);
