@@ -73,8 +73,13 @@ double worst_row_error(const std::vector<float>& got, const std::vector<float>& 
 // bound was the bf16 budget, 1e-2. The tensor-core prefill also rounds q and the softmax weights P to bf16 for its
 // MMAs (as FlashAttention-2 does), which the emulation does not model; with head_dim 256 on tensor cores too
 // (session 2) the gemma fixture (hd 256, MQA) measured 1.33e-2 vs the emulation and 2.26e-2 vs transformers (whose
-// own bf16 run is 3.06e-2). So the bound is 1.5e-2, still ~2x tighter than the fp32 comparison on the fixtures.
-constexpr double kVsEmulationBound = 1.5e-2;
+// own bf16 run is 3.06e-2). So the bound was 1.5e-2. Session 24 added a fourth rounding point on both sides (prefill
+// rows keep the MLP's gate and up projections in bf16, CudaBackend::gated_mlp_hidden, modelled by the emulation):
+// every rounding point adds summation-order flips, and the gemma fixture (GELU over 256-dim MQA heads, the most
+// sensitive) went from 1.28e-2 to 1.61e-2 vs the emulation (the others 0.35e-2..0.73e-2; vs transformers 2.47e-2
+// against transformers' own bf16 3.06e-2; H100, bench/results/prefill_bf16_mlp_h100_2026-12-07/). So the bound is
+// 2e-2: the bf16 budget of one more rounding, still below what transformers' own bf16 run differs by.
+constexpr double kVsEmulationBound = 2e-2;
 // GPU vs transformers' fp32 logits: the target, 2e-2, or — where transformers itself cannot reach it in bf16 —
 // no worse than transformers run in bf16 on the same fixture (reference.json "bf16_peer", measured by
 // tools/measure_bf16_parity.py: 2.1e-2..5.1e-2 on these tiny random models, above 2e-2 on every one). bf16 storage
