@@ -1,6 +1,7 @@
 // Every non-attention op of the CUDA backend against the CPU reference, on fresh random inputs with poisoned
 // outputs. Inputs are bf16-exact, so the only differences left are fp32 rounding (and bf16 rounding of GEMM
 // activations, which the CUDA backend does by design).
+#include "kernels/gemv.h"
 #include "tests/cuda/test_cuda_util.h"
 
 using namespace lcllm;
@@ -401,6 +402,79 @@ TEST_CASE("cuda norm_matmul_group and matmul_residual (GEMV with RMSNorm prologu
       b.cpu.matmul_residual(x.cpu, y.cpu, b.cpu.weight(wr.view), b.cpu.weight(br.view), scratch.cpu);
       b.gpu.matmul_residual(x.gpu, y.gpu, b.gpu.weight(wr.view), b.gpu.weight(br.view), scratch.gpu);
       CHECK(relative_error(read(b.gpu, x.gpu), read(b.cpu, x.cpu)) <= 1e-5);
+    }
+  }
+}
+
+namespace {
+
+void round_in_place(Tensor t) {
+  float* v = static_cast<float*>(t.data);
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = round_bf16(v[i]);
+}
+
+}  // namespace
+
+// gated_mlp_hidden feeds the down projection alone, so the test runs it and then that projection on both sides. The
+// CPU reference rounds where the GPU rounds: every GEMM input to bf16 and, on the GPU's bf16 path (more rows than the
+// decode GEMV's, no biases, intermediate % 8 == 0), the gate and up projections too. A hidden output the GPU left
+// unwritten (fp32, NaN-poisoned) or a bf16 copy the down GEMM did not find would fail by far more than the bound.
+TEST_CASE("cuda gated_mlp_hidden (bf16 gate / up / GLU for prefill rows, the composed ops otherwise) and the down "
+          "projection match the CPU",
+          "[cuda][ops][mlp]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int64_t d = 512;
+  struct Case {
+    int64_t rows, ffn;
+    bool norm, bias;
+  };
+  // 40 rows: the bf16 path; 3 rows: the GEMV; biases and an intermediate size that is not a multiple of 8: composed.
+  const std::vector<Case> cases = {{40, 1024, true, false}, {40, 1024, false, false}, {3, 1024, true, false},
+                                   {40, 1024, true, true},  {40, 1004, true, false}};
+  for (const Case& c : cases) {
+    for (Activation act : {Activation::ACTIVATION_SILU, Activation::ACTIVATION_GELU_TANH, Activation::ACTIVATION_GELU}) {
+      const bool bf16_path = c.rows > kGemvMaxRows && !c.bias && c.ffn % 8 == 0;
+      INFO("rows " << c.rows << " ffn " << c.ffn << " norm " << c.norm << " bias " << c.bias << " activation "
+                   << int(act) << " bf16 path " << bf16_path);
+      HostWeight nw("n", DType::DTYPE_BF16, {d}, random_bf16(size_t(d), 0.5f));
+      HostWeight wg("g", DType::DTYPE_BF16, {c.ffn, d}, random_bf16(size_t(c.ffn * d), 0.06f));
+      HostWeight wu("u", DType::DTYPE_BF16, {c.ffn, d}, random_bf16(size_t(c.ffn * d), 0.06f));
+      HostWeight bg("bg", DType::DTYPE_BF16, {c.ffn}, random_bf16(size_t(c.ffn), 0.5f));
+      HostWeight bu("bu", DType::DTYPE_BF16, {c.ffn}, random_bf16(size_t(c.ffn), 0.5f));
+      HostWeight wd("d", DType::DTYPE_BF16, {d, c.ffn}, random_bf16(size_t(d * c.ffn), 0.04f));
+      auto x = make_pair(b.cpu, b.gpu, {c.rows, d}, random_bf16(size_t(c.rows * d), 2.f));
+      auto normed = make_output(b.cpu, b.gpu, {c.rows, d});
+      auto gate = make_output(b.cpu, b.gpu, {c.rows, c.ffn});
+      auto up = make_output(b.cpu, b.gpu, {c.rows, c.ffn});
+      auto out = make_output(b.cpu, b.gpu, {c.rows, d});
+      const Tensor none;
+      const MatmulTarget tg[2] = {{gate.gpu, b.gpu.weight(wg.view), c.bias ? b.gpu.weight(bg.view) : none},
+                                  {up.gpu, b.gpu.weight(wu.view), c.bias ? b.gpu.weight(bu.view) : none}};
+      const Tensor gpu_norm = b.gpu.weight(nw.view);
+      b.gpu.gated_mlp_hidden(x.gpu, c.norm ? &gpu_norm : nullptr, 1e-5f, false, normed.gpu, tg, gate.gpu, act);
+      b.gpu.matmul(out.gpu, gate.gpu, b.gpu.weight(wd.view), none);
+      // The reference, step by step with the GPU's roundings.
+      Tensor in = x.cpu;
+      if (c.norm) {
+        b.cpu.rmsnorm(normed.cpu, x.cpu, b.cpu.weight(nw.view), 1e-5f, false);
+        in = normed.cpu;
+      }
+      std::vector<float> in_rounded = read(b.cpu, in);
+      for (auto& f : in_rounded) f = round_bf16(f);
+      auto in_r = make_pair(b.cpu, b.gpu, {c.rows, d}, in_rounded);
+      b.cpu.matmul(gate.cpu, in_r.cpu, b.cpu.weight(wg.view), c.bias ? b.cpu.weight(bg.view) : none);
+      b.cpu.matmul(up.cpu, in_r.cpu, b.cpu.weight(wu.view), c.bias ? b.cpu.weight(bu.view) : none);
+      if (bf16_path) {
+        round_in_place(gate.cpu);
+        round_in_place(up.cpu);
+      }
+      b.cpu.glu(gate.cpu, gate.cpu, up.cpu, act);
+      round_in_place(gate.cpu);  // the down GEMM's input
+      b.cpu.matmul(out.cpu, gate.cpu, b.cpu.weight(wd.view), none);
+      // Summation order moves a bf16 rounding of gate, up or the hidden value by one ulp (2^-8) here and there.
+      CHECK(relative_error(read(b.gpu, out.gpu), read(b.cpu, out.cpu)) <= 5e-3);
     }
   }
 }
