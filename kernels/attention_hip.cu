@@ -422,7 +422,8 @@ __device__ __forceinline__ void hip_sort_segments(uint64_t* key, int32_t* slot_o
           }
         } else {
           const bool low = (lane & stride) == 0;
-          const int32_t lo0 = (base + lane) & ~stride, lo1 = (base + 32 + lane) & ~stride;  // the pairs' lower positions
+          // the lower positions of this lane's two pairs
+          const int32_t lo0 = (base + lane) & ~stride, lo1 = (base + 32 + lane) & ~stride;
           hip_exchange_across_lanes(k0, s0, stride, low, (lo0 & size) == 0);
           hip_exchange_across_lanes(k1, s1, stride, low, (lo1 & size) == 0);
         }
@@ -440,8 +441,9 @@ __device__ __forceinline__ void hip_sort_segments(uint64_t* key, int32_t* slot_o
 // n_sort (HiP's usual 2 keep candidates, keep a power of two) the last size stops after its first substage: the
 // halves, sorted in opposite directions, form one bitonic sequence, and comparing position i with i + n_sort / 2
 // puts the larger half in front (its order does not matter: the output is written ascending by block). For 512
-// candidates that is 6 block barriers and 31 register substages instead of 45 barriered substages in shared memory
-// (the sort had been 28% of the 128k prefill search's stall samples, bench/results/hip_prefill_search_h100_2026-12-07/).
+// candidates that is 8 block barriers (the first before the sort) and 33 register substages instead of 45 barriered
+// substages in shared memory (the sort had been 28% of the 128k prefill search's stall samples,
+// bench/results/hip_prefill_search_h100_2026-12-07/).
 template <int kThreads>
 __device__ __forceinline__ void hip_select_top(uint64_t* key, int32_t* slot_of, int32_t n_sort, int32_t keep,
                                                int32_t tid) {

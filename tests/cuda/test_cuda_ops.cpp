@@ -433,8 +433,9 @@ TEST_CASE("cuda gated_mlp_hidden (bf16 gate / up / GLU for prefill rows, the com
   // 40 rows: the bf16 path; 3 rows: the GEMV; biases and an intermediate size that is not a multiple of 8: composed.
   const std::vector<Case> cases = {{40, 1024, true, false}, {40, 1024, false, false}, {3, 1024, true, false},
                                    {40, 1024, true, true},  {40, 1004, true, false}};
+  const Activation acts[] = {Activation::ACTIVATION_SILU, Activation::ACTIVATION_GELU_TANH, Activation::ACTIVATION_GELU};
   for (const Case& c : cases) {
-    for (Activation act : {Activation::ACTIVATION_SILU, Activation::ACTIVATION_GELU_TANH, Activation::ACTIVATION_GELU}) {
+    for (Activation act : acts) {
       const bool bf16_path = c.rows > kGemvMaxRows && !c.bias && c.ffn % 8 == 0;
       INFO("rows " << c.rows << " ffn " << c.ffn << " norm " << c.norm << " bias " << c.bias << " activation "
                    << int(act) << " bf16 path " << bf16_path);
