@@ -306,10 +306,11 @@ __device__ __forceinline__ void hip_stage_query(const HipMaskParams& p, int32_t 
 // The centre-key scores of candidates c0 .. c0 + 8 NT - 1 (warp-wide) over the staged M rows [mc0, mc1): the running
 // max of each candidate's (q . k_centre) * scale over the rows that see the centre goes to best[c] (first chunk:
 // written; later chunks: maxed in). Candidates past n_cand or without a piece (cb < 0) are left alone.
-// first_pos: the smallest position of the request's rows. When every centre of the pass is at or before it (all but
-// the passes near the diagonal), every row sees every centre: full M tiles then skip the per-row causal test (two
-// position loads and divisions by the group per tile were a quarter of the search's stall samples at 128k;
-// bench/results/hip_prefill_search_h100_2026-12-07/).
+// first_pos: the smallest position of the request's rows. When every centre of the pass is at or before it, every
+// row sees every centre: full M tiles then skip the per-row causal test (two position loads and divisions by the
+// group per tile were a quarter of the search's stall samples at 128k; bench/results/hip_prefill_search_h100_2026-12-07/).
+// That is every pass of the policy's requests, whose search range ends before the recent window (hi <= first row -
+// recent + 1); the per-row test serves ranges reaching past the first row (the CUDA mask test has one).
 template <class T, int kPairs, int NT>
 __device__ __forceinline__ void hip_centre_scores(const HipMaskParams& p, const KvHeadSourceT<T>& src, int32_t r0,
                                                   int32_t group, int32_t lo, int32_t hi, int32_t bs, int32_t n_cand,

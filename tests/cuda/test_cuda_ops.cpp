@@ -455,6 +455,12 @@ TEST_CASE("cuda gated_mlp_hidden (bf16 gate / up / GLU for prefill rows, the com
                                   {up.gpu, b.gpu.weight(wu.view), c.bias ? b.gpu.weight(bu.view) : none}};
       const Tensor gpu_norm = b.gpu.weight(nw.view);
       b.gpu.gated_mlp_hidden(x.gpu, c.norm ? &gpu_norm : nullptr, 1e-5f, false, normed.gpu, tg, gate.gpu, act);
+      // Which path ran: the bf16 path leaves the fp32 hidden tensor as poisoned (NaN), the composed ops write it.
+      {
+        const std::vector<float> hidden = read(b.gpu, gate.gpu);
+        const size_t finite = size_t(std::count_if(hidden.begin(), hidden.end(), [](float f) { return std::isfinite(f); }));
+        CHECK(finite == (bf16_path ? size_t(0) : hidden.size()));
+      }
       b.gpu.matmul(out.gpu, gate.gpu, b.gpu.weight(wd.view), none);
       // The reference, step by step with the GPU's roundings.
       Tensor in = x.cpu;

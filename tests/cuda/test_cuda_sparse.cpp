@@ -780,12 +780,15 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
         // Keeps that are not a power of two (48, 300: the one-CTA selection sorts every candidate instead of taking
         // the larger half of a bitonic sequence), over 600 rows so that every request runs one CTA.
         {64, 600, {{96, 2, 8, 4, 16}, {600, 2, 32, 0, 0}}},
-        // Keep 2048 single-key blocks over query blocks of 64 rows x GQA 4 (one chunk of staged rows since the
-        // staged q is bf16 alone); keep 1024 over query blocks of 256 rows x GQA 4: the sort buffers (48 KB) leave
-        // room for 704 staged query rows of 256 bytes (H100 / H200: 227 KB opt-in), fewer than the block's 1024, so
-        // prefill's centre scores run over two chunks of rows.
+        // Keep 2048 single-key blocks over query blocks of 64 rows x GQA 4 (few requests: clusters).
         {128, 64, {{2048, 1, 64, 0, 0}}, false, {9000, 5000}},
-        {128, 300, {{1024, 1, 256, 0, 0}}, false, {3000, 1777}},
+        // Many requests (one CTA each, the prefill shape; 600 rows in blocks of 8 carry the count): keep 1024 over
+        // query blocks of 256 rows x GQA 4 — n_sort 2048, the selection's top-half path, and the sort buffers (48 KB)
+        // leave room for 704 staged query rows of 256 bytes (227 KB opt-in), fewer than the block's 1024, so the
+        // centre scores run over two chunks of rows; keep 32 (n_sort 64); and recent -40, a search range reaching
+        // 40 keys past the block's first row, so that rows which do not see a centre are left out of its score (the
+        // per-row causal test, which the policy's ranges, ending before the recent window, never need).
+        {128, 600, {{1024, 1, 256, 0, 0}, {16, 2, 8, 4, 16}, {64, 2, 8, 0, 16}, {64, 2, 16, 4, -40}}, false, {3000, 1777}},
     };
     for (const Shape& shape : shapes) {
       const int32_t d = shape.d;

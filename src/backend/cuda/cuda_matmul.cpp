@@ -300,14 +300,16 @@ void CudaBackend::gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float 
   if (norm_w != nullptr) rmsnorm_into(normed, x, *norm_w, eps, one_plus, true);
   const Tensor& in = norm_w != nullptr ? normed : x;
   const int64_t ffn = gate_up[0].w.dim(0), elems = n * ffn;
-  auto* gu = static_cast<uint16_t*>(scratch(size_t(2 * elems) * sizeof(uint16_t), kScratchGateUp));  // [2][n, ffn]
+  // up starts 256-byte aligned, as every cuBLASLt output before it did (the heuristic assumes 256-byte pointers).
+  const int64_t up_at = (elems + 127) / 128 * 128;
+  auto* gu = static_cast<uint16_t*>(scratch(size_t(up_at + elems) * sizeof(uint16_t), kScratchGateUp));  // gate | up
   gemm(gate_up[0].out, in, gate_up[0].w, gate_up[0].bias, false, gu);
-  gemm(gate_up[1].out, in, gate_up[1].w, gate_up[1].bias, false, gu + elems);
+  gemm(gate_up[1].out, in, gate_up[1].w, gate_up[1].bias, false, gu + up_at);
   forget_converted();
   auto p = zeroed<GluBf16Params>();
   p.act = glu_activation(act);
   p.gate = gu;
-  p.up = gu + elems;
+  p.up = gu + up_at;
   p.n = elems;
   // After the GEMMs are enqueued: growing slot 0 would drop the bf16 input they read (scratch() syncs first).
   p.out_bf16 = static_cast<uint16_t*>(scratch(size_t(elems) * sizeof(uint16_t), 0));
