@@ -1,15 +1,15 @@
 // The CPU reference with the CUDA backend's bf16 roundings and nothing else: weights of 2+ dims stored as bf16, GEMM
-// inputs rounded to bf16, K and V rounded to bf16 when written to the cache, and (GEMM-sized rows, more than the
-// decode GEMV's kGemvMaxRows, no MLP biases) the MLP's gate and up projections kept in bf16 (gated_mlp_hidden). Everything else is
-// the CPU reference's fp32 math. The CUDA forward must match this closely; what separates either of them from an fp32
+// inputs rounded to bf16, K and V rounded to bf16 when written to the cache, and the MLP's gate and up projections
+// kept in bf16 where CudaBackend::gated_mlp_in_bf16 says the GPU does. Everything else is the CPU reference's fp32
+// math. The CUDA forward must match this closely; what separates either of them from an fp32
 // reference (transformers) is the cost of bf16 storage, not a kernel error.
 #pragma once
 #include <deque>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_backend.h"
 #include "io/dtype.h"
-#include "kernels/gemv.h"
 
 namespace lcllm::test {
 
@@ -68,10 +68,7 @@ class Bf16EmulationBackend final : public Backend {
     } else {
       matmul_group(x, gate_up);
     }
-    // CudaBackend::gated_mlp_hidden's bf16 path: GEMM rows, no biases, an intermediate size divisible by 8.
-    const bool bf16_path = x.numel() / x.dim(x.ndim - 1) > kGemvMaxRows && gate_up.size() == 2 &&
-                           gate_up[0].bias.empty() && gate_up[1].bias.empty() && gate_up[0].w.dim(0) % 8 == 0;
-    if (bf16_path) {
+    if (CudaBackend::gated_mlp_in_bf16(x.numel() / x.dim(x.ndim - 1), gate_up)) {
       for (const MatmulTarget& t : gate_up) round_in_place(t.out);
     }
     glu(out, gate_up[0].out, gate_up[1].out, act);

@@ -122,6 +122,10 @@ class CudaBackend final : public Backend {
   void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override;
   // The kernels' name for a model's GLU activation.
   static GluActivation glu_activation(Activation act);
+  // Whether gated_mlp_hidden keeps gate, up and the hidden activation in bf16 for `rows` rows: GEMM rows (more than
+  // the decode GEMV's), two projections of one size divisible by 8, no biases. The bf16 emulation of the tests asks
+  // the same question.
+  static bool gated_mlp_in_bf16(int64_t rows, std::span<const MatmulTarget> gate_up);
   // Prefill rows: gate / up GEMMs with bf16 outputs and a bf16 GLU (cuda_matmul.cpp); decode rows: the defaults.
   void gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float eps, bool one_plus, Tensor normed,
                         std::span<const MatmulTarget> gate_up, Tensor out, Activation act) override;

@@ -283,12 +283,15 @@ void CudaBackend::matmul_residual(Tensor x, const Tensor& y, const Tensor& w, co
   gemm(x, y, w, bias, true);
 }
 
+bool CudaBackend::gated_mlp_in_bf16(int64_t rows, std::span<const MatmulTarget> gate_up) {
+  return gate_up.size() == 2 && rows > kGemvMaxRows && gate_up[0].bias.empty() && gate_up[1].bias.empty() &&
+         gate_up[0].w.dim(0) == gate_up[1].w.dim(0) && gate_up[0].w.dim(0) % 8 == 0;
+}
+
 void CudaBackend::gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float eps, bool one_plus, Tensor normed,
                                    std::span<const MatmulTarget> gate_up, Tensor out, Activation act) {
   const int64_t d = x.dim(x.ndim - 1), n = x.numel() / d;
-  const bool bf16_path = gate_up.size() == 2 && n > kGemvMaxRows && gate_up[0].bias.empty() &&
-                         gate_up[1].bias.empty() && gate_up[0].w.dim(0) == gate_up[1].w.dim(0) &&
-                         gate_up[0].w.dim(0) % 8 == 0 && out.numel() == n * gate_up[0].w.dim(0);
+  const bool bf16_path = gated_mlp_in_bf16(n, gate_up) && out.numel() == n * gate_up[0].w.dim(0);
   if (!bf16_path) {  // decode rows (the GEMV reads fp32), biases: the composed ops
     Backend::gated_mlp_hidden(x, norm_w, eps, one_plus, normed, gate_up, out, act);
     return;
