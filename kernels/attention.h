@@ -64,7 +64,7 @@ struct PrefillKeySets {
 struct PrefillParams {
   AttentionCommon a;
   const int32_t* tile_row0;   // [n_tiles] first query row of each tile
-  const int32_t* tile_rows;   // [n_tiles] rows in the tile, 1..attention_prefill_tile_rows(head_dim), one sequence
+  const int32_t* tile_rows;   // [n_tiles] rows in the tile, 1..attention_prefill_tile_rows(...), one sequence
   int32_t n_tiles;
   PrefillKeySets ks;          // sets == nullptr: dense ranges
 };
@@ -114,9 +114,11 @@ struct DecodeParams {
 // are used where they apply; other head_dims run the version 1 kernels. (Earlier experiment switches — forcing v1,
 // q as bf16 hi + lo in v2 prefill — are retired: tools/bench/dev/README.md.)
 
-// Query rows per prefill tile that launch_attention_prefill expects for this head_dim and GQA group size
-// (v2 packs heads of a group with positions: 128 / (largest power of two <= 8 dividing group) rows).
-int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group);
+// Query rows per prefill tile that launch_attention_prefill expects for this head_dim, GQA group size, cache dtype
+// and tile kind (key_sets: PrefillParams::ks.sets set). v2 and v3 pack heads of a group with positions:
+// M rows / (largest power of two <= 8 dividing group) rows, M = 128, or 192 for v3's dense tiles at head_dim 64
+// over bf16.
+int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group, KvDtype dtype, bool key_sets);
 
 // Key splits for decode. v2: about one wave of resident (row, kv head, split) blocks, each split a multiple of 64
 // keys (the kernel's step); v1: ~4 blocks per SM. max_span = the most keys any (row, kv head) has; work_span = the

@@ -460,7 +460,10 @@ void launch_prefill_v1(const PrefillParams& p, cudaStream_t stream) {
 
 }  // namespace
 
-int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group) {
+int32_t attention_prefill_tile_rows(int32_t head_dim, int32_t group, KvDtype dtype, bool key_sets) {
+  if (attention_prefill_v3_applies(head_dim, dtype)) {
+    return attention_prefill_v3_m_rows(head_dim, dtype, key_sets) / heads_per_pack(group);
+  }
   return prefill_v2_applies(head_dim) ? kMRowsV2 / heads_per_pack(group) : kPrefillTileRows;
 }
 

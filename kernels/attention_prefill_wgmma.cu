@@ -43,31 +43,43 @@ namespace lcllm {
 
 namespace {
 
-constexpr int kConsumerThreads = 256;  // two consumer warpgroups of 64 M rows each
+// Consumer warpgroups of 64 M rows each: three at head_dim 64 over a bf16 cache (dense tiles; version 11), two
+// otherwise. At d 64 a tile's exps take as long as its MMAs, so two groups leave the tensor cores idle while both
+// run their softmax; a third group's products fill that gap (FlashAttention-3's d 64 shape, M = 192). fp8 keeps two:
+// its producer converts each tile and needs the registers a third group would take. Key-set tiles keep two: HiP's
+// query blocks (32 positions x a GQA group of 4 = 128 M rows) would leave a third group idle, and an idle group
+// still multiplies.
+constexpr int v3_groups(int head_dim, bool fp8, bool sets) { return head_dim == 64 && !fp8 && !sets ? 3 : 2; }
 constexpr int kProducerThreads = 128;  // one producer warpgroup: the K / V gathers
-constexpr int kThreadsV3 = kConsumerThreads + kProducerThreads;
+constexpr int v3_threads(int groups) { return 128 * groups + kProducerThreads; }
 // Keys per tile (N of S = Q K^T) and ring stages: head_dim 256 takes 64-key tiles and two stages, with Q in shared
 // memory, so that O (128 fp32 a thread), S and P fit a consumer's 224 registers and the stages, Q and (fp8) the
 // landing area fit 227 KB.
 constexpr int v3_keys(int head_dim) { return head_dim == 256 ? 64 : 128; }
 constexpr int v3_stages(int head_dim) { return head_dim == 256 ? 2 : 3; }
-constexpr bool v3_q_in_smem(int head_dim) { return head_dim == 256; }
-// Registers per thread after setmaxnreg: 128 x 56 + 256 x 224 = 64512, what the launch gave (168 each): an increase
-// past the block's own registers would wait forever. The consumers spill at 216 or fewer (ptxas -v).
-constexpr int kProducerRegs = 56, kConsumerRegs = 224;
+// Q's A operand from shared memory (descriptors) instead of registers: at d 256 its fragments do not fit beside O,
+// with three groups (d 64) not beside S, P and O in 160 registers.
+constexpr bool v3_q_in_smem(int head_dim, int groups) { return head_dim == 256 || groups == 3; }
+// Registers per thread after setmaxnreg, within what the launch gave the block: two groups 128 x 56 + 256 x 224 =
+// 64512 (168 each at launch), three 128 x 32 + 384 x 160 = 65536 (128 each). An increase past the block's own
+// registers would wait forever. With two groups the consumers spill at 216 or fewer (ptxas -v).
+constexpr int v3_producer_regs(int groups) { return groups == 3 ? 32 : 56; }
+constexpr int v3_consumer_regs(int groups) { return groups == 3 ? 160 : 224; }
 
 constexpr uint32_t v3_tile_bytes(int head_dim) { return uint32_t(v3_keys(head_dim)) * uint32_t(head_dim) * 2; }
 // fp8: one tile's K and V as stored, the producer's landing area (tile keys x head_dim bytes, twice).
 constexpr uint32_t v3_raw_bytes(int head_dim, bool fp8) {
   return fp8 ? 2u * uint32_t(v3_keys(head_dim)) * uint32_t(head_dim) : 0u;
 }
-// Q's 128 M rows as bf16 where they live in shared memory (head_dim 256).
-constexpr uint32_t v3_q_bytes(int head_dim) { return v3_q_in_smem(head_dim) ? 128u * uint32_t(head_dim) * 2u : 0u; }
+// Q's 64 x groups M rows as bf16 where they live in shared memory.
+constexpr uint32_t v3_q_bytes(int head_dim, int groups) {
+  return v3_q_in_smem(head_dim, groups) ? 64u * uint32_t(groups) * uint32_t(head_dim) * 2u : 0u;
+}
 // + 1024: the dynamic window is aligned up to the 1024-byte swizzle atom inside the kernel. d 128 fp8 and d 256 fp8:
 // 230,400 bytes of the 232,448 a block may opt into.
-constexpr size_t v3_smem_bytes(int head_dim, bool fp8) {
+constexpr size_t v3_smem_bytes(int head_dim, bool fp8, bool sets) {
   return size_t(v3_stages(head_dim)) * 2 * v3_tile_bytes(head_dim) + v3_raw_bytes(head_dim, fp8) +
-         v3_q_bytes(head_dim) + 1024;
+         v3_q_bytes(head_dim, v3_groups(head_dim, fp8, sets)) + 1024;
 }
 
 }  // namespace
@@ -81,13 +93,19 @@ constexpr size_t v3_smem_bytes(int head_dim, bool fp8) {
 // row's own set when its list is the last row's list cut at hi_r (HiP's rows of one query block) or empty.
 // T: the stored K/V element, uint16_t (bf16) or uint8_t (fp8 e4m3).
 template <int D, class T, bool kSoftcap, bool kSets>
-__global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
+__global__ void __launch_bounds__(v3_threads(v3_groups(D, sizeof(T) == 1, kSets)), 1)
+    kernel_attention_prefill_v3(PrefillParams p, int32_t hp_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool kFp8 = sizeof(T) == 1;
+  constexpr int kGroups = v3_groups(D, kFp8, kSets);
+  constexpr int kConsumerThreads = 128 * kGroups;
+  constexpr int kMRows = 64 * kGroups;  // the tile's M rows: (position, head) pairs
+  constexpr int kTurnThreads = 256;     // a turn barrier: the group taking its turn + the group handing it over
+  constexpr int kQBarrier = 1 + kGroups;  // named barriers: 0 __syncthreads, 1 .. kGroups the groups' turns
   constexpr int kKeysV3 = v3_keys(D), kStagesV3 = v3_stages(D);
-  constexpr bool kQs = v3_q_in_smem(D);  // Q's A operand from shared memory (descriptors), not registers
+  constexpr bool kQs = v3_q_in_smem(D, kGroups);  // Q's A operand from shared memory (descriptors), not registers
   constexpr uint32_t kHalfBytes = kKeysV3 * 128;  // one 64-dim half of a K or V tile: [kKeysV3 keys][128 B]
-  constexpr uint32_t kQHalfBytes = 128 * 128;     // one 64-dim half of Q: [128 M rows][128 B]
+  constexpr uint32_t kQHalfBytes = kMRows * 128;  // one 64-dim half of Q: [kMRows M rows][128 B]
   constexpr int KC = D * int(sizeof(T)) / 16;  // 16-byte chunks per stored K/V row (a producer thread copies one)
   constexpr int KK = D / 16;            // k-steps of Q K^T
   constexpr int NT = kKeysV3 / 8;       // 8-key column blocks of S
@@ -109,19 +127,19 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   // fp8 only, after the stages: [K | V][kPasses][kProducerThreads][16 bytes], the next tile's bytes as stored, each
   // producer thread's chunks in its own slots (it alone writes and reads them)
   const uint32_t raw_base = smem_base + uint32_t(kStagesV3) * kStageBytes;
-  // d 256 only, after the landing area: [D / 64 halves][128 M rows][64 dims] bf16, swizzled like the tiles
+  // kQs only, after the landing area: [D / 64 halves][kMRows M rows][64 dims] bf16, swizzled like the tiles
   const uint32_t q_base = raw_base + v3_raw_bytes(D, kFp8);
   __shared__ int32_t sRange[2];   // the block's key range: union over its rows
-  __shared__ int32_t sGroup[2][2];  // per consumer warpgroup: the intersection of its rows' ranges (lo, hi)
+  __shared__ int32_t sGroup[kGroups][2];  // per consumer warpgroup: the intersection of its rows' ranges (lo, hi)
   __shared__ int32_t sPos[kSets ? kStagesV3 : 1][kKeysV3];  // key sets: each staged key's position (INT32_MAX: none)
   // stage landed: each producer thread arrives when its copies land or, fp8, after storing its converted rows (and,
   // with key sets, once more after writing the stage's positions)
   __shared__ __align__(8) uint64_t sFull[kStagesV3];
-  __shared__ __align__(8) uint64_t sEmpty[kStagesV3];  // stage consumed: the consumers' 256 threads arrive
+  __shared__ __align__(8) uint64_t sEmpty[kStagesV3];  // stage consumed: every consumer thread arrives
 
   const AttentionCommon& a = p.a;
   const int32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g = lane >> 2, t4 = lane & 3;
-  const bool producer = tid >= kConsumerThreads;  // warpgroup 2; consumers are warpgroups 0 and 1 (M rows 64 wg ..)
+  const bool producer = tid >= kConsumerThreads;  // the last warpgroup; consumer wg owns M rows 64 wg .. 64 wg + 63
   const int32_t tile = int32_t(gridDim.y) - 1 - int32_t(blockIdx.y);  // heavy (late, causal) tiles first
   const int32_t hp = 1 << hp_log2;
   const int32_t h0 = int32_t(blockIdx.x) * hp, kvh = h0 / (a.n_heads / a.n_kv_heads);
@@ -138,7 +156,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
       mbar_init(smem_u32(&sEmpty[st]), kConsumerThreads);
     }
   }
-  if (tid < 2) {
+  if (tid < kGroups) {
     sGroup[tid][0] = 0;
     sGroup[tid][1] = INT32_MAX;
   }
@@ -227,7 +245,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     // copies have landed (cp.async.mbarrier.arrive), so the producer runs ahead by as many tiles as there are
     // stages. (Version 8 published a tile only after issuing the next one and waiting for its own copies: ncu showed
     // the consumers waiting on sFull while the producer waited on sEmpty.)
-    regs_decrease<kProducerRegs>();
+    regs_decrease<v3_producer_regs(kGroups)>();
     const int32_t ptid = tid - kConsumerThreads, pwarp = ptid >> 5;
     // This thread copies chunk `chunk` of keys key_base + i * kRowsPerPass; its swizzled offsets are fixed.
     const int32_t chunk = ptid % KC, key_base = ptid / KC;
@@ -347,15 +365,15 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     return;
   }
 
-  regs_increase<kConsumerRegs>();
-  uint32_t qa[kQs ? 1 : KK][4];  // Q's A fragments (bf16), d <= 128
+  regs_increase<v3_consumer_regs(kGroups)>();
+  uint32_t qa[kQs ? 1 : KK][4];  // Q's A fragments (bf16), Q in registers
   if constexpr (kQs) {
-    // d 256: the consumers write Q's 128 M rows as bf16 into shared memory, 16-byte chunk c of row r at half c / 8,
+    // The consumers write Q's kMRows M rows as bf16 into shared memory, 16-byte chunk c of row r at half c / 8,
     // chunk (c % 8) ^ (r % 8) (the tiles' swizzle), zeros past the tile's rows; each warpgroup's wgmmas then read
     // its 64 rows through a descriptor.
     constexpr int kChunks = D / 8;
 #pragma unroll 4
-    for (int32_t idx = tid; idx < 128 * kChunks; idx += kConsumerThreads) {
+    for (int32_t idx = tid; idx < kMRows * kChunks; idx += kConsumerThreads) {
       const int32_t r = idx / kChunks, c = idx % kChunks, rp = r >> hp_log2, rh = h0 + (r & (hp - 1));
       uint4 packed = make_uint4(0, 0, 0, 0);
       if (rp < nr) {
@@ -367,7 +385,7 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
                    packed);
     }
     fence_proxy_async_shared();  // the generic stores before the wgmmas' async-proxy reads
-    named_barrier_sync(3, kConsumerThreads);
+    named_barrier_sync(kQBarrier, kConsumerThreads);
   } else {
     load_q_fragments_bf16<D>(qa, a.q, a.n_heads, row0, nr, pos, head, t4);
   }
@@ -402,13 +420,17 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
       // K-major B: 16 dims of all the tile's keys; dims 16 kk .. 16 kk + 15 lie in half kk / 4 at byte 32 (kk % 4)
-      // (the descriptor's address field counts 16-byte units). Q (d 256) is the same K-major layout, this
+      // (the descriptor's address field counts 16-byte units). Q in shared memory is the same K-major layout, this
       // warpgroup's 64 rows 8 KB into each half.
       const uint64_t b = k_desc + ((uint32_t(kk >> 2) * kHalfBytes + uint32_t(kk & 3) * 32u) >> 4);
       if constexpr (kQs) {
         const uint64_t q_desc = wgmma_desc_sw128(q_base + uint32_t(wg) * 64u * 128u, 16, 1024);
-        wgmma_m64n64k16_ss(s, q_desc + ((uint32_t(kk >> 2) * kQHalfBytes + uint32_t(kk & 3) * 32u) >> 4), b,
-                           kk > 0 ? 1 : 0);
+        const uint64_t a_k = q_desc + ((uint32_t(kk >> 2) * kQHalfBytes + uint32_t(kk & 3) * 32u) >> 4);
+        if constexpr (kKeysV3 == 64) {
+          wgmma_m64n64k16_ss(s, a_k, b, kk > 0 ? 1 : 0);
+        } else {
+          wgmma_m64n128k16_ss(s, a_k, b, kk > 0 ? 1 : 0);
+        }
       } else {
         wgmma_m64n128k16_rs<0>(s, qa[kk], b, kk > 0 ? 1 : 0);
       }
@@ -503,20 +525,21 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     }
   };
 
-  // The two consumer groups take turns at issuing (FlashAttention-3 §3.1's ping-pong): group w issues after
-  // barrier 1 + w and then lets the other group issue, so the tensor cores run one group's products while the other
-  // group runs its softmax. Group 1 opens the first turn for group 0 and leaves out the arrive after its last turn,
-  // so every arrive meets a sync: each group issues n_iter + 1 times.
-  const int my_turn = 1 + wg, their_turn = 2 - wg;
-  if (n_iter > 0 && wg == 1) named_barrier_arrive(their_turn, kConsumerThreads);
+  // The consumer groups take turns at issuing (FlashAttention-3 §3.1's ping-pong), 0 -> 1 (-> 2) -> 0: group w
+  // issues after barrier 1 + w and then hands the turn to the next group, so the tensor cores run one group's
+  // products while the others run their softmax. The last group opens the first turn for group 0 and leaves out the
+  // hand-over after its last turn, so every arrive meets a sync: each group issues n_iter + 1 times.
+  const bool last_group = wg == kGroups - 1;
+  const int my_turn = 1 + wg, their_turn = last_group ? 1 : 2 + wg;
+  if (n_iter > 0 && last_group) named_barrier_arrive(their_turn, kTurnThreads);
   if (n_iter > 0) {
     mbar_wait(smem_u32(&sFull[0]), 0u);
     fence_proxy_async_shared();  // the landed cp.async writes (generic proxy) before this thread's wgmma reads
     zero_scores();
     wgmma_fence();
-    named_barrier_sync(my_turn, kConsumerThreads);
+    named_barrier_sync(my_turn, kTurnThreads);
     issue_scores(0);
-    named_barrier_arrive(their_turn, kConsumerThreads);
+    named_barrier_arrive(their_turn, kTurnThreads);
     wgmma_wait<0>();
     wgmma_pin(s);
     float alpha[2];
@@ -529,10 +552,10 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
     fence_proxy_async_shared();
     zero_scores();
     wgmma_fence();  // pa, the rescaled O and the zeroed S are written before the wgmmas below use them
-    named_barrier_sync(my_turn, kConsumerThreads);
+    named_barrier_sync(my_turn, kTurnThreads);
     issue_scores(stage);
     issue_pv(prev);
-    named_barrier_arrive(their_turn, kConsumerThreads);
+    named_barrier_arrive(their_turn, kTurnThreads);
     wgmma_wait<1>();  // S_j done, P V_{j-1} may still run
     wgmma_pin(s);
     float alpha[2];
@@ -545,9 +568,9 @@ __global__ void __launch_bounds__(kThreadsV3, 1) kernel_attention_prefill_v3(Pre
   }
   if (n_iter > 0) {
     wgmma_fence();
-    named_barrier_sync(my_turn, kConsumerThreads);
+    named_barrier_sync(my_turn, kTurnThreads);
     issue_pv((n_iter - 1) % kStagesV3);
-    if (wg == 0) named_barrier_arrive(their_turn, kConsumerThreads);
+    if (!last_group) named_barrier_arrive(their_turn, kTurnThreads);
     wgmma_wait<0>();
 #pragma unroll
     for (int h = 0; h < NH; ++h) wgmma_pin(o[h]);
@@ -579,14 +602,15 @@ void launch_prefill_v3_d(const PrefillParams& p, int32_t hp_log2, cudaStream_t s
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const uint64_t bit = uint64_t(1) << (device & 63);
-  const size_t smem = v3_smem_bytes(D, sizeof(T) == 1);
+  const size_t smem = v3_smem_bytes(D, sizeof(T) == 1, kSets);
   if ((configured.load() & bit) == 0) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel_attention_prefill_v3<D, T, kSoftcap, kSets>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit);
   }
   const dim3 grid(unsigned(p.a.n_heads >> hp_log2), unsigned(p.n_tiles));
-  kernel_attention_prefill_v3<D, T, kSoftcap, kSets><<<grid, kThreadsV3, smem, stream>>>(p, hp_log2);
+  constexpr int threads = v3_threads(v3_groups(D, sizeof(T) == 1, kSets));
+  kernel_attention_prefill_v3<D, T, kSoftcap, kSets><<<grid, threads, smem, stream>>>(p, hp_log2);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -629,6 +653,10 @@ bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype) {
     k.store(major == 9 ? 1 : 2);
   }
   return k.load() == 1;
+}
+
+int32_t attention_prefill_v3_m_rows(int32_t head_dim, KvDtype dtype, bool key_sets) {
+  return 64 * v3_groups(head_dim, dtype == KvDtype::KV_DTYPE_FP8_E4M3, key_sets);
 }
 
 void launch_attention_prefill_v3(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream) {

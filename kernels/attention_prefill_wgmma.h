@@ -12,6 +12,8 @@
 namespace lcllm {
 
 bool attention_prefill_v3_applies(int32_t head_dim, KvDtype dtype);
+// M rows ((position, query head) pairs) of one v3 tile: 192 for dense tiles at head_dim 64 over bf16, else 128.
+int32_t attention_prefill_v3_m_rows(int32_t head_dim, KvDtype dtype, bool key_sets);
 void launch_attention_prefill_v3(const PrefillParams& p, int32_t hp_log2, cudaStream_t stream);
 
 }  // namespace lcllm

@@ -5,13 +5,15 @@
 # TTFT of the hip preset against its prefill dense threshold at 16k and 8k (the search costs half since session 24;
 # the first 32k tokens' dense attention is ~0.46 s of the 128k hip TTFT). Carry gpu_carry/dist.tar.xz and
 # gpu_carry/commit.txt (move bench/results out of the checkout for the call: the tree is near the 64 MiB limit).
-#   bash tools/bench/run_hip_threshold_check.sh
+#   [SKIP_TESTS=1] bash tools/bench/run_hip_threshold_check.sh
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json PL=tools/bench/plans
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
-{ hdr "CUDA tests: the whole suite" "test_cuda"; timeout 240 $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
-tail -3 $R/tests_all.log; pack
+if [ -z "${SKIP_TESTS:-}" ]; then  # SKIP_TESTS=1: the suite runs in another call at a later commit
+  { hdr "CUDA tests: the whole suite" "test_cuda"; timeout 240 $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
+  tail -3 $R/tests_all.log; pack
+fi
 for tool in racecheck memcheck; do
   { hdr "$tool: the HiP mask test" "compute-sanitizer --tool $tool test_cuda 'cuda HiP masks equal*'";
     timeout 150 compute-sanitizer --tool $tool $D/test_cuda "cuda HiP masks equal*"; echo "exit code: $?"; } > $R/${tool}_hip_masks.log 2>&1

@@ -51,7 +51,7 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   // Prefill tiles: runs of rows of one sequence, as many as the kernel packs per block (sequences without key rows).
   std::vector<int32_t> tile_row0, tile_rows;
   if (prefill_tiles) {
-    const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
+    const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_, kv_layout(layer).dtype, false);
     for (int32_t s = 0; s < n_seq; ++s) {
       const int32_t first = batch.query_start[size_t(s)];
       if (!key_rows.empty() && first < batch.query_start[size_t(s + 1)] && keyed[size_t(first)]) continue;
@@ -65,7 +65,7 @@ CudaAttentionRows CudaBackend::attention_rows(const Tensor& out, const Tensor& q
   // set_tile_align rows from the sequence's first row; the key rows of one-row sequences go to the split-KV kernels.
   std::vector<int32_t> set_row0, set_rows, single_rows;
   if (set_tile_align > 0) {
-    const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_);
+    const int32_t tile = attention_prefill_tile_rows(hd, n_heads / n_kv_heads_, kv_layout(layer).dtype, true);
     for (int32_t s = 0; s < n_seq; ++s) {
       const int32_t first = batch.query_start[size_t(s)], end = batch.query_start[size_t(s + 1)];
       if (first == end || !keyed[size_t(first)]) continue;
