@@ -57,10 +57,12 @@ struct HipPresetParams {
   HipParams hip;
   int32_t dense_layers = 3;
   // HipParams::dense_below of the prefill and the decode groups (0: always sparse): below them the search costs
-  // more than the dense attention it saves (H100 / H200, Llama-3.1-8B shape: HiP's TTFT equals dense's at 32k, and
-  // a decode step searching every layer's masks is slower than dense up to ~174k keys on the H100, ~300k on the
-  // H200; docs/POLICIES.md "Where hip pays off").
-  int32_t prefill_dense_below = 32768, decode_dense_below = 196608;
+  // more than the dense attention it saves. Prefill 8k since session 25 (32k before; the search costs half since
+  // session 24): Llama-3.1-8B TTFT on the H100 1.05 s at 32k and 5.01 s at 128k against 1.32 / 5.31 s with 32k and
+  // 1.09 / 5.04 s with 16k (bench/results/hip_prefill_dense_below_h100_2026-12-07/). Decode: a step searching
+  // every layer's masks is slower than dense up to ~174k keys on the H100, ~300k on the H200; docs/POLICIES.md
+  // "Where hip pays off".
+  int32_t prefill_dense_below = 8192, decode_dense_below = 196608;
   // The prefill group's HipParams::dense_tail: a prompt's last 64 rows attend densely (Gemma 3 270M, 4k, 32
   // prompts, 8x budget: 98.0% of full's answer probability kept against 94.6% without, 27 vs 22 of 32 found;
   // docs/POLICIES.md).

@@ -31,7 +31,7 @@ CLI::Option* cli_add_policy_option(CLI::App* cmd, std::string& policy, bool many
                        "TidalDecode top-k selection + reuse in decode; hylra = HyLRA per-layer full/select/reuse "
                        "plan; retrieval = retrieval heads full, the other heads stream and keep only their window "
                        "(needs calibrated scores, else all heads full); hip = HiP hierarchical block-sparse "
-                       "attention (dense below 32k prompt / 192k decode tokens, where its search costs more than it "
+                       "attention (dense below 8k prompt / 192k decode tokens, where its search costs more than it "
                        "saves, and over a prompt's last 64 rows). `lcllm policy show MODEL --policy X` prints the "
                        "per-layer plan; rules and sources in docs/POLICIES.md")
       ->capture_default_str();
