@@ -43,7 +43,7 @@ struct RunArgs {
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
   std::string kv_cache_dtype = "auto";
-  int32_t chunk_size = 256;
+  int32_t chunk_size = 0;  // 0: engine_auto_step_tokens (4096 on cuda, 256 on cpu)
   bool ignore_eos = false;
   bool quiet = false;
 };
@@ -172,6 +172,7 @@ int run(RunArgs a) {
   eo.enforce_eager = a.enforce_eager;
   eo.kv_cache_dtype = a.kv_cache_dtype;
   eo.max_step_tokens = a.chunk_size;
+  eo.max_window_sequences = 1;  // one sequence: one windowed-head ring (cuda), not the backend's default 16
   eo.policy = a.policy;
   ProgressBar bar("loading weights", !a.quiet);
   eo.load_progress = [&](size_t done, size_t total) { bar.update(done, total); };
@@ -300,7 +301,11 @@ CliHandler cli_add_run(CLI::App& app) {
       ->check(CLI::Range(0.05f, 1.0f));
   cmd->add_option("--threads,-t", a->threads, "CPU threads; 0 = all cores")->capture_default_str()->check(CLI::Range(0, 4096));
   cmd->add_option("--ctx-size,-c", a->ctx_size, "KV cache capacity in tokens; 0 = as much as --gpu-memory-fraction allows (cuda)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk: tokens per forward step (1-65536)")->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--chunk-size", a->chunk_size,
+                  "Prefill chunk: tokens per forward step (1-65536); 0 = auto: 4096 on cuda (a long prompt's "
+                  "prefill kernels fill the GPU), 256 on cpu")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 16));
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating after an end-of-sequence token");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
   return [cmd, a]() -> int { return cmd->parsed() ? run(*a) : -1; };

@@ -43,7 +43,7 @@ struct ServeArgs {
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
   std::string kv_cache_dtype = "auto";
-  int32_t chunk_size = 256;
+  int32_t chunk_size = 0;  // 0: engine_auto_step_tokens (4096 on cuda, 256 on cpu)
   int32_t default_max_tokens = 256;
   size_t max_body_bytes = 8u << 20;
   int http_threads = 0;
@@ -225,8 +225,11 @@ CliHandler cli_add_serve(CLI::App& app) {
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->envname("LCLLM_GPU_MEMORY_FRACTION")->capture_default_str()->check(CLI::Range(0.05f, 1.0f));
-  cmd->add_option("--chunk-size", a->chunk_size, "Tokens per forward step (prefill chunks + decode tokens)")
-      ->envname("LCLLM_CHUNK_SIZE")->capture_default_str()->check(CLI::Range(1, kMaxChunkTokens));
+  cmd->add_option("--chunk-size", a->chunk_size,
+                  "Tokens per forward step (prefill chunks + decode tokens); 0 = auto: 4096 on cuda (like vLLM's "
+                  "--max-num-batched-tokens / SGLang's --chunked-prefill-size: larger steps prefill faster, smaller "
+                  "ones stall running streams less), 256 on cpu")
+      ->envname("LCLLM_CHUNK_SIZE")->capture_default_str()->check(CLI::Range(0, kMaxChunkTokens));
   cmd->add_option("--chat-template", a->chat_template_file, "Jinja chat template file overriding the model's")
       ->envname("LCLLM_CHAT_TEMPLATE");
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching,

@@ -61,13 +61,15 @@ KvDtype kv_dtype_parse(const std::string& name) {
 
 }  // namespace
 
+int32_t engine_auto_step_tokens(const std::string& backend) { return backend == "cuda" ? 4096 : 256; }
+
 std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_ptr<Backend> backend) {
   if (options.context_tokens < 0) {
     throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "context size must be positive, got " +
                                                             std::to_string(options.context_tokens));
   }
-  if (options.page_size <= 0 || options.max_step_tokens <= 0) {
-    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "page size and step size must be positive");
+  if (options.page_size <= 0 || options.max_step_tokens < 0) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "page size must be positive and step size not negative");
   }
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
@@ -98,11 +100,13 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options, std::unique_p
     }
   }
   if (options.kv_cache_dtype != "auto") e->backend_->kv_set_dtype(kv_dtype_parse(options.kv_cache_dtype));
+  if (e->options_.max_step_tokens == 0) e->options_.max_step_tokens = engine_auto_step_tokens(e->backend_->name());
+  const int32_t step_tokens = e->options_.max_step_tokens;
   e->weights_ = model_weights_bind(e->config_, *e->checkpoint_, *e->backend_, options.load_progress);
-  e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, options.max_step_tokens);
+  e->buffers_ = forward_buffers_alloc(*e->backend_, e->config_, step_tokens);
   // Streaming heads keep only their window (retrieval preset, DuoAttention): the pool stores the other heads.
   if (options.kv_window && e->backend_->supports_kv_window()) {
-    e->kv_window_ = attention_kv_window_layout(e->plan_, options.max_step_tokens);
+    e->kv_window_ = attention_kv_window_layout(e->plan_, step_tokens);
     e->kv_window_.max_sequences = options.max_window_sequences;
     e->kv_window_.head_dim = e->config_.head_dim;
     if (!e->kv_window_.empty()) e->backend_->kv_window_configure(e->kv_window_);

@@ -274,3 +274,23 @@ TEST_CASE("sequences under different plans share one step: each equals its seque
     CHECK(max_abs_diff(f, want_decode[i]) > 1e-3);
   }
 }
+
+TEST_CASE("max_step_tokens 0 picks the backend's step size; a negative one is refused", "[engine][step]") {
+  EngineOptions o;
+  o.model_path = kFixture;
+  o.threads = 2;
+  o.context_tokens = 256;
+  o.max_step_tokens = 0;
+  auto e = Engine::load(o);
+  CHECK(e->max_step_tokens() == engine_auto_step_tokens("cpu"));
+  CHECK(e->options().max_step_tokens == e->max_step_tokens());
+  CHECK(engine_auto_step_tokens("cpu") == 256);
+  CHECK(engine_auto_step_tokens("cuda") == 4096);
+  // The auto-sized engine runs (its buffers are sized for the resolved step).
+  const std::vector<int32_t> prompt = fixture_prompt();
+  const int32_t s = e->create_sequence();
+  const std::vector<float> logits = e->feed(s, prompt, false);
+  CHECK(logits.size() == size_t(e->config().vocab_size));
+  o.max_step_tokens = -1;
+  CHECK_THROWS_WITH(Engine::load(o), Catch::Contains("step size not negative"));
+}
