@@ -750,54 +750,32 @@ TEST_CASE("cuda fp8 KV cache end to end: rings and pool, prefill and decode, gra
   }
 }
 
-TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode rows, centre and descent, ties to the lower block, bf16 and "
-          "fp8", "[cuda][sparse][hip]") {
-  LCLLM_REQUIRE_GPU();
-  INFO("seed " << seed_used());
+namespace {
+
+// One HiP mask-search comparison shape (cuda HiP masks tests below): sequence 0 prefills its last q_rows rows (masks
+// per query block), sequence 1 decodes one row; page size 16 (page boundaries inside blocks), GQA 4.
+struct HipMaskBudget {
+  int32_t k, bs, bq, sink, recent;
+};
+struct HipMaskShape {
+  int32_t d, q_rows;
+  std::vector<HipMaskBudget> budgets;
+  bool decode_only = false;  // only sequence 1's decode row: few requests, so clusters of many CTAs each
+  std::vector<int32_t> kv = {3000, 1777};  // the sequences' lengths
+};
+
+// The GPU's masks equal the CPU rule's for every shape, bf16 and fp8 caches, centre and descent representatives;
+// then the same search left on the device, expanded into a selection slot, kept as cached decode masks and dilated.
+void check_hip_masks_equal(const std::vector<HipMaskShape>& shapes) {
   for (const KvDtype dt : {KvDtype::KV_DTYPE_BF16, KvDtype::KV_DTYPE_FP8_E4M3}) {
-    // Sequence 0 prefills its last 64 rows (masks per query block), sequence 1 decodes one row; page size 16
-    // (page boundaries inside blocks), GQA 4, head_dim 64 and 128.
-    struct Budget {
-      int32_t k, bs, bq, sink, recent;
-    };
-    struct Shape {
-      int32_t d, q_rows;
-      std::vector<Budget> budgets;
-      bool decode_only = false;  // only sequence 1's decode row: few requests, so clusters of many CTAs each
-      std::vector<int32_t> kv = {3000, 1777};  // the sequences' lengths
-    };
-    // Requests few (decode alone: 4 requests, 16 CTAs each, ranking 512 and 2048 candidates across the cluster),
-    // some (about 40-80: 1-2 CTAs each) and many (600 rows in query blocks of 2: one CTA each).
-    const std::vector<Shape> shapes = {
-        {64, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}, {16, 1, 64, 1, 8}, {4096, 4, 16, 0, 0} /* keeps all */}},
-        {128, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}}},
-        {128, 64, {{512, 2, 16, 4, 32}}, true},
-        {64, 64, {{1024, 1, 16, 0, 16}}, true},
-        // Keeps far apart in one launch: clusters sized for keep 256 also run keep-4 requests (n_sort 8, fewer
-        // candidates than one CTA scores per pass).
-        {128, 64, {{512, 2, 16, 4, 32}, {8, 2, 16, 0, 0}}, true},
-        {64, 600, {{32, 2, 2, 4, 16}}},
-        // Keeps that are not a power of two (48, 300: the one-CTA selection sorts every candidate instead of taking
-        // the larger half of a bitonic sequence), over 600 rows so that every request runs one CTA.
-        {64, 600, {{96, 2, 8, 4, 16}, {600, 2, 32, 0, 0}}},
-        // Keep 2048 single-key blocks over query blocks of 64 rows x GQA 4 (few requests: clusters).
-        {128, 64, {{2048, 1, 64, 0, 0}}, false, {9000, 5000}},
-        // Many requests (one CTA each, the prefill shape; 600 rows in blocks of 8 carry the count): keep 1024 over
-        // query blocks of 256 rows x GQA 4 — n_sort 2048, the selection's top-half path, and the sort buffers (48 KB)
-        // leave room for 704 staged query rows of 256 bytes (227 KB opt-in), fewer than the block's 1024, so the
-        // centre scores run over two chunks of rows; keep 32 (n_sort 64); and recent -40, a search range reaching
-        // 40 keys past the block's first row, so that rows which do not see a centre are left out of its score (the
-        // per-row causal test, which the policy's ranges, ending before the recent window, never need).
-        {128, 600, {{1024, 1, 256, 0, 0}, {16, 2, 8, 4, 16}, {64, 2, 8, 0, 16}, {64, 2, 16, 4, -40}}, false, {3000, 1777}},
-    };
-    for (const Shape& shape : shapes) {
+    for (const HipMaskShape& shape : shapes) {
       const int32_t d = shape.d;
       PagedCase c(2, 4, d, 16, shape.kv, {shape.q_rows, 1}, 1.f, dt, /*integers=*/true);
       AttentionParams params;
       params.scale = 1.0f / std::sqrt(float(d));
       std::vector<HipBlockRequest> reqs;
       for (const bool descent : {false, true})
-      for (const Budget b : shape.budgets) {
+      for (const HipMaskBudget b : shape.budgets) {
         for (int32_t s = shape.decode_only ? 1 : 0; s < 2; ++s) {
           const int32_t q0 = c.query_start[size_t(s)], q1 = c.query_start[size_t(s + 1)];
           const int32_t bq = q1 - q0 == 1 ? 1 : b.bq;
@@ -918,6 +896,50 @@ TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode 
       for (size_t i = 0; i < reqs.size(); ++i) c.gpu.hip_cache_release(int32_t(i));
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("cuda HiP masks equal the CPU rule's masks: prefill blocks and decode rows, centre and descent, ties to the lower block, bf16 and "
+          "fp8", "[cuda][sparse][hip]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  // Requests few (decode alone: 4 requests, 16 CTAs each, ranking 512 and 2048 candidates across the cluster),
+  // some (about 40-80: 1-2 CTAs each) and many (600 rows in query blocks of 2: one CTA each).
+  const std::vector<HipMaskShape> shapes = {
+      {64, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}, {16, 1, 64, 1, 8}, {4096, 4, 16, 0, 0} /* keeps all */}},
+      {128, 64, {{64, 2, 16, 4, 32}, {128, 8, 32, 0, 0}}},
+      {128, 64, {{512, 2, 16, 4, 32}}, true},
+      {64, 64, {{1024, 1, 16, 0, 16}}, true},
+      // Keeps far apart in one launch: clusters sized for keep 256 also run keep-4 requests (n_sort 8, fewer
+      // candidates than one CTA scores per pass).
+      {128, 64, {{512, 2, 16, 4, 32}, {8, 2, 16, 0, 0}}, true},
+      {64, 600, {{32, 2, 2, 4, 16}}},
+      // Keeps that are not a power of two (48, 300: the one-CTA selection sorts every candidate instead of taking
+      // the larger half of a bitonic sequence), over 600 rows so that every request runs one CTA.
+      {64, 600, {{96, 2, 8, 4, 16}, {600, 2, 32, 0, 0}}},
+      // Keep 2048 single-key blocks over query blocks of 64 rows x GQA 4 (few requests: clusters).
+      {128, 64, {{2048, 1, 64, 0, 0}}, false, {9000, 5000}},
+  };
+  check_hip_masks_equal(shapes);
+}
+
+// A test case of its own so that compute-sanitizer's racecheck can run it alone (the whole comparison takes minutes
+// under racecheck).
+TEST_CASE("cuda HiP masks equal the CPU rule's masks: many requests (one CTA each: top-half selection, staged query "
+          "chunks, the per-row causal test), bf16 and fp8", "[cuda][sparse][hip]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  const std::vector<HipMaskShape> shapes = {
+      // Many requests (one CTA each, the prefill shape; 600 rows in blocks of 8 carry the count): keep 1024 over
+      // query blocks of 256 rows x GQA 4 — n_sort 2048, the selection's top-half path, and the sort buffers (48 KB)
+      // leave room for 704 staged query rows of 256 bytes (227 KB opt-in), fewer than the block's 1024, so the
+      // centre scores run over two chunks of rows; keep 32 (n_sort 64); and recent -40, a search range reaching
+      // 40 keys past the block's first row, so that rows which do not see a centre are left out of its score (the
+      // per-row causal test, which the policy's ranges, ending before the recent window, never need).
+      {128, 600, {{1024, 1, 256, 0, 0}, {16, 2, 8, 4, 16}, {64, 2, 8, 0, 16}, {64, 2, 16, 4, -40}}, false, {3000, 1777}},
+  };
+  check_hip_masks_equal(shapes);
 }
 
 TEST_CASE("cuda HiP stage-wise refresh: the stage kept on the device and searches resumed from it (aged) equal the CPU "
