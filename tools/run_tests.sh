@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds lcllm and runs every test: the Catch2 suites and the CLI checks through CTest (tests labelled gpu are
 # skipped when no GPU is present), the Catch2 suites again under ASan + UBSan (tools/run_sanitized_tests.sh, a
-# CPU-only build in build-asan/; SANITIZE=0 leaves them out), then each libFuzzer target for FUZZ_SECONDS (default
-# 60). Ends with one summary line "tests: N passed, M failed" (CTest suites + the sanitized run + fuzz targets).
+# CPU-only build in build-asan/; SANITIZE=0 leaves them out), every CUDA kernel compiled for sm_90a
+# (tools/check_cuda_kernels.sh; CUDA_KERNEL_CHECK=0 leaves it out), then each libFuzzer target for FUZZ_SECONDS
+# (default 60). Ends with one summary line "tests: N passed, M failed" (CTest suites + the sanitized run + the kernel
+# compile check + fuzz targets).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
@@ -41,13 +43,25 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   bash tools/run_sanitized_tests.sh || sanitized_failed=1
 fi
 
+# Every CUDA kernel compiled for sm_90a with nvcc from PyPI (no GPU or CUDA toolkit needed; E9). Without network
+# it is skipped with a warning, as the real models are; a kernel that does not compile fails.
+kernels_ran=0 kernels_failed=0
+if [ "${CUDA_KERNEL_CHECK:-1}" != 0 ]; then
+  bash tools/check_cuda_kernels.sh "$venv/bin/pip"
+  case $? in
+    0) kernels_ran=1 ;;
+    2) echo "run_tests.sh: WARNING: could not fetch nvcc from PyPI; the sm_90a kernel compile check is skipped" ;;
+    *) kernels_ran=1 kernels_failed=1 ;;
+  esac
+fi
+
 fuzz_targets=$(ls tests/fuzz/fuzz_*.cpp 2>/dev/null | wc -l)
 if bash tools/run_fuzz.sh "${FUZZ_SECONDS:-60}"; then
   fuzz_failed=0
 else
   fuzz_failed=1
 fi
-passed=$((total - failed + sanitized_ran - sanitized_failed + fuzz_targets - fuzz_failed))
-failed=$((failed + sanitized_failed + fuzz_failed))
+passed=$((total - failed + sanitized_ran - sanitized_failed + kernels_ran - kernels_failed + fuzz_targets - fuzz_failed))
+failed=$((failed + sanitized_failed + kernels_failed + fuzz_failed))
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
