@@ -10,10 +10,11 @@ source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R; M8=configs/models/llama-3.1-8b.json M1=configs/models/llama-3.2-1b.json
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
 T="cuda HiP masks equal the CPU rule's masks: many requests*"
+t_race=120 t_suite=120; [ -n "${SHORT:-}" ] && t_race=70 t_suite=80
 { hdr "racecheck: the many-request HiP mask test" "compute-sanitizer --tool racecheck test_cuda '$T'";
-  timeout ${SHORT:+70}${SHORT:-120} compute-sanitizer --tool racecheck $D/test_cuda "$T"; echo "exit code: $?"; } > $R/racecheck_hip_masks_many.log 2>&1
+  timeout $t_race compute-sanitizer --tool racecheck $D/test_cuda "$T"; echo "exit code: $?"; } > $R/racecheck_hip_masks_many.log 2>&1
 tail -3 $R/racecheck_hip_masks_many.log; pack
-{ hdr "CUDA tests: the whole suite" "test_cuda"; timeout ${SHORT:+80}${SHORT:-120} $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
+{ hdr "CUDA tests: the whole suite" "test_cuda"; timeout $t_suite $D/test_cuda; echo "exit code: $?"; } > $R/tests_all.log 2>&1
 grep -E "FAILED|failed|passed" $R/tests_all.log | tail -4; pack
 # The 8B at 32k only (its 128k in 4096-token steps is in PERFORMANCE's tables); SHORT: the 1B at 32k only.
 MODELS="$M1 $M8"; [ -n "${SHORT:-}" ] && MODELS=$M1
