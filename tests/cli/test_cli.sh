@@ -175,6 +175,8 @@ check "run: a config.json nested 100,000 deep is refused, not a crash" 2 "deeper
   "$bin" run "$tmp/deep_model" --prompt-ids 1,2 -n 1
 check "run: negative --ctx-size: exit 2" 2 "ctx-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --ctx-size -5
 check "run: huge --chunk-size: exit 2" 2 "chunk-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --chunk-size 1073741824
+check "run: negative --chunk-size: exit 2" 2 "chunk-size" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --chunk-size -1
+check "run: --chunk-size 0 (auto) runs" 0 "generated" -- "$bin" run "$model" --prompt-ids 1,2 -n 1 --chunk-size 0
 check "bench: negative --threads: exit 2" 2 "threads" -- "$bin" bench "$model" --threads -1
 check "serve: empty --api-key: exit 2" 2 "api-key.*is empty" -- timeout 20 "$bin" serve "$model" --port 0 --api-key ""
 check "serve: huge --max-num-seqs: exit 2" 2 "max-num-seqs" -- timeout 20 "$bin" serve "$model" --port 0 --max-num-seqs 999999999
