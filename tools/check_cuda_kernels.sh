@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles every CUDA kernel (kernels/*.cu) for sm_90a, the Hopper target the GPU builds use, with NVIDIA's nvcc
+# Compiles every CUDA kernel (kernels/*.cu, and the experiment programs of tools/bench/dev/*.cu) for sm_90a, the Hopper target the GPU builds use, with NVIDIA's nvcc
 # from PyPI: CI has neither a GPU nor a CUDA toolkit, and E9 asks that CI compile every kernel for sm_90a (wgmma,
 # setmaxnreg and the other sm_90a-only instructions compile only for that target). The toolkit pieces (nvcc, NVVM,
 # the runtime and CCCL headers), pinned to the release the GPU builds use, are unpacked once into build/cuda-toolkit.
@@ -26,10 +26,12 @@ if [ ! -x "$nvcc" ] || [ "$(cat "$toolkit/pins" 2>/dev/null)" != "$pins" ]; then
 fi
 obj=$(mktemp -d)
 trap 'rm -rf "$obj"' EXIT
-# The flags of the CMake build's CUDA objects (CMakeLists.txt), one kernel file per job.
+# The flags of the CMake build's CUDA objects (CMakeLists.txt), one file per job; the dev programs are C++20
+# (tools/bench/dev/README.md).
 compile() {
-  local log="$obj/$(basename "$1").log"
-  if "$nvcc" -I. -Iinclude -Isrc -std=c++17 -O3 -DNDEBUG --expt-relaxed-constexpr \
+  local log="$obj/$(basename "$1").log" std=c++17
+  [[ $1 == tools/bench/dev/* ]] && std=c++20
+  if "$nvcc" -I. -Iinclude -Isrc -std=$std -O3 -DNDEBUG --expt-relaxed-constexpr \
       --generate-code=arch=compute_90a,code=sm_90a -c "$1" -o "$obj/$(basename "$1").o" > "$log" 2>&1; then
     echo "ok      $1"
   else
@@ -39,10 +41,10 @@ compile() {
 }
 export -f compile
 export nvcc obj
-kernels=(kernels/*.cu)
+kernels=(kernels/*.cu tools/bench/dev/*.cu)
 start=$SECONDS
 if printf '%s\n' "${kernels[@]}" | xargs -P "$(nproc)" -I{} bash -c 'compile "$@"' _ {}; then
-  echo "check_cuda_kernels.sh: ${#kernels[@]} kernel files compiled for sm_90a in $((SECONDS - start)) s ($("$nvcc" --version | tail -1))"
+  echo "check_cuda_kernels.sh: ${#kernels[@]} CUDA files compiled for sm_90a in $((SECONDS - start)) s ($("$nvcc" --version | tail -1))"
   exit 0
 fi
 echo "check_cuda_kernels.sh: a kernel failed to compile for sm_90a" >&2
