@@ -11,9 +11,10 @@
 // once per warpgroup, not once per warp. The same kernel walks a tile's key sets (kSets, below) for sparse
 // policies' prefill rows. Versions, profiles and what limits it: docs/KERNEL_NOTES.md, versions 7 and 8.
 //
-// Warp-specialised (FlashAttention-3 §3.1, version 8): a third, producer warpgroup gathers the K / V tiles with
-// cp.async into a ring of stages and the two consumer warpgroups multiply; they meet only at per-stage mbarriers
-// (landed / consumed), never at a block-wide barrier, and the producer's registers go to the consumers (setmaxnreg).
+// Warp-specialised (FlashAttention-3 §3.1, version 8): a producer warpgroup gathers the K / V tiles with cp.async
+// into a ring of stages and the consumer warpgroups (two; three for dense tiles at head_dim 64 over bf16, version 11,
+// M = 192 rows) multiply; they meet only at per-stage mbarriers (landed / consumed), never at a block-wide barrier,
+// and the producer's registers go to the consumers (setmaxnreg).
 // Inside a consumer the next tile's S = Q K^T is issued before the previous tile's P V (FlashAttention-3 §3.2), so
 // the softmax overlaps the tensor cores' work.
 //
