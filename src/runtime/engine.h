@@ -30,7 +30,7 @@ struct EngineOptions {
   bool enforce_eager = false;        // cuda: launch decode steps kernel by kernel instead of as CUDA graphs
   int32_t page_size = 16;        // tokens per KV page
   // Prefill chunk size: tokens per forward step. 0 = engine_auto_step_tokens(the backend): one step's prefill
-  // attention and GEMMs then fill the GPU (a 256-row chunk of a 128k prompt is 64 prefill CTAs on 132 SMs).
+  // attention and GEMMs then fill the GPU (a 256-row chunk of the 8B shape is 64 prefill CTAs on 132 SMs).
   int32_t max_step_tokens = 256;
   std::string policy = "full";   // attention plan: a preset name or a JSON plan file (attention_plan_resolve)
   std::optional<AttentionPlan> plan;  // when set, used instead of `policy` (validated against the model)
@@ -55,8 +55,8 @@ struct EngineOptions {
 
 // The step size `max_step_tokens = 0` picks on `backend` ("cuda", "cpu"): 4096 on the GPU — SGLang's chunked prefill
 // and vLLM's batched-token defaults are 2048-8192 on 80 GB cards; a 4096-row chunk of a 128k prompt keeps the
-// prefill kernels at 5-8 waves of CTAs (docs/PERFORMANCE.md) — and 256 on the CPU, where a step's activations stay
-// in cache and a larger chunk gains nothing.
+// prefill kernels at 5-8 waves of CTAs (docs/PERFORMANCE.md) — and 256 on the CPU, the step every CPU measurement
+// and evaluation so far used (a larger one is not measured there).
 int32_t engine_auto_step_tokens(const std::string& backend);
 
 struct GenerateOptions {

@@ -30,6 +30,6 @@ done
 head -c 100000 gpu_carry/haystack.txt > /tmp/prompt.txt
 for cs in 0 256; do
   { hdr "lcllm run, models/needle, ~25k-token prompt, --chunk-size $cs" "lcllm run models/needle --device cuda --prompt-file prompt.txt -n 16 --ctx-size 32768 --chunk-size $cs";
-    timeout 60 $D/lcllm run models/needle --device cuda --prompt-file /tmp/prompt.txt -n 16 --ctx-size 32768 --chunk-size $cs -q; echo; echo "exit code: $?"; } > $R/run_needle_chunk$cs.log 2>&1
+    timeout 60 $D/lcllm run models/needle --device cuda --prompt-file /tmp/prompt.txt -n 16 --ctx-size 32768 --chunk-size $cs -q; rc=$?; echo; echo "exit code: $rc"; } > $R/run_needle_chunk$cs.log 2>&1
   echo "== run chunk $cs"; tail -4 $R/run_needle_chunk$cs.log; pack
 done
