@@ -4,6 +4,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/kv_fp8_store.cuh"
+#include "kernels/kv_rotation.cuh"
 
 namespace lcllm {
 
@@ -18,6 +19,17 @@ __global__ void kernel_kv_write(KvWriteParams p) {
   const float* ks = p.k + (i * p.n_kv_heads + h) * p.head_dim;
   const float* vs = p.v + (i * p.n_kv_heads + h) * p.head_dim;
   if (p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
+    if (kv_rotated(p.kv.dtype, p.head_dim)) {  // the cache keeps H k and H v (kv/kv_rotation.h): rotate a copy
+      __shared__ float rot[2][kMaxRotatedDim];  // [k | v][head_dim]
+      for (int32_t j = threadIdx.x; j < p.head_dim; j += blockDim.x) {
+        rot[0][j] = ks[j];
+        rot[1][j] = vs[j];
+      }
+      float* const kv[2] = {rot[0], rot[1]};
+      block_rotate(kv, p.head_dim);
+      ks = rot[0];
+      vs = rot[1];
+    }
     float k_abs = 0.f, v_abs = 0.f;
     for (int32_t j = threadIdx.x; j < p.head_dim; j += blockDim.x) {
       k_abs = fmaxf(k_abs, fabsf(ks[j]));

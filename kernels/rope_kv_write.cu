@@ -4,6 +4,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/kv_fp8_store.cuh"
+#include "kernels/kv_rotation.cuh"
 
 namespace lcllm {
 
@@ -23,9 +24,11 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
   const bool store = is_k && !((p.ring_heads >> h) & 1ull);  // windowed heads: CudaBackend::kv_write_window stores them
   const int64_t dst = store ? p.kv.offset(p.slots[t], p.kv_index[h]) : 0;
   if (p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3) {
-    // Rotate, then the vector's largest magnitudes (the block: half <= 128 <= blockDim.x, one pair per thread),
-    // then encode. Every block takes this branch or none (dtype is uniform), so the block reduction is safe.
+    // Rope; rotate (kv/kv_rotation.h: a query block its q, a stored key block its k and v); the vector's largest
+    // magnitudes (the block: half <= 128 <= blockDim.x, one pair per thread); encode. Every branch below is uniform
+    // over the block (dtype, head kind and store are per block), so its barriers are safe.
     const int32_t i = threadIdx.x;
+    const bool rotate = kv_rotated(p.kv.dtype, p.head_dim);
     float ra = 0.f, rb = 0.f, va = 0.f, vb = 0.f;
     if (i < half) {
       double s, c;
@@ -34,11 +37,39 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
       const float a = row[i], b = row[i + half];
       ra = a * cf - b * sf;
       rb = b * cf + a * sf;
-      row[i] = ra;
-      row[i + half] = rb;
+      if (is_k || !rotate) {  // k leaves unrotated: kv_write_window rotates the windowed heads' own copy
+        row[i] = ra;
+        row[i + half] = rb;
+      }
       if (store) {
         va = p.v[(t * p.n_kv_heads + h) * p.head_dim + i];
         vb = p.v[(t * p.n_kv_heads + h) * p.head_dim + i + half];
+      }
+    }
+    if (rotate && (!is_k || store)) {
+      __shared__ float rot[2][kMaxRotatedDim];  // [q or k | v][head_dim]
+      if (i < half) {
+        rot[0][i] = ra;
+        rot[0][i + half] = rb;
+        rot[1][i] = va;
+        rot[1][i + half] = vb;
+      }
+      if (is_k) {
+        float* const kv[2] = {rot[0], rot[1]};
+        block_rotate(kv, p.head_dim);
+      } else {
+        float* const qv[1] = {rot[0]};
+        block_rotate(qv, p.head_dim);
+      }
+      if (i < half) {
+        ra = rot[0][i];
+        rb = rot[0][i + half];
+        va = rot[1][i];
+        vb = rot[1][i + half];
+        if (!is_k) {  // attention reads the rotated query
+          row[i] = ra;
+          row[i + half] = rb;
+        }
       }
     }
     if (!store) return;  // uniform over the block

@@ -176,6 +176,8 @@ class Backend {
   // ---- memory ----
   // Makes a checkpoint tensor usable by the ops (CPU: a view into the mmap; CUDA: a bf16 copy on the device).
   virtual Tensor weight(const TensorView& view) = 0;
+  // Whether weight() keeps reading the view's bytes (a zero-copy view), so their owner must keep them alive.
+  virtual bool weights_alias_views() const { return true; }
   // Activation buffer, fp32 on the CPU, owned by the backend until it is destroyed.
   virtual Tensor alloc(std::initializer_list<int64_t> shape) = 0;
   // The paged KV pool: per layer K and V, each [n_pages, page_size, n_kv_heads, head_dim].
@@ -260,7 +262,9 @@ class Backend {
     add_inplace(x, y);
     rmsnorm(out, x, w, eps, one_plus);
   }
-  // rope(q), rope(k) in place, then kv_write(layer, k, v, slots): k stays rotated in its buffer.
+  // rope(q), rope(k) in place, then kv_write(layer, k, v, slots): k stays rotated in its buffer. Where the cache
+  // keeps Hadamard-rotated vectors (kv_rotated(kv_dtype(), head_dim): fp8, kv/kv_rotation.h) q also leaves
+  // multiplied by H, the query attention over such a cache takes (the CPU and CUDA backends override this).
   // q [n, n_heads, head_dim], k, v [n, n_kv_heads, head_dim], positions, slots [n]
   virtual void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
                              const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) {

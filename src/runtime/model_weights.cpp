@@ -1,7 +1,9 @@
 #include "runtime/model_weights.h"
 
+#include <cstring>
 #include <string>
 
+#include "kv/kv_rotation.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -65,6 +67,37 @@ std::vector<Binding> plan_bindings(const ModelConfig& c, ModelWeights& w) {
   return b;
 }
 
+// o_proj [hidden, n_heads * head_dim] with each head's input columns multiplied by H (kv/kv_rotation.h): a cache
+// that keeps H v makes attention return H o per head, and W_o H^T (H o) = W_o o, H being symmetric. Row r's slice
+// w of head h becomes H w. The copy keeps the checkpoint's dtype for bf16 (rounded once, as a GPU upload of it
+// would be) and is fp32 otherwise; `out` owns its bytes.
+TensorView fold_rotation_into_o_proj(const TensorView& w, int32_t head_dim, std::vector<std::byte>& out) {
+  const int64_t rows = w.shape[0], cols = w.shape[1];
+  const DType dtype = w.dtype == DType::DTYPE_BF16 ? DType::DTYPE_BF16 : DType::DTYPE_F32;
+  out.resize(size_t(rows * cols) * dtype_size(dtype));
+  std::vector<float> slice(static_cast<size_t>(head_dim));  // [head_dim]: one row's columns of one head
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c0 = 0; c0 < cols; c0 += head_dim) {
+      for (int32_t j = 0; j < head_dim; ++j) slice[size_t(j)] = w.at(size_t(r * cols + c0 + j));
+      kv_rotate_vector(slice.data(), head_dim);
+      for (int32_t j = 0; j < head_dim; ++j) {
+        const size_t i = size_t(r * cols + c0 + j);
+        if (dtype == DType::DTYPE_BF16) {
+          const uint16_t b = f32_to_bf16(slice[size_t(j)]);
+          std::memcpy(out.data() + 2 * i, &b, 2);
+        } else {
+          std::memcpy(out.data() + 4 * i, &slice[size_t(j)], 4);
+        }
+      }
+    }
+  }
+  TensorView folded = w;
+  folded.dtype = dtype;
+  folded.data = out.data();
+  folded.nbytes = out.size();
+  return folded;
+}
+
 }  // namespace
 
 ModelWeights model_weights_bind(const ModelConfig& config, const Checkpoint& ckpt, Backend& backend,
@@ -95,9 +128,20 @@ ModelWeights model_weights_bind(const ModelConfig& config, const Checkpoint& ckp
     throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, msg);
   }
 
+  // An fp8 cache keeps rotated K and V (kv/kv_rotation.h): o_proj takes the rotation back. The backend's KV dtype
+  // is set before the weights are bound (Engine::load).
+  const bool fold = kv_rotated(backend.kv_dtype(), config.head_dim);
   for (size_t i = 0; i < bindings.size(); ++i) {
     const TensorView* v = ckpt.find(bindings[i].name);
-    if (v) {
+    const bool o_proj = fold && v && bindings[i].name.ends_with("self_attn.o_proj.weight");
+    if (o_proj) {
+      std::vector<std::byte> bytes;
+      const TensorView folded = fold_rotation_into_o_proj(*v, config.head_dim, bytes);
+      *bindings[i].slot = backend.weight(folded);
+      w.device_bytes += size_t(bindings[i].slot->numel()) * dtype_size(bindings[i].slot->dtype);
+      w.bytes += v->nbytes;
+      if (backend.weights_alias_views()) w.folded.push_back(std::move(bytes));
+    } else if (v) {
       *bindings[i].slot = backend.weight(*v);
       w.bytes += v->nbytes;
       w.device_bytes += size_t(bindings[i].slot->numel()) * dtype_size(bindings[i].slot->dtype);

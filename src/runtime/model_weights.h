@@ -30,6 +30,9 @@ struct ModelWeights {
   Tensor lm_head;     // [vocab, hidden] (the embedding table when tied)
   size_t bytes = 0;         // checkpoint bytes bound
   size_t device_bytes = 0;  // bytes the bound tensors occupy on the backend
+  // o_proj copies folded with an fp8 cache's rotation (kv/kv_rotation.h), kept while the backend reads its
+  // weights in place (Backend::weights_alias_views; the CPU).
+  std::vector<std::vector<std::byte>> folded;
 };
 
 // `progress(done, total)` is called after each tensor (for the loading progress bar).

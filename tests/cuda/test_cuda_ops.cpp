@@ -2,6 +2,7 @@
 // outputs. Inputs are bf16-exact, so the only differences left are fp32 rounding (and bf16 rounding of GEMM
 // activations, which the CUDA backend does by design).
 #include "kernels/gemv.h"
+#include "kv/kv_rotation.h"
 #include "tests/cuda/test_cuda_util.h"
 
 using namespace lcllm;
@@ -523,9 +524,13 @@ TEST_CASE("cuda fp8 KV: kv_write, rope_kv_write and kv_copy_pages store what the
         b.gpu.kv_write(l, k.gpu, v.gpu, slots);
       } else {  // layer 1: the fused rope + write of decode steps
         auto q = make_pair(b.cpu, b.gpu, {n, kvh, hd}, random_bf16(size_t(n * kvh * hd)));
-        b.cpu.rope(k.cpu, positions, rc);
-        b.cpu.kv_write(l, k.cpu, v.cpu, slots);
+        b.cpu.rope_kv_write(q.cpu, k.cpu, v.cpu, positions, rc, l, slots);
         b.gpu.rope_kv_write(q.gpu, k.gpu, v.gpu, positions, rc, l, slots);
+        // q leaves roped and, where the cache rotates (head_dim 64, 128, 256; not 80), rotated as the CPU rotates it.
+        CHECK(kv_rotated(f8, hd) == (hd != 80));
+        CHECK(relative_error(read(b.gpu, q.gpu), read(b.cpu, q.cpu)) <= 1e-5);
+        // k leaves roped but unrotated (the windowed heads' writer rotates its own copy).
+        CHECK(relative_error(read(b.gpu, k.gpu), read(b.cpu, k.cpu)) <= 1e-5);
       }
     }
     copy_pages_on_both(b);

@@ -49,6 +49,8 @@ class CpuBackend final : public Backend {
   void matmul(Tensor out, const Tensor& x, const Tensor& w, const Tensor& bias) override;
   void rope(Tensor x, std::span<const int32_t> positions, const RopeConfig& rope) override;
   void kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::span<const int64_t> slots) override;
+  void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
+                     const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) override;
   void attention(Tensor out, const Tensor& q, int32_t layer, const AttentionBatch& batch,
                  const AttentionParams& params) override;
   void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
+#include "kv/kv_rotation.h"
 #include "lcllm/error.h"
 
 namespace lcllm {
@@ -91,6 +92,18 @@ void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::
   }
 }
 
+void CpuBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
+                               const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) {
+  Backend::rope_kv_write(q, k, v, positions, rope_config, layer, slots);
+  const int32_t hd = int32_t(q.dim(2));
+  if (!kv_rotated(kv_dtype_, hd)) return;
+  // The cache keeps H k (kv_round): attention takes H q, whose scores equal q's (kv/kv_rotation.h).
+  float* data = static_cast<float*>(q.data);  // [n, n_heads, head_dim]
+  pool_.parallel_for(q.dim(0) * q.dim(1), [&](int64_t b, int64_t e, int32_t) {
+    for (int64_t i = b; i < e; ++i) kv_rotate_vector(data + i * hd, hd);
+  });
+}
+
 void CpuBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& v, const AttentionBatch& batch) {
   const int32_t n_ring = window_.windowed_heads(layer);
   if (n_ring == 0) return;
@@ -131,7 +144,12 @@ void CpuBackend::kv_write_window(int32_t layer, const Tensor& k, const Tensor& v
 
 void CpuBackend::kv_round(float* kd, float* vd, int64_t n_vectors, int64_t stride) const {
   if (kv_dtype_ == KvDtype::KV_DTYPE_F32) return;
+  const bool rotate = kv_rotated(kv_dtype_, int32_t(head_dim_));  // the cache keeps H k and H v (kv/kv_rotation.h)
   for (int64_t i = 0; i < n_vectors; ++i) {
+    if (rotate) {
+      kv_rotate_vector(kd + i * stride, int32_t(head_dim_));
+      kv_rotate_vector(vd + i * stride, int32_t(head_dim_));
+    }
     kv_round_vector(kd + i * stride, int32_t(head_dim_), kv_dtype_);
     kv_round_vector(vd + i * stride, int32_t(head_dim_), kv_dtype_);
   }

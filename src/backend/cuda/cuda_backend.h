@@ -99,6 +99,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
 
   Tensor weight(const TensorView& view) override;
+  bool weights_alias_views() const override { return false; }  // weight() copies to the device
   Tensor alloc(std::initializer_list<int64_t> shape) override;
   void kv_reserve(int32_t n_layers, int32_t n_pages, int32_t page_size, int32_t n_kv_heads, int32_t head_dim) override;
   void kv_copy_pages(std::span<const PageCopy> copies) override;
