@@ -27,7 +27,7 @@ for m in $MODELS; do
     echo "== $n chunk $cs"; grep -A2 "TTFT" $R/e2e_${n}_chunk$cs.log | tail -2; pack
   done
 done
-head -c 100000 gpu_carry/haystack.txt > /tmp/prompt.txt
+head -c 47000 gpu_carry/haystack.txt > /tmp/prompt.txt
 for cs in 0 256; do
   { hdr "lcllm run, models/needle, ~25k-token prompt, --chunk-size $cs" "lcllm run models/needle --device cuda --prompt-file prompt.txt -n 16 --ctx-size 32768 --chunk-size $cs";
     timeout 60 $D/lcllm run models/needle --device cuda --prompt-file /tmp/prompt.txt -n 16 --ctx-size 32768 --chunk-size $cs -q; rc=$?; echo; echo "exit code: $rc"; } > $R/run_needle_chunk$cs.log 2>&1
