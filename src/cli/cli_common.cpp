@@ -14,7 +14,8 @@ CLI::Option* cli_add_kv_cache_dtype_option(CLI::App* cmd, std::string& dtype) {
   return cmd
       ->add_option("--kv-cache-dtype", dtype,
                    "KV cache precision: auto (fp32 on cpu, bf16 on cuda), bf16, or fp8 (e4m3 with one power-of-two "
-                   "scale per head vector: about half of bf16's memory and decode reads; cpu emulates it exactly)")
+                   "scale per head vector, K and V Hadamard-rotated before rounding: about half of bf16's memory "
+                   "and decode reads; cpu emulates it exactly)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "bf16", "fp8", "fp8_e4m3"}));
 }

@@ -10,6 +10,9 @@
 // the scaling exact in both directions, so quantize → dequantize is the e4m3 rounding and nothing else, and the
 // attention kernels apply it as one multiply per key (the dot product's, and the softmax weight's for V).
 //
+// Vectors reach the encoder Hadamard-rotated where the head_dim allows (kv/kv_rotation.h: the rounding error of a
+// score then spreads over every coordinate instead of resting on a model's outlier channels).
+//
 // The encoder is plain integer/float code shared by the host (the CPU backend's exact emulation) and the device
 // (the GPU's KV write), so both produce the same bytes from the same fp32 inputs.
 #pragma once

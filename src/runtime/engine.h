@@ -44,7 +44,8 @@ struct EngineOptions {
   // them. Off when windowed heads keep rings (their keys are not in pages). `serve` turns it on.
   bool prefix_caching = false;
   // KV cache precision (vLLM's --kv-cache-dtype): "auto" (the backend's own: fp32 on the CPU, bf16 on the GPU),
-  // "bf16" or "fp8" (e4m3 with a power-of-two scale per head vector, kv/kv_quant.h; the CPU emulates it exactly).
+  // "bf16" or "fp8" (e4m3 with a power-of-two scale per head vector, kv/kv_quant.h, of Hadamard-rotated K and V,
+  // kv/kv_rotation.h; the CPU emulates it exactly).
   std::string kv_cache_dtype = "auto";
   std::function<void(size_t, size_t)> load_progress;  // (tensors bound, total)
   // Benchmarks: bind seeded random bf16 weights in the config's shapes instead of reading safetensors, so
