@@ -186,7 +186,9 @@ class Backend {
   virtual void kv_copy_pages(std::span<const PageCopy> copies) = 0;
   // The precision K/V values are kept in (E11 item 3, --kv-cache-dtype; kv/kv_quant.h). The CPU stores fp32 and
   // emulates bf16 and fp8 exactly by rounding each vector at the write, as the GPU stores it; the GPU stores bf16 or
-  // fp8 with per-vector scales. kv_set_dtype comes before kv_reserve; a dtype the backend cannot keep throws.
+  // fp8 with per-vector scales. kv_set_dtype comes before kv_reserve and before the weights are bound (an fp8 cache
+  // keeps Hadamard-rotated vectors, and model_weights_bind folds the rotation into o_proj; kv/kv_rotation.h); a
+  // dtype the backend cannot keep throws.
   virtual bool kv_dtype_supported(KvDtype dtype) const { return dtype == kv_dtype(); }
   virtual void kv_set_dtype(KvDtype dtype) {
     if (!kv_dtype_supported(dtype)) {
