@@ -18,6 +18,7 @@
 #include "io/safetensors.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_quant.h"
+#include "kv/kv_rotation.h"
 #include "kv/kv_window.h"
 #include "lcllm/error.h"
 
@@ -270,6 +271,10 @@ class Backend {
   // q [n, n_heads, head_dim], k, v [n, n_kv_heads, head_dim], positions, slots [n]
   virtual void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
                              const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) {
+    // This default leaves q unrotated: a backend whose cache rotates must override it (or attention would score
+    // plain queries against rotated keys).
+    LCLLM_ASSERT(!kv_rotated(kv_dtype(), int32_t(q.dim(2))), "rope_kv_write: this backend's cache rotates (fp8) but "
+                                                             "the default leaves q unrotated");
     rope(q, positions, rope_config);
     rope(k, positions, rope_config);
     kv_write(layer, k, v, slots);

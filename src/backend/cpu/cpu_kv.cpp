@@ -94,7 +94,9 @@ void CpuBackend::kv_write(int32_t layer, const Tensor& k, const Tensor& v, std::
 
 void CpuBackend::rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
                                const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) {
-  Backend::rope_kv_write(q, k, v, positions, rope_config, layer, slots);
+  rope(q, positions, rope_config);
+  rope(k, positions, rope_config);
+  kv_write(layer, k, v, slots);
   const int32_t hd = int32_t(q.dim(2));
   if (!kv_rotated(kv_dtype_, hd)) return;
   // The cache keeps H k (kv_round): attention takes H q, whose scores equal q's (kv/kv_rotation.h).
