@@ -15,6 +15,7 @@ struct Binding {
   std::vector<int64_t> shape;
   Tensor* slot;
   bool required;
+  bool attention_output = false;  // o_proj's weight: takes an fp8 cache's rotation back (fold_rotation_into_o_proj)
 };
 
 std::string shape_str(const std::vector<int64_t>& s) {
@@ -35,7 +36,7 @@ std::vector<Binding> plan_bindings(const ModelConfig& c, ModelWeights& w) {
     b.push_back({p + "self_attn.q_proj.weight", {Q, H}, &L.wq, true});
     b.push_back({p + "self_attn.k_proj.weight", {KV, H}, &L.wk, true});
     b.push_back({p + "self_attn.v_proj.weight", {KV, H}, &L.wv, true});
-    b.push_back({p + "self_attn.o_proj.weight", {H, Q}, &L.wo, true});
+    b.push_back({p + "self_attn.o_proj.weight", {H, Q}, &L.wo, true, true});
     if (c.attn_qkv_bias) {
       b.push_back({p + "self_attn.q_proj.bias", {Q}, &L.bq, true});
       b.push_back({p + "self_attn.k_proj.bias", {KV}, &L.bk, true});
@@ -133,18 +134,13 @@ ModelWeights model_weights_bind(const ModelConfig& config, const Checkpoint& ckp
   const bool fold = kv_rotated(backend.kv_dtype(), config.head_dim);
   for (size_t i = 0; i < bindings.size(); ++i) {
     const TensorView* v = ckpt.find(bindings[i].name);
-    const bool o_proj = fold && v && bindings[i].name.ends_with("self_attn.o_proj.weight");
-    if (o_proj) {
-      std::vector<std::byte> bytes;
-      const TensorView folded = fold_rotation_into_o_proj(*v, config.head_dim, bytes);
-      *bindings[i].slot = backend.weight(folded);
-      w.device_bytes += size_t(bindings[i].slot->numel()) * dtype_size(bindings[i].slot->dtype);
-      w.bytes += v->nbytes;
-      if (backend.weights_alias_views()) w.folded.push_back(std::move(bytes));
-    } else if (v) {
-      *bindings[i].slot = backend.weight(*v);
+    if (v) {
+      std::vector<std::byte> folded_bytes;
+      const bool folded = fold && bindings[i].attention_output;
+      *bindings[i].slot = backend.weight(folded ? fold_rotation_into_o_proj(*v, config.head_dim, folded_bytes) : *v);
       w.bytes += v->nbytes;
       w.device_bytes += size_t(bindings[i].slot->numel()) * dtype_size(bindings[i].slot->dtype);
+      if (folded && backend.weights_alias_views()) w.folded.push_back(std::move(folded_bytes));
     }
     if (progress) progress(i + 1, bindings.size());
   }
