@@ -4,6 +4,8 @@
 256-token warm-up prefill (one embedding launch), then the prefill (one embedding launch per chunk), then the decode:
 the prefill is every launch from the second embedding launch up to the first decode attention or GEMV launch.
   ttft_breakdown.py NCU.csv [NCU.csv ...] [--json OUT.json] [--by-name]   (--by-name: also each kernel name's sum)
+  ttft_breakdown.py --decode NCU.csv [...]   (the decode steps instead: every launch from the embedding launch of the
+      first decode step on, per step — sums divided by the number of embedding launches, one a step)
   ttft_breakdown.py --reduce NCU.csv OUT.csv   (keeps the four columns this script reads, every launch; NCU.csv may be .xz)"""
 import csv
 import json
@@ -20,6 +22,13 @@ KINDS = [  # (kind, substrings of the kernel name), first match wins
     ("fp32 -> bf16 conversions (GEMM inputs)", ["kernel_convert"]),
 ]
 DECODE = ["attention_decode", "gemv"]
+DECODE_KINDS = [  # the decode step's kernels, by kind (first match wins)
+    ("decode attention", ["attention_decode_tc", "attention_decode_v2", "kernel_attention_decode<"]),
+    ("split merge", ["attention_decode_merge"]),
+    ("GEMV (weights)", ["gemv"]),
+    ("rope + KV write", ["rope", "kv_write"]),
+    ("norms, GLU, residual adds", ["rmsnorm", "glu", "kernel_add"]),
+]
 
 
 def launches(path):
@@ -46,15 +55,24 @@ def prefill_launches(path):
         yield name, sec
 
 
+def decode_launches(path):
+    """The launches of the decode steps: from the embedding launch that precedes the first decode launch."""
+    rows = list(launches(path))
+    first = next((i for i, (name, _) in enumerate(rows) if any(d in name for d in DECODE)), len(rows))
+    start = max((i for i in range(first) if "embed" in rows[i][0]), default=first)
+    return rows[start:]
+
+
 def add(sums, counts, key, sec):
     sums[key] = sums.get(key, 0.0) + sec
     counts[key] = counts.get(key, 0) + 1
 
 
-def breakdown(path, by_name=False):
+def breakdown(path, by_name=False, decode=False):
     sums, counts = {}, {}
-    for name, sec in prefill_launches(path):
-        key = name[:100] if by_name else next((k for k, subs in KINDS if any(s in name for s in subs)), "other")
+    for name, sec in (decode_launches(path) if decode else prefill_launches(path)):
+        kinds = DECODE_KINDS if decode else KINDS
+        key = name[:100] if by_name else next((k for k, subs in kinds if any(s in name for s in subs)), "other")
         add(sums, counts, key, sec)
     return sums, counts
 
@@ -71,25 +89,31 @@ def main(argv):
     if argv[:1] == ["--reduce"]:
         reduce(argv[1], argv[2])
         return
-    by_name = "--by-name" in argv
-    argv = [a for a in argv if a != "--by-name"]
+    by_name, decode = "--by-name" in argv, "--decode" in argv
+    argv = [a for a in argv if a not in ("--by-name", "--decode")]
     out = None
     if "--json" in argv:
         i = argv.index("--json")
         out, argv = argv[i + 1], argv[:i] + argv[i + 2:]
     result = {}
     for path in argv:
-        sums, counts = breakdown(path)
+        sums, counts = breakdown(path, decode=decode)
+        steps = 1
+        if decode:  # per step: one embedding launch a step
+            steps = max(1, sum(1 for name, _ in decode_launches(path) if "embed" in name))
+            sums = {k: v / steps for k, v in sums.items()}
         total = sum(sums.values())
-        print(f"{path}: {total:.3f} s of kernels in the prefill")
+        unit, scale = ("ms", 1e3) if decode else ("s", 1.0)
+        what = f"a decode step (mean of {steps})" if decode else "the prefill"
+        print(f"{path}: {total * scale:.3f} {unit} of kernels in {what}")
         for kind, sec in sorted(sums.items(), key=lambda kv: -kv[1]):
-            print(f"  {kind:40s} {sec:8.3f} s  {100 * sec / total:5.1f}%  {counts[kind]:6d} launches")
-        result[path] = {"total_s": total, "seconds": sums, "launches": counts}
+            print(f"  {kind:40s} {sec * scale:8.3f} {unit}  {100 * sec / total:5.1f}%  {counts[kind] / steps:8.1f} launches")
+        result[path] = {"total_s": total, "steps": steps, "seconds": sums, "launches": counts}
         if by_name:
-            names, name_counts = breakdown(path, by_name=True)
+            names, name_counts = breakdown(path, by_name=True, decode=decode)
             for name, sec in sorted(names.items(), key=lambda kv: -kv[1]):
-                print(f"    {sec:8.3f} s {name_counts[name]:6d}  {name}")
-            result[path]["by_name"] = {"seconds": names, "launches": name_counts}
+                print(f"    {sec * scale / steps:8.4f} {unit} {name_counts[name] / steps:8.1f}  {name}")
+            result[path]["by_name"] = {"seconds": {k: v / steps for k, v in names.items()}, "launches": name_counts}
     if out:
         with open(out, "w") as f:
             json.dump(result, f, indent=1)

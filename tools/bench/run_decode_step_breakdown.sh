@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Where an 8B decode step's time goes at 128k, bf16 against fp8 KV (E11 item 3: fp8 decode >= 1.3x bf16): the step's
+# ms/token from `lcllm bench` at 1k and 128k (no profiler), then every launch of two decode steps at 128k timed alone
+# under ncu (gpu__time_duration, the GPU's own clocks: --clock-control none), summed per step by kind and by name
+# with `ttft_breakdown.py --decode` on the host. What the kernels do not account for (ms/token minus their sum) is
+# the step's launch gaps and host work. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results: $OUT/r.tar.xz.
+#   bash tools/bench/run_decode_step_breakdown.sh        (on the device)
+#   python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here)
+source tools/bench/gpu_dist_env.sh
+R=/tmp/r; rm -rf $R; mkdir -p $R
+M8=configs/models/llama-3.1-8b.json
+pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
+for dt in bf16 fp8; do
+  { hdr "8B decode, $dt KV, no profiler" "lcllm bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt";
+    timeout 120 $D/lcllm bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt --json $R/e2e_$dt.json -q; echo "exit code: $?"; } > $R/e2e_$dt.log 2>&1
+  grep -E "^full" $R/e2e_$dt.log | tail -3
+done
+pack
+for dt in bf16 fp8; do
+  { hdr "ncu launch durations, 8B decode at 128k, $dt KV" "ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt";
+    timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw $D/lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt -q; echo "exit code: $?"; } > $R/ncu_decode_$dt.csv 2> $R/ncu_decode_$dt.err
+  tail -2 $R/ncu_decode_$dt.err; wc -l $R/ncu_decode_$dt.csv
+  pack
+done
+python3 tools/bench/ttft_breakdown.py --decode --by-name $R/ncu_decode_bf16.csv $R/ncu_decode_fp8.csv > $R/breakdown.txt 2>&1; head -30 $R/breakdown.txt; pack
