@@ -227,6 +227,10 @@ class Backend {
   virtual void softcap(Tensor x, float cap) = 0;
   // Copies selected rows: out[i] = x[rows[i]].  x [n, d], out [rows.size(), d]
   virtual void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) = 0;
+  // Greedy decoding where the logits are: out[i] = the index of row i's largest value, lowest on ties, stored as a
+  // float (exact: d < 2^24); -1 where the row holds a NaN or nothing above -inf (Sampler refuses both).
+  // x [rows, d] fp32, out [rows] fp32
+  virtual void argmax_rows(Tensor out, const Tensor& x) = 0;
 
   // ---- fused ops: a backend may run each as one kernel; the defaults call the separate ops ----
   // Projections of one input (q/k/v, gate/up): targets[i].out = x · targets[i].wᵀ (+ bias).

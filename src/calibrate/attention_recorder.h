@@ -36,6 +36,7 @@ class AttentionRecorder final : public Backend {
   void glu(Tensor o, const Tensor& g, const Tensor& u, Activation a) override { cpu_.glu(o, g, u, a); }
   void softcap(Tensor x, float c) override { cpu_.softcap(x, c); }
   void gather_rows(Tensor o, const Tensor& x, std::span<const int32_t> r) override { cpu_.gather_rows(o, x, r); }
+  void argmax_rows(Tensor o, const Tensor& x) override { cpu_.argmax_rows(o, x); }
 
  private:
   CpuBackend cpu_;

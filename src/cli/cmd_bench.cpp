@@ -50,10 +50,6 @@ struct BenchArgs {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-int32_t argmax(const std::vector<float>& v) {
-  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
 std::string today() {
   std::time_t t = std::time(nullptr);
   char buf[16];
@@ -207,7 +203,9 @@ int bench(const BenchArgs& a) {
         chunk.seq = seq;
         chunk.tokens = std::span<const int32_t>(&tok, 1);
         chunk.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
-        tok = argmax(engine->step(std::span<const SequenceChunk>(&chunk, 1), &plan));
+        chunk.argmax_only = true;  // greedy, as `run` and `serve` decode greedy requests: the backend's argmax
+        tok = engine->step_outputs(std::span<const SequenceChunk>(&chunk, 1), &plan).argmax.at(0);
+        if (tok < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, "the decode logits hold a NaN: check the weights");
       };
       decode_one();  // warm-up: a new graph for this plan and length
       auto t0 = Clock::now();

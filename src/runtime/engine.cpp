@@ -369,6 +369,10 @@ void Engine::check_fits_kv_window(const AttentionPlan& plan) const {
 }
 
 std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
+  return step_outputs(chunks, plan).logits;
+}
+
+StepOutputs Engine::step_outputs(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
   if (chunks.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: no sequences");
   if (plan) check_fits_kv_window(*plan);
   for (const SequenceChunk& c : chunks) {
@@ -414,6 +418,7 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
   backend_->kv_copy_pages(copies);
 
   std::vector<int32_t> tokens, positions, rows;  // [n_tokens], [n_tokens], [n_want]
+  std::vector<uint8_t> argmax_only;               // [n_want] 1: the row's argmax alone
   std::vector<int32_t> query_start = {0}, kv_len;  // [n_seq + 1], [n_seq]
   std::vector<AttentionPhase> phases;             // [n_seq]
   std::vector<const AttentionPlan*> plans;        // [n_seq]
@@ -427,7 +432,10 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
     query_start.push_back(int32_t(tokens.size()));
     kv_len.push_back(start_len[i] + int32_t(c.tokens.size()));
     phases.push_back(c.phase);
-    if (c.want_logits) rows.push_back(int32_t(tokens.size()) - 1);
+    if (c.want_logits) {
+      rows.push_back(int32_t(tokens.size()) - 1);
+      argmax_only.push_back(c.argmax_only ? 1 : 0);
+    }
   }
   const CsrPages pages = kv_->export_csr(seqs);
   StepInput in;
@@ -445,9 +453,13 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
   in.phases = phases;
   in.plans = plans;
   in.logit_rows = rows;
-  std::vector<float> logits(rows.size() * size_t(config_.vocab_size));  // [n_want, vocab]
-  forward_step(*backend_, config_, weights_, plan_, buffers_, in, logits.data());
-  return logits;
+  in.argmax_only = argmax_only;
+  const size_t n_argmax = size_t(std::count(argmax_only.begin(), argmax_only.end(), uint8_t(1)));
+  StepOutputs out;
+  out.logits.resize((rows.size() - n_argmax) * size_t(config_.vocab_size));  // [n_logits, vocab]
+  out.argmax.resize(n_argmax);                                               // [n_argmax]
+  forward_step(*backend_, config_, weights_, plan_, buffers_, in, out.logits.data(), out.argmax.data());
+  return out;
 }
 
 GenerateResult Engine::generate(std::span<const int32_t> prompt, const GenerateOptions& options,

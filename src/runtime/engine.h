@@ -75,6 +75,16 @@ struct SequenceChunk {
   AttentionPhase phase = AttentionPhase::ATTENTION_PHASE_PREFILL;
   bool want_logits = true;          // return the logits of this chunk's last token
   const AttentionPlan* plan = nullptr;  // this sequence's plan (plan_for()); null: the step's (see Engine::step)
+  // With want_logits: the caller takes only the argmax of the last token's logits (greedy decoding without
+  // logprobs), computed on the backend (StepOutputs::argmax): no vocab-sized row reaches the host.
+  bool argmax_only = false;
+};
+
+// What a step returns, in chunk order over the chunks with want_logits.
+struct StepOutputs {
+  std::vector<float> logits;    // [n_logits, vocab] of the chunks without argmax_only
+  std::vector<int32_t> argmax;  // [n_argmax] of the chunks with argmax_only: the lowest id of the largest logit;
+                                // -1 where the logits hold a NaN or nothing above -inf (Sampler throws on both)
 };
 
 struct GenerateResult {
@@ -143,6 +153,8 @@ class Engine {
   // (SequenceChunk::plan, a per-request policy from plan_for()); `plan` serves the chunks that name none, and the
   // engine's plan serves the rest. Sequences with different plans share the step (E11 item 1).
   std::vector<float> step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr);
+  // The same step, returning the argmax alone for the chunks with argmax_only (step() leaves them out).
+  StepOutputs step_outputs(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr);
   int32_t max_step_tokens() const { return buffers_.max_tokens; }
 
   // A preset's plan for this model, checked runnable on this engine's backend (throws lcllm::Error otherwise).

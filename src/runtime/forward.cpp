@@ -55,11 +55,12 @@ ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& c, int
   const int64_t budget_rows = kLogitBufferBytes / (int64_t(sizeof(float)) * c.vocab_size);
   const int64_t piece_rows = std::clamp<int64_t>(logit_piece_rows > 0 ? logit_piece_rows : budget_rows, 1, n);
   b.logits = backend.alloc({piece_rows, c.vocab_size});
+  b.argmax = backend.alloc({piece_rows});
   return b;
 }
 
 void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, const AttentionPlan& plan,
-                  ForwardBuffers& buf, const StepInput& in, float* logits_out) {
+                  ForwardBuffers& buf, const StepInput& in, float* logits_out, int32_t* argmax_out) {
   const int64_t n = int64_t(in.tokens.size());
   LCLLM_ASSERT(n > 0 && n <= buf.max_tokens, "step larger than the forward buffers");
   LCLLM_ASSERT(plan.layers.size() == size_t(c.n_layers), "plan does not match the model");
@@ -181,14 +182,42 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   be.rmsnorm(rows, rows, w.final_norm, c.norm_eps, c.norm_one_plus);
   // Piece by piece through the logits buffer: the first piece belongs to the step (a decode step's graph), later
   // ones (more rows than one piece holds: scoring, parity) run eagerly after it.
+  LCLLM_ASSERT(in.argmax_only.empty() || in.argmax_only.size() == size_t(n_out), "one argmax flag per output row");
+  const auto wants_argmax = [&](int64_t r) { return !in.argmax_only.empty() && in.argmax_only[size_t(r)] != 0; };
+  LCLLM_ASSERT(argmax_out != nullptr || std::none_of(in.argmax_only.begin(), in.argmax_only.end(),
+                                                     [](uint8_t f) { return f != 0; }),
+               "argmax rows need argmax_out");
   const int64_t piece = buf.logits.shape[0];
+  int64_t logits_done = 0, argmax_done = 0;  // rows written to logits_out / argmax_out so far
+  std::vector<float> indices;                // [m] one piece's argmax, as Backend::argmax_rows stores them
   for (int64_t first = 0; first < n_out; first += piece) {
     const int64_t m = std::min(piece, n_out - first);
     Tensor logits = as_2d(rows_of(buf.logits, m), m, c.vocab_size);
     be.matmul(logits, rows_from(rows, first, m), w.lm_head, none);
     if (c.final_logit_softcap > 0) be.softcap(logits, c.final_logit_softcap);
+    int64_t n_argmax = 0;
+    for (int64_t r = first; r < first + m; ++r) n_argmax += wants_argmax(r) ? 1 : 0;
+    if (n_argmax > 0) be.argmax_rows(rows_of(buf.argmax, m), logits);
     if (first == 0) be.step_end();
-    be.to_host(logits, logits_out + first * c.vocab_size, m * c.vocab_size);
+    if (n_argmax == 0) {  // every row's logits, in one copy
+      be.to_host(logits, logits_out + logits_done * c.vocab_size, m * c.vocab_size);
+      logits_done += m;
+      continue;
+    }
+    indices.resize(size_t(m));
+    be.to_host(buf.argmax, indices.data(), m);
+    for (int64_t r = first; r < first + m;) {
+      if (wants_argmax(r)) {
+        argmax_out[argmax_done++] = int32_t(indices[size_t(r - first)]);
+        ++r;
+        continue;
+      }
+      int64_t run = 1;  // consecutive rows wanting logits: one copy
+      while (r + run < first + m && !wants_argmax(r + run)) ++run;
+      be.to_host(rows_from(logits, r - first, run), logits_out + logits_done * c.vocab_size, run * c.vocab_size);
+      logits_done += run;
+      r += run;
+    }
   }
 }
 

@@ -25,6 +25,7 @@ struct ForwardBuffers {
   Tensor gate, up; // [max_tokens, intermediate]
   Tensor rows;     // [max_tokens, hidden]      rows whose logits are wanted
   Tensor logits;   // [piece_rows, vocab] one piece of a step's logits (at most 256 MiB, at most max_tokens rows)
+  Tensor argmax;   // [piece_rows] each logits row's argmax (Backend::argmax_rows), for the rows wanting only that
 };
 
 // logit_piece_rows: rows of the logits buffer; 0 = as many as 256 MiB of fp32 logits hold (at most max_tokens).
@@ -41,6 +42,9 @@ struct StepInput {
   // [n_seq] which half of the plan each sequence uses; empty: every sequence is in prefill.
   std::span<const AttentionPhase> phases;
   std::span<const int32_t> logit_rows;  // [n_out] rows (indices into tokens) whose logits are returned
+  // [n_out] or empty: 1 where the caller takes only that row's argmax (greedy decoding), computed where the logits
+  // are, so a decode step copies one number to the host instead of a vocab-sized row; 0 (or empty): the logits.
+  std::span<const uint8_t> argmax_only = {};
   // [n_seq] state kept across steps per sequence (HiP decode masks; sequence_policy_state.h); empty: none kept.
   std::span<SequencePolicyState* const> policy_state = {};
   // [n_seq] each sequence's attention plan (one step may mix plans); empty: every sequence runs forward_step's.
@@ -49,9 +53,10 @@ struct StepInput {
 
 // Runs the step: the plans are compiled into the step's key sets (runtime/step_plan.h), SELECT layers leave their
 // top-k in the step's selection slots on the backend and later SPARSE layers read them (ARCHITECTURE.md §4.3).
-// `plan` serves every sequence `input.plans` does not name. Writes [n_out, vocab] fp32 logits to `logits_out`
-// (host memory).
+// `plan` serves every sequence `input.plans` does not name. Writes the fp32 logits of the output rows that want
+// them to `logits_out` ([n_logits, vocab], in row order) and the argmax of those with input.argmax_only set to
+// `argmax_out` ([n_argmax], in row order; -1 for a row with a NaN or no value above -inf), both host memory.
 void forward_step(Backend& backend, const ModelConfig& config, const ModelWeights& weights, const AttentionPlan& plan,
-                  ForwardBuffers& buffers, const StepInput& input, float* logits_out);
+                  ForwardBuffers& buffers, const StepInput& input, float* logits_out, int32_t* argmax_out = nullptr);
 
 }  // namespace lcllm

@@ -65,6 +65,12 @@ class Sampler {
                                       std::span<const int32_t> output_ids);
 
   const SamplingParams& params() const { return params_; }
+  // sample() is the argmax of the logits as given (greedy, no penalty): a decode step may compute it where the
+  // logits are (SequenceChunk::argmax_only) and skip copying them.
+  bool plain_greedy() const {
+    return params_.temperature == 0.0f && params_.repetition_penalty == 1.0f && params_.frequency_penalty == 0.0f &&
+           params_.presence_penalty == 0.0f;
+  }
 
  private:
   // Fills candidates_/weights_ with the surviving tokens and their unnormalised probabilities.

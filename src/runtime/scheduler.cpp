@@ -421,8 +421,10 @@ void Scheduler::run_step() {
   std::vector<int32_t> prefill_len;  // [n_chunks] prompt tokens in the chunk (0 for decode)
   for (auto& r : running_) {  // decode first: one token each keeps inter-token latency flat
     if (r->prefilled < r->group->request.prompt.size() || budget == 0) continue;
+    // Greedy choices without logprobs take the argmax the backend computes: no logits row copied or scanned here.
+    const bool argmax_only = !r->scorer && r->sampler->plain_greedy() && r->group->request.logprobs < 0;
     chunks.push_back({r->seq, std::span<const int32_t>(&r->output.back(), 1), AttentionPhase::ATTENTION_PHASE_DECODE,
-                      true, r->group->plan.get()});
+                      true, r->group->plan.get(), argmax_only});
     owners.push_back(r.get());
     prefill_len.push_back(0);
     --budget;
@@ -444,9 +446,9 @@ void Scheduler::run_step() {
   }
   if (chunks.empty()) return;
 
-  std::vector<float> logits;  // [n_want, vocab]
+  StepOutputs outputs;  // logits [n_logits, vocab] and the argmax-only chunks' tokens, in chunk order
   try {
-    logits = engine_.step(chunks);
+    outputs = engine_.step_outputs(chunks);
   } catch (const std::exception& e) {
     spdlog::error("engine step failed: {}", e.what());
     for (Running* r : owners) finish_choice(*r, "error");
@@ -459,19 +461,28 @@ void Scheduler::run_step() {
     return;
   }
   const size_t V = size_t(engine_.config().vocab_size);
-  size_t row = 0;
+  size_t row = 0, argmax_row = 0;  // next logits row / next argmax of the outputs
   const auto now = Clock::now();
   int64_t prompt_tokens = 0, generated = 0;
   // [n] the choices that sample this step and the logits row each samples from (forked choices share their
-  // parent's last prompt row).
-  std::vector<std::pair<Running*, std::span<const float>>> samplers;
+  // parent's last prompt row), or the argmax the backend took for them (argmax_only chunks; -2 where none).
+  struct Sampling {
+    Running* running;
+    std::span<const float> logits;
+    int32_t argmax = -2;
+  };
+  std::vector<Sampling> samplers;
   for (size_t i = 0; i < chunks.size(); ++i) {
     Running& r = *owners[i];
     r.prefilled += size_t(prefill_len[i]);
     prompt_tokens += prefill_len[i];
     if (!chunks[i].want_logits) continue;
-    const std::span<const float> l(logits.data() + row++ * V, V);
-    samplers.emplace_back(&r, l);
+    if (chunks[i].argmax_only) {  // a decode chunk: nothing to fork or cache below
+      samplers.push_back({&r, {}, outputs.argmax[argmax_row++]});
+      continue;
+    }
+    const std::span<const float> l(outputs.logits.data() + row++ * V, V);
+    samplers.push_back({&r, l});
     if (prefill_len[i] == 0 || r.prefilled < r.group->request.prompt.size()) continue;
     engine_.cache_prompt(r.seq, r.group->request.prompt, r.group->plan.get());  // later requests may reuse it
     for (auto& sibling : running_) {  // the prompt is in: the other choices fork it
@@ -484,7 +495,7 @@ void Scheduler::run_step() {
         continue;
       }
       sibling->prefilled = r.prefilled;
-      samplers.emplace_back(sibling.get(), l);
+      samplers.push_back({sibling.get(), l});
     }
   }
   // This step's tokens reach their clients only after the step's counts reached the observer, so that /metrics
@@ -496,8 +507,9 @@ void Scheduler::run_step() {
   };
   std::vector<Emitted> emitted;  // [tokens this step]
   emitted.reserve(samplers.size());
-  for (auto& [rp, l] : samplers) {
-    Running& r = *rp;
+  for (const Sampling& s : samplers) {
+    Running& r = *s.running;
+    const std::span<const float> l = s.logits;
     if (r.done) continue;
     const GenerationRequest& req = r.group->request;
     TokenEvent ev;
@@ -511,7 +523,10 @@ void Scheduler::run_step() {
       continue;
     }
     try {
-      ev.token = r.sampler->sample(l, req.prompt, r.output);
+      if (s.argmax == -1) {  // what Sampler throws for the same logits
+        throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "the logits hold a NaN or no value above -inf");
+      }
+      ev.token = s.argmax >= 0 ? s.argmax : r.sampler->sample(l, req.prompt, r.output);
     } catch (const std::exception& e) {
       spdlog::error("sampling failed: {}", e.what());
       finish_choice(r, "error");

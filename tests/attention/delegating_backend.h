@@ -37,6 +37,7 @@ class DelegatingBackend : public lcllm::Backend {
     cpu.glu(o, g, u, a);
   }
   void softcap(lcllm::Tensor x, float c) override { cpu.softcap(x, c); }
+  void argmax_rows(lcllm::Tensor o, const lcllm::Tensor& x) override { cpu.argmax_rows(o, x); }
   void gather_rows(lcllm::Tensor o, const lcllm::Tensor& x, std::span<const int32_t> r) override {
     cpu.gather_rows(o, x, r);
   }

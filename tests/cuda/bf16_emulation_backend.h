@@ -74,6 +74,7 @@ class Bf16EmulationBackend final : public Backend {
     glu(out, gate_up[0].out, gate_up[1].out, act);
   }
   void softcap(Tensor x, float cap) override { cpu_.softcap(x, cap); }
+  void argmax_rows(Tensor out, const Tensor& x) override { cpu_.argmax_rows(out, x); }
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override {
     cpu_.gather_rows(out, x, rows);
   }

@@ -1,5 +1,6 @@
 // Engine::step, the batched forward step continuous batching runs on: a ragged batch mixing chunked prefill and
 // decode of several sequences must give the same logits as feeding each sequence alone (CPU backend, fp32).
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -86,6 +87,43 @@ TEST_CASE("batched step with chunked prefill and decode equals one-sequence feed
   CHECK(max_abs_diff(std::span(l3).subspan(0, V), want_decode[2]) < 1e-6);
   CHECK(max_abs_diff(std::span(l3).subspan(V, V), want_decode[0]) < 1e-6);
   CHECK(e->kv_cache().length(s0) == int32_t(p0.size()) + 1);
+}
+
+TEST_CASE("argmax_only chunks get the argmax of the logits the others get, in chunk order", "[engine][step]") {
+  const std::vector<int32_t> prompt = fixture_prompt();
+  const std::vector<int32_t> other(prompt.begin() + 2, prompt.begin() + 9);
+  const auto DECODE = AttentionPhase::ATTENTION_PHASE_DECODE, PREFILL = AttentionPhase::ATTENTION_PHASE_PREFILL;
+  // The same three sequences on two engines: one returns every row's logits, the other mixes argmax_only rows
+  // between logits rows (two decodes take the argmax, the prefill its logits).
+  auto ref = load_engine(), e = load_engine();
+  const int64_t V = ref->config().vocab_size;
+  std::vector<int32_t> seqs_ref, seqs;
+  for (int i = 0; i < 3; ++i) {
+    seqs_ref.push_back(ref->create_sequence());
+    seqs.push_back(e->create_sequence());
+  }
+  const int32_t t0 = 5, t1 = 9;
+  for (Engine* eng : {ref.get(), e.get()}) {
+    const std::vector<int32_t>& s = eng == ref.get() ? seqs_ref : seqs;
+    std::vector<SequenceChunk> warm = {{s[0], prompt, PREFILL, false}, {s[1], other, PREFILL, false}};
+    eng->step(warm);
+  }
+  std::vector<SequenceChunk> all = {{seqs_ref[0], std::span<const int32_t>(&t0, 1), DECODE, true},
+                                    {seqs_ref[2], other, PREFILL, true},
+                                    {seqs_ref[1], std::span<const int32_t>(&t1, 1), DECODE, true}};
+  const std::vector<float> want = ref->step(all);
+  REQUIRE(want.size() == size_t(3 * V));
+  std::vector<SequenceChunk> mixed = {{seqs[0], std::span<const int32_t>(&t0, 1), DECODE, true, nullptr, true},
+                                      {seqs[2], other, PREFILL, true},
+                                      {seqs[1], std::span<const int32_t>(&t1, 1), DECODE, true, nullptr, true}};
+  const StepOutputs got = e->step_outputs(mixed);
+  REQUIRE(got.logits.size() == size_t(V));
+  REQUIRE(got.argmax.size() == 2);
+  CHECK(max_abs_diff(got.logits, std::span(want).subspan(size_t(V), size_t(V))) == 0.0);
+  for (int k = 0; k < 2; ++k) {  // rows 0 and 2 of the reference
+    const auto row = std::span(want).subspan(size_t(2 * k * V), size_t(V));
+    CHECK(got.argmax[size_t(k)] == int32_t(std::max_element(row.begin(), row.end()) - row.begin()));
+  }
 }
 
 TEST_CASE("batched step is all or nothing and rejects bad batches", "[engine][step]") {

@@ -4,17 +4,31 @@
 # under ncu (gpu__time_duration, the GPU's own clocks: --clock-control none), summed per step by kind and by name
 # with `ttft_breakdown.py --decode` on the host. What the kernels do not account for (ms/token minus their sum) is
 # the step's launch gaps and host work. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results: $OUT/r.tar.xz.
-#   bash tools/bench/run_decode_step_breakdown.sh        (on the device)
+#   [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh        (on the device)
 #   python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here)
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
-for dt in bf16 fp8; do
-  { hdr "8B decode, $dt KV, no profiler" "lcllm bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt";
-    timeout 120 $D/lcllm bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt --json $R/e2e_$dt.json -q; echo "exit code: $?"; } > $R/e2e_$dt.log 2>&1
-  grep -E "^full" $R/e2e_$dt.log | tail -3
+# BASES: other builds carried in the dist (e.g. lcllm_base), timed in the same call; greedy text on models/needle
+# and the embedded default model compared with this build's.
+for b in lcllm ${BASES:-}; do
+  [ -x $D/$b ] || { echo "missing $D/$b"; continue; }
+  for m in models/default models/needle; do
+    n=$(basename $m)
+    hdr "$b run --device cuda, greedy" "$b run $m --device cuda --temperature 0 -n 48 -p 'The quick brown fox'" > $R/run_${b}_$n.err
+    timeout 60 $D/$b run $m --device cuda --temperature 0 -n 48 -p 'The quick brown fox' -q > $R/run_${b}_$n.txt 2>> $R/run_${b}_$n.err
+    echo "exit code: $?" >> $R/run_${b}_$n.err
+  done
 done
+for m in default needle; do for b in ${BASES:-}; do
+  cmp -s $R/run_lcllm_$m.txt $R/run_${b}_$m.txt && [ -s $R/run_lcllm_$m.txt ] \
+    && echo "greedy text on models/$m: lcllm = $b" || echo "greedy text on models/$m: lcllm DIFFERS from $b"; done; done
+for dt in bf16 fp8; do for b in lcllm ${BASES:-}; do
+  { hdr "8B decode, $dt KV, no profiler, $b" "$b bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt";
+    timeout 120 $D/$b bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt --json $R/e2e_${b}_$dt.json -q; echo "exit code: $?"; } > $R/e2e_${b}_$dt.log 2>&1
+  echo "== $b $dt"; grep -E "^full" $R/e2e_${b}_$dt.log | tail -2
+done; done
 pack
 for dt in bf16 fp8; do
   { hdr "ncu launch durations, 8B decode at 128k, $dt KV" "ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt";

@@ -127,6 +127,24 @@ void CpuBackend::softcap(Tensor x, float cap) {
   for (int64_t i = 0; i < n; ++i) d[i] = cap * std::tanh(d[i] / cap);
 }
 
+void CpuBackend::argmax_rows(Tensor out, const Tensor& x) {
+  LCLLM_ASSERT(out.dtype == DType::DTYPE_F32 && x.dtype == DType::DTYPE_F32, "argmax_rows reads and writes fp32");
+  const int64_t rows = x.dim(0), d = x.numel() / rows;
+  LCLLM_ASSERT(out.numel() >= rows && d < (int64_t(1) << 24), "argmax_rows: out too short or rows too long");
+  const float* src = static_cast<const float*>(x.data);
+  float* dst = static_cast<float*>(out.data);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = src + r * d;
+    int64_t best = -1;
+    bool nan = false;
+    for (int64_t j = 0; j < d; ++j) {
+      if (std::isnan(row[j])) nan = true;
+      else if (row[j] > -INFINITY && (best < 0 || row[j] > row[best])) best = j;  // strict: the lowest index on ties
+    }
+    dst[r] = nan ? -1.f : float(best);
+  }
+}
+
 void CpuBackend::gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) {
   const int64_t d = x.numel() / x.dim(0);
   const float* src = static_cast<const float*>(x.data);

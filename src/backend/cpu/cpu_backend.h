@@ -56,6 +56,7 @@ class CpuBackend final : public Backend {
   void glu(Tensor out, const Tensor& gate, const Tensor& up, Activation act) override;
   void softcap(Tensor x, float cap) override;
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
+  void argmax_rows(Tensor out, const Tensor& x) override;
 
   // Sparse attention over key sets (cpu_sparse_attention.cpp). Selection slots are host CSR lists.
   bool supports_key_sets() const override { return true; }

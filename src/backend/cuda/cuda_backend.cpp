@@ -11,6 +11,7 @@
 
 #include "backend/rope_freq.h"
 #include "kernels/activation.h"
+#include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/convert.h"
 #include "kernels/cuda_check.h"
@@ -592,6 +593,19 @@ void CudaBackend::softcap(Tensor x, float cap) {
   p.n = x.numel();
   p.cap = cap;
   enqueue(launch_softcap, p);
+}
+
+void CudaBackend::argmax_rows(Tensor out, const Tensor& x) {
+  expect_f32(out, "argmax_rows writes fp32 indices");
+  expect_f32(x, "argmax_rows reads fp32 logits");
+  const int64_t rows = x.dim(0), d = x.numel() / rows;
+  LCLLM_ASSERT(out.numel() >= rows && d < (int64_t(1) << 24), "argmax_rows: out too short or rows too long");
+  auto p = zeroed<ArgmaxRowsParams>();
+  p.out = static_cast<float*>(out.data);
+  p.x = static_cast<const float*>(x.data);
+  p.rows = int32_t(rows);
+  p.n = int32_t(d);
+  enqueue(launch_argmax_rows, p);
 }
 
 void CudaBackend::gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) {

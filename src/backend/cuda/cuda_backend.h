@@ -132,6 +132,7 @@ class CudaBackend final : public Backend {
                         std::span<const MatmulTarget> gate_up, Tensor out, Activation act) override;
   void softcap(Tensor x, float cap) override;
   void gather_rows(Tensor out, const Tensor& x, std::span<const int32_t> rows) override;
+  void argmax_rows(Tensor out, const Tensor& x) override;
   void add_rmsnorm(Tensor x, const Tensor& y, Tensor out, const Tensor& w, float eps, bool one_plus) override;
   void rope_kv_write(Tensor q, Tensor k, const Tensor& v, std::span<const int32_t> positions,
                      const RopeConfig& rope_config, int32_t layer, std::span<const int64_t> slots) override;

@@ -1,0 +1,71 @@
+#include "kernels/argmax.h"
+
+#include <cmath>
+
+#include "kernels/cuda_check.h"
+
+namespace lcllm {
+
+// ---- kernels ------------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kArgmaxThreads = 1024;
+
+// (value, index) pairs ordered as greedy sampling orders tokens: the larger value, then the lower index. A NaN
+// poisons the row (Sampler throws on one), so it is carried as a flag and never compared.
+struct Best {
+  float v;
+  int32_t i;
+  bool nan;
+};
+
+__device__ __forceinline__ Best better(const Best& a, const Best& b) {
+  Best r = (b.v > a.v || (b.v == a.v && b.i < a.i)) ? b : a;
+  r.nan = a.nan || b.nan;
+  return r;
+}
+
+}  // namespace
+
+// One block per row; each thread scans a strided share of the row (coalesced), then the warps and the block reduce.
+// ~3 us for a 128k vocabulary: one 0.5 MB read by one SM.
+__global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsParams p) {
+  const float* row = p.x + int64_t(blockIdx.x) * p.n;
+  Best b{-INFINITY, INT32_MAX, false};
+  for (int32_t j = int32_t(threadIdx.x); j < p.n; j += kArgmaxThreads) {
+    const float v = row[j];
+    if (isnan(v)) {
+      b.nan = true;
+    } else if (v > b.v || (v == b.v && j < b.i)) {
+      b.v = v;
+      b.i = j;
+    }
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const Best o{__shfl_down_sync(0xffffffffu, b.v, off), __shfl_down_sync(0xffffffffu, b.i, off),
+                 __shfl_down_sync(0xffffffffu, b.nan, off) != 0};
+    b = better(b, o);
+  }
+  __shared__ Best warps[kArgmaxThreads / 32];  // [warp] each warp's best
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5;
+  if (lane == 0) warps[warp] = b;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    Best r = warps[0];
+    for (int w = 1; w < kArgmaxThreads / 32; ++w) r = better(r, warps[w]);
+    // Nothing above -inf (every value -inf, or n == 0): greedy sampling has no token to take.
+    p.out[blockIdx.x] = (r.nan || r.i == INT32_MAX || r.v == -INFINITY) ? -1.f : float(r.i);
+  }
+}
+
+// ---- launchers ----------------------------------------------------------------------------------------------
+
+void launch_argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream) {
+  if (p.rows == 0) return;
+  kernel_argmax_rows<<<unsigned(p.rows), kArgmaxThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lcllm
