@@ -10,6 +10,10 @@ source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
+if [ -x $D/test_cuda ]; then  # the CUDA ops and forward tests first, when the dist carries them
+  { hdr "CUDA tests: ops, forward" "test_cuda [ops],[forward]"; timeout 240 $D/test_cuda "[ops],[forward]"; echo "exit code: $?"; } > $R/tests.log 2>&1
+  tail -3 $R/tests.log
+fi
 # BASES: other builds carried in the dist (e.g. lcllm_base), timed in the same call; greedy text on models/needle
 # and the embedded default model compared with this build's.
 for b in lcllm ${BASES:-}; do
