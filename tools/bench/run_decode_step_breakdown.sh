@@ -4,8 +4,8 @@
 # under ncu (gpu__time_duration, the GPU's own clocks: --clock-control none), summed per step by kind and by name
 # with `ttft_breakdown.py --decode` on the host. What the kernels do not account for (ms/token minus their sum) is
 # the step's launch gaps and host work. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results: $OUT/r.tar.xz.
-#   [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh        (on the device)
-#   python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here)
+#   [NCU=0] [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh        (on the device)
+#   [ "${NCU:-1}" = 0 ] || python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here)
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
@@ -34,10 +34,10 @@ for dt in bf16 fp8; do for b in lcllm ${BASES:-}; do
   echo "== $b $dt"; grep -E "^full" $R/e2e_${b}_$dt.log | tail -2
 done; done
 pack
-for dt in bf16 fp8; do
+for dt in $([ "${NCU:-1}" = 0 ] || echo bf16 fp8); do  # NCU=0: no profiling (a short call)
   { hdr "ncu launch durations, 8B decode at 128k, $dt KV" "ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt";
     timeout 150 ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw $D/lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt -q; echo "exit code: $?"; } > $R/ncu_decode_$dt.csv 2> $R/ncu_decode_$dt.err
   tail -2 $R/ncu_decode_$dt.err; wc -l $R/ncu_decode_$dt.csv
   pack
 done
-python3 tools/bench/ttft_breakdown.py --decode --by-name $R/ncu_decode_bf16.csv $R/ncu_decode_fp8.csv > $R/breakdown.txt 2>&1; head -30 $R/breakdown.txt; pack
+[ "${NCU:-1}" = 0 ] || python3 tools/bench/ttft_breakdown.py --decode --by-name $R/ncu_decode_bf16.csv $R/ncu_decode_fp8.csv > $R/breakdown.txt 2>&1; head -30 $R/breakdown.txt; pack
