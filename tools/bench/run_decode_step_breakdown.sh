@@ -4,14 +4,17 @@
 # under ncu (gpu__time_duration, the GPU's own clocks: --clock-control none), summed per step by kind and by name
 # with `ttft_breakdown.py --decode` on the host. What the kernels do not account for (ms/token minus their sum) is
 # the step's launch gaps and host work. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results: $OUT/r.tar.xz.
-#   [NCU=0] [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh        (on the device)
+#   [QUICK=1] [NCU=0] [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh        (on the device)
 #   [ "${NCU:-1}" = 0 ] || python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here)
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
+# QUICK=1 (a short call): the argmax test alone, decode at 128k alone, no profiling.
+TESTS="[ops],[forward]~[parity]" LENS=1k,128k
+[ "${QUICK:-0}" = 1 ] && { TESTS="cuda argmax_rows*"; LENS=128k; NCU=0; }
 if [ -x $D/test_cuda ]; then  # the CUDA ops and forward tests first, when the dist carries them
-  { hdr "CUDA tests: ops, forward" "test_cuda [ops],[forward]~[parity]"; timeout 200 $D/test_cuda "[ops],[forward]~[parity]"; echo "exit code: $?"; } > $R/tests.log 2>&1
+  { hdr "CUDA tests" "test_cuda $TESTS"; timeout 200 $D/test_cuda "$TESTS"; echo "exit code: $?"; } > $R/tests.log 2>&1
   tail -3 $R/tests.log
 fi
 # BASES: other builds carried in the dist (e.g. lcllm_base), timed in the same call; greedy text on models/needle
@@ -29,8 +32,8 @@ for m in default needle; do for b in ${BASES:-}; do
   cmp -s $R/run_lcllm_$m.txt $R/run_${b}_$m.txt && [ -s $R/run_lcllm_$m.txt ] \
     && echo "greedy text on models/$m: lcllm = $b" || echo "greedy text on models/$m: lcllm DIFFERS from $b"; done; done
 for dt in bf16 fp8; do for b in lcllm ${BASES:-}; do
-  { hdr "8B decode, $dt KV, no profiler, $b" "$b bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt";
-    timeout 120 $D/$b bench $M8 --device cuda --prefill 1k --decode 1k,128k --decode-steps 32 --kv-cache-dtype $dt --json $R/e2e_${b}_$dt.json -q; echo "exit code: $?"; } > $R/e2e_${b}_$dt.log 2>&1
+  { hdr "8B decode, $dt KV, no profiler, $b" "$b bench $M8 --device cuda --prefill 1k --decode $LENS --decode-steps 32 --kv-cache-dtype $dt";
+    timeout 120 $D/$b bench $M8 --device cuda --prefill 1k --decode $LENS --decode-steps 32 --kv-cache-dtype $dt --json $R/e2e_${b}_$dt.json -q; echo "exit code: $?"; } > $R/e2e_${b}_$dt.log 2>&1
   echo "== $b $dt"; grep -E "^full" $R/e2e_${b}_$dt.log | tail -2
 done; done
 pack
