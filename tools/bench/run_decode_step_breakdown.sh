@@ -31,10 +31,11 @@ done
 for m in default needle; do for b in ${BASES:-}; do
   cmp -s $R/run_lcllm_$m.txt $R/run_${b}_$m.txt && [ -s $R/run_lcllm_$m.txt ] \
     && echo "greedy text on models/$m: lcllm = $b" || echo "greedy text on models/$m: lcllm DIFFERS from $b"; done; done
+pack
 for dt in bf16 fp8; do for b in lcllm ${BASES:-}; do
   { hdr "8B decode, $dt KV, no profiler, $b" "$b bench $M8 --device cuda --prefill 1k --decode $LENS --decode-steps 32 --kv-cache-dtype $dt";
     timeout 120 $D/$b bench $M8 --device cuda --prefill 1k --decode $LENS --decode-steps 32 --kv-cache-dtype $dt --json $R/e2e_${b}_$dt.json -q; echo "exit code: $?"; } > $R/e2e_${b}_$dt.log 2>&1
-  echo "== $b $dt"; grep -E "^full" $R/e2e_${b}_$dt.log | tail -2
+  echo "== $b $dt"; grep -E "^full" $R/e2e_${b}_$dt.log | tail -2; pack
 done; done
 pack
 for dt in $([ "${NCU:-1}" = 0 ] || echo bf16 fp8); do  # NCU=0: no profiling (a short call)
