@@ -6,6 +6,7 @@
 // Two references each time: the fp32 one (CPU backend or transformers), which the CUDA backend can only approach
 // within what bf16 storage costs, and Bf16EmulationBackend (the CPU math with the same three bf16 roundings), which
 // it must match closely: that second check is what catches a kernel error hidden inside the bf16 budget.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -372,5 +373,73 @@ TEST_CASE("cuda decode steps replayed from CUDA graphs equal eager steps", "[cud
   CHECK(with_stats.captures >= 3);              // batch 3, batch 2, batch 3 again with a new split plan at least
   CHECK(without_stats.replays == 0);
   CHECK(without_stats.captures == 0);
+  fs::remove_all(dir);
+}
+
+// Greedy decode's argmax on the device (SequenceChunk::argmax_only), inside replayed decode graphs: each argmax
+// row's token is the lowest index of the largest logit the same step returns when it copies the row out, and the
+// rows still copied out are unchanged by their argmax neighbours. Steps alternate all-logits, mixed and all-argmax,
+// so the graphs with and without the argmax launch are both captured and replayed.
+TEST_CASE("cuda argmax_only decode rows equal the argmax of the logits rows, in replayed graphs",
+          "[cuda][forward][graphs]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 2},
+                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
+                                {"vocab_size", 3000},  {"bos_token_id", 1},      {"eos_token_id", 2},
+                                {"pad_token_id", 0}};
+  const std::string dir = write_random_model("llama-3.2-1b.json", small);
+  std::uniform_int_distribution<int32_t> tok(3, 2999);
+  constexpr int kSeqs = 3, kSteps = 48;
+  std::vector<int32_t> forced(size_t(kSteps * kSeqs));  // [step][sequence] teacher-forced decode inputs
+  for (auto& t : forced) t = tok(rng());
+  auto load = [&] {
+    EngineOptions o;
+    o.model_path = dir;
+    o.context_tokens = 1024;
+    o.max_step_tokens = 64;
+    auto engine = Engine::load(o, std::make_unique<CudaBackend>(0, 0.9f));
+    std::vector<int32_t> seqs;  // [kSeqs]
+    for (int i = 0; i < kSeqs; ++i) {
+      seqs.push_back(engine->create_sequence());
+      engine->feed(seqs.back(), std::vector<int32_t>{5, 7, 11 + i}, false);
+    }
+    return std::pair{std::move(engine), seqs};
+  };
+  auto [logits_engine, seqs] = load();
+  auto [argmax_engine, argmax_seqs] = load();
+  REQUIRE(argmax_seqs == seqs);
+  const int64_t V = logits_engine->config().vocab_size;
+  int64_t argmax_rows = 0;
+  for (int s = 0; s < kSteps; ++s) {
+    std::vector<SequenceChunk> all, mixed;
+    for (int i = 0; i < kSeqs; ++i) {
+      SequenceChunk c;
+      c.seq = seqs[size_t(i)];
+      c.tokens = std::span<const int32_t>(&forced[size_t(s * kSeqs + i)], 1);
+      c.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
+      all.push_back(c);
+      c.argmax_only = s % 3 == 2 || (s % 3 == 1 && i == 1);  // all logits / the middle row / every row
+      mixed.push_back(c);
+    }
+    const std::vector<float> want = logits_engine->step(all);
+    const StepOutputs got = argmax_engine->step_outputs(mixed);
+    REQUIRE(want.size() == size_t(kSeqs * V));
+    size_t next_logits = 0, next_argmax = 0;
+    for (int i = 0; i < kSeqs; ++i) {
+      const std::span<const float> row(want.data() + i * V, size_t(V));
+      if (mixed[size_t(i)].argmax_only) {
+        REQUIRE(next_argmax < got.argmax.size());
+        CHECK(got.argmax[next_argmax++] == int32_t(std::max_element(row.begin(), row.end()) - row.begin()));
+        ++argmax_rows;
+      } else {
+        REQUIRE((next_logits + 1) * size_t(V) <= got.logits.size());
+        CHECK(std::equal(row.begin(), row.end(), got.logits.begin() + std::ptrdiff_t(next_logits++ * size_t(V))));
+      }
+    }
+    CHECK(next_argmax == got.argmax.size());
+    CHECK(next_logits * size_t(V) == got.logits.size());
+  }
+  CHECK(argmax_rows == kSteps / 3 * (kSeqs + 1));
   fs::remove_all(dir);
 }
