@@ -1,5 +1,6 @@
 // Greedy decoding's argmax where the logits are: each row's largest logit, so a greedy step copies one number per
-// row to the host instead of a vocab-sized row (128k floats for Llama 3: ~0.5 MB a token) and the host does not scan it.
+// row to the host instead of a vocab-sized row (128k floats for Llama 3: ~0.5 MB a token), and the host does not
+// scan it (docs/DECISIONS.md, session 27).
 #pragma once
 #include <cstdint>
 
