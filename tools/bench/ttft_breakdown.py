@@ -28,6 +28,7 @@ DECODE_KINDS = [  # the decode step's kernels, by kind (first match wins)
     ("GEMV (weights)", ["gemv"]),
     ("rope + KV write", ["rope", "kv_write"]),
     ("norms, GLU, residual adds", ["rmsnorm", "glu", "kernel_add"]),
+    ("embedding, greedy argmax", ["embed", "argmax"]),
 ]
 
 
@@ -56,9 +57,10 @@ def prefill_launches(path):
 
 
 def decode_launches(path):
-    """The launches of the decode steps: from the embedding launch that precedes the first decode launch."""
+    """The launches of the decode steps: from the embedding launch that precedes the first decode attention launch
+    (not the first GEMV: a prefill's one-row logits projection runs the GEMV too)."""
     rows = list(launches(path))
-    first = next((i for i, (name, _) in enumerate(rows) if any(d in name for d in DECODE)), len(rows))
+    first = next((i for i, (name, _) in enumerate(rows) if "attention_decode" in name), len(rows))
     start = max((i for i in range(first) if "embed" in rows[i][0]), default=first)
     return rows[start:]
 
