@@ -5,7 +5,7 @@
 # with `ttft_breakdown.py --decode` on the host. What the kernels do not account for (ms/token minus their sum) is
 # the step's launch gaps and host work. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results: $OUT/r.tar.xz.
 #   [QUICK=1] [NCU=0] [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh        (on the device)
-#   [ "${NCU:-1}" = 0 ] || python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here)
+#   python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here, on the results)
 source tools/bench/gpu_dist_env.sh
 R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
