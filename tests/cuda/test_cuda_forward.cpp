@@ -90,6 +90,14 @@ constexpr double kVsTransformersTarget = 2e-2;
 // ---- random models in real families' shapes ----
 
 // Writes DIR/config.json (a real config with small dims) and DIR/model.safetensors (random bf16 weights).
+// The shrunk shape every test here writes its random model in (config.json overrides of a family's config).
+nlohmann::json small_model_overrides(int layers = 2, int vocab = 1000) {
+  return {{"hidden_size", 256},       {"intermediate_size", 512}, {"num_hidden_layers", layers},
+          {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
+          {"vocab_size", vocab},      {"bos_token_id", 1},        {"eos_token_id", 2},
+          {"pad_token_id", 0}};
+}
+
 std::string write_random_model(const std::string& family_config, const nlohmann::json& overrides) {
   nlohmann::json j;
   std::ifstream(source_dir() / "configs/models" / family_config) >> j;
@@ -155,10 +163,7 @@ std::string write_random_model(const std::string& family_config, const nlohmann:
 TEST_CASE("cuda forward matches the CPU forward on random models of each family", "[cuda][forward]") {
   LCLLM_REQUIRE_GPU();
   INFO("seed " << seed_used());
-  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 2},
-                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
-                                {"vocab_size", 1000},  {"bos_token_id", 1},      {"eos_token_id", 2},
-                                {"pad_token_id", 0}};
+  const nlohmann::json small = small_model_overrides();
   struct Family {
     const char* config;
     nlohmann::json extra;
@@ -204,10 +209,7 @@ TEST_CASE("cuda forward matches the CPU forward on random models of each family"
 // inside the step, the rest eagerly after it (forward.cpp). Pieces of 3 rows must give every row, in its place.
 TEST_CASE("cuda logits computed in pieces of 3 rows equal the one-piece logits", "[cuda][forward]") {
   LCLLM_REQUIRE_GPU();
-  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 2},
-                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
-                                {"vocab_size", 1000},  {"bos_token_id", 1},      {"eos_token_id", 2},
-                                {"pad_token_id", 0}};
+  const nlohmann::json small = small_model_overrides();
   const std::string dir = write_random_model("llama-3.1-8b.json", small);
   std::uniform_int_distribution<int32_t> tok(3, 999);
   std::vector<int32_t> prompt(41);
@@ -305,10 +307,7 @@ TEST_CASE("cuda forward matches transformers on every parity fixture", "[cuda][f
 TEST_CASE("cuda decode steps replayed from CUDA graphs equal eager steps", "[cuda][forward][graphs]") {
   LCLLM_REQUIRE_GPU();
   INFO("seed " << seed_used());
-  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 3},
-                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
-                                {"vocab_size", 1000},  {"bos_token_id", 1},      {"eos_token_id", 2},
-                                {"pad_token_id", 0}};
+  const nlohmann::json small = small_model_overrides(3);
   const std::string dir = write_random_model("qwen2.5-7b.json", small);  // biases: the fused GEMM epilogue too
   std::uniform_int_distribution<int32_t> tok(3, 999);
   auto random_tokens = [&](size_t n) {
@@ -384,10 +383,7 @@ TEST_CASE("cuda argmax_only decode rows equal the argmax of the logits rows, in 
           "[cuda][forward][graphs]") {
   LCLLM_REQUIRE_GPU();
   INFO("seed " << seed_used());
-  const nlohmann::json small = {{"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 2},
-                                {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"head_dim", 32},
-                                {"vocab_size", 3000},  {"bos_token_id", 1},      {"eos_token_id", 2},
-                                {"pad_token_id", 0}};
+  const nlohmann::json small = small_model_overrides(2, 3000);
   const std::string dir = write_random_model("llama-3.2-1b.json", small);
   std::uniform_int_distribution<int32_t> tok(3, 2999);
   constexpr int kSeqs = 3, kSteps = 48;
