@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/cuda_check.h"
+#include "kernels/pdl.cuh"
 
 namespace lcllm {
 
@@ -31,6 +32,7 @@ __device__ __forceinline__ Best better(const Best& a, const Best& b) {
 // One block per row; each thread scans a strided share of the row (coalesced), then the warps and the block reduce.
 // ~3 us for a 128k vocabulary: one 0.5 MB read by one SM.
 __global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsParams p) {
+  pdl_wait_then_release();
   const float* row = p.x + int64_t(blockIdx.x) * p.n;
   Best b{-INFINITY, INT32_MAX, false};
   for (int32_t j = int32_t(threadIdx.x); j < p.n; j += kArgmaxThreads) {
@@ -64,8 +66,7 @@ __global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsP
 
 void launch_argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
-  kernel_argmax_rows<<<unsigned(p.rows), kArgmaxThreads, 0, stream>>>(p);
-  CUDA_CHECK_LAUNCH();
+  launch_dependent(kernel_argmax_rows, dim3(unsigned(p.rows)), dim3(kArgmaxThreads), 0, stream, p);
 }
 
 }  // namespace lcllm

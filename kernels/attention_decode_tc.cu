@@ -29,6 +29,7 @@
 #include "kernels/attention_decode_tc_bf16.cuh"
 #include "kernels/attention_decode_tc_fp8.cuh"
 #include "kernels/cuda_check.h"
+#include "kernels/pdl.cuh"
 
 namespace lcllm {
 
@@ -92,7 +93,7 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
   const int32_t split = blockIdx.y, h0 = kvh * group;
   const int32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
 
-  asm volatile("griddepcontrol.launch_dependents;");
+  pdl_wait_then_release();
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;
   const int32_t end = min(keys.n, begin + p.split_len);
@@ -257,8 +258,7 @@ void launch_tc_instance(const DecodeParams& p, cudaStream_t stream, int* occupan
   }
   const int32_t rows = p.ks.rows != nullptr ? p.ks.n_listed_rows : p.a.n_rows;
   const dim3 grid(unsigned(int64_t(rows) * p.a.n_kv_heads), unsigned(p.n_splits));
-  kernel<<<grid, kTcThreads, smem, stream>>>(p);
-  CUDA_CHECK_LAUNCH();
+  launch_dependent(kernel, grid, dim3(kTcThreads), smem, stream, p);
 }
 
 // fp8 takes one 8-head column block for GQA groups up to 8 and two up to 16 (Fp8KeyMajorDecode); bf16 has no blocks.

@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/pdl.cuh"
 #include "kernels/device_info.h"
 
 namespace lcllm {
@@ -65,6 +66,7 @@ __device__ __forceinline__ float dot8_bf16(const uint4& w, const uint4& x, float
 
 template <int NR, int kChunk, int kMinBlocks, bool kNorm>
 __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvParams p) {
+  pdl_wait_then_release();
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   int32_t total = 0;
@@ -196,8 +198,7 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
     per_sm = std::max(per_sm, 1);
   }
   const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(cuda_sm_count()) * per_sm);
-  kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM><<<unsigned(blocks), kGemvWarps * 32, smem, stream>>>(p);
-  CUDA_CHECK_LAUNCH();
+  launch_dependent(kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM>, dim3(unsigned(blocks)), dim3(kGemvWarps * 32), smem, stream, p);
 }
 
 template <int NR>
