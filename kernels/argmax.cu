@@ -1,6 +1,7 @@
 #include "kernels/argmax.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda_check.h"
 #include "kernels/pdl.cuh"
@@ -29,21 +30,35 @@ __device__ __forceinline__ Best better(const Best& a, const Best& b) {
 
 }  // namespace
 
+__device__ __forceinline__ void consider(Best& b, float v, int32_t j) {
+  if (isnan(v)) {
+    b.nan = true;
+  } else if (v > b.v || (v == b.v && j < b.i)) {
+    b.v = v;
+    b.i = j;
+  }
+}
+
 // One block per row; each thread scans a strided share of the row (coalesced), then the warps and the block reduce.
-// ~3 us for a 128k vocabulary: one 0.5 MB read by one SM.
+// The scan reads float4s with 8 loads in flight per thread, so a 128k vocabulary (0.5 MB, one SM) takes ~4 rounds
+// of memory latency: the first version's one float per thread and round took 24 us a step under ncu (H100,
+// bench/results/decode_step_breakdown_h100_2026-12-07/), about 0.2% of an 8B decode step at 128k.
 __global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsParams p) {
   pdl_wait_then_release();
   const float* row = p.x + int64_t(blockIdx.x) * p.n;
   Best b{-INFINITY, INT32_MAX, false};
-  for (int32_t j = int32_t(threadIdx.x); j < p.n; j += kArgmaxThreads) {
-    const float v = row[j];
-    if (isnan(v)) {
-      b.nan = true;
-    } else if (v > b.v || (v == b.v && j < b.i)) {
-      b.v = v;
-      b.i = j;
-    }
+  const bool vec = p.n % 4 == 0 && (reinterpret_cast<uintptr_t>(p.x) & 15) == 0;  // every row 16-byte aligned
+  const int32_t n4 = vec ? p.n / 4 : 0;
+  const float4* row4 = reinterpret_cast<const float4*>(row);
+#pragma unroll 8
+  for (int32_t j4 = int32_t(threadIdx.x); j4 < n4; j4 += kArgmaxThreads) {
+    const float4 v = __ldg(row4 + j4);
+    consider(b, v.x, 4 * j4);
+    consider(b, v.y, 4 * j4 + 1);
+    consider(b, v.z, 4 * j4 + 2);
+    consider(b, v.w, 4 * j4 + 3);
   }
+  for (int32_t j = 4 * n4 + int32_t(threadIdx.x); j < p.n; j += kArgmaxThreads) consider(b, row[j], j);
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) {
     const Best o{__shfl_down_sync(0xffffffffu, b.v, off), __shfl_down_sync(0xffffffffu, b.i, off),

@@ -191,32 +191,36 @@ TEST_CASE("cuda argmax_rows matches CPU: ties to the lowest index, +inf, -inf ro
   LCLLM_REQUIRE_GPU();
   INFO("seed " << seed_used());
   Backends b;
-  const int64_t n = 7, d = 128256;  // Llama 3's vocabulary: many strided rounds per thread
-  std::vector<float> x = random_bf16(size_t(n * d), 8.f);
-  std::uniform_int_distribution<int64_t> at(0, d - 1);
-  const float top = 100.f;
-  const int64_t t1 = at(rng()), t2 = at(rng());
-  x[size_t(1 * d + t1)] = top;  // row 1: a tie between two random positions: the lower one
-  x[size_t(1 * d + t2)] = top;
-  x[size_t(2 * d + t1)] = INFINITY;  // row 2: +inf wins over every finite value
-  for (int64_t j = 0; j < d; ++j) x[size_t(3 * d + j)] = -INFINITY;  // row 3: nothing above -inf
-  x[size_t(4 * d + t2)] = NAN;  // row 4: a NaN poisons the row
-  x[size_t(5 * d + d - 1)] = top;  // row 5: the last element
-  x[size_t(6 * d)] = top;  // row 6: the first element
-  auto xi = make_pair(b.cpu, b.gpu, {n, d}, x);
-  auto o = make_output(b.cpu, b.gpu, {n});
-  b.cpu.argmax_rows(o.cpu, xi.cpu);
-  b.gpu.argmax_rows(o.gpu, xi.gpu);
-  const std::vector<float> cpu = read(b.cpu, o.cpu), gpu = read(b.gpu, o.gpu);
-  CHECK(gpu == cpu);
-  CHECK(cpu[1] == float(std::min(t1, t2)));
-  CHECK(cpu[2] == float(t1));
-  CHECK(cpu[3] == -1.f);
-  CHECK(cpu[4] == -1.f);
-  CHECK(cpu[5] == float(d - 1));
-  CHECK(cpu[6] == 0.f);
-  const float* row0 = x.data();  // row 0: random values, against a plain scan
-  CHECK(cpu[0] == float(std::max_element(row0, row0 + d) - row0));
+  // Llama 3's vocabulary (the float4 scan: many rounds per thread) and an odd width (the scalar scan)
+  for (const int64_t d : {int64_t(128256), int64_t(4099)}) {
+    INFO("columns " << d);
+    const int64_t n = 7;
+    std::vector<float> x = random_bf16(size_t(n * d), 8.f);
+    std::uniform_int_distribution<int64_t> at(0, d - 1);
+    const float top = 100.f;
+    const int64_t t1 = at(rng()), t2 = at(rng());
+    x[size_t(1 * d + t1)] = top;  // row 1: a tie between two random positions: the lower one
+    x[size_t(1 * d + t2)] = top;
+    x[size_t(2 * d + t1)] = INFINITY;  // row 2: +inf wins over every finite value
+    for (int64_t j = 0; j < d; ++j) x[size_t(3 * d + j)] = -INFINITY;  // row 3: nothing above -inf
+    x[size_t(4 * d + t2)] = NAN;  // row 4: a NaN poisons the row
+    x[size_t(5 * d + d - 1)] = top;  // row 5: the last element
+    x[size_t(6 * d)] = top;  // row 6: the first element
+    auto xi = make_pair(b.cpu, b.gpu, {n, d}, x);
+    auto o = make_output(b.cpu, b.gpu, {n});
+    b.cpu.argmax_rows(o.cpu, xi.cpu);
+    b.gpu.argmax_rows(o.gpu, xi.gpu);
+    const std::vector<float> cpu = read(b.cpu, o.cpu), gpu = read(b.gpu, o.gpu);
+    CHECK(gpu == cpu);
+    CHECK(cpu[1] == float(std::min(t1, t2)));
+    CHECK(cpu[2] == float(t1));
+    CHECK(cpu[3] == -1.f);
+    CHECK(cpu[4] == -1.f);
+    CHECK(cpu[5] == float(d - 1));
+    CHECK(cpu[6] == 0.f);
+    const float* row0 = x.data();  // row 0: random values, against a plain scan
+    CHECK(cpu[0] == float(std::max_element(row0, row0 + d) - row0));
+  }
 }
 
 namespace {
