@@ -108,6 +108,10 @@ struct DecodeParams {
   float* part_o;    // [n_rows, n_heads, n_splits, head_dim]
   float* part_ml;   // [n_rows, n_heads, n_splits, 2] (running max in log2 units, sum of exp2)
   DecodeKeySets ks; // sets == nullptr: dense ranges
+  // 1: every row is its sequence's only query row, so the one key of a row written by the kernel before this one in
+  // the stream (rope + KV write) is its last; the tensor-core kernel then copies its first tiles of older keys before
+  // griddepcontrol.wait (kernels/pdl.cuh), overlapping that kernel. 0: every copy after the wait.
+  int32_t old_keys_early;
 };
 
 // Version 2 kernels (vectorised split-KV decode for head_dim 64/128/256; tensor-core prefill for head_dim 64/128/256)

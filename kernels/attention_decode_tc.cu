@@ -93,7 +93,11 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
   const int32_t split = blockIdx.y, h0 = kvh * group;
   const int32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
 
-  pdl_wait_then_release();
+  // Dense rows whose older keys are all in the pool before the previous kernel ran (DecodeParams::old_keys_early)
+  // start copying them before waiting for it; what they read before the wait (key ranges, block tables) was uploaded
+  // before the step's first kernel. Key sets come from this step's selection kernels: after the wait.
+  const bool early = !kKeySets && p.old_keys_early != 0;
+  if (!early) pdl_wait_then_release();
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;
   const int32_t end = min(keys.n, begin + p.split_len);
@@ -108,11 +112,6 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
 
   std::conditional_t<kFp8, Fp8KeyMajorDecode<D, NG>, Bf16HeadMajorDecode<D>> acc;
   const float* q_group = a.q + (int64_t(r) * a.n_heads + h0) * D;  // [group][D]
-  if constexpr (kFp8) {
-    acc.init(q_group, group, qmul, g, t4);
-  } else {
-    acc.init(q_group, group, qmul, g, t4, lane, kTcKeys * D * 2);
-  }
 
   // This warp's tiles: logical keys [begin + 16 (warp + 4 i), + 16).
   const int32_t first_tile = begin + warp * kTcKeys;
@@ -148,17 +147,36 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
     }
   };
 
+  // The ring's first fill: tiles 0 and 1 (fp8: one pair of its two; bf16: two of its three stages).
+  static_assert(kTcStages == (kFp8 ? 4 : 3), "the prologue below fills tiles 0 and 1");
+  auto issue_prologue = [&] {
+    if constexpr (kFp8) {
+      issue(0, 0);
+      issue(1, 1);
+      cp_async_commit();
+    } else {
+      issue(0, 0);
+      cp_async_commit();
+      issue(1, 1);
+      cp_async_commit();
+    }
+  };
+  // Before the wait only if tiles 0 and 1 hold no key at or past the row's last (the one the previous kernel wrote).
+  const bool prologue_early = early && min(end, first_tile + kTileStep + kTcKeys) <= keys.n - 1;
+  if (prologue_early) issue_prologue();
+  if (early) pdl_wait_then_release();
+  if constexpr (kFp8) {
+    acc.init(q_group, group, qmul, g, t4);
+  } else {
+    acc.init(q_group, group, qmul, g, t4, lane, kTcKeys * D * 2);
+  }
+  if (!prologue_early) issue_prologue();
+
   if constexpr (kFp8) {
     // fp8 takes its tiles two at a time (Fp8KeyMajorDecode::tile_pair): the ring's stages are pairs, all but one
     // landing while one is multiplied. Scale pairs of the two tiles: scale_pairs[0, 16) and [16, 32).
     constexpr int kPairs = kTcStages / 2;
     static_assert(kTcStages % 2 == 0, "the ring holds whole pairs");
-#pragma unroll
-    for (int pr = 0; pr < kPairs - 1; ++pr) {
-      issue(2 * pr, 2 * pr);
-      issue(2 * pr + 1, 2 * pr + 1);
-      cp_async_commit();
-    }
     for (int32_t t = 0; t < n_tiles; t += 2) {
       const int stage = t % kTcStages;
       __syncwarp();  // every lane's reads of the pair about to be refilled (and of the scale pairs) are done
@@ -184,11 +202,6 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
       acc.tile_pair(st_k, st_v, pairs, k0, end, softcap, g, t4);
     }
   } else {
-#pragma unroll
-    for (int st = 0; st < kTcStages - 1; ++st) {
-      issue(st, st);
-      cp_async_commit();
-    }
     for (int32_t t = 0; t < n_tiles; ++t) {
       const int stage = t % kTcStages;
       __syncwarp();  // every lane's reads of the stage about to be refilled are done

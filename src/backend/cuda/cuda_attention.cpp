@@ -217,6 +217,7 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
   if (n_rows == 0) return;
   bool use_decode = true;
   for (size_t s = 0; s < batch.kv_len.size(); ++s) use_decode = use_decode && batch.query_start[s + 1] - batch.query_start[s] <= 1;
+  const bool one_row_per_sequence = use_decode;  // DecodeParams::old_keys_early
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_PREFILL) use_decode = false;
   if (attention_kernel_ == CudaAttentionKernel::CUDA_ATTENTION_DECODE) use_decode = true;
 
@@ -228,7 +229,9 @@ void CudaBackend::attention(Tensor out, const Tensor& q, int32_t layer, const At
     enqueue(launch_attention_prefill, prefill_params(rows));
     return;
   }
-  enqueue(launch_attention_decode, decode_params(rows.a, rows.a.n_rows, rows.max_span, rows.max_span));
+  DecodeParams p = decode_params(rows.a, rows.a.n_rows, rows.max_span, rows.max_span);
+  p.old_keys_early = one_row_per_sequence ? 1 : 0;
+  enqueue(launch_attention_decode, p);
 }
 
 }  // namespace lcllm
