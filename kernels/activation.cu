@@ -3,7 +3,6 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 
 namespace lcllm {
 
@@ -31,7 +30,6 @@ __device__ float activate(float x, GluActivation act) {
 }  // namespace
 
 __global__ void kernel_glu(GluParams p) {
-  pdl_wait_then_release();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= p.n) return;
   const float o = activate(p.gate[i], p.act) * p.up[i];
@@ -40,7 +38,6 @@ __global__ void kernel_glu(GluParams p) {
 }
 
 __global__ void kernel_glu_bf16(GluBf16Params p) {
-  pdl_wait_then_release();
   const int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
   if (i >= p.n) return;
   const uint4 g = *reinterpret_cast<const uint4*>(p.gate + i), u = *reinterpret_cast<const uint4*>(p.up + i);
@@ -57,26 +54,22 @@ __global__ void kernel_glu_bf16(GluBf16Params p) {
 }
 
 __global__ void kernel_softcap(SoftcapParams p) {
-  pdl_wait_then_release();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < p.n) p.x[i] = p.cap * tanhf(p.x[i] / p.cap);
 }
 
 __global__ void kernel_add(AddParams p) {
-  pdl_wait_then_release();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < p.n) p.x[i] += p.y[i];
 }
 
 __global__ void kernel_bias_add(BiasAddParams p) {
-  pdl_wait_then_release();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < p.rows * p.cols) p.x[i] += p.bias[i % p.cols];
 }
 
 // One block per gathered row.
 __global__ void kernel_gather_rows(GatherRowsParams p) {
-  pdl_wait_then_release();
   const int64_t i = blockIdx.x;
   const float* src = p.x + int64_t(p.rows[i]) * p.d;
   float* dst = p.out + i * p.d;
@@ -87,32 +80,38 @@ __global__ void kernel_gather_rows(GatherRowsParams p) {
 
 void launch_glu(const GluParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
-  launch_dependent(kernel_glu, dim3(unsigned(blocks_for(p.n))), dim3(kThreads), 0, stream, p);
+  kernel_glu<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void launch_glu_bf16(const GluBf16Params& p, cudaStream_t stream) {
   if (p.n == 0) return;
-  launch_dependent(kernel_glu_bf16, dim3(unsigned(blocks_for(p.n / 8))), dim3(kThreads), 0, stream, p);
+  kernel_glu_bf16<<<blocks_for(p.n / 8), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void launch_softcap(const SoftcapParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
-  launch_dependent(kernel_softcap, dim3(unsigned(blocks_for(p.n))), dim3(kThreads), 0, stream, p);
+  kernel_softcap<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void launch_add(const AddParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
-  launch_dependent(kernel_add, dim3(unsigned(blocks_for(p.n))), dim3(kThreads), 0, stream, p);
+  kernel_add<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void launch_bias_add(const BiasAddParams& p, cudaStream_t stream) {
   if (p.rows * p.cols == 0) return;
-  launch_dependent(kernel_bias_add, dim3(unsigned(blocks_for(p.rows * p.cols))), dim3(kThreads), 0, stream, p);
+  kernel_bias_add<<<blocks_for(p.rows * p.cols), kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void launch_gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
   if (p.n_rows == 0) return;
-  launch_dependent(kernel_gather_rows, dim3(unsigned(p.n_rows)), dim3(kThreads), 0, stream, p);
+  kernel_gather_rows<<<p.n_rows, kThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace lcllm

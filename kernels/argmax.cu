@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 
 namespace lcllm {
 
@@ -44,7 +43,6 @@ __device__ __forceinline__ void consider(Best& b, float v, int32_t j) {
 // of memory latency: the first version's one float per thread and round took 24 us a step under ncu (H100,
 // bench/results/decode_step_breakdown_h100_2026-12-07/), about 0.2% of an 8B decode step at 128k.
 __global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsParams p) {
-  pdl_wait_then_release();
   const float* row = p.x + int64_t(blockIdx.x) * p.n;
   Best b{-INFINITY, INT32_MAX, false};
   const bool vec = p.n % 4 == 0 && (reinterpret_cast<uintptr_t>(p.x) & 15) == 0;  // every row 16-byte aligned
@@ -81,7 +79,8 @@ __global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsP
 
 void launch_argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
-  launch_dependent(kernel_argmax_rows, dim3(unsigned(p.rows)), dim3(kArgmaxThreads), 0, stream, p);
+  kernel_argmax_rows<<<unsigned(p.rows), kArgmaxThreads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace lcllm

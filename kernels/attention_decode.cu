@@ -35,7 +35,6 @@ constexpr int kMaxPairsPerLane = kAttentionMaxHeadDim / 64;  // bf16 pairs per l
 // T: the stored K/V element (uint16_t bf16, uint8_t fp8 with a scale per key and head).
 template <int G, bool kKeySets, class T>
 __global__ void __launch_bounds__(kThreads) kernel_attention_decode(DecodeParams p) {
-  pdl_wait_then_release();
   const AttentionCommon& a = p.a;
   __shared__ float sQ[G][kAttentionMaxHeadDim];
   __shared__ float sWarpO[kWarps][G][kAttentionMaxHeadDim];
@@ -199,7 +198,7 @@ __global__ void __launch_bounds__(kThreads, G <= 4 ? 4 : 2) kernel_attention_dec
   const int32_t t = lane % TPK, ks = lane / TPK;
 
   // Let the merge grid launch as soon as every split block runs (it waits for this grid's completion itself).
-  pdl_wait_then_release();
+  pdl_release();
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;  // logical key indices of this split
   const int32_t end = min(keys.n, begin + p.split_len);
@@ -419,7 +418,7 @@ inline size_t merge_smem_bytes(int32_t n_splits) {
   return std::max<size_t>(size_t(kMergeThreads) * 6 * sizeof(float), size_t(n_splits) * sizeof(float));
 }
 __global__ void __launch_bounds__(kMergeThreads) kernel_attention_decode_merge(DecodeParams p) {
-  pdl_wait_then_release();
+  pdl_wait();
   extern __shared__ float sMerge[];
   const AttentionCommon& a = p.a;
   const int64_t rh = blockIdx.x;  // launch row * n_heads + head: the partials' index
@@ -529,10 +528,11 @@ void launch_decode_group_t(const DecodeParams& p, cudaStream_t stream) {
   const int64_t blocks = int64_t(decode_launch_rows(p)) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
   if (p.ks.sets != nullptr) {
-    launch_dependent(kernel_attention_decode<G, true, T>, grid, dim3(kThreads), 0, stream, p);
+    kernel_attention_decode<G, true, T><<<grid, kThreads, 0, stream>>>(p);
   } else {
-    launch_dependent(kernel_attention_decode<G, false, T>, grid, dim3(kThreads), 0, stream, p);
+    kernel_attention_decode<G, false, T><<<grid, kThreads, 0, stream>>>(p);
   }
+  CUDA_CHECK_LAUNCH();
 }
 
 template <int G>
@@ -566,7 +566,8 @@ void launch_decode_v2_instance(const DecodeParams& p, cudaStream_t stream, int* 
   const int32_t group = p.a.n_heads / p.a.n_kv_heads;
   const int64_t blocks = int64_t(decode_launch_rows(p)) * p.a.n_kv_heads * ((group + G - 1) / G);
   const dim3 grid(unsigned(blocks), unsigned(p.n_splits));
-  launch_dependent(kernel, grid, dim3(kThreads), decode_v2_smem(), stream, p);
+  kernel<<<grid, kThreads, decode_v2_smem(), stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 template <int D, int G, class T>

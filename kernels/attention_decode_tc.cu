@@ -96,8 +96,9 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
   // Dense rows whose older keys are all in the pool before the previous kernel ran (DecodeParams::old_keys_early)
   // start copying them before waiting for it; what they read before the wait (key ranges, block tables) was uploaded
   // before the step's first kernel. Key sets come from this step's selection kernels: after the wait.
+  pdl_release();  // the merge grid may launch once every split block runs; it waits for this grid itself
   const bool early = !kKeySets && p.old_keys_early != 0;
-  if (!early) pdl_wait_then_release();
+  if (!early) pdl_wait();
   const BlockKeys keys = block_keys<kKeySets>(p, r, kvh);
   const int32_t begin = split * p.split_len;
   const int32_t end = min(keys.n, begin + p.split_len);
@@ -164,7 +165,7 @@ __global__ void __launch_bounds__(kTcThreads, sizeof(T) == 1 ? (NG == 1 ? 3 : 2)
   // Before the wait only if tiles 0 and 1 hold no key at or past the row's last (the one the previous kernel wrote).
   const bool prologue_early = early && min(end, first_tile + kTileStep + kTcKeys) <= keys.n - 1;
   if (prologue_early) issue_prologue();
-  if (early) pdl_wait_then_release();
+  if (early) pdl_wait();
   if constexpr (kFp8) {
     acc.init(q_group, group, qmul, g, t4);
   } else {

@@ -3,7 +3,6 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 
 namespace lcllm {
 
@@ -11,7 +10,6 @@ namespace lcllm {
 
 // One block per token row.
 __global__ void kernel_embed(EmbedParams p) {
-  pdl_wait_then_release();
   const int64_t i = blockIdx.x;
   const auto* row = reinterpret_cast<const __nv_bfloat16*>(p.table) + int64_t(p.ids[i]) * p.d;
   float* out = p.out + i * p.d;
@@ -22,7 +20,8 @@ __global__ void kernel_embed(EmbedParams p) {
 
 void launch_embed(const EmbedParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
-  launch_dependent(kernel_embed, dim3(unsigned(p.n)), dim3(256), 0, stream, p);
+  kernel_embed<<<p.n, 256, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace lcllm

@@ -5,7 +5,6 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 #include "kernels/device_info.h"
 
 namespace lcllm {
@@ -17,6 +16,8 @@ namespace lcllm {
 // L1::no_allocate so the L1 keeps x (a few KB read by every warp of the SM), then multiplies and the warp reduces.
 // The grid is one wave of resident blocks (no tail wave).
 //
+// Tried and removed: launching it as a programmatic dependent of the kernel writing x, prefetching the first
+// weights into L2 before griddepcontrol.wait: decode at 32k went from 8.04 to 8.51 ms (H100, same call).
 // Version 1 (4 loads in flight per lane, 8 warps x up to 8 blocks, rows of 4096 in 4 dependent rounds) streamed at
 // only 1.95 TB/s on the H100 (ncu: 62% of DRAM peak, 50% achieved occupancy, a 1.2-wave grid; 2026-11-25).
 
@@ -62,39 +63,6 @@ __device__ __forceinline__ float dot8_bf16(const uint4& w, const uint4& x, float
   return acc;
 }
 
-// The weight matrix and row of a feature counted over the segments. Constant indices only: a runtime index into the
-// parameter struct would copy it to local memory.
-__device__ __forceinline__ GemvSegment segment_of(const GemvParams& p, int32_t feature, int32_t& local) {
-  static_assert(kGemvMaxSegments == 3, "segment selection below is written for 3 segments");
-  local = feature;
-  GemvSegment seg = p.seg[0];
-  if (local >= seg.n_out) {
-    local -= seg.n_out;
-    seg = p.seg[1];
-    if (local >= seg.n_out) {
-      local -= seg.n_out;
-      seg = p.seg[2];
-    }
-  }
-  return seg;
-}
-
-// One round of a lane's weights: kChunk 16-byte loads at base + 32 u + lane, all issued before any is used; past
-// the row's end (its last round) zeros.
-template <int kChunk>
-__device__ __forceinline__ void load_round(const uint4* w, int32_t base, int32_t n8, int lane, uint4 (&wv)[kChunk]) {
-  if (base + 32 * kChunk <= n8) {  // whole round: every load unconditional
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) wv[u] = load_streaming(w + base + 32 * u + lane);
-  } else {
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const int32_t i = base + 32 * u + lane;
-      wv[u] = i < n8 ? load_streaming(w + i) : make_uint4(0, 0, 0, 0);
-    }
-  }
-}
-
 template <int NR, int kChunk, int kMinBlocks, bool kNorm>
 __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvParams p) {
   const int lane = threadIdx.x & 31;
@@ -103,18 +71,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvP
 #pragma unroll
   for (int s = 0; s < kGemvMaxSegments; ++s) total += s < p.n_segments ? p.seg[s].n_out : 0;
   const int32_t n8 = p.n_in / 8;
-  // The weights do not change within a step, so each warp loads its first round of them (8 KB) before waiting for
-  // the kernel that writes x (kernels/pdl.cuh): the grid's first memory latency overlaps that kernel's tail instead
-  // of following it. (Session 3's version prefetched into L2 with extra instructions before the wait and was
-  // slower, 8.51 against 8.04 ms; these are the loads the first round makes anyway, into its own registers.)
-  const int32_t first = int32_t(blockIdx.x) * kGemvWarps + warp;
-  uint4 wv[kChunk];
-  if (first < total) {
-    int32_t local = 0;
-    const GemvSegment seg = segment_of(p, first, local);
-    load_round(reinterpret_cast<const uint4*>(seg.w + int64_t(local) * p.n_in), 0, n8, lane, wv);
-  }
-  pdl_wait_then_release();
   // RMSNorm prologue: the block normalises its rows once into shared memory as bf16 (exactly the values the
   // unfused path's norm kernel + GEMM input rounding produce; only the mean-square summation order differs), and
   // the dot products read them from there. (A first version normalised on the fly per weight, in every warp: the
@@ -167,19 +123,36 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvP
       }
     }
   };
-  for (int32_t feature = first; feature < total; feature += gridDim.x * kGemvWarps) {
-    int32_t local = 0;
-    const GemvSegment seg = segment_of(p, feature, local);
+  for (int32_t feature = blockIdx.x * kGemvWarps + warp; feature < total; feature += gridDim.x * kGemvWarps) {
+    // Constant indices only: a runtime index into the parameter struct would copy it to local memory.
+    static_assert(kGemvMaxSegments == 3, "segment selection below is written for 3 segments");
+    int32_t local = feature;
+    GemvSegment seg = p.seg[0];
+    if (local >= seg.n_out) {
+      local -= seg.n_out;
+      seg = p.seg[1];
+      if (local >= seg.n_out) {
+        local -= seg.n_out;
+        seg = p.seg[2];
+      }
+    }
     const auto* w = reinterpret_cast<const uint4*>(seg.w + int64_t(local) * p.n_in);
     float acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; ++r) acc[r] = 0.f;
     for (int32_t base = 0; base < n8; base += 32 * kChunk) {
-      if (feature != first || base != 0) load_round(w, base, n8, lane, wv);  // the first was loaded before the wait
-      if (base + 32 * kChunk <= n8) {
+      uint4 wv[kChunk];
+      if (base + 32 * kChunk <= n8) {  // whole round: every load unconditional
+#pragma unroll
+        for (int u = 0; u < kChunk; ++u) wv[u] = load_streaming(w + base + 32 * u + lane);
 #pragma unroll
         for (int u = 0; u < kChunk; ++u) step(wv[u], base + 32 * u + lane, acc);
       } else {  // the row's tail
+#pragma unroll
+        for (int u = 0; u < kChunk; ++u) {
+          const int32_t i = base + 32 * u + lane;
+          wv[u] = i < n8 ? load_streaming(w + i) : make_uint4(0, 0, 0, 0);
+        }
 #pragma unroll
         for (int u = 0; u < kChunk; ++u) {
           const int32_t i = base + 32 * u + lane;
@@ -223,7 +196,8 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
     per_sm = std::max(per_sm, 1);
   }
   const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(cuda_sm_count()) * per_sm);
-  launch_dependent(kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM>, dim3(unsigned(blocks)), dim3(kGemvWarps * 32), smem, stream, p);
+  kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM><<<unsigned(blocks), kGemvWarps * 32, smem, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 template <int NR>

@@ -1,14 +1,15 @@
 // Programmatic dependent launch (PDL, Hopper; CUDA programming guide "Programmatic Dependent Launch and
-// Synchronization"): a kernel launched with `launch_dependent` may be scheduled while the kernel before it in the
-// stream still runs, so its launch latency and block setup overlap that kernel's tail instead of following it.
-// Why: a decode step is ~8 kernels per layer, each a few to ~100 µs; between two ordinary launches the SMs idle
-// for the launch and the first blocks' setup (docs/KERNEL_NOTES.md "Decode step fixed costs").
+// Synchronization"): a kernel launched with `launch_dependent` may start while the kernel before it in the stream
+// still runs, once every block of that kernel has called `pdl_release()` (or exited). Before its `pdl_wait()` it
+// may only read what was complete before that kernel started; griddepcontrol.wait returns once that kernel has
+// completed and its writes are visible. Without the attribute, or after a predecessor that is not a kernel, the
+// wait returns at once.
 //
-// The contract that keeps it exact: every kernel launched with `launch_dependent` calls `pdl_wait_then_release()`
-// before its first global-memory access. griddepcontrol.wait returns only once the previous grid has completed and
-// its writes are visible, so no work overlaps — only the launch does — and the ordering stays transitive down the
-// stream (the next grid is released only after this one's wait returned). Without the attribute (a plain <<<>>>
-// launch, or a predecessor that is not a kernel) griddepcontrol.wait returns at once.
+// Used only where the dependent has work that does not need its predecessor's output: decode attention copies older
+// keys while rope + KV write runs (DecodeParams::old_keys_early), and the split merge is set up while the split
+// kernel drains. Launching every decode kernel this way (each waiting at its top) made the 8B decode step 0.6 ms
+// slower on the H100 (docs/KERNEL_NOTES.md, "Programmatic dependent launch, session 28"), as the GEMV with an L2
+// prefetch before its wait had in session 3.
 #pragma once
 #include <utility>
 
@@ -18,12 +19,11 @@
 
 namespace lcllm {
 
-// First statement of a kernel launched with launch_dependent: wait for the previous grid, then let the next grid
-// be scheduled (its blocks take only the SM resources this grid leaves free, and wait themselves).
-__device__ __forceinline__ void pdl_wait_then_release() {
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-}
+// Waits for the previous kernel in the stream to complete, its writes visible.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
+// Lets the next kernel, if launched with launch_dependent, start once every block of this one has called it.
+__device__ __forceinline__ void pdl_release() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the stream's previous kernel.
 template <class... Params, class... Args>

@@ -3,7 +3,6 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 
 namespace lcllm {
 
@@ -27,7 +26,6 @@ __device__ __forceinline__ float block_sum(float v, float* warp_sums) {
 }
 
 __global__ void __launch_bounds__(kMaxThreads) kernel_rmsnorm(RmsnormParams p) {
-  pdl_wait_then_release();
   __shared__ float warp_sums[kMaxThreads / 32];
   const int64_t r = blockIdx.x;
   const float* x = p.x + r * p.d;
@@ -46,7 +44,6 @@ __global__ void __launch_bounds__(kMaxThreads) kernel_rmsnorm(RmsnormParams p) {
 
 // float4 per thread and step (d % 4 == 0: every real model's hidden size).
 __global__ void __launch_bounds__(kMaxThreads) kernel_add_rmsnorm_vec4(AddRmsnormParams p) {
-  pdl_wait_then_release();
   __shared__ float warp_sums[kMaxThreads / 32];
   const int64_t r = blockIdx.x;
   const int32_t d4 = p.d / 4;
@@ -77,7 +74,6 @@ __global__ void __launch_bounds__(kMaxThreads) kernel_add_rmsnorm_vec4(AddRmsnor
 }
 
 __global__ void __launch_bounds__(kMaxThreads) kernel_add_rmsnorm(AddRmsnormParams p) {
-  pdl_wait_then_release();
   __shared__ float warp_sums[kMaxThreads / 32];
   const int64_t r = blockIdx.x;
   float* x = p.x + r * p.d;
@@ -112,16 +108,18 @@ unsigned threads_for(int64_t rows, int32_t d) {
 
 void launch_rmsnorm(const RmsnormParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
-  launch_dependent(kernel_rmsnorm, dim3(unsigned(p.rows)), dim3(threads_for(p.rows, p.d)), 0, stream, p);
+  kernel_rmsnorm<<<unsigned(p.rows), threads_for(p.rows, p.d), 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void launch_add_rmsnorm(const AddRmsnormParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
   if (p.d % 4 == 0) {
-    launch_dependent(kernel_add_rmsnorm_vec4, dim3(unsigned(p.rows)), dim3(threads_for(p.rows, p.d)), 0, stream, p);
+    kernel_add_rmsnorm_vec4<<<unsigned(p.rows), threads_for(p.rows, p.d), 0, stream>>>(p);
   } else {
-    launch_dependent(kernel_add_rmsnorm, dim3(unsigned(p.rows)), dim3(threads_for(p.rows, p.d)), 0, stream, p);
+    kernel_add_rmsnorm<<<unsigned(p.rows), threads_for(p.rows, p.d), 0, stream>>>(p);
   }
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace lcllm

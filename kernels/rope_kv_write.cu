@@ -16,7 +16,7 @@ namespace lcllm {
 // (The first version ran one 256-thread block per token: 12 µs a decode layer on the H100 for 20 KB of data,
 // latency-bound on 14 serial rounds with an fp64 sincos each; ncu, 2026-11-25.)
 __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
-  pdl_wait_then_release();
+  pdl_release();  // decode attention, launched as its dependent, copies older keys while this runs
   const int64_t t = blockIdx.x;
   const int32_t head = blockIdx.y, half = p.head_dim / 2;
   const bool is_k = head >= p.n_heads;
@@ -113,8 +113,8 @@ void launch_rope_kv_write(const RopeKvWriteParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
   const int32_t half = p.head_dim / 2;
   const unsigned threads = unsigned(half < 32 ? 32 : half > 128 ? 128 : (half + 31) / 32 * 32);
-  launch_dependent(kernel_rope_kv_write, dim3(unsigned(p.n), unsigned(p.n_heads + p.n_kv_heads)), dim3(threads), 0,
-                   stream, p);
+  kernel_rope_kv_write<<<dim3(unsigned(p.n), unsigned(p.n_heads + p.n_kv_heads)), threads, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace lcllm
