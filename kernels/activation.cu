@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/glu_activation.cuh"
 
 namespace lcllm {
 
@@ -14,25 +15,12 @@ constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
 
-// Same formulas as the CPU reference (cpu_backend.cpp: activate).
-__device__ float activate(float x, GluActivation act) {
-  switch (act) {
-    case GluActivation::GLU_SILU: return x / (1.0f + expf(-x));
-    case GluActivation::GLU_GELU_TANH: {
-      const float k = 0.7978845608028654f;  // sqrt(2/pi)
-      return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-    }
-    case GluActivation::GLU_GELU: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
-  }
-  return x;
-}
-
 }  // namespace
 
 __global__ void kernel_glu(GluParams p) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= p.n) return;
-  const float o = activate(p.gate[i], p.act) * p.up[i];
+  const float o = glu_activate(p.gate[i], p.act) * p.up[i];
   p.out[i] = o;
   if (p.out_bf16) reinterpret_cast<__nv_bfloat16*>(p.out_bf16)[i] = __float2bfloat16_rn(o);
 }
@@ -47,7 +35,7 @@ __global__ void kernel_glu_bf16(GluBf16Params p) {
   for (int k = 0; k < 4; ++k) {
     const float2 gf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&gw[k]));
     const float2 uf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&uw[k]));
-    const __nv_bfloat162 o = __floats2bfloat162_rn(activate(gf.x, p.act) * uf.x, activate(gf.y, p.act) * uf.y);
+    const __nv_bfloat162 o = __floats2bfloat162_rn(glu_activate(gf.x, p.act) * uf.x, glu_activate(gf.y, p.act) * uf.y);
     ow[k] = *reinterpret_cast<const uint32_t*>(&o);
   }
   *reinterpret_cast<uint4*>(p.out_bf16 + i) = make_uint4(ow[0], ow[1], ow[2], ow[3]);

@@ -6,6 +6,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/device_info.h"
+#include "kernels/glu_activation.cuh"
 
 namespace lcllm {
 
@@ -63,7 +64,8 @@ __device__ __forceinline__ float dot8_bf16(const uint4& w, const uint4& x, float
   return acc;
 }
 
-template <int NR, int kChunk, int kMinBlocks, bool kNorm>
+// kGlu: GemvParams::glu (a template parameter so that the other instances keep their registers).
+template <int NR, int kChunk, int kMinBlocks, bool kNorm, bool kGlu>
 __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvParams p) {
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
@@ -123,54 +125,69 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvP
       }
     }
   };
-  for (int32_t feature = blockIdx.x * kGemvWarps + warp; feature < total; feature += gridDim.x * kGemvWarps) {
-    // Constant indices only: a runtime index into the parameter struct would copy it to local memory.
-    static_assert(kGemvMaxSegments == 3, "segment selection below is written for 3 segments");
-    int32_t local = feature;
-    GemvSegment seg = p.seg[0];
-    if (local >= seg.n_out) {
-      local -= seg.n_out;
-      seg = p.seg[1];
-      if (local >= seg.n_out) {
+  // A work item: one output feature of one segment, or (glu) the gate row and the up row of one hidden feature.
+  const int32_t n_items = kGlu ? p.seg[0].n_out : total;
+  for (int32_t item = blockIdx.x * kGemvWarps + warp; item < n_items; item += gridDim.x * kGemvWarps) {
+    float gate[NR];  // glu: the gate row's sums (with its bias) while the up row runs
+#pragma unroll 1
+    for (int32_t part = 0; part < (kGlu ? 2 : 1); ++part) {
+      // Constant indices only: a runtime index into the parameter struct would copy it to local memory.
+      static_assert(kGemvMaxSegments == 3, "segment selection below is written for 3 segments");
+      int32_t local = item;
+      GemvSegment seg = p.seg[0];
+      if constexpr (kGlu) {
+        if (part == 1) seg = p.seg[1];
+      } else if (local >= seg.n_out) {
         local -= seg.n_out;
-        seg = p.seg[2];
-      }
-    }
-    const auto* w = reinterpret_cast<const uint4*>(seg.w + int64_t(local) * p.n_in);
-    float acc[NR];
-#pragma unroll
-    for (int r = 0; r < NR; ++r) acc[r] = 0.f;
-    for (int32_t base = 0; base < n8; base += 32 * kChunk) {
-      uint4 wv[kChunk];
-      if (base + 32 * kChunk <= n8) {  // whole round: every load unconditional
-#pragma unroll
-        for (int u = 0; u < kChunk; ++u) wv[u] = load_streaming(w + base + 32 * u + lane);
-#pragma unroll
-        for (int u = 0; u < kChunk; ++u) step(wv[u], base + 32 * u + lane, acc);
-      } else {  // the row's tail
-#pragma unroll
-        for (int u = 0; u < kChunk; ++u) {
-          const int32_t i = base + 32 * u + lane;
-          wv[u] = i < n8 ? load_streaming(w + i) : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < kChunk; ++u) {
-          const int32_t i = base + 32 * u + lane;
-          if (i >= n8) break;
-          step(wv[u], i, acc);
+        seg = p.seg[1];
+        if (local >= seg.n_out) {
+          local -= seg.n_out;
+          seg = p.seg[2];
         }
       }
-    }
+      const auto* w = reinterpret_cast<const uint4*>(seg.w + int64_t(local) * p.n_in);
+      float acc[NR];
 #pragma unroll
-    for (int r = 0; r < NR; ++r) {
-      for (int off = 16; off > 0; off >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
-    }
-    if (lane == 0) {
-      const float b = seg.bias ? seg.bias[local] : 0.f;
+      for (int r = 0; r < NR; ++r) acc[r] = 0.f;
+      for (int32_t base = 0; base < n8; base += 32 * kChunk) {
+        uint4 wv[kChunk];
+        if (base + 32 * kChunk <= n8) {  // whole round: every load unconditional
+#pragma unroll
+          for (int u = 0; u < kChunk; ++u) wv[u] = load_streaming(w + base + 32 * u + lane);
+#pragma unroll
+          for (int u = 0; u < kChunk; ++u) step(wv[u], base + 32 * u + lane, acc);
+        } else {  // the row's tail
+#pragma unroll
+          for (int u = 0; u < kChunk; ++u) {
+            const int32_t i = base + 32 * u + lane;
+            wv[u] = i < n8 ? load_streaming(w + i) : make_uint4(0, 0, 0, 0);
+          }
+#pragma unroll
+          for (int u = 0; u < kChunk; ++u) {
+            const int32_t i = base + 32 * u + lane;
+            if (i >= n8) break;
+            step(wv[u], i, acc);
+          }
+        }
+      }
 #pragma unroll
       for (int r = 0; r < NR; ++r) {
-        float* o = seg.out + int64_t(r) * seg.n_out + local;
-        *o = p.accumulate ? *o + (acc[r] + b) : acc[r] + b;
+        for (int off = 16; off > 0; off >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+      }
+      if (lane == 0) {
+        const float b = seg.bias ? seg.bias[local] : 0.f;
+#pragma unroll
+        for (int r = 0; r < NR; ++r) {
+          const float v = acc[r] + b;
+          if constexpr (!kGlu) {
+            float* o = seg.out + int64_t(r) * seg.n_out + local;
+            *o = p.accumulate ? *o + v : v;
+          } else if (part == 0) {
+            gate[r] = v;
+          } else {  // the GLU kernel's value: act(gate) * up, in fp32
+            p.seg[0].out[int64_t(r) * seg.n_out + local] = glu_activate(gate[r], p.glu_act) * v;
+          }
+        }
       }
     }
   }
@@ -181,7 +198,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kMinBlocks) kernel_gemv(GemvP
 namespace {
 
 // One wave: as many blocks as fit on the GPU at once (occupancy cached per instance), fewer for small matrices.
-template <int NR, int CHUNK, int MIN_BLOCKS, bool NORM>
+template <int NR, int CHUNK, int MIN_BLOCKS, bool NORM, bool GLU>
 void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   static int resident[64] = {};
   int device = 0;
@@ -189,21 +206,25 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   int& per_sm = resident[device & 63];
   const size_t smem = NORM ? size_t(NR) * size_t(p.n_in) * sizeof(uint16_t) : 0;
   if (per_sm == 0) {  // occupancy at the largest shared-memory size allowed (kGemvMaxNormInputs)
-    auto kernel = kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM>;
+    auto kernel = kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM, GLU>;
     const int max_smem = NORM ? int(NR * kGemvMaxNormInputs * sizeof(uint16_t)) : 0;
     if (NORM) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem));
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kGemvWarps * 32, size_t(max_smem)));
     per_sm = std::max(per_sm, 1);
   }
   const int64_t blocks = std::min<int64_t>((total + kGemvWarps - 1) / kGemvWarps, int64_t(cuda_sm_count()) * per_sm);
-  kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM><<<unsigned(blocks), kGemvWarps * 32, smem, stream>>>(p);
+  kernel_gemv<NR, CHUNK, MIN_BLOCKS, NORM, GLU><<<unsigned(blocks), kGemvWarps * 32, smem, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
 template <int NR>
 void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   const bool norm = p.norm_w != nullptr;
-  norm ? launch_rows<NR, 16, 2, true>(p, total, stream) : launch_rows<NR, 16, 2, false>(p, total, stream);
+  if (p.glu) {
+    norm ? launch_rows<NR, 16, 2, true, true>(p, total, stream) : launch_rows<NR, 16, 2, false, true>(p, total, stream);
+  } else {
+    norm ? launch_rows<NR, 16, 2, true, false>(p, total, stream) : launch_rows<NR, 16, 2, false, false>(p, total, stream);
+  }
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kernels/activation.h"
+
 namespace lcllm {
 
 constexpr int32_t kGemvMaxRows = 4;
@@ -36,6 +38,11 @@ struct GemvParams {
   int32_t norm_one_plus;
   // Residual epilogue: out += result (the o and down projections add straight into the residual stream).
   int32_t accumulate;
+  // Gated-MLP pairs (glu = 1; two segments of equal n_out, no accumulate): segment 0 is the gate projection and 1 the
+  // up projection, and feature f's warp computes both rows f and writes only act(gate_f) * up_f, to seg[0].out — the
+  // GLU kernel's value without its launch or the up row's round trip through memory.
+  int32_t glu;
+  GluActivation glu_act;
 };
 
 // The RMSNorm prologue stages the normed rows in shared memory: at most this many inputs per row (kGemvMaxRows

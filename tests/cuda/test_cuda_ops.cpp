@@ -523,6 +523,53 @@ TEST_CASE("cuda gated_mlp_hidden (bf16 gate / up / GLU for prefill rows, the com
   }
 }
 
+// Decode rows: the gate and up rows of each hidden feature in one GEMV launch that writes act(gate) * up
+// (GemvParams::glu). The same fp32 sums and the same activation as the GEMV + GLU kernel it replaces, so the two
+// must agree bit for bit; a pairing mistake (a gate row against another feature's up row, a skipped bias, rows mixed
+// up) changes the values.
+TEST_CASE("cuda decode gated_mlp_hidden (gate / up pairs in one GEMV) equals the GEMV + GLU kernel exactly",
+          "[cuda][ops][mlp][gemv]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  Backends b;
+  const int64_t d = 512, ffn = 1000;  // ffn not a multiple of the 8 warps of a block: a partial last block
+  const Activation acts[] = {Activation::ACTIVATION_SILU, Activation::ACTIVATION_GELU_TANH, Activation::ACTIVATION_GELU};
+  for (const int64_t rows : {int64_t(1), int64_t(2), int64_t(3), int64_t(4)}) {
+    for (const bool norm : {true, false}) {
+      for (const bool bias : {false, true}) {
+        for (Activation act : acts) {
+          INFO("rows " << rows << " norm " << norm << " bias " << bias << " activation " << int(act));
+          HostWeight nw("n", DType::DTYPE_BF16, {d}, random_bf16(size_t(d), 0.5f));
+          HostWeight wg("g", DType::DTYPE_BF16, {ffn, d}, random_bf16(size_t(ffn * d), 0.06f));
+          HostWeight wu("u", DType::DTYPE_BF16, {ffn, d}, random_bf16(size_t(ffn * d), 0.06f));
+          HostWeight bg("bg", DType::DTYPE_BF16, {ffn}, random_bf16(size_t(ffn), 0.5f));
+          HostWeight bu("bu", DType::DTYPE_BF16, {ffn}, random_bf16(size_t(ffn), 0.5f));
+          auto x = make_pair(b.cpu, b.gpu, {rows, d}, random_bf16(size_t(rows * d), 2.f));
+          auto normed = make_output(b.cpu, b.gpu, {rows, d});
+          auto gate = make_output(b.cpu, b.gpu, {rows, ffn});
+          auto up = make_output(b.cpu, b.gpu, {rows, ffn});
+          auto fused = make_output(b.cpu, b.gpu, {rows, ffn});
+          const Tensor none;
+          const Tensor nw_gpu = b.gpu.weight(nw.view);
+          const MatmulTarget tg[2] = {{gate.gpu, b.gpu.weight(wg.view), bias ? b.gpu.weight(bg.view) : none},
+                                      {up.gpu, b.gpu.weight(wu.view), bias ? b.gpu.weight(bu.view) : none}};
+          b.gpu.gated_mlp_hidden(x.gpu, norm ? &nw_gpu : nullptr, 1e-5f, false, normed.gpu, tg, fused.gpu, act);
+          // The composed ops: the GEMV writing gate and up, then the GLU kernel.
+          if (norm) {
+            b.gpu.norm_matmul_group(x.gpu, nw_gpu, 1e-5f, false, normed.gpu, tg);
+          } else {
+            b.gpu.matmul_group(x.gpu, tg);
+          }
+          b.gpu.glu(gate.gpu, gate.gpu, up.gpu, act);
+          const std::vector<float> want = read(b.gpu, gate.gpu), got = read(b.gpu, fused.gpu);
+          CHECK(got == want);
+          CHECK(std::all_of(got.begin(), got.end(), [](float f) { return std::isfinite(f); }));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("cuda fp8 KV: kv_write, rope_kv_write and kv_copy_pages store what the CPU emulation computes",
           "[cuda][ops][fp8]") {
   LCLLM_REQUIRE_GPU();

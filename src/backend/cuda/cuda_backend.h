@@ -231,10 +231,15 @@ class CudaBackend final : public Backend {
   void upload_staged(size_t begin, size_t end);  // one H2D copy of the ring's bytes [begin, end)
   // cuBLASLt matmul of cuda_matmul.cpp (bias fused as the epilogue when cuBLASLt has an algorithm for it).
   void matmul_init();  // cuBLASLt handle, GEMM workspace, plan cache
-  // The GEMV launch behind matmul_group / norm_matmul_group / matmul_residual; false when the shape is not a GEMV
-  // shape (then nothing was enqueued).
+  // The GEMV launch behind matmul_group / norm_matmul_group / matmul_residual / gated_mlp_hidden; false when the
+  // shape is not a GEMV shape (then nothing was enqueued). glu: targets are (gate, up) and only act(gate) * up is
+  // written, to glu->out [rows, n_out] (GemvParams::glu).
+  struct GemvGlu {
+    Tensor out;
+    Activation act;
+  };
   bool gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps, bool one_plus,
-            bool accumulate);
+            bool accumulate, const GemvGlu* glu = nullptr);
   // out = x · wᵀ (+ bias) through cuBLAS (a GEMV where that applies and not accumulating); accumulate: out += x · wᵀ
   // in the GEMM's epilogue (no bias). Converts x to bf16 unless its copy is already in scratch slot 0. out_bf16: the
   // product is written there as bf16 instead of into out (no bias, no accumulate; out only gives the shape).

@@ -218,12 +218,16 @@ void CudaBackend::gemm(Tensor out, const Tensor& x, const Tensor& w, const Tenso
 }
 
 bool CudaBackend::gemv(const Tensor& x, std::span<const MatmulTarget> targets, const Tensor* norm_w, float eps,
-                       bool one_plus, bool accumulate) {
+                       bool one_plus, bool accumulate, const GemvGlu* glu) {
   LCLLM_ASSERT(x.dtype == DType::DTYPE_F32, "matmul activations are fp32");
   const int64_t n_in = targets.empty() ? 0 : targets[0].w.dim(1);
   const int64_t n = n_in > 0 ? x.numel() / n_in : 0;
   bool ok = gemv_applies(n, n_in) && targets.size() <= size_t(kGemvMaxSegments);
   for (const MatmulTarget& t : targets) ok = ok && t.w.dim(1) == n_in;
+  if (glu != nullptr) {
+    ok = ok && targets.size() == 2 && !accumulate && targets[0].w.dim(0) == targets[1].w.dim(0) &&
+         glu->out.dtype == DType::DTYPE_F32 && glu->out.numel() == n * targets[0].w.dim(0);
+  }
   if (!ok) return false;
   auto p = zeroed<GemvParams>();
   p.x = static_cast<const float*>(x.data);
@@ -252,6 +256,13 @@ bool CudaBackend::gemv(const Tensor& x, std::span<const MatmulTarget> targets, c
     p.seg[i].out = static_cast<float*>(t.out.data);
     p.seg[i].bias = t.bias.empty() ? nullptr : static_cast<const float*>(t.bias.data);
     p.seg[i].n_out = int32_t(t.w.dim(0));
+  }
+  if (glu != nullptr) {
+    LCLLM_ASSERT(glu->out.data != x.data, "a GEMV output aliases its input");
+    if (glu->out.data == converted_src_) forget_converted();
+    p.glu = 1;
+    p.glu_act = glu_activation(glu->act);
+    p.seg[0].out = static_cast<float*>(glu->out.data);
   }
   enqueue(launch_gemv, p);
   return true;
@@ -292,7 +303,12 @@ void CudaBackend::gated_mlp_hidden(const Tensor& x, const Tensor* norm_w, float 
                                    std::span<const MatmulTarget> gate_up, Tensor out, Activation act) {
   const int64_t d = x.dim(x.ndim - 1), n = x.numel() / d;
   const bool bf16_path = gated_mlp_in_bf16(n, gate_up) && out.numel() == n * gate_up[0].w.dim(0);
-  if (!bf16_path) {  // decode rows (the GEMV reads fp32), biases: the composed ops
+  if (!bf16_path) {
+    // Decode rows: one GEMV launch computes each hidden feature's gate and up rows and writes act(gate) * up (no GLU
+    // launch, no gate/up round trip; the same fp32 values as the composed ops). Otherwise (biases with many rows,
+    // norms longer than the GEMV stages) the composed ops.
+    const GemvGlu glu{out, act};
+    if (gemv(x, gate_up, norm_w, eps, one_plus, false, &glu)) return;
     Backend::gated_mlp_hidden(x, norm_w, eps, one_plus, normed, gate_up, out, act);
     return;
   }
