@@ -18,7 +18,9 @@ namespace lcllm {
 // The grid is one wave of resident blocks (no tail wave).
 //
 // Tried and removed: launching it as a programmatic dependent of the kernel writing x, prefetching the first
-// weights into L2 before griddepcontrol.wait: decode at 32k went from 8.04 to 8.51 ms (H100, same call).
+// weights into L2 before griddepcontrol.wait: decode at 32k went from 8.04 to 8.51 ms (H100, same call). Again in
+// session 28 with each warp's first round of weights loaded into its registers before the wait: +0.3 ms a step at
+// 128k (bench/results/decode_pdl_h100_2026-12-07/; kernels/pdl.cuh says where dependents pay).
 // Version 1 (4 loads in flight per lane, 8 warps x up to 8 blocks, rows of 4096 in 4 dependent rounds) streamed at
 // only 1.95 TB/s on the H100 (ncu: 62% of DRAM peak, 50% achieved occupancy, a 1.2-wave grid; 2026-11-25).
 
