@@ -38,4 +38,36 @@ __device__ __forceinline__ void block_rotate(float* const (&x)[NV], int32_t n) {
   __syncthreads();
 }
 
+// x <- H x for one vector of 32 E floats held by a warp, lane l holding elements l + 32 j in x[j]: the butterflies of
+// len < 32 pair lanes (shuffles), those of len >= 32 pair slots within a lane. The same stages in the same order as
+// block_rotate, each element the same sum or difference of the same operands, so the same values — without shared
+// memory or barriers (rope_kv_write's fp8 path: its per-layer latency is on the decode step's critical path).
+template <int E>
+__device__ __forceinline__ void warp_rotate(float (&x)[E]) {
+  static_assert(E >= 1 && (E & (E - 1)) == 0, "the rotation's length is a power of two");
+  const int lane = int(threadIdx.x) & 31;
+#pragma unroll
+  for (int len = 1; len < 32; len <<= 1) {
+#pragma unroll
+    for (int j = 0; j < E; ++j) {
+      const float partner = __shfl_xor_sync(0xffffffffu, x[j], len);
+      x[j] = (lane & len) ? partner - x[j] : x[j] + partner;  // upper: u - w with u the partner; lower: u + w
+    }
+  }
+#pragma unroll
+  for (int d = 1; d < E; d <<= 1) {  // len = 32 d
+#pragma unroll
+    for (int j = 0; j < E; ++j) {
+      if ((j & d) == 0) {
+        const float u = x[j], w = x[j + d];
+        x[j] = u + w;
+        x[j + d] = u - w;
+      }
+    }
+  }
+  const float s = kv_rotation_norm(32 * E);
+#pragma unroll
+  for (int j = 0; j < E; ++j) x[j] *= s;
+}
+
 }  // namespace lcllm
