@@ -40,7 +40,7 @@ float from_bf16(uint16_t h) {
 
 template <int CHUNK, int MIN_BLOCKS>
 void launch_version(const GemvParams& p, int64_t total, cudaStream_t s) {
-  launch_rows<1, CHUNK, MIN_BLOCKS, false>(p, total, s);
+  launch_rows<1, CHUNK, MIN_BLOCKS, false, false>(p, total, s);
 }
 
 }  // namespace
