@@ -8,8 +8,8 @@
 // Used only where the dependent has work that does not need its predecessor's output: decode attention copies older
 // keys while rope + KV write runs (DecodeParams::old_keys_early), and the split merge is set up while the split
 // kernel drains. Launching every decode kernel this way (each waiting at its top) made the 8B decode step 0.6 ms
-// slower on the H100 (docs/KERNEL_NOTES.md, "Programmatic dependent launch, session 28"), as the GEMV with an L2
-// prefetch before its wait had in session 3.
+// slower on the H100 (docs/KERNEL_NOTES.md, "Decode step fixed costs measured; programmatic dependent launch"), as
+// the GEMV with an L2 prefetch before its wait had in session 3.
 #pragma once
 #include <utility>
 
