@@ -11,7 +11,8 @@ namespace lcllm {
 
 // ---- kernels ------------------------------------------------------------------------------------------------
 
-// fp8 caches at head_dim 64, 128, 256 (half a multiple of 32): one warp per (token, head), lane l holding elements
+// fp8 caches at head_dim 64, 128, 256 (half a multiple of 32): one warp per (token, head) — kRopeWarps heads a block,
+// so that long prefill chunks keep full occupancy (32 blocks an SM at most) — lane l holding elements
 // l + 32 j of its row (and of v) in x[j] (y[j]); rope pair m = elements (l + 32 m, l + 32 m + half) = slots
 // (m, m + E/2).
 // The Hadamard rotation by shuffles (warp_rotate) and the vector's largest magnitudes by shuffles: no shared memory
@@ -20,13 +21,14 @@ namespace lcllm {
 // bench/results/decode_step_breakdown_h100_2026-12-07/; the fp8 ratio target is what this is for). Same arithmetic as
 // the block path, so the same stored bytes.
 constexpr bool rope_fp8_warp_path(int32_t head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+constexpr int32_t kRopeWarps = 4;
 
 template <int E>
 __device__ __forceinline__ void rope_kv_write_fp8_warp(const RopeKvWriteParams& p, float* row, int64_t t, int32_t h,
                                                       bool is_k, bool store, int64_t dst, float pos) {
   constexpr int H = E / 2;        // rope pairs per lane
   constexpr int32_t half = 16 * E;  // head_dim / 2
-  const int lane = int(threadIdx.x);
+  const int lane = int(threadIdx.x) & 31;
   const bool rotate = kv_rotated(p.kv.dtype, p.head_dim);
   float x[E], y[E];  // [slot]: element lane + 32 slot of the roped row, of v
 #pragma unroll
@@ -84,15 +86,19 @@ __device__ __forceinline__ void rope_kv_write_fp8_warp(const RopeKvWriteParams& 
 // latency-bound on 14 serial rounds with an fp64 sincos each; ncu, 2026-11-25.)
 __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
   pdl_release();  // decode attention, launched as its dependent, copies older keys while this runs
+  const bool warp_path = p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3 && rope_fp8_warp_path(p.head_dim);
   const int64_t t = blockIdx.x;
-  const int32_t head = blockIdx.y, half = p.head_dim / 2;
+  // The warp path: a head per warp; the block path: a head per block.
+  const int32_t head = warp_path ? int32_t(blockIdx.y) * kRopeWarps + int32_t(threadIdx.x >> 5) : int32_t(blockIdx.y);
+  if (head >= p.n_heads + p.n_kv_heads) return;  // the warp path's last block (whole warps)
+  const int32_t half = p.head_dim / 2;
   const bool is_k = head >= p.n_heads;
   const int32_t h = is_k ? head - p.n_heads : head;
   float* row = is_k ? p.k + (t * p.n_kv_heads + h) * p.head_dim : p.q + (t * p.n_heads + h) * p.head_dim;
   const float pos = float(p.positions[t]);
   const bool store = is_k && !((p.ring_heads >> h) & 1ull);  // windowed heads: CudaBackend::kv_write_window stores them
   const int64_t dst = store ? p.kv.offset(p.slots[t], p.kv_index[h]) : 0;
-  if (p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3 && rope_fp8_warp_path(p.head_dim)) {  // 32 threads a block
+  if (warp_path) {
     switch (p.head_dim) {
       case 64: rope_kv_write_fp8_warp<2>(p, row, t, h, is_k, store, dst, pos); return;
       case 128: rope_kv_write_fp8_warp<4>(p, row, t, h, is_k, store, dst, pos); return;
@@ -187,9 +193,14 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
 void launch_rope_kv_write(const RopeKvWriteParams& p, cudaStream_t stream) {
   if (p.n == 0) return;
   const int32_t half = p.head_dim / 2;
-  const bool warp = p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3 && rope_fp8_warp_path(p.head_dim);
-  const unsigned threads = warp ? 32u : unsigned(half < 32 ? 32 : half > 128 ? 128 : (half + 31) / 32 * 32);
-  kernel_rope_kv_write<<<dim3(unsigned(p.n), unsigned(p.n_heads + p.n_kv_heads)), threads, 0, stream>>>(p);
+  const int32_t heads = p.n_heads + p.n_kv_heads;
+  if (p.kv.dtype == KvDtype::KV_DTYPE_FP8_E4M3 && rope_fp8_warp_path(p.head_dim)) {
+    kernel_rope_kv_write<<<dim3(unsigned(p.n), unsigned((heads + kRopeWarps - 1) / kRopeWarps)), 32 * kRopeWarps, 0,
+                           stream>>>(p);
+  } else {
+    const unsigned threads = unsigned(half < 32 ? 32 : half > 128 ? 128 : (half + 31) / 32 * 32);
+    kernel_rope_kv_write<<<dim3(unsigned(p.n), unsigned(heads)), threads, 0, stream>>>(p);
+  }
   CUDA_CHECK_LAUNCH();
 }
 
