@@ -27,8 +27,7 @@ __device__ __forceinline__ Best better(const Best& a, const Best& b) {
   return r;
 }
 
-}  // namespace
-
+// Folds element j of value v into a thread's best.
 __device__ __forceinline__ void consider(Best& b, float v, int32_t j) {
   if (isnan(v)) {
     b.nan = true;
@@ -38,10 +37,12 @@ __device__ __forceinline__ void consider(Best& b, float v, int32_t j) {
   }
 }
 
+}  // namespace
+
 // One block per row; each thread scans a strided share of the row (coalesced), then the warps and the block reduce.
-// The scan reads float4s with 8 loads in flight per thread, so a 128k vocabulary (0.5 MB, one SM) takes ~4 rounds
-// of memory latency: the first version's one float per thread and round took 24 us a step under ncu (H100,
-// bench/results/decode_step_breakdown_h100_2026-12-07/), about 0.2% of an 8B decode step at 128k.
+// The scan reads float4s with up to 8 loads in flight per thread, so a 128k vocabulary (0.5 MB, one SM) should take
+// ~4 rounds of memory latency (not yet measured); the first version's one float per thread and round took 24 us a
+// step under ncu (H100, bench/results/decode_step_breakdown_h100_2026-12-07/), about 0.2% of an 8B decode step.
 __global__ void __launch_bounds__(kArgmaxThreads) kernel_argmax_rows(ArgmaxRowsParams p) {
   const float* row = p.x + int64_t(blockIdx.x) * p.n;
   Best b{-INFINITY, INT32_MAX, false};

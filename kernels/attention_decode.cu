@@ -17,8 +17,8 @@
 #include "kernels/attention_common.cuh"
 #include "kernels/attention_decode_keys.cuh"
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 #include "kernels/device_info.h"
+#include "kernels/pdl.cuh"
 
 namespace lcllm {
 

@@ -222,10 +222,12 @@ void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
 template <int NR>
 void launch_rows(const GemvParams& p, int64_t total, cudaStream_t stream) {
   const bool norm = p.norm_w != nullptr;
-  if (p.glu) {
-    norm ? launch_rows<NR, 16, 2, true, true>(p, total, stream) : launch_rows<NR, 16, 2, false, true>(p, total, stream);
+  if (norm && p.glu) {
+    launch_rows<NR, 16, 2, true, true>(p, total, stream);
   } else if (norm) {
     launch_rows<NR, 16, 2, true, false>(p, total, stream);
+  } else if (p.glu) {
+    launch_rows<NR, 16, 2, false, true>(p, total, stream);
   } else {
     launch_rows<NR, 16, 2, false, false>(p, total, stream);
   }

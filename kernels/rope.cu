@@ -1,13 +1,14 @@
 #include "kernels/rope.h"
 
 #include "kernels/cuda_check.h"
+#include "kernels/rope_pair.cuh"
 
 namespace lcllm {
 
 // ---- kernels ------------------------------------------------------------------------------------------------
 
-// One thread per (token, head, pair). cos/sin in double like the CPU reference, so both rotate by the same
-// rounded angles (cheap: rope is a tiny fraction of a step).
+// One thread per (token, head, pair) (rope_pair: cos/sin in double like the CPU reference; cheap: rope is a tiny
+// fraction of a step).
 __global__ void kernel_rope(RopeParams p) {
   const int32_t half = p.head_dim / 2;
   const int64_t total = int64_t(p.n) * p.heads * half;
@@ -16,14 +17,10 @@ __global__ void kernel_rope(RopeParams p) {
   const int32_t i = int32_t(idx % half);
   const int64_t th = idx / half;  // token * heads + head
   const int64_t t = th / p.heads;
-  const float angle = float(p.positions[t]) * p.inv_freq[i];
-  double s, c;
-  sincos(double(angle), &s, &c);
-  const float cf = float(c), sf = float(s);
   float* v = p.x + th * p.head_dim;
-  const float a = v[i], b = v[i + half];
-  v[i] = a * cf - b * sf;
-  v[i + half] = b * cf + a * sf;
+  const float2 r = rope_pair(float(p.positions[t]), p.inv_freq[i], v[i], v[i + half]);
+  v[i] = r.x;
+  v[i + half] = r.y;
 }
 
 // ---- launchers ----------------------------------------------------------------------------------------------

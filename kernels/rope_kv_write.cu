@@ -3,9 +3,10 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda_check.h"
-#include "kernels/pdl.cuh"
 #include "kernels/kv_fp8_store.cuh"
 #include "kernels/kv_rotation.cuh"
+#include "kernels/pdl.cuh"
+#include "kernels/rope_pair.cuh"
 
 namespace lcllm {
 
@@ -34,12 +35,9 @@ __device__ __forceinline__ void rope_kv_write_fp8_warp(const RopeKvWriteParams& 
 #pragma unroll
   for (int m = 0; m < H; ++m) {
     const int32_t i = lane + 32 * m;
-    double s, c;
-    sincos(double(pos * p.inv_freq[i]), &s, &c);
-    const float cf = float(c), sf = float(s);
-    const float a = row[i], b = row[i + half];
-    x[m] = a * cf - b * sf;
-    x[m + H] = b * cf + a * sf;
+    const float2 r = rope_pair(pos, p.inv_freq[i], row[i], row[i + half]);
+    x[m] = r.x;
+    x[m + H] = r.y;
     if (is_k || !rotate) {  // k leaves unrotated: kv_write_window rotates the windowed heads' own copy
       row[i] = x[m];
       row[i + half] = x[m + H];
@@ -114,12 +112,9 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
     const bool rotate = kv_rotated(p.kv.dtype, p.head_dim);
     float ra = 0.f, rb = 0.f, va = 0.f, vb = 0.f;
     if (i < half) {
-      double s, c;
-      sincos(double(pos * p.inv_freq[i]), &s, &c);
-      const float cf = float(c), sf = float(s);
-      const float a = row[i], b = row[i + half];
-      ra = a * cf - b * sf;
-      rb = b * cf + a * sf;
+      const float2 r = rope_pair(pos, p.inv_freq[i], row[i], row[i + half]);
+      ra = r.x;
+      rb = r.y;
       if (is_k || !rotate) {  // k leaves unrotated: kv_write_window rotates the windowed heads' own copy
         row[i] = ra;
         row[i + half] = rb;
@@ -169,11 +164,8 @@ __global__ void kernel_rope_kv_write(RopeKvWriteParams p) {
     return;
   }
   for (int32_t i = threadIdx.x; i < half; i += blockDim.x) {
-    double s, c;
-    sincos(double(pos * p.inv_freq[i]), &s, &c);
-    const float cf = float(c), sf = float(s);
-    const float a = row[i], b = row[i + half];
-    const float ra = a * cf - b * sf, rb = b * cf + a * sf;
+    const float2 r = rope_pair(pos, p.inv_freq[i], row[i], row[i + half]);
+    const float ra = r.x, rb = r.y;
     row[i] = ra;
     row[i + half] = rb;
     if (store) {

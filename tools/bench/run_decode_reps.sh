@@ -8,8 +8,8 @@ source tools/bench/gpu_dist_env.sh
 M8=configs/models/llama-3.1-8b.json
 LEN=${LEN:-128k} STEPS=${STEPS:-64}
 {
-  hdr "8B decode ms/token at $LEN, builds interleaved" \
-    "for rep in 1..${REPS:-3}; for b in ${BUILDS:-lcllm lcllm_base}; for dt in bf16 fp8: \$b bench $M8 --device cuda --prefill 1k --decode $LEN --decode-steps $STEPS --kv-cache-dtype \$dt"
+  hdr "8B decode ms/token at $LEN, builds interleaved" "for rep in 1..${REPS:-3}; for b in ${BUILDS:-lcllm lcllm_base};\
+ for dt in bf16 fp8: \$b bench $M8 --device cuda --prefill 1k --decode $LEN --decode-steps $STEPS --kv-cache-dtype \$dt"
   for rep in $(seq 1 "${REPS:-3}"); do for b in ${BUILDS:-lcllm lcllm_base}; do for dt in bf16 fp8; do
     ms=$(timeout 120 "$D/$b" bench $M8 --device cuda --prefill 1k --decode "$LEN" --decode-steps "$STEPS" \
          --kv-cache-dtype $dt -q 2>&1 | awk '$1 == "full" && $2 != "1024" {v = $3} END {print v}')

@@ -4,7 +4,7 @@
 # under ncu (gpu__time_duration, the GPU's own clocks: --clock-control none), summed per step by kind and by name
 # with `ttft_breakdown.py --decode` on the host. What the kernels do not account for (ms/token minus their sum) is
 # the step's launch gaps and host work. Carry gpu_carry/dist.tar.xz and gpu_carry/commit.txt; results: $OUT/r.tar.xz.
-#   [QUICK=1] [NCU=0] [STAGES="tests runs e2e ncu"] [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh
+#   [QUICK=1] [STAGES="tests runs e2e ncu"] [BASES="lcllm_base"] bash tools/bench/run_decode_step_breakdown.sh
 #   (on the device; STAGES picks stages so that a 10-minute call limit can split them: "tests runs e2e", then "ncu")
 #   python3 tools/bench/ttft_breakdown.py --decode --by-name r/ncu_decode_{bf16,fp8}.csv   (here, on the results)
 source tools/bench/gpu_dist_env.sh
@@ -12,9 +12,9 @@ R=/tmp/r; rm -rf $R; mkdir -p $R
 M8=configs/models/llama-3.1-8b.json
 pack() { tar -C /tmp -cJf $OUT/r.part r && mv $OUT/r.part $OUT/r.tar.xz; }
 # QUICK=1 (a short call): the argmax test alone, decode at 128k alone, no profiling.
-TESTS="[ops],[forward]~[parity]" LENS=1k,128k
-[ "${QUICK:-0}" = 1 ] && { TESTS="cuda argmax_rows*"; LENS=128k; NCU=0; }
-has() { case " ${STAGES:-tests runs e2e ncu} " in *" $1 "*) return 0;; esac; return 1; }
+TESTS="[ops],[forward]~[parity]" LENS=1k,128k STAGES=${STAGES:-tests runs e2e ncu}
+[ "${QUICK:-0}" = 1 ] && { TESTS="cuda argmax_rows*"; LENS=128k; STAGES=${STAGES/ncu/}; }
+has() { case " $STAGES " in *" $1 "*) return 0;; esac; return 1; }
 if has tests && [ -x $D/test_cuda ]; then  # the CUDA ops and forward tests first, when the dist carries them
   { hdr "CUDA tests" "test_cuda $TESTS"; timeout 200 $D/test_cuda "$TESTS"; echo "exit code: $?"; } > $R/tests.log 2>&1
   tail -3 $R/tests.log
@@ -40,10 +40,10 @@ for dt in $(has e2e && echo bf16 fp8); do for b in lcllm ${BASES:-}; do
   echo "== $b $dt"; grep -E "^full" $R/e2e_${b}_$dt.log | tail -2; pack
 done; done
 pack
-for dt in $([ "${NCU:-1}" = 0 ] || ! has ncu || echo bf16 fp8); do  # NCU=0: no profiling (a short call)
+for dt in $(has ncu && echo bf16 fp8); do
   { hdr "ncu launch durations, 8B decode at 128k, $dt KV" "ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt";
     timeout 150 ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw $D/lcllm bench $M8 --device cuda --prefill 1k --decode 128k --decode-steps 2 --kv-cache-dtype $dt -q; echo "exit code: $?"; } > $R/ncu_decode_$dt.csv 2> $R/ncu_decode_$dt.err
   tail -2 $R/ncu_decode_$dt.err; wc -l $R/ncu_decode_$dt.csv
   pack
 done
-[ "${NCU:-1}" = 0 ] || ! has ncu || python3 tools/bench/ttft_breakdown.py --decode --by-name $R/ncu_decode_bf16.csv $R/ncu_decode_fp8.csv > $R/breakdown.txt 2>&1; head -30 $R/breakdown.txt; pack
+! has ncu || python3 tools/bench/ttft_breakdown.py --decode --by-name $R/ncu_decode_bf16.csv $R/ncu_decode_fp8.csv > $R/breakdown.txt 2>&1; head -30 $R/breakdown.txt; pack
