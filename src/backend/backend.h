@@ -290,6 +290,14 @@ class Backend {
   // (the CUDA backend's graphs); the CPU ignores both.
   virtual void step_begin(bool decode_only) { (void)decode_only; }
   virtual void step_end() {}
+  // Where replayed decode steps spend their time (bench's "GPU busy" column): the host's time from step_begin to
+  // the step's launch, and the device's time running it. Backends without recorded steps report zero steps.
+  struct StepTiming {
+    int64_t steps = 0;     // replayed steps whose device time is known
+    double host_ms = 0;    // sum over them: step_begin to the launch (recording every op, signature, lookup)
+    double device_ms = 0;  // sum over them: the step's graph on the device (events around the launch)
+  };
+  virtual StepTiming step_timing() { return {}; }
 
   // ---- sparse attention over key sets (docs/POLICIES.md; ARCHITECTURE.md §3, §4) ----
   // Engine::load refuses a plan whose policies the backend lacks, so a sparse plan never silently runs as FULL.

@@ -115,6 +115,8 @@ class Engine {
   // The precision K/V values keep (--kv-cache-dtype) and what the pool stores (fp32 on the CPU, which emulates).
   KvDtype kv_dtype() const { return backend_->kv_dtype(); }
   KvDtype kv_storage_dtype() const { return backend_->kv_storage_dtype(); }
+  // Host and device time of the decode steps the backend replayed so far (zero steps on the CPU).
+  Backend::StepTiming step_timing() { return backend_->step_timing(); }
   // The page pool's K/V bytes (without windowed heads, which live in per-sequence rings).
   size_t kv_bytes_reserved() const;
   // The pool bytes a plan without windowed heads would reserve for the same capacity.

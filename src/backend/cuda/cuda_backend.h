@@ -166,6 +166,7 @@ class CudaBackend final : public Backend {
   // graph of an equal signature, or captures one. LCLLM_CUDA_GRAPHS=0 in the environment turns graphs off.
   void step_begin(bool decode_only) override;
   void step_end() override;
+  StepTiming step_timing() override;
   void set_graphs_enabled(bool on) { graphs_enabled_ = on; }
   const StepGraphStats& graph_stats() const { return graphs_.stats(); }
 
@@ -337,6 +338,7 @@ class CudaBackend final : public Backend {
   std::vector<std::function<void()>> recorded_;
   std::vector<uint8_t> signature_;
   StepGraphCache graphs_;
+  StepTimer step_timer_;
   std::vector<void*> allocations_;
 
   // Staging ring: pinned host bytes and their device mirror, used front to back; wrapping waits for the stream.

@@ -42,6 +42,43 @@ void StepGraphCache::clear() {
   entries_.clear();
 }
 
+StepTimer::~StepTimer() {
+  if (start_ != nullptr) cudaEventDestroy(start_);
+  if (end_ != nullptr) cudaEventDestroy(end_);
+}
+
+void StepTimer::begin_host() { host_begin_ = std::chrono::steady_clock::now(); }
+
+void StepTimer::collect() {
+  if (!pending_ || cudaEventQuery(end_) != cudaSuccess) return;  // not done yet: read at a later call
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, start_, end_) == cudaSuccess) {
+    ++totals_.steps;
+    totals_.host_ms += pending_host_ms_;
+    totals_.device_ms += ms;
+  }
+  pending_ = false;
+}
+
+void StepTimer::launch(cudaStream_t stream, cudaGraphExec_t exec) {
+  collect();  // the previous step's events are reused below; an unfinished one is dropped from the totals
+  pending_ = false;
+  if (start_ == nullptr) {
+    CUDA_CHECK(cudaEventCreate(&start_));
+    CUDA_CHECK(cudaEventCreate(&end_));
+  }
+  pending_host_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_begin_).count();
+  CUDA_CHECK(cudaEventRecord(start_, stream));
+  CUDA_CHECK(cudaGraphLaunch(exec, stream));
+  CUDA_CHECK(cudaEventRecord(end_, stream));
+  pending_ = true;
+}
+
+StepTimer::Totals StepTimer::totals() {
+  collect();
+  return totals_;
+}
+
 // ---- recording in CudaBackend ----------------------------------------------------------------------------------
 
 bool cuda_graphs_env_enabled() {
@@ -56,6 +93,7 @@ void CudaBackend::step_begin(bool decode_only) {
   flush_recorded();  // a step that never reached step_end (an exception) must not leak into this one
   if (!decode_only || !graphs_enabled_ || !cuda_graphs_env_enabled()) return;
   recording_ = true;
+  step_timer_.begin_host();
   step_stage_begin_ = staging_used_;
   recorded_.clear();
   signature_.clear();
@@ -87,31 +125,38 @@ void CudaBackend::step_end() {
   cudaGraphExec_t exec = graphs_.find(signature_);
   if (exec != nullptr) {
     ++graphs_.stats().replays;
-  } else {
-    // Relaxed mode: the launchers' one-time cudaFuncSetAttribute / occupancy queries are legal during capture.
-    cudaGraph_t graph = nullptr;
-    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+    step_timer_.launch(stream_, exec);  // only replays are timed: a capture's step also pays for instantiation
+    recorded_.clear();
+    return;
+  }
+  // Relaxed mode: the launchers' one-time cudaFuncSetAttribute / occupancy queries are legal during capture.
+  cudaGraph_t graph = nullptr;
+  CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+  upload_staged(step_stage_begin_, staging_used_);
+  for (auto& op : recorded_) op();
+  CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    spdlog::warn("CUDA graph instantiation failed ({}); decode runs without graphs from now on",
+                 cudaGetErrorString(err));
+    graphs_enabled_ = false;
     upload_staged(step_stage_begin_, staging_used_);
     for (auto& op : recorded_) op();
-    CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    if (err != cudaSuccess) {
-      (void)cudaGetLastError();
-      spdlog::warn("CUDA graph instantiation failed ({}); decode runs without graphs from now on",
-                   cudaGetErrorString(err));
-      graphs_enabled_ = false;
-      upload_staged(step_stage_begin_, staging_used_);
-      for (auto& op : recorded_) op();
-      ++graphs_.stats().eager;
-      recorded_.clear();
-      return;
-    }
-    graphs_.insert(signature_, exec);
-    ++graphs_.stats().captures;
+    ++graphs_.stats().eager;
+    recorded_.clear();
+    return;
   }
+  graphs_.insert(signature_, exec);
+  ++graphs_.stats().captures;
   CUDA_CHECK(cudaGraphLaunch(exec, stream_));
   recorded_.clear();
+}
+
+Backend::StepTiming CudaBackend::step_timing() {
+  const StepTimer::Totals t = step_timer_.totals();
+  return StepTiming{t.steps, t.host_ms, t.device_ms};
 }
 
 }  // namespace lcllm

@@ -8,6 +8,7 @@
 // size, a new decode split plan, a grown block table bucket) is a miss and gets its own graph — the same idea as
 // vLLM/SGLang's per-batch-size capture, keyed here by the full launch list instead of by batch size alone.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -20,6 +21,32 @@ struct StepGraphStats {
   int64_t replays = 0;   // steps launched from a cached graph
   int64_t captures = 0;  // graphs captured (each also runs its step once)
   int64_t eager = 0;     // recorded steps that ran eagerly (flushed mid-step, or graphs off)
+};
+
+// Times replayed steps: host time from step_begin to the launch, device time between two events around it. A
+// step's device time is read once its end event has completed (at the next step or when asked), so timing never
+// waits on the GPU.
+class StepTimer {
+ public:
+  StepTimer() = default;
+  ~StepTimer();
+  StepTimer(const StepTimer&) = delete;
+  StepTimer& operator=(const StepTimer&) = delete;
+  struct Totals {
+    int64_t steps = 0;
+    double host_ms = 0, device_ms = 0;
+  };
+  void begin_host();                                       // at step_begin
+  void launch(cudaStream_t stream, cudaGraphExec_t exec);  // cudaGraphLaunch between the two events
+  Totals totals();  // every timed step whose end event has completed
+
+ private:
+  void collect();
+  cudaEvent_t start_ = nullptr, end_ = nullptr;
+  bool pending_ = false;       // events recorded, elapsed time not yet read
+  double pending_host_ms_ = 0;
+  std::chrono::steady_clock::time_point host_begin_{};
+  Totals totals_;
 };
 
 class StepGraphCache {
