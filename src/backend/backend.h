@@ -232,6 +232,27 @@ class Backend {
   // x [rows, d] fp32, out [rows] fp32
   virtual void argmax_rows(Tensor out, const Tensor& x) = 0;
 
+  // ---- pipelined decoding (Engine::step_launch): the next step runs while the host has not yet read this one ----
+  // embed() whose row i takes, where from_argmax[i] >= 0, the id argmax_rows left in argmax[from_argmax[i]] (by
+  // the step before, still on the device) instead of ids[i]. The default reads the ids back first (in order, so
+  // exact; no overlap).  out [n, d], ids [n], from_argmax [n], argmax [>= max(from_argmax) + 1] fp32
+  virtual void embed_chained(Tensor out, const Tensor& table, std::span<const int32_t> ids,
+                             std::span<const int32_t> from_argmax, const Tensor& argmax, float scale);
+  // to_host() split in two: begin enqueues the copy of t's first n values after everything launched so far and
+  // returns at once; end waits for it and returns the values. At most two copies are in flight; each begin is
+  // ended exactly once, in order. The default copies at begin.
+  struct HostCopy {
+    int32_t ticket = -1;        // the backend's handle of the copy in flight (-1: none, values already read)
+    std::vector<float> values;  // [n] once ended
+  };
+  virtual HostCopy to_host_begin(const Tensor& t, int64_t n) {
+    HostCopy c;
+    c.values.resize(size_t(n));
+    to_host(t, c.values.data(), n);
+    return c;
+  }
+  virtual void to_host_end(HostCopy& copy) { copy.ticket = -1; }
+
   // ---- fused ops: a backend may run each as one kernel; the defaults call the separate ops ----
   // Projections of one input (q/k/v, gate/up): targets[i].out = x · targets[i].wᵀ (+ bias).
   virtual void matmul_group(const Tensor& x, std::span<const MatmulTarget> targets) {
@@ -398,5 +419,20 @@ class Backend {
 };
 
 std::unique_ptr<Backend> backend_create_cpu(int32_t n_threads);
+
+inline void Backend::embed_chained(Tensor out, const Tensor& table, std::span<const int32_t> ids,
+                                   std::span<const int32_t> from_argmax, const Tensor& argmax, float scale) {
+  LCLLM_ASSERT(from_argmax.size() == ids.size(), "embed_chained: one from_argmax entry per id");
+  int32_t rows = 0;
+  for (int32_t f : from_argmax) rows = std::max(rows, f + 1);
+  std::vector<float> previous(static_cast<size_t>(rows));  // [rows] the step before's argmax values
+  if (rows > 0) to_host(argmax, previous.data(), rows);
+  std::vector<int32_t> resolved(ids.begin(), ids.end());  // [n]
+  for (size_t i = 0; i < ids.size(); ++i) {
+    // -1 (the previous row's logits held a NaN) embeds id 0: the host ends that sequence when it reads the -1.
+    if (from_argmax[i] >= 0) resolved[i] = std::max(0, int32_t(previous[size_t(from_argmax[i])]));
+  }
+  embed(out, table, resolved, scale);
+}
 
 }  // namespace lcllm

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -40,6 +41,7 @@ struct BenchArgs {
   int32_t threads = 0;
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
+  bool async_decode = false;
   std::string kv_cache_dtype = "auto";
   uint64_t seed = 0;
   std::string json_path;
@@ -87,6 +89,7 @@ int bench(const BenchArgs& a) {
     out["cuda_graphs"] = !a.enforce_eager && cuda_graphs_env_enabled();
   }
 #endif
+  out["async_decode"] = a.async_decode;
   if (!out.contains("card")) out["card"] = "cpu";
   out["copy_gbps"] = copy_gbps;
   out["gemm_tflops"] = gemm_tflops;
@@ -209,11 +212,37 @@ int bench(const BenchArgs& a) {
         tok = engine->step_outputs(std::span<const SequenceChunk>(&chunk, 1), &plan).argmax.at(0);
         if (tok < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, "the decode logits hold a NaN: check the weights");
       };
+      // --async-decode: step i + 1 is launched on step i's argmax before step i is read (Engine::step_launch), as the
+      // scheduler does; the last one launched is read after the clock stops.
+      std::optional<LaunchedStep> in_flight;
+      auto decode_chained = [&] {
+        SequenceChunk chunk;
+        chunk.seq = seq;
+        chunk.tokens = std::span<const int32_t>(&tok, 1);
+        chunk.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
+        chunk.argmax_only = true;
+        chunk.token_from_previous = in_flight ? 0 : -1;
+        LaunchedStep next = engine->step_launch(std::span<const SequenceChunk>(&chunk, 1), &plan);
+        if (in_flight) {
+          const int32_t id = engine->step_wait(*in_flight).at(0);
+          if (id < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, "the decode logits hold a NaN: check the weights");
+        }
+        in_flight = std::move(next);
+      };
+      SequenceChunk probe;
+      probe.seq = seq;
+      probe.tokens = std::span<const int32_t>(&tok, 1);
+      probe.argmax_only = true;
+      const bool chained = a.async_decode && engine->can_launch(std::span<const SequenceChunk>(&probe, 1), &plan);
       decode_one();  // warm-up: a new graph for this plan and length
+      if (chained) {  // and the graphs of chained steps (each half of the staging ring has its own)
+        for (int32_t i = 0; i < 3; ++i) decode_chained();
+      }
       const Backend::StepTiming before = engine->step_timing();
       auto t0 = Clock::now();
-      for (int32_t i = 0; i < a.decode_steps; ++i) decode_one();
+      for (int32_t i = 0; i < a.decode_steps; ++i) chained ? decode_chained() : decode_one();
       const double ms = seconds_since(t0) * 1e3 / a.decode_steps;
+      if (in_flight) engine->step_wait(*in_flight);
       const Backend::StepTiming after = engine->step_timing();
       const int64_t timed = after.steps - before.steps;  // replayed steps (0 on the CPU or with graphs off)
       const double device_ms = timed > 0 ? (after.device_ms - before.device_ms) / double(timed) : 0;
@@ -298,6 +327,8 @@ CliHandler cli_add_bench(CLI::App& app) {
   cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype);
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
+  cmd->add_flag("--async-decode", a->async_decode,
+               "Pipelined greedy decoding: launch each decode step before the host has read the previous one's tokens, so the GPU does not wait for the host between steps (like vLLM's --async-scheduling; greedy requests without logprobs, plans without HiP; as run and serve with --async-decode)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV may use")
       ->capture_default_str();

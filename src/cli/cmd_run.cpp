@@ -42,6 +42,7 @@ struct RunArgs {
   int32_t ctx_size = 4096;
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
+  bool async_decode = false;
   std::string kv_cache_dtype = "auto";
   int32_t chunk_size = 0;  // 0: engine_auto_step_tokens (4096 on cuda, 256 on cpu)
   bool ignore_eos = false;
@@ -199,6 +200,7 @@ int run(RunArgs a) {
   const KvCache& kv = engine->kv_cache();
   SchedulerOptions so;
   so.max_num_seqs = 1;
+  so.async_decode = a.async_decode;
   so.max_waiting = 1;
   so.max_model_len = int32_t(std::min<int64_t>(INT32_MAX, int64_t(kv.n_pages()) * kv.page_size()));
   Scheduler scheduler(*engine, so);
@@ -295,6 +297,8 @@ CliHandler cli_add_run(CLI::App& app) {
   cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype);
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)");
+  cmd->add_flag("--async-decode", a->async_decode,
+               "Pipelined greedy decoding: launch each decode step before the host has read the previous one's tokens, so the GPU does not wait for the host between steps (like vLLM's --async-scheduling; greedy requests without logprobs, plans without HiP; same tokens)");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->capture_default_str()

@@ -42,6 +42,7 @@ struct ServeArgs {
   int32_t ctx_size = 0;
   float gpu_memory_fraction = 0.9f;
   bool enforce_eager = false;
+  bool async_decode = false;
   std::string kv_cache_dtype = "auto";
   int32_t chunk_size = 0;  // 0: engine_auto_step_tokens (4096 on cuda, 256 on cpu)
   int32_t default_max_tokens = 256;
@@ -155,6 +156,7 @@ int serve(const ServeArgs& a) {
   ctx.eos_ids.insert(ctx.eos_ids.end(), tokenizer->stop_ids().begin(), tokenizer->stop_ids().end());
   SchedulerOptions so;
   so.max_num_seqs = a.max_num_seqs;
+  so.async_decode = a.async_decode;
   so.max_waiting = a.max_waiting;
   so.max_model_len = max_model_len;
   Scheduler scheduler(*engine, so, &metrics);
@@ -222,6 +224,8 @@ CliHandler cli_add_serve(CLI::App& app) {
   cli_add_kv_cache_dtype_option(cmd, a->kv_cache_dtype)->envname("LCLLM_KV_CACHE_DTYPE");
   cmd->add_flag("--enforce-eager", a->enforce_eager,
                "Launch decode steps kernel by kernel instead of replaying them as CUDA graphs (cuda; like vLLM's --enforce-eager)")->envname("LCLLM_ENFORCE_EAGER");
+  cmd->add_flag("--async-decode", a->async_decode,
+               "Pipelined greedy decoding: launch each decode step before the host has read the previous one's tokens, so the GPU does not wait for the host between steps (like vLLM's --async-scheduling; greedy requests without logprobs, plans without HiP; same tokens)")->envname("LCLLM_ASYNC_DECODE");
   cmd->add_option("--gpu-memory-fraction", a->gpu_memory_fraction,
                   "Share of GPU memory weights, activations and KV cache may use (cuda)")
       ->envname("LCLLM_GPU_MEMORY_FRACTION")->capture_default_str()->check(CLI::Range(0.05f, 1.0f));

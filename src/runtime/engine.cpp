@@ -372,14 +372,16 @@ std::vector<float> Engine::step(std::span<const SequenceChunk> chunks, const Att
   return step_outputs(chunks, plan).logits;
 }
 
-StepOutputs Engine::step_outputs(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
+// The host side of a step: validates the chunks, appends their tokens to the sequences (KV slots, copy-on-write
+// pages) and fills `step` with what forward_step reads. All or nothing: on a throw every sequence is as before.
+void Engine::prepare_step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan, PreparedStep& step) {
   if (chunks.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: no sequences");
   if (plan) check_fits_kv_window(*plan);
   for (const SequenceChunk& c : chunks) {
     if (c.plan && c.plan != plan) check_fits_kv_window(*c.plan);
   }
   size_t n_tokens = 0;
-  std::vector<int32_t> seqs;  // [n_seq]
+  std::vector<int32_t>& seqs = step.seqs;  // [n_seq]
   for (const SequenceChunk& c : chunks) {
     if (c.tokens.empty()) throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: a sequence with no tokens");
     if (!kv_->has_sequence(c.seq)) {
@@ -399,7 +401,7 @@ StepOutputs Engine::step_outputs(std::span<const SequenceChunk> chunks, const At
   }
   // Reserve every slot first; on a full cache undo the appends already made so no sequence changes.
   std::vector<int32_t> start_len(chunks.size());            // [n_seq] length before this step
-  std::vector<int64_t> slots;                                // [n_tokens]
+  std::vector<int64_t>& slots = step.slots;                  // [n_tokens]
   std::vector<PageCopy> copies;                              // [n_copies] run before any KV write
   for (size_t i = 0; i < chunks.size(); ++i) {
     start_len[i] = kv_->length(chunks[i].seq);
@@ -417,17 +419,24 @@ StepOutputs Engine::step_outputs(std::span<const SequenceChunk> chunks, const At
   }
   backend_->kv_copy_pages(copies);
 
-  std::vector<int32_t> tokens, positions, rows;  // [n_tokens], [n_tokens], [n_want]
-  std::vector<uint8_t> argmax_only;               // [n_want] 1: the row's argmax alone
-  std::vector<int32_t> query_start = {0}, kv_len;  // [n_seq + 1], [n_seq]
-  std::vector<AttentionPhase> phases;             // [n_seq]
-  std::vector<const AttentionPlan*> plans;        // [n_seq]
+  std::vector<int32_t>& tokens = step.tokens;
+  std::vector<int32_t>& positions = step.positions;
+  std::vector<int32_t>& rows = step.rows;
+  std::vector<int32_t>& from_argmax = step.from_argmax;
+  std::vector<uint8_t>& argmax_only = step.argmax_only;
+  std::vector<int32_t>& query_start = step.query_start;
+  std::vector<int32_t>& kv_len = step.kv_len;
+  std::vector<AttentionPhase>& phases = step.phases;
+  std::vector<const AttentionPlan*>& plans = step.plans;
+  std::vector<SequencePolicyState*>& states = step.states;
+  query_start = {0};
   for (size_t i = 0; i < chunks.size(); ++i) {
     const SequenceChunk& c = chunks[i];
     plans.push_back(c.plan ? c.plan : plan ? plan : &plan_);
     for (size_t t = 0; t < c.tokens.size(); ++t) {
       tokens.push_back(c.tokens[t]);
       positions.push_back(start_len[i] + int32_t(t));
+      from_argmax.push_back(c.token_from_previous);
     }
     query_start.push_back(int32_t(tokens.size()));
     kv_len.push_back(start_len[i] + int32_t(c.tokens.size()));
@@ -437,29 +446,93 @@ StepOutputs Engine::step_outputs(std::span<const SequenceChunk> chunks, const At
       argmax_only.push_back(c.argmax_only ? 1 : 0);
     }
   }
-  const CsrPages pages = kv_->export_csr(seqs);
-  StepInput in;
+  step.pages = kv_->export_csr(seqs);
+  for (int32_t s : seqs) states.push_back(&policy_state_[s]);
+  StepInput& in = step.in;
   in.tokens = tokens;
   in.positions = positions;
   in.slots = slots;
   in.attention.query_start = query_start;
   in.attention.query_pos = positions;
   in.attention.kv_len = kv_len;
-  in.attention.pages = &pages;
+  in.attention.pages = &step.pages;
   in.attention.seq_ids = seqs;  // windowed KV heads: each sequence's ring
-  std::vector<SequencePolicyState*> states;  // [n_seq] HiP decode masks live with their sequence
-  for (int32_t s : seqs) states.push_back(&policy_state_[s]);
   in.policy_state = states;
   in.phases = phases;
   in.plans = plans;
   in.logit_rows = rows;
   in.argmax_only = argmax_only;
+  if (std::any_of(from_argmax.begin(), from_argmax.end(), [](int32_t f) { return f >= 0; })) {
+    in.token_from_argmax = from_argmax;
+  }
+}
+
+StepOutputs Engine::step_outputs(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
+  for (const SequenceChunk& c : chunks) {
+    if (c.token_from_previous >= 0) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step: token_from_previous needs step_launch");
+    }
+  }
+  PreparedStep step;
+  prepare_step(chunks, plan, step);
+  last_launch_rows_ = 0;  // this step's argmax rows are not a launched step's: nothing may chain from it
+  const std::vector<uint8_t>& argmax_only = step.argmax_only;
   const size_t n_argmax = size_t(std::count(argmax_only.begin(), argmax_only.end(), uint8_t(1)));
   StepOutputs out;
-  out.logits.resize((rows.size() - n_argmax) * size_t(config_.vocab_size));  // [n_logits, vocab]
-  out.argmax.resize(n_argmax);                                               // [n_argmax]
-  forward_step(*backend_, config_, weights_, plan_, buffers_, in, out.logits.data(), out.argmax.data());
+  out.logits.resize((step.rows.size() - n_argmax) * size_t(config_.vocab_size));  // [n_logits, vocab]
+  out.argmax.resize(n_argmax);                                                    // [n_argmax]
+  forward_step(*backend_, config_, weights_, plan_, buffers_, step.in, out.logits.data(), out.argmax.data());
   return out;
+}
+
+bool Engine::can_launch(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) const {
+  if (chunks.empty() || int64_t(chunks.size()) > buffers_.logits.shape[0]) return false;
+  for (const SequenceChunk& c : chunks) {
+    if (!c.want_logits || !c.argmax_only || c.tokens.size() != 1) return false;
+    const AttentionPlan& p = c.plan ? *c.plan : plan ? *plan : plan_;
+    // HiP keeps per-sequence masks on the host between steps and may read the device mid-step.
+    for (const LayerPlan& layer : p.layers) {
+      for (const HeadGroupPolicy& g : layer.decode) {
+        if (g.policy == AttentionPolicy::ATTENTION_POLICY_HIP) return false;
+      }
+    }
+  }
+  return true;
+}
+
+LaunchedStep Engine::step_launch(std::span<const SequenceChunk> chunks, const AttentionPlan* plan) {
+  if (!can_launch(chunks, plan)) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                "step_launch: every chunk must be one decode token wanting only its argmax, under a plan without HiP");
+  }
+  if (launched_in_flight_ >= 2) {
+    throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT, "step_launch: two steps in flight; wait for the older first");
+  }
+  for (const SequenceChunk& c : chunks) {
+    if (c.token_from_previous >= last_launch_rows_) {
+      throw Error(ErrorKind::ERROR_KIND_INVALID_ARGUMENT,
+                  "step_launch: token_from_previous " + std::to_string(c.token_from_previous) +
+                      " is not a row of the step launched before (" + std::to_string(last_launch_rows_) + " rows)");
+    }
+  }
+  PreparedStep step;
+  prepare_step(chunks, plan, step);
+  LaunchedStep launched;
+  launched.argmax = forward_step_launch(*backend_, config_, weights_, plan_, buffers_, step.in);
+  launched.rows = int32_t(chunks.size());
+  ++launched_in_flight_;
+  last_launch_rows_ = launched.rows;
+  return launched;
+}
+
+std::vector<int32_t> Engine::step_wait(LaunchedStep& step) {
+  LCLLM_ASSERT(step.rows > 0 && launched_in_flight_ > 0, "step_wait: the step was not launched or already waited for");
+  backend_->to_host_end(step.argmax);
+  --launched_in_flight_;
+  std::vector<int32_t> ids(size_t(step.rows));  // [rows] as StepOutputs::argmax: -1 where the logits hold a NaN
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(step.argmax.values[i]);
+  step.rows = 0;
+  return ids;
 }
 
 GenerateResult Engine::generate(std::span<const int32_t> prompt, const GenerateOptions& options,

@@ -78,6 +78,15 @@ struct SequenceChunk {
   // With want_logits: the caller takes only the argmax of the last token's logits (greedy decoding without
   // logprobs), computed on the backend (StepOutputs::argmax): no vocab-sized row reaches the host.
   bool argmax_only = false;
+  // Engine::step_launch only: >= 0 when the chunk's one token is the argmax of row token_from_previous of the step
+  // launched just before, not yet read by the host (`tokens` then holds any valid id, e.g. 0, as a placeholder).
+  int32_t token_from_previous = -1;
+};
+
+// A step Engine::step_launch started and step_wait has not yet read.
+struct LaunchedStep {
+  Backend::HostCopy argmax;  // the step's argmax rows on their way to the host
+  int32_t rows = 0;          // one per chunk, in chunk order (0 once waited for)
 };
 
 // What a step returns, in chunk order over the chunks with want_logits.
@@ -159,6 +168,17 @@ class Engine {
   StepOutputs step_outputs(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr);
   int32_t max_step_tokens() const { return buffers_.max_tokens; }
 
+  // Pipelined greedy decoding (vLLM's async scheduling, SGLang's overlap scheduler): step_launch starts a step and
+  // returns before the backend has run it; step_wait reads its argmax rows (as StepOutputs::argmax). A chunk with
+  // token_from_previous takes its token from the step launched before, so the host records and launches step n + 1
+  // while the device runs step n, and the device never waits for the host between steps. Only for chunks
+  // can_launch accepts: one decode token each, argmax_only, plans without HiP (whose masks the host keeps between
+  // steps). At most two steps in flight, each waited for once, in order. Sequences change at launch as with
+  // step_outputs; freeing a sequence whose step is in flight is safe (the backend runs its work in order).
+  bool can_launch(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr) const;
+  LaunchedStep step_launch(std::span<const SequenceChunk> chunks, const AttentionPlan* plan = nullptr);
+  std::vector<int32_t> step_wait(LaunchedStep& step);
+
   // A preset's plan for this model, checked runnable on this engine's backend (throws lcllm::Error otherwise).
   AttentionPlan plan_for(const std::string& preset) const;
 
@@ -178,6 +198,19 @@ class Engine {
   Engine() = default;
   // Throws INVALID_ARGUMENT when `plan` (another than plan_) would read keys of heads whose KV is only a window.
   void check_fits_kv_window(const AttentionPlan& plan) const;
+  // A step's host side (prepare_step): forward_step's input and the arrays its spans point into.
+  struct PreparedStep {
+    std::vector<int32_t> seqs, tokens, positions, rows, from_argmax;  // [n_seq], [n], [n], [n_want], [n]
+    std::vector<int32_t> query_start, kv_len;                         // [n_seq + 1], [n_seq]
+    std::vector<int64_t> slots;                                       // [n]
+    std::vector<uint8_t> argmax_only;                                 // [n_want]
+    std::vector<AttentionPhase> phases;                               // [n_seq]
+    std::vector<const AttentionPlan*> plans;                          // [n_seq]
+    std::vector<SequencePolicyState*> states;                         // [n_seq]
+    CsrPages pages;
+    StepInput in;
+  };
+  void prepare_step(std::span<const SequenceChunk> chunks, const AttentionPlan* plan, PreparedStep& step);
 
   EngineOptions options_;
   ModelConfig config_;
@@ -189,6 +222,8 @@ class Engine {
   KvWindowLayout kv_window_;  // heads whose KV is a window only (empty: none)
   std::unordered_map<int32_t, SequencePolicyState> policy_state_;  // per live sequence (HiP decode masks)
   ForwardBuffers buffers_;
+  int32_t launched_in_flight_ = 0;  // step_launch'ed steps not yet waited for
+  int32_t last_launch_rows_ = 0;    // rows of the last launched step (token_from_previous must be below)
 };
 
 }  // namespace lcllm

@@ -59,8 +59,12 @@ ForwardBuffers forward_buffers_alloc(Backend& backend, const ModelConfig& c, int
   return b;
 }
 
-void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, const AttentionPlan& plan,
-                  ForwardBuffers& buf, const StepInput& in, float* logits_out, int32_t* argmax_out) {
+namespace {
+
+// forward_step, or with `launched` forward_step_launch: the step's argmax copy is started there, not waited for.
+void forward_run(Backend& be, const ModelConfig& c, const ModelWeights& w, const AttentionPlan& plan,
+                 ForwardBuffers& buf, const StepInput& in, float* logits_out, int32_t* argmax_out,
+                 Backend::HostCopy* launched) {
   const int64_t n = int64_t(in.tokens.size());
   LCLLM_ASSERT(n > 0 && n <= buf.max_tokens, "step larger than the forward buffers");
   LCLLM_ASSERT(plan.layers.size() == size_t(c.n_layers), "plan does not match the model");
@@ -90,7 +94,12 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     decode_only = in.attention.query_start[s + 1] - in.attention.query_start[s] == 1;
   }
   be.step_begin(decode_only);
-  be.embed(x, w.embed, in.tokens, c.embedding_scale);
+  if (in.token_from_argmax.empty()) {
+    be.embed(x, w.embed, in.tokens, c.embedding_scale);
+  } else {
+    LCLLM_ASSERT(in.token_from_argmax.size() == in.tokens.size(), "one token_from_argmax entry per token");
+    be.embed_chained(x, w.embed, in.tokens, in.token_from_argmax, buf.argmax, c.embedding_scale);
+  }
   const int32_t* step_data = be.step_upload(step.data);
   std::vector<int64_t> hip_indptr;  // HiP's host lists of one layer (the masks come back from the backend)
   std::vector<int32_t> hip_positions;
@@ -184,8 +193,8 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
   // ones (more rows than one piece holds: scoring, parity) run eagerly after it.
   LCLLM_ASSERT(in.argmax_only.empty() || in.argmax_only.size() == size_t(n_out), "one argmax flag per output row");
   const auto wants_argmax = [&](int64_t r) { return !in.argmax_only.empty() && in.argmax_only[size_t(r)] != 0; };
-  LCLLM_ASSERT(argmax_out != nullptr || std::none_of(in.argmax_only.begin(), in.argmax_only.end(),
-                                                     [](uint8_t f) { return f != 0; }),
+  LCLLM_ASSERT(argmax_out != nullptr || launched != nullptr || std::none_of(in.argmax_only.begin(), in.argmax_only.end(),
+                                                                           [](uint8_t f) { return f != 0; }),
                "argmax rows need argmax_out");
   const int64_t piece = buf.logits.shape[0];
   int64_t logits_done = 0, argmax_done = 0;  // rows written to logits_out / argmax_out so far
@@ -199,6 +208,11 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
     for (int64_t r = first; r < first + m; ++r) n_argmax += wants_argmax(r) ? 1 : 0;
     if (n_argmax > 0) be.argmax_rows(rows_of(buf.argmax, m), logits);
     if (first == 0) be.step_end();
+    if (launched != nullptr) {
+      LCLLM_ASSERT(n_argmax == n_out && m == n_out, "a launched step's rows all want their argmax, in one piece");
+      *launched = be.to_host_begin(buf.argmax, m);
+      return;
+    }
     if (n_argmax == 0) {  // every row's logits, in one copy
       be.to_host(logits, logits_out + logits_done * c.vocab_size, m * c.vocab_size);
       logits_done += m;
@@ -219,6 +233,22 @@ void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, cons
       r += run;
     }
   }
+}
+
+}  // namespace
+
+void forward_step(Backend& be, const ModelConfig& c, const ModelWeights& w, const AttentionPlan& plan,
+                  ForwardBuffers& buf, const StepInput& in, float* logits_out, int32_t* argmax_out) {
+  forward_run(be, c, w, plan, buf, in, logits_out, argmax_out, nullptr);
+}
+
+Backend::HostCopy forward_step_launch(Backend& be, const ModelConfig& c, const ModelWeights& w,
+                                      const AttentionPlan& plan, ForwardBuffers& buf, const StepInput& in) {
+  Backend::HostCopy launched;
+  forward_run(be, c, w, plan, buf, in, nullptr, nullptr, &launched);
+  LCLLM_ASSERT(launched.ticket >= 0 || !launched.values.empty() || in.logit_rows.empty(),
+               "forward_step_launch: the step has no output rows");
+  return launched;
 }
 
 }  // namespace lcllm

@@ -49,6 +49,9 @@ struct StepInput {
   std::span<SequencePolicyState* const> policy_state = {};
   // [n_seq] each sequence's attention plan (one step may mix plans); empty: every sequence runs forward_step's.
   std::span<const AttentionPlan* const> plans = {};
+  // [n] or empty: >= 0 where the token is not tokens[i] but the argmax row token_from_argmax[i] of the step run
+  // before this one, still on the backend (a chained decode step, forward_step_launch).
+  std::span<const int32_t> token_from_argmax = {};
 };
 
 // Runs the step: the plans are compiled into the step's key sets (runtime/step_plan.h), SELECT layers leave their
@@ -58,5 +61,13 @@ struct StepInput {
 // `argmax_out` ([n_argmax], in row order; -1 for a row with a NaN or no value above -inf), both host memory.
 void forward_step(Backend& backend, const ModelConfig& config, const ModelWeights& weights, const AttentionPlan& plan,
                   ForwardBuffers& buffers, const StepInput& input, float* logits_out, int32_t* argmax_out = nullptr);
+
+// The same step for output rows that all want only their argmax (greedy decoding), returned before the backend has
+// run it: the argmax is copying to the host in the returned copy (Backend::to_host_end waits for it). The next step
+// may then take its tokens from this one's argmax on the backend (token_from_argmax) and be recorded and launched
+// while this one runs, so the device does not wait for the host between steps — what vLLM calls async scheduling
+// and SGLang its overlap scheduler.
+Backend::HostCopy forward_step_launch(Backend& backend, const ModelConfig& config, const ModelWeights& weights,
+                                      const AttentionPlan& plan, ForwardBuffers& buffers, const StepInput& input);
 
 }  // namespace lcllm

@@ -302,15 +302,18 @@ void Scheduler::loop() {
       if (!running_.empty()) run_step();
     } catch (const std::exception& e) {  // a bug, not bad input (requests are validated before they get here)
       spdlog::error("scheduler: {}; ending the running requests", e.what());
+      settle_in_flight();
       for (auto& r : running_) finish_choice(*r, "error");
       running_.clear();
     }
     publish_gauges();
   }
+  settle_in_flight();
   publish_gauges();
 }
 
 void Scheduler::abort_all() {
+  settle_in_flight();
   for (auto& r : running_) {
     if (!r->done) finish_choice(*r, "abort");
   }
@@ -336,6 +339,7 @@ void Scheduler::drop_cancelled() {
       finish_choice(*r, "stop");
     }
   }
+  forget_done_in_flight();
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(waiting_, [&](const std::unique_ptr<Pending>& p) {
@@ -413,6 +417,12 @@ void Scheduler::admit() {
 }
 
 void Scheduler::run_step() {
+  if (in_flight_) {  // async_decode: read the launched step (launching the next one first when it may)
+    InFlight current = std::move(*in_flight_);
+    in_flight_.reset();
+    run_launched_step(std::move(current));
+    return;
+  }
   // Every sequence with work joins the step, each under its request's plan (the step plan compiles key sets per
   // row, so plans mix freely).
   int32_t budget = engine_.max_step_tokens();
@@ -445,6 +455,23 @@ void Scheduler::run_step() {
     budget -= int32_t(take);
   }
   if (chunks.empty()) return;
+  // async_decode: a step of greedy decode rows alone is launched, and later steps chain on it.
+  if (options_.async_decode && prefill_len.size() == chunks.size() &&
+      std::all_of(prefill_len.begin(), prefill_len.end(), [](int32_t n) { return n == 0; }) &&
+      engine_.can_launch(chunks)) {
+    InFlight first;
+    try {
+      first.step = engine_.step_launch(chunks);
+    } catch (const std::exception& e) {
+      spdlog::error("engine step failed: {}", e.what());
+      for (Running* r : owners) finish_choice(*r, "error");
+      std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
+      return;
+    }
+    first.owners = owners;
+    run_launched_step(std::move(first));
+    return;
+  }
 
   StepOutputs outputs;  // logits [n_logits, vocab] and the argmax-only chunks' tokens, in chunk order
   try {
@@ -463,14 +490,9 @@ void Scheduler::run_step() {
   const size_t V = size_t(engine_.config().vocab_size);
   size_t row = 0, argmax_row = 0;  // next logits row / next argmax of the outputs
   const auto now = Clock::now();
-  int64_t prompt_tokens = 0, generated = 0;
+  int64_t prompt_tokens = 0;
   // [n] the choices that sample this step and the logits row each samples from (forked choices share their
   // parent's last prompt row), or the argmax the backend took for them (argmax_only chunks; -2 where none).
-  struct Sampling {
-    Running* running;
-    std::span<const float> logits;
-    int32_t argmax = -2;
-  };
   std::vector<Sampling> samplers;
   for (size_t i = 0; i < chunks.size(); ++i) {
     Running& r = *owners[i];
@@ -498,6 +520,13 @@ void Scheduler::run_step() {
       samplers.push_back({sibling.get(), l});
     }
   }
+  emit_tokens(samplers, prompt_tokens, now);
+}
+
+// Samples (or takes the backend's argmax for) each choice of a finished step and sends its token; a choice that
+// stops, reaches max_tokens or fails ends here.
+void Scheduler::emit_tokens(const std::vector<Sampling>& samplers, int64_t prompt_tokens, Clock::time_point now) {
+  int64_t generated = 0;
   // This step's tokens reach their clients only after the step's counts reached the observer, so that /metrics
   // never lags what a client has already received (a client that reads the metrics right after its last token
   // sees that token counted).
@@ -558,7 +587,85 @@ void Scheduler::run_step() {
     e.running->group->handle->push(std::move(e.event));
     if (!finish.empty()) finish_choice(*e.running, finish, true);
   }
+  forget_done_in_flight();
   std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
+}
+
+// The step after `current`, launched before current's tokens are read, when it would be the same decode rows: every
+// running choice is one of current's, still greedy, not cancelled or stopped, and current's token is not its last
+// by max_tokens. Its tokens come from current's argmax on the device. A choice that current's token stops costs
+// the chained step's row (its KV write lands within the request's reserved pages).
+std::optional<Scheduler::InFlight> Scheduler::chain_after(const InFlight& current) {
+  size_t alive = 0;
+  for (const Running* r : current.owners) {
+    if (r == nullptr || r->done) return std::nullopt;
+    const GenerationRequest& req = r->group->request;
+    if (r->group->handle->cancelled() || r->group->handle->choice_stopped(r->choice)) return std::nullopt;
+    if (int64_t(r->output.size()) + 1 >= int64_t(req.max_tokens)) return std::nullopt;
+    ++alive;
+  }
+  if (alive != running_.size()) return std::nullopt;  // another choice waits for a prompt step
+  static const int32_t kPlaceholder = 0;  // the id embed_chained replaces
+  std::vector<SequenceChunk> chunks;     // [rows]
+  for (size_t i = 0; i < current.owners.size(); ++i) {
+    const Running& r = *current.owners[i];
+    SequenceChunk c{r.seq, std::span<const int32_t>(&kPlaceholder, 1), AttentionPhase::ATTENTION_PHASE_DECODE, true,
+                    r.group->plan.get(), true};
+    c.token_from_previous = int32_t(i);
+    chunks.push_back(c);
+  }
+  if (!engine_.can_launch(chunks)) return std::nullopt;
+  InFlight next;
+  try {
+    next.step = engine_.step_launch(chunks);
+  } catch (const std::exception& e) {  // all or nothing: the sequences are as they were; run it unchained later
+    spdlog::warn("chaining a decode step failed ({}); running it after this one", e.what());
+    return std::nullopt;
+  }
+  next.owners = current.owners;
+  return next;
+}
+
+void Scheduler::run_launched_step(InFlight current) {
+  in_flight_ = chain_after(current);  // launched before current is read: the device goes on while the host works
+  std::vector<int32_t> ids;           // [rows]
+  try {
+    ids = engine_.step_wait(current.step);
+  } catch (const std::exception& e) {
+    spdlog::error("engine step failed: {}", e.what());
+    settle_in_flight();
+    for (Running* r : current.owners) {
+      if (r != nullptr && !r->done) finish_choice(*r, "error");
+    }
+    std::erase_if(running_, [](const std::unique_ptr<Running>& r) { return r->done; });
+    return;
+  }
+  std::vector<Sampling> samplers;  // [alive rows]
+  for (size_t i = 0; i < current.owners.size(); ++i) {
+    if (current.owners[i] != nullptr && !current.owners[i]->done) samplers.push_back({current.owners[i], {}, ids[i]});
+  }
+  emit_tokens(samplers, 0, Clock::now());  // drops ended choices from the chained step, then from running_
+}
+
+void Scheduler::forget_done_in_flight() {
+  if (!in_flight_) return;
+  for (Running*& r : in_flight_->owners) {
+    if (r != nullptr && r->done) r = nullptr;
+  }
+  // Every choice of the in-flight step ended: nothing will read its tokens.
+  if (std::all_of(in_flight_->owners.begin(), in_flight_->owners.end(), [](const Running* r) { return !r; })) {
+    settle_in_flight();
+  }
+}
+
+void Scheduler::settle_in_flight() {
+  if (!in_flight_) return;
+  try {
+    engine_.step_wait(in_flight_->step);
+  } catch (const std::exception& e) {
+    spdlog::warn("a discarded decode step failed: {}", e.what());
+  }
+  in_flight_.reset();
 }
 
 // Frees the sequence at once (its pages return to the pool before the next step) and closes the choice. A choice

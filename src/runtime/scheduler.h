@@ -164,6 +164,11 @@ struct SchedulerOptions {
   // Must leave room for the decode rows: prefill_chunk + max_num_seqs <= Engine::max_step_tokens().
   // 0: a prompt takes whatever room the step has left.
   int32_t prefill_chunk = 0;
+  // Pipelined greedy decoding (vLLM's --async-scheduling, SGLang's overlap scheduler): while every running choice
+  // decodes greedily without logprobs, the next step is recorded and launched before this step's tokens reach the
+  // host (Engine::step_launch), so the device does not wait for the host between steps. A choice that stops costs
+  // one discarded step. Same tokens as without it.
+  bool async_decode = false;
 };
 
 class Scheduler {
@@ -202,6 +207,23 @@ class Scheduler {
   void drop_cancelled();
   void admit();
   void run_step();
+  // The choices a finished step samples for, with their logits row, or the argmax the backend took (-2: none).
+  struct Sampling {
+    Running* running;
+    std::span<const float> logits;
+    int32_t argmax = -2;
+  };
+  void emit_tokens(const std::vector<Sampling>& samplers, int64_t prompt_tokens,
+                   std::chrono::steady_clock::time_point now);
+  // async_decode: a launched step, its chunks' choices (null once a choice ended), and the step after it.
+  struct InFlight {
+    LaunchedStep step;
+    std::vector<Running*> owners;  // [rows]
+  };
+  void run_launched_step(InFlight current);
+  std::optional<InFlight> chain_after(const InFlight& current);
+  void forget_done_in_flight();  // before running_ drops done choices: the in-flight step stops pointing at them
+  void settle_in_flight();       // waits for the in-flight step, if any, and drops its tokens
   // `announced`: the choice's last token event already carried the reason.
   void finish_choice(Running& r, const std::string& reason, bool announced = false);
   void publish_gauges();
@@ -221,6 +243,7 @@ class Scheduler {
 
   // Engine thread only.
   std::vector<std::unique_ptr<Running>> running_;  // in admission order
+  std::optional<InFlight> in_flight_;              // async_decode: the step launched and not yet read
   std::thread thread_;
 };
 

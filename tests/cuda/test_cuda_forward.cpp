@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -437,5 +438,76 @@ TEST_CASE("cuda argmax_only decode rows equal the argmax of the logits rows, in 
     CHECK(next_logits * size_t(V) == got.logits.size());
   }
   CHECK(argmax_rows == kSteps / 3 * (kSeqs + 1));
+  fs::remove_all(dir);
+}
+
+// Pipelined greedy decode on the GPU (Engine::step_launch, --async-decode): step i + 1 is recorded and launched on
+// step i's argmax (embed_chained reading the device buffer) before the host reads step i, with its staging in the
+// ring half step i leaves free. The chain must decode exactly the tokens of step-by-step greedy decoding on a second
+// engine, replay its graphs (one per ring half, plus the first step's), and leave nothing in flight.
+TEST_CASE("cuda chained decode steps (step_launch) decode the tokens step_outputs decodes, from replayed graphs",
+          "[cuda][forward][graphs]") {
+  LCLLM_REQUIRE_GPU();
+  INFO("seed " << seed_used());
+  const nlohmann::json small = small_model_overrides(2, 3000);
+  const std::string dir = write_random_model("llama-3.2-1b.json", small);
+  constexpr int kSeqs = 3, kSteps = 40;
+  auto load = [&](CudaBackend** backend) {
+    EngineOptions o;
+    o.model_path = dir;
+    o.context_tokens = 1024;
+    o.max_step_tokens = 64;
+    auto be = std::make_unique<CudaBackend>(0, 0.9f);
+    *backend = be.get();
+    auto engine = Engine::load(o, std::move(be));
+    std::vector<int32_t> seqs;  // [kSeqs]
+    for (int i = 0; i < kSeqs; ++i) {
+      seqs.push_back(engine->create_sequence());
+      engine->feed(seqs.back(), std::vector<int32_t>{5, 7, 11 + i}, false);
+    }
+    return std::pair{std::move(engine), seqs};
+  };
+  CudaBackend* ref_be = nullptr;
+  CudaBackend* chain_be = nullptr;
+  auto [ref, seqs] = load(&ref_be);
+  auto [chain, chain_seqs] = load(&chain_be);
+  REQUIRE(chain_seqs == seqs);
+  const std::vector<int32_t> start = {17, 23, 29};  // [kSeqs] the first decode inputs
+  auto chunks = [&](const std::vector<int32_t>& tokens, bool chained) {
+    std::vector<SequenceChunk> c(kSeqs);
+    for (int i = 0; i < kSeqs; ++i) {
+      c[size_t(i)].seq = seqs[size_t(i)];
+      c[size_t(i)].tokens = std::span<const int32_t>(&tokens[size_t(i)], 1);
+      c[size_t(i)].phase = AttentionPhase::ATTENTION_PHASE_DECODE;
+      c[size_t(i)].argmax_only = true;
+      c[size_t(i)].token_from_previous = chained ? i : -1;
+    }
+    return c;
+  };
+  std::vector<std::vector<int32_t>> want;  // [step][sequence]
+  std::vector<int32_t> last = start;
+  for (int s = 0; s < kSteps; ++s) {
+    last = ref->step_outputs(chunks(last, false)).argmax;
+    want.push_back(last);
+  }
+  const std::vector<int32_t> placeholder(kSeqs, 0);
+  std::vector<std::vector<int32_t>> got;
+  const StepGraphStats before = chain_be->graph_stats();
+  LaunchedStep in_flight = chain->step_launch(chunks(start, false));
+  for (int s = 0; s < kSteps; ++s) {
+    std::optional<LaunchedStep> next;
+    if (s + 1 < kSteps) next = chain->step_launch(chunks(placeholder, true));
+    got.push_back(chain->step_wait(in_flight));
+    if (next) in_flight = std::move(*next);
+  }
+  CHECK(got == want);
+  const StepGraphStats& after = chain_be->graph_stats();
+  WARN("chained graphs: " << after.replays - before.replays << " replays, " << after.captures - before.captures
+                          << " captures, " << after.eager - before.eager << " eager");
+  CHECK(after.captures - before.captures <= 4);  // the first step, then one graph per ring half (a page bucket may add one)
+  CHECK(after.replays - before.replays >= kSteps - 4);
+  // Step-by-step decoding still works on the engine after a chain (nothing left in flight, the ring back to one).
+  const StepOutputs after_chain = chain->step_outputs(chunks(want.back(), false));
+  CHECK(after_chain.argmax == ref->step_outputs(chunks(want.back(), false)).argmax);
   fs::remove_all(dir);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -124,6 +125,90 @@ TEST_CASE("argmax_only chunks get the argmax of the logits the others get, in ch
     const auto row = std::span(want).subspan(size_t(2 * k * V), size_t(V));
     CHECK(got.argmax[size_t(k)] == int32_t(std::max_element(row.begin(), row.end()) - row.begin()));
   }
+}
+
+TEST_CASE("launched steps chained on the device's argmax decode the tokens step_outputs decodes", "[engine][step]") {
+  // Two sequences decode greedily for 6 steps: once step by step (step_outputs, tokens through the host), once as a
+  // chain (step_launch: step i + 1 launched on step i's argmax before step i is read, one step in flight). The
+  // CPU backend runs embed_chained's default (ids read back in order): the chain must be the same tokens.
+  const std::vector<int32_t> prompt = fixture_prompt();
+  const std::vector<int32_t> other(prompt.begin() + 3, prompt.begin() + 11);
+  const auto DECODE = AttentionPhase::ATTENTION_PHASE_DECODE, PREFILL = AttentionPhase::ATTENTION_PHASE_PREFILL;
+  constexpr int kSteps = 6;
+  auto run = [&](bool chained) {
+    auto e = load_engine();
+    const int32_t a = e->create_sequence(), b = e->create_sequence();
+    std::vector<SequenceChunk> prefill = {{a, prompt, PREFILL, true, nullptr, true}, {b, other, PREFILL, true, nullptr, true}};
+    std::vector<int32_t> last = e->step_outputs(prefill).argmax;  // [2] the prompts' greedy next tokens
+    std::vector<std::vector<int32_t>> out = {{last[0]}, {last[1]}};  // [seq][token]
+    if (!chained) {
+      for (int i = 0; i < kSteps; ++i) {
+        std::vector<SequenceChunk> c = {{a, std::span<const int32_t>(&last[0], 1), DECODE, true, nullptr, true},
+                                        {b, std::span<const int32_t>(&last[1], 1), DECODE, true, nullptr, true}};
+        last = e->step_outputs(c).argmax;
+        out[0].push_back(last[0]);
+        out[1].push_back(last[1]);
+      }
+      return out;
+    }
+    const int32_t placeholder = 0;
+    std::vector<SequenceChunk> first = {{a, std::span<const int32_t>(&last[0], 1), DECODE, true, nullptr, true},
+                                        {b, std::span<const int32_t>(&last[1], 1), DECODE, true, nullptr, true}};
+    REQUIRE(e->can_launch(first));
+    LaunchedStep in_flight = e->step_launch(first);
+    for (int i = 0; i < kSteps; ++i) {
+      std::optional<LaunchedStep> next;
+      if (i + 1 < kSteps) {
+        // Row order swapped: token_from_previous names the row, not the position in this step.
+        std::vector<SequenceChunk> c = {{b, std::span<const int32_t>(&placeholder, 1), DECODE, true, nullptr, true},
+                                        {a, std::span<const int32_t>(&placeholder, 1), DECODE, true, nullptr, true}};
+        const bool swapped_before = i % 2 == 1;  // in_flight's rows: (a, b) on even i, (b, a) on odd i
+        c[0].token_from_previous = swapped_before ? 0 : 1;
+        c[1].token_from_previous = swapped_before ? 1 : 0;
+        if (i % 2 == 1) std::swap(c[0], c[1]);  // back to (a, b) with rows from (b, a)
+        next = e->step_launch(c);
+      }
+      const std::vector<int32_t> ids = e->step_wait(in_flight);
+      const bool rows_swapped = i % 2 == 1;
+      out[0].push_back(ids[rows_swapped ? 1 : 0]);
+      out[1].push_back(ids[rows_swapped ? 0 : 1]);
+      if (next) in_flight = std::move(*next);
+    }
+    return out;
+  };
+  const auto want = run(false), got = run(true);
+  CHECK(got == want);
+  CHECK(want[0].size() == size_t(kSteps + 1));
+}
+
+TEST_CASE("step_launch refuses what it cannot chain", "[engine][step]") {
+  auto e = load_engine();
+  const std::vector<int32_t> prompt = fixture_prompt();
+  const auto DECODE = AttentionPhase::ATTENTION_PHASE_DECODE, PREFILL = AttentionPhase::ATTENTION_PHASE_PREFILL;
+  const int32_t a = e->create_sequence(), b = e->create_sequence(), c = e->create_sequence();
+  for (int32_t seq : {a, b, c}) e->feed(seq, prompt, false);
+  const int32_t t = 7;
+  std::vector<SequenceChunk> logits_row = {{a, std::span<const int32_t>(&t, 1), DECODE, true}};
+  CHECK_FALSE(e->can_launch(logits_row));  // wants logits, not only the argmax
+  CHECK_THROWS_WITH(e->step_launch(logits_row), Catch::Contains("argmax"));
+  std::vector<SequenceChunk> prompt_chunk = {{a, std::span<const int32_t>(prompt).subspan(0, 2), PREFILL, true, nullptr, true}};
+  CHECK_FALSE(e->can_launch(prompt_chunk));  // two tokens: a prompt chunk
+  std::vector<SequenceChunk> from_nothing = {{a, std::span<const int32_t>(&t, 1), DECODE, true, nullptr, true}};
+  from_nothing[0].token_from_previous = 0;
+  CHECK_THROWS_WITH(e->step_outputs(from_nothing), Catch::Contains("step_launch"));
+  CHECK_THROWS_WITH(e->step_launch(from_nothing), Catch::Contains("not a row of the step launched before"));
+  CHECK(e->kv_cache().length(a) == int32_t(prompt.size()));  // refused before anything changed
+
+  auto one = [&](int32_t seq) {
+    return std::vector<SequenceChunk>{{seq, std::span<const int32_t>(&t, 1), DECODE, true, nullptr, true}};
+  };
+  LaunchedStep s1 = e->step_launch(one(a));
+  LaunchedStep s2 = e->step_launch(one(b));
+  CHECK_THROWS_WITH(e->step_launch(one(c)), Catch::Contains("two steps in flight"));
+  CHECK(e->kv_cache().length(c) == int32_t(prompt.size()));
+  CHECK(e->step_wait(s1).size() == 1);
+  CHECK(e->step_wait(s2).size() == 1);
+  CHECK(e->step_launch(one(c)).rows == 1);
 }
 
 TEST_CASE("batched step is all or nothing and rejects bad batches", "[engine][step]") {

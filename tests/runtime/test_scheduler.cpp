@@ -2,6 +2,7 @@
 // batched greedy generation equals Engine::generate one request at a time; cancellation frees pages; admission
 // refusals name their numbers; page accounting is the KV cache's own (reservations shared by forks, prefix hits
 // counted once); what it measures reaches its observer.
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <chrono>
@@ -153,6 +154,70 @@ TEST_CASE("a step's tokens reach the observer before any client receives them (/
   }
   CHECK(finished);
   CHECK(received == 5);
+}
+
+TEST_CASE("async decode: the same tokens as one request at a time; a stop token ends a choice whose next step was "
+          "already launched; a request arriving mid-chain; every page comes back", "[scheduler]") {
+  const std::vector<int32_t> p0 = {1, 5, 9, 13, 17, 21, 25}, p1 = {2, 4, 6}, p2 = {100, 7};
+  auto ref = load_engine(512, 64);
+  GenerateOptions go;
+  go.max_tokens = 12;
+  go.sampling.temperature = 0;
+  const std::vector<int32_t> want0 = ref->generate(p0, go).tokens, want1 = ref->generate(p1, go).tokens;
+  go.max_tokens = 5;
+  const std::vector<int32_t> want2 = ref->generate(p2, go).tokens;
+  REQUIRE(want0.size() == 12);
+  // p1 stops at the first occurrence of its 4th token: the step after it was launched before the host saw it.
+  const int32_t stop = want1[3];
+  const size_t stop_at = size_t(std::find(want1.begin(), want1.end(), stop) - want1.begin()) + 1;
+
+  auto engine = load_engine(512, 16);
+  CountingObserver obs;
+  SchedulerOptions so{4, 8, 256};
+  so.async_decode = true;
+  Scheduler s(*engine, so, &obs);
+  auto h0 = s.submit(greedy(p0, 12));
+  GenerationRequest r1 = greedy(p1, 12);
+  r1.stop_ids = {stop};
+  auto h1 = s.submit(r1);
+  // The third request arrives once the first two decode (chained): the chain stops for its prompt, then resumes.
+  while (h0->wait(100ms).empty()) {
+  }
+  auto h2 = s.submit(greedy(p2, 5));
+  std::string reason0, reason1, reason2;
+  std::vector<int32_t> got0 = collect(*h0, &reason0);
+  CHECK(reason0 == "length");
+  CHECK(got0.size() + 1 <= want0.size());  // the first token(s) were read above
+  CHECK(std::equal(got0.rbegin(), got0.rend(), want0.rbegin()));
+  const std::vector<int32_t> got1 = collect(*h1, &reason1);
+  CHECK(reason1 == "stop");
+  CHECK(got1 == std::vector<int32_t>(want1.begin(), want1.begin() + std::ptrdiff_t(stop_at)));
+  CHECK(collect(*h2, &reason2) == want2);
+  CHECK(reason2 == "length");
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  CHECK(engine->kv_cache().pages_reserved() == 0);
+  CHECK(obs.generated == int64_t(12 + stop_at + 5));
+}
+
+TEST_CASE("async decode: a request cancelled mid-chain ends with abort and frees its pages", "[scheduler]") {
+  auto engine = load_engine(512, 16);
+  SchedulerOptions so{2, 4, 512};
+  so.async_decode = true;
+  Scheduler s(*engine, so);
+  auto h = s.submit(greedy({1, 2, 3, 4, 5}, 400));
+  int32_t seen = 0;
+  while (seen < 3) seen += int32_t(h->wait(100ms).size());
+  h->cancel();
+  std::string reason;
+  collect(*h, &reason);
+  CHECK(reason == "abort");
+  std::this_thread::sleep_for(50ms);
+  CHECK(engine->kv_cache().pages_free() == engine->kv_cache().n_pages());
+  CHECK(engine->kv_cache().pages_reserved() == 0);
+  // The engine is free for the next request: nothing is left in flight.
+  auto h2 = s.submit(greedy({9, 8, 7}, 4));
+  CHECK(collect(*h2).size() == 4);
 }
 
 TEST_CASE("a cancelled request frees its pages at the next step", "[server][scheduler]") {
@@ -447,10 +512,13 @@ TEST_CASE("random request mixes: every request ends, tokens and scores equal one
   auto ref_stream = Engine::load(stream_options);
   bool plans_differ = false;
   // A small cache (96 tokens) so that admission waits; steps of 12 tokens so that prompts go in chunks.
-  for (const int32_t prefill_chunk : {0, 4}) {
+  // async_decode: decode steps chained on the device's argmax whenever every running choice decodes greedily.
+  for (const auto& [prefill_chunk, async_decode] : {std::pair{0, false}, std::pair{4, false}, std::pair{0, true},
+                                                    std::pair{4, true}}) {
     auto engine = load_engine(96, 12);
     SchedulerOptions so{4, 64, 96};
     so.prefill_chunk = prefill_chunk;
+    so.async_decode = async_decode;
     auto sched = std::make_unique<Scheduler>(*engine, so);
     Scheduler& s = *sched;
     struct Case {
@@ -502,7 +570,7 @@ TEST_CASE("random request mixes: every request ends, tokens and scores equal one
           if (!e.finish_reason.empty()) reasons[e.choice] = e.finish_reason;
         }
       }
-      INFO("prefill_chunk " << prefill_chunk << " request " << i);
+      INFO("prefill_chunk " << prefill_chunk << " async_decode " << async_decode << " request " << i);
       REQUIRE(c.handle->finished());
       CHECK(int32_t(reasons.size()) == n_seq);
       if (c.cancel_early) continue;  // cancelled before or while running: ended ("abort" or done), nothing more to check

@@ -84,7 +84,7 @@ CudaBackend::CudaBackend(int32_t device, float gpu_memory_fraction)
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   LCLLM_ASSERT(cublasCreate(&cublas_) == CUBLAS_STATUS_SUCCESS, "cublasCreate failed");
   LCLLM_ASSERT(cublasSetStream(cublas_, stream_) == CUBLAS_STATUS_SUCCESS, "cublasSetStream failed");
-  staging_cap_ = kStagingInitialBytes;
+  staging_cap_ = staging_limit_ = kStagingInitialBytes;
   CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), staging_cap_));
   CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&staging_dev_), staging_cap_));
   matmul_init();
@@ -94,6 +94,10 @@ CudaBackend::~CudaBackend() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
   graphs_.clear();
+  for (HostCopySlot& c : host_copies_) {
+    if (c.pinned != nullptr) cudaFreeHost(c.pinned);
+    if (c.done != nullptr) cudaEventDestroy(c.done);
+  }
   matmul_plans_.reset();
   if (cublas_lt_) cublasLtDestroy(cublas_lt_);
   cudaFree(gemm_workspace_);
@@ -150,17 +154,18 @@ size_t staged_size(size_t bytes) { return (bytes + kStagingAlign - 1) / kStaging
 void CudaBackend::stage_reserve(std::initializer_list<size_t> bytes) {
   size_t need = 0;
   for (size_t b : bytes) need += staged_size(b);
-  if (staging_used_ + need <= staging_cap_) return;
+  if (staging_used_ + need <= staging_limit_) return;
   flush_recorded();  // the recorded launches read the ring's current bytes
   // Every earlier copy out of the ring (and every kernel reading its device side) must be done before reuse.
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  staging_used_ = 0;
+  staging_used_ = staging_region_ = 0;
+  staging_limit_ = staging_cap_;
   staged_recent_.clear();
   if (need > staging_cap_) {
     graphs_.clear();  // graphs copy from and read the old ring
     CUDA_CHECK(cudaFreeHost(staging_host_));
     CUDA_CHECK(cudaFree(staging_dev_));
-    staging_cap_ = std::max(need, staging_cap_ * 2);
+    staging_cap_ = staging_limit_ = std::max(need, staging_cap_ * 2);
     CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), staging_cap_));
     CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&staging_dev_), staging_cap_));
   }
@@ -366,8 +371,69 @@ void CudaBackend::to_host(const Tensor& t, float* dst, int64_t n) {
 void CudaBackend::synchronize() {
   flush_recorded();
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  staging_used_ = 0;  // nothing in flight reads the ring any more
+  staging_used_ = staging_region_ = 0;  // nothing in flight reads the ring any more
+  staging_limit_ = staging_cap_;
   staged_recent_.clear();
+}
+
+Backend::HostCopy CudaBackend::to_host_begin(const Tensor& t, int64_t n) {
+  LCLLM_ASSERT(n >= 0 && n <= t.numel(), "to_host_begin reads past the tensor");
+  expect_f32(t, "to_host_begin copies fp32");
+  flush_recorded();
+  HostCopy copy;
+  copy.ticket = next_host_copy_++;
+  HostCopySlot& slot = host_copies_[copy.ticket % 2];
+  LCLLM_ASSERT(!slot.busy, "to_host_begin: two copies already in flight (end the older one first)");
+  if (slot.cap < n) {
+    if (slot.pinned != nullptr) CUDA_CHECK(cudaFreeHost(slot.pinned));
+    slot.cap = std::max<int64_t>(n, 256);
+    CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&slot.pinned), size_t(slot.cap) * sizeof(float)));
+  }
+  if (slot.done == nullptr) CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+  CUDA_CHECK(cudaMemcpyAsync(slot.pinned, t.data, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaEventRecord(slot.done, stream_));
+  slot.busy = true;
+  copy.values.resize(size_t(n));
+  return copy;
+}
+
+// A step begins while an earlier one's outputs are in flight (Engine::step_launch): the in-flight work reads the
+// ring's [staging_region_, staging_used_). The new step stages into the half of the ring that range leaves free, so
+// neither overwrites the other and each half keeps one graph signature (the staged range is part of it); the two
+// halves alternate step by step. The step before the in-flight one must be done before its half is reused.
+void CudaBackend::chain_staging() {
+  HostCopySlot* busy[2] = {};
+  int32_t n_busy = 0;
+  for (int32_t t = next_host_copy_ - 2; t < next_host_copy_; ++t) {  // oldest first
+    if (t >= 0 && host_copies_[t % 2].busy) busy[n_busy++] = &host_copies_[t % 2];
+  }
+  if (n_busy == 0) return;
+  if (n_busy == 2) CUDA_CHECK(cudaEventSynchronize(busy[0]->done));
+  const size_t half = staging_cap_ / 2;
+  if (staging_used_ <= half) {
+    staging_used_ = half;
+    staging_limit_ = staging_cap_;
+  } else if (staging_region_ >= half) {
+    staging_used_ = 0;
+    staging_limit_ = half;
+  } else {  // the in-flight step spans both halves: wait for it
+    CUDA_CHECK(cudaEventSynchronize(busy[n_busy - 1]->done));
+    staging_used_ = 0;
+    staging_limit_ = staging_cap_;
+  }
+  staging_region_ = staging_used_;
+  staged_recent_.clear();  // uploads of the other half: valid, but they would make this half's signature vary
+}
+
+void CudaBackend::to_host_end(HostCopy& copy) {
+  if (copy.ticket < 0) return;
+  HostCopySlot& slot = host_copies_[copy.ticket % 2];
+  LCLLM_ASSERT(slot.busy, "to_host_end: no copy in flight for this ticket");
+  CUDA_CHECK(cudaEventSynchronize(slot.done));
+  std::memcpy(copy.values.data(), slot.pinned, copy.values.size() * sizeof(float));
+  slot.busy = false;
+  copy.ticket = -1;
+  check_hip_overflow();
 }
 
 void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {
@@ -430,6 +496,27 @@ void CudaBackend::embed(Tensor out, const Tensor& table, std::span<const int32_t
   p.out = static_cast<float*>(out.data);
   p.table = static_cast<const uint16_t*>(table.data);
   p.ids = stage(ids);
+  p.n = int32_t(ids.size());
+  p.d = table.dim(1);
+  p.scale = scale;
+  enqueue(launch_embed, p);
+}
+
+void CudaBackend::embed_chained(Tensor out, const Tensor& table, std::span<const int32_t> ids,
+                                std::span<const int32_t> from_argmax, const Tensor& argmax, float scale) {
+  forget_converted();
+  expect_f32(out, "embed writes fp32");
+  expect_f32(argmax, "argmax_rows stores fp32 ids");
+  LCLLM_ASSERT(table.dtype == DType::DTYPE_BF16, "embedding table is bf16 on the device");
+  LCLLM_ASSERT(from_argmax.size() == ids.size(), "embed_chained: one from_argmax entry per id");
+  for (int32_t f : from_argmax) LCLLM_ASSERT(f < argmax.numel(), "embed_chained: argmax row out of range");
+  stage_reserve({ids.size_bytes(), from_argmax.size_bytes()});
+  auto p = zeroed<EmbedParams>();
+  p.out = static_cast<float*>(out.data);
+  p.table = static_cast<const uint16_t*>(table.data);
+  p.ids = stage(ids);
+  p.from_argmax = stage(from_argmax);
+  p.argmax = static_cast<const float*>(argmax.data);
   p.n = int32_t(ids.size());
   p.d = table.dim(1);
   p.scale = scale;

@@ -167,6 +167,12 @@ class CudaBackend final : public Backend {
   void step_begin(bool decode_only) override;
   void step_end() override;
   StepTiming step_timing() override;
+  // Pipelined decode: a step recorded while the previous one is in flight stages into the other half of the ring
+  // (so each half keeps one graph signature), and its argmax lands in a pinned slot of its own.
+  void embed_chained(Tensor out, const Tensor& table, std::span<const int32_t> ids,
+                     std::span<const int32_t> from_argmax, const Tensor& argmax, float scale) override;
+  HostCopy to_host_begin(const Tensor& t, int64_t n) override;
+  void to_host_end(HostCopy& copy) override;
   void set_graphs_enabled(bool on) { graphs_enabled_ = on; }
   const StepGraphStats& graph_stats() const { return graphs_.stats(); }
 
@@ -345,6 +351,19 @@ class CudaBackend final : public Backend {
   uint8_t* staging_host_ = nullptr;
   uint8_t* staging_dev_ = nullptr;
   size_t staging_cap_ = 0, staging_used_ = 0;
+  size_t staging_limit_ = 0;  // stage_reserve wraps beyond this: staging_cap_, or the half a chained step owns
+  size_t staging_region_ = 0;  // ring bytes from here to staging_used_ may be read by work still in flight
+  void chain_staging();        // step_begin while a step's outputs are in flight (see there)
+
+  // to_host_begin's copies in flight (at most two: the step the host waits for and the one launched after it).
+  struct HostCopySlot {
+    float* pinned = nullptr;  // [cap] page-locked, what the copy lands in
+    int64_t cap = 0;
+    cudaEvent_t done = nullptr;  // recorded after the copy
+    bool busy = false;
+  };
+  HostCopySlot host_copies_[2];
+  int32_t next_host_copy_ = 0;  // tickets count up; a ticket's slot is ticket % 2
 
   // Arrays staged since the ring was last reset, with their bytes, for stage() to reuse (see there).
   struct StagedArray {

@@ -43,35 +43,41 @@ void StepGraphCache::clear() {
 }
 
 StepTimer::~StepTimer() {
-  if (start_ != nullptr) cudaEventDestroy(start_);
-  if (end_ != nullptr) cudaEventDestroy(end_);
+  for (Pair& p : pairs_) {
+    if (p.start != nullptr) cudaEventDestroy(p.start);
+    if (p.end != nullptr) cudaEventDestroy(p.end);
+  }
 }
 
 void StepTimer::begin_host() { host_begin_ = std::chrono::steady_clock::now(); }
 
 void StepTimer::collect() {
-  if (!pending_ || cudaEventQuery(end_) != cudaSuccess) return;  // not done yet: read at a later call
-  float ms = 0;
-  if (cudaEventElapsedTime(&ms, start_, end_) == cudaSuccess) {
-    ++totals_.steps;
-    totals_.host_ms += pending_host_ms_;
-    totals_.device_ms += ms;
+  for (Pair& p : pairs_) {
+    if (!p.pending || cudaEventQuery(p.end) != cudaSuccess) continue;  // not done yet: read at a later call
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, p.start, p.end) == cudaSuccess) {
+      ++totals_.steps;
+      totals_.host_ms += p.host_ms;
+      totals_.device_ms += ms;
+    }
+    p.pending = false;
   }
-  pending_ = false;
 }
 
 void StepTimer::launch(cudaStream_t stream, cudaGraphExec_t exec) {
-  collect();  // the previous step's events are reused below; an unfinished one is dropped from the totals
-  pending_ = false;
-  if (start_ == nullptr) {
-    CUDA_CHECK(cudaEventCreate(&start_));
-    CUDA_CHECK(cudaEventCreate(&end_));
+  collect();
+  Pair& p = pairs_[next_];
+  next_ = (next_ + 1) % 4;
+  p.pending = false;  // still unfinished four launches later: dropped from the totals
+  if (p.start == nullptr) {
+    CUDA_CHECK(cudaEventCreate(&p.start));
+    CUDA_CHECK(cudaEventCreate(&p.end));
   }
-  pending_host_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_begin_).count();
-  CUDA_CHECK(cudaEventRecord(start_, stream));
+  p.host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_begin_).count();
+  CUDA_CHECK(cudaEventRecord(p.start, stream));
   CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  CUDA_CHECK(cudaEventRecord(end_, stream));
-  pending_ = true;
+  CUDA_CHECK(cudaEventRecord(p.end, stream));
+  p.pending = true;
 }
 
 StepTimer::Totals StepTimer::totals() {
@@ -91,6 +97,7 @@ bool cuda_graphs_env_enabled() {
 
 void CudaBackend::step_begin(bool decode_only) {
   flush_recorded();  // a step that never reached step_end (an exception) must not leak into this one
+  chain_staging();   // a step's outputs still in flight: this one stages into the ring's other half
   if (!decode_only || !graphs_enabled_ || !cuda_graphs_env_enabled()) return;
   recording_ = true;
   step_timer_.begin_host();

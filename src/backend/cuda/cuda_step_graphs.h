@@ -24,8 +24,8 @@ struct StepGraphStats {
 };
 
 // Times replayed steps: host time from step_begin to the launch, device time between two events around it. A
-// step's device time is read once its end event has completed (at the next step or when asked), so timing never
-// waits on the GPU.
+// step's device time is read once its end event has completed (at a later launch or when asked), so timing never
+// waits on the GPU; four event pairs cover the (at most two) steps a pipelined decode keeps in flight.
 class StepTimer {
  public:
   StepTimer() = default;
@@ -41,10 +41,14 @@ class StepTimer {
   Totals totals();  // every timed step whose end event has completed
 
  private:
+  struct Pair {
+    cudaEvent_t start = nullptr, end = nullptr;
+    bool pending = false;  // recorded, elapsed time not yet read
+    double host_ms = 0;
+  };
   void collect();
-  cudaEvent_t start_ = nullptr, end_ = nullptr;
-  bool pending_ = false;       // events recorded, elapsed time not yet read
-  double pending_host_ms_ = 0;
+  Pair pairs_[4];
+  int32_t next_ = 0;
   std::chrono::steady_clock::time_point host_begin_{};
   Totals totals_;
 };
