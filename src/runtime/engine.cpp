@@ -518,7 +518,12 @@ LaunchedStep Engine::step_launch(std::span<const SequenceChunk> chunks, const At
   PreparedStep step;
   prepare_step(chunks, plan, step);
   LaunchedStep launched;
-  launched.argmax = forward_step_launch(*backend_, config_, weights_, plan_, buffers_, step.in);
+  try {
+    launched.argmax = forward_step_launch(*backend_, config_, weights_, plan_, buffers_, step.in);
+  } catch (...) {  // all or nothing, as prepare_step: the caller may run the same tokens again
+    for (size_t i = 0; i < chunks.size(); ++i) kv_->truncate(chunks[i].seq, step.in.positions[i]);
+    throw;
+  }
   launched.rows = int32_t(chunks.size());
   ++launched_in_flight_;
   last_launch_rows_ = launched.rows;
@@ -527,11 +532,12 @@ LaunchedStep Engine::step_launch(std::span<const SequenceChunk> chunks, const At
 
 std::vector<int32_t> Engine::step_wait(LaunchedStep& step) {
   LCLLM_ASSERT(step.rows > 0 && launched_in_flight_ > 0, "step_wait: the step was not launched or already waited for");
-  backend_->to_host_end(step.argmax);
-  --launched_in_flight_;
-  std::vector<int32_t> ids(size_t(step.rows));  // [rows] as StepOutputs::argmax: -1 where the logits hold a NaN
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(step.argmax.values[i]);
+  --launched_in_flight_;  // first: a throw below still ends the step (the backend marks its copy ended too)
+  const int32_t rows = step.rows;
   step.rows = 0;
+  backend_->to_host_end(step.argmax);
+  std::vector<int32_t> ids(static_cast<size_t>(rows));  // [rows] as StepOutputs::argmax: -1 where the logits hold a NaN
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(step.argmax.values[i]);
   return ids;
 }
 

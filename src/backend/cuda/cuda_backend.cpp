@@ -433,7 +433,7 @@ void CudaBackend::to_host_end(HostCopy& copy) {
   std::memcpy(copy.values.data(), slot.pinned, copy.values.size() * sizeof(float));
   slot.busy = false;
   copy.ticket = -1;
-  check_hip_overflow();
+  check_hip_overflow();  // may throw: the copy is ended first
 }
 
 void CudaBackend::from_host(Tensor t, const float* src, int64_t n) {

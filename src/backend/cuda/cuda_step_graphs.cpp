@@ -53,7 +53,13 @@ void StepTimer::begin_host() { host_begin_ = std::chrono::steady_clock::now(); }
 
 void StepTimer::collect() {
   for (Pair& p : pairs_) {
-    if (!p.pending || cudaEventQuery(p.end) != cudaSuccess) continue;  // not done yet: read at a later call
+    if (!p.pending) continue;
+    if (cudaEventQuery(p.end) == cudaErrorNotReady) {
+      // Not done yet: read at a later call. The runtime may keep "not ready" as its last error, which the next
+      // launch check (cudaGetLastError) would take for a failed launch (seen in PyTorch: pytorch#18584).
+      if (cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
+      continue;
+    }
     float ms = 0;
     if (cudaEventElapsedTime(&ms, p.start, p.end) == cudaSuccess) {
       ++totals_.steps;
