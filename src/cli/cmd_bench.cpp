@@ -203,36 +203,34 @@ int bench(const BenchArgs& a) {
       const int32_t seq = engine->create_sequence();
       engine->extend_uncomputed(seq, int32_t(n - 1));
       int32_t tok = token(rng);
-      auto decode_one = [&] {
-        SequenceChunk chunk;
-        chunk.seq = seq;
-        chunk.tokens = std::span<const int32_t>(&tok, 1);
-        chunk.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
-        chunk.argmax_only = true;  // greedy, as `run` and `serve` decode greedy requests: the backend's argmax
-        tok = engine->step_outputs(std::span<const SequenceChunk>(&chunk, 1), &plan).argmax.at(0);
-        if (tok < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, "the decode logits hold a NaN: check the weights");
-      };
-      // --async-decode: step i + 1 is launched on step i's argmax before step i is read (Engine::step_launch), as the
-      // scheduler does; the last one launched is read after the clock stops.
-      std::optional<LaunchedStep> in_flight;
-      auto decode_chained = [&] {
+      // Greedy, as `run` and `serve` decode greedy requests: the backend's argmax.
+      auto decode_chunk = [&](int32_t token_from_previous) {
         SequenceChunk chunk;
         chunk.seq = seq;
         chunk.tokens = std::span<const int32_t>(&tok, 1);
         chunk.phase = AttentionPhase::ATTENTION_PHASE_DECODE;
         chunk.argmax_only = true;
-        chunk.token_from_previous = in_flight ? 0 : -1;
+        chunk.token_from_previous = token_from_previous;
+        return chunk;
+      };
+      auto check_token = [](int32_t id) {
+        if (id < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, "the decode logits hold a NaN: check the weights");
+        return id;
+      };
+      auto decode_one = [&] {
+        const SequenceChunk chunk = decode_chunk(-1);
+        tok = check_token(engine->step_outputs(std::span<const SequenceChunk>(&chunk, 1), &plan).argmax.at(0));
+      };
+      // --async-decode: step i + 1 is launched on step i's argmax before step i is read (Engine::step_launch), as the
+      // scheduler does; the last one launched is read after the clock stops.
+      std::optional<LaunchedStep> in_flight;
+      auto decode_chained = [&] {
+        const SequenceChunk chunk = decode_chunk(in_flight ? 0 : -1);
         LaunchedStep next = engine->step_launch(std::span<const SequenceChunk>(&chunk, 1), &plan);
-        if (in_flight) {
-          const int32_t id = engine->step_wait(*in_flight).at(0);
-          if (id < 0) throw Error(ErrorKind::ERROR_KIND_INVALID_FILE, "the decode logits hold a NaN: check the weights");
-        }
+        if (in_flight) check_token(engine->step_wait(*in_flight).at(0));
         in_flight = std::move(next);
       };
-      SequenceChunk probe;
-      probe.seq = seq;
-      probe.tokens = std::span<const int32_t>(&tok, 1);
-      probe.argmax_only = true;
+      const SequenceChunk probe = decode_chunk(-1);
       const bool chained = a.async_decode && engine->can_launch(std::span<const SequenceChunk>(&probe, 1), &plan);
       decode_one();  // warm-up: a new graph for this plan and length
       if (chained) {  // and the graphs of chained steps (each half of the staging ring has its own)

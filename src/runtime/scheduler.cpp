@@ -456,8 +456,7 @@ void Scheduler::run_step() {
   }
   if (chunks.empty()) return;
   // async_decode: a step of greedy decode rows alone is launched, and later steps chain on it.
-  if (options_.async_decode && prefill_len.size() == chunks.size() &&
-      std::all_of(prefill_len.begin(), prefill_len.end(), [](int32_t n) { return n == 0; }) &&
+  if (options_.async_decode && std::all_of(prefill_len.begin(), prefill_len.end(), [](int32_t n) { return n == 0; }) &&
       engine_.can_launch(chunks)) {
     InFlight first;
     try {

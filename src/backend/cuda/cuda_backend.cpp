@@ -489,34 +489,30 @@ const float* CudaBackend::rope_table(const RopeConfig& rope, int32_t head_dim) {
 // the step when a decode step is being recorded (cuda_step_graphs.cpp).
 
 void CudaBackend::embed(Tensor out, const Tensor& table, std::span<const int32_t> ids, float scale) {
-  forget_converted();
-  expect_f32(out, "embed writes fp32");
-  LCLLM_ASSERT(table.dtype == DType::DTYPE_BF16, "embedding table is bf16 on the device");
-  auto p = zeroed<EmbedParams>();
-  p.out = static_cast<float*>(out.data);
-  p.table = static_cast<const uint16_t*>(table.data);
-  p.ids = stage(ids);
-  p.n = int32_t(ids.size());
-  p.d = table.dim(1);
-  p.scale = scale;
-  enqueue(launch_embed, p);
+  embed_rows(out, table, ids, {}, nullptr, scale);
 }
 
 void CudaBackend::embed_chained(Tensor out, const Tensor& table, std::span<const int32_t> ids,
                                 std::span<const int32_t> from_argmax, const Tensor& argmax, float scale) {
-  forget_converted();
-  expect_f32(out, "embed writes fp32");
   expect_f32(argmax, "argmax_rows stores fp32 ids");
-  LCLLM_ASSERT(table.dtype == DType::DTYPE_BF16, "embedding table is bf16 on the device");
   LCLLM_ASSERT(from_argmax.size() == ids.size(), "embed_chained: one from_argmax entry per id");
   for (int32_t f : from_argmax) LCLLM_ASSERT(f < argmax.numel(), "embed_chained: argmax row out of range");
+  embed_rows(out, table, ids, from_argmax, static_cast<const float*>(argmax.data), scale);
+}
+
+// embed and embed_chained: one kernel; from_argmax empty (and argmax null) takes every id from the host's list.
+void CudaBackend::embed_rows(Tensor out, const Tensor& table, std::span<const int32_t> ids,
+                             std::span<const int32_t> from_argmax, const float* argmax, float scale) {
+  forget_converted();
+  expect_f32(out, "embed writes fp32");
+  LCLLM_ASSERT(table.dtype == DType::DTYPE_BF16, "embedding table is bf16 on the device");
   stage_reserve({ids.size_bytes(), from_argmax.size_bytes()});
   auto p = zeroed<EmbedParams>();
   p.out = static_cast<float*>(out.data);
   p.table = static_cast<const uint16_t*>(table.data);
   p.ids = stage(ids);
-  p.from_argmax = stage(from_argmax);
-  p.argmax = static_cast<const float*>(argmax.data);
+  if (!from_argmax.empty()) p.from_argmax = stage(from_argmax);
+  p.argmax = argmax;
   p.n = int32_t(ids.size());
   p.d = table.dim(1);
   p.scale = scale;

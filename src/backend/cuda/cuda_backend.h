@@ -354,6 +354,8 @@ class CudaBackend final : public Backend {
   size_t staging_limit_ = 0;  // stage_reserve wraps beyond this: staging_cap_, or the half a chained step owns
   size_t staging_region_ = 0;  // ring bytes from here to staging_used_ may be read by work still in flight
   void chain_staging();        // step_begin while a step's outputs are in flight (see there)
+  void embed_rows(Tensor out, const Tensor& table, std::span<const int32_t> ids, std::span<const int32_t> from_argmax,
+                  const float* argmax, float scale);
 
   // to_host_begin's copies in flight (at most two: the step the host waits for and the one launched after it).
   struct HostCopySlot {
